@@ -1,0 +1,153 @@
+"""Read the interchange files (a folder of CSV files or one .xlsx workbook) as raw text.
+
+Every cell comes out as a string (empty when blank), with the line number a person sees in
+the file (the header is line 1), so that every later message can point at it.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from .problems import LoadError, Problem
+
+#: The tables of the interchange format, in the order they are read.
+TABLE_NAMES = ("branches", "certifications", "blocks", "candidacies", "juries", "block_results")
+LINE = "__line__"
+
+
+@dataclass
+class RawTable:
+    """One table as read: text cells plus the ``__line__`` column, and the file it came from."""
+
+    name: str
+    file: str
+    frame: pd.DataFrame
+
+
+def read_input(path: str | Path) -> dict[str, RawTable]:
+    """Read a folder of CSV files or an .xlsx workbook; raise :class:`LoadError` if unreadable."""
+    path = Path(path)
+    if not path.exists():
+        raise LoadError([Problem(str(path), None, None, None, "fichier ou dossier introuvable")])
+    if path.is_dir():
+        tables, problems = _read_folder(path)
+    elif path.suffix.lower() in (".xlsx", ".xlsm"):
+        tables, problems = _read_workbook(path)
+    else:
+        raise LoadError([Problem(path.name, None, None, None,
+                                 "format non reconnu : donnez un dossier de fichiers CSV ou un "
+                                 "classeur .xlsx")])
+    if not tables and not problems:
+        expected = ", ".join(f"{name}.csv" for name in TABLE_NAMES)
+        problems.append(Problem(path.name, None, None, None,
+                                f"aucune table reconnue (attendu : {expected})"))
+    if problems:
+        raise LoadError(problems)
+    return tables
+
+
+def _read_folder(folder: Path) -> tuple[dict[str, RawTable], list[Problem]]:
+    tables: dict[str, RawTable] = {}
+    problems: list[Problem] = []
+    for name in TABLE_NAMES:
+        file = folder / f"{name}.csv"
+        if not file.exists():
+            continue
+        try:
+            tables[name] = RawTable(name, file.name, _read_csv(file))
+        except _Unreadable as error:
+            problems.append(Problem(file.name, error.line, None, None, error.message))
+    return tables, problems
+
+
+class _Unreadable(Exception):
+    def __init__(self, message: str, line: int | None = None):
+        super().__init__(message)
+        self.message, self.line = message, line
+
+
+def _read_csv(file: Path) -> pd.DataFrame:
+    data = file.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise _Unreadable("fichier illisible : encodage non UTF-8 (enregistrez en « CSV UTF-8 »)",
+                          line) from None
+    if not text.strip():
+        raise _Unreadable("fichier vide")
+    header = text.split("\n", 1)[0]
+    sep = ";" if header.count(";") > header.count(",") else ","
+    rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=sep))
+    columns = [column.strip() for column in rows[0]]
+    body = rows[1:]
+    width = len(columns)
+    for index, row in enumerate(body):
+        if len(row) > width and any(cell.strip() for cell in row[width:]):
+            raise _Unreadable(f"{len(row)} valeurs pour {width} colonnes (séparateur « {sep} »)",
+                              index + 2)
+    frame = pd.DataFrame([(row + [""] * width)[:width] for row in body], columns=columns,
+                         dtype=object)
+    frame[LINE] = range(2, len(body) + 2)
+    return _drop_blank_rows(frame)
+
+
+def _drop_blank_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    cells = frame.drop(columns=[LINE])
+    if cells.empty:
+        return frame
+    blank = cells.apply(lambda column: column.str.strip().eq("")).all(axis=1)
+    return frame.loc[~blank].reset_index(drop=True)
+
+
+def _read_workbook(path: Path) -> tuple[dict[str, RawTable], list[Problem]]:
+    from openpyxl import load_workbook
+
+    try:
+        workbook = load_workbook(path, read_only=True, data_only=True)
+    except Exception as error:  # openpyxl raises many kinds for a broken file
+        return {}, [Problem(path.name, None, None, None,
+                            f"classeur illisible ({error.__class__.__name__})")]
+    tables: dict[str, RawTable] = {}
+    problems: list[Problem] = []
+    sheets = {sheet.strip().lower(): sheet for sheet in workbook.sheetnames}
+    for name in TABLE_NAMES:
+        if name not in sheets:
+            continue
+        sheet = workbook[sheets[name]]
+        rows = [[_cell_text(value) for value in row] for row in sheet.iter_rows(values_only=True)]
+        where = f"{path.name}[{name}]"
+        if not rows or not any(cell for cell in rows[0]):
+            problems.append(Problem(where, None, None, None, "feuille vide"))
+            continue
+        columns = [cell.strip() for cell in rows[0]]
+        while columns and not columns[-1]:
+            columns.pop()
+        width = len(columns)
+        frame = pd.DataFrame([(row + [""] * width)[:width] for row in rows[1:]],
+                             columns=columns, dtype=object)
+        frame[LINE] = range(2, len(rows) + 1)
+        tables[name] = RawTable(name, where, _drop_blank_rows(frame))
+    workbook.close()
+    return tables, problems
+
+
+def _cell_text(value: object) -> str:
+    """An Excel cell as the text a CSV would hold (dates ISO, whole numbers without .0)."""
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)

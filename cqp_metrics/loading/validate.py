@@ -1,0 +1,438 @@
+"""Check and normalise the raw tables into a :class:`Dataset` ready to write.
+
+Every check runs on whole columns (pandas), so a million candidacies validate in seconds.
+Problems are gathered, never raised one by one: the user gets the complete report at once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pandas as pd
+import sqlalchemy as sa
+
+from .. import schema
+from ..codes import REGIONS, SYNONYMS, fold
+from .problems import LoadError, Problem
+from .reader import LINE, RawTable
+
+# --------------------------------------------------------------------------------------------
+# What each file holds
+
+
+@dataclass(frozen=True)
+class Field:
+    """One column of an interchange file: its name, kind of value and whether it is required."""
+
+    name: str
+    kind: str
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class FileSpec:
+    """One interchange file: its columns and the columns that identify a row."""
+
+    name: str
+    fields: tuple[Field, ...]
+    key: tuple[str, ...]
+
+    @property
+    def columns(self) -> list[str]:
+        return [f.name for f in self.fields]
+
+
+FILES: dict[str, FileSpec] = {
+    spec.name: spec
+    for spec in (
+        FileSpec("branches", (Field("branch_code", "branch", True), Field("name", "text", True)),
+                 ("branch_code",)),
+        FileSpec("certifications", (
+            Field("cqp_code", "id", True), Field("title", "text", True),
+            Field("branch_codes", "branches", True), Field("level", "text"),
+            Field("rncp_code", "rncp"), Field("rncp_from", "date"), Field("rncp_until", "date"),
+        ), ("cqp_code",)),
+        FileSpec("blocks", (
+            Field("cqp_code", "id", True), Field("block_code", "id", True),
+            Field("title", "text", True), Field("referential_version", "text"),
+        ), ("cqp_code", "block_code")),
+        FileSpec("candidacies", (
+            Field("candidacy_id", "id", True), Field("candidate_id", "id", True),
+            Field("cqp_code", "id", True), Field("pathway", "code", True),
+            Field("entered_on", "date", True), Field("funding", "code"), Field("status", "code"),
+            Field("sex", "code"), Field("birth_year", "year"), Field("region_code", "region"),
+            Field("provider_id", "id"), Field("referential_version", "text"),
+            Field("admissible_on", "date"), Field("withdrawn_on", "date"),
+        ), ("candidacy_id",)),
+        FileSpec("juries", (
+            Field("candidacy_id", "id", True), Field("jury_date", "date", True),
+            Field("decision", "code", True),
+        ), ("candidacy_id", "jury_date")),
+        FileSpec("block_results", (
+            Field("candidacy_id", "id", True), Field("jury_date", "date", True),
+            Field("block_code", "id", True), Field("acquired", "code", True),
+        ), ("candidacy_id", "jury_date", "block_code")),
+    )
+}
+
+
+@dataclass
+class Dataset:
+    """Normalised rows per database table (``schema`` column names), ready to write."""
+
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+    def rows(self) -> int:
+        return sum(len(frame) for frame in self.tables.values())
+
+
+# --------------------------------------------------------------------------------------------
+# Parsing one column
+
+
+_RNCP = re.compile(r"^(RNCP|RS)\d{1,6}$")
+_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_FRENCH = re.compile(r"^\d{1,2}/\d{1,2}/\d{4}$")
+THIS_YEAR = dt.date.today().year
+
+
+def _parse_date(text: pd.Series) -> tuple[pd.Series, pd.Series, str]:
+    iso = pd.to_datetime(text.where(text.str.match(_ISO)), format="%Y-%m-%d", errors="coerce")
+    french = pd.to_datetime(text.where(text.str.match(_FRENCH)), format="%d/%m/%Y",
+                            errors="coerce")
+    value = iso.fillna(french)
+    bad = value.isna() | (value.dt.year < 1900) | (value.dt.year > THIS_YEAR + 10)
+    return value.astype("datetime64[s]"), bad, "date invalide (attendu AAAA-MM-JJ ou JJ/MM/AAAA)"
+
+
+def _parse_year(text: pd.Series) -> tuple[pd.Series, pd.Series, str]:
+    number = pd.to_numeric(text.where(text.str.fullmatch(r"\d{4}")), errors="coerce")
+    bad = number.isna() | (number < 1900) | (number > THIS_YEAR)
+    return number.astype("Int64"), bad, f"année invalide (attendu 1900 à {THIS_YEAR})"
+
+
+def _parse_branch(text: pd.Series) -> tuple[pd.Series, pd.Series, str]:
+    bad = ~text.str.fullmatch(r"\d{1,4}")
+    return text.str.zfill(4), bad, "code de branche invalide (IDCC : 1 à 4 chiffres)"
+
+
+def _parse_region(text: pd.Series) -> tuple[pd.Series, pd.Series, str]:
+    padded = text.where(~text.str.fullmatch(r"\d"), "0" + text)
+    bad = ~padded.isin(list(REGIONS))
+    return padded, bad, "code région INSEE inconnu (attendu : " + ", ".join(REGIONS) + ")"
+
+
+def _parse_rncp(text: pd.Series) -> tuple[pd.Series, pd.Series, str]:
+    upper = text.str.upper().str.replace(" ", "", regex=False)
+    return upper, ~upper.str.match(_RNCP), "code RNCP/RS invalide (attendu RNCP12345 ou RS1234)"
+
+
+def _parse_branches(text: pd.Series) -> tuple[pd.Series, pd.Series, str]:
+    parts = text.str.split("|")
+    bad = parts.map(lambda codes: not all(re.fullmatch(r"\s*\d{1,4}\s*", c) for c in codes))
+    padded = parts.map(lambda codes: [c.strip().zfill(4) for c in codes])
+    return padded, bad.astype(bool), "codes de branche invalides (IDCC séparés par « | »)"
+
+
+def _parse_code(column: str) -> Callable[[pd.Series], tuple[pd.Series, pd.Series, str]]:
+    table = SYNONYMS[column]
+    allowed = sorted(set(table.values()))
+
+    def parse(text: pd.Series) -> tuple[pd.Series, pd.Series, str]:
+        value = text.map(lambda cell: table.get(fold(cell)))
+        return value, value.isna(), f"valeur hors des codes (attendu : {', '.join(allowed)})"
+
+    return parse
+
+
+def _parse_text(text: pd.Series) -> tuple[pd.Series, pd.Series, str]:
+    return text, pd.Series(False, index=text.index), ""
+
+
+PARSERS: dict[str, Callable[[pd.Series], tuple[pd.Series, pd.Series, str]]] = {
+    "text": _parse_text, "id": _parse_text, "date": _parse_date, "year": _parse_year,
+    "branch": _parse_branch, "region": _parse_region, "rncp": _parse_rncp,
+    "branches": _parse_branches,
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Checking one file
+
+
+class _Checker:
+    """Collects problems for one file, with the line numbers of its rows."""
+
+    def __init__(self, raw: RawTable, problems: list[Problem]):
+        self.raw, self.problems = raw, problems
+        self.lines = raw.frame[LINE]
+
+    def flag(self, mask: pd.Series, column: str | None, values: pd.Series | None,
+             message: str) -> None:
+        for index in mask[mask].index:
+            value = None if values is None else _text(values.loc[index])
+            self.problems.append(
+                Problem(self.raw.file, int(self.lines.loc[index]), column, value, message))
+
+
+def _text(value: object) -> str:
+    if isinstance(value, pd.Timestamp):
+        return value.date().isoformat()
+    return str(value)
+
+
+def _parse_file(raw: RawTable, spec: FileSpec, problems: list[Problem]) -> pd.DataFrame | None:
+    """Check the columns and cells of one file; the parsed frame (None if columns are wrong)."""
+    frame = raw.frame
+    present = [c for c in frame.columns if c != LINE]
+    missing = [name for name in spec.columns if name not in present]
+    unknown = [name for name in present if name not in spec.columns]
+    for name in missing:
+        if any(f.name == name and f.required for f in spec.fields):
+            problems.append(Problem(raw.file, 1, name, None, "colonne obligatoire absente"))
+    for name in unknown:
+        problems.append(Problem(raw.file, 1, name, None,
+                                "colonne inconnue (attendu : " + ", ".join(spec.columns) + ")"))
+    if any(f.name in missing and f.required for f in spec.fields) or unknown:
+        return None
+    if frame.empty:
+        problems.append(Problem(raw.file, None, None, None, "fichier sans aucune ligne de données"))
+        return None
+    check = _Checker(raw, problems)
+    parsed = pd.DataFrame(index=frame.index)
+    parsed[LINE] = frame[LINE]
+    for spec_field in spec.fields:
+        if spec_field.name not in frame.columns:
+            parsed[spec_field.name] = None
+            continue
+        text = frame[spec_field.name].astype(str).str.strip()
+        empty = text.eq("")
+        if spec_field.required:
+            check.flag(empty, spec_field.name, None, "valeur obligatoire manquante")
+        parser = PARSERS.get(spec_field.kind) or _parse_code(spec_field.name)
+        value, bad, message = parser(text.where(~empty, ""))
+        check.flag(bad & ~empty, spec_field.name, text, message)
+        parsed[spec_field.name] = value.where(~empty & ~bad, None)
+    duplicated = parsed.duplicated(list(spec.key), keep="first") & parsed[list(spec.key)].notna().all(axis=1)
+    if duplicated.any():
+        what = " + ".join(spec.key)
+        check.flag(duplicated, spec.key[-1], parsed[spec.key[-1]],
+                   f"doublon : cet identifiant ({what}) figure déjà plus haut dans le fichier")
+    return parsed
+
+
+# --------------------------------------------------------------------------------------------
+# The whole input
+
+
+def validate(raw_tables: dict[str, RawTable], connection: sa.Connection | None = None) -> Dataset:
+    """Check every file and the links between them (and with rows already in the database).
+
+    Raises :class:`LoadError` listing every problem; returns the normalised :class:`Dataset`.
+    """
+    problems: list[Problem] = []
+    parsed: dict[str, pd.DataFrame] = {}
+    for name, raw in raw_tables.items():
+        frame = _parse_file(raw, FILES[name], problems)
+        if frame is not None:
+            parsed[name] = frame
+    existing = _Existing(connection)
+    checks = {name: _Checker(raw_tables[name], problems) for name in parsed}
+    _check_links(parsed, checks, existing)
+    if problems:
+        raise LoadError(problems)
+    return _to_dataset(parsed)
+
+
+class _Existing:
+    """Keys already in the database, read only when a link is not satisfied by the files."""
+
+    def __init__(self, connection: sa.Connection | None):
+        self.connection = connection
+        self._cache: dict[str, pd.DataFrame] = {}
+
+    def frame(self, table: sa.Table, columns: list[str]) -> pd.DataFrame:
+        key = table.name + ":" + ",".join(columns)
+        if key not in self._cache:
+            if self.connection is None:
+                self._cache[key] = pd.DataFrame(columns=columns)
+            else:
+                query = sa.select(*(table.c[c] for c in columns))
+                self._cache[key] = pd.DataFrame(self.connection.execute(query).all(),
+                                                columns=columns)
+        return self._cache[key]
+
+
+def _known(values: pd.Series, *sources: pd.Series) -> pd.Series:
+    known = pd.concat([s.dropna() for s in sources if len(s)], ignore_index=True) if any(
+        len(s) for s in sources) else pd.Series([], dtype=object)
+    return values.isin(set(known))
+
+
+def _check_links(parsed: dict[str, pd.DataFrame], checks: dict[str, _Checker],
+                 existing: _Existing) -> None:
+    def from_file(name: str, column: str) -> pd.Series:
+        return parsed[name][column] if name in parsed else pd.Series([], dtype=object)
+
+    def in_db(table: sa.Table, column: str) -> pd.Series:
+        return existing.frame(table, [column])[column]
+
+    if "certifications" in parsed:
+        frame, check = parsed["certifications"], checks["certifications"]
+        branches = frame["branch_codes"].explode()
+        branches = branches[branches.notna()]
+        unknown = ~_known(branches, from_file("branches", "branch_code"), pd.Series([]))
+        if unknown.any():
+            unknown = unknown & ~_known(branches, in_db(schema.branch, "branch_code"))
+        bad_rows = unknown.groupby(level=0).any().reindex(frame.index, fill_value=False)
+        check.flag(bad_rows, "branch_codes",
+                   frame["branch_codes"].map(lambda c: "|".join(c) if isinstance(c, list) else c),
+                   "branche inconnue (absente de branches.csv et de la base)")
+        dated = frame["rncp_code"].isna() & (frame["rncp_from"].notna()
+                                             | frame["rncp_until"].notna())
+        check.flag(dated, "rncp_code", None, "dates d'enregistrement sans code RNCP/RS")
+        reversed_window = frame["rncp_from"] > frame["rncp_until"]
+        check.flag(reversed_window.fillna(False).astype(bool), "rncp_until", frame["rncp_until"],
+                   "fin d'enregistrement antérieure à son début (rncp_from)")
+
+    cqp_sources = (from_file("certifications", "cqp_code"),)
+    for name in ("blocks", "candidacies"):
+        if name in parsed:
+            _flag_unknown(parsed[name], checks[name], "cqp_code", cqp_sources,
+                          lambda: in_db(schema.certification, "cqp_code"),
+                          "CQP inconnu (absent de certifications.csv et de la base)")
+
+    candidacies = _candidacy_facts(parsed, existing)
+    if "candidacies" in parsed:
+        frame, check = parsed["candidacies"], checks["candidacies"]
+        early = (frame["withdrawn_on"] < frame["entered_on"]).fillna(False).astype(bool)
+        check.flag(early, "withdrawn_on", frame["withdrawn_on"],
+                   "abandon daté avant l'entrée en parcours (entered_on)")
+        recorded = existing.frame(schema.candidacy, ["candidacy_id", "cqp_code"])
+        if len(recorded):
+            before = frame["candidacy_id"].map(recorded.set_index("candidacy_id")["cqp_code"])
+            moved = before.notna() & frame["cqp_code"].notna() & (before != frame["cqp_code"])
+            check.flag(moved, "cqp_code", frame["cqp_code"],
+                       "une candidature ne change pas de CQP (déjà enregistrée pour un autre "
+                       "CQP) : créez une nouvelle candidature")
+    if "juries" in parsed:
+        frame, check = parsed["juries"], checks["juries"]
+        entered = frame["candidacy_id"].map(candidacies["entered_on"])
+        unknown = frame["candidacy_id"].notna() & entered.isna() & ~frame["candidacy_id"].isin(
+            candidacies.index)
+        check.flag(unknown, "candidacy_id", frame["candidacy_id"],
+                   "candidature inconnue (absente de candidacies.csv et de la base)")
+        before = (frame["jury_date"] < pd.to_datetime(entered)).fillna(False).astype(bool)
+        check.flag(before, "jury_date", frame["jury_date"],
+                   "jury daté avant l'entrée en parcours de la candidature")
+    if "block_results" in parsed:
+        _check_block_results(parsed, checks["block_results"], existing, candidacies)
+
+
+def _flag_unknown(frame: pd.DataFrame, check: _Checker, column: str,
+                  sources: tuple[pd.Series, ...], db_values: Callable[[], pd.Series],
+                  message: str) -> None:
+    values = frame[column]
+    unknown = values.notna() & ~_known(values, *sources)
+    if unknown.any():
+        unknown = unknown & ~_known(values, db_values())
+    check.flag(unknown, column, values, message)
+
+
+def _candidacy_facts(parsed: dict[str, pd.DataFrame], existing: _Existing) -> pd.DataFrame:
+    """Entry date and CQP of every candidacy the juries and block results may name."""
+    columns = ["candidacy_id", "entered_on", "cqp_code"]
+    frames = []
+    if "juries" in parsed or "block_results" in parsed:
+        needed = set()
+        for name in ("juries", "block_results"):
+            if name in parsed:
+                needed |= set(parsed[name]["candidacy_id"].dropna())
+        if "candidacies" in parsed:
+            needed -= set(parsed["candidacies"]["candidacy_id"].dropna())
+        if needed:
+            db = existing.frame(schema.candidacy, columns)
+            frames.append(db[db["candidacy_id"].isin(needed)])
+    if "candidacies" in parsed:
+        frames.append(parsed["candidacies"][columns].dropna(subset=["candidacy_id"]))
+    if not frames:
+        return pd.DataFrame(columns=columns[1:])
+    facts = pd.concat(frames, ignore_index=True).drop_duplicates("candidacy_id", keep="last")
+    facts["entered_on"] = pd.to_datetime(facts["entered_on"])
+    return facts.set_index("candidacy_id")
+
+
+def _check_block_results(parsed: dict[str, pd.DataFrame], check: _Checker,
+                         existing: _Existing, candidacies: pd.DataFrame) -> None:
+    frame = parsed["block_results"]
+    juries = []
+    if "juries" in parsed:
+        juries.append(parsed["juries"][["candidacy_id", "jury_date"]])
+    jury_key = frame["candidacy_id"].astype(str) + "@" + frame["jury_date"].astype(str)
+
+    def keys(jury_frame: pd.DataFrame) -> set[str]:
+        dates = pd.to_datetime(jury_frame["jury_date"]).astype("datetime64[s]").astype(str)
+        return set(jury_frame["candidacy_id"].astype(str) + "@" + dates)
+
+    known = jury_key.isin(keys(juries[0])) if juries else pd.Series(False, index=frame.index)
+    if (~known).any():
+        known |= jury_key.isin(keys(existing.frame(schema.jury, ["candidacy_id", "jury_date"])))
+    valid = frame["candidacy_id"].notna() & frame["jury_date"].notna()
+    check.flag(valid & ~known, "jury_date", frame["jury_date"],
+               "aucun jury de cette candidature à cette date (juries.csv ni base)")
+    cqp = frame["candidacy_id"].map(candidacies["cqp_code"]) if len(candidacies) else None
+    blocks = []
+    if "blocks" in parsed:
+        blocks.append(parsed["blocks"][["cqp_code", "block_code"]])
+    block_key = (cqp.astype(str) if cqp is not None else pd.Series("", index=frame.index)) + \
+        "@" + frame["block_code"].astype(str)
+    block_keys = set()
+    for block_frame in blocks:
+        block_keys |= set(block_frame["cqp_code"] + "@" + block_frame["block_code"])
+    known_block = block_key.isin(block_keys)
+    if (~known_block).any():
+        db = existing.frame(schema.block, ["cqp_code", "block_code"])
+        known_block |= block_key.isin(set(db["cqp_code"] + "@" + db["block_code"]))
+    check.flag(frame["block_code"].notna() & ~known_block & (cqp.notna() if cqp is not None
+                                                             else False),
+               "block_code", frame["block_code"],
+               "bloc inconnu pour le CQP de cette candidature (absent de blocks.csv et de la base)")
+
+
+# --------------------------------------------------------------------------------------------
+# To database rows
+
+
+def _to_dataset(parsed: dict[str, pd.DataFrame]) -> Dataset:
+    tables: dict[str, pd.DataFrame] = {}
+    if "branches" in parsed:
+        tables["branch"] = parsed["branches"][["branch_code", "name"]]
+    if "certifications" in parsed:
+        frame = parsed["certifications"]
+        tables["certification"] = frame[["cqp_code", "title", "level"]]
+        links = frame[["cqp_code", "branch_codes"]].explode("branch_codes")
+        tables["certification_branch"] = links.rename(
+            columns={"branch_codes": "branch_code"}).drop_duplicates()
+        registered = frame[frame["rncp_code"].notna()]
+        tables["registration"] = pd.DataFrame({
+            "cqp_code": registered["cqp_code"],
+            "rncp_code": registered["rncp_code"],
+            "register": registered["rncp_code"].str.extract(r"^(RNCP|RS)")[0],
+            "valid_from": registered["rncp_from"],
+            "valid_until": registered["rncp_until"],
+            "source": "file",
+        })
+    if "blocks" in parsed:
+        tables["block"] = parsed["blocks"][["cqp_code", "block_code", "title",
+                                            "referential_version"]]
+    if "candidacies" in parsed:
+        tables["candidacy"] = parsed["candidacies"][[c.name for c in schema.candidacy.columns]]
+    if "juries" in parsed:
+        tables["jury"] = parsed["juries"][["candidacy_id", "jury_date", "decision"]]
+    if "block_results" in parsed:
+        frame = parsed["block_results"][["candidacy_id", "jury_date", "block_code", "acquired"]]
+        tables["block_result"] = frame.assign(acquired=frame["acquired"].eq("1"))
+    return Dataset({name: frame.reset_index(drop=True) for name, frame in tables.items()})

@@ -1,0 +1,121 @@
+"""Write a :class:`Dataset` in one transaction: rows are upserted by their key.
+
+Loading the same files twice changes nothing; a corrected row replaces the old one. A CQP's
+branches and its registration read from ``certifications.csv`` are replaced as a whole.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from .. import schema
+from .validate import Dataset
+
+#: Called with (table name, rows written so far, rows in all) while writing.
+Progress = Callable[[str, int, int], None]
+CHUNK = 20_000
+
+
+def write_dataset(connection: sa.Connection, dataset: Dataset, source: str,
+                  progress: Progress | None = None) -> int:
+    """Upsert every table of ``dataset`` on ``connection`` (inside the caller's transaction)."""
+    total = dataset.rows()
+    done = 0
+    if "certification" in dataset.tables:
+        cqps = list(dataset.tables["certification"]["cqp_code"])
+        for table in (schema.certification_branch, schema.registration):
+            condition = table.c.cqp_code.in_(sa.bindparam("cqps", expanding=True))
+            if table is schema.registration:
+                condition &= table.c.source == "file"
+            for start in range(0, len(cqps), 1000):
+                connection.execute(table.delete().where(condition),
+                                   {"cqps": cqps[start:start + 1000]})
+    for table in schema.WRITE_ORDER:
+        frame = dataset.tables.get(table.name)
+        if frame is None or frame.empty:
+            continue
+        _upsert(connection, table, frame, lambda n, t=table.name, d=done: progress and progress(
+            t, d + n, total))
+        done += len(frame)
+    connection.execute(schema.load_log.insert().values(
+        loaded_at=dt.datetime.now(), source=source, rows=total))
+    return total
+
+
+def _upsert(connection: sa.Connection, table: sa.Table, frame: pd.DataFrame,
+            progress: Callable[[int], None]) -> None:
+    columns = list(frame.columns)
+    keys = [c.name for c in table.primary_key.columns]
+    # A foreign-key column is never updated: DuckDB cannot update an indexed column of a row
+    # that other rows reference, and the validation refuses such changes on every backend.
+    others = [c for c in columns if c not in keys and not table.c[c].foreign_keys]
+    if connection.dialect.name == "duckdb":
+        _upsert_duckdb(connection, table, frame, keys, others)
+        progress(len(frame))
+        return
+    dialect_insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    statement = dialect_insert(table)
+    if others:
+        statement = statement.on_conflict_do_update(
+            index_elements=keys, set_={c: statement.excluded[c] for c in others})
+    else:
+        statement = statement.on_conflict_do_nothing(index_elements=keys)
+    records = _records(frame, table)
+    for start in range(0, len(records), CHUNK):
+        connection.execute(statement, records[start:start + CHUNK])
+        progress(min(start + CHUNK, len(records)))
+
+
+def _upsert_duckdb(connection: sa.Connection, table: sa.Table, frame: pd.DataFrame,
+                   keys: list[str], others: list[str]) -> None:
+    """DuckDB reads the DataFrame in place: one set-based INSERT … ON CONFLICT."""
+    duck = connection.connection.driver_connection
+    staged = frame.copy()
+    for column in staged.columns:
+        if isinstance(table.c[column].type, sa.Date):
+            staged[column] = pd.to_datetime(staged[column])
+        elif isinstance(table.c[column].type, sa.Integer):
+            staged[column] = staged[column].astype("Int64")
+        elif isinstance(table.c[column].type, sa.Boolean):
+            staged[column] = staged[column].astype(bool)
+        else:
+            staged[column] = staged[column].astype(object).where(staged[column].notna(), None)
+    name = f"incoming_{table.name}"
+    duck.register(name, staged)
+    try:
+        column_list = ", ".join(f'"{c}"' for c in staged.columns)
+        select_list = ", ".join(
+            f'CAST("{c}" AS DATE)' if isinstance(table.c[c].type, sa.Date) else f'"{c}"'
+            for c in staged.columns)
+        conflict = ", ".join(f'"{c}"' for c in keys)
+        action = ("DO UPDATE SET " + ", ".join(f'"{c}" = excluded."{c}"' for c in others)
+                  if others else "DO NOTHING")
+        duck.execute(f'INSERT INTO "{table.name}" ({column_list}) SELECT {select_list} FROM {name} '
+                     f"ON CONFLICT ({conflict}) {action}")
+    finally:
+        duck.unregister(name)
+
+
+def _records(frame: pd.DataFrame, table: sa.Table) -> list[dict]:
+    """Rows as dicts of plain Python values (dates as ``date``, blanks as None)."""
+    converted = {}
+    for column in frame.columns:
+        series = frame[column]
+        if isinstance(table.c[column].type, sa.Date):
+            stamps = pd.to_datetime(series)
+            values = [None if pd.isna(v) else v.date() for v in stamps]
+        elif isinstance(table.c[column].type, sa.Integer):
+            values = [None if pd.isna(v) else int(v) for v in series]
+        elif isinstance(table.c[column].type, sa.Boolean):
+            values = [bool(v) for v in series]
+        else:
+            values = [None if v is None or (isinstance(v, float) and pd.isna(v)) else str(v)
+                      for v in series]
+        converted[column] = values
+    columns = list(converted)
+    return [dict(zip(columns, row, strict=True)) for row in zip(*converted.values(), strict=True)]

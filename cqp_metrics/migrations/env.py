@@ -1,0 +1,11 @@
+"""Alembic environment: runs on the connection handed over by ``cqp_metrics.db``."""
+
+from alembic import context
+
+from cqp_metrics.schema import metadata
+
+connection = context.config.attributes["connection"]
+context.configure(connection=connection, target_metadata=metadata,
+                  render_as_batch=connection.dialect.name == "sqlite")
+with context.begin_transaction():
+    context.run_migrations()

@@ -1,0 +1,121 @@
+"""The database schema: one SQLAlchemy Core table per notion of the domain.
+
+The migrations in ``cqp_metrics/migrations`` create exactly these tables; a test checks that
+a database upgraded to the head revision matches this metadata.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from .codes import DECISIONS, FUNDINGS, PATHWAYS, REGISTERS, SEXES, STATUSES
+
+metadata = sa.MetaData()
+
+
+def _in(column: str, values: tuple[str, ...]) -> sa.CheckConstraint:
+    listed = ", ".join(f"'{value}'" for value in values)
+    return sa.CheckConstraint(f"{column} IN ({listed})", name=f"ck_{column}_code")
+
+
+branch = sa.Table(
+    "branch",
+    metadata,
+    sa.Column("branch_code", sa.String(4), primary_key=True, doc="IDCC, 4 digits kept as text"),
+    sa.Column("name", sa.Text, nullable=False),
+)
+
+certification = sa.Table(
+    "certification",
+    metadata,
+    sa.Column("cqp_code", sa.String(64), primary_key=True),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("level", sa.String(16)),
+)
+
+certification_branch = sa.Table(
+    "certification_branch",
+    metadata,
+    sa.Column("cqp_code", sa.String(64), sa.ForeignKey("certification.cqp_code"), primary_key=True),
+    sa.Column("branch_code", sa.String(4), sa.ForeignKey("branch.branch_code"), primary_key=True),
+)
+
+registration = sa.Table(
+    "registration",
+    metadata,
+    sa.Column("cqp_code", sa.String(64), sa.ForeignKey("certification.cqp_code"), primary_key=True),
+    sa.Column("rncp_code", sa.String(32), primary_key=True, doc="RNCP12345 or RS1234"),
+    sa.Column("register", sa.String(4), nullable=False),
+    sa.Column("valid_from", sa.Date, doc="empty: no lower bound"),
+    sa.Column("valid_until", sa.Date, doc="empty: no upper bound"),
+    sa.Column("source", sa.String(16), nullable=False, server_default="file"),
+    _in("register", REGISTERS),
+)
+
+block = sa.Table(
+    "block",
+    metadata,
+    sa.Column("cqp_code", sa.String(64), sa.ForeignKey("certification.cqp_code"), primary_key=True),
+    sa.Column("block_code", sa.String(64), primary_key=True),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("referential_version", sa.String(32)),
+)
+
+candidacy = sa.Table(
+    "candidacy",
+    metadata,
+    sa.Column("candidacy_id", sa.String(64), primary_key=True),
+    sa.Column("candidate_id", sa.String(64), nullable=False),
+    sa.Column("cqp_code", sa.String(64), sa.ForeignKey("certification.cqp_code"), nullable=False),
+    sa.Column("pathway", sa.String(16), nullable=False),
+    sa.Column("entered_on", sa.Date, nullable=False),
+    sa.Column("funding", sa.String(16)),
+    sa.Column("status", sa.String(24)),
+    sa.Column("sex", sa.String(1)),
+    sa.Column("birth_year", sa.Integer),
+    sa.Column("region_code", sa.String(2)),
+    sa.Column("provider_id", sa.String(64)),
+    sa.Column("referential_version", sa.String(32)),
+    sa.Column("admissible_on", sa.Date),
+    sa.Column("withdrawn_on", sa.Date),
+    _in("pathway", PATHWAYS),
+    _in("funding", FUNDINGS),
+    _in("status", STATUSES),
+    _in("sex", SEXES),
+)
+
+jury = sa.Table(
+    "jury",
+    metadata,
+    sa.Column(
+        "candidacy_id", sa.String(64), sa.ForeignKey("candidacy.candidacy_id"), primary_key=True
+    ),
+    sa.Column("jury_date", sa.Date, primary_key=True),
+    sa.Column("decision", sa.String(8), nullable=False),
+    _in("decision", DECISIONS),
+)
+
+block_result = sa.Table(
+    "block_result",
+    metadata,
+    sa.Column("candidacy_id", sa.String(64), primary_key=True),
+    sa.Column("jury_date", sa.Date, primary_key=True),
+    sa.Column("block_code", sa.String(64), primary_key=True),
+    sa.Column("acquired", sa.Boolean, nullable=False),
+    sa.ForeignKeyConstraint(
+        ["candidacy_id", "jury_date"], ["jury.candidacy_id", "jury.jury_date"],
+        name="fk_block_result_jury",
+    ),
+)
+
+load_log = sa.Table(
+    "load_log",
+    metadata,
+    sa.Column("loaded_at", sa.DateTime, primary_key=True),
+    sa.Column("source", sa.Text, nullable=False, doc="path of the files, or 'demo'"),
+    sa.Column("rows", sa.Integer, nullable=False),
+)
+
+#: Tables in the order they are written (parents before children).
+WRITE_ORDER = (branch, certification, certification_branch, registration, block, candidacy,
+               jury, block_result)
