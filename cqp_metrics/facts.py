@@ -100,16 +100,26 @@ def block_result_fact() -> FactSource:
                       {"acquired": result.c.acquired, "block_code": result.c.block_code})
 
 
-def activity_fact() -> FactSource:
-    """One row per candidacy entry or jury decision: what makes a CQP active in a period."""
-    cand = schema.candidacy.alias("c")
+def _activity(alias: str) -> sa.Subquery:
     entries = sa.select(schema.candidacy.c.candidacy_id.label("candidacy_id"),
                         schema.candidacy.c.entered_on.label("activity_date"))
     decisions = sa.select(schema.jury.c.candidacy_id, schema.jury.c.jury_date).where(
         _decided(schema.jury))
-    activity = sa.union_all(entries, decisions).subquery("act")
+    return sa.union_all(entries, decisions).subquery(alias)
+
+
+def activity_fact() -> FactSource:
+    """One row per candidacy entry or jury decision: what makes a CQP active in a period."""
+    cand = schema.candidacy.alias("c")
+    activity = _activity("act")
     from_ = activity.join(cand, cand.c.candidacy_id == activity.c.candidacy_id)
     return FactSource(from_, cand, activity.c.activity_date, {"cqp_code": cand.c.cqp_code})
+
+
+def last_activity_year() -> sa.ScalarSelect:
+    """The last year with an entry or a jury decision in the whole database."""
+    activity = _activity("act_all")
+    return sa.select(sa.func.max(year_of(activity.c.activity_date))).scalar_subquery()
 
 
 FACTS = {

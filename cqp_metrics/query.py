@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from . import schema
 from .dimensions import DIMENSIONS
-from .facts import FACTS, FactSource, registered_on_last_day, year_of
+from .facts import FACTS, FactSource, last_activity_year, registered_on_last_day, year_of
 from .registry import COUNTS, RATES, REGISTRY, Count
 
 
@@ -117,8 +117,7 @@ def _fact_select(name: str, counts: Sequence[Count], query: IndicatorQuery) -> s
         elif hi is not None:
             end_year = sa.literal(hi)
         else:
-            end_year = sa.select(sa.func.max(year_of(fact.date))).select_from(
-                FACTS["activity"]().from_).scalar_subquery()
+            end_year = last_activity_year()
         fact.columns["registered_at_end"] = registered_on_last_day(cand.c.cqp_code, end_year)
     dims = [DIMENSIONS[d].expression(fact, link).label(d) for d in query.by]
     aggregates = [_aggregate(c, fact).label(c.name) for c in counts]

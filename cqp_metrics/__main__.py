@@ -1,0 +1,5 @@
+"""python -m cqp_metrics"""
+
+from .cli import main
+
+main()

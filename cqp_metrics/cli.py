@@ -1,0 +1,242 @@
+"""The ``cqp-metrics`` command line: load, demo, indicators, db upgrade."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import sqlalchemy as sa
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from . import db as database
+from . import schema
+from .api import compute
+from .config import SecretRule
+from .dimensions import DIMENSIONS
+from .formatting import export_notes, source_note
+from .loading import LoadError, load, write_dataset
+from .query import QueryError
+
+app = typer.Typer(help="Indicateurs des CQP : chargement, calcul en SQL, secret statistique.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+db_app = typer.Typer(help="Schéma de la base (migrations Alembic).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+out = Console()
+err = Console(stderr=True)
+
+DbOption = Annotated[str | None, typer.Option("--db", help="URL SQLAlchemy de la base "
+                                              "(défaut : $CQP_DB, sinon data/cqp.duckdb).")]
+
+
+class Format(str, Enum):
+    csv = "csv"
+    xlsx = "xlsx"
+    table = "table"
+
+
+class Failure(Exception):
+    """A user-facing error: its message is printed, the exit status is 1."""
+
+
+@contextmanager
+def _errors():
+    """Turn every expected failure into a clear message and exit status 1, no traceback."""
+    try:
+        yield
+    except LoadError as error:
+        err.print(f"[bold red]Chargement refusé : {len(error.problems)} problème(s), "
+                  "rien n'a été écrit.[/]")
+        err.print(error.report(limit=1000), markup=False, highlight=False)
+        raise typer.Exit(1) from None
+    except (Failure, QueryError, database.DatabaseError) as error:
+        err.print(f"[bold red]Erreur :[/] {error}", highlight=False)
+        raise typer.Exit(1) from None
+    except sa.exc.SQLAlchemyError as error:
+        err.print(f"[bold red]Erreur de base de données :[/] {_database_message(error)}",
+                  highlight=False)
+        raise typer.Exit(1) from None
+    except OSError as error:
+        err.print(f"[bold red]Erreur :[/] {error}", highlight=False)
+        raise typer.Exit(1) from None
+
+
+def _database_message(error: sa.exc.SQLAlchemyError) -> str:
+    text = str(getattr(error, "orig", error)).strip().splitlines()[0]
+    if "lock" in text.lower():
+        return ("la base DuckDB est ouverte en écriture par un autre processus (tableau de bord "
+                "ou autre commande) : " + text)
+    return text
+
+
+def _engine(db: str | None, read_only: bool = False) -> sa.Engine:
+    return database.make_engine(db, read_only=read_only)
+
+
+@app.command("load")
+def load_command(
+    path: Annotated[Path, typer.Argument(help="Dossier de fichiers CSV ou classeur .xlsx.")],
+    db: DbOption = None,
+) -> None:
+    """Charge les fichiers d'échange ; tout est vérifié avant d'écrire, en une transaction."""
+    with _errors():
+        engine = _engine(db)
+        with _progress() as progress:
+            rows = load(path, engine, progress=progress)
+        out.print(f"{rows} ligne(s) chargée(s) depuis {path}.")
+
+
+@contextmanager
+def _progress():
+    bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=err, transient=True,
+                    disable=not err.is_terminal)
+    tasks: dict[str, int] = {}
+
+    def update(table: str, done: int, total: int) -> None:
+        if "all" not in tasks:
+            tasks["all"] = bars.add_task("écriture", total=total)
+        bars.update(tasks["all"], completed=done, description=f"écriture ({table})")
+
+    with bars:
+        yield update
+
+
+@app.command("demo")
+def demo_command(
+    db: DbOption = None,
+    candidacies: Annotated[int, typer.Option(help="Nombre de candidatures.", min=1)] = 20_000,
+    seed: Annotated[int, typer.Option(help="Graine du générateur.")] = 2024,
+    write_files: Annotated[Path | None, typer.Option(
+        "--write-files", help="Écrire les fichiers d'échange dans ce dossier au lieu de la base.")]
+    = None,
+) -> None:
+    """Fabrique un jeu de données synthétique réaliste (branches réelles, CQP, un CQPI)."""
+    from . import demo
+
+    with _errors():
+        dataset = demo.generate(candidacies, seed)
+        if write_files is not None:
+            written = demo.write_files(dataset, write_files)
+            out.print(f"{len(written)} fichiers écrits dans {write_files}.")
+            return
+        engine = _engine(db)
+        database.ensure_schema(engine)
+        with engine.begin() as connection:
+            existing = connection.execute(sa.select(sa.func.count()).select_from(
+                schema.candidacy)).scalar_one()
+            if existing:
+                raise Failure(f"la base contient déjà {existing} candidature(s) : la démo "
+                              "s'écrit dans une base vide (choisissez --db).")
+            with _progress() as progress:
+                rows = write_dataset(connection, dataset, source="démo (données synthétiques)",
+                                     progress=progress)
+        out.print(f"Base de démonstration prête : {rows} lignes ({engine.url}).")
+
+
+def _parse_where(items: list[str]) -> dict[str, list]:
+    where: dict[str, list] = {}
+    for item in items:
+        if "=" not in item:
+            raise Failure(f"--where attend DIM=VALEUR, reçu « {item} »")
+        dim, _, values = item.partition("=")
+        dim = dim.strip()
+        if dim not in DIMENSIONS:
+            raise Failure(f"dimension inconnue dans --where : {dim} (connues : "
+                          + ", ".join(DIMENSIONS) + ")")
+        parsed = []
+        for value in values.split(","):
+            value = value.strip()
+            if DIMENSIONS[dim].numeric:
+                if not value.isdigit():
+                    raise Failure(f"--where {dim} attend un nombre, reçu « {value} »")
+                parsed.append(int(value))
+            else:
+                parsed.append(value)
+        where.setdefault(dim, []).extend(parsed)
+    return where
+
+
+@app.command("indicators")
+def indicators_command(
+    db: DbOption = None,
+    by: Annotated[str, typer.Option(help="Dimensions, séparées par des virgules : "
+                                    + ", ".join(DIMENSIONS) + ".")] = "",
+    where: Annotated[list[str] | None, typer.Option(
+        help="Filtre DIM=VALEUR[,VALEUR…] ; répétable.")] = None,
+    from_year: Annotated[int | None, typer.Option("--from", help="Première année.")] = None,
+    to_year: Annotated[int | None, typer.Option("--to", help="Dernière année.")] = None,
+    format: Annotated[Format, typer.Option(help="csv, xlsx ou table.")] = Format.csv,
+    output: Annotated[Path | None, typer.Option(help="Fichier de sortie.")] = None,
+    scope: Annotated[str | None, typer.Option(
+        help="Branches visibles (codes IDCC séparés par des virgules) ; défaut : toutes.")] = None,
+    totals: Annotated[bool, typer.Option(help="Ajouter une ligne Total sur la dernière "
+                                         "dimension (avec secret secondaire).")] = False,
+    no_secret: Annotated[bool, typer.Option(
+        "--no-secret", help="Désactiver le secret statistique (usage interne seulement).")]
+    = False,
+    min_count: Annotated[int, typer.Option(help="Seuil du secret sur les effectifs.")] = 5,
+    min_denominator: Annotated[int, typer.Option(
+        help="Seuil du secret sur les dénominateurs des taux.")] = 20,
+    lang: Annotated[str, typer.Option(help="Langue des libellés (fr ou en).")] = "fr",
+) -> None:
+    """Calcule les indicateurs dans la base et les écrit (CSV par défaut)."""
+    from .render import print_table, to_csv, to_xlsx
+
+    with _errors():
+        dims = [d.strip() for d in by.split(",") if d.strip()]
+        filters = _parse_where(where or [])
+        rule = SecretRule(min_count, min_denominator, enabled=not no_secret)
+        engine = _engine(db, read_only=True)
+        database.check_schema(engine)
+        branches = None if scope is None else [b.strip().zfill(4) for b in scope.split(",")
+                                                if b.strip()]
+        table = compute(engine, by=dims, where=filters, years=(from_year, to_year),
+                        scope=branches, secret=rule, totals=totals)
+        if format is Format.xlsx:
+            if output is None:
+                raise Failure("--format xlsx demande --output FICHIER.xlsx")
+            notes = export_notes(source_note(engine), {
+                "découpage": ", ".join(dims), **{k: ", ".join(map(str, v)) for k, v in
+                                                  filters.items()},
+                "de": from_year, "à": to_year}, rule)
+            to_xlsx(table, output, notes)
+            out.print(f"Classeur écrit : {output}")
+        elif format is Format.csv:
+            text = to_csv(table)
+            if output is None:
+                sys.stdout.write(text)
+            else:
+                output.write_text(text, encoding="utf-8")
+        else:
+            console = Console(width=None if out.is_terminal else 220) if output is None \
+                else Console(file=output.open("w", encoding="utf-8"), width=220)
+            print_table(table, console, lang)
+
+
+@db_app.command("upgrade")
+def db_upgrade(db: DbOption = None) -> None:
+    """Met le schéma de la base à jour, sans perte de données."""
+    with _errors():
+        engine = _engine(db)
+        before = database.current_revision(engine)
+        database.upgrade(engine)
+        out.print(f"Schéma : {before or 'vide'} → {database.current_revision(engine)}")
+
+
+@db_app.command("current")
+def db_current(db: DbOption = None) -> None:
+    """Affiche la révision du schéma de la base."""
+    with _errors():
+        engine = _engine(db, read_only=True)
+        out.print(f"{database.current_revision(engine) or 'vide'} (dernière : "
+                  f"{database.head_revision()})")
+
+
+def main() -> None:
+    """Entry point of the console script."""
+    app()
