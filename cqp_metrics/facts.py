@@ -92,10 +92,13 @@ def first_partial_fact() -> FactSource:
 
 
 def block_result_fact() -> FactSource:
-    """One row per block result, dated by its jury."""
+    """One row per block result of a jury decision (never of an absence), dated by its jury."""
     cand = schema.candidacy.alias("c")
     result = schema.block_result.alias("br")
-    from_ = result.join(cand, cand.c.candidacy_id == result.c.candidacy_id)
+    jury = schema.jury.alias("jb")
+    from_ = result.join(jury, sa.and_(jury.c.candidacy_id == result.c.candidacy_id,
+                                      jury.c.jury_date == result.c.jury_date, _decided(jury)))
+    from_ = from_.join(cand, cand.c.candidacy_id == result.c.candidacy_id)
     return FactSource(from_, cand, result.c.jury_date,
                       {"acquired": result.c.acquired, "block_code": result.c.block_code})
 

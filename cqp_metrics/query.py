@@ -68,6 +68,15 @@ class IndicatorQuery:
         return cls(names, by, tuple(filters), (lo, hi),
                    None if scope is None else frozenset(scope))
 
+    def allowed_branches(self) -> frozenset[str] | None:
+        """The branches a row may belong to: the scope, narrowed by a branch filter."""
+        allowed = self.scope
+        for dim, values in self.where:
+            if dim == "branch_code":
+                chosen = frozenset(values)
+                allowed = chosen if allowed is None else allowed & chosen
+        return allowed
+
     def counts(self) -> list[str]:
         """Every count needed: those asked for and the terms of the rates asked for."""
         needed: list[str] = []
@@ -129,8 +138,8 @@ def _fact_select(name: str, counts: Sequence[Count], query: IndicatorQuery) -> s
         conditions.append(year_of(fact.date) >= lo)
     if hi is not None:
         conditions.append(year_of(fact.date) <= hi)
-    for branches in ([query.scope] if query.scope is not None else []) + [
-            set(values) for dim, values in query.where if dim == "branch_code"]:
+    branches = query.allowed_branches()
+    if branches is not None:
         if link is not None:
             conditions.append(link.c.branch_code.in_(sorted(branches)))
         else:

@@ -21,9 +21,9 @@ class Problem:
             parts.append(f"ligne {self.line}")
         if self.column is not None:
             parts.append(f"colonne {self.column}")
-        where = ", ".join(parts)
-        value = f" valeur « {self.value} »" if self.value is not None else ""
-        return f"{where} :{value} {self.message}".replace(" : valeur", " : valeur")
+        if self.value is not None:
+            parts.append(f"valeur « {self.value} »")
+        return f"{', '.join(parts)} : {self.message}"
 
 
 class LoadError(Exception):

@@ -368,21 +368,25 @@ def _candidacy_facts(parsed: dict[str, pd.DataFrame], existing: _Existing) -> pd
 def _check_block_results(parsed: dict[str, pd.DataFrame], check: _Checker,
                          existing: _Existing, candidacies: pd.DataFrame) -> None:
     frame = parsed["block_results"]
-    juries = []
-    if "juries" in parsed:
-        juries.append(parsed["juries"][["candidacy_id", "jury_date"]])
     jury_key = frame["candidacy_id"].astype(str) + "@" + frame["jury_date"].astype(str)
 
-    def keys(jury_frame: pd.DataFrame) -> set[str]:
+    def decisions(jury_frame: pd.DataFrame) -> pd.Series:
         dates = pd.to_datetime(jury_frame["jury_date"]).astype("datetime64[s]").astype(str)
-        return set(jury_frame["candidacy_id"].astype(str) + "@" + dates)
+        keys = jury_frame["candidacy_id"].astype(str) + "@" + dates
+        return pd.Series(jury_frame["decision"].to_numpy(), index=keys.to_numpy())
 
-    known = jury_key.isin(keys(juries[0])) if juries else pd.Series(False, index=frame.index)
-    if (~known).any():
-        known |= jury_key.isin(keys(existing.frame(schema.jury, ["candidacy_id", "jury_date"])))
+    known = pd.Series(dtype=object)
+    if "juries" in parsed:
+        known = decisions(parsed["juries"])
+    decision = jury_key.map(known[~known.index.duplicated()])
+    if decision.isna().any():
+        stored = decisions(existing.frame(schema.jury, ["candidacy_id", "jury_date", "decision"]))
+        decision = decision.fillna(jury_key.map(stored[~stored.index.duplicated()]))
     valid = frame["candidacy_id"].notna() & frame["jury_date"].notna()
-    check.flag(valid & ~known, "jury_date", frame["jury_date"],
+    check.flag(valid & decision.isna(), "jury_date", frame["jury_date"],
                "aucun jury de cette candidature à cette date (juries.csv ni base)")
+    check.flag(valid & decision.eq("absent"), "jury_date", frame["jury_date"],
+               "résultats de blocs pour un jury où la candidature était absente")
     cqp = frame["candidacy_id"].map(candidacies["cqp_code"]) if len(candidacies) else None
     blocks = []
     if "blocks" in parsed:

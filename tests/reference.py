@@ -1,0 +1,217 @@
+"""An independent, plain-Python computation of the indicator counts, straight from DOMAIN.md.
+
+It shares nothing with ``cqp_metrics`` but the names: loops over rows, dictionaries, dates.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections import defaultdict
+
+import pandas as pd
+
+from cqp_metrics.loading.validate import Dataset
+
+DECIDED = {"full", "partial", "refused"}
+
+
+def _date(value) -> dt.date | None:
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    return pd.Timestamp(value).date()
+
+
+def _age_band(entered: dt.date, birth_year) -> str | None:
+    if birth_year is None or pd.isna(birth_year):
+        return None
+    age = entered.year - int(birth_year)
+    return "<26" if age < 26 else "26-44" if age < 45 else "45+"
+
+
+def expected_counts(dataset: Dataset, by: list[str], where: dict[str, list],
+                    years: tuple[int | None, int | None], scope: set[str] | None
+                    ) -> dict[tuple, dict[str, int]]:
+    """{key (values of ``by``): {count name: value}} computed row by row."""
+    t = {name: frame.to_dict("records") for name, frame in dataset.tables.items()}
+    branches = defaultdict(list)
+    for link in t["certification_branch"]:
+        branches[link["cqp_code"]].append(link["branch_code"])
+    windows = defaultdict(list)
+    for reg in t.get("registration", []):
+        windows[reg["cqp_code"]].append((_date(reg["valid_from"]), _date(reg["valid_until"])))
+    candidacies = {c["candidacy_id"]: c for c in t["candidacy"]}
+    juries = defaultdict(list)
+    for jury in t["jury"]:
+        juries[jury["candidacy_id"]].append((_date(jury["jury_date"]), jury["decision"]))
+
+    counts: dict[tuple, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    active: dict[tuple, set] = defaultdict(set)
+    registered: dict[tuple, set] = defaultdict(set)
+    lo, hi = years
+
+    def keys(cand: dict, date: dt.date, block: str | None = None) -> list[tuple]:
+        """The keys this fact counts under, or none if a filter excludes it."""
+        if lo is not None and date.year < lo or hi is not None and date.year > hi:
+            return []
+        values = {
+            "year": date.year, "cqp_code": cand["cqp_code"], "region_code": cand["region_code"],
+            "pathway": cand["pathway"], "funding": cand["funding"], "status": cand["status"],
+            "sex": cand["sex"], "age_band": _age_band(_date(cand["entered_on"]),
+                                                      cand["birth_year"]),
+            "provider_id": cand["provider_id"],
+            "referential_version": cand["referential_version"], "block_code": block,
+        }
+        values = {k: (None if v is not None and not isinstance(v, str | int) and pd.isna(v)
+                      else v) for k, v in values.items()}
+        for dim, allowed in where.items():
+            if dim != "branch_code" and values[dim] not in allowed:
+                return []
+        owners = [b for b in branches[cand["cqp_code"]]
+                  if (scope is None or b in scope)
+                  and ("branch_code" not in where or b in where["branch_code"])]
+        if not owners:
+            return []
+        if "branch_code" in by:
+            return [tuple(b if d == "branch_code" else values[d] for d in by) for b in owners]
+        return [tuple(values[d] for d in by)]
+
+    blocks_only = "block_code" in by or "block_code" in where
+    for cand in [] if blocks_only else t["candidacy"]:
+        entered = _date(cand["entered_on"])
+        decided = [(d, k) for d, k in juries[cand["candidacy_id"]] if k in DECIDED]
+        for key in keys(cand, entered):
+            c = counts[key]
+            c["enrolments"] += 1
+            vae = cand["pathway"] == "vae"
+            c["vae_enrolments"] += vae
+            c["vae_admissible"] += vae and _date(cand["admissible_on"]) is not None
+            c["withdrawals"] += _date(cand["withdrawn_on"]) is not None and not decided
+        for date, decision in decided:
+            for key in keys(cand, date):
+                c = counts[key]
+                c["juries"] += 1
+                c[decision] += 1
+                c["vae_juries"] += cand["pathway"] == "vae"
+                c["vae_full"] += cand["pathway"] == "vae" and decision == "full"
+                c["certified"] += decision == "full"
+                inside = any((a is None or a <= date) and (b is None or date <= b)
+                             for a, b in windows[cand["cqp_code"]])
+                c["certified_rncp"] += decision == "full" and inside
+        partials = [d for d, k in decided if k == "partial"]
+        if partials:
+            first = min(partials)
+            completed = any(k == "full" and d > first for d, k in decided)
+            for key in keys(cand, first):
+                counts[key]["partial_candidacies"] += 1
+                counts[key]["partial_completed"] += completed
+    all_dates = [_date(c["entered_on"]) for c in t["candidacy"]] + [
+        d for js in juries.values() for d, k in js if k in DECIDED]
+    last_year = max(d.year for d in all_dates) if all_dates else None
+    for cand in [] if blocks_only else t["candidacy"]:
+        dates = [_date(cand["entered_on"])] + [d for d, k in juries[cand["candidacy_id"]]
+                                               if k in DECIDED]
+        for date in dates:
+            for key in keys(cand, date):
+                counts[key]  # the key exists
+                active[key].add(cand["cqp_code"])
+                year = date.year if "year" in by else (hi if hi is not None else last_year)
+                end = dt.date(year, 12, 31)
+                if any((a is None or a <= end) and (b is None or end <= b)
+                       for a, b in windows[cand["cqp_code"]]):
+                    registered[key].add(cand["cqp_code"])
+    for result in t["block_result"]:
+        cand = candidacies[result["candidacy_id"]]
+        decision = dict(juries[result["candidacy_id"]])[_date(result["jury_date"])]
+        if decision not in DECIDED:
+            continue
+        for key in keys(cand, _date(result["jury_date"]), result["block_code"]):
+            counts[key]["block_results"] += 1
+            counts[key]["blocks_acquired"] += bool(result["acquired"])
+    for key in [] if blocks_only else counts:
+        counts[key]["cqps_active"] = len(active[key])
+        counts[key]["cqps_registered"] = len(registered[key])
+    return {key: dict(value) for key, value in counts.items()}
+
+
+# --------------------------------------------------------------------------------------------
+# Random datasets
+
+
+def random_dataset(seed: int, size: int) -> Dataset:
+    """A small random but valid dataset: juries after entry, blocks of the candidacy's CQP."""
+    rnd = random.Random(seed)
+    branch_codes = ["0016", "3248", "1979"][: rnd.randint(1, 3)]
+    cqps = [f"Q{k}" for k in range(rnd.randint(1, 4))]
+    links = []
+    for cqp in cqps:
+        for b in rnd.sample(branch_codes, rnd.randint(1, len(branch_codes))):
+            links.append((cqp, b))
+    registrations = []
+    for cqp in cqps:
+        for number in range(rnd.choice([0, 1, 1, 2])):
+            start = rnd.choice([None, _rand_date(rnd, 2019, 2023)])
+            end = rnd.choice([None, _rand_date(rnd, 2021, 2025), dt.date(2022, 12, 31)])
+            if start and end and end < start:
+                start, end = end, start
+            registrations.append({"cqp_code": cqp, "rncp_code": f"RNCP{number}{cqp[1:]}",
+                                  "register": "RNCP", "valid_from": start, "valid_until": end,
+                                  "source": "file"})
+    blocks = [{"cqp_code": cqp, "block_code": f"{cqp}-B{k}", "title": "bloc",
+               "referential_version": "1"} for cqp in cqps for k in range(rnd.randint(1, 3))]
+    candidacies, juries, results = [], [], []
+    for k in range(size):
+        cqp = rnd.choice(cqps)
+        entered = _rand_date(rnd, 2019, 2024)
+        vae = rnd.random() < 0.4
+        candidacies.append({
+            "candidacy_id": f"K{k}", "candidate_id": f"P{k}", "cqp_code": cqp,
+            "pathway": "vae" if vae else "formation", "entered_on": entered,
+            "funding": rnd.choice([None, "cpf", "plan"]),
+            "status": rnd.choice([None, "salarie", "demandeur_emploi"]),
+            "sex": rnd.choice([None, "F", "M"]),
+            "birth_year": rnd.choice([None, 1960, 1985, 2000, 2003]),
+            "region_code": rnd.choice([None, "11", "84"]),
+            "provider_id": rnd.choice([None, "OF1", "OF2"]),
+            "referential_version": rnd.choice([None, "2019", "2023"]),
+            "admissible_on": entered + dt.timedelta(days=30) if vae and rnd.random() < .7
+            else None,
+            "withdrawn_on": entered + dt.timedelta(days=rnd.randint(0, 400))
+            if rnd.random() < 0.3 else None,
+        })
+        used = set()
+        for _ in range(rnd.choice([0, 1, 1, 2, 3])):
+            date = entered + dt.timedelta(days=rnd.randint(0, 900))
+            if date in used:
+                continue
+            used.add(date)
+            decision = rnd.choice(["full", "partial", "partial", "refused", "absent"])
+            juries.append({"candidacy_id": f"K{k}", "jury_date": date, "decision": decision})
+            cqp_blocks = [b["block_code"] for b in blocks if b["cqp_code"] == cqp]
+            for block in rnd.sample(cqp_blocks, rnd.randint(0, len(cqp_blocks))):
+                results.append({"candidacy_id": f"K{k}", "jury_date": date, "block_code": block,
+                                "acquired": rnd.random() < 0.6})
+    frames = {
+        "branch": pd.DataFrame({"branch_code": branch_codes, "name": branch_codes}),
+        "certification": pd.DataFrame({"cqp_code": cqps, "title": cqps, "level": None}),
+        "certification_branch": pd.DataFrame(links, columns=["cqp_code", "branch_code"]),
+        "registration": pd.DataFrame(registrations, columns=[
+            "cqp_code", "rncp_code", "register", "valid_from", "valid_until", "source"]),
+        "block": pd.DataFrame(blocks, columns=["cqp_code", "block_code", "title",
+                                               "referential_version"]),
+        "candidacy": pd.DataFrame(candidacies),
+        "jury": pd.DataFrame(juries, columns=["candidacy_id", "jury_date", "decision"]),
+        "block_result": pd.DataFrame(results, columns=["candidacy_id", "jury_date",
+                                                       "block_code", "acquired"]),
+    }
+    for frame in frames.values():
+        for column in ("valid_from", "valid_until", "entered_on", "admissible_on",
+                       "withdrawn_on", "jury_date"):
+            if column in frame.columns:
+                frame[column] = pd.to_datetime(frame[column])
+    return Dataset(frames)
+
+
+def _rand_date(rnd: random.Random, first_year: int, last_year: int) -> dt.date:
+    start = dt.date(first_year, 1, 1)
+    return start + dt.timedelta(days=rnd.randint(0, (dt.date(last_year, 12, 31) - start).days))
