@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import sys
-from contextlib import contextmanager
-from enum import Enum
+from contextlib import ExitStack, contextmanager
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -33,7 +33,7 @@ DbOption = Annotated[str | None, typer.Option("--db", help="URL SQLAlchemy de la
                                               "(défaut : $CQP_DB, sinon data/cqp.duckdb).")]
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     csv = "csv"
     xlsx = "xlsx"
     table = "table"
@@ -73,8 +73,14 @@ def _database_message(error: sa.exc.SQLAlchemyError) -> str:
     return text
 
 
-def _engine(db: str | None, read_only: bool = False) -> sa.Engine:
-    return database.make_engine(db, read_only=read_only)
+@contextmanager
+def _engine(db: str | None, read_only: bool = False):
+    """An engine for the command, disposed at its end (DuckDB frees the file)."""
+    engine = database.make_engine(db, read_only=read_only)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
 
 
 @app.command("load")
@@ -83,8 +89,7 @@ def load_command(
     db: DbOption = None,
 ) -> None:
     """Charge les fichiers d'échange ; tout est vérifié avant d'écrire, en une transaction."""
-    with _errors():
-        engine = _engine(db)
+    with _errors(), _engine(db) as engine:
         with _progress() as progress:
             rows = load(path, engine, progress=progress)
         out.print(f"{rows} ligne(s) chargée(s) depuis {path}.")
@@ -124,18 +129,24 @@ def demo_command(
             written = demo.write_files(dataset, write_files)
             out.print(f"{len(written)} fichiers écrits dans {write_files}.")
             return
-        engine = _engine(db)
-        database.ensure_schema(engine)
-        with engine.begin() as connection:
-            existing = connection.execute(sa.select(sa.func.count()).select_from(
-                schema.candidacy)).scalar_one()
-            if existing:
-                raise Failure(f"la base contient déjà {existing} candidature(s) : la démo "
-                              "s'écrit dans une base vide (choisissez --db).")
-            with _progress() as progress:
-                rows = write_dataset(connection, dataset, source="démo (données synthétiques)",
-                                     progress=progress)
-        out.print(f"Base de démonstration prête : {rows} lignes ({engine.url}).")
+        with _engine(db) as engine:
+            _write_demo(engine, dataset)
+
+
+def _write_demo(engine: sa.Engine, dataset) -> None:
+    """Write the demo into an empty database only: it must never mix with real data."""
+    database.ensure_schema(engine)
+    with engine.begin() as connection:
+        existing = connection.execute(sa.select(sa.func.count()).select_from(
+            schema.candidacy)).scalar_one()
+        if existing:
+            raise Failure(f"la base contient déjà {existing} candidature(s) : la démo "
+                          "s'écrit dans une base vide (choisissez --db).")
+        with _progress() as progress:
+            rows = write_dataset(connection, dataset, source="démo (données synthétiques)",
+                                 progress=progress)
+    out.print(f"Base de démonstration prête : {rows} lignes "
+              f"({engine.url.render_as_string(hide_password=True)}).")
 
 
 def _parse_where(items: list[str]) -> dict[str, list]:
@@ -187,11 +198,11 @@ def indicators_command(
     """Calcule les indicateurs dans la base et les écrit (CSV par défaut)."""
     from .render import print_table, to_csv, to_xlsx
 
-    with _errors():
+    with _errors(), ExitStack() as stack:
         dims = [d.strip() for d in by.split(",") if d.strip()]
         filters = _parse_where(where or [])
         rule = SecretRule(min_count, min_denominator, enabled=not no_secret)
-        engine = _engine(db, read_only=True)
+        engine = stack.enter_context(_engine(db, read_only=True))
         database.check_schema(engine)
         branches = None if scope is None else [b.strip().zfill(4) for b in scope.split(",")
                                                 if b.strip()]
@@ -221,8 +232,7 @@ def indicators_command(
 @db_app.command("upgrade")
 def db_upgrade(db: DbOption = None) -> None:
     """Met le schéma de la base à jour, sans perte de données."""
-    with _errors():
-        engine = _engine(db)
+    with _errors(), _engine(db) as engine:
         before = database.current_revision(engine)
         database.upgrade(engine)
         out.print(f"Schéma : {before or 'vide'} → {database.current_revision(engine)}")
@@ -231,8 +241,7 @@ def db_upgrade(db: DbOption = None) -> None:
 @db_app.command("current")
 def db_current(db: DbOption = None) -> None:
     """Affiche la révision du schéma de la base."""
-    with _errors():
-        engine = _engine(db, read_only=True)
+    with _errors(), _engine(db, read_only=True) as engine:
         out.print(f"{database.current_revision(engine) or 'vide'} (dernière : "
                   f"{database.head_revision()})")
 

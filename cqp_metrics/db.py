@@ -97,8 +97,8 @@ def check_schema(engine: sa.Engine) -> None:
     try:
         revision = current_revision(engine)
     except sa.exc.SQLAlchemyError as error:
-        raise DatabaseError(f"Base inaccessible : {error.__class__.__name__}: "
-                            f"{str(error.orig if hasattr(error, 'orig') else error)[:200]}") from None
+        reason = str(getattr(error, "orig", error)).strip().splitlines()[0][:200]
+        raise DatabaseError(f"Base inaccessible : {reason}") from None
     if revision is None:
         raise DatabaseError("La base est vide : chargez des données (« cqp-metrics load » ou "
                             "« cqp-metrics demo »).")

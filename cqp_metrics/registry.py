@@ -34,7 +34,7 @@ class Count:
 
 @dataclass(frozen=True)
 class Rate:
-    """``numerator / denominator``, with its 95 % Wilson interval; empty when the denominator is 0."""
+    """``numerator / denominator`` with its 95 % Wilson interval; empty if the denominator is 0."""
 
     name: str
     numerator: str
@@ -113,7 +113,8 @@ REGISTRY: tuple[Count | Rate, ...] = (
     Count("cqps_registered", "activity", "CQP actifs enregistrés", "Active registered CQPs",
           "CQP actifs enregistrés au RNCP ou au RS le dernier jour de la période.",
           lambda f: f["registered_at_end"], distinct="cqp_code", secret=False),
-    Rate("rncp_coverage", "cqps_registered", "cqps_active", "Couverture RNCP/RS", "RNCP/RS coverage",
+    Rate("rncp_coverage", "cqps_registered", "cqps_active", "Couverture RNCP/RS",
+         "RNCP/RS coverage",
          "CQP actifs enregistrés le dernier jour de la période / CQP actifs.", secret=False),
     Count("block_results", "block_result", "Résultats de blocs", "Block results",
           "Résultats de blocs de compétences évalués par un jury dans la période."),

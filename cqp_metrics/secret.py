@@ -80,7 +80,7 @@ def _spread(values: pd.DataFrame, hidden: pd.DataFrame, by: list[str],
     if total_dim is not None:
         others = [d for d in by if d != total_dim]
         is_total = values[total_dim].astype(str) == TOTAL
-        groups = values.groupby(others, dropna=False).groups if others else {(): values.index}
+        groups = _groups(values, others)
         for index in groups.values():
             for column in hidden.columns:
                 if column not in COUNTS or not COUNTS[column].secret:
@@ -92,6 +92,13 @@ def _spread(values: pd.DataFrame, hidden: pd.DataFrame, by: list[str],
                 if sum(hidden.at[i, c] for i, c in cells) == 1:
                     _hide_another(values, hidden, cells, total=(total_rows[0], column))
     return int(hidden.to_numpy().sum()) > before
+
+
+def _groups(values: pd.DataFrame, others: list[str]) -> dict:
+    """Row indexes of each group of rows that a total row sums up."""
+    if not others:
+        return {(): values.index}
+    return values.groupby(others[0] if len(others) == 1 else others, dropna=False).groups
 
 
 def _hide_another(values: pd.DataFrame, hidden: pd.DataFrame, cells: list[tuple],
@@ -124,7 +131,7 @@ def recoverable(values: pd.DataFrame, hidden: pd.DataFrame, by: list[str],
             found += [(i, name) for i in hidden.index[trio == 1]]
     if total_dim is not None:
         others = [d for d in by if d != total_dim]
-        groups = values.groupby(others, dropna=False).groups if others else {(): values.index}
+        groups = _groups(values, others)
         for index in groups.values():
             for column in hidden.columns:
                 if column in COUNTS and COUNTS[column].secret:

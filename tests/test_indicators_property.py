@@ -13,6 +13,7 @@ from cqp_metrics import compute, schema
 from cqp_metrics.loading import write_dataset
 from cqp_metrics.registry import COUNTS, RATES
 from cqp_metrics.stats import wilson
+
 from reference import expected_counts, random_dataset
 
 DIMS = ["year", "branch_code", "cqp_code", "region_code", "pathway", "funding", "status", "sex",

@@ -12,6 +12,7 @@ from openpyxl import Workbook
 
 from cqp_metrics import indicators
 from cqp_metrics.loading import LoadError, load
+
 from conftest import WORKED, table_rows
 
 

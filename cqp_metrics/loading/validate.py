@@ -216,7 +216,8 @@ def _parse_file(raw: RawTable, spec: FileSpec, problems: list[Problem]) -> pd.Da
         value, bad, message = parser(text.where(~empty, ""))
         check.flag(bad & ~empty, spec_field.name, text, message)
         parsed[spec_field.name] = value.where(~empty & ~bad, None)
-    duplicated = parsed.duplicated(list(spec.key), keep="first") & parsed[list(spec.key)].notna().all(axis=1)
+    keyed = parsed[list(spec.key)].notna().all(axis=1)
+    duplicated = parsed.duplicated(list(spec.key), keep="first") & keyed
     if duplicated.any():
         what = " + ".join(spec.key)
         check.flag(duplicated, spec.key[-1], parsed[spec.key[-1]],

@@ -1,0 +1,138 @@
+"""The command line: demo, indicators in every format, clear errors without tracebacks."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import subprocess
+import sys
+
+import pytest
+from openpyxl import load_workbook
+from typer.testing import CliRunner
+
+from cqp_metrics.cli import app
+
+from conftest import WORKED
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory) -> str:
+    url = f"duckdb:///{tmp_path_factory.mktemp('cli') / 'demo.duckdb'}"
+    result = runner.invoke(app, ["demo", "--db", url, "--candidacies", "4000"])
+    assert result.exit_code == 0, result.output
+    return url
+
+
+def run(*args: str):
+    return runner.invoke(app, list(args))
+
+
+def test_csv_columns_are_named_as_in_domain(demo_db):
+    result = run("indicators", "--db", demo_db, "--by", "year")
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    header = list(rows[0])
+    assert header[:9] == ["year", "enrolments", "juries", "full", "partial", "refused",
+                          "full_rate", "full_rate_low", "full_rate_high"]
+    for name in ("vae_juries", "vae_full", "vae_success_rate", "vae_admissibility_rate",
+                 "withdrawal_rate", "partial_completion_rate", "certified", "certified_rncp",
+                 "recognition_rate", "rncp_coverage", "block_pass_rate"):
+        assert name in header
+    assert [int(r["year"]) for r in rows] == sorted(int(r["year"]) for r in rows)
+    for row in rows:
+        rate = row["full_rate"]
+        assert rate == "secret" or 0.0 <= float(rate) <= 1.0
+        assert "," not in rate
+
+
+def test_an_undefined_rate_is_empty_in_csv(tmp_path):
+    url = f"duckdb:///{tmp_path / 'w.duckdb'}"
+    assert run("load", str(WORKED), "--db", url).exit_code == 0
+    result = run("indicators", "--db", url, "--by", "year", "--where", "year=2024",
+                 "--no-secret")
+    row = next(csv.DictReader(io.StringIO(result.stdout)))
+    assert row["enrolments"] == "0" and row["withdrawal_rate"] == ""
+    assert row["full_rate"] == "1"
+
+
+def test_table_format_is_french(demo_db):
+    result = run("indicators", "--db", demo_db, "--by", "pathway", "--format", "table")
+    assert result.exit_code == 0, result.output
+    assert "Taux de validation totale" in result.stdout
+    assert "formation" in result.stdout and "vae" in result.stdout
+    assert re.search(r"\d{1,3},\d\u00a0%", result.stdout)  # 62,5 %
+    assert re.search(r"\d\u202f\d{3}", result.stdout)  # 1 234
+
+
+def test_xlsx_export_carries_its_notes(demo_db, tmp_path):
+    path = tmp_path / "out.xlsx"
+    result = run("indicators", "--db", demo_db, "--by", "cqp_code", "--format", "xlsx",
+                 "--output", str(path), "--where", "pathway=vae")
+    assert result.exit_code == 0, result.output
+    workbook = load_workbook(path)
+    assert workbook.sheetnames == ["indicateurs", "notes"]
+    notes = {row[0]: row[1] for row in workbook["notes"].iter_rows(min_row=2, values_only=True)}
+    assert "démo" in notes["Source"]
+    assert "pathway = vae" in notes["Filtres"]
+    assert "inférieurs à 5" in notes["Règle de secret"]
+    values = [c for row in workbook["indicateurs"].iter_rows(min_row=2, values_only=True)
+              for c in row]
+    assert "secret" in values  # small VAE cells by CQP are hidden
+
+
+def test_bad_folder_exits_1_with_a_report_and_no_traceback(tmp_path):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "branches.csv").write_text("branch_code,name\nABCD,Transports\n")
+    url = f"duckdb:///{tmp_path / 'x.duckdb'}"
+    result = run("load", str(bad), "--db", url)
+    assert result.exit_code == 1
+    assert "branches.csv, ligne 2, colonne branch_code, valeur « ABCD »" in result.stderr
+    assert "rien n'a été écrit" in result.stderr
+    assert "Traceback" not in result.output + result.stderr
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--by", "colour"], "dimension inconnue"),
+    (["--where", "pathway"], "DIM=VALEUR"),
+    (["--where", "year=deux"], "attend un nombre"),
+    (["--from", "2024", "--to", "2020"], "période vide"),
+])
+def test_bad_requests_get_a_clear_message(demo_db, args, message):
+    result = run("indicators", "--db", demo_db, *args)
+    assert result.exit_code == 1
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_missing_database_is_explained(tmp_path):
+    result = run("indicators", "--db", f"duckdb:///{tmp_path / 'none.duckdb'}")
+    assert result.exit_code == 1
+    assert "Base introuvable" in result.stderr
+    result = run("indicators", "--db", "postgresql+psycopg://nobody@127.0.0.1:1/none")
+    assert result.exit_code == 1
+    assert "Erreur" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_demo_refuses_a_database_with_data(demo_db):
+    result = run("demo", "--db", demo_db)
+    assert result.exit_code == 1 and "déjà" in result.stderr
+
+
+def test_python_dash_m_and_the_db_commands(demo_db, tmp_path):
+    done = subprocess.run([sys.executable, "-m", "cqp_metrics", "--help"], capture_output=True,
+                          text=True, check=True)
+    assert "indicators" in done.stdout
+    url = f"sqlite:///{tmp_path / 'up.sqlite'}"
+    assert run("db", "upgrade", "--db", url).exit_code == 0
+    assert "0002" in run("db", "current", "--db", url).stdout
+
+
+def test_scope_limits_the_branches(demo_db):
+    result = run("indicators", "--db", demo_db, "--by", "branch_code", "--scope", "16")
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [r["branch_code"] for r in rows] == ["0016"]

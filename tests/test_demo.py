@@ -1,0 +1,41 @@
+"""The demo dataset: plausible rates, and its interchange files load to the same figures."""
+
+import pandas as pd
+import pytest
+
+from cqp_metrics import demo, indicators
+from cqp_metrics.db import ensure_schema, make_engine
+from cqp_metrics.loading import load, write_dataset
+
+
+@pytest.fixture(scope="module")
+def dataset():
+    return demo.generate(3000, seed=7)
+
+
+def test_files_of_the_demo_load_to_the_same_indicators(engine, dataset, tmp_path):
+    with engine.begin() as connection:
+        write_dataset(connection, dataset, source="demo")
+    demo.write_files(dataset, tmp_path / "files")
+    other = make_engine(f"sqlite:///{tmp_path / 'loaded.sqlite'}")
+    load(tmp_path / "files", other)
+    for by in (["year"], ["branch_code", "pathway"], ["block_code"]):
+        direct = indicators(engine, by=by)
+        loaded = indicators(other, by=by)
+        pd.testing.assert_frame_equal(direct, loaded, check_dtype=False)
+
+
+def test_rates_are_in_the_ranges_of_official_statistics(tmp_path):
+    engine = make_engine(f"duckdb:///{tmp_path / 'd.duckdb'}")
+    ensure_schema(engine)
+    with engine.begin() as connection:
+        write_dataset(connection, demo.generate(20_000), source="demo")
+    row = indicators(engine, years=(2020, 2024), secret=False).iloc[0]
+    assert 0.52 <= row["vae_success_rate"] <= 0.66  # DARES: about 58-60 %
+    assert 0.65 <= row["full_rate"] <= 0.80
+    assert row["refusal_rate"] < 0.15 and row["refusal_rate"] < row["partial_rate"]
+    assert 0.05 <= row["withdrawal_rate"] <= 0.15
+    assert 0 < row["recognition_rate"] < 1
+    by_branch = indicators(engine, by=["branch_code"], years=(2023, 2023), secret=False)
+    total = indicators(engine, years=(2023, 2023), secret=False).iloc[0]
+    assert by_branch["enrolments"].sum() > total["enrolments"]  # the CQPI counts twice
