@@ -6,9 +6,9 @@ the file (the header is line 1), so that every later message can point at it.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,17 +84,17 @@ def _read_csv(file: Path) -> pd.DataFrame:
         raise _Unreadable("fichier vide")
     header = text.split("\n", 1)[0]
     sep = ";" if header.count(";") > header.count(",") else ","
-    rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=sep))
-    columns = [column.strip() for column in rows[0]]
-    body = rows[1:]
-    width = len(columns)
-    for index, row in enumerate(body):
-        if len(row) > width and any(cell.strip() for cell in row[width:]):
-            raise _Unreadable(f"{len(row)} valeurs pour {width} colonnes (séparateur « {sep} »)",
-                              index + 2)
-    frame = pd.DataFrame([(row + [""] * width)[:width] for row in body], columns=columns,
-                         dtype=object)
-    frame[LINE] = range(2, len(body) + 2)
+    try:
+        frame = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False,
+                            na_filter=False, skip_blank_lines=False, engine="c")
+    except pd.errors.ParserError as error:
+        found = re.search(r"line (\d+), saw (\d+)", str(error))
+        if found:
+            raise _Unreadable(f"{found.group(2)} valeurs pour {len(header.split(sep))} colonnes "
+                              f"(séparateur « {sep} »)", int(found.group(1))) from None
+        raise _Unreadable(f"CSV illisible ({str(error).strip()[:120]})") from None
+    frame.columns = [str(column).strip() for column in frame.columns]
+    frame[LINE] = range(2, len(frame) + 2)
     return _drop_blank_rows(frame)
 
 
@@ -102,7 +102,8 @@ def _drop_blank_rows(frame: pd.DataFrame) -> pd.DataFrame:
     cells = frame.drop(columns=[LINE])
     if cells.empty:
         return frame
-    blank = cells.apply(lambda column: column.str.strip().eq("")).all(axis=1)
+    blank = pd.concat([cells[c].astype(str).str.strip().eq("") for c in cells.columns],
+                      axis=1).all(axis=1)
     return frame.loc[~blank].reset_index(drop=True)
 
 

@@ -142,7 +142,8 @@ def _parse_code(column: str) -> Callable[[pd.Series], tuple[pd.Series, pd.Series
     allowed = sorted(set(table.values()))
 
     def parse(text: pd.Series) -> tuple[pd.Series, pd.Series, str]:
-        value = text.map(lambda cell: table.get(fold(cell)))
+        spellings = {cell: table.get(fold(cell)) for cell in text.unique()}
+        value = text.map(spellings)
         return value, value.isna(), f"valeur hors des codes (attendu : {', '.join(allowed)})"
 
     return parse

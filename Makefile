@@ -1,0 +1,52 @@
+# Two commands do all the set-up on a fresh Debian machine with Python 3.11:
+#   make serve   venv + install + demo database (when none is configured) + dashboards on :5006
+#   make test    venv + install + chromium/postgresql (apt-get, when missing) + the whole suite
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PORT ?= 5006
+DB_FILE := data/cqp.duckdb
+PYTEST_ARGS ?=
+
+.PHONY: install system-deps demo-db serve test lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dashboards,test]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Debian's chromium (browser tests) and postgresql (the PostgreSQL backend), when missing.
+system-deps:
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	if [ -n "$$missing" ]; then \
+	  sudo=""; [ "$$(id -u)" -eq 0 ] || sudo="sudo"; \
+	  echo "apt-get install$$missing"; \
+	  $$sudo apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+# The demo database, only when no database is configured ($$CQP_DB) and none exists yet.
+demo-db: $(STAMP)
+	@if [ -z "$$CQP_DB" ] && [ ! -f $(DB_FILE) ]; then $(BIN)/cqp-metrics demo; fi
+
+serve: demo-db
+	$(BIN)/panel serve dashboards/app.py --port $(PORT) --index app \
+	  --allow-websocket-origin=localhost:$(PORT) --allow-websocket-origin=127.0.0.1:$(PORT)
+
+lint: $(STAMP)
+	$(BIN)/ruff check cqp_metrics dashboards tests benchmarks
+
+test: $(STAMP) system-deps lint
+	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/load_million.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
