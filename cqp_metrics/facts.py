@@ -91,6 +91,16 @@ def first_partial_fact() -> FactSource:
     return FactSource(from_, cand, first.c.first_partial, {"completed": completed})
 
 
+def completed_within(fact: FactSource, months: int) -> sa.ColumnElement:
+    """A full validation follows the first partial one within ``months`` calendar months."""
+    later = schema.jury.alias(f"jw{months}")
+    gap = (year_of(later.c.jury_date) - year_of(fact.date)) * 12 + (
+        sa.extract("month", later.c.jury_date) - sa.extract("month", fact.date))
+    return sa.exists().where(later.c.candidacy_id == fact.candidacy.c.candidacy_id,
+                             later.c.decision == "full", later.c.jury_date > fact.date,
+                             gap <= months)
+
+
 def block_result_fact() -> FactSource:
     """One row per block result of a jury decision (never of an absence), dated by its jury."""
     cand = schema.candidacy.alias("c")

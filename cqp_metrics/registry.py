@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from .facts import FactSource
+from .facts import FactSource, completed_within
 
 Condition = Callable[[FactSource], sa.ColumnElement]
 
@@ -99,6 +99,16 @@ REGISTRY: tuple[Count | Rate, ...] = (
     Rate("partial_completion_rate", "partial_completed", "partial_candidacies",
          "Taux de complétion des validations partielles", "Partial completion rate",
          "Validations partielles complétées / candidats en validation partielle."),
+    *(entry for months in (6, 12, 24) for entry in (
+        Count(f"partial_completed_{months}m", "first_partial",
+              f"Complétées sous {months} mois", f"Completed within {months} months",
+              f"Validations partielles complétées au plus {months} mois (calendaires) après la "
+              "première.", lambda f, m=months: completed_within(f, m)),
+        Rate(f"partial_completion_{months}m_rate", f"partial_completed_{months}m",
+             "partial_candidacies", f"Taux de complétion sous {months} mois",
+             f"Completion rate within {months} months",
+             f"Complétées sous {months} mois / candidats en validation partielle."),
+    )),
     Count("certified", "jury", "Certifiés", "Certified",
           "Certificats délivrés : validations totales de la période.", _decision("full")),
     Count("certified_rncp", "jury", "Certifiés avec reconnaissance nationale",

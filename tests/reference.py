@@ -102,9 +102,13 @@ def expected_counts(dataset: Dataset, by: list[str], where: dict[str, list],
         if partials:
             first = min(partials)
             completed = any(k == "full" and d > first for d, k in decided)
+            gaps = [(d.year - first.year) * 12 + d.month - first.month
+                    for d, k in decided if k == "full" and d > first]
             for key in keys(cand, first):
                 counts[key]["partial_candidacies"] += 1
                 counts[key]["partial_completed"] += completed
+                for months in (6, 12, 24):
+                    counts[key][f"partial_completed_{months}m"] += any(g <= months for g in gaps)
     all_dates = [_date(c["entered_on"]) for c in t["candidacy"]] + [
         d for js in juries.values() for d, k in js if k in DECIDED]
     last_year = max(d.year for d in all_dates) if all_dates else None
