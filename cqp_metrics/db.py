@@ -29,11 +29,13 @@ class DatabaseError(Exception):
     """The database cannot be opened or is not in a usable state; the message says why."""
 
 
-def make_engine(db: str | None = None, *, read_only: bool = False) -> sa.Engine:
+def make_engine(db: str | None = None, *, read_only: bool = False,
+                hold_file: bool = True) -> sa.Engine:
     """An engine for ``db`` (URL), ``$CQP_DB`` or the embedded DuckDB file.
 
     DuckDB lets one process at a time open a file for writing: readers such as the
-    dashboards pass ``read_only=True``.
+    dashboards pass ``read_only=True``, and ``hold_file=False`` so that the file is opened
+    per query only and ``cqp-metrics load`` can write between two queries.
     """
     url = sa.make_url(resolve_db_url(db))
     kwargs: dict = {}
@@ -45,6 +47,8 @@ def make_engine(db: str | None = None, *, read_only: bool = False) -> sa.Engine:
                 raise DatabaseError(f"Base introuvable : {database} (lancez « cqp-metrics demo » "
                                     "ou « cqp-metrics load »).")
         kwargs["connect_args"] = {"read_only": read_only}
+        if not hold_file:
+            kwargs["poolclass"] = sa.pool.NullPool
     elif url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)

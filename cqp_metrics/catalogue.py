@@ -1,0 +1,107 @@
+"""The catalogue: CQPs, their branches and national registrations (public facts, no secret),
+and the values each dimension takes, for the dashboards' filters."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+
+import pandas as pd
+import sqlalchemy as sa
+
+from . import schema
+from .dimensions import DIMENSIONS
+
+#: Columns of the candidacy table behind each filterable dimension.
+_CANDIDACY_COLUMNS = ("cqp_code", "region_code", "pathway", "funding", "status", "sex",
+                      "provider_id", "referential_version")
+
+
+def _visible_cqps(scope: Iterable[str] | None) -> sa.Select | None:
+    if scope is None:
+        return None
+    member = schema.certification_branch
+    return sa.select(member.c.cqp_code).where(member.c.branch_code.in_(sorted(scope)))
+
+
+def dimension_values(connection: sa.Connection, dimension: str,
+                     scope: Iterable[str] | None = None) -> list:
+    """The distinct values of a dimension in the data the scope lets the user see."""
+    if dimension not in DIMENSIONS:
+        raise ValueError(f"dimension inconnue : {dimension}")
+    visible = _visible_cqps(scope)
+    if dimension == "branch_code":
+        query = sa.select(schema.branch.c.branch_code)
+        if scope is not None:
+            query = query.where(schema.branch.c.branch_code.in_(sorted(scope)))
+    elif dimension == "year":
+        cand = schema.candidacy
+        query = sa.select(sa.cast(sa.extract("year", cand.c.entered_on), sa.Integer)).distinct()
+        jury = sa.select(sa.cast(sa.extract("year", schema.jury.c.jury_date),
+                                 sa.Integer)).distinct()
+        query = sa.union(query, jury)
+    elif dimension == "age_band":
+        return ["<26", "26-44", "45+"]
+    elif dimension == "block_code":
+        query = sa.select(schema.block.c.block_code).distinct()
+        if visible is not None:
+            query = query.where(schema.block.c.cqp_code.in_(visible))
+    else:
+        column = schema.candidacy.c[dimension]
+        query = sa.select(column).distinct().where(column.is_not(None))
+        if visible is not None:
+            query = query.where(schema.candidacy.c.cqp_code.in_(visible))
+    return sorted(v for (v,) in connection.execute(query).all() if v is not None)
+
+
+def branches(connection: sa.Connection, scope: Iterable[str] | None = None) -> pd.DataFrame:
+    """Branch code and name, for the branches in scope."""
+    query = sa.select(schema.branch).order_by(schema.branch.c.branch_code)
+    if scope is not None:
+        query = query.where(schema.branch.c.branch_code.in_(sorted(scope)))
+    return pd.DataFrame(connection.execute(query).all(), columns=["branch_code", "name"])
+
+
+def certifications(connection: sa.Connection, scope: Iterable[str] | None = None,
+                   today: dt.date | None = None) -> pd.DataFrame:
+    """One row per CQP: title, owning branches, CQPI flag and its recognition on ``today``
+    (RNCP, RS or branch only) with the current window and months until it ends."""
+    today = today or dt.date.today()
+    cert, link, reg = schema.certification, schema.certification_branch, schema.registration
+    query = sa.select(cert.c.cqp_code, cert.c.title, cert.c.level).order_by(cert.c.cqp_code)
+    visible = _visible_cqps(scope)
+    if visible is not None:
+        query = query.where(cert.c.cqp_code.in_(visible))
+    frame = pd.DataFrame(connection.execute(query).all(), columns=["cqp_code", "title", "level"])
+    owners = pd.DataFrame(connection.execute(sa.select(link.c.cqp_code, link.c.branch_code)).all(),
+                          columns=["cqp_code", "branch_code"])
+    windows = pd.DataFrame(connection.execute(sa.select(
+        reg.c.cqp_code, reg.c.rncp_code, reg.c.register, reg.c.valid_from, reg.c.valid_until)
+    ).all(), columns=["cqp_code", "rncp_code", "register", "valid_from", "valid_until"])
+    for column in ("valid_from", "valid_until"):
+        windows[column] = pd.to_datetime(windows[column]).dt.date
+    frame["branch_codes"] = frame["cqp_code"].map(
+        owners.groupby("cqp_code")["branch_code"].agg(lambda codes: "|".join(sorted(codes))))
+    frame["cqpi"] = frame["branch_codes"].fillna("").str.contains("|", regex=False)
+    current = windows[windows.apply(lambda w: (w.valid_from is None or pd.isna(w.valid_from)
+                                               or w.valid_from <= today)
+                                    and (w.valid_until is None or pd.isna(w.valid_until)
+                                         or w.valid_until >= today), axis=1)] \
+        if len(windows) else windows
+    current = current.sort_values("valid_until", na_position="first").drop_duplicates(
+        "cqp_code", keep="last").set_index("cqp_code")
+    frame["recognition"] = frame["cqp_code"].map(current["register"]).fillna("branche seule")
+    frame["rncp_code"] = frame["cqp_code"].map(current["rncp_code"])
+    frame["valid_until"] = frame["cqp_code"].map(current["valid_until"])
+    frame["months_left"] = frame["valid_until"].map(
+        lambda d: None if d is None or pd.isna(d) else
+        (d.year - today.year) * 12 + d.month - today.month)
+    ever = set(windows["cqp_code"])
+    frame["ever_registered"] = frame["cqp_code"].isin(ever)
+    return frame
+
+
+def ending_within(frame: pd.DataFrame, months: int) -> pd.DataFrame:
+    """The current registrations that end within ``months`` months."""
+    left = pd.to_numeric(frame["months_left"], errors="coerce")
+    return frame[left.notna() & (left <= months)].sort_values("valid_until")

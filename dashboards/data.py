@@ -1,0 +1,100 @@
+"""Where the dashboards get their numbers: ``cqp_metrics``, cached once for every session."""
+
+from __future__ import annotations
+
+import os
+
+import pandas as pd
+import panel as pn
+import param
+import sqlalchemy as sa
+
+from cqp_metrics import catalogue
+from cqp_metrics.api import IndicatorTable, compute
+from cqp_metrics.config import SecretRule, resolve_db_url
+from cqp_metrics.db import DatabaseError, check_schema, make_engine
+from cqp_metrics.formatting import source_note
+
+#: Operators give each served instance the branches its users may see (IDCC, comma-separated).
+SCOPE_ENV = "CQP_SCOPE"
+_ENGINES: dict[str, sa.Engine] = {}
+
+
+def engine_for(url: str) -> sa.Engine:
+    """One engine per database for the whole server (DuckDB opened read-only, per query)."""
+    if url not in _ENGINES:
+        _ENGINES[url] = make_engine(url, read_only=True, hold_file=False)
+    return _ENGINES[url]
+
+
+def _data_version(url: str) -> str:
+    """Changes whenever a load is recorded: the cache key includes it."""
+    from cqp_metrics import schema
+
+    with engine_for(url).connect() as connection:
+        value = connection.execute(sa.select(sa.func.max(schema.load_log.c.loaded_at))).scalar()
+    return str(value)
+
+
+@pn.cache(max_items=512, policy="LRU")
+def _indicator_table(url: str, version: str, names: tuple | None, by: tuple,
+                     where: tuple, years: tuple, scope: tuple | None,
+                     totals: bool) -> IndicatorTable:
+    return compute(engine_for(url), names=names, by=by, where=dict(where), years=years,
+                   scope=scope, secret=SecretRule(), totals=totals)
+
+
+@pn.cache(max_items=64, policy="LRU")
+def _catalogue(url: str, version: str, scope: tuple | None, what: str):
+    with engine_for(url).connect() as connection:
+        if what == "certifications":
+            return catalogue.certifications(connection, scope)
+        if what == "branches":
+            return catalogue.branches(connection, scope)
+        if what == "source":
+            return source_note(connection)
+        return catalogue.dimension_values(connection, what, scope)
+
+
+class MetricsSource(param.Parameterized):
+    """The database the dashboards read and the branches their user may see."""
+
+    url = param.String(default=None, allow_None=True, doc="""
+        SQLAlchemy URL of the database; default: $CQP_DB, else data/cqp.duckdb.""")
+    scope = param.List(default=None, allow_None=True, item_type=str, doc="""
+        Branches (IDCC) the user may see; None: all. Default: $CQP_SCOPE.""")
+
+    def __init__(self, **params):
+        params.setdefault("url", resolve_db_url(None))
+        if "scope" not in params and os.environ.get(SCOPE_ENV):
+            params["scope"] = [b.strip().zfill(4) for b in os.environ[SCOPE_ENV].split(",")
+                               if b.strip()]
+        super().__init__(**params)
+
+    def check(self) -> None:
+        """Raise :class:`DatabaseError` with a message for people if the base is not usable."""
+        try:
+            check_schema(engine_for(self.url))
+        except DatabaseError:
+            raise
+        except Exception as error:  # a locked or unreadable file, an unreachable server
+            reason = str(getattr(error, "orig", error)).strip().splitlines()[0][:200]
+            raise DatabaseError(f"Base inaccessible : {reason}") from None
+
+    def _scope(self) -> tuple | None:
+        return None if self.scope is None else tuple(sorted(self.scope))
+
+    def table(self, names=None, by=(), where=None, years=(None, None),
+              totals: bool = False) -> IndicatorTable:
+        """Indicators for these cuts and filters (cached for every session)."""
+        frozen = tuple(sorted((k, tuple(v)) for k, v in (where or {}).items() if v))
+        return _indicator_table(self.url, _data_version(self.url),
+                                None if names is None else tuple(names), tuple(by), frozen,
+                                tuple(years), self._scope(), totals)
+
+    def catalogue(self, what: str):
+        """``certifications``, ``branches``, ``source`` or the values of a dimension."""
+        return _catalogue(self.url, _data_version(self.url), self._scope(), what)
+
+    def certifications(self) -> pd.DataFrame:
+        return self.catalogue("certifications")

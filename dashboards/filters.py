@@ -1,0 +1,114 @@
+"""The filters shared by every page, kept in the URL so that a copied link reopens the view."""
+
+from __future__ import annotations
+
+import panel as pn
+import param
+
+from cqp_metrics.codes import REGIONS
+
+from .data import MetricsSource
+
+#: Filter parameter -> dimension of cqp_metrics.
+DIMENSION_OF = {
+    "branch": "branch_code", "cqp": "cqp_code", "region": "region_code", "pathway": "pathway",
+    "funding": "funding", "status": "status", "sex": "sex", "age_band": "age_band",
+    "provider": "provider_id",
+}
+LABELS = {
+    "pathway": {"formation": "Formation", "vae": "VAE"},
+    "funding": {"contrat_pro": "Contrat pro", "pro_a": "Pro-A", "cpf": "CPF", "plan": "Plan",
+                "autre": "Autre"},
+    "status": {"salarie": "Salarié", "demandeur_emploi": "Demandeur d'emploi",
+               "alternant": "Alternant", "autre": "Autre"},
+    "sex": {"F": "Femmes", "M": "Hommes"},
+}
+
+
+class Filters(param.Parameterized):
+    """What the user looks at: branches, CQPs, years and the attributes of candidacies."""
+
+    branch = param.ListSelector(default=[], objects=[], label="Branche", doc="""
+        Branches (IDCC); none selected means all the branches in scope.""")
+    cqp = param.ListSelector(default=[], objects=[], label="CQP", doc="CQPs; none means all.")
+    year_from = param.Selector(default=None, objects=[], label="De", doc="First year.")
+    year_to = param.Selector(default=None, objects=[], label="À", doc="Last year.")
+    region = param.ListSelector(default=[], objects=[], label="Région", doc="INSEE regions.")
+    pathway = param.ListSelector(default=[], objects=[], label="Voie d'accès",
+                                 doc="Training or VAE.")
+    funding = param.ListSelector(default=[], objects=[], label="Financement", doc="Funding.")
+    status = param.ListSelector(default=[], objects=[], label="Statut", doc="Status at entry.")
+    sex = param.ListSelector(default=[], objects=[], label="Sexe", doc="Sex.")
+    age_band = param.ListSelector(default=[], objects=[], label="Âge", doc="Age at entry.")
+    provider = param.ListSelector(default=[], objects=[], label="Organisme",
+                                  doc="Accredited training providers.")
+
+    def __init__(self, source: MetricsSource, **params):
+        super().__init__(**params)
+        self.source = source
+        branches = source.catalogue("branches")
+        self.param.branch.objects = {f"{r.branch_code} — {r.name}": r.branch_code
+                                     for r in branches.itertuples()}
+        cqps = source.certifications()
+        self.param.cqp.objects = {f"{r.cqp_code} — {r.title}": r.cqp_code
+                                  for r in cqps.itertuples()}
+        years = source.catalogue("year")
+        self.param.year_from.objects = years
+        self.param.year_to.objects = years
+        if years:
+            self.year_from, self.year_to = years[0], years[-1]
+        self.param.region.objects = {f"{code} — {REGIONS.get(code, code)}": code
+                                     for code in source.catalogue("region_code")}
+        for name in ("pathway", "funding", "status", "sex"):
+            labels = LABELS[name]
+            self.param[name].objects = {labels.get(v, v): v
+                                        for v in source.catalogue(DIMENSION_OF[name])}
+        self.param.age_band.objects = ["<26", "26-44", "45+"]
+        self.param.provider.objects = source.catalogue("provider_id")
+
+    def refs(self) -> list:
+        """The parameters a view must follow."""
+        return [self.param[name] for name in (*DIMENSION_OF, "year_from", "year_to")]
+
+    def state(self) -> dict:
+        """The filters as ``cqp_metrics`` takes them: ``where`` and ``years``."""
+        where = {DIMENSION_OF[name]: list(getattr(self, name)) for name in DIMENSION_OF
+                 if getattr(self, name)}
+        return {"where": where, "years": (self.year_from, self.year_to)}
+
+    def description(self) -> dict[str, str]:
+        """The filters in words, for the notes of downloads."""
+        words = {self.param[name].label: ", ".join(map(str, getattr(self, name)))
+                 for name in DIMENSION_OF if getattr(self, name)}
+        words["Années"] = f"{self.year_from} à {self.year_to}"
+        return words
+
+    def widgets(self) -> pn.Column:
+        """The filter panel of the sidebar."""
+        def choice(name: str, **kwargs):
+            return pn.widgets.MultiChoice.from_param(self.param[name], sizing_mode="stretch_width",
+                                                     **kwargs)
+
+        def buttons(name: str):
+            return pn.Column(pn.pane.Markdown(f"**{self.param[name].label}**", margin=(0, 5)),
+                             pn.widgets.CheckButtonGroup.from_param(
+                                 self.param[name], name="", button_type="primary",
+                                 button_style="outline", sizing_mode="stretch_width"))
+
+        return pn.Column(
+            choice("branch", placeholder="Toutes"),
+            choice("cqp", placeholder="Tous", search_option_limit=50),
+            pn.Row(pn.widgets.Select.from_param(self.param.year_from, width=110),
+                   pn.widgets.Select.from_param(self.param.year_to, width=110)),
+            choice("region", placeholder="Toutes"),
+            buttons("pathway"), buttons("sex"), buttons("age_band"),
+            choice("funding", placeholder="Tous"), choice("status", placeholder="Tous"),
+            choice("provider", placeholder="Tous"),
+            sizing_mode="stretch_width",
+        )
+
+    def sync_url(self) -> None:
+        """Keep every filter in the page's URL (query string)."""
+        if pn.state.location is not None:
+            pn.state.location.sync(self, {name: name for name in (*DIMENSION_OF, "year_from",
+                                                                    "year_to")})

@@ -1,0 +1,87 @@
+"""The observatory app: filters in the sidebar, one tab per page, state in the URL."""
+
+from __future__ import annotations
+
+import holoviews as hv
+import panel as pn
+import param
+
+from cqp_metrics.db import DatabaseError
+
+from .data import MetricsSource
+from .filters import Filters
+from .pages import PAGES
+
+CSS = """
+.kpi {border-left: 4px solid #1f5f8b; padding: 6px 10px; background: #f7f9fb; height: 100%;}
+.kpi-title {font-size: 0.85em; color: #444;}
+.kpi-value {font-size: 1.9em; font-weight: 600; color: #1f5f8b;}
+.kpi-change {font-size: 0.8em; color: #555;}
+"""
+TITLE = {"fr": "Observatoire des CQP", "en": "CQP observatory"}
+
+
+class ObservatoryApp(pn.viewable.Viewer):
+    """The whole app, for ``panel serve`` and for notebooks alike."""
+
+    page = param.Selector(default="overview", objects=[p.slug for p in PAGES], doc="""
+        The page shown (kept in the URL).""")
+    language = param.Selector(default="fr", objects=["fr", "en"], doc="Language of labels.")
+    source = param.ClassSelector(class_=MetricsSource, doc="Database and scope.")
+
+    def __init__(self, **params):
+        params.setdefault("source", MetricsSource())
+        super().__init__(**params)
+        self.error: str | None = None
+        try:
+            self.source.check()
+            self.filters = Filters(self.source)
+        except DatabaseError as error:
+            self.error = str(error)
+            self.filters = None
+            return
+        self.pages = [cls(filters=self.filters, source=self.source, language=self.language)
+                      for cls in PAGES]
+
+    def sync_url(self) -> None:
+        """Keep the filters and the page in the URL (served app only)."""
+        if self.filters is not None and pn.state.location is not None:
+            self.filters.sync_url()
+            pn.state.location.sync(self, {"page": "page", "language": "lang"})
+
+    def main(self) -> pn.viewable.Viewable:
+        if self.error:
+            return pn.pane.Alert(f"**Les données ne sont pas disponibles.** {self.error}",
+                                 alert_type="danger", css_classes=["database-error"])
+        tabs = pn.Tabs(*((page.title, page) for page in self.pages), dynamic=True,
+                       sizing_mode="stretch_width")
+        slugs = [p.slug for p in self.pages]
+        tabs.active = slugs.index(self.page)
+        tabs.param.watch(lambda event: setattr(self, "page", slugs[event.new]), "active")
+        self.param.watch(lambda event: setattr(tabs, "active", slugs.index(event.new)), "page")
+        return tabs
+
+    def sidebar(self) -> list:
+        if self.filters is None:
+            return []
+        note = pn.pane.Markdown(
+            "<small>Données sous secret statistique : les effectifs de moins de 5 et les taux "
+            "sur moins de 20 personnes sont masqués.</small>")
+        return [pn.pane.Markdown("### Filtres"), self.filters.widgets(), note]
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        return pn.Row(pn.Column(*self.sidebar(), width=300), self.main(),
+                      sizing_mode="stretch_width")
+
+    def template(self) -> pn.template.BootstrapTemplate:
+        """The served page. Bootstrap rather than Fast: Fast asks Google for a web font, and
+        the page must request nothing outside its own origin (intranets, GDPR)."""
+        return pn.template.BootstrapTemplate(
+            title=TITLE[self.language], sidebar=self.sidebar(), main=[self.main()],
+            header_background="#1f5f8b", sidebar_width=330)
+
+
+def extension() -> None:
+    """Load Panel's and HoloViews' extensions (once per process or notebook)."""
+    pn.extension("tabulator", raw_css=[CSS], loading_indicator=True, notifications=False)
+    hv.extension("bokeh", logo=False)

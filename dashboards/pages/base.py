@@ -1,0 +1,59 @@
+"""What every page shares: its state (filters, source, language) and safe rendering."""
+
+from __future__ import annotations
+
+import logging
+
+import panel as pn
+import param
+
+from ..components import IndicatorTableView
+from ..data import MetricsSource
+from ..filters import Filters
+
+log = logging.getLogger("dashboards")
+
+
+class Page(pn.viewable.Viewer):
+    """A page: it asks ``cqp_metrics`` for data through the source and only presents it."""
+
+    title_fr = "Page"
+    title_en = "Page"
+    slug = "page"
+
+    filters = param.ClassSelector(class_=Filters, doc="Filters shared by every page.")
+    source = param.ClassSelector(class_=MetricsSource, doc="The database and the user's scope.")
+    language = param.Selector(default="fr", objects=["fr", "en"], doc="Language of labels.")
+
+    @property
+    def title(self) -> str:
+        return self.title_fr if self.language == "fr" else self.title_en
+
+    def table_view(self) -> IndicatorTableView:
+        return IndicatorTableView(filters=self.filters, source=self.source,
+                                  language=self.language)
+
+    def render(self, where: dict, years: tuple) -> pn.viewable.Viewable:
+        raise NotImplementedError
+
+    def controls(self) -> list:
+        """Widgets of the page's own, above its content."""
+        return []
+
+    def refs(self) -> list:
+        """What the page's content follows: the filters and the page's own parameters."""
+        return self.filters.refs()
+
+    def _safe_render(self, *_values) -> pn.viewable.Viewable:
+        state = self.filters.state()
+        try:
+            return self.render(state["where"], state["years"])
+        except Exception as error:  # never a traceback in the page
+            log.exception("page %s failed", self.slug)
+            return pn.pane.Alert(f"Impossible d'afficher cette page : {error}",
+                                 alert_type="danger", css_classes=["page-error"])
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        content = pn.panel(pn.bind(self._safe_render, *self.refs()), loading_indicator=True,
+                           sizing_mode="stretch_width")
+        return pn.Column(*self.controls(), content, sizing_mode="stretch_width")

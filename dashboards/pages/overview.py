@@ -1,0 +1,32 @@
+"""Vue d'ensemble: key figures with their change and interval, trends by year."""
+
+from __future__ import annotations
+
+import panel as pn
+
+from ..components import count_trend, kpi, rate_trend
+from .base import Page
+
+KEY_FIGURES = ("enrolments", "juries", "full_rate", "vae_success_rate", "partial_rate",
+               "recognition_rate")
+
+
+class OverviewPage(Page):
+    title_fr, title_en, slug = "Vue d'ensemble", "Overview", "overview"
+
+    def render(self, where: dict, years: tuple) -> pn.viewable.Viewable:
+        table = self.source.table(by=("year",), where=where, years=years)
+        if table.values.empty:
+            from ..components import no_data
+
+            return no_data()
+        cards = pn.FlexBox(*(kpi(name, table, self.language) for name in KEY_FIGURES))
+        return pn.Column(
+            cards,
+            pn.Row(count_trend(table, ["enrolments", "juries", "full"], self.language),
+                   rate_trend(table, "full_rate", language=self.language),
+                   sizing_mode="stretch_width"),
+            pn.Row(rate_trend(table, "vae_success_rate", language=self.language),
+                   rate_trend(table, "recognition_rate", language=self.language),
+                   sizing_mode="stretch_width"),
+            sizing_mode="stretch_width")

@@ -1,0 +1,58 @@
+"""Reconnaissance: certificates carrying national recognition, the catalogue by register,
+registrations that end within 12 and 24 months."""
+
+from __future__ import annotations
+
+import holoviews as hv
+import pandas as pd
+import panel as pn
+
+from cqp_metrics.catalogue import ending_within
+
+from ..components import ACCENT, no_data, rate_trend, secret_legend
+from .base import Page
+
+COLUMNS = {"cqp_code": "CQP", "title": "Intitulé", "branch_codes": "Branches",
+           "recognition": "Reconnaissance", "rncp_code": "Code", "valid_until": "Fin",
+           "months_left": "Mois restants"}
+
+
+class RecognitionPage(Page):
+    title_fr, title_en, slug = "Reconnaissance", "Recognition", "recognition"
+
+    def render(self, where: dict, years: tuple) -> pn.viewable.Viewable:
+        by_year = self.source.table(by=("year",), where=where, years=years,
+                                    names=["recognition_rate", "rncp_coverage"])
+        catalogue = self.source.certifications()
+        if where.get("cqp_code"):
+            catalogue = catalogue[catalogue["cqp_code"].isin(where["cqp_code"])]
+        if where.get("branch_code"):
+            chosen = set(where["branch_code"])
+            catalogue = catalogue[catalogue["branch_codes"].fillna("").map(
+                lambda codes: bool(chosen & set(codes.split("|"))))]
+        counts = catalogue["recognition"].value_counts().reindex(
+            ["RNCP", "RS", "branche seule"], fill_value=0)
+        registers = hv.Bars(pd.DataFrame({"registre": counts.index, "CQP": counts.values}),
+                            "registre", "CQP").opts(color=ACCENT, height=280, responsive=True,
+                                                    title="CQP par registre aujourd'hui",
+                                                    tools=["hover"])
+        soon = []
+        for months in (12, 24):
+            ending = ending_within(catalogue, months)[list(COLUMNS)].rename(columns=COLUMNS)
+            soon.append(pn.Column(
+                f"### Enregistrements qui prennent fin d'ici {months} mois",
+                pn.widgets.Tabulator(ending, disabled=True, show_index=False,
+                                     sizing_mode="stretch_width") if len(ending)
+                else no_data("aucun enregistrement ne prend fin"),
+                sizing_mode="stretch_width"))
+        never = catalogue[~catalogue["ever_registered"]][["cqp_code", "title", "branch_codes"]]
+        return pn.Column(
+            pn.Row(rate_trend(by_year, "recognition_rate", language=self.language),
+                   rate_trend(by_year, "rncp_coverage", language=self.language),
+                   sizing_mode="stretch_width"),
+            pn.Row(registers, pn.Column(*soon, sizing_mode="stretch_width"),
+                   sizing_mode="stretch_width"),
+            "### CQP jamais enregistrés",
+            pn.widgets.Tabulator(never.rename(columns=COLUMNS), disabled=True, show_index=False,
+                                 sizing_mode="stretch_width") if len(never) else no_data(),
+            secret_legend(by_year), sizing_mode="stretch_width")

@@ -1,0 +1,91 @@
+"""Référentiel: one CQP's sheet for a CPNE meeting — volumes, rates, blocks by referential
+version, training providers on a funnel plot."""
+
+from __future__ import annotations
+
+import holoviews as hv
+import numpy as np
+import pandas as pd
+import panel as pn
+import param
+
+from cqp_metrics.stats import Z95
+
+from ..components import ACCENT, IndicatorTableView, no_data, secret_legend
+from .base import Page
+
+SHEET = ["enrolments", "juries", "full_rate", "partial_rate", "vae_success_rate",
+         "partial_completion_rate", "recognition_rate"]
+
+
+def funnel_plot(frame: pd.DataFrame, overall: float) -> hv.Overlay:
+    """Providers' full-validation rate against their volume, with 95 % and 99.8 % limits."""
+    frame = frame.assign(juries=frame["juries"].astype(float),
+                         provider_id=frame["provider_id"].astype(str))
+    n = np.linspace(max(frame["juries"].min() * 0.8, 5), frame["juries"].max() * 1.1, 100)
+    layers = [hv.Scatter(frame.assign(taux=frame["full_rate"] * 100), "juries",
+                         ["taux", "provider_id"]).opts(size=9, color=ACCENT,
+                                                        tools=["hover"])]
+    for z, dash in ((Z95, "dashed"), (3.09, "dotted")):
+        half = z * np.sqrt(overall * (1 - overall) / n) * 100
+        for sign in (1, -1):
+            layers.append(hv.Curve((n, np.clip(overall * 100 + sign * half, 0, 100)),
+                                   "juries", "taux").opts(color="grey", line_dash=dash))
+    layers.append(hv.HLine(overall * 100).opts(color="black", line_width=1))
+    return hv.Overlay(layers).opts(
+        title="Organismes : taux de validation totale selon le volume (limites 95 % et 99,8 %)",
+        xlabel="Présentés au jury", ylabel="% validation totale", height=340, responsive=True,
+        ylim=(0, 100))
+
+
+class ReferentialPage(Page):
+    title_fr, title_en, slug = "Référentiel", "Referential", "referential"
+
+    selected = param.String(default=None, allow_None=True, doc="The CQP under review.")
+
+    def render(self, where: dict, years: tuple) -> pn.viewable.Viewable:
+        cqps = where.get("cqp_code") or list(self.filters.param.cqp.objects.values())
+        if not cqps:
+            return no_data()
+        cqp = cqps[0]
+        one = {**where, "cqp_code": [cqp]}
+        titles = {v: k for k, v in self.filters.param.cqp.objects.items()}
+        sheet = self.source.table(by=("year",), where=one, years=years, names=SHEET)
+        if sheet.values.empty:
+            return no_data(cqp)
+        blocks = self.source.table(by=("referential_version", "block_code"), where=one,
+                                   years=years)
+        shown = blocks.masked().dropna(subset=["block_pass_rate"])
+        if shown.empty:
+            block_view = no_data("blocs")
+        else:
+            data = shown.assign(taux=shown["block_pass_rate"] * 100,
+                                version=shown["referential_version"].fillna("?").astype(str),
+                                moins=(shown["block_pass_rate"] - shown["block_pass_rate_low"])
+                                * 100,
+                                plus=(shown["block_pass_rate_high"] - shown["block_pass_rate"])
+                                * 100)
+            data["bloc"] = data["block_code"].astype(str) + " · v" + data["version"]
+            data = data.sort_values(["block_code", "version"])
+            bars = hv.Bars(data, "bloc", ["taux", "version"]).opts(
+                tools=["hover"], cmap="Category10", color="version", xrotation=30)
+            errors = hv.ErrorBars(data, "bloc", ["taux", "moins", "plus"])
+            block_view = (bars * errors).opts(
+                title="Taux d'acquisition des blocs par version du référentiel (IC 95 %)",
+                height=340, responsive=True, ylim=(0, 100), ylabel="%", xlabel="")
+        providers = self.source.table(by=("provider_id",), where=one, years=years,
+                                      names=["full_rate"])
+        visible = providers.masked().dropna(subset=["full_rate", "provider_id"])
+        overall = self.source.table(where=one, years=years, names=["full_rate"]).masked()
+        rate = overall["full_rate"].iloc[0] if len(overall) else np.nan
+        provider_view = funnel_plot(visible, rate) if len(visible) and pd.notna(rate) else \
+            no_data("organismes de plus de 20 présentés")
+        view = IndicatorTableView(filters=self.filters, source=self.source,
+                                  language=self.language)
+        return pn.Column(
+            f"## {titles.get(cqp, cqp)}",
+            pn.pane.Markdown("<small>Un seul CQP est présenté : le premier de la sélection du "
+                             "filtre CQP.</small>") if len(cqps) > 1 else "",
+            view.view(sheet, name=f"fiche_{cqp}"),
+            pn.Row(block_view, provider_view, sizing_mode="stretch_width"),
+            secret_legend(sheet), sizing_mode="stretch_width")

@@ -1,0 +1,75 @@
+"""Territoires: volumes and rates on a tile grid of the 18 regions (offline, overseas shown)."""
+
+from __future__ import annotations
+
+import holoviews as hv
+import pandas as pd
+import panel as pn
+import param
+
+from cqp_metrics.codes import REGIONS
+from cqp_metrics.formatting import fr_int, fr_pct
+from cqp_metrics.registry import RATES, label
+
+from ..components import IndicatorTableView, no_data
+from .base import Page
+
+#: Column, row of each region on the grid; overseas regions on the bottom row.
+TILES = {"32": (2, 0), "53": (0, 1), "28": (1, 1), "11": (2, 1), "44": (3, 1), "52": (0, 2),
+         "24": (1, 2), "27": (2, 2), "75": (1, 3), "84": (2, 3), "76": (1, 4), "93": (2, 4),
+         "94": (3, 4), "01": (0, 6), "02": (1, 6), "03": (2, 6), "04": (3, 6), "06": (4, 6)}
+SHORT = {"32": "HdF", "53": "BRE", "28": "NOR", "11": "IdF", "44": "GES", "52": "PdL",
+         "24": "CVL", "27": "BFC", "75": "NAQ", "84": "ARA", "76": "OCC", "93": "PACA",
+         "94": "COR", "01": "GUA", "02": "MAR", "03": "GUY", "04": "RÉU", "06": "MAY"}
+CHOICES = ["enrolments", "juries", "full_rate", "vae_success_rate", "partial_rate",
+           "withdrawal_rate"]
+
+
+def tile_map(table, name: str, language: str = "fr") -> hv.Overlay:
+    values = table.masked().set_index("region_code")[name]
+    shown = table.published().set_index("region_code")[name]
+    rows = []
+    for code, (x, y) in TILES.items():
+        value = values.get(code)
+        text = shown.get(code, "")
+        text = text if isinstance(text, str) else (fr_pct(text) if name in RATES
+                                                   else fr_int(text))
+        rows.append({"x0": x, "y0": -y, "x1": x + 0.95, "y1": -y + 0.95, "code": code,
+                     "région": REGIONS[code], "valeur": value * 100 if name in RATES and
+                     value is not None and pd.notna(value) else value,
+                     "texte": text or "—", "lx": x + 0.475, "ly": -y + 0.6,
+                     "vx": x + 0.475, "vy": -y + 0.3, "abbr": SHORT[code]})
+    data = pd.DataFrame(rows)
+    tiles = hv.Rectangles(data, ["x0", "y0", "x1", "y1"], ["valeur", "région", "texte"]).opts(
+        color="valeur", cmap="Blues", colorbar=True, line_color="white", tools=["hover"],
+        clipping_colors={"NaN": "#dddddd"})
+    names = hv.Labels(data, ["lx", "ly"], "abbr").opts(text_font_size="10pt",
+                                                        text_color="black")
+    numbers = hv.Labels(data, ["vx", "vy"], "texte").opts(text_font_size="9pt",
+                                                          text_color="black")
+    return (tiles * names * numbers).opts(
+        title=f"{label(name, language)} par région (Outre-mer en bas)", xaxis=None,
+        yaxis=None, height=460, width=520, toolbar=None)
+
+
+class TerritoriesPage(Page):
+    title_fr, title_en, slug = "Territoires", "Territories", "territories"
+
+    indicator = param.Selector(default="enrolments", objects=CHOICES, doc="What the map shows.")
+
+    def controls(self) -> list:
+        return [pn.widgets.Select.from_param(self.param.indicator, name="Indicateur",
+                                             options={label(n): n for n in CHOICES}, width=300)]
+
+    def refs(self) -> list:
+        return [*super().refs(), self.param.indicator]
+
+    def render(self, where: dict, years: tuple) -> pn.viewable.Viewable:
+        table = self.source.table(by=("region_code",), where=where, years=years,
+                                  names=CHOICES)
+        if table.values.empty:
+            return no_data()
+        view = IndicatorTableView(filters=self.filters, source=self.source,
+                                  language=self.language)
+        return pn.Row(tile_map(table, self.indicator, self.language),
+                      view.view(table, name="territoires"), sizing_mode="stretch_width")
