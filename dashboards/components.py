@@ -21,6 +21,12 @@ from .filters import Filters
 
 ACCENT = "#1f5f8b"
 NO_DATA = "aucune donnée"
+TABLE_CSS = """
+table.dataframe {border-collapse: collapse; font-size: 0.9em;}
+table.dataframe th {background: #eef3f7; position: sticky; top: 0; text-align: left;}
+table.dataframe td, table.dataframe th {padding: 3px 8px; border-bottom: 1px solid #ddd;}
+table.dataframe td {text-align: right; white-space: nowrap;}
+"""
 
 
 def no_data(what: str = "") -> pn.pane.Alert:
@@ -86,7 +92,7 @@ def rate_trend(table: IndicatorTable, name: str, by: str = "year",
         color=ACCENT, size=7, tools=["hover"])
     return (band * curve * points).opts(
         title=label(name, language), ylabel="%", xlabel=label(by, language), height=300,
-        responsive=True, ylim=(0, 100), show_legend=False)
+        responsive=True, shared_axes=False, ylim=(0, 100), show_legend=False)
 
 
 def rate_bars(table: IndicatorTable, name: str, by: str, language: str = "fr",
@@ -97,14 +103,15 @@ def rate_bars(table: IndicatorTable, name: str, by: str, language: str = "fr",
     if frame.empty:
         return no_data(label(name, language))
     keys = frame[by].map(lambda v: (labels or {}).get(v, "non renseigné" if v is None else str(v)))
-    data = pd.DataFrame({"cat": keys, "taux": frame[name] * 100,
+    data = pd.DataFrame({by: keys, "taux": frame[name] * 100,
                          "moins": (frame[name] - frame[f"{name}_low"]) * 100,
                          "plus": (frame[f"{name}_high"] - frame[name]) * 100})
-    bars = hv.Bars(data, "cat", "taux").opts(color=ACCENT, alpha=0.8, tools=["hover"])
-    errors = hv.ErrorBars(data, "cat", ["taux", "moins", "plus"]).opts(color="black")
+    bars = hv.Bars(data, by, "taux").opts(color=ACCENT, alpha=0.8, tools=["hover"],
+                                          xrotation=30 if len(data) > 6 else 0)
+    errors = hv.ErrorBars(data, by, ["taux", "moins", "plus"]).opts(color="black")
     return (bars * errors).opts(title=f"{label(name, language)} par "
                                 f"{label(by, language).lower()}", ylabel="%", xlabel="",
-                                height=300, responsive=True, ylim=(0, 100))
+                                height=300, responsive=True, shared_axes=False, ylim=(0, 100))
 
 
 def count_trend(table: IndicatorTable, names: list[str], language: str = "fr"):
@@ -117,7 +124,16 @@ def count_trend(table: IndicatorTable, names: list[str], language: str = "fr"):
     if not curves:
         return no_data()
     return hv.Overlay(curves).opts(title="Volumes par année", height=300, responsive=True,
-                                   legend_position="top_left", xlabel=label("year", language))
+                                   shared_axes=False, legend_position="top_left",
+                                   xlabel=label("year", language))
+
+
+def data_table(frame: pd.DataFrame, **kwargs) -> pn.pane.DataFrame:
+    """A read-only HTML table, scrolling past 520 px. (Tabulator, shown in a tab after the VAE
+    page's charts, sent Chromium into an endless layout loop: plain HTML is enough here.)"""
+    kwargs.setdefault("css_classes", [])
+    return pn.pane.DataFrame(frame, index=False, escape=True, max_height=520,
+                             styles={"overflow": "auto"}, stylesheets=[TABLE_CSS], **kwargs)
 
 
 class IndicatorTableView(param.Parameterized):
@@ -164,7 +180,5 @@ class IndicatorTableView(param.Parameterized):
                                     filename=f"{name}_{stamp}.xlsx", label="Télécharger Excel",
                                     button_type="primary", css_classes=["download-xlsx"]),
         )
-        shown = pn.widgets.Tabulator(self.frame(table), disabled=True, show_index=False,
-                                     pagination="local", page_size=20,
-                                     sizing_mode="stretch_width", css_classes=["indicator-table"])
+        shown = data_table(self.frame(table), css_classes=["indicator-table"])
         return pn.Column(downloads, shown, secret_legend(table), sizing_mode="stretch_width")

@@ -30,7 +30,8 @@ class PartialPage(Page):
             size=8, color=ACCENT, tools=["hover"])).opts(
             title="Complétion selon le délai depuis la première validation partielle",
             xlabel="mois après la validation partielle", ylabel="% complétées", ylim=(0, 100),
-            height=300, responsive=True) if not curve.empty else no_data("délais")
+            height=300, responsive=True, shared_axes=False) \
+            if not curve.empty else no_data("délais")
         blocks = self.source.table(by=("block_code",), where=where, years=years)
         shown = blocks.masked().dropna(subset=["block_pass_rate"]).sort_values(
             "block_pass_rate").head(12)

@@ -9,7 +9,7 @@ import panel as pn
 
 from cqp_metrics.catalogue import ending_within
 
-from ..components import ACCENT, no_data, rate_trend, secret_legend
+from ..components import ACCENT, data_table, no_data, rate_trend, secret_legend
 from .base import Page
 
 COLUMNS = {"cqp_code": "CQP", "title": "Intitulé", "branch_codes": "Branches",
@@ -34,6 +34,7 @@ class RecognitionPage(Page):
             ["RNCP", "RS", "branche seule"], fill_value=0)
         registers = hv.Bars(pd.DataFrame({"registre": counts.index, "CQP": counts.values}),
                             "registre", "CQP").opts(color=ACCENT, height=280, responsive=True,
+                                                    shared_axes=False,
                                                     title="CQP par registre aujourd'hui",
                                                     tools=["hover"])
         soon = []
@@ -41,8 +42,7 @@ class RecognitionPage(Page):
             ending = ending_within(catalogue, months)[list(COLUMNS)].rename(columns=COLUMNS)
             soon.append(pn.Column(
                 f"### Enregistrements qui prennent fin d'ici {months} mois",
-                pn.widgets.Tabulator(ending, disabled=True, show_index=False,
-                                     sizing_mode="stretch_width") if len(ending)
+                data_table(ending) if len(ending)
                 else no_data("aucun enregistrement ne prend fin"),
                 sizing_mode="stretch_width"))
         never = catalogue[~catalogue["ever_registered"]][["cqp_code", "title", "branch_codes"]]
@@ -53,6 +53,5 @@ class RecognitionPage(Page):
             pn.Row(registers, pn.Column(*soon, sizing_mode="stretch_width"),
                    sizing_mode="stretch_width"),
             "### CQP jamais enregistrés",
-            pn.widgets.Tabulator(never.rename(columns=COLUMNS), disabled=True, show_index=False,
-                                 sizing_mode="stretch_width") if len(never) else no_data(),
+            data_table(never.rename(columns=COLUMNS)) if len(never) else no_data(),
             secret_legend(by_year), sizing_mode="stretch_width")

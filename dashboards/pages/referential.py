@@ -35,7 +35,7 @@ def funnel_plot(frame: pd.DataFrame, overall: float) -> hv.Overlay:
     return hv.Overlay(layers).opts(
         title="Organismes : taux de validation totale selon le volume (limites 95 % et 99,8 %)",
         xlabel="Présentés au jury", ylabel="% validation totale", height=340, responsive=True,
-        ylim=(0, 100))
+        shared_axes=False, ylim=(0, 100))
 
 
 class ReferentialPage(Page):
@@ -72,7 +72,8 @@ class ReferentialPage(Page):
             errors = hv.ErrorBars(data, "bloc", ["taux", "moins", "plus"])
             block_view = (bars * errors).opts(
                 title="Taux d'acquisition des blocs par version du référentiel (IC 95 %)",
-                height=340, responsive=True, ylim=(0, 100), ylabel="%", xlabel="")
+                height=340, responsive=True, shared_axes=False, ylim=(0, 100), ylabel="%",
+                xlabel="")
         providers = self.source.table(by=("provider_id",), where=one, years=years,
                                       names=["full_rate"])
         visible = providers.masked().dropna(subset=["full_rate", "provider_id"])

@@ -29,15 +29,16 @@ class VaePage(Page):
         published = total.published().iloc[0]
         steps = pd.DataFrame({"étape": [t for _, t in FUNNEL],
                               "effectif": [published[n] for n, _ in FUNNEL]})
-        steps["texte"] = steps["effectif"].map(fr_int)
         numeric = pd.to_numeric(steps["effectif"], errors="coerce")
         if numeric.fillna(0).eq(0).all():
             return no_data("VAE")
-        funnel = hv.Bars(steps.assign(effectif=numeric), "étape", ["effectif", "texte"]).opts(
+        # the count goes into the step's label (text labels on inverted bars break Bokeh)
+        steps["étape"] = [f"{step} ({fr_int(count) or count})" for step, count in zip(
+            steps["étape"], steps["effectif"], strict=True)]
+        funnel = hv.Bars(steps.assign(effectif=numeric), "étape", "effectif").opts(
             color=ACCENT, invert_axes=True, height=320, responsive=True, tools=["hover"],
-            title="Parcours VAE : de la candidature à la décision", xlabel="", ylabel="Effectif")
-        labels = hv.Labels(steps.assign(effectif=numeric.fillna(0)), ["étape", "effectif"],
-                           "texte").opts(invert_axes=True, text_align="left", xoffset=5)
+            title="Parcours VAE : de la candidature à la décision", xlabel="", ylabel="Effectif",
+            shared_axes=False)
         by_year = self.source.table(names=["vae_success_rate"], by=("year",), where=vae,
                                     years=years)
         by_status = self.source.table(names=["vae_success_rate"], by=("status",), where=vae,
@@ -45,7 +46,7 @@ class VaePage(Page):
         by_age = self.source.table(names=["vae_success_rate"], by=("age_band",), where=vae,
                                    years=years)
         return pn.Column(
-            pn.Row(pn.pane.HoloViews(funnel * labels, sizing_mode="stretch_width"),
+            pn.Row(pn.pane.HoloViews(funnel, sizing_mode="stretch_width"),
                    rate_trend(by_year, "vae_success_rate", language=self.language),
                    sizing_mode="stretch_width"),
             pn.Row(rate_bars(by_status, "vae_success_rate", "status", self.language,

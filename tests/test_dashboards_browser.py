@@ -1,0 +1,245 @@
+"""The dashboards in a real browser: Playwright drives Debian's chromium against `panel serve`."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+from openpyxl import load_workbook
+
+from cqp_metrics import compute
+from cqp_metrics.db import ensure_schema, make_engine
+from cqp_metrics.formatting import fr_int
+from cqp_metrics.loading import write_dataset
+from cqp_metrics.render import french_frame
+
+from conftest import ROOT
+
+pytestmark = pytest.mark.browser
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+PAGES = ["Vue d'ensemble", "VAE", "Validation partielle", "Reconnaissance", "Référentiel",
+         "Territoires", "Données"]
+SLUGS = ["overview", "vae", "partial", "recognition", "referential", "territories", "data"]
+SHOTS = Path(os.environ.get("CQP_SCREENSHOTS", "")) if os.environ.get("CQP_SCREENSHOTS") else None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """`panel serve dashboards/app.py` on a free port, for one database URL."""
+
+    def __init__(self, url: str, log: Path):
+        self.port = _free_port()
+        env = {**os.environ, "CQP_DB": url}
+        self.log = log.open("w")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "panel", "serve", str(ROOT / "dashboards" / "app.py"),
+             "--port", str(self.port), f"--allow-websocket-origin=localhost:{self.port}",
+             "--liveness"],
+            env=env, stdout=self.log, stderr=subprocess.STDOUT, cwd=ROOT)
+        self.base = f"http://localhost:{self.port}"
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                urllib.request.urlopen(self.base + "/liveness", timeout=2)
+                return
+            except OSError:
+                time.sleep(0.3)
+        raise RuntimeError("panel serve did not start")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=20)
+        self.log.close()
+
+
+@pytest.fixture(scope="module")
+def demo_url(tmp_path_factory) -> str:
+    from cqp_metrics import demo
+
+    path = tmp_path_factory.mktemp("browser") / "demo.duckdb"
+    engine = make_engine(f"duckdb:///{path}")
+    ensure_schema(engine)
+    with engine.begin() as connection:
+        write_dataset(connection, demo.generate(6000, seed=11), source="démo")
+    engine.dispose()
+    return f"duckdb:///{path}"
+
+
+@pytest.fixture(scope="module")
+def server(demo_url, tmp_path_factory):
+    served = Server(demo_url, tmp_path_factory.mktemp("logs") / "serve.log")
+    yield served
+    served.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian's chromium is missing: `make test` installs it")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield launched
+        launched.close()
+
+
+class Watched:
+    """A page with its console errors and every URL it requested."""
+
+    def __init__(self, browser, base: str):
+        self.context = browser.new_context(viewport={"width": 1500, "height": 1300},
+                                           accept_downloads=True)
+        self.page = self.context.new_page()
+        self.base = base
+        self.errors: list[str] = []
+        self.requests: list[str] = []
+        self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("request", lambda r: self.requests.append(r.url))
+
+    def open(self, query: str = "") -> None:
+        self.page.goto(f"{self.base}/app{query}")
+        self.page.wait_for_selector(".bk-tab, .database-error", timeout=60_000)
+
+    def outside(self) -> list[str]:
+        return [u for u in self.requests if not u.startswith((self.base, "blob:", "data:"))]
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture
+def watched(browser, server):
+    page = Watched(browser, server.base)
+    yield page
+    page.close()
+
+
+def kpi_value(page, name: str) -> str:
+    return page.locator(f'[data-kpi="{name}"] .kpi-value').inner_text().strip()
+
+
+def wait_for_kpi(page, name: str, expected: str, timeout: float = 30) -> None:
+    deadline = time.time() + timeout
+    value = None
+    while time.time() < deadline:
+        value = kpi_value(page, name)
+        if value == expected:
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"{name} shows {value!r}, expected {expected!r}")
+
+
+def expected_last_year(demo_url: str, name: str, **where) -> str:
+    engine = make_engine(demo_url, read_only=True)
+    frame = compute(engine, by=["year"], where=where).published()
+    engine.dispose()
+    value = frame.iloc[-1][name]
+    return value if isinstance(value, str) else fr_int(value)
+
+
+def test_every_page_renders_with_no_console_error_and_no_outside_request(watched, tmp_path):
+    watched.open()
+    page = watched.page
+    for title, slug in zip(PAGES, SLUGS, strict=True):
+        page.locator(".bk-tab", has_text=title).first.click()
+        time.sleep(2.5)
+        assert page.locator(".page-error").count() == 0, slug
+        target = (SHOTS or tmp_path) / f"{slug}.png"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(target))
+        assert f"page={slug}" in page.url or slug == "overview"
+    assert watched.errors == []
+    assert watched.outside() == []
+
+
+def test_changing_a_filter_changes_the_key_figure(watched, demo_url):
+    watched.open()
+    page = watched.page
+    page.wait_for_selector(".kpi", timeout=30_000)
+    wait_for_kpi(page, "juries", expected_last_year(demo_url, "juries"))
+    page.locator("#sidebar").get_by_role("button", name="VAE", exact=True).click()
+    wait_for_kpi(page, "juries", expected_last_year(demo_url, "juries", pathway=["vae"]))
+    assert "pathway" in urllib.parse.unquote(page.url)
+    assert watched.errors == []
+
+
+def test_a_url_with_filters_restores_them(watched, demo_url):
+    query = "?" + urllib.parse.urlencode({"pathway": json.dumps(["vae"]),
+                                          "region": json.dumps(["11"])})
+    watched.open(query)
+    watched.page.wait_for_selector(".kpi", timeout=30_000)
+    expected = expected_last_year(demo_url, "enrolments", pathway=["vae"], region_code=["11"])
+    wait_for_kpi(watched.page, "enrolments", expected)
+    pressed = watched.page.locator("#sidebar").get_by_role("button", name="VAE", exact=True)
+    assert "active" in (pressed.get_attribute("class") or "")
+    assert watched.errors == []
+
+
+def test_downloads_hold_what_the_data_page_shows(watched, demo_url, tmp_path):
+    watched.open("?page=data")
+    page = watched.page
+    page.wait_for_selector(".download-csv", timeout=30_000)
+    time.sleep(1)
+    with page.expect_download() as info:
+        page.locator(".download-csv").get_by_role("button").click()
+    csv_path = tmp_path / "shown.csv"
+    info.value.save_as(csv_path)
+    with page.expect_download() as info:
+        page.locator(".download-xlsx").get_by_role("button").click()
+    xlsx_path = tmp_path / "shown.xlsx"
+    info.value.save_as(xlsx_path)
+
+    engine = make_engine(demo_url, read_only=True)
+    table = compute(engine, by=["year"])
+    engine.dispose()
+    shown = french_frame(table)
+    text = csv_path.read_text(encoding="utf-8-sig")
+    notes = [line for line in text.splitlines() if line.startswith("#")]
+    assert any("Règle de secret" in n for n in notes) and any("Source" in n for n in notes)
+    assert any("Date d'extraction" in n for n in notes) and any("Filtres" in n for n in notes)
+    rows = list(csv.reader(io.StringIO("\n".join(
+        line for line in text.splitlines() if not line.startswith("#"))), delimiter=";"))
+    assert rows[0] == list(shown.columns)
+    assert rows[1:] == shown.astype(str).values.tolist()
+    workbook = load_workbook(xlsx_path)
+    assert workbook.sheetnames == ["indicateurs", "notes"]
+    sheet = [list(r) for r in workbook["indicateurs"].iter_rows(values_only=True)]
+    published = table.published()
+    assert len(sheet) == len(published) + 1
+    assert [r[0] for r in sheet[1:]] == published["year"].tolist()
+    assert [r[1] for r in sheet[1:]] == published["enrolments"].tolist()
+    assert watched.errors == []
+
+
+def test_a_missing_database_reads_as_a_message(browser, tmp_path):
+    served = Server(f"duckdb:///{tmp_path / 'absent.duckdb'}", tmp_path / "log")
+    try:
+        page = Watched(browser, served.base)
+        page.open()
+        message = page.page.get_by_text("Base introuvable")
+        message.wait_for(timeout=30_000)
+        assert "les données ne sont pas disponibles" in message.inner_text().lower()
+        assert page.page.get_by_text("Traceback").count() == 0
+        assert page.errors == []
+        page.close()
+    finally:
+        served.stop()
