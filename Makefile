@@ -9,7 +9,7 @@ PORT ?= 5006
 DB_FILE := data/cqp.duckdb
 PYTEST_ARGS ?=
 
-.PHONY: install system-deps demo-db serve test lint bench clean
+.PHONY: install system-deps demo-db serve test lint screenshots bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,11 @@ lint: $(STAMP)
 
 test: $(STAMP) system-deps lint
 	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
+
+# Screenshots of every page for the README, taken by the browser tests.
+screenshots: $(STAMP) system-deps
+	CQP_SCREENSHOTS=docs/screenshots $(BIN)/pytest -q tests/test_dashboards_browser.py \
+	  -k every_page
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/load_million.py

@@ -44,16 +44,17 @@ def _free_port() -> int:
 class Server:
     """`panel serve dashboards/app.py` on a free port, for one database URL."""
 
-    def __init__(self, url: str, log: Path):
+    def __init__(self, url: str, log: Path, target: str = "dashboards/app.py"):
         self.port = _free_port()
         env = {**os.environ, "CQP_DB": url}
         self.log = log.open("w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "panel", "serve", str(ROOT / "dashboards" / "app.py"),
+            [sys.executable, "-m", "panel", "serve", str(ROOT / target),
              "--port", str(self.port), f"--allow-websocket-origin=localhost:{self.port}",
              "--liveness"],
             env=env, stdout=self.log, stderr=subprocess.STDOUT, cwd=ROOT)
         self.base = f"http://localhost:{self.port}"
+        self.app = "/" + Path(target).stem
         deadline = time.time() + 60
         while time.time() < deadline:
             try:
@@ -104,11 +105,11 @@ def browser():
 class Watched:
     """A page with its console errors and every URL it requested."""
 
-    def __init__(self, browser, base: str):
+    def __init__(self, browser, base: str, app: str = "/app"):
         self.context = browser.new_context(viewport={"width": 1500, "height": 1300},
                                            accept_downloads=True)
         self.page = self.context.new_page()
-        self.base = base
+        self.base, self.app = base, app
         self.errors: list[str] = []
         self.requests: list[str] = []
         self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
@@ -116,7 +117,7 @@ class Watched:
         self.page.on("request", lambda r: self.requests.append(r.url))
 
     def open(self, query: str = "") -> None:
-        self.page.goto(f"{self.base}/app{query}")
+        self.page.goto(f"{self.base}{self.app}{query}")
         self.page.wait_for_selector(".bk-tab, .database-error", timeout=60_000)
 
     def outside(self) -> list[str]:
@@ -240,6 +241,19 @@ def test_a_missing_database_reads_as_a_message(browser, tmp_path):
         assert "les données ne sont pas disponibles" in message.inner_text().lower()
         assert page.page.get_by_text("Traceback").count() == 0
         assert page.errors == []
+        page.close()
+    finally:
+        served.stop()
+
+
+def test_the_dashboard_notebook_is_served_too(browser, demo_url, tmp_path):
+    served = Server(demo_url, tmp_path / "log", target="notebooks/02_tableau_de_bord.ipynb")
+    try:
+        page = Watched(browser, served.base, served.app)
+        page.open()
+        page.page.wait_for_selector(".kpi", timeout=60_000)
+        wait_for_kpi(page.page, "juries", expected_last_year(demo_url, "juries"))
+        assert page.errors == [] and page.outside() == []
         page.close()
     finally:
         served.stop()
