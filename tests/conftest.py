@@ -118,6 +118,19 @@ def worked(engine):
     return engine
 
 
+def demo_database(path: Path, candidacies: int, seed: int) -> str:
+    """A DuckDB file holding the demo dataset; its URL."""
+    from cqp_metrics import demo
+    from cqp_metrics.loading import write_dataset
+
+    engine = make_engine(f"duckdb:///{path}")
+    ensure_schema(engine)
+    with engine.begin() as connection:
+        write_dataset(connection, demo.generate(candidacies, seed=seed), source="démo")
+    engine.dispose()
+    return f"duckdb:///{path}"
+
+
 def table_rows(engine: sa.Engine) -> dict[str, list[tuple]]:
     """Every row of every data table, sorted: to compare databases before and after."""
     from cqp_metrics import schema

@@ -18,12 +18,11 @@ import pytest
 from openpyxl import load_workbook
 
 from cqp_metrics import compute
-from cqp_metrics.db import ensure_schema, make_engine
+from cqp_metrics.db import make_engine
 from cqp_metrics.formatting import fr_int
-from cqp_metrics.loading import write_dataset
 from cqp_metrics.render import french_frame
 
-from conftest import ROOT
+from conftest import ROOT, demo_database
 
 pytestmark = pytest.mark.browser
 CHROMIUM = "/usr/bin/chromium"
@@ -72,15 +71,7 @@ class Server:
 
 @pytest.fixture(scope="module")
 def demo_url(tmp_path_factory) -> str:
-    from cqp_metrics import demo
-
-    path = tmp_path_factory.mktemp("browser") / "demo.duckdb"
-    engine = make_engine(f"duckdb:///{path}")
-    ensure_schema(engine)
-    with engine.begin() as connection:
-        write_dataset(connection, demo.generate(6000, seed=11), source="démo")
-    engine.dispose()
-    return f"duckdb:///{path}"
+    return demo_database(tmp_path_factory.mktemp("browser") / "demo.duckdb", 6000, seed=11)
 
 
 @pytest.fixture(scope="module")

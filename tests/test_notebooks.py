@@ -9,11 +9,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from cqp_metrics import demo
-from cqp_metrics.db import ensure_schema, make_engine
-from cqp_metrics.loading import write_dataset
-
-from conftest import ROOT
+from conftest import ROOT, demo_database
 
 pytestmark = pytest.mark.notebooks
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -21,13 +17,7 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 @pytest.fixture(scope="module")
 def demo_db(tmp_path_factory) -> str:
-    path = tmp_path_factory.mktemp("nb") / "demo.duckdb"
-    engine = make_engine(f"duckdb:///{path}")
-    ensure_schema(engine)
-    with engine.begin() as connection:
-        write_dataset(connection, demo.generate(3000, seed=5), source="démo")
-    engine.dispose()
-    return f"duckdb:///{path}"
+    return demo_database(tmp_path_factory.mktemp("nb") / "demo.duckdb", 3000, seed=5)
 
 
 def test_there_are_three_notebooks():
