@@ -40,7 +40,7 @@ serve: demo-db
 	  --allow-websocket-origin=localhost:$(PORT) --allow-websocket-origin=127.0.0.1:$(PORT)
 
 lint: $(STAMP)
-	$(BIN)/ruff check cqp_metrics dashboards tests benchmarks
+	$(BIN)/ruff check cqp_metrics dashboards tests benchmarks notebooks/build_notebooks.py
 
 test: $(STAMP) system-deps lint
 	$(BIN)/pytest -n 2 $(PYTEST_ARGS)

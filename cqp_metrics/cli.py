@@ -229,6 +229,85 @@ def indicators_command(
             print_table(table, console, lang)
 
 
+@app.command("import-rncp")
+def import_rncp_command(
+    export: Annotated[Path, typer.Argument(help="Export CSV quotidien de France Compétences "
+                                           "(zip).")],
+    db: DbOption = None,
+    confirm: Annotated[list[str] | None, typer.Option(
+        help="Rapprochement confirmé CQP=CODE (RNCP… ou RS…) ; répétable.")] = None,
+) -> None:
+    """Enregistrements RNCP/RS des CQP de la base, depuis l'export de France Compétences."""
+    from .registers import import_rncp
+
+    with _errors(), _engine(db) as engine:
+        pairs = {}
+        for item in confirm or []:
+            cqp, sep, code = item.partition("=")
+            if not sep:
+                raise Failure(f"--confirm attend CQP=CODE, reçu « {item} »")
+            pairs[cqp.strip()] = code.strip().upper()
+        report = import_rncp(engine, export, pairs)
+        out.print("\n".join(report.lines()), highlight=False)
+
+
+@app.command("import-certifinfo")
+def import_certifinfo_command(
+    file: Annotated[Path, typer.Argument(help="Extrait open data Certif Info (CSV ;).")],
+    db: DbOption = None,
+) -> None:
+    """Catalogue des CQP et de leur reconnaissance, depuis l'extrait Certif Info."""
+    from .registers import import_certifinfo
+
+    with _errors(), _engine(db) as engine:
+        counts = import_certifinfo(engine, file)
+        total = int(counts.sum())
+        detail = ", ".join(f"{counts.get(k, 0)} {k}" for k in ("RNCP", "RS", "branche_seule"))
+        out.print(f"{total} CQP au catalogue : {detail}.")
+
+
+@app.command("registrations")
+def registrations_command(
+    db: DbOption = None,
+    ending_within: Annotated[int, typer.Option(help="Horizon en mois.", min=0)] = 12,
+    scope: Annotated[str | None, typer.Option(help="Branches visibles (IDCC).")] = None,
+    today: Annotated[str | None, typer.Option(help="Date de référence AAAA-MM-JJ.")] = None,
+) -> None:
+    """Par branche : enregistrements qui prennent fin dans N mois, CQP jamais enregistrés."""
+    import datetime as dt
+
+    from rich.table import Table
+
+    from .catalogue import certifications
+    from .catalogue import ending_within as ending
+
+    with _errors(), _engine(db, read_only=True) as engine:
+        database.check_schema(engine)
+        try:
+            day = dt.date.fromisoformat(today) if today else dt.date.today()
+        except ValueError:
+            raise Failure(f"--today attend AAAA-MM-JJ, reçu « {today} »") from None
+        branches = None if scope is None else [b.strip().zfill(4) for b in scope.split(",")]
+        with engine.connect() as connection:
+            catalogue = certifications(connection, branches, today=day)
+        catalogue = catalogue.assign(branch=catalogue["branch_codes"].fillna("").str.split("|"))
+        catalogue = catalogue.explode("branch")
+        if branches is not None:
+            catalogue = catalogue[catalogue["branch"].isin(branches)]
+        for branch, rows in catalogue.groupby("branch"):
+            table = Table(title=f"Branche {branch} — fin d'enregistrement d'ici "
+                                f"{ending_within} mois (au {day:%d/%m/%Y})")
+            for column in ("CQP", "Intitulé", "Registre", "Code", "Fin", "Mois restants"):
+                table.add_column(column)
+            for row in ending(rows, ending_within).itertuples():
+                table.add_row(row.cqp_code, row.title, row.recognition, row.rncp_code,
+                              f"{row.valid_until:%d/%m/%Y}", str(int(row.months_left)))
+            out.print(table)
+            never = rows[~rows["ever_registered"]]
+            out.print("CQP jamais enregistrés : " + (", ".join(
+                f"{r.cqp_code} ({r.title})" for r in never.itertuples()) or "aucun"))
+
+
 @db_app.command("upgrade")
 def db_upgrade(db: DbOption = None) -> None:
     """Met le schéma de la base à jour, sans perte de données."""

@@ -49,7 +49,45 @@ registration = sa.Table(
     sa.Column("valid_from", sa.Date, doc="empty: no lower bound"),
     sa.Column("valid_until", sa.Date, doc="empty: no upper bound"),
     sa.Column("source", sa.String(16), nullable=False, server_default="file"),
+    sa.Column("active", sa.Boolean, doc="the register's Actif flag, when imported"),
     _in("register", REGISTERS),
+)
+
+registration_history = sa.Table(
+    "registration_history",
+    metadata,
+    sa.Column("cqp_code", sa.String(64), primary_key=True),
+    sa.Column("rncp_code", sa.String(32), primary_key=True),
+    sa.Column("replaced_at", sa.DateTime, primary_key=True),
+    sa.Column("valid_from", sa.Date),
+    sa.Column("valid_until", sa.Date),
+    sa.Column("active", sa.Boolean),
+)
+
+register_fiche = sa.Table(
+    "register_fiche",
+    metadata,
+    sa.Column("rncp_code", sa.String(32), primary_key=True, doc="Numero_Fiche"),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("valid_from", sa.Date),
+    sa.Column("valid_until", sa.Date),
+    sa.Column("active", sa.Boolean, nullable=False),
+    sa.Column("certifiers", sa.Text, doc="names joined by |"),
+    sa.Column("idcc", sa.Text, doc="IDCC of the CCN table, joined by |"),
+    sa.Column("export_date", sa.String(10), nullable=False),
+)
+
+catalogue_entry = sa.Table(
+    "catalogue_entry",
+    metadata,
+    sa.Column("code_diplome", sa.String(16), primary_key=True, doc="Certif Info code"),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("recognition", sa.String(16), nullable=False, doc="RNCP, RS or branche_seule"),
+    sa.Column("rncp_code", sa.String(32)),
+    sa.Column("level", sa.String(8)),
+    sa.Column("valideur", sa.Text),
+    sa.Column("certificateur", sa.Text),
+    sa.Column("updated_on", sa.String(10), doc="Date_MaJ"),
 )
 
 block = sa.Table(
