@@ -31,9 +31,11 @@ system-deps:
 	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-# The demo database, only when no database is configured ($$CQP_DB) and none exists yet.
+# The demo database, only when no database is configured ($$CQP_DB) and none exists yet;
+# an existing database made by an older release is upgraded in place.
 demo-db: $(STAMP)
-	@if [ -z "$$CQP_DB" ] && [ ! -f $(DB_FILE) ]; then $(BIN)/cqp-metrics demo; fi
+	@if [ -z "$$CQP_DB" ] && [ ! -f $(DB_FILE) ]; then $(BIN)/cqp-metrics demo; \
+	else $(BIN)/cqp-metrics db upgrade; fi
 
 serve: demo-db
 	$(BIN)/panel serve dashboards/app.py --port $(PORT) --index app \
