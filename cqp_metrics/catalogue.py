@@ -101,6 +101,15 @@ def certifications(connection: sa.Connection, scope: Iterable[str] | None = None
     return frame
 
 
+def certifinfo_catalogue(connection: sa.Connection) -> pd.DataFrame:
+    """The CQPs of the last Certif Info import, with their recognition and level."""
+    entry = schema.catalogue_entry
+    query = sa.select(entry.c.code_diplome, entry.c.title, entry.c.recognition,
+                      entry.c.rncp_code, entry.c.level, entry.c.valideur).order_by(entry.c.title)
+    return pd.DataFrame(connection.execute(query).all(), columns=[
+        "code_diplome", "title", "recognition", "rncp_code", "level", "valideur"])
+
+
 def ending_within(frame: pd.DataFrame, months: int) -> pd.DataFrame:
     """The current registrations that end within ``months`` months."""
     left = pd.to_numeric(frame["months_left"], errors="coerce")

@@ -53,6 +53,8 @@ def _catalogue(url: str, version: str, scope: tuple | None, what: str):
             return catalogue.branches(connection, scope)
         if what == "source":
             return source_note(connection)
+        if what == "certifinfo":
+            return catalogue.certifinfo_catalogue(connection)
         return catalogue.dimension_values(connection, what, scope)
 
 

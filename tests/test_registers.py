@@ -51,6 +51,11 @@ def test_certifinfo_catalogue_has_873_cqps(engine):
         stored = connection.execute(sa.select(sa.func.count()).select_from(
             schema.catalogue_entry)).scalar_one()
     assert stored == 873
+    from cqp_metrics.catalogue import certifinfo_catalogue
+
+    with engine.connect() as connection:
+        shown = certifinfo_catalogue(connection)
+    assert len(shown) == 873 and (shown["recognition"] == "RNCP").sum() == 271
     # the subset file published beside it agrees, row for row
     import csv
 

@@ -46,6 +46,21 @@ class RecognitionPage(Page):
                 else no_data("aucun enregistrement ne prend fin"),
                 sizing_mode="stretch_width"))
         never = catalogue[~catalogue["ever_registered"]][["cqp_code", "title", "branch_codes"]]
+        national = self.source.catalogue("certifinfo")
+        if len(national):
+            shares = national["recognition"].value_counts()
+            summary = ", ".join(f"{shares.get(k, 0)} {k.replace('_', ' ')}"
+                                for k in ("RNCP", "RS", "branche_seule"))
+            certifinfo = pn.Column(
+                f"### Catalogue national des CQP (Certif Info) : {len(national)} CQP — "
+                f"{summary}",
+                data_table(national.rename(columns={
+                    "code_diplome": "Code Certif Info", "title": "Intitulé",
+                    "recognition": "Reconnaissance", "rncp_code": "Code", "level": "Niveau",
+                    "valideur": "Valideur"})), sizing_mode="stretch_width")
+        else:
+            certifinfo = pn.pane.Markdown("<small>Catalogue national non importé "
+                                          "(« cqp-metrics import-certifinfo »).</small>")
         return pn.Column(
             pn.Row(rate_trend(by_year, "recognition_rate", language=self.language),
                    rate_trend(by_year, "rncp_coverage", language=self.language),
@@ -54,4 +69,4 @@ class RecognitionPage(Page):
                    sizing_mode="stretch_width"),
             "### CQP jamais enregistrés",
             data_table(never.rename(columns=COLUMNS)) if len(never) else no_data(),
-            secret_legend(by_year), sizing_mode="stretch_width")
+            certifinfo, secret_legend(by_year), sizing_mode="stretch_width")
