@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from . import schema
 from .dimensions import DIMENSIONS
+from .facts import cqps_of
 
 #: Columns of the candidacy table behind each filterable dimension.
 _CANDIDACY_COLUMNS = ("cqp_code", "region_code", "pathway", "funding", "status", "sex",
@@ -18,10 +19,7 @@ _CANDIDACY_COLUMNS = ("cqp_code", "region_code", "pathway", "funding", "status",
 
 
 def _visible_cqps(scope: Iterable[str] | None) -> sa.Select | None:
-    if scope is None:
-        return None
-    member = schema.certification_branch
-    return sa.select(member.c.cqp_code).where(member.c.branch_code.in_(sorted(scope)))
+    return None if scope is None else cqps_of(scope)
 
 
 def dimension_values(connection: sa.Connection, dimension: str,

@@ -66,7 +66,7 @@ def _errors():
 
 
 def _database_message(error: sa.exc.SQLAlchemyError) -> str:
-    text = str(getattr(error, "orig", error)).strip().splitlines()[0]
+    text = database.error_reason(error, limit=None)
     if "lock" in text.lower():
         return ("la base DuckDB est ouverte en écriture par un autre processus (tableau de bord "
                 "ou autre commande) : " + text)

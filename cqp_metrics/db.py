@@ -29,6 +29,11 @@ class DatabaseError(Exception):
     """The database cannot be opened or is not in a usable state; the message says why."""
 
 
+def error_reason(error: BaseException, limit: int | None = 200) -> str:
+    """The driver's own first line for a failed database call, for a message to people."""
+    return str(getattr(error, "orig", error)).strip().splitlines()[0][:limit]
+
+
 def make_engine(db: str | None = None, *, read_only: bool = False,
                 hold_file: bool = True) -> sa.Engine:
     """An engine for ``db`` (URL), ``$CQP_DB`` or the embedded DuckDB file.
@@ -101,8 +106,7 @@ def check_schema(engine: sa.Engine) -> None:
     try:
         revision = current_revision(engine)
     except sa.exc.SQLAlchemyError as error:
-        reason = str(getattr(error, "orig", error)).strip().splitlines()[0][:200]
-        raise DatabaseError(f"Base inaccessible : {reason}") from None
+        raise DatabaseError(f"Base inaccessible : {error_reason(error)}") from None
     if revision is None:
         raise DatabaseError("La base est vide : chargez des données (« cqp-metrics load » ou "
                             "« cqp-metrics demo »).")

@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .codes import REGIONS
 from .loading.validate import Dataset
 
 BRANCHES = {
@@ -323,4 +322,4 @@ def write_files(dataset: Dataset, folder: str | Path) -> list[Path]:
     return written
 
 
-__all__ = ["generate", "write_files", "REGIONS"]
+__all__ = ["generate", "write_files"]

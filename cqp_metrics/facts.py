@@ -28,6 +28,12 @@ class FactSource:
         return self.columns[name]
 
 
+def cqps_of(branches) -> sa.Select:
+    """The CQPs owned by at least one of ``branches`` (a CQPI by each of its branches)."""
+    member = schema.certification_branch
+    return sa.select(member.c.cqp_code).where(member.c.branch_code.in_(sorted(branches)))
+
+
 def year_of(date: sa.ColumnElement) -> sa.ColumnElement:
     """The calendar year of a date, as an integer, on every backend."""
     return sa.cast(sa.extract("year", date), sa.Integer)

@@ -8,13 +8,13 @@ the union of their keys. Rates and intervals are derived from these counts after
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 
 from . import schema
 from .dimensions import DIMENSIONS
-from .facts import FACTS, FactSource, last_activity_year, registered_on_last_day, year_of
+from .facts import FACTS, FactSource, cqps_of, last_activity_year, registered_on_last_day, year_of
 from .registry import COUNTS, RATES, REGISTRY, Count
 
 
@@ -32,7 +32,6 @@ class IndicatorQuery:
     years: tuple[int | None, int | None] = (None, None)
     #: The branches the user may see; None means all.
     scope: frozenset[str] | None = None
-    extra: dict = field(default_factory=dict, compare=False, hash=False)
 
     @classmethod
     def make(cls, names: Iterable[str] | None = None, by: Iterable[str] = (),
@@ -143,9 +142,7 @@ def _fact_select(name: str, counts: Sequence[Count], query: IndicatorQuery) -> s
         if link is not None:
             conditions.append(link.c.branch_code.in_(sorted(branches)))
         else:
-            member = schema.certification_branch
-            conditions.append(cand.c.cqp_code.in_(
-                sa.select(member.c.cqp_code).where(member.c.branch_code.in_(sorted(branches)))))
+            conditions.append(cand.c.cqp_code.in_(cqps_of(branches)))
     for dim, values in query.where:
         if dim == "branch_code":
             continue

@@ -110,31 +110,3 @@ def _hide_another(values: pd.DataFrame, hidden: pd.DataFrame, cells: list[tuple]
         return
     smallest = min(visible, key=lambda cell: values.at[cell])
     hidden.at[smallest] = True
-
-
-def recoverable(values: pd.DataFrame, hidden: pd.DataFrame, by: list[str],
-                total_dim: str | None = None) -> list[tuple]:
-    """Hidden cells that a reader could compute back from visible ones (should be none)."""
-    found: list[tuple] = []
-    columns = set(hidden.columns)
-    for total, parts in ROW_SUMS:
-        cells = [total, *parts]
-        if all(c in columns for c in cells):
-            for index in hidden.index[hidden[cells].sum(axis=1) == 1]:
-                found += [(index, c) for c in cells if hidden.at[index, c]]
-    for left, right in SAME_VALUE:
-        if left in columns and right in columns:
-            found += [(i, left) for i in hidden.index[hidden[left] != hidden[right]]]
-    for name, rate in RATES.items():
-        if {name, rate.numerator, rate.denominator} <= columns and rate.secret:
-            trio = hidden[[name, rate.numerator, rate.denominator]].sum(axis=1)
-            found += [(i, name) for i in hidden.index[trio == 1]]
-    if total_dim is not None:
-        others = [d for d in by if d != total_dim]
-        groups = _groups(values, others)
-        for index in groups.values():
-            for column in hidden.columns:
-                if column in COUNTS and COUNTS[column].secret:
-                    if sum(hidden.at[i, column] for i in index) == 1:
-                        found += [(i, column) for i in index if hidden.at[i, column]]
-    return found

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from cqp_metrics import catalogue
 from cqp_metrics.api import IndicatorTable, compute
 from cqp_metrics.config import SecretRule, resolve_db_url
-from cqp_metrics.db import DatabaseError, check_schema, make_engine
+from cqp_metrics.db import DatabaseError, check_schema, error_reason, make_engine
 from cqp_metrics.formatting import source_note
 
 #: Operators give each served instance the branches its users may see (IDCC, comma-separated).
@@ -80,8 +80,7 @@ class MetricsSource(param.Parameterized):
         except DatabaseError:
             raise
         except Exception as error:  # a locked or unreadable file, an unreachable server
-            reason = str(getattr(error, "orig", error)).strip().splitlines()[0][:200]
-            raise DatabaseError(f"Base inaccessible : {reason}") from None
+            raise DatabaseError(f"Base inaccessible : {error_reason(error)}") from None
 
     def _scope(self) -> tuple | None:
         return None if self.scope is None else tuple(sorted(self.scope))

@@ -11,7 +11,7 @@ import param
 
 from cqp_metrics.stats import Z95
 
-from ..components import ACCENT, IndicatorTableView, no_data, secret_legend
+from ..components import ACCENT, no_data, secret_legend
 from .base import Page
 
 SHEET = ["enrolments", "juries", "full_rate", "partial_rate", "vae_success_rate",
@@ -81,8 +81,7 @@ class ReferentialPage(Page):
         rate = overall["full_rate"].iloc[0] if len(overall) else np.nan
         provider_view = funnel_plot(visible, rate) if len(visible) and pd.notna(rate) else \
             no_data("organismes de plus de 20 présentés")
-        view = IndicatorTableView(filters=self.filters, source=self.source,
-                                  language=self.language)
+        view = self.table_view()
         return pn.Column(
             f"## {titles.get(cqp, cqp)}",
             pn.pane.Markdown("<small>Un seul CQP est présenté : le premier de la sélection du "

@@ -11,7 +11,7 @@ from cqp_metrics.codes import REGIONS
 from cqp_metrics.formatting import fr_int, fr_pct
 from cqp_metrics.registry import RATES, label
 
-from ..components import IndicatorTableView, no_data
+from ..components import no_data
 from .base import Page
 
 #: Column, row of each region on the grid; overseas regions on the bottom row.
@@ -69,7 +69,6 @@ class TerritoriesPage(Page):
                                   names=CHOICES)
         if table.values.empty:
             return no_data()
-        view = IndicatorTableView(filters=self.filters, source=self.source,
-                                  language=self.language)
+        view = self.table_view()
         return pn.Row(tile_map(table, self.indicator, self.language),
                       view.view(table, name="territoires"), sizing_mode="stretch_width")
