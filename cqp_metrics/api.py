@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 
 import pandas as pd
 import sqlalchemy as sa
 
+from . import schema
 from .config import SecretRule
 from .dimensions import DIMENSIONS
 from .query import IndicatorQuery, build_select
-from .registry import RATES
-from .secret import TOTAL, hidden_cells
+from .registry import COUNTS, RATES, family
+from .secret import TOTAL, Knowledge, Suppression, rate_hidden
 from .stats import wilson
 
 #: What a hidden cell reads in every published table.
@@ -56,24 +58,94 @@ def compute(engine: sa.Engine | sa.Connection, names: Iterable[str] | None = Non
 
     ``by``: dimensions to cut by; ``where``: {dimension: value or values}; ``years``: (from, to)
     inclusive; ``scope``: the branches the user may see (None: all); ``totals``: add a total
-    row over the last dimension of ``by`` (per value of the others), with complementary
-    suppression across the rows.
+    row over the last dimension of ``by`` (per value of the others).
+
+    The secret is decided on the table together with its margins (the same filters without
+    one of the cuts), coarse tables first, so that a cell hidden here cannot be recovered
+    from any other table served for the same filters (:mod:`cqp_metrics.secret`).
     """
     query = IndicatorQuery.make(names, by, where, years, scope)
     rule = _rule(secret)
-    values = _counts(engine, query)
-    total_dim = None
-    if totals and query.by:
-        total_dim = query.by[-1]
-        rest = IndicatorQuery(query.names, query.by[:-1], query.where, query.years, query.scope)
-        margin = _counts(engine, rest)
-        margin[total_dim] = TOTAL
-        values = pd.concat([values.astype({total_dim: object}), margin[values.columns]],
-                           ignore_index=True)
-        values = _sorted(values, query.by)
+    with _connection(engine) as connection:
+        decisions = _suppressions(connection, query, rule)
+        values = _counts(connection, query)
+        hidden = _hidden(values, query.by, decisions, rule)
+        total_dim = None
+        if totals and query.by:
+            total_dim = query.by[-1]
+            rest = replace(query, by=query.by[:-1])
+            margin = _counts(connection, rest)
+            margin_hidden = _hidden(margin, rest.by, decisions, rule)
+            margin[total_dim] = TOTAL
+            values = pd.concat([values.astype({total_dim: object}), margin[values.columns]],
+                               ignore_index=True)
+            hidden = pd.concat([hidden, margin_hidden], ignore_index=True)
+        order = _order(values, query.by)
+        values = values.loc[order].reset_index(drop=True)
+        hidden = hidden.loc[order].reset_index(drop=True)
     values = _with_rates(values, query)
-    hidden = hidden_cells(values, rule, list(query.by), total_dim)
-    return IndicatorTable(query, values, hidden, rule, total_dim)
+    return IndicatorTable(query, values, _published_mask(values, hidden, query, rule), rule,
+                          total_dim)
+
+
+def _suppressions(connection: sa.Connection, query: IndicatorQuery,
+                  rule: SecretRule) -> list[Suppression]:
+    """The secret's decisions for this filter set, one per fact: each over every count of
+    its fact and the rows where that fact has something, whatever the request names."""
+    if not rule.enabled:
+        return []
+    knowledge = _knowledge(connection, query)
+    out = []
+    for fact in dict.fromkeys(COUNTS[n].fact for n in family(query.counts())):
+        names = tuple(family([n for n in query.counts() if COUNTS[n].fact == fact]))
+
+        def counts_of(dims: tuple[str, ...], names=names) -> pd.DataFrame:
+            # Rows in a fixed order: ties in the secret's choices fall the same way each time.
+            frame = _counts(connection, replace(query, by=dims, names=names))
+            return frame.loc[_order(frame, dims)].reset_index(drop=True)
+
+        out.append(Suppression(counts_of, rule, knowledge, list(names)))
+    return out
+
+
+def _hidden(values: pd.DataFrame, by: tuple[str, ...], decisions: list[Suppression],
+            rule: SecretRule) -> pd.DataFrame:
+    """The decided fate of every count of ``values``; counts of no fact under secret: shown."""
+    hidden = pd.DataFrame(False, index=values.index,
+                          columns=[c for c in values.columns if c not in by])
+    for decision in decisions:
+        fates = decision.table(by).hidden_in(values, rule)
+        hidden[fates.columns] = fates
+    return hidden
+
+
+def _knowledge(connection: sa.Connection, query: IndicatorQuery) -> Knowledge:
+    """Who owns which CQP (a CQPI counts in each of its branches), what the filters fix."""
+    allowed = {dim: frozenset(values) for dim, values in query.where}
+    owners: dict[str, set[str]] = {}
+    if "branch_code" in query.by:
+        branches = query.allowed_branches()
+        link = schema.certification_branch
+        for cqp, branch in connection.execute(sa.select(link.c.cqp_code, link.c.branch_code)):
+            if branches is None or branch in branches:
+                owners.setdefault(cqp, set()).add(branch)
+    return Knowledge({cqp: frozenset(b) for cqp, b in owners.items()}, allowed)
+
+
+def _published_mask(values: pd.DataFrame, hidden: pd.DataFrame, query: IndicatorQuery,
+                    rule: SecretRule) -> pd.DataFrame:
+    """True where a published cell is hidden: counts as decided, rates with their terms."""
+    columns = [c for c in values.columns if c not in query.by]
+    mask = pd.DataFrame(False, index=values.index, columns=columns)
+    for name in columns:
+        if name in hidden:
+            mask[name] = hidden[name].to_numpy()
+    for name in RATES:
+        if name in columns:
+            shown = rate_hidden(values, mask, rule, name)
+            for column in (name, f"{name}_low", f"{name}_high"):
+                mask[column] = shown
+    return mask
 
 
 def indicators(engine: sa.Engine | sa.Connection, names: Iterable[str] | None = None,
@@ -93,13 +165,17 @@ def _rule(secret: SecretRule | bool) -> SecretRule:
     return SecretRule(enabled=bool(secret))
 
 
-def _counts(engine: sa.Engine | sa.Connection, query: IndicatorQuery) -> pd.DataFrame:
-    select = build_select(query)
+@contextmanager
+def _connection(engine: sa.Engine | sa.Connection):
     if isinstance(engine, sa.Connection):
-        rows = engine.execute(select).all()
+        yield engine
     else:
         with engine.connect() as connection:
-            rows = connection.execute(select).all()
+            yield connection
+
+
+def _counts(connection: sa.Connection, query: IndicatorQuery) -> pd.DataFrame:
+    rows = connection.execute(build_select(query)).all()
     frame = pd.DataFrame(rows, columns=[*query.by, *query.counts()])
     for name in query.counts():
         frame[name] = frame[name].astype("int64")
@@ -108,16 +184,13 @@ def _counts(engine: sa.Engine | sa.Connection, query: IndicatorQuery) -> pd.Data
             frame[dim] = frame[dim].astype("Int64")
         else:
             frame[dim] = frame[dim].astype(object).where(frame[dim].notna(), None)
-    return _sorted(frame, query.by)
+    return frame
 
 
-def _sorted(frame: pd.DataFrame, by: Iterable[str]) -> pd.DataFrame:
+def _order(frame: pd.DataFrame, by: Iterable[str]) -> list:
     """Rows by dimension values; missing values, then totals, last."""
     by = list(by)
-    if not by or frame.empty:
-        return frame.reset_index(drop=True)
-    order = sorted(frame.index, key=lambda i: tuple(_sort_key(frame.at[i, d]) for d in by))
-    return frame.loc[order].reset_index(drop=True)
+    return sorted(frame.index, key=lambda i: tuple(_sort_key(frame.at[i, d]) for d in by))
 
 
 def _sort_key(value: object) -> tuple:

@@ -30,6 +30,14 @@ class Count:
     distinct: str | None = None
     #: Counts of persons are under statistical secret; counts of CQPs are public facts.
     secret: bool = True
+    #: The counts this one is the sum of, in every row (``juries = full + partial + refused``).
+    parts: tuple[str, ...] = ()
+    #: Another count that always holds the same value (``certified`` is ``full``).
+    equals: str | None = None
+    #: (count, dimension, value): this count is that count restricted to dimension = value,
+    #: so it equals it where the filters or the row fix the dimension to that value, and is
+    #: 0 where they exclude it (``vae_full`` is ``full`` restricted to pathway ``vae``).
+    restricts: tuple[str, str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -57,7 +65,8 @@ REGISTRY: tuple[Count | Rate, ...] = (
     Count("enrolments", "candidacy", "Entrées en parcours", "Enrolments",
           "Candidatures entrées dans la période (entered_on)."),
     Count("juries", "jury", "Présentés au jury", "Jury decisions",
-          "Décisions de jury (totale, partielle, refus) dans la période ; absences exclues."),
+          "Décisions de jury (totale, partielle, refus) dans la période ; absences exclues.",
+          parts=("full", "partial", "refused")),
     Count("full", "jury", "Validations totales", "Full validations",
           "Décisions de validation totale dans la période.", _decision("full")),
     Count("partial", "jury", "Validations partielles", "Partial validations",
@@ -71,17 +80,20 @@ REGISTRY: tuple[Count | Rate, ...] = (
     Rate("refusal_rate", "refused", "juries", "Taux de refus", "Refusal rate",
          "Refus / présentés au jury."),
     Count("vae_enrolments", "candidacy", "Entrées en VAE", "VAE enrolments",
-          "Candidatures VAE entrées dans la période.", _vae),
+          "Candidatures VAE entrées dans la période.", _vae,
+          restricts=("enrolments", "pathway", "vae")),
     Count("vae_admissible", "candidacy", "VAE recevables", "Admissible VAE candidacies",
           "Candidatures VAE entrées dans la période et déclarées recevables (admissible_on).",
           lambda f: sa.and_(_vae(f), f.candidacy.c.admissible_on.is_not(None))),
     Rate("vae_admissibility_rate", "vae_admissible", "vae_enrolments", "Taux de recevabilité VAE",
          "VAE admissibility rate", "VAE recevables / entrées en VAE."),
     Count("vae_juries", "jury", "Présentés au jury (VAE)", "VAE jury decisions",
-          "Décisions de jury dans la période, voie VAE.", _vae),
+          "Décisions de jury dans la période, voie VAE.", _vae,
+          restricts=("juries", "pathway", "vae")),
     Count("vae_full", "jury", "Validations totales (VAE)", "VAE full validations",
           "Validations totales dans la période, voie VAE.",
-          lambda f: sa.and_(_vae(f), f["decision"] == "full")),
+          lambda f: sa.and_(_vae(f), f["decision"] == "full"),
+          restricts=("full", "pathway", "vae")),
     Rate("vae_success_rate", "vae_full", "vae_juries", "Taux de réussite VAE", "VAE success rate",
          "Validations totales VAE / présentés au jury VAE."),
     Count("withdrawals", "candidacy", "Abandons", "Withdrawals",
@@ -110,7 +122,8 @@ REGISTRY: tuple[Count | Rate, ...] = (
              f"Complétées sous {months} mois / candidats en validation partielle."),
     )),
     Count("certified", "jury", "Certifiés", "Certified",
-          "Certificats délivrés : validations totales de la période.", _decision("full")),
+          "Certificats délivrés : validations totales de la période.", _decision("full"),
+          equals="full"),
     Count("certified_rncp", "jury", "Certifiés avec reconnaissance nationale",
           "Certified with national recognition",
           "Validations totales dont le jury tombe dans une fenêtre d'enregistrement RNCP ou RS.",
@@ -137,6 +150,17 @@ REGISTRY: tuple[Count | Rate, ...] = (
 BY_NAME: dict[str, Count | Rate] = {entry.name: entry for entry in REGISTRY}
 COUNTS = {e.name: e for e in REGISTRY if isinstance(e, Count)}
 RATES = {e.name: e for e in REGISTRY if isinstance(e, Rate)}
+
+
+def family(names: list[str]) -> list[str]:
+    """The counts under secret that share a fact with ``names``, in registry order.
+
+    The secret of one cell depends on every count of its fact (sums, equal counts, rates), so
+    it is always decided on the whole family: a cell gets the same fate whichever indicators a
+    request names.
+    """
+    facts = {COUNTS[n].fact for n in names if COUNTS[n].secret}
+    return [c.name for c in COUNTS.values() if c.secret and c.fact in facts]
 
 
 def label(name: str, language: str = "fr") -> str:

@@ -1,112 +1,432 @@
-"""Statistical secret: primary suppression, then complementary suppression.
+"""Statistical secret: primary suppression, then complementary suppression over linked tables.
 
 Primary: a count of persons below ``min_count`` is hidden; a rate whose denominator is below
 ``min_denominator`` is hidden, and so is its numerator (the rate and its denominator would
 give it back).
 
-Complementary (as INSEE practises it): a hidden cell must not be recoverable from the cells
-shown beside it. The tables carry linear relations:
+Complementary (as INSEE practises it): a hidden cell must not be recoverable from any cell
+the product publishes for the same filters. Every table is protected together with its
+margins, the same table without one of its cuts, which are published elsewhere (the page's
+other charts, ``indicators`` without ``--by``, the total rows). The relations a reader can
+use are:
 
-- in a row, ``juries = full + partial + refused`` and ``certified = full``;
-- a rate, its numerator and its denominator: two of them give the third;
-- with total rows, the total of a column equals the sum of the rows it totals.
+- in a row, ``juries = full + partial + refused`` (:attr:`Count.parts`), ``certified = full``
+  (:attr:`Count.equals`), ``vae_full = full`` where only VAE is selected and ``0`` where VAE
+  is excluded (:attr:`Count.restricts`);
+- a margin is the sum of the cells it totals; a cell alone in its group *is* its margin;
+- a branch's cell is the sum of the cells of its CQPs, a CQPI counting in each of its
+  branches: the same CQPI cell, shown in two branches, is one cell;
+- a rate, its numerator and its denominator: two of them give the third.
 
-Whenever a relation has exactly one hidden cell, the smallest other visible cell of that
-relation is hidden too, and so on until no relation has a single hidden cell.
+**Consistency across requests.** The cells of the table cut by a set of dimensions get their
+fate from that table's own decision, taken once, coarse tables first: a table respects the
+decisions of its margins and only hides more of its own cells. Two requests that show the
+same cell (the same filters, the same cut) therefore show it or hide it alike, whichever
+indicators they name: the decision is always taken over every count of a fact
+(:func:`cqp_metrics.registry.family`).
+
+**How cells are chosen.** Whenever a relation has exactly one unknown (hidden) value, the
+smallest visible cell of that relation that the table may still hide is hidden too, until no
+relation has a single unknown. A linear-algebra check then looks for hidden values that a
+combination of relations would give back and hides more where it finds one.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
 import pandas as pd
 
 from .config import SecretRule
+from .dimensions import DIMENSIONS
 from .registry import COUNTS, RATES
 
 #: The value a dimension takes in a total row.
 TOTAL = "Total"
-#: Sums that hold in every row: total column, then the columns that add up to it.
-ROW_SUMS = (("juries", ("full", "partial", "refused")),)
-#: Columns that always hold the same value.
-SAME_VALUE = (("full", "certified"),)
+
+#: The counts of a table cut by some dimensions (one column per dimension, then the counts).
+CountsOf = Callable[[tuple[str, ...]], pd.DataFrame]
 
 
-def hidden_cells(values: pd.DataFrame, rule: SecretRule, by: list[str],
-                 total_dim: str | None = None) -> pd.DataFrame:
-    """A boolean frame (index and indicator columns of ``values``): True where hidden."""
-    columns = [c for c in values.columns if c not in by]
-    hidden = pd.DataFrame(False, index=values.index, columns=columns)
-    if not rule.enabled:
-        return hidden
-    for name in columns:
-        if name in COUNTS and COUNTS[name].secret:
-            hidden[name] = values[name] < rule.min_count
-    for name, rate in RATES.items():
-        if name in columns and rate.secret:
-            small = values[rate.denominator] < rule.min_denominator
-            hidden[name] |= small
-            if rate.numerator in columns:
-                hidden[rate.numerator] |= small
-    while _spread(values, hidden, by, total_dim):
-        pass
-    for name in RATES:
-        if name in columns:
-            for end in ("_low", "_high"):
-                if f"{name}{end}" in columns:
-                    hidden[f"{name}{end}"] = hidden[name]
-    return hidden
+@dataclass(frozen=True)
+class Knowledge:
+    """What a reader knows besides the published numbers."""
+
+    #: The branches each CQP counts in (within the user's scope and the branch filter).
+    owners: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    #: The values the filters allow, per filtered dimension.
+    allowed: Mapping[str, frozenset] = field(default_factory=dict)
 
 
-def _spread(values: pd.DataFrame, hidden: pd.DataFrame, by: list[str],
-            total_dim: str | None) -> bool:
-    """One pass of complementary suppression; True if it hid anything."""
-    before = int(hidden.to_numpy().sum())
-    columns = set(hidden.columns)
-    for name, rate in RATES.items():
-        terms = [t for t in (name, rate.numerator, rate.denominator) if t in columns]
-        if len(terms) == 3 and rate.secret:
-            # Hide the rate whenever one of its terms is hidden; a hidden rate hides its
-            # numerator unless the denominator is already hidden.
-            hidden[name] |= hidden[rate.numerator] | hidden[rate.denominator]
-            hidden[rate.numerator] |= hidden[name] & ~hidden[rate.denominator]
-    for left, right in SAME_VALUE:
-        if left in columns and right in columns:
-            either = hidden[left] | hidden[right]
-            hidden[left], hidden[right] = either, either
-    for total, parts in ROW_SUMS:
-        cells = [total, *parts]
-        if all(c in columns for c in cells):
-            for index in hidden.index[hidden[cells].sum(axis=1) == 1]:
-                _hide_another(values, hidden, [(index, c) for c in cells], total=(index, total))
-    if total_dim is not None:
-        others = [d for d in by if d != total_dim]
-        is_total = values[total_dim].astype(str) == TOTAL
-        groups = _groups(values, others)
-        for index in groups.values():
-            for column in hidden.columns:
-                if column not in COUNTS or not COUNTS[column].secret:
+def canonical(dims: Iterable[str]) -> tuple[str, ...]:
+    """Dimensions in registry order: one name for one table, whatever the request's order."""
+    dims = set(dims)
+    return tuple(d for d in DIMENSIONS if d in dims)
+
+
+def _key_value(value: object) -> object:
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    if isinstance(value, float | np.integer):
+        return int(value)
+    return value
+
+
+@dataclass
+class DecidedTable:
+    """A table of counts and its secret: ``hidden`` is True where a count is hidden."""
+
+    dims: tuple[str, ...]
+    values: pd.DataFrame
+    hidden: pd.DataFrame
+    #: Row index of each key (the values of ``dims`` in order).
+    rows: dict[tuple, int]
+
+    def hidden_in(self, frame: pd.DataFrame, rule: SecretRule) -> pd.DataFrame:
+        """The fate of this table's counts in another frame cut by the same dimensions
+        (a request's table: the same cells, perhaps more rows, whose counts are then 0)."""
+        out = pd.DataFrame(False, index=frame.index,
+                           columns=[c for c in self.hidden.columns if c in frame.columns])
+        for i in frame.index:
+            row = self.rows.get(tuple(_key_value(frame.at[i, d]) for d in self.dims))
+            for column in out.columns:
+                out.at[i, column] = (bool(self.hidden.at[row, column]) if row is not None
+                                     else rule.enabled and frame.at[i, column] < rule.min_count)
+        return out
+
+
+class Suppression:
+    """Decides the hidden cells of every table of one filter set, each table once."""
+
+    def __init__(self, counts_of: CountsOf, rule: SecretRule, knowledge: Knowledge,
+                 columns: list[str]) -> None:
+        self.counts_of = counts_of
+        self.rule = rule
+        self.knowledge = knowledge
+        #: The counts under secret, every count of the facts involved.
+        self.columns = columns
+        self._tables: dict[tuple[str, ...], DecidedTable] = {}
+        #: Relations that could not be protected without changing a coarser table's
+        #: published cells (see docs/secret.md); counted, for the benchmark.
+        self.conflicts = 0
+
+    def table(self, dims: Iterable[str]) -> DecidedTable:
+        """The table cut by ``dims`` (any order), its counts and its hidden cells."""
+        key = canonical(dims)
+        if key not in self._tables:
+            self._tables[key] = self._decide(key)
+        return self._tables[key]
+
+    def _decide(self, dims: tuple[str, ...]) -> DecidedTable:
+        values = self.counts_of(dims).reset_index(drop=True)
+        rows = {tuple(_key_value(values.at[i, d]) for d in dims): i for i in values.index}
+        graph = _Graph(values[self.columns].to_numpy(dtype=float))
+        if self.columns and self.rule.enabled:
+            self._row_relations(graph, values, dims)
+            for dim in dims:
+                self._margin_relations(graph, values, dims, dim)
+            self._primary(graph, values)
+        self.conflicts += graph.solve()
+        hidden = pd.DataFrame(graph.local_hidden(), index=values.index, columns=self.columns)
+        return DecidedTable(dims, values, hidden, rows)
+
+    # -- what a reader knows ---------------------------------------------------------------
+
+    def _allowed(self, values: pd.DataFrame, dims: tuple[str, ...], row: int,
+                 dim: str) -> frozenset | None:
+        """The values ``dim`` may take in this row (None: any)."""
+        if dim in dims:
+            return frozenset([_key_value(values.at[row, dim])])
+        return self.knowledge.allowed.get(dim)
+
+    def _row_relations(self, graph: _Graph, values: pd.DataFrame,
+                       dims: tuple[str, ...]) -> None:
+        index = {name: j for j, name in enumerate(self.columns)}
+        for name, j in index.items():
+            count = COUNTS[name]
+            for i in values.index:
+                cell = graph.local(i, j)
+                if count.equals in index:
+                    graph.union(cell, graph.local(i, index[count.equals]))
+                if count.parts and all(p in index for p in count.parts):
+                    graph.relation([(cell, 1.0)] + [(graph.local(i, index[p]), -1.0)
+                                                   for p in count.parts])
+                if count.restricts is not None:
+                    base, dim, value = count.restricts
+                    allowed = self._allowed(values, dims, i, dim)
+                    if allowed is None:
+                        continue
+                    if value not in allowed:
+                        graph.known[cell] = True
+                    elif allowed == {value} and base in index:
+                        graph.union(cell, graph.local(i, index[base]))
+
+    def _margin_relations(self, graph: _Graph, values: pd.DataFrame, dims: tuple[str, ...],
+                          dim: str) -> None:
+        """Relations between this table and its margin without ``dim`` (decided first)."""
+        rest = tuple(d for d in dims if d != dim)
+        margin = self.table(rest)
+        position = [dims.index(d) for d in rest]
+        groups: dict[tuple, list[int]] = {}
+        for key, i in self._keys(values, dims):
+            groups.setdefault(tuple(key[p] for p in position), []).append(i)
+        if dim == "branch_code":
+            self._branch_relations(graph, values, dims, margin)
+            return
+        for group, members in groups.items():
+            m = margin.rows.get(group)
+            if m is None:
+                continue
+            for j in range(len(self.columns)):
+                outer = self._external(graph, margin, m, j)
+                if len(members) == 1:
+                    graph.union(graph.local(members[0], j), outer)
+                else:
+                    graph.relation([(outer, 1.0)] + [(graph.local(i, j), -1.0)
+                                                     for i in members])
+
+    def _branch_relations(self, graph: _Graph, values: pd.DataFrame, dims: tuple[str, ...],
+                          margin: DecidedTable) -> None:
+        """A branch's cell is the sum of its CQPs' cells (a CQPI in each of its branches)."""
+        if "cqp_code" in dims:
+            rest = [d for d in dims if d != "branch_code"]
+            for i in values.index:
+                key = tuple(_key_value(values.at[i, d]) for d in rest)
+                m = margin.rows.get(key)
+                if m is not None:
+                    for j in range(len(self.columns)):
+                        graph.union(graph.local(i, j), self._external(graph, margin, m, j))
+            return
+        atoms = self.table([d for d in dims if d != "branch_code"] + ["cqp_code"])
+        by_rest: dict[tuple, list[tuple[str, int]]] = {}
+        cqp_at = atoms.dims.index("cqp_code")
+        for key, a in atoms.rows.items():
+            rest_key = tuple(v for p, v in enumerate(key) if p != cqp_at)
+            by_rest.setdefault(rest_key, []).append((key[cqp_at], a))
+        branch_at = dims.index("branch_code")
+        for i in values.index:
+            key = tuple(_key_value(values.at[i, d]) for d in dims)
+            rest_key = tuple(v for p, v in enumerate(key) if p != branch_at)
+            terms = [a for cqp, a in by_rest.get(rest_key, [])
+                     if key[branch_at] in self.knowledge.owners.get(cqp, ())]
+            for j in range(len(self.columns)):
+                graph.relation([(graph.local(i, j), 1.0)]
+                               + [(self._external(graph, atoms, a, j), -1.0) for a in terms])
+        # The CQPs' cells add up to the margin: the reader has that table too.
+        for rest_key, members in by_rest.items():
+            m = margin.rows.get(rest_key)
+            if m is None:
+                continue
+            for j in range(len(self.columns)):
+                graph.relation([(self._external(graph, margin, m, j), 1.0)]
+                               + [(self._external(graph, atoms, a, j), -1.0)
+                                  for _, a in members])
+
+    def _keys(self, values: pd.DataFrame, dims: tuple[str, ...]):
+        for i in values.index:
+            yield tuple(_key_value(values.at[i, d]) for d in dims), i
+
+    def _external(self, graph: _Graph, table: DecidedTable, row: int, j: int) -> int:
+        name = self.columns[j]
+        return graph.external((table.dims, row, j), float(table.values.at[row, name]),
+                              bool(table.hidden.at[row, name]))
+
+    def _primary(self, graph: _Graph, values: pd.DataFrame) -> None:
+        index = {name: j for j, name in enumerate(self.columns)}
+        counts = values[self.columns].to_numpy(dtype=float)
+        small = counts < self.rule.min_count
+        for rate in RATES.values():
+            if rate.secret and rate.numerator in index and rate.denominator in index:
+                few = values[rate.denominator].to_numpy(dtype=float) < self.rule.min_denominator
+                small[:, index[rate.numerator]] |= few
+        graph.hide_local(small)
+
+
+class _Graph:
+    """Cells (a table's own, and its margins' with a fixed fate), links and relations."""
+
+    def __init__(self, counts: np.ndarray) -> None:
+        self.rows, self.width = counts.shape
+        size = self.rows * self.width
+        self.value: list[float] = counts.reshape(-1).tolist()
+        self.fixed: list[bool | None] = [None] * size
+        self.known: list[bool] = [False] * size
+        self.hidden: list[bool] = [False] * size
+        self.parent: list[int] = list(range(size))
+        self._externals: dict[tuple, int] = {}
+        self.relations: list[list[tuple[int, float]]] = []
+
+    def local(self, row: int, column: int) -> int:
+        return row * self.width + column
+
+    def external(self, key: tuple, value: float, hidden: bool) -> int:
+        """A cell of another table, whose fate was decided there."""
+        if key not in self._externals:
+            node = len(self.value)
+            self._externals[key] = node
+            self.value.append(value)
+            self.fixed.append(hidden)
+            self.known.append(False)
+            self.hidden.append(hidden)
+            self.parent.append(node)
+        return self._externals[key]
+
+    def find(self, node: int) -> int:
+        while self.parent[node] != node:
+            self.parent[node] = self.parent[self.parent[node]]
+            node = self.parent[node]
+        return node
+
+    def union(self, a: int, b: int) -> None:
+        """Two cells that always hold the same number: one fate."""
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+    def relation(self, terms: list[tuple[int, float]]) -> None:
+        """A linear relation ``sum(coefficient * cell) = 0`` a reader can use."""
+        self.relations.append(terms)
+
+    def hide_local(self, mask: np.ndarray) -> None:
+        for node in np.flatnonzero(mask.reshape(-1)):
+            self.hidden[int(node)] = True
+
+    def local_hidden(self) -> np.ndarray:
+        size = self.rows * self.width
+        out = np.array([self.state[self.find(n)] for n in range(size)], dtype=bool)
+        return out.reshape(self.rows, self.width)
+
+    # -- the decision -----------------------------------------------------------------------
+
+    def solve(self) -> int:
+        """Hide cells until no hidden value can be given back; the number of conflicts."""
+        roots = {}
+        for node in range(len(self.value)):
+            roots.setdefault(self.find(node), []).append(node)
+        self.state: dict[int, bool] = {}
+        self.frozen: dict[int, bool] = {}
+        self.constant: dict[int, bool] = {}
+        self.size: dict[int, float] = {}
+        conflicts = 0
+        for root, members in roots.items():
+            fates = {self.fixed[m] for m in members} - {None}
+            hidden = any(self.hidden[m] for m in members) or True in fates
+            if False in fates and hidden:
+                conflicts += 1  # a margin shows what this table must hide
+            self.state[root] = hidden
+            self.frozen[root] = bool(fates)
+            self.constant[root] = any(self.known[m] for m in members)
+            self.size[root] = min(self.value[m] for m in members)
+        relations = []
+        for terms in self.relations:
+            merged: dict[int, float] = {}
+            for node, coefficient in terms:
+                root = self.find(node)
+                if not self.constant[root]:
+                    merged[root] = merged.get(root, 0.0) + coefficient
+            merged = {r: c for r, c in merged.items() if c != 0.0}
+            if len(merged) > 1 or (merged and any(self.state[r] for r in merged)):
+                relations.append(merged)
+        by_root: dict[int, list[int]] = {}
+        for k, merged in enumerate(relations):
+            for root in merged:
+                by_root.setdefault(root, []).append(k)
+        conflicts += self._spread(relations, by_root, range(len(relations)))
+        for _ in range(50):
+            determined = self._determined(relations)
+            if not determined:
+                break
+            touched = []
+            for root in determined:
+                if not self.state[root]:
                     continue
-                cells = [(i, column) for i in index]
-                total_rows = [i for i in index if is_total.loc[i]]
-                if not total_rows:
+                options = {r for k in by_root.get(root, ()) for r in relations[k]
+                           if self._hideable(r)}
+                if not options:
+                    conflicts += 1
                     continue
-                if sum(hidden.at[i, c] for i, c in cells) == 1:
-                    _hide_another(values, hidden, cells, total=(total_rows[0], column))
-    return int(hidden.to_numpy().sum()) > before
+                chosen = min(options, key=lambda r: (self.size[r], r))
+                self.state[chosen] = True
+                touched += by_root[chosen]
+            if not touched:
+                break
+            conflicts += self._spread(relations, by_root, touched)
+        return conflicts
+
+    def _hideable(self, root: int) -> bool:
+        return not self.state[root] and not self.frozen[root] and not self.constant[root]
+
+    def _spread(self, relations: list[dict[int, float]], by_root: dict[int, list[int]],
+                todo: Iterable[int]) -> int:
+        """Hide another cell of every relation left with a single hidden value."""
+        conflicts = 0
+        queue = list(todo)
+        done_conflicts: set[int] = set()
+        while queue:
+            k = queue.pop()
+            merged = relations[k]
+            hidden = [r for r in merged if self.state[r]]
+            if len(hidden) != 1:
+                continue
+            options = [r for r in merged if self._hideable(r)]
+            if not options:
+                if k not in done_conflicts:
+                    done_conflicts.add(k)
+                    conflicts += 1
+                continue
+            chosen = min(options, key=lambda r: (self.size[r], r))
+            self.state[chosen] = True
+            queue += by_root[chosen]
+        return conflicts
+
+    def _determined(self, relations: list[dict[int, float]]) -> list[int]:
+        """Hidden values that the relations give back (a null-space test per component)."""
+        unknown_of = [[r for r in merged if self.state[r]] for merged in relations]
+        parent: dict[int, int] = {}
+
+        def find(x: int) -> int:
+            while parent.setdefault(x, x) != x:
+                parent[x] = parent[parent[x]]
+                x = parent[x]
+            return x
+
+        for unknowns in unknown_of:
+            for other in unknowns[1:]:
+                a, b = find(unknowns[0]), find(other)
+                if a != b:
+                    parent[a] = b
+        components: dict[int, list[int]] = {}
+        for k, unknowns in enumerate(unknown_of):
+            if unknowns:
+                components.setdefault(find(unknowns[0]), []).append(k)
+        determined = []
+        for ks in components.values():
+            columns = sorted({r for k in ks for r in unknown_of[k]})
+            position = {r: p for p, r in enumerate(columns)}
+            matrix = np.zeros((len(ks), len(columns)))
+            for row, k in enumerate(ks):
+                for r in unknown_of[k]:
+                    matrix[row, position[r]] = relations[k][r]
+            gram = matrix.T @ matrix
+            eigenvalues, vectors = np.linalg.eigh(gram)
+            tolerance = 1e-9 * max(1.0, float(eigenvalues.max(initial=0.0)))
+            null = vectors[:, eigenvalues <= tolerance]
+            free = np.abs(null).max(axis=1) > 1e-6 if null.size else np.zeros(len(columns),
+                                                                                bool)
+            determined += [r for r, p in position.items() if not free[p]]
+        return determined
 
 
-def _groups(values: pd.DataFrame, others: list[str]) -> dict:
-    """Row indexes of each group of rows that a total row sums up."""
-    if not others:
-        return {(): values.index}
-    return values.groupby(others[0] if len(others) == 1 else others, dropna=False).groups
-
-
-def _hide_another(values: pd.DataFrame, hidden: pd.DataFrame, cells: list[tuple],
-                  total: tuple) -> None:
-    """Hide the smallest visible part of the relation (the total if no part is visible)."""
-    visible = [cell for cell in cells if cell != total and not hidden.at[cell]]
-    if not visible:
-        hidden.at[total] = True
-        return
-    smallest = min(visible, key=lambda cell: values.at[cell])
-    hidden.at[smallest] = True
+def rate_hidden(values: pd.DataFrame, hidden: pd.DataFrame, rule: SecretRule,
+                name: str) -> pd.Series:
+    """A rate is hidden with its numerator or its denominator, or on a small denominator."""
+    rate = RATES[name]
+    if not rule.enabled or not rate.secret:
+        return pd.Series(False, index=values.index)
+    out = values[rate.denominator] < rule.min_denominator
+    for term in (rate.numerator, rate.denominator):
+        if term in hidden:
+            out = out | hidden[term]
+    return out

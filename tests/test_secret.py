@@ -1,95 +1,139 @@
-"""Statistical secret: what must be hidden is hidden, and nothing hidden can be recovered."""
+"""Statistical secret: what must be hidden is hidden, and nothing hidden can be recovered,
+inside a table, from its margins, or from any two tables served for the same filters."""
 
 from __future__ import annotations
 
 import pandas as pd
-from hypothesis import given, settings
+import pytest
+from attacker import leaks
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_indicators_property import DIMS, FILTER_VALUES, clear
 
 from cqp_metrics import compute
 from cqp_metrics.config import SecretRule
-from cqp_metrics.secret import TOTAL, hidden_cells
+from cqp_metrics.loading import write_dataset
+from cqp_metrics.registry import family
+from cqp_metrics.secret import TOTAL, Knowledge, Suppression, canonical
+
+from reference import random_dataset
 
 RULE = SecretRule()
+JURY = family(["juries"])
 
 
-def frame(**columns) -> pd.DataFrame:
-    values = pd.DataFrame(columns)
-    if {"full", "juries"} <= set(values):
-        values["full_rate"] = values["full"] / values["juries"]
-    return values
+def suppression(cells: pd.DataFrame, rule: SecretRule = RULE,
+                knowledge: Knowledge | None = None) -> Suppression:
+    """A suppression over a finest table given by hand: its margins are summed here."""
+    cells = cells.copy()
+    for name in JURY:
+        if name not in cells:
+            cells[name] = 0
+    cells["juries"] = cells["full"] + cells["partial"] + cells["refused"]
+    cells["certified"] = cells["full"]
+
+    def counts_of(dims: tuple[str, ...]) -> pd.DataFrame:
+        if not dims:
+            return cells[JURY].sum().to_frame().T
+        return cells.groupby(list(dims), as_index=False, sort=True)[JURY].sum()
+
+    return Suppression(counts_of, rule, knowledge or Knowledge(), JURY)
+
+
+def hidden_of(table, column: str, **key) -> bool:
+    values = table.values
+    mask = pd.Series(True, index=values.index)
+    for dim, value in key.items():
+        mask &= values[dim] == value
+    (row,) = values.index[mask]
+    return bool(table.hidden.at[row, column])
 
 
 def test_small_counts_and_rates_on_small_denominators_are_hidden():
-    values = frame(juries=[30, 12, 4], full=[20, 10, 2], partial=[6, 1, 1], refused=[4, 1, 1])
-    hidden = hidden_cells(values, RULE, by=[])
-    assert hidden["refused"].tolist() == [True, True, True]
-    assert hidden["juries"].tolist() == [False, False, True]
-    # 12 juries < 20: the rate is hidden, and so is its numerator (rate x juries gives it)
-    assert hidden.loc[1, "full_rate"] and hidden.loc[1, "full"]
-    assert not hidden.loc[0, "full_rate"]
+    one = suppression(pd.DataFrame({"full": [20], "partial": [6], "refused": [4]})).table(())
+    assert one.hidden.at[0, "refused"]
+    two = suppression(pd.DataFrame({"full": [10], "partial": [1], "refused": [1]})).table(())
+    # 12 juries < 20: the full rate is hidden, and so is its numerator (rate x juries)
+    assert two.hidden.at[0, "full"] and two.hidden.at[0, "certified"]
 
 
 def test_one_hidden_part_of_a_sum_hides_another():
-    values = frame(juries=[30], full=[20], partial=[7], refused=[3])
-    hidden = hidden_cells(values, RULE, by=[])
-    assert hidden.loc[0, "refused"]
+    table = suppression(pd.DataFrame({"full": [20], "partial": [7], "refused": [3]})).table(())
+    assert table.hidden.at[0, "refused"]
     # juries - full - partial would give refused back: the smallest other part goes too
-    assert hidden.loc[0, "partial"]
-    assert not hidden.loc[0, "juries"] and not hidden.loc[0, "full"]
+    assert table.hidden.at[0, "partial"]
+    assert not table.hidden.at[0, "juries"] and not table.hidden.at[0, "full"]
 
 
 def test_the_secret_can_be_turned_off():
-    values = frame(juries=[3], full=[1], partial=[1], refused=[1])
-    assert not hidden_cells(values, SecretRule(enabled=False), by=[]).to_numpy().any()
+    cells = pd.DataFrame({"full": [1], "partial": [1], "refused": [1]})
+    table = suppression(cells, SecretRule(enabled=False)).table(())
+    assert not table.hidden.to_numpy().any()
 
 
 def test_thresholds_are_settings():
-    values = frame(juries=[30], full=[8], partial=[12], refused=[10])
-    hidden = hidden_cells(values, SecretRule(min_count=10, min_denominator=50), by=[])
-    assert hidden.loc[0, "full"] and hidden.loc[0, "full_rate"]
+    cells = pd.DataFrame({"full": [8], "partial": [12], "refused": [10]})
+    table = suppression(cells, SecretRule(min_count=10, min_denominator=50)).table(())
+    # 30 juries < 50: every rate over juries is hidden, and so are its numerators
+    assert table.hidden.loc[0, ["full", "partial", "refused"]].all()
+    assert not table.hidden.at[0, "juries"]
 
 
-def single_hidden_relations(values: pd.DataFrame, hidden: pd.DataFrame, by: list[str],
-                            total_dim: str | None) -> list:
-    """Independent check: every linear relation shown must have 0 or >= 2 hidden cells."""
-    problems = []
-    for i in values.index:
-        cells = ["juries", "full", "partial", "refused"]
-        if sum(bool(hidden.at[i, c]) for c in cells) == 1:
-            problems.append(("row sum", i))
-        trio = ["full_rate", "full", "juries"]
-        if sum(bool(hidden.at[i, c]) for c in trio) == 1:
-            problems.append(("rate", i))
-    if total_dim:
-        others = [d for d in by if d != total_dim]
-        for _, group in values.groupby(others) if others else [((), values)]:
-            for column in ("juries", "full", "partial", "refused"):
-                if sum(bool(hidden.at[i, column]) for i in group.index) == 1:
-                    problems.append(("column sum", column, tuple(group.index)))
-    return problems
+def test_a_margin_published_elsewhere_counts_without_a_total_row():
+    cells = pd.DataFrame({"region_code": ["11", "24", "84"], "full": [40, 3, 50],
+                          "partial": [20, 10, 20], "refused": [10, 10, 10]})
+    plan = suppression(cells)
+    regions = plan.table(["region_code"])
+    assert hidden_of(regions, "full", region_code="24")
+    # the uncut table shows full = 93: one other region's full is hidden with it
+    assert not plan.table(()).hidden.at[0, "full"]
+    assert hidden_of(regions, "full", region_code="11")
 
 
-@settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 40), st.integers(0, 40), st.integers(0, 12)),
-                min_size=1, max_size=6),
-       st.integers(1, 3))
-def test_nothing_hidden_is_recoverable_from_rows_and_totals(parts, groups):
-    rows = []
-    for g in range(groups):
-        for k, (full, partial, refused) in enumerate(parts):
-            rows.append({"region": f"R{g}", "cqp": f"Q{k}", "full": full + g, "partial": partial,
-                         "refused": refused})
-    data = pd.DataFrame(rows)
-    totals = data.groupby("region", as_index=False)[["full", "partial", "refused"]].sum()
-    totals["cqp"] = TOTAL
-    data = pd.concat([data, totals], ignore_index=True)
-    data["juries"] = data["full"] + data["partial"] + data["refused"]
-    data["full_rate"] = data["full"] / data["juries"].where(data["juries"] > 0)
-    hidden = hidden_cells(data, RULE, by=["region", "cqp"], total_dim="cqp")
-    assert single_hidden_relations(data, hidden, ["region", "cqp"], "cqp") == []
-    primary = (data[["juries", "full", "partial", "refused"]] < 5)
-    assert (hidden[primary.columns] | ~primary).all().all()  # every small count is hidden
+def test_a_cell_alone_in_its_group_is_its_margin():
+    cells = pd.DataFrame({"year": [2023, 2023, 2024], "sex": ["F", "M", "F"],
+                          "full": [30, 3, 40], "partial": [10, 10, 10], "refused": [9, 9, 9]})
+    plan = suppression(cells)
+    both = plan.table(["year", "sex"])
+    by_year = plan.table(["year"])
+    # (2024, F) is all of 2024: it shares the fate of 2024's cell in the table by year
+    for column in JURY:
+        assert hidden_of(both, column, year=2024, sex="F") == hidden_of(by_year, column,
+                                                                        year=2024)
+
+
+def test_a_cqpi_has_one_fate_in_each_of_its_branches():
+    owners = {"A": frozenset({"0016"}), "B": frozenset({"3248"}),
+              "I": frozenset({"0016", "3248"})}
+    cells = pd.DataFrame({"cqp_code": ["A", "B", "I"], "full": [30, 3, 6],
+                          "partial": [10, 12, 8], "refused": [9, 8, 7]})
+    plan = suppression(cells, knowledge=Knowledge(owners=owners))
+    by_cqp = plan.counts_of
+    rows = [{**row, "branch_code": branch} for _, row in by_cqp(("cqp_code",)).iterrows()
+            for branch in sorted(owners[row["cqp_code"]])]
+    in_branches = pd.DataFrame(rows)
+    plan.counts_of = lambda dims: (
+        in_branches.groupby(list(dims), as_index=False)[JURY].sum()
+        if "branch_code" in dims else by_cqp(dims))
+    table = plan.table(["branch_code", "cqp_code"])
+    assert hidden_of(table, "full", branch_code="3248", cqp_code="B")
+    for column in JURY:
+        assert hidden_of(table, column, branch_code="0016", cqp_code="I") == \
+            hidden_of(table, column, branch_code="3248", cqp_code="I")
+    # 3248's total would give B back from I: one of them goes with it
+    branches = plan.table(["branch_code"])
+    assert hidden_of(table, "full", branch_code="3248", cqp_code="I") or \
+        hidden_of(branches, "full", branch_code="3248")
+
+
+def test_vae_columns_equal_to_all_columns_share_their_fate():
+    cells = pd.DataFrame({"full": [10], "partial": [3], "refused": [9], "vae_juries": [22],
+                          "vae_full": [10]})
+    knowledge = Knowledge(allowed={"pathway": frozenset({"vae"})})
+    table = suppression(cells, knowledge=knowledge).table(())
+    assert table.hidden.at[0, "partial"]
+    assert table.hidden.at[0, "vae_full"] == table.hidden.at[0, "full"]
+    assert table.hidden.at[0, "vae_juries"] == table.hidden.at[0, "juries"]
 
 
 def test_published_tables_read_secret_never_zero_or_blank(worked):
@@ -99,5 +143,77 @@ def test_published_tables_read_secret_never_zero_or_blank(worked):
         shown = published.loc[table.hidden[column], column]
         assert (shown == "secret").all()
     assert TOTAL in set(published["pathway"])
-    assert single_hidden_relations(table.values, table.hidden, ["year", "pathway"],
-                                   "pathway") == []
+
+
+def test_the_decision_does_not_depend_on_the_indicators_asked(worked):
+    everything = compute(worked, by=["year"])
+    some = compute(worked, by=["year"], names=["full_rate"])
+    assert len(everything.values) > len(some.values)  # years with entries and no jury
+    for column in some.hidden.columns:
+        a = everything.hidden[column].set_axis(everything.values["year"])
+        b = some.hidden[column].set_axis(some.values["year"])
+        assert a.loc[b.index].equals(b), column
+
+
+requests = st.fixed_dictionaries({
+    "seed": st.integers(0, 10**6),
+    "size": st.integers(20, 160),
+    "cuts": st.lists(st.sampled_from([d for d in DIMS if d != "year"]), min_size=1,
+                     max_size=2, unique=True),
+    "with_year": st.booleans(),
+    "where": st.dictionaries(st.sampled_from(DIMS), st.just(None), max_size=2),
+    "scope": st.one_of(st.none(), st.sets(st.sampled_from(["0016", "3248", "1979"]),
+                                          min_size=1)),
+    "blocks": st.booleans(),
+})
+
+
+@settings(max_examples=12, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(request=requests, data=st.data())
+def test_no_hidden_cell_is_recovered_across_tables(engine, request, data):
+    """The attacker reads (cut, no cut) and (two cuts, one cut) requests of one filter set,
+    with and without total rows, and tries every relation: nothing hidden comes out, and a
+    cell has the same fate in every request."""
+    clear(engine)
+    with engine.begin() as connection:
+        write_dataset(connection, random_dataset(request["seed"], request["size"]),
+                      source="test")
+    where = {dim: data.draw(st.lists(st.sampled_from(FILTER_VALUES[dim]), min_size=1,
+                                     max_size=2, unique=True)) for dim in request["where"]}
+    cuts = list(request["cuts"])
+    if request["with_year"]:
+        cuts = ["year", *cuts[:1]]
+    names = None
+    if request["blocks"]:
+        cuts = [*cuts[:1], "block_code"]
+        where.pop("block_code", None)
+        names = ["block_results", "blocks_acquired", "block_pass_rate"]
+    found, inconsistent = leaks(engine, where, (None, None), request["scope"],
+                                list(canonical(cuts)) if len(cuts) == 2 else cuts, names)
+    assert found == {}
+    assert inconsistent == []
+
+
+@pytest.fixture
+def demo_engine(engine):
+    """A small demo dataset (the product's generator) on each backend."""
+    from cqp_metrics import demo
+
+    with engine.begin() as connection:
+        write_dataset(connection, demo.generate(4000, seed=7), source="démo")
+    return engine
+
+
+def test_the_issue_tables_give_nothing_back_on_the_demo(demo_engine):
+    """The attacks of the issue on the demo data: CQPIs in their branches, VAE columns."""
+    found, inconsistent = leaks(demo_engine, {"region_code": ["11"]}, (None, None), None,
+                                ["branch_code", "cqp_code"])
+    assert found == {} and inconsistent == []
+    found, inconsistent = leaks(demo_engine, {"pathway": ["vae"]}, (None, None), None,
+                                ["year", "region_code"])
+    assert found == {} and inconsistent == []
+    for dim in ("region_code", "age_band", "status", "sex", "funding", "provider_id"):
+        found, inconsistent = leaks(demo_engine, {"cqp_code": ["CQP-TR-AQ"]}, (None, None),
+                                    None, [dim])
+        assert found == {} and inconsistent == [], dim
