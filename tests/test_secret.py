@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from attacker import leaks
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_indicators_property import DIMS, FILTER_VALUES, clear
 
 from cqp_metrics import compute
 from cqp_metrics.config import SecretRule
@@ -16,7 +14,9 @@ from cqp_metrics.loading import write_dataset
 from cqp_metrics.registry import family
 from cqp_metrics.secret import TOTAL, Knowledge, Suppression, canonical
 
+from attacker import leaks
 from reference import random_dataset
+from test_indicators_property import DIMS, FILTER_VALUES, clear
 
 RULE = SecretRule()
 JURY = family(["juries"])
