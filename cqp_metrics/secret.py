@@ -150,18 +150,27 @@ class Suppression:
                 cell = graph.local(i, j)
                 if count.equals in index:
                     graph.union(cell, graph.local(i, index[count.equals]))
-                if count.parts and all(p in index for p in count.parts):
-                    graph.relation([(cell, 1.0)] + [(graph.local(i, index[p]), -1.0)
-                                                   for p in count.parts])
                 if count.restricts is not None:
                     base, dim, value = count.restricts
                     allowed = self._allowed(values, dims, i, dim)
-                    if allowed is None:
-                        continue
-                    if value not in allowed:
+                    if self._known_zero(values, dims, i, name):
                         graph.known[cell] = True
                     elif allowed == {value} and base in index:
                         graph.union(cell, graph.local(i, index[base]))
+                    elif base in index:
+                        # base - restricted (juries outside VAE) is a count of persons too,
+                        # published by difference: it is protected like a cell
+                        rest = values.at[i, base] - values.at[i, name]
+                        other = graph.external(("rest", i, j), float(rest),
+                                               bool(0 < rest < self.rule.min_count))
+                        graph.equation([(graph.local(i, index[base]), 1.0), (cell, -1.0),
+                                        (other, -1.0)])
+        for name, j in index.items():
+            parts = COUNTS[name].parts
+            if parts and all(p in index for p in parts):
+                for i in values.index:
+                    graph.equation([(graph.local(i, j), 1.0)]
+                                   + [(graph.local(i, index[p]), -1.0) for p in parts])
 
     def _margin_relations(self, graph: _Graph, values: pd.DataFrame, dims: tuple[str, ...],
                           dim: str) -> None:
@@ -180,12 +189,8 @@ class Suppression:
             if m is None:
                 continue
             for j in range(len(self.columns)):
-                outer = self._external(graph, margin, m, j)
-                if len(members) == 1:
-                    graph.union(graph.local(members[0], j), outer)
-                else:
-                    graph.relation([(outer, 1.0)] + [(graph.local(i, j), -1.0)
-                                                     for i in members])
+                graph.equation([(self._external(graph, margin, m, j), 1.0)]
+                               + [(graph.local(i, j), -1.0) for i in members])
 
     def _branch_relations(self, graph: _Graph, values: pd.DataFrame, dims: tuple[str, ...],
                           margin: DecidedTable) -> None:
@@ -212,7 +217,7 @@ class Suppression:
             terms = [a for cqp, a in by_rest.get(rest_key, [])
                      if key[branch_at] in self.knowledge.owners.get(cqp, ())]
             for j in range(len(self.columns)):
-                graph.relation([(graph.local(i, j), 1.0)]
+                graph.equation([(graph.local(i, j), 1.0)]
                                + [(self._external(graph, atoms, a, j), -1.0) for a in terms])
         # The CQPs' cells add up to the margin: the reader has that table too.
         for rest_key, members in by_rest.items():
@@ -220,7 +225,7 @@ class Suppression:
             if m is None:
                 continue
             for j in range(len(self.columns)):
-                graph.relation([(self._external(graph, margin, m, j), 1.0)]
+                graph.equation([(self._external(graph, margin, m, j), 1.0)]
                                + [(self._external(graph, atoms, a, j), -1.0)
                                   for _, a in members])
 
@@ -231,7 +236,18 @@ class Suppression:
     def _external(self, graph: _Graph, table: DecidedTable, row: int, j: int) -> int:
         name = self.columns[j]
         return graph.external((table.dims, row, j), float(table.values.at[row, name]),
-                              bool(table.hidden.at[row, name]))
+                              bool(table.hidden.at[row, name]),
+                              self._known_zero(table.values, table.dims, row, name))
+
+    def _known_zero(self, values: pd.DataFrame, dims: tuple[str, ...], row: int,
+                    name: str) -> bool:
+        """A count restricted to a value that the filters or the row exclude: 0 by structure.
+        So is a restricted count of 0: the table cut by that dimension has no such row."""
+        restricts = COUNTS[name].restricts
+        if restricts is None:
+            return False
+        allowed = self._allowed(values, dims, row, restricts[1])
+        return (allowed is not None and restricts[2] not in allowed) or values.at[row, name] == 0
 
     def _primary(self, graph: _Graph, values: pd.DataFrame) -> None:
         index = {name: j for j, name in enumerate(self.columns)}
@@ -261,14 +277,14 @@ class _Graph:
     def local(self, row: int, column: int) -> int:
         return row * self.width + column
 
-    def external(self, key: tuple, value: float, hidden: bool) -> int:
+    def external(self, key: tuple, value: float, hidden: bool, known: bool = False) -> int:
         """A cell of another table, whose fate was decided there."""
         if key not in self._externals:
             node = len(self.value)
             self._externals[key] = node
             self.value.append(value)
             self.fixed.append(hidden)
-            self.known.append(False)
+            self.known.append(known)
             self.hidden.append(hidden)
             self.parent.append(node)
         return self._externals[key]
@@ -285,9 +301,16 @@ class _Graph:
         if ra != rb:
             self.parent[max(ra, rb)] = min(ra, rb)
 
-    def relation(self, terms: list[tuple[int, float]]) -> None:
-        """A linear relation ``sum(coefficient * cell) = 0`` a reader can use."""
-        self.relations.append(terms)
+    def equation(self, terms: list[tuple[int, float]]) -> None:
+        """A linear relation ``sum(coefficient * cell) = 0`` a reader can use. Cells known to
+        be 0 drop out; two cells left that must be equal are one cell; one cell left is 0."""
+        unknown = [(node, c) for node, c in terms if not self.known[node]]
+        if len(unknown) == 2 and unknown[0][1] == -unknown[1][1]:
+            self.union(unknown[0][0], unknown[1][0])
+        elif len(unknown) == 1:
+            self.known[unknown[0][0]] = True
+        elif unknown:
+            self.relations.append(unknown)
 
     def hide_local(self, mask: np.ndarray) -> None:
         for node in np.flatnonzero(mask.reshape(-1)):
@@ -333,6 +356,7 @@ class _Graph:
         for k, merged in enumerate(relations):
             for root in merged:
                 by_root.setdefault(root, []).append(k)
+        conflicts += self._public(relations, by_root)
         conflicts += self._spread(relations, by_root, range(len(relations)))
         for _ in range(50):
             determined = self._determined(relations)
@@ -353,6 +377,25 @@ class _Graph:
             if not touched:
                 break
             conflicts += self._spread(relations, by_root, touched)
+        return conflicts
+
+    def _public(self, relations: list[dict[int, float]], by_root: dict[int, list[int]]) -> int:
+        """Cells the margins already give away (every other term of a relation is shown
+        there): they are public, so hiding them would protect nothing; kept shown."""
+        conflicts = 0
+        queue = list(range(len(relations)))
+        while queue:
+            merged = relations[queue.pop()]
+            open_ = [r for r in merged if not (self.frozen[r] and not self.state[r])]
+            if len(open_) != 1:
+                continue
+            (root,) = open_
+            if self.frozen[root]:
+                continue
+            self.frozen[root] = True
+            if self.state[root]:
+                conflicts += 1  # a margin shows what this table must hide
+            queue += by_root[root]
         return conflicts
 
     def _hideable(self, root: int) -> bool:

@@ -164,8 +164,8 @@ class Reader:
                 return False
         if column in VAE_OF:
             pathways = self._pathways(key)
-            if pathways is not None and "vae" not in pathways:
-                return False
+            if pathways is not None and "vae" not in pathways or self.truth.get(cell) == 0:
+                return False  # no VAE there: the table cut by pathway has no VAE row
         return True
 
 
