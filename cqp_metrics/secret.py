@@ -160,9 +160,10 @@ class Suppression:
                     elif base in index:
                         # base - restricted (juries outside VAE) is a count of persons too,
                         # published by difference: it is protected like a cell
+                        # (not shown in this table: unknown, to protect when small)
                         rest = values.at[i, base] - values.at[i, name]
-                        other = graph.external(("rest", i, j), float(rest),
-                                               bool(0 < rest < self.rule.min_count))
+                        other = graph.external(("rest", i, j), float(rest), True,
+                                               needs=bool(0 < rest < self.rule.min_count))
                         graph.equation([(graph.local(i, index[base]), 1.0), (cell, -1.0),
                                         (other, -1.0)])
         for name, j in index.items():
@@ -269,6 +270,7 @@ class _Graph:
         self.value: list[float] = counts.reshape(-1).tolist()
         self.fixed: list[bool | None] = [None] * size
         self.known: list[bool] = [False] * size
+        self.needs: list[bool] = [True] * size
         self.hidden: list[bool] = [False] * size
         self.parent: list[int] = list(range(size))
         self._externals: dict[tuple, int] = {}
@@ -277,14 +279,17 @@ class _Graph:
     def local(self, row: int, column: int) -> int:
         return row * self.width + column
 
-    def external(self, key: tuple, value: float, hidden: bool, known: bool = False) -> int:
-        """A cell of another table, whose fate was decided there."""
+    def external(self, key: tuple, value: float, hidden: bool, known: bool = False,
+                 needs: bool = True) -> int:
+        """A cell of another table, whose fate was decided there; ``needs``: a hidden value
+        that must not be given back (False for a count shown nowhere that is not small)."""
         if key not in self._externals:
             node = len(self.value)
             self._externals[key] = node
             self.value.append(value)
             self.fixed.append(hidden)
             self.known.append(known)
+            self.needs.append(needs)
             self.hidden.append(hidden)
             self.parent.append(node)
         return self._externals[key]
@@ -332,6 +337,7 @@ class _Graph:
         self.frozen: dict[int, bool] = {}
         self.constant: dict[int, bool] = {}
         self.size: dict[int, float] = {}
+        self.protect: dict[int, bool] = {}
         conflicts = 0
         for root, members in roots.items():
             fates = {self.fixed[m] for m in members} - {None}
@@ -341,6 +347,7 @@ class _Graph:
             self.state[root] = hidden
             self.frozen[root] = bool(fates)
             self.constant[root] = any(self.known[m] for m in members)
+            self.protect[root] = any(self.needs[m] for m in members)
             self.size[root] = min(self.value[m] for m in members)
         relations = []
         for terms in self.relations:
@@ -364,7 +371,7 @@ class _Graph:
                 break
             touched = []
             for root in determined:
-                if not self.state[root]:
+                if not self.state[root] or not self.protect[root]:
                     continue
                 options = {r for k in by_root.get(root, ()) for r in relations[k]
                            if self._hideable(r)}
@@ -411,7 +418,7 @@ class _Graph:
             k = queue.pop()
             merged = relations[k]
             hidden = [r for r in merged if self.state[r]]
-            if len(hidden) != 1:
+            if len(hidden) != 1 or not self.protect[hidden[0]]:
                 continue
             options = [r for r in merged if self._hideable(r)]
             if not options:
