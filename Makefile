@@ -38,6 +38,7 @@ demo-db: $(STAMP)
 	else $(BIN)/cqp-metrics db upgrade; fi
 
 serve: demo-db
+	$(BIN)/python -m dashboards.check
 	$(BIN)/panel serve dashboards/app.py --port $(PORT) --index app \
 	  --allow-websocket-origin=localhost:$(PORT) --allow-websocket-origin=127.0.0.1:$(PORT)
 

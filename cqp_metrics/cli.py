@@ -12,11 +12,12 @@ import sqlalchemy as sa
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.text import Text
 
 from . import db as database
 from . import schema
 from .api import compute
-from .config import SecretRule
+from .config import InputError, SecretRule, branch_code, parse_branches
 from .dimensions import DIMENSIONS
 from .formatting import export_notes, source_note
 from .loading import LoadError, load, write_dataset
@@ -39,13 +40,22 @@ class Format(StrEnum):
     table = "table"
 
 
+class Language(StrEnum):
+    fr = "fr"
+    en = "en"
+
+
 class Failure(Exception):
     """A user-facing error: its message is printed, the exit status is 1."""
 
 
 @contextmanager
 def _errors():
-    """Turn every expected failure into a clear message and exit status 1, no traceback."""
+    """Turn every failure into one clear message and exit status 1, never a traceback.
+
+    User text (file names, values, titles) is printed as text, never read as markup; an
+    unexpected error is logged with its traceback (``$CQP_LOG``, else data/cqp-metrics.log)
+    and shown as one sentence."""
     try:
         yield
     except LoadError as error:
@@ -53,23 +63,52 @@ def _errors():
                   "rien n'a été écrit.[/]")
         err.print(error.report(limit=1000), markup=False, highlight=False)
         raise typer.Exit(1) from None
-    except (Failure, QueryError, database.DatabaseError) as error:
-        err.print(f"[bold red]Erreur :[/] {error}", highlight=False)
-        raise typer.Exit(1) from None
+    except (Failure, QueryError, database.DatabaseError, InputError) as error:
+        _fail("Erreur :", str(error))
     except sa.exc.SQLAlchemyError as error:
-        err.print(f"[bold red]Erreur de base de données :[/] {_database_message(error)}",
-                  highlight=False)
-        raise typer.Exit(1) from None
+        _fail("Erreur de base de données :", _database_message(error))
     except OSError as error:
-        err.print(f"[bold red]Erreur :[/] {error}", highlight=False)
-        raise typer.Exit(1) from None
+        _fail("Erreur :", f"{error.strerror or error.__class__.__name__}"
+              + (f" ({Path(error.filename).name})" if error.filename else ""))
+    except (typer.Exit, typer.Abort, KeyboardInterrupt):
+        raise
+    except Exception:  # a bug: logged for the developers, one sentence for the user
+        where = _log_unexpected()
+        _fail("Erreur inattendue :", f"la commande n'a pas abouti ; le détail est consigné "
+              f"dans {where}.")
+
+
+def _fail(title: str, message: str) -> None:
+    err.print(Text.assemble((title, "bold red"), " ", message), highlight=False)
+    raise typer.Exit(1) from None
+
+
+def _log_unexpected() -> str:
+    """Append the current traceback to the log file; its name."""
+    import logging
+    import os
+
+    from .config import project_data_dir
+
+    path = Path(os.environ.get("CQP_LOG") or project_data_dir() / "cqp-metrics.log")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(path, encoding="utf-8")
+    except OSError:
+        handler = logging.StreamHandler()
+    logger = logging.getLogger("cqp_metrics.cli")
+    logger.addHandler(handler)
+    logger.exception("unexpected error in %s", " ".join(sys.argv[1:2]))
+    logger.removeHandler(handler)
+    handler.close()
+    return path.name
 
 
 def _database_message(error: sa.exc.SQLAlchemyError) -> str:
     text = database.error_reason(error, limit=None)
     if "lock" in text.lower():
-        return ("la base DuckDB est ouverte en écriture par un autre processus (tableau de bord "
-                "ou autre commande) : " + text)
+        return ("la base DuckDB est ouverte en écriture par un autre processus : réessayez "
+                "quand il aura fini.")
     return text
 
 
@@ -89,10 +128,21 @@ def load_command(
     db: DbOption = None,
 ) -> None:
     """Charge les fichiers d'échange ; tout est vérifié avant d'écrire, en une transaction."""
-    with _errors(), _engine(db) as engine:
-        with _progress() as progress:
-            rows = load(path, engine, progress=progress)
-        out.print(f"{rows} ligne(s) chargée(s) depuis {path}.")
+    with _errors():
+        with database.writing(db) as engine, _progress() as progress:
+            report = load(path, engine, progress=progress)
+        _say(f"Chargement enregistré : {report.rows} ligne(s) écrite(s) depuis {path.name}.",
+             *report.lines())
+
+
+def _say(*lines: str) -> None:
+    """Print lines of a report as plain text; a report that cannot be printed (a closed
+    pipe) must not turn a done job into a failure."""
+    try:
+        for line in lines:
+            out.print(Text(line), highlight=False)
+    except Exception:  # noqa: BLE001 - the work is done: its report is best effort
+        pass
 
 
 @contextmanager
@@ -127,9 +177,9 @@ def demo_command(
         dataset = demo.generate(candidacies, seed)
         if write_files is not None:
             written = demo.write_files(dataset, write_files)
-            out.print(f"{len(written)} fichiers écrits dans {write_files}.")
+            _say(f"{len(written)} fichiers écrits dans {write_files}.")
             return
-        with _engine(db) as engine:
+        with database.writing(db) as engine:
             _write_demo(engine, dataset)
 
 
@@ -145,8 +195,7 @@ def _write_demo(engine: sa.Engine, dataset) -> None:
         with _progress() as progress:
             rows = write_dataset(connection, dataset, source="démo (données synthétiques)",
                                  progress=progress)
-    out.print(f"Base de démonstration prête : {rows} lignes "
-              f"({engine.url.render_as_string(hide_password=True)}).")
+    _say(f"Base de démonstration prête : {rows} lignes.")
 
 
 def _parse_where(items: list[str]) -> dict[str, list]:
@@ -157,19 +206,27 @@ def _parse_where(items: list[str]) -> dict[str, list]:
         dim, _, values = item.partition("=")
         dim = dim.strip()
         if dim not in DIMENSIONS:
-            raise Failure(f"dimension inconnue dans --where : {dim} (connues : "
+            raise Failure(f"dimension inconnue dans --where : « {dim} » (connues : "
                           + ", ".join(DIMENSIONS) + ")")
         parsed = []
         for value in values.split(","):
             value = value.strip()
             if DIMENSIONS[dim].numeric:
-                if not value.isdigit():
+                if not (value.isascii() and value.isdigit()):
                     raise Failure(f"--where {dim} attend un nombre, reçu « {value} »")
                 parsed.append(int(value))
+            elif dim == "branch_code":
+                parsed.append(branch_code(value))
+            elif dim == "region_code" and value.isascii() and value.isdigit():
+                parsed.append(value.zfill(2))
             else:
                 parsed.append(value)
         where.setdefault(dim, []).extend(parsed)
     return where
+
+
+def _scope(text: str | None) -> list[str] | None:
+    return None if text is None else parse_branches(text)
 
 
 @app.command("indicators")
@@ -190,10 +247,12 @@ def indicators_command(
     no_secret: Annotated[bool, typer.Option(
         "--no-secret", help="Désactiver le secret statistique (usage interne seulement).")]
     = False,
-    min_count: Annotated[int, typer.Option(help="Seuil du secret sur les effectifs.")] = 5,
+    min_count: Annotated[int, typer.Option(help="Seuil du secret sur les effectifs.",
+                                           min=1)] = 5,
     min_denominator: Annotated[int, typer.Option(
-        help="Seuil du secret sur les dénominateurs des taux.")] = 20,
-    lang: Annotated[str, typer.Option(help="Langue des libellés (fr ou en).")] = "fr",
+        help="Seuil du secret sur les dénominateurs des taux.", min=1)] = 20,
+    lang: Annotated[Language, typer.Option(help="Langue des libellés (fr ou en).")]
+    = Language.fr,
 ) -> None:
     """Calcule les indicateurs dans la base et les écrit (CSV par défaut)."""
     from .render import print_table, to_csv, to_xlsx
@@ -204,8 +263,7 @@ def indicators_command(
         rule = SecretRule(min_count, min_denominator, enabled=not no_secret)
         engine = stack.enter_context(_engine(db, read_only=True))
         database.check_schema(engine)
-        branches = None if scope is None else [b.strip().zfill(4) for b in scope.split(",")
-                                                if b.strip()]
+        branches = _scope(scope)
         table = compute(engine, by=dims, where=filters, years=(from_year, to_year),
                         scope=branches, secret=rule, totals=totals)
         if format is Format.xlsx:
@@ -216,7 +274,7 @@ def indicators_command(
                                                   filters.items()},
                 "de": from_year, "à": to_year}, rule)
             to_xlsx(table, output, notes)
-            out.print(f"Classeur écrit : {output}")
+            _say(f"Classeur écrit : {output}")
         elif format is Format.csv:
             text = to_csv(table)
             if output is None:
@@ -226,7 +284,7 @@ def indicators_command(
         else:
             console = Console(width=None if out.is_terminal else 220) if output is None \
                 else Console(file=output.open("w", encoding="utf-8"), width=220)
-            print_table(table, console, lang)
+            print_table(table, console, lang.value)
 
 
 @app.command("import-rncp")
@@ -240,7 +298,7 @@ def import_rncp_command(
     """Enregistrements RNCP/RS des CQP de la base, depuis l'export de France Compétences."""
     from .registers import import_rncp
 
-    with _errors(), _engine(db) as engine:
+    with _errors(), database.writing(db) as engine:
         pairs = {}
         for item in confirm or []:
             cqp, sep, code = item.partition("=")
@@ -248,7 +306,7 @@ def import_rncp_command(
                 raise Failure(f"--confirm attend CQP=CODE, reçu « {item} »")
             pairs[cqp.strip()] = code.strip().upper()
         report = import_rncp(engine, export, pairs)
-        out.print("\n".join(report.lines()), highlight=False)
+        _say(*report.lines())
 
 
 @app.command("import-certifinfo")
@@ -259,11 +317,12 @@ def import_certifinfo_command(
     """Catalogue des CQP et de leur reconnaissance, depuis l'extrait Certif Info."""
     from .registers import import_certifinfo
 
-    with _errors(), _engine(db) as engine:
-        counts = import_certifinfo(engine, file)
+    with _errors():
+        with database.writing(db) as engine:
+            counts = import_certifinfo(engine, file)
         total = int(counts.sum())
         detail = ", ".join(f"{counts.get(k, 0)} {k}" for k in ("RNCP", "RS", "branche_seule"))
-        out.print(f"{total} CQP au catalogue : {detail}.")
+        _say(f"{total} CQP au catalogue : {detail}.")
 
 
 @app.command("registrations")
@@ -287,7 +346,7 @@ def registrations_command(
             day = dt.date.fromisoformat(today) if today else dt.date.today()
         except ValueError:
             raise Failure(f"--today attend AAAA-MM-JJ, reçu « {today} »") from None
-        branches = None if scope is None else [b.strip().zfill(4) for b in scope.split(",")]
+        branches = _scope(scope)
         with engine.connect() as connection:
             catalogue = certifications(connection, branches, today=day)
         catalogue = catalogue.assign(branch=catalogue["branch_codes"].fillna("").str.split("|"))
@@ -295,34 +354,37 @@ def registrations_command(
         if branches is not None:
             catalogue = catalogue[catalogue["branch"].isin(branches)]
         for branch, rows in catalogue.groupby("branch"):
-            table = Table(title=f"Branche {branch} — fin d'enregistrement d'ici "
-                                f"{ending_within} mois (au {day:%d/%m/%Y})")
+            table = Table(title=Text(f"Branche {branch} — fin d'enregistrement d'ici "
+                                     f"{ending_within} mois (au {day:%d/%m/%Y})"))
             for column in ("CQP", "Intitulé", "Registre", "Code", "Fin", "Mois restants"):
                 table.add_column(column)
             for row in ending(rows, ending_within).itertuples():
-                table.add_row(row.cqp_code, row.title, row.recognition, row.rncp_code,
-                              f"{row.valid_until:%d/%m/%Y}", str(int(row.months_left)))
+                table.add_row(*(Text(str(v)) for v in (
+                    row.cqp_code, row.title, row.recognition, row.rncp_code,
+                    f"{row.valid_until:%d/%m/%Y}", int(row.months_left))))
             out.print(table)
             never = rows[~rows["ever_registered"]]
-            out.print("CQP jamais enregistrés : " + (", ".join(
+            _say("CQP jamais enregistrés : " + (", ".join(
                 f"{r.cqp_code} ({r.title})" for r in never.itertuples()) or "aucun"))
 
 
 @db_app.command("upgrade")
 def db_upgrade(db: DbOption = None) -> None:
     """Met le schéma de la base à jour, sans perte de données."""
-    with _errors(), _engine(db) as engine:
-        before = database.current_revision(engine)
-        database.upgrade(engine)
-        out.print(f"Schéma : {before or 'vide'} → {database.current_revision(engine)}")
+    with _errors():
+        with database.writing(db) as engine:
+            before = database.current_revision(engine)
+            database.upgrade(engine)
+            after = database.current_revision(engine)
+        _say(f"Schéma : {before or 'vide'} → {after}")
 
 
 @db_app.command("current")
 def db_current(db: DbOption = None) -> None:
     """Affiche la révision du schéma de la base."""
     with _errors(), _engine(db, read_only=True) as engine:
-        out.print(f"{database.current_revision(engine) or 'vide'} (dernière : "
-                  f"{database.head_revision()})")
+        _say(f"{database.current_revision(engine) or 'vide'} (dernière : "
+             f"{database.head_revision()})")
 
 
 def main() -> None:

@@ -8,6 +8,41 @@ from pathlib import Path
 
 #: Environment variable that names the database URL when ``--db`` is not given.
 DB_ENV = "CQP_DB"
+#: Environment variable that gives a served instance the branches its users may see.
+SCOPE_ENV = "CQP_SCOPE"
+
+
+class InputError(ValueError):
+    """A value typed by a user (option, environment variable, URL parameter) is invalid."""
+
+
+def branch_code(text: object) -> str:
+    """A branch code (IDCC) as stored: 1 to 4 digits, padded to 4 ("16" -> "0016")."""
+    value = str(text).strip()
+    if not (value.isascii() and value.isdigit() and 1 <= len(value) <= 4):
+        raise InputError(f"code de branche invalide : « {value} » (IDCC : 1 à 4 chiffres)")
+    return value.zfill(4)
+
+
+def parse_branches(text: str) -> list[str]:
+    """Branch codes separated by commas, each checked and padded; an empty list is refused
+    (a scope that names no branch is a mistake, never "every branch")."""
+    codes = [branch_code(part) for part in text.split(",") if part.strip()]
+    if not codes:
+        raise InputError("aucune branche donnée (attendu des codes IDCC séparés par des "
+                         "virgules, par exemple 0016,3248)")
+    return sorted(set(codes))
+
+
+def scope_from_env() -> list[str] | None:
+    """The served scope from ``$CQP_SCOPE``: None when unset; refused when empty or
+    malformed (fail closed: a mistake must not show every branch)."""
+    if SCOPE_ENV not in os.environ:
+        return None
+    try:
+        return parse_branches(os.environ[SCOPE_ENV])
+    except InputError as error:
+        raise InputError(f"{SCOPE_ENV} : {error}") from None
 
 
 def project_data_dir() -> Path:

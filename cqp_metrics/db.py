@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
+import shutil
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -42,25 +47,97 @@ def make_engine(db: str | None = None, *, read_only: bool = False,
     dashboards pass ``read_only=True``, and ``hold_file=False`` so that the file is opened
     per query only and ``cqp-metrics load`` can write between two queries.
     """
-    url = sa.make_url(resolve_db_url(db))
+    url = database_url(db)
     kwargs: dict = {}
+    file = _file_of(url)
+    if file is not None:
+        if read_only and not file.exists():
+            raise DatabaseError(f"Base introuvable : {file.name} (lancez « cqp-metrics demo » "
+                                "ou « cqp-metrics load », ou donnez --db).")
+        if not read_only:
+            file.parent.mkdir(parents=True, exist_ok=True)
     if url.get_backend_name() == "duckdb":
-        database = url.database
-        if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
-            if read_only and not Path(database).exists():
-                raise DatabaseError(f"Base introuvable : {database} (lancez « cqp-metrics demo » "
-                                    "ou « cqp-metrics load »).")
         kwargs["connect_args"] = {"read_only": read_only}
         if not hold_file:
             kwargs["poolclass"] = sa.pool.NullPool
-    elif url.get_backend_name() == "sqlite":
-        if url.database and url.database != ":memory:":
-            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(url, **kwargs)
+    try:
+        engine = sa.create_engine(url, **kwargs)
+    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as error:
+        raise DatabaseError(f"Adresse de base inutilisable : {error_reason(error)}") from None
     if url.get_backend_name() == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_foreign_keys)
     return engine
+
+
+#: The database servers the product supports, by SQLAlchemy backend name.
+BACKENDS = ("duckdb", "sqlite", "postgresql")
+
+
+def database_url(db: str | None = None) -> sa.URL:
+    """The URL to use, checked: one of the supported backends, else :class:`DatabaseError`."""
+    text = resolve_db_url(db)
+    try:
+        url = sa.make_url(text)
+    except sa.exc.ArgumentError:
+        raise DatabaseError("Adresse de base illisible : attendu une URL SQLAlchemy, par "
+                            "exemple duckdb:///data/cqp.duckdb ou "
+                            "postgresql+psycopg://utilisateur@hôte/base") from None
+    if url.get_backend_name() not in BACKENDS:
+        raise DatabaseError(f"Base non prise en charge : {url.get_backend_name()} (prises en "
+                            "charge : " + ", ".join(BACKENDS) + ")")
+    return url
+
+
+def _file_of(url: sa.URL) -> Path | None:
+    """The file of an embedded database (DuckDB, SQLite), None for a server or memory."""
+    if url.get_backend_name() in ("duckdb", "sqlite") and url.database not in (None, "",
+                                                                               ":memory:"):
+        return Path(url.database)
+    return None
+
+
+@contextmanager
+def writing(db: str | None = None) -> Iterator[sa.Engine]:
+    """An engine for a command that writes (load, demo, imports, upgrades).
+
+    On a DuckDB file, which one process at a time may open for writing, the command writes
+    into a copy that replaces the file in one atomic rename when it succeeds: the dashboards
+    never meet the write lock and keep reading the last complete data until then. Writers
+    queue on a lock file beside the database. Elsewhere (PostgreSQL, SQLite) the database's
+    own transactions do that.
+    """
+    url = database_url(db)
+    file = _file_of(url)
+    if url.get_backend_name() != "duckdb" or file is None:
+        engine = make_engine(url.render_as_string(hide_password=False))
+        try:
+            yield engine
+        finally:
+            engine.dispose()
+        return
+    file.parent.mkdir(parents=True, exist_ok=True)
+    with open(file.with_name(file.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        work = file.with_name(f".{file.name}.{os.getpid()}.writing")
+        wal = file.with_name(file.name + ".wal")
+        for stale in (work, work.with_name(work.name + ".wal")):
+            stale.unlink(missing_ok=True)
+        if file.exists():
+            shutil.copy2(file, work)
+            if wal.exists():
+                shutil.copy2(wal, work.with_name(work.name + ".wal"))
+        engine = make_engine(url.set(database=str(work)).render_as_string(hide_password=False))
+        try:
+            yield engine
+            with engine.connect() as connection:
+                connection.exec_driver_sql("CHECKPOINT")
+            engine.dispose()
+            wal.unlink(missing_ok=True)
+            os.replace(work, file)
+        finally:
+            engine.dispose()
+            for leftover in (work, work.with_name(work.name + ".wal")):
+                leftover.unlink(missing_ok=True)
 
 
 def _sqlite_foreign_keys(dbapi_connection, _record) -> None:

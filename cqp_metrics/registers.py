@@ -10,6 +10,7 @@ import io
 import re
 import unicodedata
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,14 +65,48 @@ class ImportReport:
         return out
 
 
+#: Bounds on what a register zip may hold: the real daily export has about ten members,
+#: the largest under 100 MB once decompressed.
+MAX_MEMBERS = 200
+MAX_MEMBER_BYTES = 512 * 1024 * 1024
+
+
+def _read_member(archive: zipfile.ZipFile, member: str) -> bytes:
+    """A member's bytes, read with a cap whatever its header claims (zip bombs)."""
+    if archive.getinfo(member).file_size > MAX_MEMBER_BYTES:
+        raise _TooLarge
+    with archive.open(member) as stream:
+        data = stream.read(MAX_MEMBER_BYTES + 1)
+    if len(data) > MAX_MEMBER_BYTES:
+        raise _TooLarge
+    return data
+
+
+class _TooLarge(Exception):
+    pass
+
+
 def _read_table(archive: zipfile.ZipFile, member: str, columns: tuple[str, ...],
                 problems: list[Problem]) -> pd.DataFrame | None:
     name = Path(member).name
     try:
-        text = archive.read(member).decode("utf-8-sig")
+        text = _read_member(archive, member).decode("utf-8-sig")
         frame = pd.read_csv(io.StringIO(text), sep=";", dtype=str, keep_default_na=False)
-    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
-        problems.append(Problem(name, None, None, None, f"fichier illisible ({error})"))
+    except _TooLarge:
+        problems.append(Problem(name, None, None, None, "fichier trop volumineux une fois "
+                                f"décompressé (plus de {MAX_MEMBER_BYTES // 2**20} Mo)"))
+        return None
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError):
+        problems.append(Problem(name, None, None, None, "membre de l'archive corrompu ou "
+                                "illisible (retéléchargez l'export)"))
+        return None
+    except UnicodeDecodeError:
+        problems.append(Problem(name, None, None, None, "fichier illisible : encodage non "
+                                "UTF-8"))
+        return None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+        problems.append(Problem(name, None, None, None,
+                                f"fichier illisible ({str(error).strip()[:120]})"))
         return None
     missing = [c for c in columns if c not in frame.columns]
     for column in missing:
@@ -114,9 +149,17 @@ def read_rncp_export(path: str | Path) -> RncpExport:
         raise LoadError([Problem(path.name, None, None, None,
                                  "ce n'est pas une archive zip (export CSV de France "
                                  "Compétences)")])
-    with zipfile.ZipFile(path) as archive:
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError):
+        raise LoadError([Problem(path.name, None, None, None, "archive zip illisible")]) from None
+    with archive:
         members: dict[str, str] = {}
         date = ""
+        if len(archive.infolist()) > MAX_MEMBERS:
+            raise LoadError([Problem(path.name, None, None, None,
+                                     f"archive de plus de {MAX_MEMBERS} fichiers : ce n'est "
+                                     "pas un export de France Compétences")])
         for member in archive.namelist():
             found = _EXPORT_NAME.search(_member_name(archive.getinfo(member)))
             if found:
@@ -139,10 +182,15 @@ def read_rncp_export(path: str | Path) -> RncpExport:
     registered_on = _dates(standard, "Date_dernier_jo", file, problems)
     decided_on = _dates(standard, "Date_Decision", file, problems)
     ends_on = _dates(standard, "Date_Fin_Enregistrement", file, problems)
-    bad_code = ~standard["Numero_Fiche"].str.fullmatch(r"(RNCP|RS)\d+")
+    bad_code = ~standard["Numero_Fiche"].str.fullmatch(r"(RNCP|RS)\d{1,6}")
     for index in standard.index[bad_code]:
         problems.append(Problem(file, int(standard.at[index, "__line__"]), "Numero_Fiche",
                                 standard.at[index, "Numero_Fiche"], "code RNCP/RS invalide"))
+    twice = standard["Numero_Fiche"].duplicated() & ~bad_code
+    for index in standard.index[twice]:
+        problems.append(Problem(file, int(standard.at[index, "__line__"]), "Numero_Fiche",
+                                standard.at[index, "Numero_Fiche"],
+                                "fiche en double dans l'export"))
     if problems:
         raise LoadError(problems)
     ccn = frames["CCN"].melt(id_vars=["Numero_Fiche"], value_vars=[
@@ -328,6 +376,16 @@ def read_certifinfo(path: str | Path) -> pd.DataFrame:
     is_cqp = frame["Libelle_Diplome"].str.strip().str.upper().str.startswith("CQP") | \
         frame["code_type_diplome"].str.strip().isin(CQP_TYPES)
     cqps = frame[is_cqp]
+    if cqps.empty:
+        raise LoadError([Problem(path.name, None, None, None,
+                                 "aucun CQP dans ce fichier : le catalogue n'est pas modifié")])
+    date = cqps["Date_MaJ"].str.strip()
+    parsed = pd.to_datetime(date.where(date != ""), format="%d/%m/%Y", errors="coerce")
+    bad = (date != "") & parsed.isna()
+    if bad.any():
+        raise LoadError([Problem(path.name, int(i) + 2, "Date_MaJ", date[i],
+                                 "date illisible (attendu JJ/MM/AAAA)")
+                         for i in cqps.index[bad]])
     rncp = cqps["Code_RNCP"].str.strip()
     rs = cqps["Code_RS"].str.strip()
     recognition = pd.Series("branche_seule", index=cqps.index)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from .api import SECRET, IndicatorTable
 from .formatting import fr_int, fr_pct
@@ -74,23 +75,23 @@ def print_table(table: IndicatorTable, console: Console, language: str = "fr") -
                    frame.iterrows()]
         rich_table = Table(title=title)
         rich_table.add_column("Indicateur" if language == "fr" else "Indicator", no_wrap=True)
-        for header in headers:
-            rich_table.add_column(header, justify="right", no_wrap=True)
+        for header in headers:  # values from the data: text, never markup
+            rich_table.add_column(Text(header), justify="right", no_wrap=True)
         for column in frame.columns:
             if column in dims:
                 continue
             style = "dim" if column.startswith(("IC 95", "95% CI")) else None
             name = "  IC 95 %" if style and language == "fr" else ("  95% CI" if style else column)
-            rich_table.add_row(name, *(str(v) for v in frame[column]), style=style)
+            rich_table.add_row(Text(name), *(Text(str(v)) for v in frame[column]), style=style)
     else:
         rich_table = Table(title=title)
         for column in frame.columns:
-            rich_table.add_column(column, justify="left" if column in dims else "right")
+            rich_table.add_column(Text(column), justify="left" if column in dims else "right")
         for _, row in frame.iterrows():
-            rich_table.add_row(*(str(v) for v in row))
+            rich_table.add_row(*(Text(str(v)) for v in row))
     console.print(rich_table)
     if table.hidden.to_numpy().any():
-        console.print(f"« {SECRET} » : {table.rule.describe()}")
+        console.print(Text(f"« {SECRET} » : {table.rule.describe()}"))
 
 
 def to_xlsx(table: IndicatorTable, path: str | Path, notes: list[tuple[str, str]]) -> None:

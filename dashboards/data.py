@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import logging
 
 import pandas as pd
 import panel as pn
@@ -11,13 +11,20 @@ import sqlalchemy as sa
 
 from cqp_metrics import catalogue
 from cqp_metrics.api import IndicatorTable, compute
-from cqp_metrics.config import SecretRule, resolve_db_url
+from cqp_metrics.config import SecretRule, resolve_db_url, scope_from_env
 from cqp_metrics.db import DatabaseError, check_schema, error_reason, make_engine
 from cqp_metrics.formatting import source_note
 
-#: Operators give each served instance the branches its users may see (IDCC, comma-separated).
-SCOPE_ENV = "CQP_SCOPE"
 _ENGINES: dict[str, sa.Engine] = {}
+log = logging.getLogger("dashboards")
+
+
+def _for_people(message: str) -> str:
+    """A database message without the server's paths."""
+    if message.startswith("Base introuvable"):
+        return ("Base introuvable : l'administrateur doit charger des données "
+                "(« cqp-metrics load » ou « cqp-metrics demo »).")
+    return message
 
 
 def engine_for(url: str) -> sa.Engine:
@@ -68,19 +75,22 @@ class MetricsSource(param.Parameterized):
 
     def __init__(self, **params):
         params.setdefault("url", resolve_db_url(None))
-        if "scope" not in params and os.environ.get(SCOPE_ENV):
-            params["scope"] = [b.strip().zfill(4) for b in os.environ[SCOPE_ENV].split(",")
-                               if b.strip()]
+        if "scope" not in params:
+            params["scope"] = scope_from_env()  # InputError when set but malformed
         super().__init__(**params)
 
     def check(self) -> None:
-        """Raise :class:`DatabaseError` with a message for people if the base is not usable."""
+        """Raise :class:`DatabaseError` with a message for people if the base is not usable
+        (the details, with paths, go to the server's log only)."""
         try:
             check_schema(engine_for(self.url))
-        except DatabaseError:
-            raise
+        except DatabaseError as error:
+            log.error("database not usable: %s", error)
+            raise DatabaseError(_for_people(str(error))) from None
         except Exception as error:  # a locked or unreadable file, an unreachable server
-            raise DatabaseError(f"Base inaccessible : {error_reason(error)}") from None
+            log.error("database not reachable: %s", error_reason(error, limit=None))
+            raise DatabaseError("Base inaccessible pour le moment : réessayez dans un instant "
+                                "ou prévenez l'administrateur.") from None
 
     def _scope(self) -> tuple | None:
         return None if self.scope is None else tuple(sorted(self.scope))

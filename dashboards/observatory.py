@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+
 import holoviews as hv
 import panel as pn
 import param
 
+from cqp_metrics.config import InputError
 from cqp_metrics.db import DatabaseError
 
 from .data import MetricsSource
@@ -19,6 +22,7 @@ CSS = """
 .kpi-change {font-size: 0.8em; color: #555;}
 """
 TITLE = {"fr": "Observatoire des CQP", "en": "CQP observatory"}
+log = logging.getLogger("dashboards")
 
 
 class ObservatoryApp(pn.viewable.Viewer):
@@ -30,15 +34,22 @@ class ObservatoryApp(pn.viewable.Viewer):
     source = param.ClassSelector(class_=MetricsSource, doc="Database and scope.")
 
     def __init__(self, **params):
-        params.setdefault("source", MetricsSource())
-        super().__init__(**params)
         self.error: str | None = None
+        try:
+            params.setdefault("source", MetricsSource())
+        except InputError as error:  # fail closed: a bad scope shows nothing
+            log.error("invalid configuration: %s", error)
+            params["source"] = None
+            self.error = f"Configuration du serveur invalide : {error}."
+        super().__init__(**params)
+        self.filters = None
+        if self.error:
+            return
         try:
             self.source.check()
             self.filters = Filters(self.source)
         except DatabaseError as error:
             self.error = str(error)
-            self.filters = None
             return
         self.pages = [cls(filters=self.filters, source=self.source, language=self.language)
                       for cls in PAGES]
@@ -47,7 +58,7 @@ class ObservatoryApp(pn.viewable.Viewer):
         """Keep the filters and the page in the URL (served app only)."""
         if self.filters is not None and pn.state.location is not None:
             self.filters.sync_url()
-            pn.state.location.sync(self, {"page": "page", "language": "lang"})
+            pn.state.location.sync(self, {"page": "page"})
 
     def main(self) -> pn.viewable.Viewable:
         if self.error:
@@ -85,3 +96,24 @@ def extension() -> None:
     """Load Panel's and HoloViews' extensions (once per process or notebook)."""
     pn.extension("tabulator", raw_css=[CSS], loading_indicator=True, notifications=False)
     hv.extension("bokeh", logo=False)
+
+
+def _session_arg(name: str, default: str) -> str:
+    """A URL parameter of the session as text (undecodable bytes replaced, never an error)."""
+    values = (pn.state.session_args or {}).get(name) or [default.encode()]
+    return values[0].decode("utf-8", "replace")
+
+
+def serve() -> None:
+    """Build the served page of one session; any failure is one sentence, logged in full."""
+    extension()
+    try:
+        language = _session_arg("lang", "fr")
+        app = ObservatoryApp(language=language if language in ("fr", "en") else "fr")
+        app.sync_url()
+        app.template().servable()
+    except Exception:  # never a traceback or a blank page in the browser
+        log.exception("the app could not be built")
+        pn.pane.Alert("**Le tableau de bord n'a pas pu s'ouvrir.** L'incident est consigné "
+                      "dans le journal du serveur ; réessayez ou prévenez l'administrateur.",
+                      alert_type="danger", css_classes=["database-error"]).servable()

@@ -114,10 +114,14 @@ def test_unreadable_and_empty_files(engine, folder):
 
 
 def test_a_folder_without_interchange_files(engine, tmp_path):
-    (tmp_path / "notes.txt").write_text("rien")
+    (tmp_path / "empty").mkdir()
     with pytest.raises(LoadError) as caught:
-        load(tmp_path, engine)
+        load(tmp_path / "empty", engine)
     assert "aucune table reconnue" in caught.value.report()
+    (tmp_path / "empty" / "notes.txt").write_text("rien")
+    with pytest.raises(LoadError) as caught:
+        load(tmp_path / "empty", engine)
+    assert "notes.txt : nom non reconnu (attendu : branches.csv" in caught.value.report()
 
 
 def test_french_excel_spelling_loads_the_same(engine, folder, tmp_path):

@@ -31,9 +31,11 @@ FILES = {
 
 @pytest.fixture
 def tourier(engine, tmp_path):
+    folder = tmp_path / "files"
+    folder.mkdir()
     for name, text in FILES.items():
-        (tmp_path / name).write_text(text, encoding="utf-8")
-    load(tmp_path, engine)
+        (folder / name).write_text(text, encoding="utf-8")
+    load(folder, engine)
     return engine
 
 

@@ -7,8 +7,11 @@ the file (the header is line 1), so that every later message can point at it.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
+import html
 import io
 import re
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,9 +55,23 @@ def read_input(path: str | Path) -> dict[str, RawTable]:
     return tables
 
 
+def _unexpected(name: str, expected: list[str]) -> str:
+    """Why a file or sheet name is refused: a near miss is named as such."""
+    close = difflib.get_close_matches(name.lower(), expected, n=1, cutoff=0.6)
+    listed = ", ".join(expected)
+    if close:
+        return f"nom non reconnu : voulez-vous dire « {close[0]} » ? (attendu : {listed})"
+    return f"nom non reconnu (attendu : {listed})"
+
+
 def _read_folder(folder: Path) -> tuple[dict[str, RawTable], list[Problem]]:
     tables: dict[str, RawTable] = {}
     problems: list[Problem] = []
+    expected = [f"{name}.csv" for name in TABLE_NAMES]
+    for file in sorted(folder.iterdir()):
+        if file.name.startswith(".") or file.name in expected:
+            continue
+        problems.append(Problem(file.name, None, None, None, _unexpected(file.name, expected)))
     for name in TABLE_NAMES:
         file = folder / f"{name}.csv"
         if not file.exists():
@@ -117,19 +134,35 @@ def _read_workbook(path: Path) -> tuple[dict[str, RawTable], list[Problem]]:
                             f"classeur illisible ({error.__class__.__name__})")]
     tables: dict[str, RawTable] = {}
     problems: list[Problem] = []
+    # Sheet names are matched without case, as Excel itself does.
     sheets = {sheet.strip().lower(): sheet for sheet in workbook.sheetnames}
+    for key, sheet in sheets.items():
+        if key not in TABLE_NAMES:
+            problems.append(Problem(f"{path.name}[{sheet}]", None, None, None,
+                                    _unexpected(key, list(TABLE_NAMES))))
+    merged = _merged_ranges(path)
     for name in TABLE_NAMES:
         if name not in sheets:
             continue
+        where = f"{path.name}[{name}]"
+        for cells in merged.get(sheets[name], []):
+            problems.append(Problem(where, None, None, cells, "cellules fusionnées : "
+                                    "défusionnez-les et remplissez chaque ligne"))
         sheet = workbook[sheets[name]]
         rows = [[_cell_text(value) for value in row] for row in sheet.iter_rows(values_only=True)]
-        where = f"{path.name}[{name}]"
         if not rows or not any(cell for cell in rows[0]):
             problems.append(Problem(where, None, None, None, "feuille vide"))
             continue
         columns = [cell.strip() for cell in rows[0]]
         while columns and not columns[-1]:
             columns.pop()
+        doubled = sorted({c for c in columns if c and columns.count(c) > 1})
+        for column in doubled:
+            problems.append(Problem(where, 1, column, None, "colonne en double"))
+        if doubled or "" in columns:
+            if "" in columns:
+                problems.append(Problem(where, 1, None, None, "colonne sans nom dans l'en-tête"))
+            continue
         width = len(columns)
         frame = pd.DataFrame([(row + [""] * width)[:width] for row in rows[1:]],
                              columns=columns, dtype=object)
@@ -137,6 +170,30 @@ def _read_workbook(path: Path) -> tuple[dict[str, RawTable], list[Problem]]:
         tables[name] = RawTable(name, where, _drop_blank_rows(frame))
     workbook.close()
     return tables, problems
+
+
+def _merged_ranges(path: Path) -> dict[str, list[str]]:
+    """Merged cell ranges of each sheet (``A2:A3``), read from the workbook's XML: openpyxl's
+    streaming reader does not see them."""
+    ranges: dict[str, list[str]] = {}
+    try:
+        with zipfile.ZipFile(path) as archive:
+            book = archive.read("xl/workbook.xml").decode("utf-8", "replace")
+            links = archive.read("xl/_rels/workbook.xml.rels").decode("utf-8", "replace")
+            targets = dict(re.findall(r'Id="([^"]+)"[^>]*Target="([^"]+)"', links))
+            targets |= {k: v for v, k in re.findall(r'Target="([^"]+)"[^>]*Id="([^"]+)"',
+                                                    links)}
+            for name, rid in re.findall(r'<sheet [^>]*name="([^"]+)"[^>]*r:id="([^"]+)"', book):
+                target = targets.get(rid, "")
+                member = target.lstrip("/") if target.startswith("/") else f"xl/{target}"
+                if member in archive.namelist():
+                    xml = archive.read(member).decode("utf-8", "replace")
+                    found = re.findall(r'<mergeCell ref="([A-Z]+\d+:[A-Z]+\d+)"', xml)
+                    if found:
+                        ranges[html.unescape(name)] = found
+    except (KeyError, zipfile.BadZipFile, OSError):
+        return {}
+    return ranges
 
 
 def _cell_text(value: object) -> str:

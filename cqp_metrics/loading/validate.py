@@ -81,9 +81,18 @@ FILES: dict[str, FileSpec] = {
 
 @dataclass
 class Dataset:
-    """Normalised rows per database table (``schema`` column names), ready to write."""
+    """Normalised rows per database table (``schema`` column names), ready to write.
+
+    A table holds only the columns its file carried: a column absent from the file keeps
+    the values stored in the database (``kept`` names them, per file)."""
 
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    #: Rows read per interchange file (``candidacies.csv``: 6).
+    read: dict[str, int] = field(default_factory=dict)
+    #: Optional columns absent from each file, whose stored values were kept.
+    kept: dict[str, list[str]] = field(default_factory=dict)
+    #: Whether certifications carried the RNCP columns (else registrations are kept).
+    registrations: bool = True
 
     def rows(self) -> int:
         return sum(len(frame) for frame in self.tables.values())
@@ -160,6 +169,24 @@ PARSERS: dict[str, Callable[[pd.Series], tuple[pd.Series, pd.Series, str]]] = {
 }
 
 
+#: Characters no identifier or title may hold (the NUL byte PostgreSQL refuses, and the
+#: other control characters but tab).
+_CONTROL = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
+#: Where each column of a file is stored, for its length limit.
+_STORED_IN = {"branches": "branch", "certifications": "certification", "blocks": "block",
+              "candidacies": "candidacy", "juries": "jury", "block_results": "block_result"}
+
+
+def _length(file: str, column: str) -> int | None:
+    """The most characters the database column of ``file``'s ``column`` holds (None: any)."""
+    table = schema.metadata.tables[_STORED_IN[file]]
+    stored = table.c.get(column)
+    if column == "rncp_code":
+        stored = schema.registration.c.rncp_code
+    length = getattr(getattr(stored, "type", None), "length", None)
+    return length
+
+
 # --------------------------------------------------------------------------------------------
 # Checking one file
 
@@ -213,10 +240,18 @@ def _parse_file(raw: RawTable, spec: FileSpec, problems: list[Problem]) -> pd.Da
         empty = text.eq("")
         if spec_field.required:
             check.flag(empty, spec_field.name, None, "valeur obligatoire manquante")
+        control = text.str.contains(_CONTROL, regex=True)
+        check.flag(control, spec_field.name, text.str.replace(_CONTROL, "?", regex=True),
+                   "caractère de contrôle interdit (octet nul, saut de page…)")
+        limit = _length(spec.name, spec_field.name) if spec_field.kind in ("text", "id") \
+            else None
+        long = ~control & (text.str.len() > limit) if limit else pd.Series(False, text.index)
+        check.flag(long, spec_field.name, text.str.slice(0, 40) + "…",
+                   f"valeur trop longue (au plus {limit} caractères)")
         parser = PARSERS.get(spec_field.kind) or _parse_code(spec_field.name)
-        value, bad, message = parser(text.where(~empty, ""))
-        check.flag(bad & ~empty, spec_field.name, text, message)
-        parsed[spec_field.name] = value.where(~empty & ~bad, None)
+        value, bad, message = parser(text.where(~empty & ~control & ~long, ""))
+        check.flag(bad & ~empty & ~control & ~long, spec_field.name, text, message)
+        parsed[spec_field.name] = value.where(~empty & ~bad & ~control & ~long, None)
     keyed = parsed[list(spec.key)].notna().all(axis=1)
     duplicated = parsed.duplicated(list(spec.key), keep="first") & keyed
     if duplicated.any():
@@ -230,8 +265,10 @@ def _parse_file(raw: RawTable, spec: FileSpec, problems: list[Problem]) -> pd.Da
 # The whole input
 
 
-def validate(raw_tables: dict[str, RawTable], connection: sa.Connection | None = None) -> Dataset:
-    """Check every file and the links between them (and with rows already in the database).
+def validate(raw_tables: dict[str, RawTable], connection: sa.Connection | None = None,
+             data_until: dt.date | None = None) -> Dataset:
+    """Check every file and the links between them (and with rows already in the database),
+    and that its facts are plausible (no date after ``data_until``, else today).
 
     Raises :class:`LoadError` listing every problem; returns the normalised :class:`Dataset`.
     """
@@ -244,9 +281,19 @@ def validate(raw_tables: dict[str, RawTable], connection: sa.Connection | None =
     existing = _Existing(connection)
     checks = {name: _Checker(raw_tables[name], problems) for name in parsed}
     _check_links(parsed, checks, existing)
+    _check_plausible(parsed, checks, existing, data_until or dt.date.today(),
+                     "la date d'arrêt des données" if data_until else "aujourd'hui")
     if problems:
         raise LoadError(problems)
-    return _to_dataset(parsed)
+    present = {name: [c for c in raw_tables[name].frame.columns if c != LINE]
+               for name in parsed}
+    dataset = _to_dataset(parsed, present, existing)
+    dataset.read = {raw_tables[name].file: len(frame) for name, frame in parsed.items()}
+    dataset.kept = {raw_tables[name].file: [c for c in FILES[name].columns
+                                            if c not in present[name]]
+                    for name in parsed}
+    dataset.kept = {file: columns for file, columns in dataset.kept.items() if columns}
+    return dataset
 
 
 class _Existing:
@@ -409,36 +456,125 @@ def _check_block_results(parsed: dict[str, pd.DataFrame], check: _Checker,
 
 
 # --------------------------------------------------------------------------------------------
+# Plausibility
+
+#: Ages at entry (year of entry minus birth year) a candidate may have.
+AGES = (14, 80)
+#: The dates of facts: none may fall after the data cut (or today).
+FACT_DATES = {"candidacies": ("entered_on", "admissible_on", "withdrawn_on"),
+              "juries": ("jury_date",), "block_results": ("jury_date",)}
+
+
+def _check_plausible(parsed: dict[str, pd.DataFrame], checks: dict[str, _Checker],
+                     existing: _Existing, limit: dt.date, limit_name: str) -> None:
+    """Dates after the data cut, impossible ages, decisions after a full validation."""
+    cut = pd.Timestamp(limit)
+    for name, columns in FACT_DATES.items():
+        if name not in parsed:
+            continue
+        for column in columns:
+            dates = pd.to_datetime(parsed[name][column])
+            checks[name].flag((dates > cut).fillna(False).astype(bool), column,
+                              parsed[name][column],
+                              f"date postérieure à {limit_name} ({limit:%d/%m/%Y})")
+    if "candidacies" in parsed:
+        frame = parsed["candidacies"]
+        age = pd.to_datetime(frame["entered_on"]).dt.year - frame["birth_year"].astype("Float64")
+        odd = ((age < AGES[0]) | (age > AGES[1])).fillna(False).astype(bool)
+        checks["candidacies"].flag(odd, "birth_year", frame["birth_year"],
+                                   f"âge à l'entrée hors de {AGES[0]} à {AGES[1]} ans "
+                                   "(année d'entrée moins année de naissance)")
+    if "juries" in parsed:
+        _check_decisions(parsed["juries"], checks["juries"], existing)
+
+
+def _check_decisions(frame: pd.DataFrame, check: _Checker, existing: _Existing) -> None:
+    """A candidacy has at most one full validation, and nothing after it."""
+    named = set(frame["candidacy_id"].dropna())
+    stored = existing.frame(schema.jury, ["candidacy_id", "jury_date", "decision"])
+    stored = stored[stored["candidacy_id"].isin(named)]
+    mine = frame[["candidacy_id", "jury_date", "decision"]].dropna()
+    keys = set(zip(mine["candidacy_id"], pd.to_datetime(mine["jury_date"]), strict=True))
+    stored = stored[[(c, pd.Timestamp(d)) not in keys for c, d in
+                     zip(stored["candidacy_id"], stored["jury_date"], strict=True)]]
+    every = pd.concat([mine.assign(row=mine.index), stored.assign(row=-1)], ignore_index=True)
+    every["jury_date"] = pd.to_datetime(every["jury_date"])
+    full = every[every["decision"] == "full"].sort_values(["candidacy_id", "jury_date"])
+    first_full = full.groupby("candidacy_id")["jury_date"].min()
+    second = full[full.duplicated("candidacy_id", keep="first")]
+    rows = second["row"][second["row"] >= 0]
+    check.flag(pd.Series(frame.index.isin(rows), index=frame.index), "decision",
+               frame["decision"],
+               "deuxième validation totale pour cette candidature")
+    after = every["jury_date"] > every["candidacy_id"].map(first_full)
+    rows = every.loc[after & (every["decision"] != "full") & (every["row"] >= 0), "row"]
+    check.flag(pd.Series(frame.index.isin(rows), index=frame.index), "jury_date",
+               frame["jury_date"],
+               "décision postérieure à la validation totale de cette candidature")
+
+
+# --------------------------------------------------------------------------------------------
 # To database rows
 
 
-def _to_dataset(parsed: dict[str, pd.DataFrame]) -> Dataset:
+def _to_dataset(parsed: dict[str, pd.DataFrame], present: dict[str, list[str]],
+                existing: _Existing) -> Dataset:
+    """Database rows; a table keeps only the columns its file carried (and the keys)."""
     tables: dict[str, pd.DataFrame] = {}
+
+    def carried(name: str, columns: list[str]) -> list[str]:
+        key = FILES[name].key
+        return [c for c in columns if c in present[name] or c in key]
+
     if "branches" in parsed:
         tables["branch"] = parsed["branches"][["branch_code", "name"]]
+    registrations = True
     if "certifications" in parsed:
         frame = parsed["certifications"]
-        tables["certification"] = frame[["cqp_code", "title", "level"]]
+        tables["certification"] = frame[carried("certifications", ["cqp_code", "title",
+                                                                   "level"])]
         links = frame[["cqp_code", "branch_codes"]].explode("branch_codes")
         tables["certification_branch"] = links.rename(
             columns={"branch_codes": "branch_code"}).drop_duplicates()
-        registered = frame[frame["rncp_code"].notna()]
-        tables["registration"] = pd.DataFrame({
-            "cqp_code": registered["cqp_code"],
-            "rncp_code": registered["rncp_code"],
-            "register": registered["rncp_code"].str.extract(r"^(RNCP|RS)")[0],
-            "valid_from": registered["rncp_from"],
-            "valid_until": registered["rncp_until"],
-            "source": "file",
-        })
+        registrations = "rncp_code" in present["certifications"]
+        if registrations:
+            tables["registration"] = _registrations(frame, present["certifications"],
+                                                    existing)
     if "blocks" in parsed:
-        tables["block"] = parsed["blocks"][["cqp_code", "block_code", "title",
-                                            "referential_version"]]
+        tables["block"] = parsed["blocks"][carried("blocks", ["cqp_code", "block_code",
+                                                              "title", "referential_version"])]
     if "candidacies" in parsed:
-        tables["candidacy"] = parsed["candidacies"][[c.name for c in schema.candidacy.columns]]
+        tables["candidacy"] = parsed["candidacies"][carried(
+            "candidacies", [c.name for c in schema.candidacy.columns])]
     if "juries" in parsed:
         tables["jury"] = parsed["juries"][["candidacy_id", "jury_date", "decision"]]
     if "block_results" in parsed:
         frame = parsed["block_results"][["candidacy_id", "jury_date", "block_code", "acquired"]]
         tables["block_result"] = frame.assign(acquired=frame["acquired"].eq("1"))
-    return Dataset({name: frame.reset_index(drop=True) for name, frame in tables.items()})
+    return Dataset({name: frame.reset_index(drop=True) for name, frame in tables.items()},
+                   registrations=registrations)
+
+
+def _registrations(frame: pd.DataFrame, present: list[str], existing: _Existing) -> pd.DataFrame:
+    """The registration windows a certifications file gives; a window date column absent
+    from the file keeps the stored date of the same CQP and code."""
+    registered = frame[frame["rncp_code"].notna()]
+    out = pd.DataFrame({
+        "cqp_code": registered["cqp_code"],
+        "rncp_code": registered["rncp_code"],
+        "register": registered["rncp_code"].str.extract(r"^(RNCP|RS)")[0],
+        "valid_from": registered["rncp_from"],
+        "valid_until": registered["rncp_until"],
+        "source": "file",
+    })
+    absent = [(f, c) for f, c in (("rncp_from", "valid_from"), ("rncp_until", "valid_until"))
+              if f not in present]
+    if absent and len(out):
+        stored = existing.frame(schema.registration, ["cqp_code", "rncp_code", "valid_from",
+                                                      "valid_until"])
+        stored = stored.set_index(["cqp_code", "rncp_code"])
+        keys = pd.MultiIndex.from_frame(out[["cqp_code", "rncp_code"]])
+        for _, column in absent:
+            values = stored[column].reindex(keys).to_numpy() if len(stored) else None
+            out[column] = pd.to_datetime(pd.Series(values, index=out.index))
+    return out

@@ -1,7 +1,9 @@
 """Write a :class:`Dataset` in one transaction: rows are upserted by their key.
 
-Loading the same files twice changes nothing; a corrected row replaces the old one. A CQP's
-branches and its registration read from ``certifications.csv`` are replaced as a whole.
+Loading the same files twice changes nothing; a corrected row replaces the old one, in the
+columns its file carries only (a column absent from the file keeps the stored values). A
+CQP's branches, and its registrations when the file has the RNCP columns, read from
+``certifications.csv`` are replaced as a whole.
 """
 
 from __future__ import annotations
@@ -28,7 +30,10 @@ def write_dataset(connection: sa.Connection, dataset: Dataset, source: str,
     done = 0
     if "certification" in dataset.tables:
         cqps = list(dataset.tables["certification"]["cqp_code"])
-        for table in (schema.certification_branch, schema.registration):
+        replaced = [schema.certification_branch]
+        if dataset.registrations:  # a file without the RNCP columns keeps the windows
+            replaced.append(schema.registration)
+        for table in replaced:
             condition = table.c.cqp_code.in_(sa.bindparam("cqps", expanding=True))
             if table is schema.registration:
                 condition &= table.c.source == "file"

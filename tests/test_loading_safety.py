@@ -1,0 +1,210 @@
+"""Loads that lose nothing: a partial file changes only what it carries, every file and sheet
+is accounted for, implausible facts are refused, and every engine refuses the same files."""
+
+from __future__ import annotations
+
+import shutil
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+from openpyxl import Workbook
+
+from cqp_metrics import schema
+from cqp_metrics.loading import LoadError, load
+
+from conftest import WORKED, table_rows
+
+
+@pytest.fixture
+def folder(tmp_path) -> Path:
+    target = tmp_path / "input"
+    shutil.copytree(WORKED, target)
+    return target
+
+
+def only(folder: Path, name: str, columns: list[str]) -> None:
+    """Keep only ``name``.csv in the folder, with only ``columns``."""
+    frame = pd.read_csv(folder / f"{name}.csv", dtype=str, keep_default_na=False)
+    for file in folder.glob("*.csv"):
+        file.unlink()
+    frame[columns].to_csv(folder / f"{name}.csv", index=False)
+
+
+def refused(engine, path) -> list[str]:
+    load(WORKED, engine)
+    before = table_rows(engine)
+    with pytest.raises(LoadError) as caught:
+        load(path, engine)
+    assert table_rows(engine) == before
+    return [str(problem) for problem in caught.value.problems]
+
+
+def test_a_table_without_its_optional_columns_changes_nothing_else(engine, folder):
+    load(WORKED, engine)
+    before = table_rows(engine)
+    only(folder, "candidacies", ["candidacy_id", "candidate_id", "cqp_code", "pathway",
+                                 "entered_on"])
+    report = load(folder, engine)
+    assert table_rows(engine) == before
+    assert report.read == {"candidacies.csv": 6}
+    assert "sex" in report.kept["candidacies.csv"]
+    assert any("valeurs de la base conservées" in line and "region_code" in line
+               for line in report.lines())
+
+
+def test_certifications_without_rncp_columns_keep_registrations_and_levels(engine, folder):
+    load(WORKED, engine)
+    before = table_rows(engine)
+    assert before["registration"]
+    only(folder, "certifications", ["cqp_code", "title", "branch_codes"])
+    load(folder, engine)
+    assert table_rows(engine) == before
+
+
+def test_an_empty_cell_in_a_present_column_clears_the_value(engine, folder):
+    load(WORKED, engine)
+    only(folder, "candidacies", ["candidacy_id", "candidate_id", "cqp_code", "pathway",
+                                 "entered_on", "sex"])
+    frame = pd.read_csv(folder / "candidacies.csv", dtype=str, keep_default_na=False)
+    frame.loc[frame["candidacy_id"] == "K1", "sex"] = ""
+    frame.to_csv(folder / "candidacies.csv", index=False)
+    before = {row[0]: row for row in table_rows(engine)["candidacy"]}
+    load(folder, engine)
+    after = {row[0]: row for row in table_rows(engine)["candidacy"]}
+    assert after["K1"][7] == "None" and before["K1"][7] != "None"
+    assert after["K2"] == before["K2"]
+
+
+@pytest.mark.parametrize("name, hint", [("Juries.csv", "juries.csv"),
+                                        ("jurys.csv", "juries.csv"), ("notes.txt", None)])
+def test_unknown_files_are_refused_with_the_expected_names(engine, folder, name, hint):
+    (folder / "juries.csv").rename(folder / name)
+    messages = refused(engine, folder)
+    message = next(m for m in messages if m.startswith(name))
+    assert "attendu : branches.csv" in message
+    if hint:
+        assert f"voulez-vous dire « {hint} »" in message
+
+
+def workbook(tmp_path: Path, edit=None) -> Path:
+    book = Workbook()
+    book.remove(book.active)
+    for file in sorted(WORKED.glob("*.csv")):
+        frame = pd.read_csv(file, dtype=str, keep_default_na=False)
+        sheet = book.create_sheet(file.stem)
+        sheet.append(list(frame.columns))
+        for row in frame.itertuples(index=False):
+            sheet.append([v or None for v in row])
+    if edit:
+        edit(book)
+    path = tmp_path / "cqp.xlsx"
+    book.save(path)
+    return path
+
+
+def test_workbook_sheets_merged_cells_and_headers_are_checked(engine, tmp_path):
+    def spoil(book):
+        book["candidacies"].merge_cells("J2:J3")
+        book["juries"].title = "jurys"
+        book["blocks"]["B1"] = "cqp_code"
+    messages = refused(engine, workbook(tmp_path, spoil))
+    assert any("cqp.xlsx[jurys]" in m and "« juries »" in m for m in messages), messages
+    assert any("cqp.xlsx[candidacies]" in m and "« J2:J3 »" in m and "fusionnées" in m
+               for m in messages), messages
+    assert any("cqp.xlsx[blocks]" in m and "cqp_code" in m and "double" in m
+               for m in messages), messages
+
+
+PLAUSIBILITY = [
+    # (file, old, new, pieces of the message)
+    ("candidacies", "2020,2023-01-15,2023-02-20", "2020,2035-01-15,2035-02-20",
+     ["candidacies.csv, ligne 3, colonne entered_on", "« 2035-01-15 »", "postérieure"]),
+    ("juries", "K5,2023-12-01", "K5,2036-12-01",
+     ["juries.csv, ligne 7, colonne jury_date", "« 2036-12-01 »", "postérieure"]),
+    ("candidacies", ",1985,", ",2026,",
+     ["candidacies.csv", "colonne birth_year", "« 2026 »", "âge à l'entrée"]),
+    ("candidacies", ",1985,", ",1900,",
+     ["candidacies.csv", "colonne birth_year", "« 1900 »", "âge à l'entrée"]),
+    ("juries", "K1,2023-03-10,full", "K1,2023-03-10,full\nK1,2023-05-10,full",
+     ["juries.csv", "colonne decision", "« full »", "deuxième validation totale"]),
+    ("juries", "K1,2023-03-10,full", "K1,2023-03-10,full\nK1,2023-05-10,partial",
+     ["juries.csv", "colonne jury_date", "« 2023-05-10 »", "postérieure à la validation"]),
+]
+
+
+@pytest.mark.parametrize("name, old, new, pieces", PLAUSIBILITY,
+                         ids=[p[3][-1] + p[2][-6:] for p in PLAUSIBILITY])
+def test_implausible_facts_are_refused(engine, folder, name, old, new, pieces):
+    path = folder / f"{name}.csv"
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    messages = refused(engine, folder)
+    assert any(all(p in m for p in pieces) for m in messages), messages
+
+
+LENGTHS = [
+    ("candidacies", "K2,P2,CQP-A", "K2,P2," + "C" * 65,
+     ["colonne cqp_code", "trop longue (au plus 64"]),
+    ("candidacies", ",2019,", "," + "v" * 33 + ",",
+     ["colonne referential_version", "trop longue (au plus 32"]),
+    ("branches", "Métallurgie", "Métal\x00lurgie", ["colonne name", "caractère de contrôle"]),
+]
+
+
+@pytest.mark.parametrize("name, old, new, pieces", LENGTHS, ids=["cqp", "version", "nul"])
+def test_lengths_and_characters_are_refused_alike_on_every_engine(engine, folder, name, old,
+                                                                   new, pieces):
+    path = folder / f"{name}.csv"
+    text = path.read_text(encoding="utf-8")
+    assert old in text, old
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    messages = refused(engine, folder)
+    assert any(all(p in m for p in pieces) and f"{name}.csv, ligne" in m
+               for m in messages), messages
+
+
+def bomb(path: Path, size: int) -> Path:
+    """A valid-looking register export whose Standard member inflates to ``size`` bytes."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        with archive.open("export_fiches_CSV_Standard_2024_02_22.csv", "w",
+                          force_zip64=True) as member:
+            member.write(b"Numero_Fiche;Intitule\n")
+            chunk = b" " * (1 << 20)
+            for _ in range(size >> 20):
+                member.write(chunk)
+    return path
+
+
+def test_a_register_zip_bomb_is_refused_without_reading_it_whole(engine, tmp_path,
+                                                                  monkeypatch):
+    from cqp_metrics import registers
+
+    monkeypatch.setattr(registers, "MAX_MEMBER_BYTES", 8 << 20)
+    path = bomb(tmp_path / "bomb.zip", 16 << 20)
+    with pytest.raises(LoadError) as caught:
+        registers.read_rncp_export(path)
+    assert "trop volumineux" in caught.value.report()
+
+
+def test_a_catalogue_without_cqp_is_refused_and_keeps_the_catalogue(engine, tmp_path):
+    from cqp_metrics.registers import import_certifinfo
+
+    from conftest import REFERENCE
+
+    counts = import_certifinfo(engine, REFERENCE / "certifinfo_cqp_subset.csv")
+    assert counts.sum() == 873
+    header = (REFERENCE / "certifinfo_cqp_subset.csv").read_text(encoding="utf-8").split(
+        "\n", 1)[0]
+    empty = tmp_path / "vide.csv"
+    empty.write_text(header + "\n", encoding="utf-8")
+    with pytest.raises(LoadError) as caught:
+        import_certifinfo(engine, empty)
+    assert "aucun CQP" in caught.value.report()
+    with engine.connect() as connection:
+        kept = connection.execute(sa.select(sa.func.count()).select_from(
+            schema.catalogue_entry)).scalar_one()
+    assert kept == 873
