@@ -131,7 +131,7 @@ def load_command(
     with _errors():
         with database.writing(db) as engine, _progress() as progress:
             report = load(path, engine, progress=progress)
-        _say(f"Chargement enregistré : {report.rows} ligne(s) écrite(s) depuis {path.name}.",
+        _say(f"Chargement enregistré : {report.rows} ligne(s) écrite(s) depuis {path}.",
              *report.lines())
 
 

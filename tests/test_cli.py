@@ -137,3 +137,79 @@ def test_scope_limits_the_branches(demo_db):
     result = run("indicators", "--db", demo_db, "--by", "branch_code", "--scope", "16")
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert [r["branch_code"] for r in rows] == ["0016"]
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--where", "year=²"], "attend un nombre"),
+    (["--where", "region_code[/]=11"], "dimension inconnue dans --where : « region_code[/] »"),
+    (["--where", "branch_code=16a"], "code de branche invalide : « 16a »"),
+    (["--scope", "0016;3248"], "code de branche invalide : « 0016;3248 »"),
+    (["--scope", ","], "aucune branche donnée"),
+    (["--lang", "de"], "Invalid value for '--lang'"),
+    (["--min-count", "-1"], "Invalid value for '--min-count'"),
+    (["--db", "mysql://root@localhost/cqp"], "Base non prise en charge : mysql"),
+    (["--db", "::not a url::"], "Adresse de base illisible"),
+])
+def test_every_bad_option_is_one_message(demo_db, args, message):
+    command = ["indicators", *args] if "--db" in args else ["indicators", "--db", demo_db,
+                                                            *args]
+    result = run(*command)
+    assert result.exit_code in (1, 2), result.output
+    assert message in " ".join(result.stderr.replace("│", " ").split()), result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_branch_codes_are_padded_in_where_as_in_scope(demo_db):
+    padded = run("indicators", "--db", demo_db, "--where", "branch_code=16")
+    assert padded.exit_code == 0, padded.stderr
+    full = run("indicators", "--db", demo_db, "--where", "branch_code=0016")
+    assert padded.stdout == full.stdout
+
+
+def test_a_read_only_command_creates_no_file_or_folder(tmp_path):
+    for url in (f"sqlite:///{tmp_path / 'no' / 'base.sqlite'}",
+                f"duckdb:///{tmp_path / 'none' / 'base.duckdb'}"):
+        result = run("indicators", "--db", url)
+        assert result.exit_code == 1 and "Base introuvable" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_user_text_is_never_markup(tmp_path):
+    """Titles, providers and folder names with rich markup print as text."""
+    folder = tmp_path / "in[/]x"
+    folder.mkdir(parents=True)
+    for file in WORKED.glob("*.csv"):
+        text = file.read_text(encoding="utf-8")
+        if file.name == "certifications.csv":
+            text = text.replace("CQP-A,", "CQP-A,[/i] ", 1)
+        text = text.replace("OF1", "[/red]x")
+        (folder / file.name).write_text(text, encoding="utf-8")
+    url = f"duckdb:///{tmp_path / 'm.duckdb'}"
+    loaded = run("load", str(folder), "--db", url)
+    assert loaded.exit_code == 0, loaded.stderr
+    assert "Chargement enregistré" in loaded.stdout and "in[/]x" in loaded.stdout
+    table = run("indicators", "--db", url, "--by", "provider_id", "--format", "table",
+                "--no-secret")
+    assert table.exit_code == 0, table.stderr
+    assert "[/red]x" in table.stdout
+    renewals = run("registrations", "--db", url, "--ending-within", "600", "--today",
+                   "2023-01-01")
+    assert renewals.exit_code == 0, renewals.stderr
+    assert "Traceback" not in renewals.stdout + renewals.stderr
+
+
+def test_an_unexpected_error_is_one_sentence_and_logged(tmp_path, monkeypatch):
+    import cqp_metrics.cli as cli
+
+    def boom(*_args, **_kwargs):
+        raise RuntimeError("/secret/path pid 1234")
+
+    monkeypatch.setattr(cli, "compute", boom)
+    monkeypatch.setenv("CQP_LOG", str(tmp_path / "cqp.log"))
+    url = f"duckdb:///{tmp_path / 'w.duckdb'}"
+    assert run("load", str(WORKED), "--db", url).exit_code == 0
+    result = run("indicators", "--db", url)
+    assert result.exit_code == 1
+    assert "Erreur inattendue" in result.stderr and "cqp.log" in result.stderr
+    assert "/secret/path" not in result.stderr and "Traceback" not in result.stderr
+    assert "RuntimeError: /secret/path" in (tmp_path / "cqp.log").read_text()

@@ -43,9 +43,10 @@ def _free_port() -> int:
 class Server:
     """`panel serve dashboards/app.py` on a free port, for one database URL."""
 
-    def __init__(self, url: str, log: Path, target: str = "dashboards/app.py"):
+    def __init__(self, url: str, log: Path, target: str = "dashboards/app.py",
+                 env: dict | None = None):
         self.port = _free_port()
-        env = {**os.environ, "CQP_DB": url}
+        env = {**os.environ, "CQP_DB": url, **(env or {})}
         self.log = log.open("w")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "panel", "serve", str(ROOT / target),
@@ -247,4 +248,83 @@ def test_the_dashboard_notebook_is_served_too(browser, demo_url, tmp_path):
         assert page.errors == [] and page.outside() == []
         page.close()
     finally:
+        served.stop()
+
+
+def test_an_undecodable_url_parameter_still_opens_the_page(browser, server):
+    page = Watched(browser, server.base)
+    page.open("?lang=%ff&page=overview")
+    page.page.wait_for_selector(".kpi", timeout=60_000)
+    assert page.page.get_by_text("Traceback").count() == 0
+    assert page.errors == []
+    page.close()
+
+
+@pytest.mark.parametrize("scope", ["", "0016;3248"])
+def test_a_malformed_scope_shows_nothing(browser, demo_url, tmp_path, scope):
+    checked = subprocess.run([sys.executable, "-m", "dashboards.check"], cwd=ROOT,
+                             env={**os.environ, "CQP_DB": demo_url, "CQP_SCOPE": scope},
+                             capture_output=True, text=True)
+    assert checked.returncode == 1 and "Le serveur ne démarre pas : CQP_SCOPE" in \
+        checked.stderr
+    served = Server(demo_url, tmp_path / "log", env={"CQP_SCOPE": scope})
+    try:
+        page = Watched(browser, served.base)
+        page.open()
+        page.page.get_by_text("Configuration du serveur invalide").wait_for(timeout=30_000)
+        assert page.page.locator(".kpi").count() == 0
+        assert page.page.locator(".bk-tab").count() == 0
+        page.close()
+    finally:
+        served.stop()
+
+
+def test_the_pages_stay_up_during_a_load_and_switch_when_it_commits(browser, demo_url,
+                                                                     tmp_path):
+    """A load holds the DuckDB write lock for seconds: new sessions still open on the last
+    complete data, then show the new data once the load has committed."""
+    import shutil
+
+    path = tmp_path / "served.duckdb"
+    shutil.copy(demo_url.removeprefix("duckdb:///"), path)
+    url = f"duckdb:///{path}"
+    before = expected_last_year(url, "juries")
+    writer = subprocess.Popen([sys.executable, "-c", f"""
+import time
+from cqp_metrics import demo
+from cqp_metrics.db import writing
+from cqp_metrics.loading import write_dataset
+extra = demo.generate(3000, seed=99)
+for frame in extra.tables.values():
+    for column in ("candidacy_id", "candidate_id"):
+        if column in frame:
+            frame[column] = "X" + frame[column].astype(str)
+for name in ("branch", "certification", "certification_branch", "registration", "block"):
+    extra.tables.pop(name, None)
+with writing({url!r}) as engine:
+    with engine.begin() as connection:
+        write_dataset(connection, extra, source="extra")
+    open({str(tmp_path / "written")!r}, "w").close()
+    time.sleep(8)
+"""], cwd=ROOT)
+    served = Server(url, tmp_path / "log")
+    try:
+        deadline = time.time() + 60
+        while not (tmp_path / "written").exists() and time.time() < deadline:
+            time.sleep(0.2)
+        assert writer.poll() is None, "the writer should still hold its lock"
+        page = Watched(browser, served.base)
+        page.open()
+        wait_for_kpi(page.page, "juries", before)
+        assert page.page.get_by_text("Base inaccessible").count() == 0
+        page.close()
+        assert writer.wait(timeout=60) == 0
+        after = expected_last_year(url, "juries")
+        assert after != before
+        page = Watched(browser, served.base)
+        page.open()
+        wait_for_kpi(page.page, "juries", after)
+        page.close()
+    finally:
+        writer.kill()
         served.stop()

@@ -208,3 +208,52 @@ def test_a_catalogue_without_cqp_is_refused_and_keeps_the_catalogue(engine, tmp_
         kept = connection.execute(sa.select(sa.func.count()).select_from(
             schema.catalogue_entry)).scalar_one()
     assert kept == 873
+
+
+def rewritten_export(tmp_path: Path, change) -> Path:
+    """The real RNCP sample export with its Standard table changed by ``change``."""
+    from conftest import REFERENCE
+
+    source = REFERENCE / "export-fiches-csv-2024-02-22_sample.zip"
+    target = tmp_path / "export.zip"
+    with zipfile.ZipFile(source) as original, zipfile.ZipFile(target, "w") as copy:
+        for info in original.infolist():
+            data = original.read(info)
+            if "Standard" in info.filename:
+                data = change(data)
+            name = info.filename
+            if not info.flag_bits & 0x800:  # the export's UTF-8 names, flag unset
+                name = name.encode("cp437").decode("utf-8")
+            copy.writestr(name, data)
+    return target
+
+
+def test_a_register_export_with_a_duplicate_fiche_is_one_message(engine, tmp_path):
+    from cqp_metrics.registers import read_rncp_export
+
+    def duplicate(data: bytes) -> bytes:
+        lines = data.split(b"\n")
+        return b"\n".join([*lines[:2], lines[1], *lines[2:]])
+
+    with pytest.raises(LoadError) as caught:
+        read_rncp_export(rewritten_export(tmp_path, duplicate))
+    assert "fiche en double dans l'export" in caught.value.report()
+    assert "ligne 3, colonne Numero_Fiche" in caught.value.report()
+
+
+def test_a_corrupt_register_member_is_one_message(engine, tmp_path):
+    from cqp_metrics.registers import read_rncp_export
+
+    from conftest import REFERENCE
+
+    source = REFERENCE / "export-fiches-csv-2024-02-22_sample.zip"
+    data = bytearray(source.read_bytes())
+    with zipfile.ZipFile(source) as archive:
+        info = next(i for i in archive.infolist() if "Standard" in i.filename)
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra) + 10
+    data[start:start + 40] = bytes(40)
+    broken = tmp_path / "broken.zip"
+    broken.write_bytes(bytes(data))
+    with pytest.raises(LoadError) as caught:
+        read_rncp_export(broken)
+    assert "corrompu" in caught.value.report() or "illisible" in caught.value.report()
