@@ -168,7 +168,9 @@ requests = st.fixed_dictionaries({
 })
 
 
-@settings(max_examples=12, deadline=None,
+# Derandomized: the same examples every run, so that CI is reproducible; a randomised run of
+# the same attacker (about 450 cases) is described in docs/secret.md with what it found.
+@settings(max_examples=12, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(request=requests, data=st.data())
 def test_no_hidden_cell_is_recovered_across_tables(engine, request, data):
