@@ -48,12 +48,23 @@ class Page(pn.viewable.Viewer):
         state = self.filters.state()
         try:
             return self.render(state["where"], state["years"])
-        except Exception as error:  # never a traceback in the page
+        except Exception as error:  # never a traceback, a path or a process id in the page
             log.exception("page %s failed", self.slug)
-            return pn.pane.Alert(f"Impossible d'afficher cette page : {error}",
+            return pn.pane.Alert(_for_people(error),
                                  alert_type="danger", css_classes=["page-error"])
 
     def __panel__(self) -> pn.viewable.Viewable:
         content = pn.panel(pn.bind(self._safe_render, *self.refs()), loading_indicator=True,
                            sizing_mode="stretch_width")
         return pn.Column(*self.controls(), content, sizing_mode="stretch_width")
+
+
+def _for_people(error: Exception) -> str:
+    """One French sentence for a failed page: a request's own message (an empty period, an
+    unknown value) is said; anything else is in the server's log only."""
+    from cqp_metrics.query import QueryError
+
+    if isinstance(error, QueryError):
+        return f"Impossible d'afficher cette page : {error}."
+    return ("Impossible d'afficher cette page pour le moment : l'incident est consigné dans "
+            "le journal du serveur.")
