@@ -16,6 +16,7 @@ from cqp_metrics import schema
 from cqp_metrics.loading import LoadError, load
 
 from conftest import WORKED, table_rows
+from test_loading import refused
 
 
 @pytest.fixture
@@ -31,15 +32,6 @@ def only(folder: Path, name: str, columns: list[str]) -> None:
     for file in folder.glob("*.csv"):
         file.unlink()
     frame[columns].to_csv(folder / f"{name}.csv", index=False)
-
-
-def refused(engine, path) -> list[str]:
-    load(WORKED, engine)
-    before = table_rows(engine)
-    with pytest.raises(LoadError) as caught:
-        load(path, engine)
-    assert table_rows(engine) == before
-    return [str(problem) for problem in caught.value.problems]
 
 
 def test_a_table_without_its_optional_columns_changes_nothing_else(engine, folder):
