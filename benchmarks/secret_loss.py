@@ -19,6 +19,7 @@ Prints Markdown; docs/secret.md records the figures.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import tempfile
 import time
@@ -89,7 +90,8 @@ def tau_argus(engine: sa.Engine, count: str, where: dict, cut: list[str],
     micro = micro.astype(str).replace({"None": "nd", "<NA>": "nd"})
     micro.columns = [f"v_{c}" for c in micro.columns]  # "status" is a reserved name there
     micro["one"] = 1.0
-    with tempfile.TemporaryDirectory() as workdir:
+    with tempfile.TemporaryDirectory() as workdir, contextlib.chdir(workdir):
+        # tau-Argus writes its solver logs in the current folder, whatever workdir says
         result = protect(micro, [f"v_{c}" for c in cut], response="one",
                          safety_rules="FREQ(5,0)",
                          suppress=f"{method}(1)", workdir=workdir)
