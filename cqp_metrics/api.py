@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -9,13 +10,13 @@ from dataclasses import dataclass, replace
 import pandas as pd
 import sqlalchemy as sa
 
-from . import schema
+from . import dialects, schema
 from .config import SecretRule
 from .dimensions import DIMENSIONS
-from .query import IndicatorQuery, build_select
-from .registry import COUNTS, RATES, family
-from .secret import TOTAL, Knowledge, Suppression, rate_hidden
-from .stats import wilson
+from .period import data_cut, year_complete
+from .query import IndicatorQuery, QueryError, build_select
+from .registry import BY_NAME, COUNTS, family
+from .secret import TOTAL, Knowledge, Suppression
 
 #: What a hidden cell reads in every published table.
 SECRET = "secret"
@@ -31,6 +32,18 @@ class IndicatorTable:
     hidden: pd.DataFrame
     rule: SecretRule
     total_dim: str | None = None
+
+    @property
+    def data_until(self) -> dt.date | None:
+        """The data cut the figures were computed with."""
+        return self.query.data_until
+
+    def incomplete_years(self) -> list[int]:
+        """The years of the table that the data cut leaves incomplete."""
+        if "year_complete" not in self.values:
+            return []
+        rows = self.values[self.values["year_complete"].eq(False)]  # noqa: E712 - NA rows out
+        return sorted({int(y) for y in rows["year"]})
 
     def published(self, secret_label: str = SECRET) -> pd.DataFrame:
         """The table as it may be shown: hidden cells read ``secret``, numbers elsewhere."""
@@ -53,28 +66,37 @@ def compute(engine: sa.Engine | sa.Connection, names: Iterable[str] | None = Non
             by: Iterable[str] = (), where: dict[str, object] | None = None,
             years: tuple[int | None, int | None] | None = None,
             scope: Iterable[str] | None = None, secret: SecretRule | bool = True,
-            totals: bool = False) -> IndicatorTable:
+            totals: bool = False, until: tuple[int, int] | None = None,
+            changes: bool = False, data_until: dt.date | None = None) -> IndicatorTable:
     """Compute indicators in the database and apply the statistical secret.
 
     ``by``: dimensions to cut by; ``where``: {dimension: value or values}; ``years``: (from, to)
     inclusive; ``scope``: the branches the user may see (None: all); ``totals``: add a total
-    row over the last dimension of ``by`` (per value of the others).
+    row over the last dimension of ``by`` (per value of the others); ``until``: (month, day),
+    keep in each year only the facts dated on or before that day; ``changes``: with ``year``
+    in ``by``, each share's change on the year before with Newcombe's interval;
+    ``data_until``: the data cut (default: the database's).
 
     The secret is decided on the table together with its margins (the same filters without
     one of the cuts), coarse tables first, so that a cell hidden here cannot be recovered
     from any other table served for the same filters (:mod:`cqp_metrics.secret`).
     """
-    query = IndicatorQuery.make(names, by, where, years, scope)
+    query = IndicatorQuery.make(names, by, where, years, scope, until, data_until)
+    if changes and "year" not in query.by:
+        raise QueryError("--changes compare chaque année à la précédente : ajoutez year à --by")
     rule = _rule(secret)
     with _connection(engine) as connection:
+        dialects.prepare(connection)
+        if query.data_until is None:
+            query = replace(query, data_until=data_cut(connection))
         decisions = _suppressions(connection, query, rule)
-        values = _counts(connection, query)
+        values = _values(connection, query)
         hidden = _hidden(values, query.by, decisions, rule)
         total_dim = None
         if totals and query.by:
             total_dim = query.by[-1]
             rest = replace(query, by=query.by[:-1])
-            margin = _counts(connection, rest)
+            margin = _values(connection, rest)
             margin_hidden = _hidden(margin, rest.by, decisions, rule)
             margin[total_dim] = TOTAL
             values = pd.concat([values.astype({total_dim: object}), margin[values.columns]],
@@ -83,9 +105,11 @@ def compute(engine: sa.Engine | sa.Connection, names: Iterable[str] | None = Non
         order = _order(values, query.by)
         values = values.loc[order].reset_index(drop=True)
         hidden = hidden.loc[order].reset_index(drop=True)
-    values = _with_rates(values, query)
-    return IndicatorTable(query, values, _published_mask(values, hidden, query, rule), rule,
-                          total_dim)
+    values = _derived(values, query)
+    mask = _published_mask(values, hidden, query, rule)
+    if changes:
+        values, mask = _with_changes(values, mask, query)
+    return IndicatorTable(query, _with_year_complete(values, query), mask, rule, total_dim)
 
 
 def _suppressions(connection: sa.Connection, query: IndicatorQuery,
@@ -101,7 +125,7 @@ def _suppressions(connection: sa.Connection, query: IndicatorQuery,
 
         def counts_of(dims: tuple[str, ...], names=names) -> pd.DataFrame:
             # Rows in a fixed order: ties in the secret's choices fall the same way each time.
-            frame = _counts(connection, replace(query, by=dims, names=names))
+            frame = _values(connection, replace(query, by=dims, names=names))
             return frame.loc[_order(frame, dims)].reset_index(drop=True)
 
         out.append(Suppression(counts_of, rule, knowledge, list(names)))
@@ -134,29 +158,83 @@ def _knowledge(connection: sa.Connection, query: IndicatorQuery) -> Knowledge:
 
 def _published_mask(values: pd.DataFrame, hidden: pd.DataFrame, query: IndicatorQuery,
                     rule: SecretRule) -> pd.DataFrame:
-    """True where a published cell is hidden: counts as decided, rates with their terms."""
+    """True where a published cell is hidden: counts as decided, every other kind by its own
+    rule (a rate with its terms, an estimate with its cohort, a median on a small base)."""
     columns = [c for c in values.columns if c not in query.by]
     mask = pd.DataFrame(False, index=values.index, columns=columns)
     for name in columns:
         if name in hidden:
             mask[name] = hidden[name].to_numpy()
-    for name in RATES:
-        if name in columns:
-            shown = rate_hidden(values, mask, rule, name)
-            for column in (name, f"{name}_low", f"{name}_high"):
-                mask[column] = shown
+    for name in query.needed():
+        entry = BY_NAME[name]
+        if entry.unit != "count":
+            shown = entry.hidden(values, mask, rule)
+            for column in entry.columns():
+                mask[column] = shown.to_numpy()
     return mask
+
+
+def _with_changes(values: pd.DataFrame, mask: pd.DataFrame,
+                  query: IndicatorQuery) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Each share's change on the previous year of the same group of the other cuts, with
+    its interval; empty where either year is missing, undefined or hidden."""
+    others = [d for d in query.by if d != "year"]
+    numbers = values.copy()
+    for column in mask.columns:
+        numbers[column] = numbers[column].where(~mask[column])
+    position = {}
+    for i in values.index:
+        year = values.at[i, "year"]
+        if isinstance(year, str):  # a total row
+            continue
+        position[(int(year), *(_key(values.at[i, d]) for d in others))] = i
+    before = [position.get((int(y) - 1, *(_key(values.at[i, d]) for d in others)))
+              if not isinstance(y, str) else None for i, y in values["year"].items()]
+    previous = numbers.reindex([b if b is not None else -1 for b in before])
+    previous.index = values.index
+    out, out_mask = values.copy(), mask.copy()
+    columns = list(values.columns)
+    for name in query.needed():
+        entry = BY_NAME[name]
+        if not entry.change_columns():
+            continue
+        delta, low, high = entry.change(numbers, previous)
+        at = columns.index(entry.columns()[-1]) + 1
+        for offset, (column, series) in enumerate(zip(entry.change_columns(),
+                                                      (delta, low, high), strict=True)):
+            out[column] = series.to_numpy()
+            out_mask[column] = False
+            columns.insert(at + offset, column)
+    return out[columns], out_mask
+
+
+def _key(value: object) -> object:
+    return None if value is None or (not isinstance(value, str) and pd.isna(value)) else value
+
+
+def _with_year_complete(values: pd.DataFrame, query: IndicatorQuery) -> pd.DataFrame:
+    """``year_complete`` right after ``year``: whether the data cut covers the whole year."""
+    if "year" not in query.by:
+        return values
+    flags = [pd.NA if isinstance(y, str) or pd.isna(y) else
+             year_complete(int(y), query.data_until, query.until) for y in values["year"]]
+    out = values.copy()
+    out.insert(list(out.columns).index("year") + 1, "year_complete",
+               pd.array(flags, dtype="boolean"))
+    return out
 
 
 def indicators(engine: sa.Engine | sa.Connection, names: Iterable[str] | None = None,
                by: Iterable[str] = (), where: dict[str, object] | None = None,
                years: tuple[int | None, int | None] | None = None,
                scope: Iterable[str] | None = None, secret: SecretRule | bool = True,
-               totals: bool = False) -> pd.DataFrame:
+               totals: bool = False, until: tuple[int, int] | None = None,
+               changes: bool = False) -> pd.DataFrame:
     """The published indicator table: one column per dimension of ``by``, then each
     indicator named as in DOMAIN.md (rates with ``_low``/``_high``); secret cells read
     ``secret``, undefined rates are empty (NaN)."""
-    return compute(engine, names, by, where, years, scope, secret, totals).published()
+    return compute(engine, names, by, where, years, scope, secret, totals, until,
+                   changes).published()
 
 
 def _rule(secret: SecretRule | bool) -> SecretRule:
@@ -174,11 +252,19 @@ def _connection(engine: sa.Engine | sa.Connection):
             yield connection
 
 
-def _counts(connection: sa.Connection, query: IndicatorQuery) -> pd.DataFrame:
-    rows = connection.execute(build_select(query)).all()
-    frame = pd.DataFrame(rows, columns=[*query.by, *query.counts()])
-    for name in query.counts():
-        frame[name] = frame[name].astype("int64")
+def _values(connection: sa.Connection, query: IndicatorQuery) -> pd.DataFrame:
+    """What the database computes: the cuts, the counts (integers) and the other kinds'
+    sums and medians (floats)."""
+    result = connection.execute(build_select(query, connection.dialect.name))
+    frame = pd.DataFrame(result.all(), columns=list(result.keys()))
+    counts = set(query.counts())
+    for column in frame.columns:
+        if column in query.by:
+            continue
+        if column in counts:
+            frame[column] = frame[column].astype("int64")
+        else:
+            frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
     for dim in query.by:
         if DIMENSIONS[dim].numeric:
             frame[dim] = frame[dim].astype("Int64")
@@ -201,10 +287,9 @@ def _sort_key(value: object) -> tuple:
     return (False, 0, f"{float(value):020.3f}", "")
 
 
-def _with_rates(counts: pd.DataFrame, query: IndicatorQuery) -> pd.DataFrame:
-    frame = counts.copy()
-    for name, rate in RATES.items():
-        if name in query.columns():
-            p, low, high = wilson(frame[rate.numerator], frame[rate.denominator])
-            frame[name], frame[f"{name}_low"], frame[f"{name}_high"] = p, low, high
+def _derived(values: pd.DataFrame, query: IndicatorQuery) -> pd.DataFrame:
+    """Every kind's published columns from the database's (rates and intervals, estimates)."""
+    frame = values.copy()
+    for name in query.needed():
+        BY_NAME[name].derive(frame)
     return frame[[*query.by, *query.columns()]]

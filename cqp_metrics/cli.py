@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from contextlib import ExitStack, contextmanager
 from enum import StrEnum
@@ -21,7 +22,7 @@ from .config import InputError, SecretRule, branch_code, parse_branches
 from .dimensions import DIMENSIONS
 from .formatting import export_notes, source_note
 from .loading import LoadError, load, write_dataset
-from .query import QueryError
+from .query import QueryError, parse_until
 
 app = typer.Typer(help="Indicateurs des CQP : chargement, calcul en SQL, secret statistique.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -126,13 +127,26 @@ def _engine(db: str | None, read_only: bool = False):
 def load_command(
     path: Annotated[Path, typer.Argument(help="Dossier de fichiers CSV ou classeur .xlsx.")],
     db: DbOption = None,
+    data_until: Annotated[str | None, typer.Option(
+        "--data-until", help="Date d'arrêt des données AAAA-MM-JJ : le jour jusqu'auquel elles "
+        "sont complètes (défaut : la dernière date des fichiers).")] = None,
 ) -> None:
     """Charge les fichiers d'échange ; tout est vérifié avant d'écrire, en une transaction."""
     with _errors():
+        cut = _date_option("--data-until", data_until)
         with database.writing(db) as engine, _progress() as progress:
-            report = load(path, engine, progress=progress)
+            report = load(path, engine, progress=progress, data_until=cut)
         _say(f"Chargement enregistré : {report.rows} ligne(s) écrite(s) depuis {path}.",
              *report.lines())
+
+
+def _date_option(option: str, text: str | None) -> dt.date | None:
+    if text is None:
+        return None
+    try:
+        return dt.date.fromisoformat(text.strip())
+    except ValueError:
+        raise Failure(f"{option} attend une date AAAA-MM-JJ, reçu « {text} »") from None
 
 
 def _say(*lines: str) -> None:
@@ -185,6 +199,8 @@ def demo_command(
 
 def _write_demo(engine: sa.Engine, dataset) -> None:
     """Write the demo into an empty database only: it must never mix with real data."""
+    from . import demo
+
     database.ensure_schema(engine)
     with engine.begin() as connection:
         existing = connection.execute(sa.select(sa.func.count()).select_from(
@@ -194,7 +210,7 @@ def _write_demo(engine: sa.Engine, dataset) -> None:
                           "s'écrit dans une base vide (choisissez --db).")
         with _progress() as progress:
             rows = write_dataset(connection, dataset, source="démo (données synthétiques)",
-                                 progress=progress)
+                                 progress=progress, data_until=demo.DATA_CUT)
     _say(f"Base de démonstration prête : {rows} lignes.")
 
 
@@ -253,6 +269,12 @@ def indicators_command(
         help="Seuil du secret sur les dénominateurs des taux.", min=1)] = 20,
     lang: Annotated[Language, typer.Option(help="Langue des libellés (fr ou en).")]
     = Language.fr,
+    until: Annotated[str | None, typer.Option(
+        help="MM-JJ : ne garder de chaque année que les faits datés jusqu'à ce jour "
+        "(même période d'une année à l'autre, par exemple 09-30).")] = None,
+    changes: Annotated[bool, typer.Option(
+        "--changes", help="Avec --by year : évolution de chaque taux sur l'année précédente "
+        "et son intervalle (Newcombe).")] = False,
 ) -> None:
     """Calcule les indicateurs dans la base et les écrit (CSV par défaut)."""
     from .render import print_table, to_csv, to_xlsx
@@ -264,15 +286,18 @@ def indicators_command(
         engine = stack.enter_context(_engine(db, read_only=True))
         database.check_schema(engine)
         branches = _scope(scope)
+        day = None if until is None else parse_until(until)
         table = compute(engine, by=dims, where=filters, years=(from_year, to_year),
-                        scope=branches, secret=rule, totals=totals)
+                        scope=branches, secret=rule, totals=totals, until=day,
+                        changes=changes)
         if format is Format.xlsx:
             if output is None:
                 raise Failure("--format xlsx demande --output FICHIER.xlsx")
             notes = export_notes(source_note(engine), {
                 "découpage": ", ".join(dims), **{k: ", ".join(map(str, v)) for k, v in
                                                   filters.items()},
-                "de": from_year, "à": to_year}, rule)
+                "de": from_year, "à": to_year, "jusqu'au (chaque année)": until}, rule,
+                table.data_until)
             to_xlsx(table, output, notes)
             _say(f"Classeur écrit : {output}")
         elif format is Format.csv:

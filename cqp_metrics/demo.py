@@ -210,6 +210,9 @@ def _juries(rng: np.random.Generator, cand: pd.DataFrame) -> tuple[pd.DataFrame,
         (withdraw & ~sits) | late_withdraw).astype("datetime64[s]")
     cand.loc[late_withdraw, "withdrawn_on"] = (first[late_withdraw] + pd.Timedelta(days=10)
                                                ).astype("datetime64[s]")
+    # nothing is known after the data cut: a withdrawal after it has not happened yet
+    cand["withdrawn_on"] = cand["withdrawn_on"].where(
+        cand["withdrawn_on"] <= pd.Timestamp(DATA_CUT))
     absent = sits & (rng.random(n) < 0.05)
     draw = rng.random(n)
     full_p = cand["_full"].to_numpy()

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from . import schema
 from .codes import JURY_DECISIONS
+from .dialects import days_between
 
 
 @dataclass
@@ -39,19 +40,31 @@ def year_of(date: sa.ColumnElement) -> sa.ColumnElement:
     return sa.cast(sa.extract("year", date), sa.Integer)
 
 
-def registered_on_last_day(cqp_code: sa.ColumnElement, year: sa.ColumnElement) -> sa.ColumnElement:
-    """True when the CQP has a registration window containing 31 December of ``year``."""
+def on_or_before(date: sa.ColumnElement, month: int, day: int) -> sa.ColumnElement:
+    """True when ``date`` falls on or before ``month``-``day`` of its own year."""
+    m = sa.extract("month", date)
+    return sa.or_(m < month, sa.and_(m == month, sa.extract("day", date) <= day))
+
+
+def registered_on_last_day(cqp_code: sa.ColumnElement, year: sa.ColumnElement,
+                           last_day: tuple[int, int] = (12, 31)) -> sa.ColumnElement:
+    """True when the CQP has a registration window containing the period's last day: the
+    ``last_day`` (month, day) of ``year``, 31 December by default."""
     reg = schema.registration.alias("reg_end")
-    until_year = year_of(reg.c.valid_until)
+    month, day = last_day
+    from_year, until_year = year_of(reg.c.valid_from), year_of(reg.c.valid_until)
+    after_start = sa.or_(from_year < year, sa.and_(
+        from_year == year, sa.or_(sa.extract("month", reg.c.valid_from) < month, sa.and_(
+            sa.extract("month", reg.c.valid_from) == month,
+            sa.extract("day", reg.c.valid_from) <= day))))
+    before_end = sa.or_(until_year > year, sa.and_(
+        until_year == year, sa.or_(sa.extract("month", reg.c.valid_until) > month, sa.and_(
+            sa.extract("month", reg.c.valid_until) == month,
+            sa.extract("day", reg.c.valid_until) >= day))))
     return sa.exists().where(
         reg.c.cqp_code == cqp_code,
-        sa.or_(reg.c.valid_from.is_(None), year_of(reg.c.valid_from) <= year),
-        sa.or_(
-            reg.c.valid_until.is_(None),
-            until_year > year,
-            sa.and_(until_year == year, sa.extract("month", reg.c.valid_until) == 12,
-                    sa.extract("day", reg.c.valid_until) == 31),
-        ),
+        sa.or_(reg.c.valid_from.is_(None), after_start),
+        sa.or_(reg.c.valid_until.is_(None), before_end),
     )
 
 
@@ -84,27 +97,37 @@ def jury_fact() -> FactSource:
 
 
 def first_partial_fact() -> FactSource:
-    """One row per candidacy with a partial validation, dated by its first one."""
+    """One row per candidacy with a partial validation, dated by its first one; ``event`` is
+    its first later full validation (NULL: none yet)."""
     cand = schema.candidacy.alias("c")
     jury = schema.jury.alias("jp")
     later = schema.jury.alias("jf")
     first = (sa.select(jury.c.candidacy_id, sa.func.min(jury.c.jury_date).label("first_partial"))
              .where(jury.c.decision == "partial").group_by(jury.c.candidacy_id).subquery("fp"))
-    completed = sa.exists().where(later.c.candidacy_id == first.c.candidacy_id,
-                                  later.c.decision == "full",
-                                  later.c.jury_date > first.c.first_partial)
+    first_full = (sa.select(sa.func.min(later.c.jury_date))
+                  .where(later.c.candidacy_id == first.c.candidacy_id,
+                         later.c.decision == "full", later.c.jury_date > first.c.first_partial)
+                  .scalar_subquery())
+    other = schema.jury.alias("jc")
+    completed = sa.exists().where(other.c.candidacy_id == first.c.candidacy_id,
+                                  other.c.decision == "full",
+                                  other.c.jury_date > first.c.first_partial)
     from_ = first.join(cand, cand.c.candidacy_id == first.c.candidacy_id)
-    return FactSource(from_, cand, first.c.first_partial, {"completed": completed})
+    return FactSource(from_, cand, first.c.first_partial,
+                      {"completed": completed, "start": first.c.first_partial,
+                       "event": first_full})
 
 
-def completed_within(fact: FactSource, months: int) -> sa.ColumnElement:
-    """A full validation follows the first partial one within ``months`` calendar months."""
-    later = schema.jury.alias(f"jw{months}")
-    gap = (year_of(later.c.jury_date) - year_of(fact.date)) * 12 + (
-        sa.extract("month", later.c.jury_date) - sa.extract("month", fact.date))
-    return sa.exists().where(later.c.candidacy_id == fact.candidacy.c.candidacy_id,
-                             later.c.decision == "full", later.c.jury_date > fact.date,
-                             gap <= months)
+def first_jury_fact() -> FactSource:
+    """One row per candidacy with a jury decision, dated by its first one (absences left
+    out); ``days`` from its entry to that decision."""
+    cand = schema.candidacy.alias("c")
+    jury = schema.jury.alias("j1")
+    first = (sa.select(jury.c.candidacy_id, sa.func.min(jury.c.jury_date).label("first_jury"))
+             .where(_decided(jury)).group_by(jury.c.candidacy_id).subquery("fj"))
+    from_ = first.join(cand, cand.c.candidacy_id == first.c.candidacy_id)
+    return FactSource(from_, cand, first.c.first_jury,
+                      {"days": days_between(cand.c.entered_on, first.c.first_jury)})
 
 
 def block_result_fact() -> FactSource:
@@ -145,6 +168,7 @@ FACTS = {
     "candidacy": candidacy_fact,
     "jury": jury_fact,
     "first_partial": first_partial_fact,
+    "first_jury": first_jury_fact,
     "block_result": block_result_fact,
     "activity": activity_fact,
 }

@@ -46,12 +46,17 @@ def source_note(connection: sa.Connection | sa.Engine) -> dict[str, str]:
     return {"source": row.source, "loaded_at": row.loaded_at.strftime("%d/%m/%Y %H:%M")}
 
 
-def export_notes(source: dict[str, str], filters: dict[str, object], rule: SecretRule) -> list[
-        tuple[str, str]]:
-    """The notes printed beside every exported table (source, dates, filters, secret rule)."""
+def export_notes(source: dict[str, str], filters: dict[str, object], rule: SecretRule,
+                 data_until: dt.date | None = None) -> list[tuple[str, str]]:
+    """The notes printed beside every exported table (source, data cut, dates, filters,
+    secret rule)."""
     listed = "; ".join(f"{k} = {v}" for k, v in filters.items() if v not in (None, "", [], ()))
+    cut = [] if data_until is None else [
+        ("Données au", f"{data_until:%d/%m/%Y} (une année qui finit après cette date est "
+                       "incomplète)")]
     return [
         ("Source", f"{source['source']} (chargée le {source['loaded_at']})"),
+        *cut,
         ("Date d'extraction", dt.datetime.now().strftime("%d/%m/%Y %H:%M")),
         ("Filtres", listed or "aucun"),
         ("Règle de secret", rule.describe()),

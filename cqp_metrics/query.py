@@ -1,25 +1,49 @@
-"""Turn (indicators, cuts, filters, years, scope) into one SQL ``Select`` of counts.
+"""Turn (indicators, cuts, filters, years, scope) into one SQL ``Select``.
 
-Each fact involved is aggregated in its own CTE, grouped by the cuts; the CTEs are joined on
-the union of their keys. Rates and intervals are derived from these counts afterwards
-(:mod:`cqp_metrics.stats`): the database does all the counting.
+Each fact involved is read once, in its own CTE: its rows (after the filters), with the
+row-level columns the indicators' kinds ask for, then grouped by the cuts with their
+aggregates. The CTEs are joined on the union of their keys. Rates, intervals and estimates
+are derived from these aggregates afterwards (:meth:`cqp_metrics.kinds.Indicator.derive`):
+the database does all the counting.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import datetime as dt
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 
 from . import schema
+from .dialects import rules_for
 from .dimensions import DIMENSIONS
-from .facts import FACTS, FactSource, cqps_of, last_activity_year, registered_on_last_day, year_of
-from .registry import COUNTS, RATES, REGISTRY, Count
+from .facts import (
+    FACTS,
+    FactSource,
+    cqps_of,
+    last_activity_year,
+    on_or_before,
+    registered_on_last_day,
+    year_of,
+)
+from .kinds import Indicator, Sql, SqlContext
+from .registry import BY_NAME, REGISTRY, fact_of
 
 
 class QueryError(ValueError):
     """The request names an unknown indicator or dimension, or mixes incompatible cuts."""
+
+
+def parse_until(text: str) -> tuple[int, int]:
+    """``MM-DD`` (``09-30``) as (month, day); 29 February is refused (not in every year)."""
+    parts = text.strip().split("-")
+    try:
+        month, day = (int(p) for p in parts)
+        dt.date(2023, month, day)
+    except ValueError:
+        raise QueryError(f"--until attend MM-JJ (par exemple 09-30), reçu « {text} »") from None
+    return month, day
 
 
 @dataclass(frozen=True)
@@ -32,12 +56,17 @@ class IndicatorQuery:
     years: tuple[int | None, int | None] = (None, None)
     #: The branches the user may see; None means all.
     scope: frozenset[str] | None = None
+    #: (month, day): keep in each year only the facts dated on or before that day.
+    until: tuple[int, int] | None = None
+    #: The data cut: censoring day of durations, and which years are complete.
+    data_until: dt.date | None = None
 
     @classmethod
     def make(cls, names: Iterable[str] | None = None, by: Iterable[str] = (),
              where: dict[str, object] | None = None,
              years: tuple[int | None, int | None] | None = None,
-             scope: Iterable[str] | None = None) -> IndicatorQuery:
+             scope: Iterable[str] | None = None, until: tuple[int, int] | None = None,
+             data_until: dt.date | None = None) -> IndicatorQuery:
         """Normalise and check the user's request."""
         by = tuple(by)
         filters = []
@@ -54,18 +83,20 @@ class IndicatorQuery:
         block_cut = "block_code" in by or any(d == "block_code" for d, _ in filters)
         if names is None:
             names = tuple(e.name for e in REGISTRY
-                          if not block_cut or _fact_of(e.name) == "block_result")
+                          if not block_cut or fact_of(e.name) == "block_result")
         names = tuple(names)
         for name in names:
-            if name not in COUNTS and name not in RATES:
+            if name not in BY_NAME:
                 raise QueryError(f"indicateur inconnu : {name}")
-            if block_cut and _fact_of(name) != "block_result":
+            if block_cut and fact_of(name) != "block_result":
                 raise QueryError(f"{name} ne se découpe pas par bloc de compétences")
         lo, hi = years or (None, None)
         if lo is not None and hi is not None and lo > hi:
             raise QueryError(f"période vide : de {lo} à {hi}")
+        if until is not None:
+            until = parse_until(f"{until[0]}-{until[1]}")
         return cls(names, by, tuple(filters), (lo, hi),
-                   None if scope is None else frozenset(scope))
+                   None if scope is None else frozenset(scope), until, data_until)
 
     def allowed_branches(self) -> frozenset[str] | None:
         """The branches a row may belong to: the scope, narrowed by a branch filter."""
@@ -76,43 +107,31 @@ class IndicatorQuery:
                 allowed = chosen if allowed is None else allowed & chosen
         return allowed
 
-    def counts(self) -> list[str]:
-        """Every count needed: those asked for and the terms of the rates asked for."""
-        needed: list[str] = []
-        for name in self.names:
-            terms = [name] if name in COUNTS else [RATES[name].numerator, RATES[name].denominator]
-            needed += [t for t in terms if t not in needed]
+    def needed(self) -> list[str]:
+        """Every indicator involved: those asked for and what they are computed from, in
+        registry order."""
+        needed: set[str] = set()
+        todo = list(self.names)
+        while todo:
+            name = todo.pop()
+            if name not in needed:
+                needed.add(name)
+                todo += BY_NAME[name].terms()
         return [e.name for e in REGISTRY if e.name in needed]
 
+    def counts(self) -> list[str]:
+        """The counts involved (the statistical secret is decided on them)."""
+        return [n for n in self.needed() if BY_NAME[n].unit == "count"]
+
     def columns(self) -> list[str]:
-        """Output columns after the dimensions: asked indicators, their terms and intervals."""
-        wanted = set(self.counts()) | set(self.names)
-        out: list[str] = []
-        for entry in REGISTRY:
-            if entry.name in wanted:
-                out.append(entry.name)
-                if entry.name in RATES:
-                    out += [f"{entry.name}_low", f"{entry.name}_high"]
-        return out
+        """Output columns after the dimensions: every indicator involved, with its interval."""
+        return [c for n in self.needed() for c in BY_NAME[n].columns()]
 
 
-def _fact_of(name: str) -> str:
-    entry = COUNTS.get(name) or COUNTS[RATES[name].numerator]
-    return entry.fact
-
-
-def _aggregate(count: Count, fact: FactSource) -> sa.ColumnElement:
-    if count.distinct:
-        target = fact[count.distinct]
-        if count.condition is not None:
-            target = sa.case((count.condition(fact), target))
-        return sa.func.count(sa.distinct(target))
-    if count.condition is None:
-        return sa.func.count()
-    return sa.func.coalesce(sa.func.sum(sa.case((count.condition(fact), 1), else_=0)), 0)
-
-
-def _fact_select(name: str, counts: Sequence[Count], query: IndicatorQuery) -> sa.Select:
+def fact_rows(name: str, query: IndicatorQuery,
+              columns: Callable[[FactSource, list[sa.ColumnElement]], dict]) -> sa.Subquery:
+    """The rows of one fact under the query's filters (years, ``until``, scope, ``where``):
+    a column ``k_<dim>`` per cut, then ``columns(fact, cut expressions)``."""
     fact = FACTS[name]()
     cand = fact.candidacy
     link = None
@@ -126,17 +145,24 @@ def _fact_select(name: str, counts: Sequence[Count], query: IndicatorQuery) -> s
             end_year = sa.literal(hi)
         else:
             end_year = last_activity_year()
-        fact.columns["registered_at_end"] = registered_on_last_day(cand.c.cqp_code, end_year)
-    dims = [DIMENSIONS[d].expression(fact, link).label(d) for d in query.by]
-    aggregates = [_aggregate(c, fact).label(c.name) for c in counts]
-    select = sa.select(*dims, *aggregates).select_from(fact.from_)
+        fact.columns["registered_at_end"] = registered_on_last_day(
+            cand.c.cqp_code, end_year, query.until or (12, 31))
+    dims = {d: DIMENSIONS[d].expression(fact, link) for d in query.by}
+    row_columns = columns(fact, list(dims.values()))
+    rows = sa.select(*(e.label(f"k_{d}") for d, e in dims.items()),
+                     *(e.label(n) for n, e in row_columns.items()))
+    if not dims and not row_columns:
+        rows = sa.select(sa.literal(1).label("one"))
+    rows = rows.select_from(fact.from_)
     if link is not None:
-        select = select.join(link, link.c.cqp_code == cand.c.cqp_code)
+        rows = rows.join(link, link.c.cqp_code == cand.c.cqp_code)
     conditions = []
     if lo is not None:
         conditions.append(year_of(fact.date) >= lo)
     if hi is not None:
         conditions.append(year_of(fact.date) <= hi)
+    if query.until is not None:
+        conditions.append(on_or_before(fact.date, *query.until))
     branches = query.allowed_branches()
     if branches is not None:
         if link is not None:
@@ -153,37 +179,71 @@ def _fact_select(name: str, counts: Sequence[Count], query: IndicatorQuery) -> s
             condition = sa.or_(condition, expression.is_(None))
         conditions.append(condition)
     if conditions:
-        select = select.where(*conditions)
-    if dims:
-        select = select.group_by(*dims)
-    return select
+        rows = rows.where(*conditions)
+    return rows.subquery(f"r_{name}")
 
 
-def build_select(query: IndicatorQuery) -> sa.Select:
-    """One SELECT returning the dimensions of ``query.by`` and every count it needs."""
-    by_fact: dict[str, list[Count]] = {}
-    for name in query.counts():
-        by_fact.setdefault(COUNTS[name].fact, []).append(COUNTS[name])
-    ctes = {fact: _fact_select(fact, counts, query).cte(f"f_{fact}")
-            for fact, counts in by_fact.items()}
-    names = query.counts()
+def _fact_select(name: str, indicators: Sequence[Indicator], query: IndicatorQuery,
+                 context: SqlContext) -> tuple[sa.Select, dict[str, object]]:
+    """The fact's rows under the filters, grouped by the cuts, with each indicator's
+    aggregates; and the value of each column for a group without rows."""
+    parts: list[Sql] = []
+
+    def columns(fact: FactSource, partition: list[sa.ColumnElement]) -> dict:
+        out: dict[str, sa.ColumnElement] = {}
+        for indicator in indicators:
+            parts.append(indicator.sql(fact, partition, context))
+            out.update(parts[-1].rows)
+        return out
+
+    rows = fact_rows(name, query, columns)
+    keys = [rows.c[f"k_{d}"].label(d) for d in query.by]
+    aggregates, fill = [], {}
+    for part in parts:
+        for column, aggregate in part.aggregates.items():
+            aggregates.append(aggregate(rows).label(column))
+        fill.update(part.fill)
+    select = sa.select(*keys, *aggregates).select_from(rows)
+    if keys:
+        select = select.group_by(*(rows.c[f"k_{d}"] for d in query.by))
+    return select, fill
+
+
+def build_select(query: IndicatorQuery, dialect: str = "duckdb") -> sa.Select:
+    """One SELECT returning the dimensions of ``query.by`` and the database's columns of every
+    indicator involved (counts, and what the other kinds derive theirs from)."""
+    context = SqlContext(rules_for(dialect), query.data_until)
+    by_fact: dict[str, list[Indicator]] = {}
+    for name in query.needed():
+        entry = BY_NAME[name]
+        if entry.fact:
+            by_fact.setdefault(entry.fact, []).append(entry)
+    ctes, fills = {}, {}
+    for fact, indicators in by_fact.items():
+        select, fill = _fact_select(fact, indicators, query, context)
+        ctes[fact] = select.cte(f"f_{fact}")
+        fills.update({column: (fact, value) for column, value in fill.items()})
+    columns = list(fills)
     if not query.by:
         first, *rest = ctes.values()
         from_ = first
         for cte in rest:
             from_ = from_.join(cte, sa.true())
-        columns = [_count_column(ctes, n) for n in names]
-        return sa.select(*columns).select_from(from_)
+        return sa.select(*(_filled(ctes, fills, c) for c in columns)).select_from(from_)
     keys = sa.union(*(sa.select(*(cte.c[d] for d in query.by)) for cte in ctes.values()))
     keys = keys.subquery("k")
     from_ = keys
     for cte in ctes.values():
         on = sa.and_(*(keys.c[d].is_not_distinct_from(cte.c[d]) for d in query.by))
         from_ = from_.outerjoin(cte, on)
-    columns = [keys.c[d] for d in query.by] + [_count_column(ctes, n) for n in names]
-    return sa.select(*columns).select_from(from_)
+    return sa.select(*(keys.c[d] for d in query.by),
+                     *(_filled(ctes, fills, c) for c in columns)).select_from(from_)
 
 
-def _count_column(ctes: dict[str, sa.CTE], name: str) -> sa.ColumnElement:
-    fact = COUNTS[name].fact
-    return sa.func.coalesce(ctes[fact].c[name], 0).label(name)
+def _filled(ctes: dict[str, sa.CTE], fills: dict[str, tuple[str, object]],
+            column: str) -> sa.ColumnElement:
+    fact, value = fills[column]
+    expression = ctes[fact].c[column]
+    if value is not None:
+        expression = sa.func.coalesce(expression, value)
+    return expression.label(column)

@@ -1,56 +1,24 @@
 """The indicators of DOMAIN.md, declared once: the SQL, the CLI columns and the labels follow.
 
-Adding an indicator is adding one entry here: a :class:`Count` (what is counted, on which
-fact, under which condition) or a :class:`Rate` (a count divided by another).
+Adding an indicator is adding one entry here, of one of the kinds of
+:mod:`cqp_metrics.kinds`: a :class:`Count` (what is counted, on which fact, under which
+condition), a :class:`Rate` (a count divided by another), a :class:`Median` (of a value over a
+fact's rows) or a :class:`KaplanMeier` estimate at a horizon.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
 import sqlalchemy as sa
 
-from .facts import FactSource, completed_within
-
-Condition = Callable[[FactSource], sa.ColumnElement]
-
-
-@dataclass(frozen=True)
-class Count:
-    """A number of facts in the period, optionally under a condition."""
-
-    name: str
-    fact: str
-    label_fr: str
-    label_en: str
-    description: str
-    condition: Condition | None = None
-    #: Count distinct values of this fact column instead of rows (CQPs, not persons).
-    distinct: str | None = None
-    #: Counts of persons are under statistical secret; counts of CQPs are public facts.
-    secret: bool = True
-    #: The counts this one is the sum of, in every row (``juries = full + partial + refused``).
-    parts: tuple[str, ...] = ()
-    #: Another count that always holds the same value (``certified`` is ``full``).
-    equals: str | None = None
-    #: (count, dimension, value): this count is that count restricted to dimension = value,
-    #: so it equals it where the filters or the row fix the dimension to that value, and is
-    #: 0 where they exclude it (``vae_full`` is ``full`` restricted to pathway ``vae``).
-    restricts: tuple[str, str, str] | None = None
+from .facts import FactSource
+from .kinds import Condition, Count, Indicator, KaplanMeier, Median, Rate
 
 
-@dataclass(frozen=True)
-class Rate:
-    """``numerator / denominator`` with its 95 % Wilson interval; empty if the denominator is 0."""
-
-    name: str
-    numerator: str
-    denominator: str
-    label_fr: str
-    label_en: str
-    description: str
-    secret: bool = True
+def rate(name: str, numerator: str, denominator: str, label_fr: str, label_en: str,
+         description: str, secret: bool = True) -> Rate:
+    """A rate entry: ``numerator / denominator`` (its fact is its numerator's)."""
+    return Rate(name, "", label_fr, label_en, description, secret=secret,
+                numerator=numerator, denominator=denominator)
 
 
 def _decision(kind: str) -> Condition:
@@ -61,7 +29,7 @@ def _vae(f: FactSource) -> sa.ColumnElement:
     return f.candidacy.c.pathway == "vae"
 
 
-REGISTRY: tuple[Count | Rate, ...] = (
+REGISTRY: tuple[Indicator, ...] = (
     Count("enrolments", "candidacy", "Entrées en parcours", "Enrolments",
           "Candidatures entrées dans la période (entered_on)."),
     Count("juries", "jury", "Présentés au jury", "Jury decisions",
@@ -73,11 +41,11 @@ REGISTRY: tuple[Count | Rate, ...] = (
           "Décisions de validation partielle dans la période.", _decision("partial")),
     Count("refused", "jury", "Refus", "Refusals", "Décisions de refus dans la période.",
           _decision("refused")),
-    Rate("full_rate", "full", "juries", "Taux de validation totale", "Full validation rate",
+    rate("full_rate", "full", "juries", "Taux de validation totale", "Full validation rate",
          "Validations totales / présentés au jury."),
-    Rate("partial_rate", "partial", "juries", "Taux de validation partielle",
+    rate("partial_rate", "partial", "juries", "Taux de validation partielle",
          "Partial validation rate", "Validations partielles / présentés au jury."),
-    Rate("refusal_rate", "refused", "juries", "Taux de refus", "Refusal rate",
+    rate("refusal_rate", "refused", "juries", "Taux de refus", "Refusal rate",
          "Refus / présentés au jury."),
     Count("vae_enrolments", "candidacy", "Entrées en VAE", "VAE enrolments",
           "Candidatures VAE entrées dans la période.", _vae,
@@ -85,7 +53,7 @@ REGISTRY: tuple[Count | Rate, ...] = (
     Count("vae_admissible", "candidacy", "VAE recevables", "Admissible VAE candidacies",
           "Candidatures VAE entrées dans la période et déclarées recevables (admissible_on).",
           lambda f: sa.and_(_vae(f), f.candidacy.c.admissible_on.is_not(None))),
-    Rate("vae_admissibility_rate", "vae_admissible", "vae_enrolments", "Taux de recevabilité VAE",
+    rate("vae_admissibility_rate", "vae_admissible", "vae_enrolments", "Taux de recevabilité VAE",
          "VAE admissibility rate", "VAE recevables / entrées en VAE."),
     Count("vae_juries", "jury", "Présentés au jury (VAE)", "VAE jury decisions",
           "Décisions de jury dans la période, voie VAE.", _vae,
@@ -94,12 +62,12 @@ REGISTRY: tuple[Count | Rate, ...] = (
           "Validations totales dans la période, voie VAE.",
           lambda f: sa.and_(_vae(f), f["decision"] == "full"),
           restricts=("full", "pathway", "vae")),
-    Rate("vae_success_rate", "vae_full", "vae_juries", "Taux de réussite VAE", "VAE success rate",
+    rate("vae_success_rate", "vae_full", "vae_juries", "Taux de réussite VAE", "VAE success rate",
          "Validations totales VAE / présentés au jury VAE."),
     Count("withdrawals", "candidacy", "Abandons", "Withdrawals",
           "Candidatures entrées dans la période, abandonnées (withdrawn_on) sans décision de jury.",
           lambda f: sa.and_(f.candidacy.c.withdrawn_on.is_not(None), ~f["has_decision"])),
-    Rate("withdrawal_rate", "withdrawals", "enrolments", "Taux d'abandon", "Withdrawal rate",
+    rate("withdrawal_rate", "withdrawals", "enrolments", "Taux d'abandon", "Withdrawal rate",
          "Abandons / entrées en parcours."),
     Count("partial_candidacies", "first_partial", "Candidats en validation partielle",
           "Candidacies with a first partial validation",
@@ -108,19 +76,27 @@ REGISTRY: tuple[Count | Rate, ...] = (
           "Completed partial validations",
           "Parmi elles, celles qui obtiennent ensuite une validation totale.",
           lambda f: f["completed"]),
-    Rate("partial_completion_rate", "partial_completed", "partial_candidacies",
+    rate("partial_completion_rate", "partial_completed", "partial_candidacies",
          "Taux de complétion des validations partielles", "Partial completion rate",
          "Validations partielles complétées / candidats en validation partielle."),
-    *(entry for months in (6, 12, 24) for entry in (
-        Count(f"partial_completed_{months}m", "first_partial",
-              f"Complétées sous {months} mois", f"Completed within {months} months",
-              f"Validations partielles complétées au plus {months} mois (calendaires) après la "
-              "première.", lambda f, m=months: completed_within(f, m)),
-        Rate(f"partial_completion_{months}m_rate", f"partial_completed_{months}m",
-             "partial_candidacies", f"Taux de complétion sous {months} mois",
-             f"Completion rate within {months} months",
-             f"Complétées sous {months} mois / candidats en validation partielle."),
-    )),
+    KaplanMeier("partial_completion_12m_km", "first_partial",
+                "Complétion à 12 mois (Kaplan–Meier)", "Completion within 12 months (Kaplan–Meier)",
+                "Part estimée des candidats en validation partielle qui obtiennent la validation "
+                "totale dans les 365 jours suivant la première partielle, en tenant compte de "
+                "ceux qui n'ont pas encore eu ce temps (estimateur de Kaplan–Meier).",
+                cohort="partial_candidacies", horizon=365),
+    KaplanMeier("partial_completion_24m_km", "first_partial",
+                "Complétion à 24 mois (Kaplan–Meier)", "Completion within 24 months (Kaplan–Meier)",
+                "Même estimation à 730 jours de la première validation partielle.",
+                cohort="partial_candidacies", horizon=730),
+    Count("first_juries", "first_jury", "Premiers passages en jury", "First jury decisions",
+          "Candidatures dont la première décision de jury (totale, partielle, refus) tombe dans "
+          "la période."),
+    Median("days_to_first_jury_median", "first_jury", "Délai médian entrée → premier jury",
+           "Median time from entry to first jury",
+           "Médiane, sur ces candidatures, du nombre de jours entre l'entrée en parcours et la "
+           "première décision de jury (présenté en mois).",
+           value=lambda f: f["days"], base="first_juries"),
     Count("certified", "jury", "Certifiés", "Certified",
           "Certificats délivrés : validations totales de la période.", _decision("full"),
           equals="full"),
@@ -128,7 +104,7 @@ REGISTRY: tuple[Count | Rate, ...] = (
           "Certified with national recognition",
           "Validations totales dont le jury tombe dans une fenêtre d'enregistrement RNCP ou RS.",
           lambda f: sa.and_(f["decision"] == "full", f["in_registration"])),
-    Rate("recognition_rate", "certified_rncp", "certified", "Taux de reconnaissance nationale",
+    rate("recognition_rate", "certified_rncp", "certified", "Taux de reconnaissance nationale",
          "Recognition rate", "Certifiés avec reconnaissance RNCP/RS / certifiés."),
     Count("cqps_active", "activity", "CQP actifs", "Active CQPs",
           "CQP ayant au moins une entrée ou une décision de jury dans la période.",
@@ -136,20 +112,28 @@ REGISTRY: tuple[Count | Rate, ...] = (
     Count("cqps_registered", "activity", "CQP actifs enregistrés", "Active registered CQPs",
           "CQP actifs enregistrés au RNCP ou au RS le dernier jour de la période.",
           lambda f: f["registered_at_end"], distinct="cqp_code", secret=False),
-    Rate("rncp_coverage", "cqps_registered", "cqps_active", "Couverture RNCP/RS",
+    rate("rncp_coverage", "cqps_registered", "cqps_active", "Couverture RNCP/RS",
          "RNCP/RS coverage",
          "CQP actifs enregistrés le dernier jour de la période / CQP actifs.", secret=False),
     Count("block_results", "block_result", "Résultats de blocs", "Block results",
           "Résultats de blocs de compétences évalués par un jury dans la période."),
     Count("blocks_acquired", "block_result", "Blocs acquis", "Blocks acquired",
           "Résultats de blocs acquis.", lambda f: f["acquired"]),
-    Rate("block_pass_rate", "blocks_acquired", "block_results", "Taux d'acquisition des blocs",
+    rate("block_pass_rate", "blocks_acquired", "block_results", "Taux d'acquisition des blocs",
          "Block pass rate", "Blocs acquis / résultats de blocs (par bloc avec --by block_code)."),
 )
 
-BY_NAME: dict[str, Count | Rate] = {entry.name: entry for entry in REGISTRY}
+BY_NAME: dict[str, Indicator] = {entry.name: entry for entry in REGISTRY}
+#: The counts (the secret is decided on them); every other kind is reached through BY_NAME.
 COUNTS = {e.name: e for e in REGISTRY if isinstance(e, Count)}
+#: The rates (numerator / denominator), for readers that need their two terms.
 RATES = {e.name: e for e in REGISTRY if isinstance(e, Rate)}
+
+
+def fact_of(name: str) -> str:
+    """The fact an indicator reads (a rate: its numerator's)."""
+    entry = BY_NAME[name]
+    return entry.fact or fact_of(entry.terms()[0])
 
 
 def family(names: list[str]) -> list[str]:
@@ -163,19 +147,25 @@ def family(names: list[str]) -> list[str]:
     return [c.name for c in COUNTS.values() if c.secret and c.fact in facts]
 
 
-def label(name: str, language: str = "fr") -> str:
-    """The label of an indicator or of one of its interval columns."""
-    base, suffix = name, ""
-    for end, words in (("_low", (" (borne basse)", " (low)")), ("_high", (" (borne haute)",
-                                                                          " (high)"))):
-        if name.endswith(end) and name[: -len(end)] in RATES:
-            base, suffix = name[: -len(end)], words[0 if language == "fr" else 1]
-    entry = BY_NAME.get(base)
-    if entry is None:
-        from .dimensions import DIMENSIONS
+def owner(column: str) -> Indicator | None:
+    """The indicator a published column belongs to (``full_rate_low`` -> ``full_rate``)."""
+    if column in BY_NAME:
+        return BY_NAME[column]
+    for entry in REGISTRY:
+        if column.startswith(entry.name + "_") and column in (*entry.columns(),
+                                                                *entry.change_columns()):
+            return entry
+    return None
 
-        dim = DIMENSIONS.get(name)
-        if dim is None:
-            return name
-        return dim.label_fr if language == "fr" else dim.label_en
-    return (entry.label_fr if language == "fr" else entry.label_en) + suffix
+
+def label(name: str, language: str = "fr") -> str:
+    """The label of an indicator, of one of its columns, or of a dimension."""
+    entry = owner(name)
+    if entry is not None:
+        return entry.column_label(name, language)
+    from .dimensions import DIMENSIONS
+
+    dim = DIMENSIONS.get(name)
+    if dim is None:
+        return name
+    return dim.label_fr if language == "fr" else dim.label_en

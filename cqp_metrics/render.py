@@ -11,26 +11,44 @@ from rich.table import Table
 from rich.text import Text
 
 from .api import SECRET, IndicatorTable
-from .formatting import fr_int, fr_pct
-from .registry import COUNTS, RATES, label
+from .formatting import fr_pct
+from .kinds import NOT_SIGNIFICANT, SIGNIFICANT
+from .period import fr_date
+from .registry import BY_NAME, label, owner
 
 
 def to_csv(table: IndicatorTable) -> str:
-    """CSV with machine-readable numbers: dot decimals, empty undefined rates, ``secret``."""
+    """CSV with machine-readable numbers: dot decimals, empty undefined rates, ``secret``;
+    ``year_complete`` as ``true``/``false``."""
     frame = table.published()
     for column in frame.columns:
-        if column in RATES or column.removesuffix("_low") in RATES or column.removesuffix(
-                "_high") in RATES:
-            frame[column] = frame[column].map(_decimal)
+        entry = owner(column)
+        if entry is not None:
+            frame[column] = frame[column].map(entry.csv)
+    if "year_complete" in frame:
+        frame["year_complete"] = frame["year_complete"].map(
+            lambda v: "" if v is None or v is pd.NA else ("true" if v else "false"))
     buffer = io.StringIO()
     frame.to_csv(buffer, index=False, lineterminator="\n")
     return buffer.getvalue()
 
 
-def _decimal(value: object) -> object:
-    if isinstance(value, str) or value is None or pd.isna(value):
-        return value
-    return f"{float(value):.6f}".rstrip("0").rstrip(".") if value else "0"
+def year_text(year: object, table: IndicatorTable) -> str:
+    """A year for people, marked when the data cut leaves it incomplete."""
+    if year is None or (not isinstance(year, str) and pd.isna(year)):
+        return "non renseigné"
+    if not isinstance(year, str) and int(year) in table.incomplete_years():
+        return f"{int(year)} (incomplète, données au {fr_date(table.data_until)})"
+    return str(year)
+
+
+def change_text(delta: object, low: object, high: object) -> str:
+    """``+0,4 pt [−1,2 ; +2,0] dans la marge d'incertitude``; empty when undefined."""
+    if isinstance(delta, str) or delta is None or pd.isna(delta):
+        return ""
+    points = lambda v: f"{v * 100:+.1f}".replace(".", ",")  # noqa: E731
+    significant = SIGNIFICANT if low > 0 or high < 0 else NOT_SIGNIFICANT
+    return f"{points(delta)} pt [{points(low)} ; {points(high)}] {significant}"
 
 
 def french_frame(table: IndicatorTable, language: str = "fr",
@@ -40,22 +58,33 @@ def french_frame(table: IndicatorTable, language: str = "fr",
     frame = table.published()
     out = pd.DataFrame(index=frame.index)
     for dim in table.query.by:
+        if dim == "year":
+            out[label(dim, language)] = frame[dim].map(lambda v: year_text(v, table))
+            continue
         out[label(dim, language)] = frame[dim].map(lambda v: "non renseigné" if v is None or (
             not isinstance(v, str) and pd.isna(v)) else str(v))
     for column in table.values.columns:
-        if column in COUNTS:
-            out[label(column, language)] = frame[column].map(fr_int)
-        elif column in RATES:
+        entry = BY_NAME.get(column)
+        if entry is None:
+            continue
+        values = frame[column].map(entry.text)
+        if f"{column}_low" not in frame:
+            out[label(column, language)] = values
+        else:
             bounds = [_interval(lo, hi) for lo, hi in zip(
                 frame[f"{column}_low"], frame[f"{column}_high"], strict=True)]
-            rates = frame[column].map(fr_pct)
             if intervals == "cell":
                 out[label(column, language)] = [
-                    f"{r} {b}".strip() if b else r for r, b in zip(rates, bounds, strict=True)]
+                    f"{r} {b}".strip() if b else r for r, b in zip(values, bounds, strict=True)]
             else:
-                out[label(column, language)] = rates
+                out[label(column, language)] = values
                 out[("IC 95 % " if language == "fr" else "95% CI ") + label(column, language)] \
                     = bounds
+        if f"{column}_change" in frame:
+            out[label(f"{column}_change", language)] = [
+                change_text(d, lo, hi) for d, lo, hi in zip(
+                    frame[f"{column}_change"], frame[f"{column}_change_low"],
+                    frame[f"{column}_change_high"], strict=True)]
     return out
 
 

@@ -152,6 +152,7 @@ load_log = sa.Table(
     sa.Column("loaded_at", sa.DateTime, primary_key=True),
     sa.Column("source", sa.Text, nullable=False, doc="path of the files, or 'demo'"),
     sa.Column("rows", sa.Integer, nullable=False),
+    sa.Column("data_until", sa.Date, doc="the day up to which the loaded data are complete"),
 )
 
 #: Tables in the order they are written (parents before children).

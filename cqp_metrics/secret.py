@@ -41,7 +41,7 @@ import pandas as pd
 
 from .config import SecretRule
 from .dimensions import DIMENSIONS
-from .registry import COUNTS, RATES
+from .registry import COUNTS, REGISTRY
 
 #: The value a dimension takes in a total row.
 TOTAL = "Total"
@@ -254,10 +254,11 @@ class Suppression:
         index = {name: j for j, name in enumerate(self.columns)}
         counts = values[self.columns].to_numpy(dtype=float)
         small = counts < self.rule.min_count
-        for rate in RATES.values():
-            if rate.secret and rate.numerator in index and rate.denominator in index:
-                few = values[rate.denominator].to_numpy(dtype=float) < self.rule.min_denominator
-                small[:, index[rate.numerator]] |= few
+        for entry in REGISTRY:  # a rate hides its numerator on a small denominator
+            if entry.unit == "count" or not all(t in index for t in entry.terms()):
+                continue
+            for count, hide in entry.primary(values, self.rule).items():
+                small[:, index[count]] |= hide.to_numpy(dtype=bool)
         graph.hide_local(small)
 
 
@@ -467,16 +468,3 @@ class _Graph:
                                                                                 bool)
             determined += [r for r, p in position.items() if not free[p]]
         return determined
-
-
-def rate_hidden(values: pd.DataFrame, hidden: pd.DataFrame, rule: SecretRule,
-                name: str) -> pd.Series:
-    """A rate is hidden with its numerator or its denominator, or on a small denominator."""
-    rate = RATES[name]
-    if not rule.enabled or not rate.secret:
-        return pd.Series(False, index=values.index)
-    out = values[rate.denominator] < rule.min_denominator
-    for term in (rate.numerator, rate.denominator):
-        if term in hidden:
-            out = out | hidden[term]
-    return out

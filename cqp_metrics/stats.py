@@ -17,3 +17,27 @@ def wilson(successes: pd.Series, trials: pd.Series, z: float = Z95) -> tuple[pd.
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z / (1 + z * z / n) * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
     return p, (centre - half).clip(lower=0.0), (centre + half).clip(upper=1.0)
+
+
+def newcombe(p1: pd.Series, low1: pd.Series, high1: pd.Series, p2: pd.Series,
+             low2: pd.Series, high2: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """``p1 - p2`` and Newcombe's hybrid score interval from the two intervals:
+    ``(p1 - p2) ∓ √((p1 - l1)² + (u2 - p2)²)`` below, ``√((u1 - p1)² + (p2 - l2)²)`` above.
+    NaN wherever a rate or a bound is missing."""
+    p1, low1, high1, p2, low2, high2 = (pd.to_numeric(s, errors="coerce").astype(float)
+                                        for s in (p1, low1, high1, p2, low2, high2))
+    delta = p1 - p2
+    below = np.sqrt((p1 - low1) ** 2 + (high2 - p2) ** 2)
+    above = np.sqrt((high1 - p1) ** 2 + (p2 - low2) ** 2)
+    return delta, delta - below, delta + above
+
+
+def poisson_change_significant(now: int, before: int, z: float = Z95) -> bool | None:
+    """Whether two counts differ beyond noise: given their sum, ``now`` is binomial with
+    probability ½ if both come from the same rate; significant when the Wilson interval of
+    ``now / (now + before)`` excludes ½. None when both are 0."""
+    total = now + before
+    if total <= 0:
+        return None
+    _, low, high = wilson(pd.Series([now]), pd.Series([total]), z)
+    return bool(low.iloc[0] > 0.5 or high.iloc[0] < 0.5)

@@ -12,8 +12,10 @@ import panel as pn
 import param
 
 from cqp_metrics.api import SECRET, IndicatorTable
-from cqp_metrics.formatting import export_notes, fr_int, fr_pct
-from cqp_metrics.registry import RATES, label
+from cqp_metrics.formatting import export_notes
+from cqp_metrics.kinds import DAYS_PER_MONTH
+from cqp_metrics.period import fr_date, period_label
+from cqp_metrics.registry import BY_NAME, label
 from cqp_metrics.render import french_frame
 
 from .data import MetricsSource
@@ -41,8 +43,37 @@ def secret_legend(table: IndicatorTable) -> pn.pane.Markdown:
                             css_classes=["secret-legend"])
 
 
-def kpi(name: str, table: IndicatorTable, language: str = "fr") -> pn.pane.HTML:
-    """A key figure: its last value in the period, the change on the year before, interval."""
+def incomplete_note(table: IndicatorTable) -> pn.pane.Markdown | None:
+    """The caption that marks the years the data cut leaves incomplete."""
+    years = table.incomplete_years()
+    if not years:
+        return None
+    listed = ", ".join(str(y) for y in years)
+    return pn.pane.Markdown(
+        f"<small>▨ {listed} : année incomplète (données au {fr_date(table.data_until)}), "
+        "à ne pas comparer telle quelle à une année entière.</small>",
+        css_classes=["incomplete-year"], margin=(0, 10))
+
+
+def _shade_incomplete(plot, table: IndicatorTable):
+    for year in table.incomplete_years():
+        plot = plot * hv.VSpan(year - 0.5, year + 0.5).opts(color="#888888", alpha=0.15)
+    return plot
+
+
+def _marked(plot, table: IndicatorTable) -> pn.Column:
+    """A chart by year with its incomplete years shaded and said under it."""
+    note = incomplete_note(table)
+    pane = pn.pane.HoloViews(_shade_incomplete(plot, table), sizing_mode="stretch_width")
+    return pn.Column(pane, *([note] if note else []), sizing_mode="stretch_width")
+
+
+def kpi(name: str, table: IndicatorTable, language: str = "fr",
+        same_period: IndicatorTable | None = None) -> pn.pane.HTML:
+    """A key figure: its last value in the period, its interval, and its change on the year
+    before (on the same period of both years when ``same_period`` is given, the last year
+    being incomplete), saying whether the change is significant."""
+    entry = BY_NAME[name]
     values, published = table.values, table.published()
     title = label(name, language)
     if values.empty:
@@ -50,36 +81,43 @@ def kpi(name: str, table: IndicatorTable, language: str = "fr") -> pn.pane.HTML:
     else:
         last = published.iloc[-1]
         value = last[name]
-        is_rate = name in RATES
-        body = value if isinstance(value, str) else (fr_pct(value) if is_rate else fr_int(value))
-        body = body or "—"
+        body = entry.text(value) or "—"
         change = ""
-        if is_rate and not isinstance(value, str) and pd.notna(value):
-            change = (f"IC 95 % [{fr_pct(last[f'{name}_low'])} – "
-                      f"{fr_pct(last[f'{name}_high'])}]")
-        if len(published) > 1:
-            before = published.iloc[-2][name]
-            if not isinstance(before, str) and not isinstance(value, str) and pd.notna(
-                    before) and pd.notna(value):
-                delta = value - before
-                if is_rate:
-                    text = f"{delta * 100:+.1f} pt".replace(".", ",")
-                else:
-                    text = (f"{delta / before * 100:+.1f} %".replace(".", ",") if before
-                            else fr_int(delta))
-                change = f"{text} sur un an" + (f" · {change}" if change else "")
+        low = f"{name}_low"
+        if low in last and not isinstance(last[low], str) and pd.notna(last[low]):
+            change = f"IC 95 % [{entry.text(last[low])} – {entry.text(last[f'{name}_high'])}]"
+        moved = None
+        if same_period is not None and len(same_period.values) >= 2:
+            rows = same_period.published()
+            year = int(rows["year"].iloc[-1])
+            if int(rows["year"].iloc[-2]) == year - 1:
+                moved = entry.compare(rows.iloc[-1], rows.iloc[-2])
+                until = same_period.query.until
+                moved_text = moved and (f"{moved.label()} · {period_label(year, until)} / "
+                                        f"{period_label(year - 1, until)}")
+        elif len(published) > 1:
+            moved = entry.compare(last, published.iloc[-2])
+            moved_text = moved and f"{moved.label()} sur un an"
+        if moved is not None:
+            change = moved_text + (f" · {change}" if change else "")
         if "year" in values:
-            title = f"{title} ({int(values['year'].iloc[-1])})"
+            year = int(values["year"].iloc[-1])
+            cut = table.data_until
+            title = f"{title} ({year})" if year not in table.incomplete_years() else \
+                f"{title} ({period_label(year, (cut.month, cut.day))})"
+    significant = ' data-significant="true"' if "· significatif" in change else ""
     return pn.pane.HTML(
-        f'<div class="kpi" data-kpi="{name}"><div class="kpi-title">{html.escape(title)}</div>'
+        f'<div class="kpi" data-kpi="{name}"{significant}>'
+        f'<div class="kpi-title">{html.escape(title)}</div>'
         f'<div class="kpi-value">{html.escape(str(body))}</div>'
         f'<div class="kpi-change">{html.escape(change)}</div></div>',
-        width=230, height=120, margin=5)
+        width=250, height=130, margin=5)
 
 
 def rate_trend(table: IndicatorTable, name: str, by: str = "year",
-               language: str = "fr") -> hv.Overlay | pn.pane.Alert:
-    """A rate over the years with its 95 % interval as a band; hidden points are left out."""
+               language: str = "fr") -> pn.Column | pn.pane.Alert:
+    """A share over the years with its 95 % interval as a band; hidden points are left out,
+    incomplete years shaded."""
     frame = table.masked()
     frame = frame[frame[name].notna()]
     if frame.empty:
@@ -90,9 +128,27 @@ def rate_trend(table: IndicatorTable, name: str, by: str = "year",
     curve = hv.Curve(data, by, "taux").opts(color=ACCENT, line_width=2)
     points = hv.Scatter(data, by, ["taux", "bas", "haut"]).opts(
         color=ACCENT, size=7, tools=["hover"])
-    return (band * curve * points).opts(
+    plot = (band * curve * points).opts(
         title=label(name, language), ylabel="%", xlabel=label(by, language), height=300,
         responsive=True, shared_axes=False, ylim=(0, 100), show_legend=False)
+    return _marked(plot, table)
+
+
+def duration_trend(table: IndicatorTable, name: str, language: str = "fr"
+                   ) -> pn.Column | pn.pane.Alert:
+    """A median duration by year, in months; hidden years left out, incomplete years shaded."""
+    frame = table.masked()
+    frame = frame[frame[name].notna()]
+    if frame.empty:
+        return no_data(label(name, language))
+    data = pd.DataFrame({"year": frame["year"].astype(int),
+                         "mois": frame[name] / DAYS_PER_MONTH})
+    plot = (hv.Curve(data, "year", "mois").opts(color=ACCENT, line_width=2)
+            * hv.Scatter(data, "year", "mois").opts(color=ACCENT, size=7, tools=["hover"])
+            ).opts(title=f"{label(name, language)} (en mois)", ylabel="mois",
+                   xlabel=label("year", language), height=300, responsive=True,
+                   shared_axes=False, ylim=(0, None))
+    return _marked(plot, table)
 
 
 def rate_bars(table: IndicatorTable, name: str, by: str, language: str = "fr",
@@ -123,9 +179,10 @@ def count_trend(table: IndicatorTable, names: list[str], language: str = "fr"):
               for n in names if frame[n].notna().any()]
     if not curves:
         return no_data()
-    return hv.Overlay(curves).opts(title="Volumes par année", height=300, responsive=True,
+    plot = hv.Overlay(curves).opts(title="Volumes par année", height=300, responsive=True,
                                    shared_axes=False, legend_position="top_left",
                                    xlabel=label("year", language))
+    return _marked(plot, table)
 
 
 def data_table(frame: pd.DataFrame, **kwargs) -> pn.pane.DataFrame:
@@ -149,7 +206,7 @@ class IndicatorTableView(param.Parameterized):
 
     def notes(self, table: IndicatorTable) -> list[tuple[str, str]]:
         return export_notes(self.source.catalogue("source"), self.filters.description(),
-                            table.rule)
+                            table.rule, table.data_until)
 
     def csv_bytes(self, table: IndicatorTable) -> io.BytesIO:
         """The shown table as a French CSV (semicolons, UTF-8 with BOM), notes on top."""
@@ -181,4 +238,6 @@ class IndicatorTableView(param.Parameterized):
                                     button_type="primary", css_classes=["download-xlsx"]),
         )
         shown = data_table(self.frame(table), css_classes=["indicator-table"])
-        return pn.Column(downloads, shown, secret_legend(table), sizing_mode="stretch_width")
+        note = incomplete_note(table)
+        return pn.Column(downloads, shown, *([note] if note else []), secret_legend(table),
+                         sizing_mode="stretch_width")

@@ -14,6 +14,8 @@ from cqp_metrics.api import IndicatorTable, compute
 from cqp_metrics.config import SecretRule, resolve_db_url, scope_from_env
 from cqp_metrics.db import DatabaseError, check_schema, error_reason, make_engine
 from cqp_metrics.formatting import source_note
+from cqp_metrics.period import data_cut
+from cqp_metrics.survival import completion_curve
 
 _ENGINES: dict[str, sa.Engine] = {}
 log = logging.getLogger("dashboards")
@@ -46,9 +48,16 @@ def _data_version(url: str) -> str:
 @pn.cache(max_items=512, policy="LRU")
 def _indicator_table(url: str, version: str, names: tuple | None, by: tuple,
                      where: tuple, years: tuple, scope: tuple | None,
-                     totals: bool) -> IndicatorTable:
+                     totals: bool, until: tuple | None = None) -> IndicatorTable:
     return compute(engine_for(url), names=names, by=by, where=dict(where), years=years,
-                   scope=scope, secret=SecretRule(), totals=totals)
+                   scope=scope, secret=SecretRule(), totals=totals, until=until)
+
+
+@pn.cache(max_items=128, policy="LRU")
+def _completion_curve(url: str, version: str, where: tuple, years: tuple,
+                      scope: tuple | None, by_year: bool) -> pd.DataFrame:
+    return completion_curve(engine_for(url), where=dict(where), years=years, scope=scope,
+                            by_year=by_year, secret=SecretRule())
 
 
 @pn.cache(max_items=64, policy="LRU")
@@ -62,7 +71,13 @@ def _catalogue(url: str, version: str, scope: tuple | None, what: str):
             return source_note(connection)
         if what == "certifinfo":
             return catalogue.certifinfo_catalogue(connection)
+        if what == "data_cut":
+            return data_cut(connection)
         return catalogue.dimension_values(connection, what, scope)
+
+
+def _frozen(where: dict | None) -> tuple:
+    return tuple(sorted((k, tuple(v)) for k, v in (where or {}).items() if v))
 
 
 class MetricsSource(param.Parameterized):
@@ -96,12 +111,22 @@ class MetricsSource(param.Parameterized):
         return None if self.scope is None else tuple(sorted(self.scope))
 
     def table(self, names=None, by=(), where=None, years=(None, None),
-              totals: bool = False) -> IndicatorTable:
-        """Indicators for these cuts and filters (cached for every session)."""
-        frozen = tuple(sorted((k, tuple(v)) for k, v in (where or {}).items() if v))
+              totals: bool = False, until: tuple[int, int] | None = None) -> IndicatorTable:
+        """Indicators for these cuts and filters (cached for every session); ``until``:
+        (month, day), the same period of every year."""
         return _indicator_table(self.url, _data_version(self.url),
-                                None if names is None else tuple(names), tuple(by), frozen,
-                                tuple(years), self._scope(), totals)
+                                None if names is None else tuple(names), tuple(by),
+                                _frozen(where), tuple(years), self._scope(), totals, until)
+
+    def completion_curve(self, where=None, years=(None, None),
+                         by_year: bool = False) -> pd.DataFrame:
+        """The Kaplan–Meier completion curve of partial validations (cached)."""
+        return _completion_curve(self.url, _data_version(self.url), _frozen(where),
+                                 tuple(years), self._scope(), by_year)
+
+    def data_cut(self):
+        """The database's data cut (a date), or None."""
+        return self.catalogue("data_cut")
 
     def catalogue(self, what: str):
         """``certifications``, ``branches``, ``source`` or the values of a dimension."""

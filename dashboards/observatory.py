@@ -10,6 +10,7 @@ import param
 
 from cqp_metrics.config import InputError
 from cqp_metrics.db import DatabaseError
+from cqp_metrics.period import fr_date
 
 from .data import MetricsSource
 from .filters import Filters
@@ -70,7 +71,16 @@ class ObservatoryApp(pn.viewable.Viewer):
         tabs.active = slugs.index(self.page)
         tabs.param.watch(lambda event: setattr(self, "page", slugs[event.new]), "active")
         self.param.watch(lambda event: setattr(tabs, "active", slugs.index(event.new)), "page")
-        return tabs
+        return pn.Column(self.data_cut(), tabs, sizing_mode="stretch_width")
+
+    def data_cut(self) -> pn.pane.Markdown:
+        """"Données au JJ/MM/AAAA", above every page."""
+        cut = self.source.data_cut()
+        text = f"**Données au {fr_date(cut)}**" if cut else "**Données : aucune**"
+        if cut is not None and (cut.month, cut.day) != (12, 31):
+            text += (f" · l'année {cut.year} est incomplète : elle est comparée à la même "
+                     "période de l'année précédente.")
+        return pn.pane.Markdown(text, css_classes=["data-cut"], margin=(0, 10))
 
     def sidebar(self) -> list:
         if self.filters is None:

@@ -6,6 +6,7 @@ It shares nothing with ``cqp_metrics`` but the names: loops over rows, dictionar
 from __future__ import annotations
 
 import datetime as dt
+import math
 import random
 from collections import defaultdict
 
@@ -29,10 +30,61 @@ def _age_band(entered: dt.date, birth_year) -> str | None:
     return "<26" if age < 26 else "26-44" if age < 45 else "45+"
 
 
+def latest_date(dataset: Dataset) -> dt.date | None:
+    """The latest date of a fact (entries, admissibility, withdrawals, any jury)."""
+    dates = [_date(v) for name, columns in (("candidacy", ("entered_on", "admissible_on",
+                                                             "withdrawn_on")),
+                                              ("jury", ("jury_date",)))
+             for column in columns for v in dataset.tables[name].get(column, [])]
+    dates = [d for d in dates if d is not None]
+    return max(dates) if dates else None
+
+
+def median(values: list[float]) -> float:
+    """The middle value, or the mean of the two middle ones."""
+    ordered = sorted(values)
+    n = len(ordered)
+    if n == 0:
+        return math.nan
+    middle = n // 2
+    return float(ordered[middle]) if n % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def kaplan_meier(observations: list[tuple[int, bool]], horizon: int
+                 ) -> tuple[float, float, float]:
+    """(completion, low, high) at ``horizon`` from (time, event) pairs, straight from the
+    textbook product: S(t) = Π (1 - d/n) over event days ≤ t, Greenwood's log-log interval."""
+    if not observations:
+        return math.nan, math.nan, math.nan
+    largest = max(t for t, _ in observations)
+    if largest < horizon and any(not e for t, e in observations if t == largest):
+        return math.nan, math.nan, math.nan
+    survival, variance = 1.0, 0.0
+    for day in sorted({t for t, e in observations if e}):
+        if day > horizon:
+            break
+        at_risk = sum(1 for t, _ in observations if t >= day)
+        events = sum(1 for t, e in observations if t == day and e)
+        survival *= 1 - events / at_risk
+        if events < at_risk:
+            variance += events / (at_risk * (at_risk - events))
+    if survival in (0.0, 1.0):
+        return 1 - survival, math.nan, math.nan
+    a = Z * math.sqrt(variance) / math.log(survival)
+    bounds = sorted([survival ** math.exp(a), survival ** math.exp(-a)])
+    return 1 - survival, 1 - bounds[1], 1 - bounds[0]
+
+
+Z = 1.959963984540054
+
+
 def expected_counts(dataset: Dataset, by: list[str], where: dict[str, list],
-                    years: tuple[int | None, int | None], scope: set[str] | None
-                    ) -> dict[tuple, dict[str, int]]:
-    """{key (values of ``by``): {count name: value}} computed row by row."""
+                    years: tuple[int | None, int | None], scope: set[str] | None,
+                    until: tuple[int, int] | None = None,
+                    data_until: dt.date | None = None) -> dict[tuple, dict[str, int]]:
+    """{key (values of ``by``): {count name: value}} computed row by row; also, under
+    ``_days`` the days from entry to first jury and under ``_km`` the (time, completed)
+    pairs of the first partial validations."""
     t = {name: frame.to_dict("records") for name, frame in dataset.tables.items()}
     branches = defaultdict(list)
     for link in t["certification_branch"]:
@@ -53,6 +105,8 @@ def expected_counts(dataset: Dataset, by: list[str], where: dict[str, list],
     def keys(cand: dict, date: dt.date, block: str | None = None) -> list[tuple]:
         """The keys this fact counts under, or none if a filter excludes it."""
         if lo is not None and date.year < lo or hi is not None and date.year > hi:
+            return []
+        if until is not None and (date.month, date.day) > until:
             return []
         values = {
             "year": date.year, "cqp_code": cand["cqp_code"], "region_code": cand["region_code"],
@@ -98,17 +152,20 @@ def expected_counts(dataset: Dataset, by: list[str], where: dict[str, list],
                 inside = any((a is None or a <= date) and (b is None or date <= b)
                              for a, b in windows[cand["cqp_code"]])
                 c["certified_rncp"] += decision == "full" and inside
+        if decided:
+            first_jury = min(d for d, _ in decided)
+            for key in keys(cand, first_jury):
+                counts[key]["first_juries"] += 1
+                counts[key].setdefault("_days", []).append((first_jury - entered).days)
         partials = [d for d, k in decided if k == "partial"]
         if partials:
             first = min(partials)
-            completed = any(k == "full" and d > first for d, k in decided)
-            gaps = [(d.year - first.year) * 12 + d.month - first.month
-                    for d, k in decided if k == "full" and d > first]
+            fulls = [d for d, k in decided if k == "full" and d > first]
             for key in keys(cand, first):
                 counts[key]["partial_candidacies"] += 1
-                counts[key]["partial_completed"] += completed
-                for months in (6, 12, 24):
-                    counts[key][f"partial_completed_{months}m"] += any(g <= months for g in gaps)
+                counts[key]["partial_completed"] += bool(fulls)
+                time = (min(fulls) - first).days if fulls else (data_until - first).days
+                counts[key].setdefault("_km", []).append((time, bool(fulls)))
     all_dates = [_date(c["entered_on"]) for c in t["candidacy"]] + [
         d for js in juries.values() for d, k in js if k in DECIDED]
     last_year = max(d.year for d in all_dates) if all_dates else None
@@ -120,7 +177,7 @@ def expected_counts(dataset: Dataset, by: list[str], where: dict[str, list],
                 counts[key]  # the key exists
                 active[key].add(cand["cqp_code"])
                 year = date.year if "year" in by else (hi if hi is not None else last_year)
-                end = dt.date(year, 12, 31)
+                end = dt.date(year, *(until or (12, 31)))
                 if any((a is None or a <= end) and (b is None or end <= b)
                        for a, b in windows[cand["cqp_code"]]):
                     registered[key].add(cand["cqp_code"])
@@ -135,16 +192,31 @@ def expected_counts(dataset: Dataset, by: list[str], where: dict[str, list],
     for key in [] if blocks_only else counts:
         counts[key]["cqps_active"] = len(active[key])
         counts[key]["cqps_registered"] = len(registered[key])
-    return {key: dict(value) for key, value in counts.items()}
+    out = {key: dict(value) for key, value in counts.items()}
+    for value in out.values():
+        value["days_to_first_jury_median"] = median(value.pop("_days", []))
+        km = value.pop("_km", [])
+        for months, horizon in ((12, 365), (24, 730)):
+            estimate, low, high = kaplan_meier(km, horizon)
+            value[f"partial_completion_{months}m_km"] = estimate
+            value[f"partial_completion_{months}m_km_low"] = low
+            value[f"partial_completion_{months}m_km_high"] = high
+    return out
 
 
 # --------------------------------------------------------------------------------------------
 # Random datasets
 
 
-def random_dataset(seed: int, size: int) -> Dataset:
-    """A small random but valid dataset: juries after entry, blocks of the candidacy's CQP."""
+def random_dataset(seed: int, size: int, coarse: bool = False) -> Dataset:
+    """A small random but valid dataset: juries after entry, blocks of the candidacy's CQP.
+    ``coarse``: every date on the first of a month, so that durations tie, and censorings
+    fall on event days."""
     rnd = random.Random(seed)
+
+    def day(value: dt.date) -> dt.date:
+        return value.replace(day=1) if coarse else value
+
     branch_codes = ["0016", "3248", "1979"][: rnd.randint(1, 3)]
     cqps = [f"Q{k}" for k in range(rnd.randint(1, 4))]
     links = []
@@ -166,7 +238,7 @@ def random_dataset(seed: int, size: int) -> Dataset:
     candidacies, juries, results = [], [], []
     for k in range(size):
         cqp = rnd.choice(cqps)
-        entered = _rand_date(rnd, 2019, 2024)
+        entered = day(_rand_date(rnd, 2019, 2024))
         vae = rnd.random() < 0.4
         candidacies.append({
             "candidacy_id": f"K{k}", "candidate_id": f"P{k}", "cqp_code": cqp,
@@ -185,7 +257,7 @@ def random_dataset(seed: int, size: int) -> Dataset:
         })
         used = set()
         for _ in range(rnd.choice([0, 1, 1, 2, 3])):
-            date = entered + dt.timedelta(days=rnd.randint(0, 900))
+            date = day(entered + dt.timedelta(days=rnd.randint(0, 900)))
             if date in used:
                 continue
             used.add(date)

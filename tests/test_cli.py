@@ -37,8 +37,8 @@ def test_csv_columns_are_named_as_in_domain(demo_db):
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     header = list(rows[0])
-    assert header[:9] == ["year", "enrolments", "juries", "full", "partial", "refused",
-                          "full_rate", "full_rate_low", "full_rate_high"]
+    assert header[:10] == ["year", "year_complete", "enrolments", "juries", "full", "partial",
+                           "refused", "full_rate", "full_rate_low", "full_rate_high"]
     for name in ("vae_juries", "vae_full", "vae_success_rate", "vae_admissibility_rate",
                  "withdrawal_rate", "partial_completion_rate", "certified", "certified_rncp",
                  "recognition_rate", "rncp_coverage", "block_pass_rate"):

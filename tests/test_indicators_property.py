@@ -3,6 +3,9 @@ filters, on every backend."""
 
 from __future__ import annotations
 
+import datetime as dt
+import math
+
 import pandas as pd
 import pytest
 import sqlalchemy as sa
@@ -11,10 +14,10 @@ from hypothesis import strategies as st
 
 from cqp_metrics import compute, schema
 from cqp_metrics.loading import write_dataset
-from cqp_metrics.registry import COUNTS, RATES
+from cqp_metrics.registry import RATES
 from cqp_metrics.stats import wilson
 
-from reference import expected_counts, random_dataset
+from reference import expected_counts, latest_date, random_dataset
 
 DIMS = ["year", "branch_code", "cqp_code", "region_code", "pathway", "funding", "status", "sex",
         "age_band", "provider_id", "referential_version"]
@@ -43,6 +46,9 @@ requests = st.fixed_dictionaries({
                        st.one_of(st.none(), st.integers(2021, 2026))),
     "scope": st.one_of(st.none(), st.sets(st.sampled_from(["0016", "3248", "1979"]))),
     "blocks": st.booleans(),
+    "coarse": st.booleans(),
+    "until": st.one_of(st.none(), st.tuples(st.integers(1, 12), st.integers(1, 28))),
+    "extra_days": st.sampled_from([0, 0, 31, 400]),
 }).map(lambda r: r)
 
 
@@ -52,9 +58,11 @@ requests = st.fixed_dictionaries({
 @given(request=requests, data=st.data())
 def test_counts_and_rates_match_the_reference(engine, rounds, request, data):
     clear(engine)
-    dataset = random_dataset(request["seed"], request["size"])
+    dataset = random_dataset(request["seed"], request["size"], request["coarse"])
+    latest = latest_date(dataset)
+    data_until = None if latest is None else latest + dt.timedelta(days=request["extra_days"])
     with engine.begin() as connection:
-        write_dataset(connection, dataset, source="test")
+        write_dataset(connection, dataset, source="test", data_until=data_until)
     where = {dim: data.draw(st.lists(st.sampled_from(FILTER_VALUES[dim]), min_size=1,
                                      max_size=2, unique=True)) for dim in request["where"]}
     by = list(request["by"])
@@ -65,20 +73,27 @@ def test_counts_and_rates_match_the_reference(engine, rounds, request, data):
     if request["blocks"]:
         by = [*by[:1], "block_code"]
         names = ["block_results", "blocks_acquired", "block_pass_rate"]
+    until = request["until"]
     table = compute(engine, names=names, by=by, where=where, years=years,
-                    scope=request["scope"], secret=False)
-    expected = expected_counts(dataset, by, where, years, request["scope"])
+                    scope=request["scope"], secret=False, until=until)
+    assert table.data_until == data_until
+    expected = expected_counts(dataset, by, where, years, request["scope"], until, data_until)
     got = table.values
-    wanted = [n for n in table.query.counts()]
     actual = {tuple(None if pd.isna(v) else v for v in row[by]): row
               for _, row in got.iterrows()} if by else {(): got.iloc[0]} if len(got) else {}
     if not by:
         expected = expected or {(): {}}
     assert set(actual) == set(expected), (set(actual) ^ set(expected))
-    for key, counts in expected.items():
+    for key, values in expected.items():
         row = actual[key]
-        for name in wanted:
-            assert row[name] == counts.get(name, 0), (key, name)
+        for name in table.query.counts():
+            assert row[name] == values.get(name, 0), (key, name)
+        for name in ESTIMATES:
+            if name in got.columns:
+                wanted = values.get(name, math.nan)
+                assert (math.isnan(wanted) and pd.isna(row[name])) or math.isclose(
+                    row[name], wanted, rel_tol=1e-9, abs_tol=1e-12), (key, name, row[name],
+                                                                     wanted)
     for name, rate in RATES.items():
         if name in got.columns:
             p, low, high = wilson(got[rate.numerator], got[rate.denominator])
@@ -87,4 +102,12 @@ def test_counts_and_rates_match_the_reference(engine, rounds, request, data):
             assert got.loc[empty, name].isna().all()
             assert (got.loc[~empty, f"{name}_low"] <= got.loc[~empty, name] + 1e-12).all()
             assert (got.loc[~empty, f"{name}_high"] >= got.loc[~empty, name] - 1e-12).all()
-    assert all(name in COUNTS or name in RATES for name in table.query.names)
+    if "year" in by:
+        complete = [data_until is None or data_until >= dt.date(int(y), *(until or (12, 31)))
+                    for y in got["year"]]
+        assert got["year_complete"].tolist() == complete
+
+
+#: The figures that are neither counts nor Wilson rates, checked against the reference.
+ESTIMATES = ["days_to_first_jury_median",
+             *(f"partial_completion_{m}m_km{s}" for m in (12, 24) for s in ("", "_low", "_high"))]

@@ -9,6 +9,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from ..db import ensure_schema
+from ..period import data_cut
 from .problems import LoadError, Problem
 from .reader import read_input
 from .validate import Dataset, validate
@@ -24,10 +25,14 @@ class LoadReport:
     rows: int
     read: dict[str, int] = field(default_factory=dict)
     kept: dict[str, list[str]] = field(default_factory=dict)
+    #: The data cut recorded with the load.
+    data_until: dt.date | None = None
 
     def lines(self) -> list[str]:
         """The report in French, one line per file."""
         out = []
+        if self.data_until is not None:
+            out.append(f"Données arrêtées au {self.data_until:%d/%m/%Y}.")
         for file, count in self.read.items():
             line = f"{file} : {count} ligne(s)"
             if self.kept.get(file):
@@ -39,7 +44,8 @@ class LoadReport:
 
 def load(path: str | Path, engine: sa.Engine, progress: Progress | None = None,
          data_until: dt.date | None = None) -> LoadReport:
-    """Load a folder of CSV files or an .xlsx workbook.
+    """Load a folder of CSV files or an .xlsx workbook; ``data_until``: the day up to which
+    its data are complete (default: the latest date of a fact), no fact may be dated after it.
 
     Raises :class:`LoadError` with every problem found; then nothing has been written.
     """
@@ -48,5 +54,6 @@ def load(path: str | Path, engine: sa.Engine, progress: Progress | None = None,
     with engine.begin() as connection:
         dataset = validate(raw, connection, data_until=data_until)
         rows = write_dataset(connection, dataset, source=str(Path(path).resolve()),
-                             progress=progress)
-    return LoadReport(rows, dataset.read, dataset.kept)
+                             progress=progress, data_until=data_until)
+        cut = data_cut(connection)
+    return LoadReport(rows, dataset.read, dataset.kept, cut)

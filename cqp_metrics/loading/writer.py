@@ -16,6 +16,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from .. import schema
+from ..period import latest_fact_date
+from .problems import LoadError, Problem
 from .validate import Dataset
 
 #: Called with (table name, rows written so far, rows in all) while writing.
@@ -24,8 +26,11 @@ CHUNK = 20_000
 
 
 def write_dataset(connection: sa.Connection, dataset: Dataset, source: str,
-                  progress: Progress | None = None) -> int:
-    """Upsert every table of ``dataset`` on ``connection`` (inside the caller's transaction)."""
+                  progress: Progress | None = None, data_until: dt.date | None = None) -> int:
+    """Upsert every table of ``dataset`` on ``connection`` (inside the caller's transaction)
+    and record the load with its data cut: ``data_until``, by default the latest date of a
+    fact in the database once written (for a whole load, the latest date in its files; a
+    partial correction keeps the data cut its data reach)."""
     total = dataset.rows()
     done = 0
     if "certification" in dataset.tables:
@@ -47,8 +52,16 @@ def write_dataset(connection: sa.Connection, dataset: Dataset, source: str,
         _upsert(connection, table, frame, lambda n, t=table.name, d=done: progress and progress(
             t, d + n, total))
         done += len(frame)
+    latest = latest_fact_date(connection)
+    if data_until is None:
+        data_until = latest
+    elif latest is not None and latest > data_until:
+        raise LoadError([Problem("base", None, None, latest.isoformat(),
+                                 "la base contient des faits datés après la date d'arrêt "
+                                 f"demandée ({data_until:%d/%m/%Y}) : donnez une date "
+                                 "d'arrêt postérieure")])
     connection.execute(schema.load_log.insert().values(
-        loaded_at=dt.datetime.now(), source=source, rows=total))
+        loaded_at=dt.datetime.now(), source=source, rows=total, data_until=data_until))
     return total
 
 

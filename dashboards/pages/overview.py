@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import panel as pn
 
-from ..components import count_trend, kpi, rate_trend
+from cqp_metrics.period import until_of
+
+from ..components import count_trend, kpi, no_data, rate_trend
 from .base import Page
 
 KEY_FIGURES = ("enrolments", "juries", "full_rate", "vae_success_rate", "partial_rate",
@@ -17,10 +19,16 @@ class OverviewPage(Page):
     def render(self, where: dict, years: tuple) -> pn.viewable.Viewable:
         table = self.source.table(by=("year",), where=where, years=years)
         if table.values.empty:
-            from ..components import no_data
-
             return no_data()
-        cards = pn.FlexBox(*(kpi(name, table, self.language) for name in KEY_FIGURES))
+        same_period = None
+        incomplete = table.incomplete_years()
+        last = int(table.values["year"].iloc[-1])
+        if last in incomplete and table.data_until is not None:
+            # An incomplete last year is compared with the same months of the year before.
+            same_period = self.source.table(by=("year",), where=where, years=(last - 1, last),
+                                            until=until_of(table.data_until))
+        cards = pn.FlexBox(*(kpi(name, table, self.language, same_period)
+                             for name in KEY_FIGURES))
         return pn.Column(
             cards,
             pn.Row(count_trend(table, ["enrolments", "juries", "full"], self.language),

@@ -1,37 +1,76 @@
-"""Validation partielle: its rate, its completion and the time it takes, the blocks missed."""
+"""Validation partielle: its rate, its completion under censoring (Kaplan–Meier), the blocks
+missed."""
 
 from __future__ import annotations
 
 import holoviews as hv
 import pandas as pd
 import panel as pn
+import param
 
-from cqp_metrics.formatting import fr_pct
+from cqp_metrics.registry import BY_NAME
 
 from ..components import ACCENT, no_data, rate_bars, rate_trend, secret_legend
 from .base import Page
+
+KM = ("partial_completion_12m_km", "partial_completion_24m_km")
+
+
+def _steps(frame: pd.DataFrame, x: str) -> pd.DataFrame:
+    """A step function as a polyline: each value holds until the next x."""
+    before = frame.shift(1).iloc[1:].assign(**{x: frame[x].iloc[1:].to_numpy()})
+    both = pd.concat([frame.assign(_o=1), before.assign(_o=0)]).sort_values([x, "_o"],
+                                                                             kind="stable")
+    return both.drop(columns="_o").reset_index(drop=True)
+
+
+def completion_plot(curve: pd.DataFrame, by_year: bool) -> hv.Overlay | pn.pane.Alert:
+    """The Kaplan–Meier completion curve (steps, with its 95 % band), per cohort year."""
+    if curve.empty:
+        return no_data("courbe de complétion")
+    layers = []
+    groups = curve.groupby("year") if by_year else [(None, curve)]
+    for year, group in groups:
+        data = _steps(group.assign(pct=group["completion"] * 100, bas=group["low"] * 100,
+                                   haut=group["high"] * 100)[["months", "pct", "bas", "haut"]],
+                      "months")
+        name = f"cohorte {year}" if year is not None else "toutes cohortes"
+        if not by_year:
+            band = data.dropna(subset=["bas", "haut"])
+            layers.append(hv.Area(band, "months", ["bas", "haut"], label=name).opts(
+                alpha=0.2, color=ACCENT, line_alpha=0))
+        layers.append(hv.Curve(data, "months", ["pct", "bas", "haut"], label=name).opts(
+            line_width=2, tools=["hover"],
+            **({} if by_year else {"color": ACCENT})))
+    return hv.Overlay(layers).opts(
+        title="Complétion des validations partielles (Kaplan–Meier, IC 95 %)",
+        xlabel="mois depuis la première validation partielle", ylabel="% complétées",
+        ylim=(0, 100), xlim=(0, 24), height=340, responsive=True, shared_axes=False,
+        legend_position="bottom_right", show_legend=by_year)
 
 
 class PartialPage(Page):
     title_fr, title_en, slug = "Validation partielle", "Partial validation", "partial"
 
+    by_cohort = param.Boolean(default=False, doc="One completion curve per cohort year.")
+
+    def controls(self) -> list:
+        return [pn.widgets.Checkbox.from_param(self.param.by_cohort,
+                                               name="Une courbe par année de cohorte")]
+
+    def refs(self) -> list:
+        return [*super().refs(), self.param.by_cohort]
+
     def render(self, where: dict, years: tuple) -> pn.viewable.Viewable:
         by_year = self.source.table(by=("year",), where=where, years=years,
-                                    names=["partial_rate", "partial_completion_rate"])
+                                    names=["partial_rate", *KM])
         if by_year.values.empty:
             return no_data()
-        delays = self.source.table(where=where, years=years, names=[
-            "partial_completion_6m_rate", "partial_completion_12m_rate",
-            "partial_completion_24m_rate", "partial_completion_rate"])
-        row = delays.masked().iloc[0]
-        curve = pd.DataFrame({"mois": [6, 12, 24], "taux": [
-            row[f"partial_completion_{m}m_rate"] * 100 for m in (6, 12, 24)]}).dropna()
-        delay_plot = (hv.Curve(curve, "mois", "taux") * hv.Scatter(curve, "mois", "taux").opts(
-            size=8, color=ACCENT, tools=["hover"])).opts(
-            title="Complétion selon le délai depuis la première validation partielle",
-            xlabel="mois après la validation partielle", ylabel="% complétées", ylim=(0, 100),
-            height=300, responsive=True, shared_axes=False) \
-            if not curve.empty else no_data("délais")
+        overall = self.source.table(where=where, years=years, names=list(KM)).published()
+        summary = "  \n".join(
+            f"{BY_NAME[n].label_fr} : **{BY_NAME[n].text(overall[n].iloc[0]) or 'non estimable'}**"
+            for n in KM)
+        curve = self.source.completion_curve(where=where, years=years, by_year=self.by_cohort)
         blocks = self.source.table(by=("block_code",), where=where, years=years)
         shown = blocks.masked().dropna(subset=["block_pass_rate"]).sort_values(
             "block_pass_rate").head(12)
@@ -42,13 +81,16 @@ class PartialPage(Page):
                                       blocks.rule)
             missed = rate_bars(subset, "block_pass_rate", "block_code", self.language)
             missed.opts(title="Les blocs les moins acquis (taux d'acquisition, IC 95 %)")
-        summary = pn.pane.Markdown(
-            f"Taux de complétion (toutes durées) : **{fr_pct(row['partial_completion_rate'])}"
-            "**" if pd.notna(row["partial_completion_rate"]) else "Taux de complétion : secret")
+        reading = pn.pane.Markdown(
+            "<small>Les candidats entrés récemment en validation partielle n'ont pas encore "
+            "eu le temps de la compléter : l'estimateur de Kaplan–Meier tient compte de ce "
+            "temps d'observation, ce sont ses chiffres qu'on compare d'une année à "
+            "l'autre.</small>", css_classes=["km-note"])
         return pn.Column(
             pn.Row(rate_trend(by_year, "partial_rate", language=self.language),
-                   rate_trend(by_year, "partial_completion_rate", language=self.language),
+                   rate_trend(by_year, "partial_completion_12m_km", language=self.language),
                    sizing_mode="stretch_width"),
-            pn.Row(pn.Column(summary, delay_plot, sizing_mode="stretch_width"), missed,
-                   sizing_mode="stretch_width"),
+            pn.Row(pn.Column(pn.pane.Markdown(summary), completion_plot(curve, self.by_cohort),
+                             reading, sizing_mode="stretch_width", css_classes=["km-curve"]),
+                   missed, sizing_mode="stretch_width"),
             secret_legend(by_year), sizing_mode="stretch_width")

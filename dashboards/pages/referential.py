@@ -9,13 +9,39 @@ import pandas as pd
 import panel as pn
 import param
 
+from cqp_metrics.registry import BY_NAME
+from cqp_metrics.render import change_text
 from cqp_metrics.stats import Z95
 
-from ..components import ACCENT, no_data, secret_legend
+from ..components import ACCENT, data_table, no_data, secret_legend
 from .base import Page
 
 SHEET = ["enrolments", "juries", "full_rate", "partial_rate", "vae_success_rate",
-         "partial_completion_rate", "recognition_rate"]
+         "partial_completion_12m_km", "days_to_first_jury_median", "recognition_rate"]
+
+
+def version_changes(blocks: pd.DataFrame) -> pd.DataFrame:
+    """Each block's pass rate in one referential version against the version before, with
+    Newcombe's interval of the difference; ``significatif`` only when it excludes 0.
+    ``blocks``: the masked table by (referential_version, block_code)."""
+    rate = BY_NAME["block_pass_rate"]
+    rows = []
+    known = blocks.dropna(subset=["referential_version"])
+    for block, group in known.groupby("block_code"):
+        group = group.sort_values("referential_version")
+        for (_, before), (_, this) in zip(group.iloc[:-1].iterrows(), group.iloc[1:].iterrows(),
+                                          strict=True):
+            delta, low, high = (s.iloc[0] for s in rate.change(pd.DataFrame([this]),
+                                                               pd.DataFrame([before])))
+            rows.append({
+                "Bloc": str(block),
+                "Versions": f"{before['referential_version']} → {this['referential_version']}",
+                "Taux avant": rate.text(before["block_pass_rate"]) or "secret",
+                "Taux après": rate.text(this["block_pass_rate"]) or "secret",
+                "Écart (IC 95 %, Newcombe)": change_text(delta, low, high) or "non calculable",
+            })
+    return pd.DataFrame(rows, columns=["Bloc", "Versions", "Taux avant", "Taux après",
+                                       "Écart (IC 95 %, Newcombe)"])
 
 
 def funnel_plot(frame: pd.DataFrame, overall: float) -> hv.Overlay:
@@ -74,6 +100,9 @@ class ReferentialPage(Page):
                 title="Taux d'acquisition des blocs par version du référentiel (IC 95 %)",
                 height=340, responsive=True, shared_axes=False, ylim=(0, 100), ylabel="%",
                 xlabel="")
+        changes = version_changes(shown)
+        comparison = data_table(changes, css_classes=["version-changes"]) if len(changes) \
+            else no_data("une seule version du référentiel")
         providers = self.source.table(by=("provider_id",), where=one, years=years,
                                       names=["full_rate"])
         visible = providers.masked().dropna(subset=["full_rate", "provider_id"])
@@ -88,4 +117,6 @@ class ReferentialPage(Page):
                              "filtre CQP.</small>") if len(cqps) > 1 else "",
             view.view(sheet, name=f"fiche_{cqp}"),
             pn.Row(block_view, provider_view, sizing_mode="stretch_width"),
+            pn.pane.Markdown("### Blocs : évolution entre versions du référentiel"),
+            comparison,
             secret_legend(sheet), sizing_mode="stretch_width")

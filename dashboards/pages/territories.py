@@ -8,8 +8,7 @@ import panel as pn
 import param
 
 from cqp_metrics.codes import REGIONS
-from cqp_metrics.formatting import fr_int, fr_pct
-from cqp_metrics.registry import RATES, label
+from cqp_metrics.registry import BY_NAME, label
 
 from ..components import no_data
 from .base import Page
@@ -29,13 +28,13 @@ def tile_map(table, name: str, language: str = "fr") -> hv.Overlay:
     values = table.masked().set_index("region_code")[name]
     shown = table.published().set_index("region_code")[name]
     rows = []
+    share = BY_NAME[name].unit == "share"
     for code, (x, y) in TILES.items():
         value = values.get(code)
         text = shown.get(code, "")
-        text = text if isinstance(text, str) else (fr_pct(text) if name in RATES
-                                                   else fr_int(text))
+        text = BY_NAME[name].text(text)
         rows.append({"x0": x, "y0": -y, "x1": x + 0.95, "y1": -y + 0.95, "code": code,
-                     "région": REGIONS[code], "valeur": value * 100 if name in RATES and
+                     "région": REGIONS[code], "valeur": value * 100 if share and
                      value is not None and pd.notna(value) else value,
                      "texte": text or "—", "lx": x + 0.475, "ly": -y + 0.6,
                      "vx": x + 0.475, "vy": -y + 0.3, "abbr": SHORT[code]})

@@ -8,7 +8,7 @@ import panel as pn
 
 from cqp_metrics.formatting import fr_int
 
-from ..components import ACCENT, no_data, rate_bars, rate_trend, secret_legend
+from ..components import ACCENT, duration_trend, no_data, rate_bars, rate_trend, secret_legend
 from ..filters import LABELS
 from .base import Page
 
@@ -45,6 +45,8 @@ class VaePage(Page):
                                       years=years)
         by_age = self.source.table(names=["vae_success_rate"], by=("age_band",), where=vae,
                                    years=years)
+        durations = self.source.table(names=["days_to_first_jury_median"], by=("year",),
+                                      where=vae, years=years)
         return pn.Column(
             pn.Row(pn.pane.HoloViews(funnel, sizing_mode="stretch_width"),
                    rate_trend(by_year, "vae_success_rate", language=self.language),
@@ -52,5 +54,7 @@ class VaePage(Page):
             pn.Row(rate_bars(by_status, "vae_success_rate", "status", self.language,
                              LABELS["status"]),
                    rate_bars(by_age, "vae_success_rate", "age_band", self.language),
+                   sizing_mode="stretch_width"),
+            pn.Row(duration_trend(durations, "days_to_first_jury_median", self.language),
                    sizing_mode="stretch_width"),
             secret_legend(total), sizing_mode="stretch_width")

@@ -1,0 +1,158 @@
+"""Per-database SQL, in one place: what each backend says differently, and what it lacks.
+
+The rest of the package writes portable SQLAlchemy Core; the few constructs that differ
+between DuckDB, SQLite and PostgreSQL are SQLAlchemy elements compiled here, one rule per
+backend (the way ibis' compilers keep one translation table per backend):
+
+- days between two dates: DuckDB ``date_diff('day', start, end)``, PostgreSQL
+  ``end - start``, SQLite the difference of ``julianday`` (dates are ISO text there);
+- median: DuckDB ``median(x)``, PostgreSQL ``percentile_cont(0.5) WITHIN GROUP (ORDER BY x)``,
+  SQLite has none: a portable fallback ranks the rows with window functions;
+- natural logarithm: ``ln`` everywhere, but SQLite has it only when built with its math
+  functions; :func:`prepare` registers one otherwise.
+
+What a backend cannot do is declared in :data:`RULES` (``native_median``), and the query
+builder asks here rather than testing backend names itself.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
+
+
+@dataclass(frozen=True)
+class Rules:
+    """What one backend can compute natively."""
+
+    name: str
+    #: A ``median`` aggregate (exact: the mean of the two middle values for an even count).
+    native_median: bool
+
+
+RULES = {
+    "duckdb": Rules("duckdb", native_median=True),
+    "postgresql": Rules("postgresql", native_median=True),
+    "sqlite": Rules("sqlite", native_median=False),
+}
+
+
+def rules_for(dialect_name: str) -> Rules:
+    """The rules of a backend; an unknown one gets the portable fallbacks."""
+    return RULES.get(dialect_name, Rules(dialect_name, native_median=False))
+
+
+# -- days between two dates ------------------------------------------------------------------
+
+
+class days_between(FunctionElement):  # noqa: N801 - an SQL function, named like one
+    """Whole days from ``start`` to ``end`` (``end - start``), as an integer."""
+
+    type = sa.Integer()
+    name = "days_between"
+    inherit_cache = True
+
+
+@compiles(days_between)
+def _days_default(element, compiler, **kw):  # PostgreSQL: date - date is an integer
+    start, end = list(element.clauses)
+    return f"({compiler.process(end, **kw)} - {compiler.process(start, **kw)})"
+
+
+@compiles(days_between, "duckdb")
+def _days_duckdb(element, compiler, **kw):
+    start, end = list(element.clauses)
+    return f"date_diff('day', {compiler.process(start, **kw)}, {compiler.process(end, **kw)})"
+
+
+@compiles(days_between, "sqlite")
+def _days_sqlite(element, compiler, **kw):  # dates are ISO text: julianday is exact on days
+    start, end = list(element.clauses)
+    return (f"CAST(julianday({compiler.process(end, **kw)}) - "
+            f"julianday({compiler.process(start, **kw)}) AS INTEGER)")
+
+
+# -- median ----------------------------------------------------------------------------------
+
+
+class _median(FunctionElement):  # noqa: N801
+    type = sa.Double()
+    name = "median"
+    inherit_cache = True
+
+
+@compiles(_median)
+def _median_default(element, compiler, **kw):
+    raise sa.exc.CompileError(f"pas de médiane native sur {compiler.dialect.name}")
+
+
+@compiles(_median, "duckdb")
+def _median_duckdb(element, compiler, **kw):
+    return f"median({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(_median, "postgresql")
+def _median_postgresql(element, compiler, **kw):
+    return (f"percentile_cont(0.5) WITHIN GROUP (ORDER BY "
+            f"{compiler.process(element.clauses, **kw)})")
+
+
+@dataclass
+class Median:
+    """How to get a median of ``value`` per group: the row-level columns it needs (windows
+    over the group, for a backend without a median) and the aggregate over those rows."""
+
+    rows: dict[str, sa.ColumnElement]
+    aggregate: Callable[[sa.Subquery], sa.ColumnElement]
+
+
+def median(rules: Rules, label: str, value: sa.ColumnElement,
+           partition: Sequence[sa.ColumnElement]) -> Median:
+    """The median of ``value`` (NULLs ignored) within each group of ``partition``.
+
+    Without a native median, each row gets its rank among the group's non-NULL values and the
+    group's count of them; the median is the mean of the middle one or two ranks
+    (``2·rank ∈ {n, n+1, n+2}``).
+    """
+    if rules.native_median:
+        return Median({label: value}, lambda rows: _median(rows.c[label]))
+    over = {"partition_by": list(partition) or None}
+    rank = sa.func.row_number().over(order_by=value.asc().nulls_last(), **over)
+    size = sa.func.count(value).over(**over)
+    columns = {label: value, f"{label}__rank": rank, f"{label}__size": size}
+
+    def aggregate(rows: sa.Subquery) -> sa.ColumnElement:
+        twice = 2 * rows.c[f"{label}__rank"]
+        n = rows.c[f"{label}__size"]
+        middle = sa.and_(rows.c[label].is_not(None),
+                         sa.or_(twice == n, twice == n + 1, twice == n + 2))
+        return sa.func.avg(sa.case((middle, sa.cast(rows.c[label], sa.Double))))
+
+    return Median(columns, aggregate)
+
+
+# -- natural logarithm -----------------------------------------------------------------------
+
+
+def prepare(connection: sa.Connection) -> None:
+    """Give a connection what its backend lacks: SQLite built without its math functions
+    gets ``ln`` as a registered function (once per DBAPI connection)."""
+    if connection.dialect.name != "sqlite":
+        return
+    raw = connection.connection.driver_connection
+    if getattr(raw, "_cqp_prepared", False):
+        return
+    try:
+        raw.execute("SELECT ln(2.0)").fetchone()
+    except Exception:  # noqa: BLE001 - sqlite3.OperationalError: no such function
+        raw.create_function("ln", 1, lambda x: None if x is None or x <= 0 else math.log(x),
+                            deterministic=True)
+    try:
+        raw._cqp_prepared = True
+    except AttributeError:  # a DBAPI connection that takes no attribute: check each time
+        pass

@@ -1,0 +1,415 @@
+"""Kinds of indicators: each owns its SQL, its derivation, its secret, interval and formats.
+
+An indicator of an existing kind is one entry of :mod:`cqp_metrics.registry`; a new kind is
+one class here. The query builder, the API, the secret, the renderers and the dashboards ask
+the kind rather than testing which kind they hold:
+
+- :meth:`Indicator.sql`: the columns the database computes for it (``None``: derived only);
+- :meth:`Indicator.derive`: its published columns from those (rates, intervals, estimates);
+- :meth:`Indicator.hidden` and :meth:`Indicator.primary`: the statistical secret;
+- :meth:`Indicator.text`, :meth:`Indicator.csv`, :meth:`Indicator.compare`: for people and
+  for machines.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from . import dialects
+from .config import SecretRule
+from .facts import FactSource
+from .formatting import fr_int, fr_pct
+from .stats import Z95, newcombe, poisson_change_significant, wilson
+
+Condition = Callable[[FactSource], sa.ColumnElement]
+
+#: What a change beyond noise reads; the word is said only then (DOMAIN.md).
+SIGNIFICANT = "significatif"
+#: What a change within noise reads.
+NOT_SIGNIFICANT = "dans la marge d'incertitude"
+
+#: Days in an average month, to speak of durations in months.
+DAYS_PER_MONTH = 365.25 / 12
+
+
+@dataclass(frozen=True)
+class SqlContext:
+    """What a kind's SQL may depend on besides the fact: the backend and the data cut."""
+
+    rules: dialects.Rules
+    data_until: dt.date | None = None
+
+
+@dataclass
+class Sql:
+    """The database's part of an indicator, over one fact's rows (after the filters).
+
+    ``rows``: row-level columns (they may be windows partitioned by the cuts);
+    ``aggregates``: per output column, its aggregate over those rows, per group of the cuts;
+    ``fill``: the value of a column for a group where the fact has no row.
+    """
+
+    rows: dict[str, sa.ColumnElement] = field(default_factory=dict)
+    aggregates: dict[str, Callable[[sa.Subquery], sa.ColumnElement]] = field(
+        default_factory=dict)
+    fill: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Change:
+    """A change from one period to another, for people: its text and its significance."""
+
+    text: str
+    significant: bool | None = None  # None: not tested
+
+    def label(self) -> str:
+        if self.significant is None:
+            return self.text
+        return f"{self.text} · " + (SIGNIFICANT if self.significant else NOT_SIGNIFICANT)
+
+
+@dataclass(frozen=True)
+class Indicator:
+    """What every kind has: a name, the fact it reads, labels and a description."""
+
+    name: str
+    fact: str
+    label_fr: str
+    label_en: str
+    description: str
+
+    #: Published columns besides ``name``, as (suffix, French label, English label).
+    suffixes = ()
+    #: Columns ``--changes`` adds (year-on-year change and its interval), same form.
+    change_suffixes = ()
+    #: What its values are: ``count`` (persons, CQPs), ``share`` (0 to 1, with an interval)
+    #: or ``days`` (a duration): charts and formats follow.
+    unit = "count"
+
+    def terms(self) -> tuple[str, ...]:
+        """The other indicators it is computed from (shown beside it)."""
+        return ()
+
+    def sql(self, fact: FactSource, partition: Sequence[sa.ColumnElement],
+            context: SqlContext) -> Sql | None:
+        return None
+
+    def columns(self) -> list[str]:
+        return [self.name, *(self.name + s for s, _, _ in self.suffixes)]
+
+    def change_columns(self) -> list[str]:
+        return [self.name + s for s, _, _ in self.change_suffixes]
+
+    def column_label(self, column: str, language: str) -> str:
+        base = self.label_fr if language == "fr" else self.label_en
+        for suffix, fr, en in (*self.suffixes, *self.change_suffixes):
+            if column == self.name + suffix:
+                return base + (fr if language == "fr" else en)
+        return base
+
+    def derive(self, frame: pd.DataFrame) -> None:
+        """Add the published columns computed from the database's columns (in place)."""
+
+    def primary(self, values: pd.DataFrame, rule: SecretRule) -> dict[str, pd.Series]:
+        """Counts this indicator requires hidden (a rate's numerator on a small denominator)."""
+        return {}
+
+    def hidden(self, values: pd.DataFrame, mask: pd.DataFrame, rule: SecretRule) -> pd.Series:
+        """Where its columns are hidden, given the counts' fates in ``mask``."""
+        return pd.Series(False, index=values.index)
+
+    def text(self, value: object) -> str:
+        """A value for people (``secret`` passes through; missing is empty)."""
+        return fr_int(value)
+
+    def csv(self, value: object) -> object:
+        """A value for machines: dot decimals, empty when undefined, ``secret`` as text."""
+        return value
+
+    def compare(self, this: pd.Series, before: pd.Series) -> Change | None:
+        """This row's value against an earlier row's, for a key figure (None: no change)."""
+        return None
+
+
+def _number(value: object) -> bool:
+    return not isinstance(value, str) and value is not None and not pd.isna(value)
+
+
+def decimal(value: object) -> object:
+    if not _number(value):
+        return value
+    return f"{float(value):.6f}".rstrip("0").rstrip(".") if value else "0"
+
+
+# -- counts ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Count(Indicator):
+    """A number of facts in the period, optionally under a condition."""
+
+    condition: Condition | None = None
+    #: Count distinct values of this fact column instead of rows (CQPs, not persons).
+    distinct: str | None = None
+    #: Counts of persons are under statistical secret; counts of CQPs are public facts.
+    secret: bool = True
+    #: The counts this one is the sum of, in every row (``juries = full + partial + refused``).
+    parts: tuple[str, ...] = ()
+    #: Another count that always holds the same value (``certified`` is ``full``).
+    equals: str | None = None
+    #: (count, dimension, value): this count is that count restricted to dimension = value,
+    #: so it equals it where the filters or the row fix the dimension to that value, and is
+    #: 0 where they exclude it (``vae_full`` is ``full`` restricted to pathway ``vae``).
+    restricts: tuple[str, str, str] | None = None
+
+    def sql(self, fact, partition, context) -> Sql:
+        name = self.name
+        if self.distinct:
+            target = fact[self.distinct]
+            if self.condition is not None:
+                target = sa.case((self.condition(fact), target))
+            return Sql({name: target}, {name: lambda rows: sa.func.count(
+                sa.distinct(rows.c[name]))}, {name: 0})
+        if self.condition is None:
+            return Sql({}, {name: lambda rows: sa.func.count()}, {name: 0})
+        flag = sa.case((self.condition(fact), 1), else_=0)
+        return Sql({name: flag}, {name: lambda rows: sa.func.coalesce(
+            sa.func.sum(rows.c[name]), 0)}, {name: 0})
+
+    def compare(self, this, before) -> Change | None:
+        now, then = this[self.name], before[self.name]
+        if not (_number(now) and _number(then)):
+            return None
+        if then:
+            text = f"{(now - then) / then * 100:+.1f} %".replace(".", ",")
+        else:
+            text = f"{int(now - then):+d}"
+        return Change(text, poisson_change_significant(int(now), int(then)))
+
+
+# -- shares with an interval -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Share(Indicator):
+    """A share in [0, 1] published with its 95 % interval (``_low``, ``_high``); year on year,
+    its change has Newcombe's interval (:func:`cqp_metrics.stats.newcombe`)."""
+
+    secret: bool = True
+
+    unit = "share"
+    suffixes = (("_low", " (borne basse)", " (low)"), ("_high", " (borne haute)", " (high)"))
+    #: Columns added by ``--changes``.
+    change_suffixes = (("_change", " : évolution", ": change"),
+                       ("_change_low", " : évolution (borne basse)", ": change (low)"),
+                       ("_change_high", " : évolution (borne haute)", ": change (high)"))
+
+    def text(self, value: object) -> str:
+        return fr_pct(value)
+
+    def csv(self, value: object) -> object:
+        return decimal(value)
+
+    def change(self, this: pd.DataFrame, before: pd.DataFrame) -> tuple[pd.Series, ...]:
+        """This share minus the earlier one, row by row, with Newcombe's interval."""
+        n = self.name
+        return newcombe(this[n], this[f"{n}_low"], this[f"{n}_high"],
+                        before[n], before[f"{n}_low"], before[f"{n}_high"])
+
+    def compare(self, this, before) -> Change | None:
+        cells = [this[self.name], before[self.name]]
+        if not all(_number(v) for v in cells):
+            return None
+        one = lambda row: pd.DataFrame([row[[self.name, f"{self.name}_low",  # noqa: E731
+                                               f"{self.name}_high"]].astype(float)])
+        delta, low, high = (s.iloc[0] for s in self.change(one(this), one(before)))
+        text = f"{delta * 100:+.1f} pt".replace(".", ",")
+        if pd.isna(low) or pd.isna(high):
+            return Change(text)
+        return Change(text, bool(low > 0 or high < 0))
+
+
+@dataclass(frozen=True)
+class Rate(Share):
+    """``numerator / denominator`` with its 95 % Wilson interval; empty if the denominator is 0."""
+
+    numerator: str = ""
+    denominator: str = ""
+
+    def terms(self) -> tuple[str, ...]:
+        return (self.numerator, self.denominator)
+
+    def derive(self, frame: pd.DataFrame) -> None:
+        p, low, high = wilson(frame[self.numerator], frame[self.denominator])
+        frame[self.name], frame[f"{self.name}_low"], frame[f"{self.name}_high"] = p, low, high
+
+    def primary(self, values, rule) -> dict[str, pd.Series]:
+        if not rule.enabled or not self.secret:
+            return {}
+        return {self.numerator: values[self.denominator] < rule.min_denominator}
+
+    def hidden(self, values, mask, rule) -> pd.Series:
+        """Hidden with its numerator or its denominator, or on a small denominator."""
+        if not rule.enabled or not self.secret:
+            return pd.Series(False, index=values.index)
+        out = values[self.denominator] < rule.min_denominator
+        for term in self.terms():
+            if term in mask:
+                out = out | mask[term]
+        return out
+
+
+@dataclass(frozen=True)
+class KaplanMeier(Share):
+    """Kaplan–Meier estimate of the share of a cohort that has had an event ``horizon`` days
+    after entering it, with its log-log interval (Greenwood's variance).
+
+    Each row of the fact is a member of the cohort with a time: days to its event, else to the
+    data cut (censored). The database computes, per group, Σ ln(1 − dᵢ/nᵢ) and Greenwood's
+    Σ dᵢ/(nᵢ(nᵢ − dᵢ)) over the event days tᵢ ≤ horizon, whether S fell to 0 by then, and the
+    largest time (windows over the rows of the group: nᵢ counts the times ≥ tᵢ).
+    """
+
+    cohort: str = ""
+    horizon: int = 365
+    #: (start, event) column names of the fact: when the time starts, when the event happened
+    #: (NULL: not yet, censored at the data cut).
+    start: str = "start"
+    event: str = "event"
+
+    def terms(self) -> tuple[str, ...]:
+        return (self.cohort,)
+
+    def sql(self, fact, partition, context) -> Sql:
+        if context.data_until is None:
+            cut = sa.cast(sa.null(), sa.Date)
+        else:
+            cut = sa.literal(context.data_until, sa.Date)
+        start, event = fact[self.start], fact[self.event]
+        time = dialects.days_between(start, sa.func.coalesce(event, cut))
+        happened = sa.case((event.is_not(None), 1), else_=0)
+        by_day = [*partition, time]
+        rows = {
+            "km__t": time,
+            # members whose time is tᵢ or more: a censoring on an event's day is at risk then
+            "km__n": sa.func.count().over(partition_by=list(partition) or None, order_by=time,
+                                          range_=(0, None)),
+            "km__d": sa.func.sum(happened).over(partition_by=by_day),
+            "km__first": sa.func.row_number().over(partition_by=by_day),
+        }
+        h = self.horizon
+
+        def step(rows: sa.Subquery) -> sa.ColumnElement:
+            c = rows.c
+            return sa.and_(c.km__first == 1, c.km__t <= h, c.km__d > 0, c.km__d < c.km__n)
+
+        def ratio(rows: sa.Subquery) -> sa.ColumnElement:
+            return sa.cast(rows.c.km__d, sa.Double) / rows.c.km__n
+
+        n = self.name
+        aggregates = {
+            f"{n}__logs": lambda rows: sa.func.coalesce(sa.func.sum(sa.case(
+                (step(rows), sa.func.ln(1.0 - ratio(rows))), else_=0.0)), 0.0),
+            f"{n}__var": lambda rows: sa.func.coalesce(sa.func.sum(sa.case(
+                (step(rows), sa.cast(rows.c.km__d, sa.Double)
+                 / (sa.cast(rows.c.km__n, sa.Double) * (rows.c.km__n - rows.c.km__d))),
+                else_=0.0)), 0.0),
+            f"{n}__zero": lambda rows: sa.func.max(sa.case(
+                (sa.and_(rows.c.km__t <= h, rows.c.km__d > 0, rows.c.km__d == rows.c.km__n),
+                 1), else_=0)),
+            f"{n}__reach": lambda rows: sa.func.max(rows.c.km__t),
+        }
+        fill = {f"{n}__logs": 0.0, f"{n}__var": 0.0, f"{n}__zero": 0, f"{n}__reach": None}
+        return Sql(rows, aggregates, fill)
+
+    def derive(self, frame: pd.DataFrame) -> None:
+        n = self.name
+        survival, low, high = km_estimate(frame[f"{n}__logs"], frame[f"{n}__var"],
+                                          frame[f"{n}__zero"], frame[f"{n}__reach"],
+                                          self.horizon)
+        frame[n], frame[f"{n}_low"], frame[f"{n}_high"] = 1 - survival, 1 - high, 1 - low
+
+    def hidden(self, values, mask, rule) -> pd.Series:
+        """Hidden on a small cohort, or where the cohort's count is hidden."""
+        if not rule.enabled or not self.secret:
+            return pd.Series(False, index=values.index)
+        out = values[self.cohort] < rule.min_denominator
+        if self.cohort in mask:
+            out = out | mask[self.cohort]
+        return out
+
+
+def km_estimate(logs: pd.Series, var: pd.Series, zero: pd.Series, reach: pd.Series,
+                horizon: int, z: float = Z95) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """S(horizon) and its log-log bounds from the database's sums; NaN where undefined (the
+    largest time is below the horizon and censored), bounds NaN where S is 0 or 1."""
+    logs, var = logs.astype(float), var.astype(float)
+    zero = zero.fillna(0).astype(bool)
+    reach = reach.astype(float)
+    defined = (reach >= horizon) | zero
+    survival = np.exp(logs).where(~zero, 0.0).where(defined)
+    inner = (survival > 0) & (survival < 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        spread = np.exp(z * np.sqrt(var) / logs)  # < 1: ln S < 0
+        low = (survival ** (1 / spread)).where(inner)
+        high = (survival ** spread).where(inner)
+    return survival, low, high
+
+
+# -- medians ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Median(Indicator):
+    """The median of a value over the fact's rows (the mean of the two middle values for an
+    even count), hidden when its base count is below the rate threshold; durations in days,
+    said in months to people."""
+
+    value: Callable[[FactSource], sa.ColumnElement] | None = None
+    base: str = ""
+    secret: bool = True
+
+    unit = "days"
+
+    def terms(self) -> tuple[str, ...]:
+        return (self.base,)
+
+    def sql(self, fact, partition, context) -> Sql:
+        parts = dialects.median(context.rules, self.name, self.value(fact), partition)
+        return Sql(parts.rows, {self.name: parts.aggregate}, {self.name: None})
+
+    def derive(self, frame: pd.DataFrame) -> None:
+        frame[self.name] = frame[self.name].astype(float)
+
+    def hidden(self, values, mask, rule) -> pd.Series:
+        if not rule.enabled or not self.secret:
+            return pd.Series(False, index=values.index)
+        return values[self.base] < rule.min_denominator
+
+    def text(self, value: object) -> str:
+        if not _number(value):
+            return value if isinstance(value, str) else ""
+        return months(value)
+
+    def csv(self, value: object) -> object:
+        return decimal(value)
+
+    def compare(self, this, before) -> Change | None:
+        now, then = this[self.name], before[self.name]
+        if not (_number(now) and _number(then)):
+            return None
+        delta = (now - then) / DAYS_PER_MONTH
+        return Change(f"{delta:+.1f} mois".replace(".", ","))
+
+
+def months(days: float) -> str:
+    """``91`` -> ``3,0 mois``."""
+    return f"{days / DAYS_PER_MONTH:.1f}".replace(".", ",") + "\u00a0mois"
+
+
