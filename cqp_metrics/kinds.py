@@ -217,18 +217,20 @@ class Share(Indicator):
         return decimal(value)
 
     def change(self, this: pd.DataFrame, before: pd.DataFrame) -> tuple[pd.Series, ...]:
-        """This share minus the earlier one, row by row, with Newcombe's interval."""
+        """This share minus the earlier one, row by row (by position), with Newcombe's
+        interval; indexed like ``this``."""
         n = self.name
-        return newcombe(this[n], this[f"{n}_low"], this[f"{n}_high"],
-                        before[n], before[f"{n}_low"], before[f"{n}_high"])
+        columns = [n, f"{n}_low", f"{n}_high"]
+        now = [pd.Series(this[c].to_numpy(dtype=float), index=this.index) for c in columns]
+        then = [pd.Series(before[c].to_numpy(dtype=float), index=this.index) for c in columns]
+        return newcombe(*now, *then)
 
     def compare(self, this, before) -> Change | None:
         cells = [this[self.name], before[self.name]]
         if not all(_number(v) for v in cells):
             return None
-        one = lambda row: pd.DataFrame([row[[self.name, f"{self.name}_low",  # noqa: E731
-                                               f"{self.name}_high"]].astype(float)])
-        delta, low, high = (s.iloc[0] for s in self.change(one(this), one(before)))
+        delta, low, high = (s.iloc[0] for s in self.change(pd.DataFrame([this]),
+                                                           pd.DataFrame([before])))
         text = f"{delta * 100:+.1f} pt".replace(".", ",")
         if pd.isna(low) or pd.isna(high):
             return Change(text)

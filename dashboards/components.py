@@ -43,16 +43,16 @@ def secret_legend(table: IndicatorTable) -> pn.pane.Markdown:
                             css_classes=["secret-legend"])
 
 
-def incomplete_note(table: IndicatorTable) -> pn.pane.Markdown | None:
+def incomplete_note(table: IndicatorTable) -> pn.pane.HTML | None:
     """The caption that marks the years the data cut leaves incomplete."""
     years = table.incomplete_years()
     if not years:
         return None
     listed = ", ".join(str(y) for y in years)
-    return pn.pane.Markdown(
-        f"<small>▨ {listed} : année incomplète (données au {fr_date(table.data_until)}), "
-        "à ne pas comparer telle quelle à une année entière.</small>",
-        css_classes=["incomplete-year"], margin=(0, 10))
+    return pn.pane.HTML(
+        f'<small class="incomplete-year">▨ {listed} : année incomplète (données au '
+        f"{fr_date(table.data_until)}), à ne pas comparer telle quelle à une année entière."
+        "</small>", margin=(0, 10))
 
 
 def _shade_incomplete(plot, table: IndicatorTable):

@@ -73,14 +73,16 @@ class ObservatoryApp(pn.viewable.Viewer):
         self.param.watch(lambda event: setattr(tabs, "active", slugs.index(event.new)), "page")
         return pn.Column(self.data_cut(), tabs, sizing_mode="stretch_width")
 
-    def data_cut(self) -> pn.pane.Markdown:
+    def data_cut(self) -> pn.pane.HTML:
         """"Données au JJ/MM/AAAA", above every page."""
         cut = self.source.data_cut()
-        text = f"**Données au {fr_date(cut)}**" if cut else "**Données : aucune**"
+        text = f"<strong>Données au {fr_date(cut)}</strong>" if cut else \
+            "<strong>Données : aucune</strong>"
         if cut is not None and (cut.month, cut.day) != (12, 31):
-            text += (f" · l'année {cut.year} est incomplète : elle est comparée à la même "
-                     "période de l'année précédente.")
-        return pn.pane.Markdown(text, css_classes=["data-cut"], margin=(0, 10))
+            text += (f" · l'année {cut.year} est incomplète : les chiffres clés la comparent à "
+                     "la même période de l'année précédente.")
+        return pn.pane.HTML(f'<div class="data-cut">{text}</div>', margin=(0, 10),
+                            sizing_mode="stretch_width")
 
     def sidebar(self) -> list:
         if self.filters is None:

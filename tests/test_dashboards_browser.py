@@ -20,6 +20,8 @@ from openpyxl import load_workbook
 from cqp_metrics import compute
 from cqp_metrics.db import make_engine
 from cqp_metrics.formatting import fr_int
+from cqp_metrics.period import data_cut, period_label
+from cqp_metrics.registry import label
 from cqp_metrics.render import french_frame
 
 from conftest import ROOT, demo_database
@@ -218,8 +220,47 @@ def test_downloads_hold_what_the_data_page_shows(watched, demo_url, tmp_path):
     sheet = [list(r) for r in workbook["indicateurs"].iter_rows(values_only=True)]
     published = table.published()
     assert len(sheet) == len(published) + 1
+    header = sheet[0]
     assert [r[0] for r in sheet[1:]] == published["year"].tolist()
-    assert [r[1] for r in sheet[1:]] == published["enrolments"].tolist()
+    at = header.index(label("enrolments"))
+    assert [r[at] for r in sheet[1:]] == published["enrolments"].tolist()
+    assert any(n.startswith("# Données au") for n in notes)
+    assert watched.errors == []
+
+
+def test_an_incomplete_year_is_marked_and_compared_on_the_same_period(watched, demo_url):
+    engine = make_engine(demo_url, read_only=True)
+    with engine.connect() as connection:
+        cut = data_cut(connection)
+    whole = compute(engine, by=["year"], names=["enrolments", "full_rate"])
+    last = int(whole.values["year"].iloc[-1])
+    same = compute(engine, by=["year"], names=["enrolments", "full_rate"],
+                   years=(last - 1, last), until=(cut.month, cut.day)).values
+    engine.dispose()
+    assert whole.incomplete_years() == [last]  # the demo stops on 30 September
+    watched.open()
+    page = watched.page
+    page.wait_for_selector(".kpi", timeout=30_000)
+    assert f"Données au {cut:%d/%m/%Y}" in page.locator(".data-cut").inner_text()
+    page.wait_for_selector(".incomplete-year", timeout=30_000)
+    assert f"{last} : année incomplète" in page.locator(".incomplete-year").first.inner_text()
+    title = page.locator('[data-kpi="enrolments"] .kpi-title').inner_text()
+    assert period_label(last, (cut.month, cut.day)) in title
+    change = page.locator('[data-kpi="enrolments"] .kpi-change').inner_text()
+    now, before = same["enrolments"].iloc[-1], same["enrolments"].iloc[-2]
+    assert f"{(now - before) / before * 100:+.1f} %".replace(".", ",") in change
+    assert (f"{period_label(last, (cut.month, cut.day))} / "
+            f"{period_label(last - 1, (cut.month, cut.day))}") in change
+    # the full-validation rate's change says whether it is significant (Newcombe, by hand)
+    p1, l1, u1 = same[["full_rate", "full_rate_low", "full_rate_high"]].iloc[-1]
+    p2, l2, u2 = same[["full_rate", "full_rate_low", "full_rate_high"]].iloc[-2]
+    low = p1 - p2 - ((p1 - l1) ** 2 + (u2 - p2) ** 2) ** 0.5
+    high = p1 - p2 + ((u1 - p1) ** 2 + (p2 - l2) ** 2) ** 0.5
+    rate_change = page.locator('[data-kpi="full_rate"] .kpi-change').inner_text()
+    if low > 0 or high < 0:
+        assert "· significatif" in rate_change
+    else:
+        assert "dans la marge d'incertitude" in rate_change and "significatif" not in rate_change
     assert watched.errors == []
 
 
