@@ -213,3 +213,31 @@ def test_an_unexpected_error_is_one_sentence_and_logged(tmp_path, monkeypatch):
     assert "Erreur inattendue" in result.stderr and "cqp.log" in result.stderr
     assert "/secret/path" not in result.stderr and "Traceback" not in result.stderr
     assert "RuntimeError: /secret/path" in (tmp_path / "cqp.log").read_text()
+
+
+def test_the_data_cut_of_a_load_and_the_time_options(tmp_path):
+    url = f"duckdb:///{tmp_path / 'cut.duckdb'}"
+    refused = run("load", str(WORKED), "--db", url, "--data-until", "2023-12-31")
+    assert refused.exit_code == 1 and "Traceback" not in refused.output
+    assert "juries.csv" in refused.output and "jury_date" in refused.output
+    assert run("load", str(WORKED), "--db", url, "--data-until", "31/12/2024").exit_code == 1
+    loaded = run("load", str(WORKED), "--db", url, "--data-until", "2024-06-30")
+    assert loaded.exit_code == 0, loaded.output
+    assert "Données arrêtées au 30/06/2024" in loaded.output
+    rows = list(csv.DictReader(io.StringIO(run("indicators", "--db", url, "--by", "year",
+                                               "--no-secret").stdout)))
+    assert [(r["year"], r["year_complete"]) for r in rows] == [
+        ("2021", "true"), ("2022", "true"), ("2023", "true"), ("2024", "false")]
+    same = list(csv.DictReader(io.StringIO(run(
+        "indicators", "--db", url, "--by", "year", "--no-secret", "--until", "06-30",
+        "--changes").stdout)))
+    assert same[-1]["year_complete"] == "true"
+    # juries dated 1 January to 30 June: 2023 K1 (10/03) and K6 (15/02); 2024 K2 (02/04)
+    assert {r["year"]: r["juries"] for r in same}["2023"] == "2"
+    assert "full_rate_change" in same[0] and same[0]["full_rate_change"] == ""
+    for args, message in ((["--until", "13-01"], "--until attend MM-JJ"),
+                          (["--until", "02-29"], "--until attend MM-JJ"),
+                          (["--changes"], "ajoutez year à --by")):
+        result = run("indicators", "--db", url, *args)
+        assert result.exit_code == 1 and message in result.output, result.output
+        assert "Traceback" not in result.output
