@@ -16,7 +16,7 @@ from .dimensions import DIMENSIONS
 from .period import data_cut, year_complete
 from .query import IndicatorQuery, QueryError, build_select
 from .registry import BY_NAME, COUNTS, family
-from .secret import TOTAL, Knowledge, Suppression
+from .secret import TOTAL, Knowledge, Suppression, _key_value
 
 #: What a hidden cell reads in every published table.
 SECRET = "secret"
@@ -187,8 +187,8 @@ def _with_changes(values: pd.DataFrame, mask: pd.DataFrame,
         year = values.at[i, "year"]
         if isinstance(year, str):  # a total row
             continue
-        position[(int(year), *(_key(values.at[i, d]) for d in others))] = i
-    before = [position.get((int(y) - 1, *(_key(values.at[i, d]) for d in others)))
+        position[(int(year), *(_key_value(values.at[i, d]) for d in others))] = i
+    before = [position.get((int(y) - 1, *(_key_value(values.at[i, d]) for d in others)))
               if not isinstance(y, str) else None for i, y in values["year"].items()]
     previous = numbers.reindex([b if b is not None else -1 for b in before])
     previous.index = values.index
@@ -206,10 +206,6 @@ def _with_changes(values: pd.DataFrame, mask: pd.DataFrame,
             out_mask[column] = False
             columns.insert(at + offset, column)
     return out[columns], out_mask
-
-
-def _key(value: object) -> object:
-    return None if value is None or (not isinstance(value, str) and pd.isna(value)) else value
 
 
 def _with_year_complete(values: pd.DataFrame, query: IndicatorQuery) -> pd.DataFrame:

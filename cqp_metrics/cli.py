@@ -367,10 +367,7 @@ def registrations_command(
 
     with _errors(), _engine(db, read_only=True) as engine:
         database.check_schema(engine)
-        try:
-            day = dt.date.fromisoformat(today) if today else dt.date.today()
-        except ValueError:
-            raise Failure(f"--today attend AAAA-MM-JJ, reçu « {today} »") from None
+        day = _date_option("--today", today or None) or dt.date.today()
         branches = _scope(scope)
         with engine.connect() as connection:
             catalogue = certifications(connection, branches, today=day)

@@ -46,6 +46,12 @@ def on_or_before(date: sa.ColumnElement, month: int, day: int) -> sa.ColumnEleme
     return sa.or_(m < month, sa.and_(m == month, sa.extract("day", date) <= day))
 
 
+def on_or_after(date: sa.ColumnElement, month: int, day: int) -> sa.ColumnElement:
+    """True when ``date`` falls on or after ``month``-``day`` of its own year."""
+    m = sa.extract("month", date)
+    return sa.or_(m > month, sa.and_(m == month, sa.extract("day", date) >= day))
+
+
 def registered_on_last_day(cqp_code: sa.ColumnElement, year: sa.ColumnElement,
                            last_day: tuple[int, int] = (12, 31)) -> sa.ColumnElement:
     """True when the CQP has a registration window containing the period's last day: the
@@ -54,13 +60,9 @@ def registered_on_last_day(cqp_code: sa.ColumnElement, year: sa.ColumnElement,
     month, day = last_day
     from_year, until_year = year_of(reg.c.valid_from), year_of(reg.c.valid_until)
     after_start = sa.or_(from_year < year, sa.and_(
-        from_year == year, sa.or_(sa.extract("month", reg.c.valid_from) < month, sa.and_(
-            sa.extract("month", reg.c.valid_from) == month,
-            sa.extract("day", reg.c.valid_from) <= day))))
+        from_year == year, on_or_before(reg.c.valid_from, month, day)))
     before_end = sa.or_(until_year > year, sa.and_(
-        until_year == year, sa.or_(sa.extract("month", reg.c.valid_until) > month, sa.and_(
-            sa.extract("month", reg.c.valid_until) == month,
-            sa.extract("day", reg.c.valid_until) >= day))))
+        until_year == year, on_or_after(reg.c.valid_until, month, day)))
     return sa.exists().where(
         reg.c.cqp_code == cqp_code,
         sa.or_(reg.c.valid_from.is_(None), after_start),
