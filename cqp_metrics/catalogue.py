@@ -37,6 +37,10 @@ def dimension_values(connection: sa.Connection, dimension: str,
         query = sa.select(sa.cast(sa.extract("year", cand.c.entered_on), sa.Integer)).distinct()
         jury = sa.select(sa.cast(sa.extract("year", schema.jury.c.jury_date),
                                  sa.Integer)).distinct()
+        if visible is not None:
+            query = query.where(cand.c.cqp_code.in_(visible))
+            jury = jury.join(cand, cand.c.candidacy_id == schema.jury.c.candidacy_id).where(
+                cand.c.cqp_code.in_(visible))
         query = sa.union(query, jury)
     elif dimension == "age_band":
         return ["<26", "26-44", "45+"]

@@ -1,4 +1,5 @@
-"""The ``cqp-metrics`` command line: load, demo, indicators, db upgrade."""
+"""The ``cqp-metrics`` command line: load, demo, indicators, registers, db upgrade, users,
+audit, serve."""
 
 from __future__ import annotations
 
@@ -28,6 +29,9 @@ app = typer.Typer(help="Indicateurs des CQP : chargement, calcul en SQL, secret 
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 db_app = typer.Typer(help="Schéma de la base (migrations Alembic).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+users_app = typer.Typer(help="Utilisateurs d'un serveur (cqp-metrics serve) et leurs branches.",
+                        no_args_is_help=True)
+app.add_typer(users_app, name="users")
 out = Console()
 err = Console(stderr=True)
 
@@ -407,6 +411,166 @@ def db_current(db: DbOption = None) -> None:
     with _errors(), _engine(db, read_only=True) as engine:
         _say(f"{database.current_revision(engine) or 'vide'} (dernière : "
              f"{database.head_revision()})")
+
+
+def _new_password(password_stdin: bool) -> str:
+    """The password from standard input (one line), else typed twice without echo."""
+    from .access import check_password
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("Mot de passe", hide_input=True)
+        if typer.prompt("Mot de passe (confirmation)", hide_input=True) != password:
+            raise Failure("les deux mots de passe diffèrent ; rien n'a été enregistré")
+    return check_password(password)
+
+
+@users_app.command("add")
+def users_add(
+    login: Annotated[str, typer.Argument(help="Identifiant de connexion.")],
+    branches: Annotated[str | None, typer.Option(
+        help="Branches visibles : codes IDCC séparés par des virgules (0016,3248).")] = None,
+    admin: Annotated[bool, typer.Option("--admin", help="Voit toutes les branches.")] = False,
+    password_stdin: Annotated[bool, typer.Option(
+        "--password-stdin", help="Lire le mot de passe sur l'entrée standard.")] = False,
+    db: DbOption = None,
+) -> None:
+    """Ajoute un utilisateur (mot de passe demandé deux fois, gardé haché en Argon2)."""
+    from . import access
+
+    with _errors():
+        access.check_login(login)
+        codes = parse_branches(branches) if branches is not None else []
+        if not admin and not codes:
+            raise Failure("donnez --branches (codes IDCC) ou --admin : un utilisateur sans "
+                          "branche ne verrait rien")
+        password = _new_password(password_stdin)
+        with database.writing(db) as engine:
+            database.ensure_schema(engine)
+            with engine.begin() as connection:
+                access.add_user(connection, login, password, codes, admin)
+        _say(f"Utilisateur « {login} » ajouté : "
+             + (access.Access(login, frozenset(codes), admin).describe()) + ".")
+
+
+@users_app.command("list")
+def users_list(db: DbOption = None) -> None:
+    """Liste les utilisateurs et leurs branches (jamais les mots de passe)."""
+    from . import access
+
+    with _errors(), _engine(db, read_only=True) as engine:
+        database.check_schema(engine)
+        with engine.connect() as connection:
+            users = access.list_users(connection)
+        _say(*(f"{user.login}\t{user.describe()}" for user in users) if users
+             else ["Aucun utilisateur : le serveur est ouvert à tous sur la boucle locale."])
+
+
+@users_app.command("passwd")
+def users_passwd(
+    login: Annotated[str, typer.Argument(help="Identifiant.")],
+    password_stdin: Annotated[bool, typer.Option(
+        "--password-stdin", help="Lire le mot de passe sur l'entrée standard.")] = False,
+    db: DbOption = None,
+) -> None:
+    """Change le mot de passe d'un utilisateur."""
+    from . import access
+
+    with _errors():
+        password = _new_password(password_stdin)
+        with database.writing(db) as engine:
+            database.check_schema(engine)
+            with engine.begin() as connection:
+                access.set_password(connection, login, password)
+        _say(f"Mot de passe de « {login} » changé.")
+
+
+@users_app.command("remove")
+def users_remove(login: Annotated[str, typer.Argument(help="Identifiant.")],
+                 db: DbOption = None) -> None:
+    """Supprime un utilisateur : ses sessions ouvertes ne voient plus rien."""
+    from . import access
+
+    with _errors():
+        with database.writing(db) as engine:
+            database.check_schema(engine)
+            with engine.begin() as connection:
+                access.remove_user(connection, login)
+        _say(f"Utilisateur « {login} » supprimé.")
+
+
+class AuditFormat(StrEnum):
+    csv = "csv"
+    table = "table"
+
+
+@app.command("audit")
+def audit_command(
+    since: Annotated[str | None, typer.Option(help="Depuis ce jour AAAA-MM-JJ.")] = None,
+    format: Annotated[AuditFormat, typer.Option(help="csv ou table.")] = AuditFormat.table,
+    db: DbOption = None,
+) -> None:
+    """Connexions (réussies ou non) et téléchargements enregistrés par le serveur."""
+    from rich.table import Table
+
+    from .audit import AuditLog
+
+    with _errors():
+        day = _date_option("--since", since)
+        engine = database.make_engine(db, read_only=True)
+        database.check_schema(engine)
+        engine.dispose()
+        log = AuditLog(database.database_url(db).render_as_string(hide_password=False))
+        try:
+            frame = log.events(since=None if day is None else dt.datetime.combine(
+                day, dt.time()))
+        finally:
+            log.dispose()
+        if format is AuditFormat.csv:
+            from .render import safe_cell
+
+            sys.stdout.write(frame.map(safe_cell).to_csv(index=False, sep=";"))
+            return
+        table = Table(title=Text(f"Journal d'audit : {len(frame)} événement(s)"))
+        for column in frame.columns:
+            table.add_column(column)
+        for row in frame.itertuples(index=False):
+            table.add_row(*(Text("" if v is None or v != v else str(v)) for v in row))
+        out.print(table)
+
+
+@app.command("serve")
+def serve_command(
+    port: Annotated[int, typer.Option(help="Port.", min=1, max=65535)] = 5006,
+    address: Annotated[str, typer.Option(help="Adresse d'écoute.")] = "127.0.0.1",
+    db: DbOption = None,
+    open_access: Annotated[bool, typer.Option(
+        "--open", help="Servir sans connexion sur une adresse autre que la boucle locale "
+        "(aucun utilisateur).")] = False,
+    oidc: Annotated[Path | None, typer.Option(
+        help="Fichier TOML d'un fournisseur d'identité OpenID Connect et des groupes → "
+        "branches.")] = None,
+    cookie_secret: Annotated[str | None, typer.Option(
+        envvar="CQP_COOKIE_SECRET", help="Secret des cookies (défaut : $CQP_COOKIE_SECRET, "
+        "sinon généré et gardé dans data/cookie_secret).")] = None,
+    session_hours: Annotated[float, typer.Option(help="Durée d'une session connectée.",
+                                                 min=0.1)] = 12.0,
+    allow_origin: Annotated[list[str] | None, typer.Option(
+        help="Origine publique (hôte:port) derrière un proxy ; répétable.")] = None,
+    num_procs: Annotated[int, typer.Option(help="Processus (derrière un proxy à sessions "
+                                           "collantes).", min=1)] = 1,
+) -> None:
+    """Sert les tableaux de bord avec connexion et périmètre par utilisateur."""
+    with _errors():
+        try:
+            from dashboards.server import ServeOptions, run
+        except ImportError as error:
+            raise Failure("les tableaux de bord ne sont pas installés (pip install "
+                          f"'cqp-metrics[dashboards]') : {error}") from None
+        run(ServeOptions(port=port, address=address, db=db, open_access=open_access,
+                         oidc=oidc, cookie_secret=cookie_secret, session_hours=session_hours,
+                         origins=tuple(allow_origin or ()), num_procs=num_procs))
 
 
 def main() -> None:

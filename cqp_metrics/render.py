@@ -16,6 +16,38 @@ from .kinds import NOT_SIGNIFICANT, SIGNIFICANT
 from .period import fr_date
 from .registry import BY_NAME, label, owner
 
+#: What a spreadsheet reads as the start of a formula (OWASP "CSV injection").
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value: object) -> object:
+    """A text cell a spreadsheet will not run: one that would start a formula gets a leading
+    apostrophe (numbers, even negative ones, are left as they are)."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        try:
+            float(value.replace(",", "."))
+        except ValueError:
+            return "'" + value
+    return value
+
+
+def safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every text cell and column name of a frame made safe for a spreadsheet."""
+    frame = frame.rename(columns=lambda c: safe_cell(c) if isinstance(c, str) else c)
+    return frame.map(safe_cell)
+
+
+def write_sheets(target, sheets: dict[str, pd.DataFrame]) -> None:
+    """An Excel workbook, one sheet per frame; text that looks like a formula is stored as
+    text, never as a live formula."""
+    with pd.ExcelWriter(target, engine="openpyxl") as writer:
+        for name, frame in sheets.items():
+            frame.to_excel(writer, sheet_name=name, index=False)
+            for row in writer.sheets[name].iter_rows():
+                for cell in row:
+                    if cell.data_type == "f":
+                        cell.data_type = "s"
+
 
 def to_csv(table: IndicatorTable) -> str:
     """CSV with machine-readable numbers: dot decimals, empty undefined rates, ``secret``;
@@ -29,7 +61,7 @@ def to_csv(table: IndicatorTable) -> str:
         frame["year_complete"] = frame["year_complete"].map(
             lambda v: "" if v is None or v is pd.NA else ("true" if v else "false"))
     buffer = io.StringIO()
-    frame.to_csv(buffer, index=False, lineterminator="\n")
+    safe_frame(frame).to_csv(buffer, index=False, lineterminator="\n")
     return buffer.getvalue()
 
 
@@ -125,7 +157,5 @@ def print_table(table: IndicatorTable, console: Console, language: str = "fr") -
 
 def to_xlsx(table: IndicatorTable, path: str | Path, notes: list[tuple[str, str]]) -> None:
     """An Excel workbook: the table (numbers as numbers, ``secret`` as text) and its notes."""
-    with pd.ExcelWriter(path, engine="openpyxl") as writer:
-        table.published().to_excel(writer, sheet_name="indicateurs", index=False)
-        pd.DataFrame(notes, columns=["Note", "Valeur"]).to_excel(writer, sheet_name="notes",
-                                                                 index=False)
+    write_sheets(path, {"indicateurs": table.published(),
+                        "notes": pd.DataFrame(notes, columns=["Note", "Valeur"])})

@@ -155,6 +155,38 @@ load_log = sa.Table(
     sa.Column("data_until", sa.Date, doc="the day up to which the loaded data are complete"),
 )
 
+app_user = sa.Table(
+    "app_user",
+    metadata,
+    sa.Column("login", sa.String(64), primary_key=True),
+    sa.Column("password_hash", sa.Text, doc="Argon2id hash, never the password"),
+    sa.Column("is_admin", sa.Boolean, nullable=False, doc="sees every branch"),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+
+app_user_branch = sa.Table(
+    "app_user_branch",
+    metadata,
+    sa.Column("login", sa.String(64), sa.ForeignKey("app_user.login"), primary_key=True),
+    sa.Column("branch_code", sa.String(4), primary_key=True,
+              doc="IDCC; no foreign key: a user may exist before the branch's data are loaded"),
+)
+
+audit_event = sa.Table(
+    "audit_event",
+    metadata,
+    sa.Column("event_id", sa.String(32), primary_key=True, doc="random, unique across servers"),
+    sa.Column("occurred_at", sa.DateTime, nullable=False, doc="UTC"),
+    sa.Column("login", sa.String(64), nullable=False, doc="as typed, for a failed sign-in"),
+    sa.Column("event", sa.String(16), nullable=False,
+              doc="sign_in, sign_in_failed, sign_in_locked, sign_out, download"),
+    sa.Column("page", sa.Text),
+    sa.Column("filters", sa.Text),
+    sa.Column("format", sa.String(8)),
+    sa.Column("rows", sa.Integer),
+    sa.Column("address", sa.String(64), doc="the client's address as the server saw it"),
+)
+
 #: Tables in the order they are written (parents before children).
 WRITE_ORDER = (branch, certification, certification_branch, registration, block, candidacy,
                jury, block_result)

@@ -16,8 +16,9 @@ from cqp_metrics.formatting import export_notes
 from cqp_metrics.kinds import DAYS_PER_MONTH
 from cqp_metrics.period import fr_date, period_label
 from cqp_metrics.registry import BY_NAME, label
-from cqp_metrics.render import french_frame
+from cqp_metrics.render import french_frame, safe_cell, safe_frame, write_sheets
 
+from .auth import audit_download
 from .data import MetricsSource
 from .filters import Filters
 
@@ -31,10 +32,18 @@ table.dataframe td {text-align: right; white-space: nowrap;}
 """
 
 
-def no_data(what: str = "") -> pn.pane.Alert:
+def file_safe(text: str) -> str:
+    """A piece of a download's file name: letters, digits, ``-`` and ``_`` only."""
+    return "".join(c if c.isascii() and (c.isalnum() or c in "-_") else "_" for c in text)[:60]
+
+
+def no_data(what: str = "") -> pn.pane.HTML:
     """What an empty selection shows instead of an empty chart."""
-    text = f"**{NO_DATA.capitalize()}** pour cette sélection" + (f" ({what})" if what else "")
-    return pn.pane.Alert(text + ".", alert_type="light", css_classes=["no-data"])
+    text = f"<strong>{NO_DATA.capitalize()}</strong> pour cette sélection" + (
+        f" ({html.escape(what)})" if what else "")
+    return pn.pane.HTML(f'<div class="no-data" role="status" style="padding: 10px 14px; '
+                        f'background: #f4f5f7; border: 1px solid #dde1e6; border-radius: 4px;">'
+                        f"{text}.</div>", sizing_mode="stretch_width")
 
 
 def secret_legend(table: IndicatorTable) -> pn.pane.Markdown:
@@ -115,7 +124,7 @@ def kpi(name: str, table: IndicatorTable, language: str = "fr",
 
 
 def rate_trend(table: IndicatorTable, name: str, by: str = "year",
-               language: str = "fr") -> pn.Column | pn.pane.Alert:
+               language: str = "fr") -> pn.Column | pn.pane.HTML:
     """A share over the years with its 95 % interval as a band; hidden points are left out,
     incomplete years shaded."""
     frame = table.masked()
@@ -135,7 +144,7 @@ def rate_trend(table: IndicatorTable, name: str, by: str = "year",
 
 
 def duration_trend(table: IndicatorTable, name: str, language: str = "fr"
-                   ) -> pn.Column | pn.pane.Alert:
+                   ) -> pn.Column | pn.pane.HTML:
     """A median duration by year, in months; hidden years left out, incomplete years shaded."""
     frame = table.masked()
     frame = frame[frame[name].notna()]
@@ -152,7 +161,7 @@ def duration_trend(table: IndicatorTable, name: str, language: str = "fr"
 
 
 def rate_bars(table: IndicatorTable, name: str, by: str, language: str = "fr",
-              labels: dict | None = None) -> hv.Overlay | pn.pane.Alert:
+              labels: dict | None = None) -> hv.Overlay | pn.pane.HTML:
     """A rate by category, with its interval as error bars."""
     frame = table.masked()
     frame = frame[frame[name].notna()]
@@ -208,20 +217,23 @@ class IndicatorTableView(param.Parameterized):
         return export_notes(self.source.catalogue("source"), self.filters.description(),
                             table.rule, table.data_until)
 
-    def csv_bytes(self, table: IndicatorTable) -> io.BytesIO:
+    def _audit(self, table: IndicatorTable, name: str, format: str) -> None:
+        audit_download(name, self.filters.description(), format, len(table.values))
+
+    def csv_bytes(self, table: IndicatorTable, name: str = "indicateurs") -> io.BytesIO:
         """The shown table as a French CSV (semicolons, UTF-8 with BOM), notes on top."""
-        lines = [f"# {key} : {value}" for key, value in self.notes(table)]
-        body = self.frame(table).to_csv(index=False, sep=";", lineterminator="\n")
+        self._audit(table, name, "csv")
+        lines = [f"# {key} : {safe_cell(value)}" for key, value in self.notes(table)]
+        body = safe_frame(self.frame(table)).to_csv(index=False, sep=";", lineterminator="\n")
         return io.BytesIO(("\ufeff" + "\n".join(lines) + "\n" + body).encode("utf-8"))
 
-    def xlsx_bytes(self, table: IndicatorTable) -> io.BytesIO:
+    def xlsx_bytes(self, table: IndicatorTable, name: str = "indicateurs") -> io.BytesIO:
         """The shown table in Excel (numbers as numbers, ``secret`` as text) and its notes."""
+        self._audit(table, name, "xlsx")
         shown = table.published().rename(columns=lambda c: label(c, self.language))
         buffer = io.BytesIO()
-        with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
-            shown.to_excel(writer, sheet_name="indicateurs", index=False)
-            pd.DataFrame(self.notes(table), columns=["Note", "Valeur"]).to_excel(
-                writer, sheet_name="notes", index=False)
+        write_sheets(buffer, {"indicateurs": shown, "notes": pd.DataFrame(
+            self.notes(table), columns=["Note", "Valeur"])})
         buffer.seek(0)
         return buffer
 
@@ -230,10 +242,10 @@ class IndicatorTableView(param.Parameterized):
             return pn.Column(no_data())
         stamp = dt.date.today().isoformat()
         downloads = pn.Row(
-            pn.widgets.FileDownload(callback=lambda: self.csv_bytes(table),
+            pn.widgets.FileDownload(callback=lambda: self.csv_bytes(table, name),
                                     filename=f"{name}_{stamp}.csv", label="Télécharger CSV",
                                     button_type="primary", css_classes=["download-csv"]),
-            pn.widgets.FileDownload(callback=lambda: self.xlsx_bytes(table),
+            pn.widgets.FileDownload(callback=lambda: self.xlsx_bytes(table, name),
                                     filename=f"{name}_{stamp}.xlsx", label="Télécharger Excel",
                                     button_type="primary", css_classes=["download-xlsx"]),
         )

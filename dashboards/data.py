@@ -10,6 +10,7 @@ import param
 import sqlalchemy as sa
 
 from cqp_metrics import catalogue
+from cqp_metrics.access import NOBODY, Access
 from cqp_metrics.api import IndicatorTable, compute
 from cqp_metrics.config import SecretRule, resolve_db_url, scope_from_env
 from cqp_metrics.db import DatabaseError, check_schema, error_reason, make_engine
@@ -69,11 +70,31 @@ def _catalogue(url: str, version: str, scope: tuple | None, what: str):
             return catalogue.branches(connection, scope)
         if what == "source":
             return source_note(connection)
-        if what == "certifinfo":
-            return catalogue.certifinfo_catalogue(connection)
+        if what == "certifinfo":  # the national list names every branch's CQPs
+            national = catalogue.certifinfo_catalogue(connection)
+            return national if scope is None else national[["recognition"]]
         if what == "data_cut":
             return data_cut(connection)
-        return catalogue.dimension_values(connection, what, scope)
+        return tuple(catalogue.dimension_values(connection, what, scope))  # shared: frozen
+
+
+def in_served_session() -> bool:
+    return bool(pn.state.curdoc and pn.state.curdoc.session_context)
+
+
+def session_scope(url: str) -> tuple[list[str] | None, Access | None]:
+    """The scope of this session's queries, from the server side only: the signed-in user's
+    branches under ``cqp-metrics serve``; no branch when a served database has users but
+    nobody signed in (plain ``panel serve``); else ``$CQP_SCOPE`` (None: every branch)."""
+    from . import auth
+
+    if auth.SETTINGS is not None:
+        access = auth.session_access()
+        return (None if access.scope is None else list(access.scope)), access
+    if in_served_session() and auth.has_users(url):
+        log.warning("users exist but the app is served without sign-in: nothing is shown")
+        return [], NOBODY
+    return scope_from_env(), None  # InputError when set but malformed
 
 
 def _frozen(where: dict | None) -> tuple:
@@ -90,9 +111,12 @@ class MetricsSource(param.Parameterized):
 
     def __init__(self, **params):
         params.setdefault("url", resolve_db_url(None))
+        #: Who is signed in (``cqp-metrics serve``), None when nobody signs in.
+        self.access: Access | None = None
         if "scope" not in params:
-            params["scope"] = scope_from_env()  # InputError when set but malformed
+            params["scope"], self.access = session_scope(params["url"])
         super().__init__(**params)
+        self.param.scope.constant = True  # from the server side only, never a widget
 
     def check(self) -> None:
         """Raise :class:`DatabaseError` with a message for people if the base is not usable

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import html
+import json
+
 import panel as pn
 import param
 
@@ -25,6 +28,10 @@ LABELS = {
 }
 
 
+#: The filters a link carries, by their query parameter.
+URL_PARAMETERS = (*DIMENSION_OF, "year_from", "year_to")
+
+
 class Filters(param.Parameterized):
     """What the user looks at: branches, CQPs, years and the attributes of candidacies."""
 
@@ -46,25 +53,71 @@ class Filters(param.Parameterized):
     def __init__(self, source: MetricsSource, **params):
         super().__init__(**params)
         self.source = source
+        #: value -> label as text, per filter (the widgets get the labels escaped: the
+        #: choices list renders labels as HTML, and titles come from data).
+        self.labels: dict[str, dict] = {}
         branches = source.catalogue("branches")
-        self.param.branch.objects = {f"{r.branch_code} — {r.name}": r.branch_code
-                                     for r in branches.itertuples()}
+        self._choices("branch", {r.branch_code: f"{r.branch_code} — {r.name}"
+                                 for r in branches.itertuples()})
         cqps = source.certifications()
-        self.param.cqp.objects = {f"{r.cqp_code} — {r.title}": r.cqp_code
-                                  for r in cqps.itertuples()}
-        years = source.catalogue("year")
-        self.param.year_from.objects = years
-        self.param.year_to.objects = years
+        self._choices("cqp", {r.cqp_code: f"{r.cqp_code} — {r.title}" for r in cqps.itertuples()})
+        years = list(source.catalogue("year"))  # a copy: what the cache holds is shared
+        for name in ("year_from", "year_to"):
+            self.param[name].objects = list(years)
+            self.param[name].check_on_set = True
         if years:
             self.year_from, self.year_to = years[0], years[-1]
-        self.param.region.objects = {f"{code} — {REGIONS.get(code, code)}": code
-                                     for code in source.catalogue("region_code")}
+        self._choices("region", {code: f"{code} — {REGIONS.get(code, code)}"
+                                 for code in source.catalogue("region_code")})
         for name in ("pathway", "funding", "status", "sex"):
             labels = LABELS[name]
-            self.param[name].objects = {labels.get(v, v): v
-                                        for v in source.catalogue(DIMENSION_OF[name])}
-        self.param.age_band.objects = ["<26", "26-44", "45+"]
-        self.param.provider.objects = source.catalogue("provider_id")
+            self._choices(name, {v: labels.get(v, v)
+                                 for v in source.catalogue(DIMENSION_OF[name])})
+        self._choices("age_band", {v: v for v in ("<26", "26-44", "45+")})
+        self._choices("provider", {v: str(v) for v in source.catalogue("provider_id")})
+
+    def _choices(self, name: str, labels: dict) -> None:
+        """This session's choices of one filter: its own objects, values checked on set."""
+        self.labels[name] = dict(labels)
+        self.param[name].objects = {html.escape(str(text)): value
+                                    for value, text in labels.items()}
+        self.param[name].check_on_set = True
+
+    def apply_url(self, arguments: dict[str, str]) -> list[str]:
+        """Set the filters from a link's query values, each checked against this session's
+        choices; a bad value is dropped alone. Returns what was ignored, in words."""
+        ignored = []
+        for name in URL_PARAMETERS:
+            if name not in arguments:
+                continue
+            text = arguments[name]
+            label = self.param[name].label
+            if name in ("year_from", "year_to"):
+                try:
+                    year = int(text)
+                except ValueError:
+                    year = None
+                if year in self.param[name].objects:
+                    setattr(self, name, year)
+                else:
+                    ignored.append(f"{label} « {text} »")
+                continue
+            try:
+                values = json.loads(text)
+            except ValueError:
+                values = [text]
+            if not isinstance(values, list):
+                values = [values]
+            allowed = self.labels[name]
+            kept = [v for v in values if isinstance(v, str | int) and v in allowed]
+            ignored += [f"{label} « {v} »" for v in values if v not in kept]
+            setattr(self, name, kept)
+        if self.year_from is not None and self.year_to is not None \
+                and self.year_from > self.year_to:
+            ignored.append(f"période « {self.year_from} à {self.year_to} »")
+            self.year_from, self.year_to = self.param.year_from.objects[0], \
+                self.param.year_to.objects[-1]
+        return ignored
 
     def refs(self) -> list:
         """The parameters a view must follow."""
@@ -108,7 +161,7 @@ class Filters(param.Parameterized):
         )
 
     def sync_url(self) -> None:
-        """Keep every filter in the page's URL (query string)."""
+        """Keep every filter in the page's URL (query string); call :meth:`apply_url` first,
+        the link's unchecked values are replaced by the filters' own."""
         if pn.state.location is not None:
-            pn.state.location.sync(self, {name: name for name in (*DIMENSION_OF, "year_from",
-                                                                    "year_to")})
+            pn.state.location.sync(self, {name: name for name in URL_PARAMETERS})

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import logging
+from urllib.parse import urlencode
 
 import holoviews as hv
 import panel as pn
@@ -13,7 +15,7 @@ from cqp_metrics.db import DatabaseError
 from cqp_metrics.period import fr_date
 
 from .data import MetricsSource
-from .filters import Filters
+from .filters import URL_PARAMETERS, Filters
 from .pages import PAGES
 
 CSS = """
@@ -36,6 +38,7 @@ class ObservatoryApp(pn.viewable.Viewer):
 
     def __init__(self, **params):
         self.error: str | None = None
+        self.ignored: list[str] = []
         try:
             params.setdefault("source", MetricsSource())
         except InputError as error:  # fail closed: a bad scope shows nothing
@@ -56,14 +59,37 @@ class ObservatoryApp(pn.viewable.Viewer):
                       for cls in PAGES]
 
     def sync_url(self) -> None:
-        """Keep the filters and the page in the URL (served app only)."""
-        if self.filters is not None and pn.state.location is not None:
-            self.filters.sync_url()
-            pn.state.location.sync(self, {"page": "page"})
+        """Keep the filters and the page in the URL (served app only). The link's values are
+        checked one by one against this session's choices; those ignored are named."""
+        location = pn.state.location
+        if self.filters is None or location is None:
+            return
+        arguments = {name: _session_arg(name, "") for name in (pn.state.session_args or {})}
+        ignored = self.filters.apply_url(arguments)
+        if "page" in arguments:
+            if arguments["page"] in self.param.page.objects:
+                self.page = arguments["page"]
+            else:
+                ignored.append(f"page « {arguments['page']} »")
+        self.ignored = ignored
+        kept = {k: v for k, v in arguments.items() if k not in (*URL_PARAMETERS, "page")}
+        location.search = "?" + urlencode(kept) if kept else ""
+        self.filters.sync_url()
+        location.sync(self, {"page": "page"})
+
+    def ignored_note(self) -> pn.pane.HTML | None:
+        """Which values of the link were not applied, and why."""
+        if not self.ignored:
+            return None
+        listed = html.escape(", ".join(self.ignored))
+        return pn.pane.HTML(f'<div class="ignored-link" role="status">Valeurs du lien '
+                            f"ignorées (inconnues ou hors de votre périmètre) : {listed}."
+                            "</div>", margin=(0, 10), sizing_mode="stretch_width")
 
     def main(self) -> pn.viewable.Viewable:
         if self.error:
-            return pn.pane.Alert(f"**Les données ne sont pas disponibles.** {self.error}",
+            return pn.pane.Alert("**Les données ne sont pas disponibles.** "
+                                 + html.escape(self.error),
                                  alert_type="danger", css_classes=["database-error"])
         tabs = pn.Tabs(*((page.title, page) for page in self.pages), dynamic=True,
                        sizing_mode="stretch_width")
@@ -71,7 +97,9 @@ class ObservatoryApp(pn.viewable.Viewer):
         tabs.active = slugs.index(self.page)
         tabs.param.watch(lambda event: setattr(self, "page", slugs[event.new]), "active")
         self.param.watch(lambda event: setattr(tabs, "active", slugs.index(event.new)), "page")
-        return pn.Column(self.data_cut(), tabs, sizing_mode="stretch_width")
+        note = self.ignored_note()
+        return pn.Column(self.data_cut(), *([note] if note else []), tabs,
+                         sizing_mode="stretch_width")
 
     def data_cut(self) -> pn.pane.HTML:
         """"Données au JJ/MM/AAAA", above every page."""
@@ -84,13 +112,29 @@ class ObservatoryApp(pn.viewable.Viewer):
         return pn.pane.HTML(f'<div class="data-cut">{text}</div>', margin=(0, 10),
                             sizing_mode="stretch_width")
 
+    def who(self) -> pn.pane.HTML | None:
+        """Who is signed in, what they see, and the way out."""
+        signed = self.source.access if self.source is not None else None
+        if signed is None:
+            return None
+        if not signed.login:
+            text = ("Connexion requise : ce serveur a des utilisateurs, il se lance avec "
+                    "« cqp-metrics serve ».")
+            return pn.pane.HTML(f'<div class="signed-in" role="status">{text}</div>')
+        return pn.pane.HTML(
+            f'<div class="signed-in">Connecté : <strong>{html.escape(signed.login)}</strong>'
+            f" · {html.escape(signed.describe())} · "
+            '<a href="/logout">Se déconnecter</a></div>', sizing_mode="stretch_width")
+
     def sidebar(self) -> list:
+        who = self.who()
         if self.filters is None:
-            return []
+            return [who] if who else []
         note = pn.pane.Markdown(
             "<small>Données sous secret statistique : les effectifs de moins de 5 et les taux "
             "sur moins de 20 personnes sont masqués.</small>")
-        return [pn.pane.Markdown("### Filtres"), self.filters.widgets(), note]
+        return [*([who] if who else []), pn.pane.Markdown("### Filtres"),
+                self.filters.widgets(), note]
 
     def __panel__(self) -> pn.viewable.Viewable:
         return pn.Row(pn.Column(*self.sidebar(), width=300), self.main(),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import logging
 
 import panel as pn
@@ -50,7 +51,7 @@ class Page(pn.viewable.Viewer):
             return self.render(state["where"], state["years"])
         except Exception as error:  # never a traceback, a path or a process id in the page
             log.exception("page %s failed", self.slug)
-            return pn.pane.Alert(_for_people(error),
+            return pn.pane.Alert(html.escape(_for_people(error)),
                                  alert_type="danger", css_classes=["page-error"])
 
     def __panel__(self) -> pn.viewable.Viewable:

@@ -24,7 +24,7 @@ def _steps(frame: pd.DataFrame, x: str) -> pd.DataFrame:
     return both.drop(columns="_o").reset_index(drop=True)
 
 
-def completion_plot(curve: pd.DataFrame, by_year: bool) -> hv.Overlay | pn.pane.Alert:
+def completion_plot(curve: pd.DataFrame, by_year: bool) -> hv.Overlay | pn.pane.HTML:
     """The Kaplan–Meier completion curve (steps, with its 95 % band), per cohort year."""
     if curve.empty:
         return no_data("courbe de complétion")

@@ -51,13 +51,17 @@ class RecognitionPage(Page):
             shares = national["recognition"].value_counts()
             summary = ", ".join(f"{shares.get(k, 0)} {k.replace('_', ' ')}"
                                 for k in ("RNCP", "RS", "branche_seule"))
-            certifinfo = pn.Column(
-                f"### Catalogue national des CQP (Certif Info) : {len(national)} CQP — "
-                f"{summary}",
-                data_table(national.rename(columns={
+            heading = (f"### Catalogue national des CQP (Certif Info) : {len(national)} CQP — "
+                       f"{summary}")
+            if "title" in national:  # the list itself: administrators only (every branch)
+                certifinfo = pn.Column(heading, data_table(national.rename(columns={
                     "code_diplome": "Code Certif Info", "title": "Intitulé",
                     "recognition": "Reconnaissance", "rncp_code": "Code", "level": "Niveau",
                     "valideur": "Valideur"})), sizing_mode="stretch_width")
+            else:
+                certifinfo = pn.Column(heading, pn.pane.Markdown(
+                    "<small>La liste nomme les CQP de toutes les branches : elle est réservée "
+                    "aux administrateurs.</small>"), sizing_mode="stretch_width")
         else:
             certifinfo = pn.pane.Markdown("<small>Catalogue national non importé "
                                           "(« cqp-metrics import-certifinfo »).</small>")

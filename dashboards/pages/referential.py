@@ -3,6 +3,8 @@ version, training providers on a funnel plot."""
 
 from __future__ import annotations
 
+import html
+
 import holoviews as hv
 import numpy as np
 import pandas as pd
@@ -13,7 +15,7 @@ from cqp_metrics.registry import BY_NAME
 from cqp_metrics.render import change_text
 from cqp_metrics.stats import Z95
 
-from ..components import ACCENT, data_table, no_data, secret_legend
+from ..components import ACCENT, data_table, file_safe, no_data, secret_legend
 from .base import Page
 
 SHEET = ["enrolments", "juries", "full_rate", "partial_rate", "vae_success_rate",
@@ -70,12 +72,12 @@ class ReferentialPage(Page):
     selected = param.String(default=None, allow_None=True, doc="The CQP under review.")
 
     def render(self, where: dict, years: tuple) -> pn.viewable.Viewable:
-        cqps = where.get("cqp_code") or list(self.filters.param.cqp.objects.values())
+        cqps = where.get("cqp_code") or list(self.filters.labels["cqp"])
         if not cqps:
             return no_data()
         cqp = cqps[0]
         one = {**where, "cqp_code": [cqp]}
-        titles = {v: k for k, v in self.filters.param.cqp.objects.items()}
+        titles = self.filters.labels["cqp"]
         sheet = self.source.table(by=("year",), where=one, years=years, names=SHEET)
         if sheet.values.empty:
             return no_data(cqp)
@@ -112,10 +114,11 @@ class ReferentialPage(Page):
             no_data("organismes de plus de 20 présentés")
         view = self.table_view()
         return pn.Column(
-            f"## {titles.get(cqp, cqp)}",
+            pn.pane.HTML(f"<h2>{html.escape(titles.get(cqp, cqp))}</h2>",
+                         sizing_mode="stretch_width"),
             pn.pane.Markdown("<small>Un seul CQP est présenté : le premier de la sélection du "
                              "filtre CQP.</small>") if len(cqps) > 1 else "",
-            view.view(sheet, name=f"fiche_{cqp}"),
+            view.view(sheet, name=f"fiche_{file_safe(cqp)}"),
             pn.Row(block_view, provider_view, sizing_mode="stretch_width"),
             pn.pane.Markdown("### Blocs : évolution entre versions du référentiel"),
             comparison,

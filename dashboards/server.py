@@ -1,0 +1,121 @@
+"""``cqp-metrics serve``: the app (and the notebook dashboard) behind Panel's sign-in."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+import panel as pn
+
+from cqp_metrics.access import OidcSettings
+from cqp_metrics.config import InputError, project_data_dir, resolve_db_url
+from cqp_metrics.db import check_schema, make_engine
+
+from . import auth
+
+ROOT = Path(__file__).resolve().parent.parent
+#: The notebook that is a dashboard, served beside the app when the checkout has it.
+NOTEBOOK = ROOT / "notebooks" / "02_tableau_de_bord.ipynb"
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    """What ``cqp-metrics serve`` was asked for."""
+
+    port: int = 5006
+    address: str = "127.0.0.1"
+    db: str | None = None
+    open_access: bool = False
+    oidc: Path | None = None
+    cookie_secret: str | None = None
+    session_hours: float = 12.0
+    origins: tuple[str, ...] = ()
+    num_procs: int = 1
+
+
+def is_loopback(address: str) -> bool:
+    if address == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
+def cookie_secret(given: str | None, folder: Path) -> str:
+    """The given secret, else the one kept in ``folder/cookie_secret`` (made on first use,
+    readable by its owner only)."""
+    if given:
+        return given
+    path = folder / "cookie_secret"
+    if path.exists():
+        return path.read_text(encoding="ascii").strip()
+    folder.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="ascii") as file:
+        file.write(value)
+    return value
+
+
+def settings_for(options: ServeOptions) -> tuple[auth.AuthSettings | None, dict]:
+    """How people sign in, and the matching arguments of :func:`panel.serve`; refuses to
+    serve every branch to a network with nobody signed in."""
+    url = resolve_db_url(options.db)
+    engine = make_engine(url, read_only=True)
+    try:
+        check_schema(engine)
+    finally:
+        engine.dispose()
+    if options.oidc is not None:
+        oidc = OidcSettings.read(options.oidc, os.environ)
+        settings = auth.AuthSettings(url, "oidc", oidc.rules)
+        kwargs = {"oauth_provider": "cqp-oidc" if oidc.provider == "generic" else oidc.provider,
+                  "oauth_key": oidc.client_id, "oauth_secret": oidc.client_secret,
+                  "oauth_extra_params": dict(oidc.extra)}
+        if oidc.redirect_uri:
+            kwargs["oauth_redirect_uri"] = oidc.redirect_uri
+        return settings, kwargs
+    if auth.has_users(url):
+        return auth.AuthSettings(url, "password"), {"oauth_provider": "cqp"}
+    if not is_loopback(options.address) and not options.open_access:
+        raise InputError(f"aucun utilisateur : servir sur {options.address} montrerait toutes "
+                         "les branches à quiconque atteint le port. Ajoutez un utilisateur "
+                         "(cqp-metrics users add) ou, en connaissance de cause, --open")
+    return None, {}
+
+
+def app() -> None:
+    """The served page of one session."""
+    from .observatory import serve
+
+    serve()
+
+
+def run(options: ServeOptions) -> None:
+    """Serve until interrupted."""
+    settings, kwargs = settings_for(options)
+    auth.SETTINGS = settings
+    os.environ["CQP_DB"] = resolve_db_url(options.db)  # the sessions' MetricsSource
+    apps: dict = {"/": app}
+    if NOTEBOOK.exists():
+        apps["/tableau_de_bord"] = str(NOTEBOOK)
+    secret = cookie_secret(options.cookie_secret, project_data_dir())
+    if settings is not None:
+        auth.register()
+        pn.config.authorize_callback = auth.authorize
+        pn.config.auth_template = str(auth.TEMPLATES / "denied.html")
+        kwargs.update(login_template=str(auth.TEMPLATES / "login.html"),
+                      logout_template=str(auth.TEMPLATES / "logout.html"))
+        pn.config.oauth_expiry = options.session_hours / 24
+    origins = [f"{host}:{options.port}" for host in ("localhost", "127.0.0.1",
+                                                      options.address)]
+    print(f"Tableaux de bord : http://{options.address}:{options.port}/ "  # noqa: T201
+          + ("(connexion requise)" if settings else "(ouvert, sans connexion)"), flush=True)
+    pn.serve(apps, port=options.port, address=options.address, show=False,
+             websocket_origin=sorted({*origins, *options.origins}), cookie_secret=secret,
+             num_procs=options.num_procs, title="Observatoire des CQP",
+             unused_session_lifetime_milliseconds=15 * 60 * 1000, **kwargs)
