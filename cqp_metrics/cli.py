@@ -463,7 +463,7 @@ def users_list(db: DbOption = None) -> None:
         database.check_schema(engine)
         with engine.connect() as connection:
             users = access.list_users(connection)
-        _say(*(f"{user.login}\t{user.describe()}" for user in users) if users
+        _say(*(f"{user.login} : {user.describe()}" for user in users) if users
              else ["Aucun utilisateur : le serveur est ouvert à tous sur la boucle locale."])
 
 

@@ -159,9 +159,3 @@ class Filters(param.Parameterized):
             choice("provider", placeholder="Tous"),
             sizing_mode="stretch_width",
         )
-
-    def sync_url(self) -> None:
-        """Keep every filter in the page's URL (query string); call :meth:`apply_url` first,
-        the link's unchecked values are replaced by the filters' own."""
-        if pn.state.location is not None:
-            pn.state.location.sync(self, {name: name for name in URL_PARAMETERS})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import json
 import logging
 from urllib.parse import urlencode
 
@@ -59,23 +60,55 @@ class ObservatoryApp(pn.viewable.Viewer):
                       for cls in PAGES]
 
     def sync_url(self) -> None:
-        """Keep the filters and the page in the URL (served app only). The link's values are
-        checked one by one against this session's choices; those ignored are named."""
+        """Keep the filters, the page and the pages' own settings in the URL (served app).
+
+        The link's values are applied once, at the session's start, each checked against this
+        session's choices (those ignored are named); from then on the URL is written from
+        the state, whole, so that a value the server refused never stays in it."""
         location = pn.state.location
         if self.filters is None or location is None:
             return
         arguments = {name: _session_arg(name, "") for name in (pn.state.session_args or {})}
         ignored = self.filters.apply_url(arguments)
+        for page in self.pages:
+            ignored += page.apply_url(arguments)
         if "page" in arguments:
             if arguments["page"] in self.param.page.objects:
                 self.page = arguments["page"]
             else:
                 ignored.append(f"page « {arguments['page']} »")
         self.ignored = ignored
-        kept = {k: v for k, v in arguments.items() if k not in (*URL_PARAMETERS, "page")}
-        location.search = "?" + urlencode(kept) if kept else ""
-        self.filters.sync_url()
-        location.sync(self, {"page": "page"})
+        own = {name for page in self.pages for name in page.url_parameters}
+        self._other_arguments = {k: v for k, v in arguments.items()
+                                 if k not in {*URL_PARAMETERS, *own, "page"}}
+        self.filters.param.watch(self._write_url, list(URL_PARAMETERS))
+        self.param.watch(self._write_url, ["page"])
+        for page in self.pages:
+            if page.url_parameters:
+                page.param.watch(self._write_url, list(page.url_parameters))
+        self._write_url()
+        pn.state.onload(self._write_url)
+
+    def url_state(self) -> dict[str, str]:
+        """The view as query values: what differs from the defaults."""
+        state = dict(getattr(self, "_other_arguments", {}))
+        for name in URL_PARAMETERS:
+            value = getattr(self.filters, name)
+            if value not in (None, []) and value != self.filters.param[name].default:
+                state[name] = json.dumps(value) if isinstance(value, list) else str(value)
+        if self.page != self.param.page.default:
+            state["page"] = self.page
+        for page in self.pages:
+            for name in page.url_parameters:
+                value = getattr(page, name)
+                if value != page.param[name].default:
+                    state[name] = json.dumps(value) if isinstance(value, list) else \
+                        str(value).lower()
+        return state
+
+    def _write_url(self, *_events) -> None:
+        state = self.url_state()
+        pn.state.location.search = "?" + urlencode(state) if state else ""
 
     def ignored_note(self) -> pn.pane.HTML | None:
         """Which values of the link were not applied, and why."""

@@ -27,9 +27,6 @@ from cqp_metrics.render import french_frame
 from conftest import ROOT, demo_database
 
 pytestmark = pytest.mark.browser
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 PAGES = ["Vue d'ensemble", "VAE", "Validation partielle", "Reconnaissance", "Référentiel",
          "Territoires", "Données"]
 SLUGS = ["overview", "vae", "partial", "recognition", "referential", "territories", "data"]
@@ -82,18 +79,6 @@ def server(demo_url, tmp_path_factory):
     served = Server(demo_url, tmp_path_factory.mktemp("logs") / "serve.log")
     yield served
     served.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian's chromium is missing: `make test` installs it")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield launched
-        launched.close()
 
 
 class Watched:

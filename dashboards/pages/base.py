@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import json
 import logging
 
 import panel as pn
@@ -36,6 +37,33 @@ class Page(pn.viewable.Viewer):
 
     def render(self, where: dict, years: tuple) -> pn.viewable.Viewable:
         raise NotImplementedError
+
+    #: The page's own parameters a link carries (query name = parameter name).
+    url_parameters: tuple[str, ...] = ()
+
+    def apply_url(self, arguments: dict[str, str]) -> list[str]:
+        """Set the page's own parameters from a link, each value checked; what was ignored."""
+        ignored = []
+        for name in self.url_parameters:
+            if name not in arguments:
+                continue
+            text, parameter = arguments[name], self.param[name]
+            if isinstance(parameter, param.Boolean):
+                if text in ("true", "false"):
+                    setattr(self, name, text == "true")
+                else:
+                    ignored.append(f"{name} « {text} »")
+                continue
+            try:
+                values = json.loads(text)
+            except ValueError:
+                values = [text]
+            values = values if isinstance(values, list) else [values]
+            kept = [v for v in values if isinstance(v, str) and v in parameter.objects]
+            ignored += [f"{name} « {v} »" for v in values if v not in kept]
+            if kept:
+                setattr(self, name, kept)
+        return ignored
 
     def controls(self) -> list:
         """Widgets of the page's own, above its content."""

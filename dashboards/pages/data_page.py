@@ -18,6 +18,7 @@ class DataPage(Page):
 
     by = param.ListSelector(default=["year"], objects=CUTS, doc="Dimensions of the table.")
     totals = param.Boolean(default=False, doc="Add total rows over the last dimension.")
+    url_parameters = ("by", "totals")
 
     def controls(self) -> list:
         cuts = pn.widgets.MultiChoice.from_param(

@@ -1,0 +1,424 @@
+"""`cqp-metrics serve` with a real server and a real browser: sign-in, per-user scope on every
+page and download, hostile data and links, the audit trail, and an OpenID Connect provider."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import http.server
+import io
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+from openpyxl import load_workbook
+
+from cqp_metrics import access, demo, schema
+from cqp_metrics.audit import AuditLog
+from cqp_metrics.db import ensure_schema, make_engine, writing
+from cqp_metrics.loading import load
+from cqp_metrics.registry import BY_NAME
+
+from conftest import ROOT
+from test_dashboards_browser import PAGES, Watched, _free_port, kpi_value
+
+pytestmark = pytest.mark.browser
+PASSWORD = "un mot de passe assez long"
+XSS = '<img src=x onerror="window.__xss=1">'
+FORMULA = '=HYPERLINK("http://evil.example","clic")'
+#: Reads every text a page shows, shadow roots included.
+ALL_TEXT = """() => { const out = []; const walk = (node) => {
+  if (node.shadowRoot) walk(node.shadowRoot);
+  for (const child of node.childNodes) {
+    if (child.nodeType === 3) out.push(child.textContent); else walk(child); } };
+  walk(document.body); return out.join(' '); }"""
+
+
+@pytest.fixture(scope="module")
+def database(tmp_path_factory) -> dict:
+    """The demo data with hostile titles and codes, loaded from files; three users."""
+    folder = tmp_path_factory.mktemp("serve")
+    files = folder / "files"
+    demo.write_files(demo.generate(4000, seed=21), files)
+    certifications = pd.read_csv(files / "certifications.csv", dtype=str)
+    certifications.loc[certifications["cqp_code"] == "CQP-TR-AQ", "title"] = XSS + "Agent de quai"
+    certifications.to_csv(files / "certifications.csv", index=False)
+    branches = pd.read_csv(files / "branches.csv", dtype=str)
+    branches.loc[branches["branch_code"] == "1979", "name"] = "<script>window.__xss=2</script>"
+    branches.to_csv(files / "branches.csv", index=False)
+    candidacies = pd.read_csv(files / "candidacies.csv", dtype=str)
+    tr = candidacies["cqp_code"] == "CQP-TR-AQ"
+    candidacies.loc[tr & (candidacies["provider_id"] == "OF-TR-AQ-1"), "provider_id"] = FORMULA
+    candidacies.loc[tr & (candidacies["provider_id"] == "OF-TR-AQ-2"), "provider_id"] = \
+        '<img src=x onerror="window.__xss=3">'
+    candidacies.to_csv(files / "candidacies.csv", index=False)
+    url = f"duckdb:///{folder / 'cqp.duckdb'}"
+    with writing(url) as engine:
+        ensure_schema(engine)
+        load(files, engine)
+        with engine.begin() as connection:
+            access.add_user(connection, "alice", PASSWORD, ["0016"])
+            access.add_user(connection, "bob", PASSWORD, ["3248"])
+            access.add_user(connection, "root", PASSWORD, admin=True)
+            access.add_user(connection, "locky", PASSWORD, ["0016"])
+    engine = make_engine(url, read_only=True)
+    with engine.connect() as connection:
+        owners = pd.DataFrame(connection.execute(sa.select(schema.certification_branch)).all(),
+                              columns=["cqp_code", "branch_code"])
+        titles = dict(connection.execute(sa.select(schema.certification.c.cqp_code,
+                                                   schema.certification.c.title)).all())
+        providers = pd.DataFrame(connection.execute(sa.select(
+            schema.candidacy.c.cqp_code, schema.candidacy.c.provider_id).distinct()).all(),
+            columns=["cqp_code", "provider_id"])
+    engine.dispose()
+    owned = owners.groupby("cqp_code")["branch_code"].agg(set)
+    only_b = [code for code, branches in owned.items() if branches == {"3248"}]
+    secrets = [*only_b, *(titles[c] for c in only_b),
+               *providers[providers["cqp_code"].isin(only_b)]["provider_id"].dropna(),
+               "Métallurgie"]
+    assert len(only_b) >= 2
+    return {"url": url, "folder": folder, "only_b": only_b, "b_words": secrets,
+            "titles": titles}
+
+
+class Serve:
+    """`cqp-metrics serve` on a free port."""
+
+    def __init__(self, url: str, log: Path, *extra: str, env: dict | None = None):
+        self.port = _free_port()
+        self.log = log.open("w")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "cqp_metrics", "serve", "--db", url, "--port",
+             str(self.port), *extra],
+            env={**os.environ, "CQP_COOKIE_SECRET": "test-secret-" + "x" * 40, **(env or {})},
+            stdout=self.log, stderr=subprocess.STDOUT, cwd=ROOT)
+        self.base = f"http://localhost:{self.port}"
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                urllib.request.urlopen(self.base + "/login", timeout=2)
+                return
+            except urllib.error.HTTPError:
+                return
+            except OSError:
+                time.sleep(0.3)
+        raise RuntimeError("cqp-metrics serve did not start: " + log.read_text())
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=20)
+        self.log.close()
+
+
+@pytest.fixture(scope="module")
+def served(database, tmp_path_factory):
+    server = Serve(database["url"], tmp_path_factory.mktemp("logs") / "serve.log")
+    yield server
+    server.stop()
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def fetch(url: str, data: dict | None = None, cookie: str | None = None) -> tuple[int, str]:
+    """Status and Location of one request, redirects not followed."""
+    request = urllib.request.Request(
+        url, data=None if data is None else urllib.parse.urlencode(data).encode(),
+        headers={"Cookie": cookie} if cookie else {})
+    opener = urllib.request.build_opener(_NoRedirect)
+    try:
+        response = opener.open(request, timeout=30)
+        return response.status, response.headers.get("Location", "")
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers.get("Location", "")
+
+
+class Signed(Watched):
+    """A browser context signed in through the sign-in form, with every websocket frame."""
+
+    def __init__(self, browser, base: str, login: str, password: str = PASSWORD):
+        super().__init__(browser, base, app="/")
+        self.frames: list[str] = []
+        self.dialogs: list[str] = []
+        self.page.on("websocket", lambda ws: ws.on(
+            "framereceived", lambda payload: self.frames.append(
+                payload if isinstance(payload, str) else payload.decode("utf-8", "replace"))))
+        self.page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
+        self.page.goto(base + "/")
+        assert "/login" in self.page.url
+        self.page.get_by_label("Identifiant").fill(login)
+        self.page.get_by_label("Mot de passe").fill(password)
+        self.page.get_by_role("button", name="Se connecter").click()
+        self.page.wait_for_load_state()
+
+    def open(self, query: str = "") -> None:
+        self.page.goto(f"{self.base}/{query}")
+        self.page.wait_for_selector(".bk-tab, .database-error", timeout=60_000)
+
+    def text(self) -> str:
+        return self.page.evaluate(ALL_TEXT)
+
+    def every_page(self) -> str:
+        """Visits every page; all the text they showed and every frame the server sent."""
+        seen = []
+        for title in PAGES:
+            self.page.locator(".bk-tab", has_text=title).first.click()
+            time.sleep(2.0)
+            seen.append(self.text())
+        return "\n".join(seen + self.frames)
+
+    def xss(self):
+        return self.page.evaluate("() => window.__xss")
+
+
+def test_no_session_gets_the_sign_in_page_for_every_url(served):
+    for path in ("/", "/?page=data", "/tableau_de_bord", "/?cqp=%5B%22CQP-MET-OR%22%5D"):
+        status, location = fetch(served.base + path)
+        assert status == 302 and location.lstrip(".").startswith("/login"), path
+    for cookie in ("user=alice", "is_guest=1", 'user="alice|1|2"; id_token=x'):
+        status, location = fetch(served.base + "/", cookie=cookie)
+        assert status == 302 and location.lstrip(".").startswith("/login"), cookie
+    page = urllib.request.urlopen(served.base + "/login?error=%3Cscript%3Ex%3C/script%3E")
+    html = page.read().decode()
+    assert 'name="username"' in html and 'name="password"' in html and 'lang="fr"' in html
+    assert "<script>x" not in html and "http" not in html.split("<body>")[1]
+
+
+def test_wrong_unknown_hostile_and_locked_logins_are_refused(served, database):
+    def attempt(login, password):
+        return fetch(served.base + "/login", {"username": login, "password": password})
+
+    assert attempt("alice", "mauvais mot de passe") == (302, "/login?error=invalid")
+    assert attempt("personne", PASSWORD) == (302, "/login?error=invalid")
+    assert attempt("' OR '1'='1' --", "' OR '1'='1") == (302, "/login?error=invalid")
+    assert attempt("<script>alert(1)</script>", PASSWORD) == (302, "/login?error=invalid")
+    outcomes = [attempt("locky", "mauvais mot de passe")[1] for _ in range(5)]
+    assert outcomes[-1] == "/login?error=locked"
+    assert attempt("locky", PASSWORD) == (302, "/login?error=locked")
+    status, location = attempt("root", PASSWORD)
+    assert status == 302 and "error" not in location
+    log = AuditLog(database["url"])
+    events = log.events()
+    log.dispose()
+    assert {"sign_in", "sign_in_failed", "sign_in_locked"} <= set(events["event"])
+    assert (events[events["login"] == "locky"]["event"].tolist()
+            == ["sign_in_failed"] * 5 + ["sign_in_locked"])
+
+
+def test_each_user_sees_only_their_branches_side_by_side(served, database, browser):
+    alice = Signed(browser, served.base, "alice")
+    bob = Signed(browser, served.base, "bob")
+    root = Signed(browser, served.base, "root")
+    try:
+        forged = "?" + urllib.parse.urlencode({
+            "branch": json.dumps(["3248"]), "cqp": json.dumps(database["only_b"][:1])})
+        alice.open(forged)
+        alice.page.wait_for_selector(".kpi", timeout=60_000)
+        note = alice.page.locator(".ignored-link").inner_text()
+        assert database["only_b"][0] in note
+        alice.frames.clear()
+        seen = alice.every_page().replace(note, "")
+        leaked = [w for w in database["b_words"] if w in seen]
+        assert leaked == [], [seen[max(0, seen.index(w) - 300):seen.index(w) + 100]
+                              for w in leaked]
+        assert alice.page.locator(".signed-in").inner_text().startswith("Connecté : alice")
+        expected = subprocess.run(
+            [sys.executable, "-m", "cqp_metrics", "indicators", "--db", database["url"],
+             "--by", "year", "--scope", "0016"], capture_output=True, text=True, cwd=ROOT)
+        rows = list(csv.DictReader(io.StringIO(expected.stdout)))
+        alice.open()
+        alice.page.wait_for_selector('[data-kpi="enrolments"]', timeout=60_000)
+        shown = kpi_value(alice.page, "enrolments").replace("\u202f", "").replace(" ", "")
+        assert shown == rows[-1]["enrolments"]
+
+        bob.open()
+        bob.page.wait_for_selector(".kpi", timeout=60_000)
+        bob_text = bob.every_page()
+        assert database["titles"][database["only_b"][0]] in bob_text
+        assert "CQP-TR-AQ" not in bob_text  # alice's own CQP, not a CQPI
+
+        root.open()
+        root.page.wait_for_selector(".kpi", timeout=60_000)
+        root_text = root.every_page()
+        assert database["only_b"][0] in root_text and "CQP-TR-AQ" in root_text
+        for signed in (alice, bob, root):
+            assert signed.xss() is None and signed.dialogs == []
+            assert signed.outside() == []
+    finally:
+        for signed in (alice, bob, root):
+            signed.close()
+
+
+def test_hostile_titles_and_codes_run_no_script_for_anyone(served, browser):
+    root = Signed(browser, served.base, "root")
+    try:
+        root.open()
+        root.page.wait_for_selector(".kpi", timeout=60_000)
+        text = root.every_page()
+        assert XSS + "Agent de quai" in text  # shown as text
+        assert root.xss() is None and root.dialogs == []
+        assert root.errors == []
+    finally:
+        root.close()
+
+
+def test_downloads_are_scoped_secret_formula_safe_and_audited(served, database, browser,
+                                                              tmp_path):
+    alice = Signed(browser, served.base, "alice")
+    try:
+        alice.open("?page=data&by=%5B%22provider_id%22%5D")
+        alice.page.wait_for_selector(".download-csv", timeout=60_000)
+        time.sleep(1)
+        paths = {}
+        for kind in ("csv", "xlsx"):
+            with alice.page.expect_download() as info:
+                alice.page.locator(f".download-{kind}").get_by_role("button").click()
+            paths[kind] = tmp_path / f"shown.{kind}"
+            info.value.save_as(paths[kind])
+    finally:
+        alice.close()
+    text = paths["csv"].read_text(encoding="utf-8-sig")
+    assert not [w for w in database["b_words"] if w in text]
+    assert "OF-TR-AQ" in text  # alice's providers are there
+    cells = [cell for row in csv.reader(io.StringIO(text), delimiter=";") for cell in row]
+    assert not [cell for cell in cells if cell.startswith(("=", "+", "@"))]
+    assert "'" + FORMULA in cells
+    workbook = load_workbook(paths["xlsx"])
+    counts = {e.label_fr for e in BY_NAME.values() if e.unit == "count" and e.secret}
+    sheet = workbook["indicateurs"]
+    header = [c.value for c in sheet[1]]
+    for row in sheet.iter_rows(min_row=2):
+        for title, cell in zip(header, row, strict=True):
+            assert cell.data_type != "f"
+            if title in counts and isinstance(cell.value, int | float):
+                assert cell.value == 0 or cell.value >= 5, (title, cell.value)
+    assert FORMULA in [c.value for c in sheet["A"]]  # as text
+    log = AuditLog(database["url"])
+    downloads = log.events(kinds=("download",))
+    log.dispose()
+    mine = downloads[downloads["login"] == "alice"]
+    assert sorted(mine["format"]) == ["csv", "xlsx"]
+    assert (mine["rows"] > 0).all() and mine["page"].str.startswith("indicateurs").all()
+
+
+def test_a_link_changes_nothing_for_later_visitors(served, browser):
+    first = Signed(browser, served.base, "alice")
+    try:
+        for query in ("?year_from=1900&year_to=2100", "?year_to=1066",
+                      "?provider=" + urllib.parse.quote(json.dumps(
+                          ['<img src=x onerror="window.__xss=9">'])),
+                      "?region=%5B%22'%20OR%201%3D1%20--%22%5D&page=nope"):
+            first.open(query)
+            first.page.wait_for_selector(".ignored-link", timeout=60_000)
+            assert first.page.locator(".page-error").count() == 0
+        assert first.xss() is None
+    finally:
+        first.close()
+    later = Signed(browser, served.base, "bob")
+    try:
+        later.open()
+        later.page.wait_for_selector(".kpi", timeout=60_000)
+        text = later.text()
+        assert "1066" not in text and "1900" not in text and "2100" not in text
+        assert "période vide" not in text and later.xss() is None
+        assert later.page.locator(".ignored-link").count() == 0
+    finally:
+        later.close()
+
+
+class _Provider(http.server.BaseHTTPRequestHandler):
+    """A small OpenID Connect provider: every authorisation succeeds for ``claims``."""
+
+    claims: dict = {}
+
+    def log_message(self, *args) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        query = urllib.parse.parse_qs(urllib.parse.urlparse(self.path).query)
+        target = query["redirect_uri"][0] + "?" + urllib.parse.urlencode(
+            {"code": "code-123", "state": query["state"][0]})
+        self.send_response(302)
+        self.send_header("Location", target)
+        self.end_headers()
+
+    def do_POST(self) -> None:
+        body = urllib.parse.parse_qs(self.rfile.read(int(self.headers["Content-Length"]))
+                                     .decode())
+        assert body["code"] == ["code-123"] and body["client_secret"] == ["stub-secret"]
+        encode = lambda data: base64.urlsafe_b64encode(  # noqa: E731
+            json.dumps(data).encode()).decode().rstrip("=")
+        token = f"{encode({'alg': 'none'})}.{encode(self.claims)}.sig"
+        payload = json.dumps({"access_token": "opaque-access", "token_type": "Bearer",
+                              "id_token": token}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(payload)
+
+
+def test_sign_in_through_an_openid_connect_provider(database, browser, tmp_path):
+    _Provider.claims = {"email": "carla@obs.example", "groups": ["observatoire-metallurgie"]}
+    provider = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Provider)
+    threading.Thread(target=provider.serve_forever, daemon=True).start()
+    issuer = f"http://127.0.0.1:{provider.server_port}"
+    port = _free_port()
+    settings = tmp_path / "oidc.toml"
+    settings.write_text(f"""provider = "generic"
+client_id = "cqp-metrics"
+authorize_url = "{issuer}/authorize"
+token_url = "{issuer}/token"
+redirect_uri = "http://localhost:{port}/login"
+
+[access]
+user_claim = "email"
+groups_claim = "groups"
+[access.groups]
+"observatoire-metallurgie" = ["3248"]
+""", encoding="utf-8")
+    server = Serve.__new__(Serve)
+    server.port = port
+    server.log = (tmp_path / "oidc.log").open("w")
+    server.process = subprocess.Popen(
+        [sys.executable, "-m", "cqp_metrics", "serve", "--db", database["url"], "--port",
+         str(port), "--oidc", str(settings)],
+        env={**os.environ, "CQP_OIDC_SECRET": "stub-secret", "CQP_COOKIE_SECRET": "s" * 48},
+        stdout=server.log, stderr=subprocess.STDOUT, cwd=ROOT)
+    server.base = f"http://localhost:{port}"
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                fetch(server.base + "/login")
+                break
+            except OSError:
+                time.sleep(0.3)
+        assert fetch(server.base + "/")[0] == 302
+        page = Watched(browser, server.base, app="/")
+        page.open()
+        page.page.wait_for_selector(".kpi", timeout=60_000)
+        text = page.page.evaluate(ALL_TEXT)
+        assert page.page.locator(".signed-in").inner_text().startswith(
+            "Connecté : carla@obs.example · 3248")
+        assert database["titles"][database["only_b"][0]] in text
+        assert "CQP-TR-AQ" not in text
+        page.close()
+        log = AuditLog(database["url"])
+        events = log.events(login="carla@obs.example")
+        log.dispose()
+        assert events["event"].tolist()[-1] == "sign_in"
+    finally:
+        provider.shutdown()
+        server.stop()
