@@ -560,6 +560,9 @@ def serve_command(
         help="Origine publique (hôte:port) derrière un proxy ; répétable.")] = None,
     num_procs: Annotated[int, typer.Option(help="Processus (derrière un proxy à sessions "
                                            "collantes).", min=1)] = 1,
+    behind_proxy: Annotated[bool, typer.Option(
+        "--behind-proxy", help="Lire l'adresse et le protocole du visiteur dans les en-têtes "
+        "X-Forwarded-* du proxy (seulement derrière un proxy).")] = False,
 ) -> None:
     """Sert les tableaux de bord avec connexion et périmètre par utilisateur."""
     with _errors():
@@ -570,7 +573,8 @@ def serve_command(
                           f"'cqp-metrics[dashboards]') : {error}") from None
         run(ServeOptions(port=port, address=address, db=db, open_access=open_access,
                          oidc=oidc, cookie_secret=cookie_secret, session_hours=session_hours,
-                         origins=tuple(allow_origin or ()), num_procs=num_procs))
+                         origins=tuple(allow_origin or ()), num_procs=num_procs,
+                         behind_proxy=behind_proxy))
 
 
 def main() -> None:

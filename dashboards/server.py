@@ -34,6 +34,7 @@ class ServeOptions:
     session_hours: float = 12.0
     origins: tuple[str, ...] = ()
     num_procs: int = 1
+    behind_proxy: bool = False
 
 
 def is_loopback(address: str) -> bool:
@@ -118,4 +119,5 @@ def run(options: ServeOptions) -> None:
     pn.serve(apps, port=options.port, address=options.address, show=False,
              websocket_origin=sorted({*origins, *options.origins}), cookie_secret=secret,
              num_procs=options.num_procs, title="Observatoire des CQP",
-             unused_session_lifetime_milliseconds=15 * 60 * 1000, **kwargs)
+             unused_session_lifetime_milliseconds=15 * 60 * 1000,
+             use_xheaders=options.behind_proxy, **kwargs)
