@@ -40,7 +40,8 @@ FORMULA = '=HYPERLINK("http://evil.example","clic")'
 ALL_TEXT = """() => { const out = []; const walk = (node) => {
   if (node.shadowRoot) walk(node.shadowRoot);
   for (const child of node.childNodes) {
-    if (child.nodeType === 3) out.push(child.textContent); else walk(child); } };
+    if (child.nodeType === 3) out.push(child.textContent);
+    else if (!['STYLE', 'SCRIPT', 'LINK'].includes(child.nodeName)) walk(child); } };
   walk(document.body); return out.join(' '); }"""
 
 
@@ -175,7 +176,7 @@ class Signed(Watched):
         seen = []
         for title in PAGES:
             self.page.locator(".bk-tab", has_text=title).first.click()
-            time.sleep(2.0)
+            self.page.wait_for_timeout(2000)
             seen.append(self.text())
         return "\n".join(seen + self.frames)
 
