@@ -75,6 +75,15 @@ def check_password(password: str) -> str:
     return password
 
 
+def check_branches(branches: Iterable[str], admin: bool) -> list[str]:
+    """A user's branches, sorted; none is refused unless the user is an administrator."""
+    branches = sorted(set(branches))
+    if not admin and not branches:
+        raise InputError("donnez --branches (codes IDCC) ou --admin : un utilisateur sans "
+                         "branche ne verrait rien")
+    return branches
+
+
 def hash_password(password: str) -> str:
     """An Argon2id hash (argon2-cffi's defaults, salted): the only form a password is kept in."""
     return _HASHER.hash(check_password(password))
@@ -85,16 +94,13 @@ def add_user(connection: sa.Connection, login: str, password: str | None,
              now: dt.datetime | None = None) -> None:
     """Create a user; an existing login is refused."""
     login = check_login(login)
-    branches = sorted(set(branches))
-    if not admin and not branches:
-        raise InputError("donnez --branches (codes IDCC) ou --admin : un utilisateur sans "
-                         "branche ne verrait rien")
+    branches = check_branches(branches, admin)
     if _exists(connection, login):
         raise InputError(f"l'utilisateur « {login} » existe déjà (cqp-metrics users passwd "
                          "pour changer son mot de passe)")
     connection.execute(schema.app_user.insert().values(
         login=login, password_hash=None if password is None else hash_password(password),
-        is_admin=admin, created_at=now or _utcnow()))
+        is_admin=admin, created_at=now or utcnow()))
     if branches:
         connection.execute(schema.app_user_branch.insert(),
                            [{"login": login, "branch_code": code} for code in branches])
@@ -169,7 +175,8 @@ def _require(connection: sa.Connection, login: str) -> None:
         raise InputError(f"utilisateur inconnu : « {login} » (cqp-metrics users list)")
 
 
-def _utcnow() -> dt.datetime:
+def utcnow() -> dt.datetime:
+    """Now, in UTC, as the naive datetime the audit and user tables store."""
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 

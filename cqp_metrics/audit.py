@@ -21,18 +21,16 @@ import pandas as pd
 import sqlalchemy as sa
 
 from . import schema
-from .access import LOCK_WINDOW, locked_until
-from .db import database_url, make_engine
+from .access import LOCK_WINDOW, locked_until, utcnow
+from .db import database_url, file_of, make_engine
 
 COLUMNS = [c.name for c in schema.audit_event.columns if c.name != "event_id"]
 
 
 def journal_path(url: sa.URL) -> Path | None:
     """The journal beside an embedded database file; None for a server."""
-    if url.get_backend_name() in ("duckdb", "sqlite") and url.database not in (None, "",
-                                                                               ":memory:"):
-        return Path(f"{url.database}.audit.sqlite")
-    return None
+    file = file_of(url)
+    return None if file is None else file.with_name(file.name + ".audit.sqlite")
 
 
 @dataclass
@@ -101,6 +99,3 @@ class AuditLog:
         self._main.dispose()
         self._writer.dispose()
 
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)

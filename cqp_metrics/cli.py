@@ -19,7 +19,7 @@ from rich.text import Text
 from . import db as database
 from . import schema
 from .api import compute
-from .config import InputError, SecretRule, branch_code, parse_branches
+from .config import InputError, SecretRule, branch_code, parse_branches, resolve_db_url
 from .dimensions import DIMENSIONS
 from .formatting import export_notes, source_note
 from .loading import LoadError, load, write_dataset
@@ -441,10 +441,8 @@ def users_add(
 
     with _errors():
         access.check_login(login)
-        codes = parse_branches(branches) if branches is not None else []
-        if not admin and not codes:
-            raise Failure("donnez --branches (codes IDCC) ou --admin : un utilisateur sans "
-                          "branche ne verrait rien")
+        codes = access.check_branches(
+            parse_branches(branches) if branches is not None else [], admin)
         password = _new_password(password_stdin)
         with database.writing(db) as engine:
             database.ensure_schema(engine)
@@ -518,10 +516,9 @@ def audit_command(
 
     with _errors():
         day = _date_option("--since", since)
-        engine = database.make_engine(db, read_only=True)
-        database.check_schema(engine)
-        engine.dispose()
-        log = AuditLog(database.database_url(db).render_as_string(hide_password=False))
+        with _engine(db, read_only=True) as engine:
+            database.check_schema(engine)
+        log = AuditLog(resolve_db_url(db))
         try:
             frame = log.events(since=None if day is None else dt.datetime.combine(
                 day, dt.time()))

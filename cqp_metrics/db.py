@@ -49,7 +49,7 @@ def make_engine(db: str | None = None, *, read_only: bool = False,
     """
     url = database_url(db)
     kwargs: dict = {}
-    file = _file_of(url)
+    file = file_of(url)
     if file is not None:
         if read_only and not file.exists():
             raise DatabaseError(f"Base introuvable : {file.name} (lancez « cqp-metrics demo » "
@@ -88,7 +88,7 @@ def database_url(db: str | None = None) -> sa.URL:
     return url
 
 
-def _file_of(url: sa.URL) -> Path | None:
+def file_of(url: sa.URL) -> Path | None:
     """The file of an embedded database (DuckDB, SQLite), None for a server or memory."""
     if url.get_backend_name() in ("duckdb", "sqlite") and url.database not in (None, "",
                                                                                ":memory:"):
@@ -107,7 +107,7 @@ def writing(db: str | None = None) -> Iterator[sa.Engine]:
     own transactions do that.
     """
     url = database_url(db)
-    file = _file_of(url)
+    file = file_of(url)
     if url.get_backend_name() != "duckdb" or file is None:
         engine = make_engine(url.render_as_string(hide_password=False))
         try:

@@ -21,7 +21,9 @@ from panel.io.state import state
 from cqp_metrics import access
 from cqp_metrics.access import NOBODY, Access, ClaimRules
 from cqp_metrics.audit import AuditLog
-from cqp_metrics.db import DatabaseError, make_engine
+from cqp_metrics.db import DatabaseError
+
+from .data import engine_for
 
 log = logging.getLogger("dashboards")
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -42,7 +44,7 @@ class AuthSettings:
     rules: ClaimRules | None = None
 
     def __post_init__(self) -> None:
-        self.engine = make_engine(self.url, read_only=True, hold_file=False)
+        self.engine = engine_for(self.url)
         self.audit = AuditLog(self.url)
 
 
@@ -116,14 +118,10 @@ def register() -> None:
 def has_users(url: str) -> bool:
     """Whether the database has users (then every page requires sign-in)."""
     try:
-        engine = make_engine(url, read_only=True, hold_file=False)
+        with engine_for(url).connect() as connection:
+            return access.has_users(connection)
     except DatabaseError:  # no database: the app says so on its own
         return False
-    try:
-        with engine.connect() as connection:
-            return access.has_users(connection)
     except sa.exc.SQLAlchemyError:  # no such table yet: the app asks for `db upgrade`
         return False
-    finally:
-        engine.dispose()
 

@@ -28,6 +28,19 @@ LABELS = {
 }
 
 
+def checked_values(text: str, allowed) -> tuple[list, list]:
+    """A link's value for a multiple choice (a JSON list, or one value): the items among
+    ``allowed``, and those refused."""
+    try:
+        values = json.loads(text)
+    except ValueError:
+        values = [text]
+    if not isinstance(values, list):
+        values = [values]
+    kept = [v for v in values if isinstance(v, str | int) and v in allowed]
+    return kept, [v for v in values if v not in kept]
+
+
 #: The filters a link carries, by their query parameter.
 URL_PARAMETERS = (*DIMENSION_OF, "year_from", "year_to")
 
@@ -61,9 +74,9 @@ class Filters(param.Parameterized):
                                  for r in branches.itertuples()})
         cqps = source.certifications()
         self._choices("cqp", {r.cqp_code: f"{r.cqp_code} — {r.title}" for r in cqps.itertuples()})
-        years = list(source.catalogue("year"))  # a copy: what the cache holds is shared
+        years = source.catalogue("year")
         for name in ("year_from", "year_to"):
-            self.param[name].objects = list(years)
+            self.param[name].objects = list(years)  # this session's own list
             self.param[name].check_on_set = True
         if years:
             self.year_from, self.year_to = years[0], years[-1]
@@ -102,15 +115,8 @@ class Filters(param.Parameterized):
                 else:
                     ignored.append(f"{label} « {text} »")
                 continue
-            try:
-                values = json.loads(text)
-            except ValueError:
-                values = [text]
-            if not isinstance(values, list):
-                values = [values]
-            allowed = self.labels[name]
-            kept = [v for v in values if isinstance(v, str | int) and v in allowed]
-            ignored += [f"{label} « {v} »" for v in values if v not in kept]
+            kept, refused = checked_values(text, self.labels[name])
+            ignored += [f"{label} « {v} »" for v in refused]
             setattr(self, name, kept)
         if self.year_from is not None and self.year_to is not None \
                 and self.year_from > self.year_to:

@@ -94,7 +94,7 @@ class ObservatoryApp(pn.viewable.Viewer):
         state = dict(getattr(self, "_other_arguments", {}))
         for name in URL_PARAMETERS:
             value = getattr(self.filters, name)
-            if value not in (None, []) and value != self.filters.param[name].default:
+            if value not in (None, []):  # the defaults: no filter
                 state[name] = json.dumps(value) if isinstance(value, list) else str(value)
         if self.page != self.param.page.default:
             state["page"] = self.page

@@ -95,8 +95,9 @@ def database(tmp_path_factory) -> dict:
 class Serve:
     """`cqp-metrics serve` on a free port."""
 
-    def __init__(self, url: str, log: Path, *extra: str, env: dict | None = None):
-        self.port = _free_port()
+    def __init__(self, url: str, log: Path, *extra: str, env: dict | None = None,
+                 port: int | None = None):
+        self.port = port or _free_port()
         self.log = log.open("w")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "cqp_metrics", "serve", "--db", url, "--port",
@@ -107,9 +108,7 @@ class Serve:
         deadline = time.time() + 60
         while time.time() < deadline:
             try:
-                urllib.request.urlopen(self.base + "/login", timeout=2)
-                return
-            except urllib.error.HTTPError:
+                fetch(self.base + "/login")
                 return
             except OSError:
                 time.sleep(0.3)
@@ -389,23 +388,9 @@ groups_claim = "groups"
 [access.groups]
 "observatoire-metallurgie" = ["3248"]
 """, encoding="utf-8")
-    server = Serve.__new__(Serve)
-    server.port = port
-    server.log = (tmp_path / "oidc.log").open("w")
-    server.process = subprocess.Popen(
-        [sys.executable, "-m", "cqp_metrics", "serve", "--db", database["url"], "--port",
-         str(port), "--oidc", str(settings)],
-        env={**os.environ, "CQP_OIDC_SECRET": "stub-secret", "CQP_COOKIE_SECRET": "s" * 48},
-        stdout=server.log, stderr=subprocess.STDOUT, cwd=ROOT)
-    server.base = f"http://localhost:{port}"
+    server = Serve(database["url"], tmp_path / "oidc.log", "--oidc", str(settings),
+                   env={"CQP_OIDC_SECRET": "stub-secret"}, port=port)
     try:
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                fetch(server.base + "/login")
-                break
-            except OSError:
-                time.sleep(0.3)
         assert fetch(server.base + "/")[0] == 302
         page = Watched(browser, server.base, app="/")
         page.open()

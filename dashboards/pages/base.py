@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import json
 import logging
 
 import panel as pn
@@ -11,7 +10,7 @@ import param
 
 from ..components import IndicatorTableView
 from ..data import MetricsSource
-from ..filters import Filters
+from ..filters import Filters, checked_values
 
 log = logging.getLogger("dashboards")
 
@@ -54,13 +53,8 @@ class Page(pn.viewable.Viewer):
                 else:
                     ignored.append(f"{name} « {text} »")
                 continue
-            try:
-                values = json.loads(text)
-            except ValueError:
-                values = [text]
-            values = values if isinstance(values, list) else [values]
-            kept = [v for v in values if isinstance(v, str) and v in parameter.objects]
-            ignored += [f"{name} « {v} »" for v in values if v not in kept]
+            kept, refused = checked_values(text, parameter.objects)
+            ignored += [f"{name} « {v} »" for v in refused]
             if kept:
                 setattr(self, name, kept)
         return ignored
