@@ -19,11 +19,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Debian's chromium (browser tests) and postgresql (the PostgreSQL backend), when missing.
+# Debian's chromium (browser tests, the PDF report), postgresql (the PostgreSQL backend) and
+# poppler-utils (pdftotext, to read the PDF report in the tests), when missing.
 system-deps:
 	@missing=""; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	command -v pdftotext >/dev/null 2>&1 || missing="$$missing poppler-utils"; \
 	if [ -n "$$missing" ]; then \
 	  sudo=""; [ "$$(id -u)" -eq 0 ] || sudo="sudo"; \
 	  echo "apt-get install$$missing"; \

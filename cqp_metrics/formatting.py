@@ -57,7 +57,7 @@ def export_notes(source: dict[str, str], filters: dict[str, object], rule: Secre
     return [
         ("Source", f"{source['source']} (chargée le {source['loaded_at']})"),
         *cut,
-        ("Date d'extraction", dt.datetime.now().strftime("%d/%m/%Y %H:%M")),
+        ("Exporté le", dt.datetime.now().strftime("%d/%m/%Y %H:%M")),
         ("Filtres", listed or "aucun"),
         ("Règle de secret", rule.describe()),
         ("Taux", "Intervalles de confiance à 95 % (méthode de Wilson) ; un taux vide a un "

@@ -195,7 +195,7 @@ def test_downloads_hold_what_the_data_page_shows(watched, demo_url, tmp_path):
     text = csv_path.read_text(encoding="utf-8-sig")
     notes = [line for line in text.splitlines() if line.startswith("#")]
     assert any("Règle de secret" in n for n in notes) and any("Source" in n for n in notes)
-    assert any("Date d'extraction" in n for n in notes) and any("Filtres" in n for n in notes)
+    assert any("Exporté le" in n for n in notes) and any("Filtres" in n for n in notes)
     rows = list(csv.reader(io.StringIO("\n".join(
         line for line in text.splitlines() if not line.startswith("#"))), delimiter=";"))
     assert rows[0] == list(shown.columns)

@@ -105,11 +105,13 @@ def test_a_candidacy_does_not_change_cqp(engine, folder):
 
 
 def test_unreadable_and_empty_files(engine, folder):
-    (folder / "juries.csv").write_bytes("candidacy_id,jury_date,decision\nK1,2023-03-10,"
-                                        "réussi\n".encode("latin-1"))
+    # 0x81 is neither UTF-8 (a lone continuation byte) nor Windows-1252 (undefined there).
+    (folder / "juries.csv").write_bytes(b"candidacy_id,jury_date,decision\nK1,2023-03-10,"
+                                        b"full\nK2,2023-03-\x81,full\n")
     (folder / "blocks.csv").write_text("")
     messages = refused(engine, folder)
-    assert any("juries.csv" in m and "UTF-8" in m for m in messages), messages
+    assert any("juries.csv" in m and "ligne 3" in m and "UTF-8" in m and "0x81" in m
+               for m in messages), messages
     assert any("blocks.csv" in m and "vide" in m for m in messages), messages
 
 
@@ -157,6 +159,37 @@ def test_french_excel_spelling_loads_the_same(engine, folder, tmp_path):
     load(WORKED, other)
     expected = indicators(other, by=["year", "branch_code", "sex"], secret=False)
     pd.testing.assert_frame_equal(french, expected, check_dtype=False)
+
+
+def test_windows_1252_csv_loads_like_its_utf8_twin(engine, tmp_path):
+    """French Excel's "CSV (séparateur : point-virgule)": Windows-1252, semicolons, CRLF. The
+    accented titles and names read the same, and the report says which encoding was read."""
+    from cqp_metrics import demo
+    from cqp_metrics.db import make_engine
+
+    utf8, ansi = tmp_path / "utf8", tmp_path / "ansi"
+    demo.write_files(demo.generate(400, seed=7), utf8)
+    ansi.mkdir()
+    accented = 0
+    for file in utf8.glob("*.csv"):
+        frame = pd.read_csv(file, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+        text = frame.to_csv(index=False, sep=";", lineterminator="\r\n")
+        accented += sum(ord(c) > 127 for c in text)
+        (ansi / file.name).write_bytes(text.encode("cp1252"))
+    assert accented > 0, "the twin must hold accented text to test anything"
+    report = load(ansi, engine)
+    assert any("certifications.csv" in line and "Windows-1252" in line
+               for line in report.lines()), report.lines()
+    other = make_engine(f"duckdb:///{tmp_path / 'utf8.duckdb'}")
+    twin = load(utf8, other)
+    assert all("Windows-1252" not in line for line in twin.lines())
+    by = ["year", "branch_code", "cqp_code", "sex"]
+    pd.testing.assert_frame_equal(indicators(engine, by=by, secret=False),
+                                  indicators(other, by=by, secret=False))
+    titles = "SELECT cqp_code, title FROM certification ORDER BY cqp_code"
+    with engine.connect() as a, other.connect() as b:
+        assert a.exec_driver_sql(titles).all() == b.exec_driver_sql(titles).all()
+    other.dispose()
 
 
 def test_an_excel_workbook_loads_like_the_csv_files(engine, tmp_path):

@@ -27,6 +27,8 @@ class LoadReport:
     kept: dict[str, list[str]] = field(default_factory=dict)
     #: The data cut recorded with the load.
     data_until: dt.date | None = None
+    #: The encoding each CSV file was read in (UTF-8 or Windows-1252).
+    encodings: dict[str, str] = field(default_factory=dict)
 
     def lines(self) -> list[str]:
         """The report in French, one line per file."""
@@ -35,6 +37,8 @@ class LoadReport:
             out.append(f"Données arrêtées au {self.data_until:%d/%m/%Y}.")
         for file, count in self.read.items():
             line = f"{file} : {count} ligne(s)"
+            if file in self.encodings:
+                line += f", lu en {self.encodings[file]}"
             if self.kept.get(file):
                 line += ("  (colonnes absentes du fichier, valeurs de la base conservées : "
                          + ", ".join(self.kept[file]) + ")")
@@ -56,4 +60,5 @@ def load(path: str | Path, engine: sa.Engine, progress: Progress | None = None,
         rows = write_dataset(connection, dataset, source=str(Path(path).resolve()),
                              progress=progress, data_until=data_until)
         cut = data_cut(connection)
-    return LoadReport(rows, dataset.read, dataset.kept, cut)
+    encodings = {table.file: table.encoding for table in raw.values() if table.encoding}
+    return LoadReport(rows, dataset.read, dataset.kept, cut, encodings)

@@ -31,6 +31,8 @@ class RawTable:
     name: str
     file: str
     frame: pd.DataFrame
+    #: The text encoding the file was read in (a CSV file); None for a workbook's sheet.
+    encoding: str | None = None
 
 
 def read_input(path: str | Path) -> dict[str, RawTable]:
@@ -77,7 +79,8 @@ def _read_folder(folder: Path) -> tuple[dict[str, RawTable], list[Problem]]:
         if not file.exists():
             continue
         try:
-            tables[name] = RawTable(name, file.name, _read_csv(file))
+            frame, encoding = _read_csv(file)
+            tables[name] = RawTable(name, file.name, frame, encoding)
         except _Unreadable as error:
             problems.append(Problem(file.name, error.line, None, None, error.message))
     return tables, problems
@@ -89,14 +92,27 @@ class _Unreadable(Exception):
         self.message, self.line = message, line
 
 
-def _read_csv(file: Path) -> pd.DataFrame:
-    data = file.read_bytes()
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = data[: error.start].count(b"\n") + 1
-        raise _Unreadable("fichier illisible : encodage non UTF-8 (enregistrez en « CSV UTF-8 »)",
-                          line) from None
+#: What a CSV may be written in, tried in this order: UTF-8 (Excel's "CSV UTF-8", with or
+#: without its BOM), then Windows-1252, which French Excel writes for "CSV (séparateur :
+#: point-virgule)". Any byte sequence that is not valid UTF-8 is almost never text meant as
+#: UTF-8, so the order cannot misread a UTF-8 file.
+ENCODINGS = (("utf-8-sig", "UTF-8"), ("cp1252", "Windows-1252"))
+
+
+def decode(data: bytes) -> tuple[str, str]:
+    """The text of a CSV file and the name of the encoding it was read in."""
+    for codec, name in ENCODINGS:
+        try:
+            return data.decode(codec), name
+        except UnicodeDecodeError as error:
+            failure = error
+    line = data[: failure.start].count(b"\n") + 1
+    raise _Unreadable(f"fichier illisible : ni UTF-8 ni Windows-1252 (octet 0x"
+                      f"{data[failure.start]:02X}) ; enregistrez en « CSV UTF-8 »", line)
+
+
+def _read_csv(file: Path) -> tuple[pd.DataFrame, str]:
+    text, encoding = decode(file.read_bytes())
     if not text.strip():
         raise _Unreadable("fichier vide")
     header = text.split("\n", 1)[0]
@@ -112,7 +128,7 @@ def _read_csv(file: Path) -> pd.DataFrame:
         raise _Unreadable(f"CSV illisible ({str(error).strip()[:120]})") from None
     frame.columns = [str(column).strip() for column in frame.columns]
     frame[LINE] = range(2, len(frame) + 2)
-    return _drop_blank_rows(frame)
+    return _drop_blank_rows(frame), encoding
 
 
 def _drop_blank_rows(frame: pd.DataFrame) -> pd.DataFrame:
