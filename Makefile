@@ -9,7 +9,7 @@ PORT ?= 5006
 DB_FILE := data/cqp.duckdb
 PYTEST_ARGS ?=
 
-.PHONY: install system-deps demo-db serve test lint screenshots bench bench-secret clean
+.PHONY: install system-deps demo-db serve test lint docs screenshots bench bench-secret clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,10 @@ serve: demo-db
 
 lint: $(STAMP)
 	$(BIN)/ruff check cqp_metrics dashboards tests benchmarks notebooks/build_notebooks.py
+
+# docs/indicators.md's definitions, regenerated from the registry (a test checks they follow it).
+docs: $(STAMP)
+	$(BIN)/python -m cqp_metrics.explain
 
 test: $(STAMP) system-deps lint
 	$(BIN)/pytest -n 2 $(PYTEST_ARGS)

@@ -174,3 +174,13 @@ FACTS = {
     "block_result": block_result_fact,
     "activity": activity_fact,
 }
+
+#: What places each fact's rows in a period, for people (the definitions' "période").
+PERIODS_FR = {
+    "candidacy": "date d'entrée en parcours (entered_on)",
+    "jury": "date du jury (jury_date)",
+    "first_partial": "date de la première validation partielle de la candidature",
+    "first_jury": "date de la première décision de jury de la candidature",
+    "block_result": "date du jury qui a évalué le bloc",
+    "activity": "date d'entrée ou de décision de jury",
+}

@@ -136,6 +136,14 @@ class Indicator:
         """This row's value against an earlier row's, for a key figure (None: no change)."""
         return None
 
+    def parts_fr(self) -> tuple[str | None, str | None]:
+        """(numerator, denominator) for people: the indicators it divides, as names."""
+        return None, None
+
+    def secret_fr(self, rule: SecretRule) -> str:
+        """How the statistical secret applies to it, in French."""
+        return "Pas de secret statistique."
+
 
 def _number(value: object) -> bool:
     return not isinstance(value, str) and value is not None and not pd.isna(value)
@@ -192,6 +200,15 @@ class Count(Indicator):
             text = f"{int(now - then):+d}"
         return Change(text, poisson_change_significant(int(now), int(then)))
 
+    def secret_fr(self, rule: SecretRule) -> str:
+        if not self.secret:
+            return "Pas de secret statistique : un nombre de CQP est une information publique."
+        if not rule.enabled:
+            return "Secret statistique désactivé."
+        return (f"Effectif masqué (« secret ») s'il est inférieur à {rule.min_count}, "
+                "ainsi que les cases qui permettraient de le retrouver par différence "
+                "(totaux, autres tableaux, secret secondaire).")
+
 
 # -- shares with an interval -----------------------------------------------------------------
 
@@ -247,6 +264,18 @@ class Rate(Share):
     def terms(self) -> tuple[str, ...]:
         return (self.numerator, self.denominator)
 
+    def parts_fr(self) -> tuple[str | None, str | None]:
+        return self.numerator, self.denominator
+
+    def secret_fr(self, rule: SecretRule) -> str:
+        if not self.secret:
+            return "Pas de secret statistique : un nombre de CQP est une information publique."
+        if not rule.enabled:
+            return "Secret statistique désactivé."
+        return (f"Taux masqué si son dénominateur est inférieur à {rule.min_denominator} ou si "
+                "l'un de ses deux effectifs est masqué ; intervalle de confiance à 95 % "
+                "(Wilson).")
+
     def derive(self, frame: pd.DataFrame) -> None:
         p, low, high = wilson(frame[self.numerator], frame[self.denominator])
         frame[self.name], frame[f"{self.name}_low"], frame[f"{self.name}_high"] = p, low, high
@@ -287,6 +316,17 @@ class KaplanMeier(Share):
 
     def terms(self) -> tuple[str, ...]:
         return (self.cohort,)
+
+    def parts_fr(self) -> tuple[str | None, str | None]:
+        return ("candidats ayant complété, estimés par Kaplan–Meier (suivi arrêté à la date "
+                "d'arrêt des données)", self.cohort)
+
+    def secret_fr(self, rule: SecretRule) -> str:
+        if not rule.enabled:
+            return "Secret statistique désactivé."
+        return (f"Estimation masquée si la cohorte compte moins de {rule.min_denominator} "
+                "candidatures ou si son effectif est masqué ; intervalle de confiance à 95 % "
+                "(log-log, variance de Greenwood).")
 
     def sql(self, fact, partition, context) -> Sql:
         if context.data_until is None:
@@ -381,6 +421,15 @@ class Median(Indicator):
 
     def terms(self) -> tuple[str, ...]:
         return (self.base,)
+
+    def parts_fr(self) -> tuple[str | None, str | None]:
+        return "médiane", self.base
+
+    def secret_fr(self, rule: SecretRule) -> str:
+        if not rule.enabled:
+            return "Secret statistique désactivé."
+        return (f"Médiane masquée si elle porte sur moins de {rule.min_denominator} "
+                "candidatures.")
 
     def sql(self, fact, partition, context) -> Sql:
         parts = dialects.median(context.rules, self.name, self.value(fact), partition)
