@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .config import SecretRule
 from .facts import PERIODS_FR
+from .query import IndicatorQuery
 from .registry import BY_NAME, REGISTRY, fact_of, label, owner
 
 #: The generated part of docs/indicators.md lies between these two lines.
@@ -70,11 +71,24 @@ def explain(name: str, filters: str = "", rule: SecretRule | None = None) -> Exp
         filters or "aucun (toutes les données visibles)", entry.secret_fr(rule or SecretRule()))
 
 
+def filters_text(query: IndicatorQuery) -> str:
+    """The filters of a request in words: ``Branche : 0016 ; Voie : vae ; Années : 2020–2024``."""
+    parts = [f"{label(dim)} : {', '.join(map(str, values))}" for dim, values in query.where]
+    lo, hi = query.years
+    if lo is not None or hi is not None:
+        parts.append(f"Années : {lo or '…'}–{hi or '…'}")
+    if query.until is not None:
+        parts.append(f"Chaque année jusqu'au {query.until[1]:02d}/{query.until[0]:02d}")
+    if query.scope is not None:
+        parts.append("Branches visibles : " + ", ".join(sorted(query.scope)))
+    return " ; ".join(parts)
+
+
 def markdown() -> str:
     """The definitions section of docs/indicators.md, one entry per registry line."""
     lines = [BEGIN, "", "## Definitions (generated from the registry)", "",
              "Each figure of the dashboards and of the report shows this text in its "
-             "information popover (ⓘ), with the filters it was computed with. The secret rule "
+             "information popover (the circled « i »), with the filters it was computed with. The secret rule "
              "is the default one (`--min-count 5`, `--min-denominator 20`).", ""]
     for entry in REGISTRY:
         about = explain(entry.name, filters="les filtres de la vue")

@@ -12,6 +12,7 @@ import panel as pn
 import param
 
 from cqp_metrics.api import SECRET, IndicatorTable
+from cqp_metrics.explain import explain, filters_text
 from cqp_metrics.formatting import export_notes
 from cqp_metrics.kinds import DAYS_PER_MONTH
 from cqp_metrics.period import fr_date, period_label
@@ -46,6 +47,44 @@ def no_data(what: str = "") -> pn.pane.HTML:
                         f"{text}.</div>", sizing_mode="stretch_width")
 
 
+def info_html(names: list[str], table: IndicatorTable, subject: str | None = None,
+              text: str = "") -> str:
+    """An information popover (an "i" in a circle, a native ``<details>``: Tab reaches it,
+    Enter or Space opens it) with each figure's definition, numerator, denominator, period,
+    filters and secret rule, from the registry; every text escaped."""
+    filters = filters_text(table.query) or "aucun (toutes les données visibles)"
+    several = len(names) > 1
+    sections = [f"<p><strong>Filtres</strong> : {html.escape(filters)}</p>"] if several else []
+    for name in names:
+        about = explain(name, filters, table.rule)
+        rows = "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>"
+                       for k, v in about.rows() if not (several and k == "Filtres"))
+        heading = f"<h3>{html.escape(about.title)}</h3>" if several else ""
+        sections.append(f"{heading}<dl>{rows}</dl>")
+    subject = subject or label(names[0])
+    wide = " wide" if len(names) > 1 else ""
+    return (f'<details class="cqp-info{wide}"><summary role="button" '
+            f'aria-label="Définition : {html.escape(subject, quote=True)}" '
+            f'title="Définition"><span class="cqp-i" aria-hidden="true">i</span>'
+            f'{html.escape(text)}</summary>'
+            f'<div class="cqp-info-body" role="note" tabindex="0">{"".join(sections)}</div>'
+            '</details>')
+
+
+def info(names: list[str], table: IndicatorTable, subject: str | None = None,
+         text: str = "") -> pn.pane.HTML:
+    """:func:`info_html` as a pane, to put beside a chart or a table."""
+    return pn.pane.HTML(info_html(names, table, subject, text), margin=(0, 5),
+                        css_classes=["info-pane"])
+
+
+def explained(view, names: list[str], table: IndicatorTable,
+              subject: str | None = None) -> pn.Column:
+    """A chart with its information popover above it."""
+    return pn.Column(pn.Row(info(names, table, subject), align="end"), view,
+                     sizing_mode="stretch_width")
+
+
 def secret_legend(table: IndicatorTable) -> pn.pane.Markdown:
     return pn.pane.Markdown(f"<small>« {SECRET} » : {html.escape(table.rule.describe())} "
                             "Taux : intervalle de confiance à 95 % (Wilson).</small>",
@@ -70,11 +109,13 @@ def _shade_incomplete(plot, table: IndicatorTable):
     return plot
 
 
-def _marked(plot, table: IndicatorTable) -> pn.Column:
-    """A chart by year with its incomplete years shaded and said under it."""
+def _marked(plot, table: IndicatorTable, names: list[str]) -> pn.Column:
+    """A chart by year with its definitions above it, its incomplete years shaded and said
+    under it."""
     note = incomplete_note(table)
     pane = pn.pane.HoloViews(_shade_incomplete(plot, table), sizing_mode="stretch_width")
-    return pn.Column(pane, *([note] if note else []), sizing_mode="stretch_width")
+    return pn.Column(info(names, table), pane, *([note] if note else []),
+                     sizing_mode="stretch_width")
 
 
 def kpi(name: str, table: IndicatorTable, language: str = "fr",
@@ -116,7 +157,7 @@ def kpi(name: str, table: IndicatorTable, language: str = "fr",
                 f"{title} ({period_label(year, (cut.month, cut.day))})"
     significant = ' data-significant="true"' if "· significatif" in change else ""
     return pn.pane.HTML(
-        f'<div class="kpi" data-kpi="{name}"{significant}>'
+        f'<div class="kpi" data-kpi="{name}"{significant}>{info_html([name], table)}'
         f'<div class="kpi-title">{html.escape(title)}</div>'
         f'<div class="kpi-value">{html.escape(str(body))}</div>'
         f'<div class="kpi-change">{html.escape(change)}</div></div>',
@@ -140,7 +181,7 @@ def rate_trend(table: IndicatorTable, name: str, by: str = "year",
     plot = (band * curve * points).opts(
         title=label(name, language), ylabel="%", xlabel=label(by, language), height=300,
         responsive=True, shared_axes=False, ylim=(0, 100), show_legend=False)
-    return _marked(plot, table)
+    return _marked(plot, table, [name])
 
 
 def duration_trend(table: IndicatorTable, name: str, language: str = "fr"
@@ -157,12 +198,12 @@ def duration_trend(table: IndicatorTable, name: str, language: str = "fr"
             ).opts(title=f"{label(name, language)} (en mois)", ylabel="mois",
                    xlabel=label("year", language), height=300, responsive=True,
                    shared_axes=False, ylim=(0, None))
-    return _marked(plot, table)
+    return _marked(plot, table, [name])
 
 
 def rate_bars(table: IndicatorTable, name: str, by: str, language: str = "fr",
-              labels: dict | None = None) -> hv.Overlay | pn.pane.HTML:
-    """A rate by category, with its interval as error bars."""
+              labels: dict | None = None, title: str | None = None) -> pn.Column | pn.pane.HTML:
+    """A rate by category, with its interval as error bars and its definitions."""
     frame = table.masked()
     frame = frame[frame[name].notna()]
     if frame.empty:
@@ -174,9 +215,10 @@ def rate_bars(table: IndicatorTable, name: str, by: str, language: str = "fr",
     bars = hv.Bars(data, by, "taux").opts(color=ACCENT, alpha=0.8, tools=["hover"],
                                           xrotation=30 if len(data) > 6 else 0)
     errors = hv.ErrorBars(data, by, ["taux", "moins", "plus"]).opts(color="black")
-    return (bars * errors).opts(title=f"{label(name, language)} par "
+    plot = (bars * errors).opts(title=title or f"{label(name, language)} par "
                                 f"{label(by, language).lower()}", ylabel="%", xlabel="",
                                 height=300, responsive=True, shared_axes=False, ylim=(0, 100))
+    return explained(pn.pane.HoloViews(plot, sizing_mode="stretch_width"), [name], table)
 
 
 def count_trend(table: IndicatorTable, names: list[str], language: str = "fr"):
@@ -191,7 +233,7 @@ def count_trend(table: IndicatorTable, names: list[str], language: str = "fr"):
     plot = hv.Overlay(curves).opts(title="Volumes par année", height=300, responsive=True,
                                    shared_axes=False, legend_position="top_left",
                                    xlabel=label("year", language))
-    return _marked(plot, table)
+    return _marked(plot, table, names)
 
 
 def data_table(frame: pd.DataFrame, **kwargs) -> pn.pane.DataFrame:
@@ -251,5 +293,7 @@ class IndicatorTableView(param.Parameterized):
         )
         shown = data_table(self.frame(table), css_classes=["indicator-table"])
         note = incomplete_note(table)
-        return pn.Column(downloads, shown, *([note] if note else []), secret_legend(table),
-                         sizing_mode="stretch_width")
+        names = [c for c in table.values.columns if c in BY_NAME]
+        about = info(names, table, "colonnes du tableau", "Définitions des colonnes")
+        return pn.Column(pn.Row(downloads, about), shown, *([note] if note else []),
+                         secret_legend(table), sizing_mode="stretch_width")

@@ -26,6 +26,8 @@ LABELS = {
                "alternant": "Alternant", "autre": "Autre"},
     "sex": {"F": "Femmes", "M": "Hommes"},
 }
+#: The filters shown as button groups (their labels are text), the others as choices lists.
+BUTTONS = ("pathway", "sex", "age_band")
 
 
 def checked_values(text: str, allowed) -> tuple[list, list]:
@@ -92,8 +94,10 @@ class Filters(param.Parameterized):
     def _choices(self, name: str, labels: dict) -> None:
         """This session's choices of one filter: its own objects, values checked on set."""
         self.labels[name] = dict(labels)
-        self.param[name].objects = {html.escape(str(text)): value
-                                    for value, text in labels.items()}
+        # Bokeh's choices list renders labels as HTML; its button groups show them as text.
+        shown = (lambda text: str(text)) if name in BUTTONS else (
+            lambda text: html.escape(str(text)))
+        self.param[name].objects = {shown(text): value for value, text in labels.items()}
         self.param[name].check_on_set = True
 
     def apply_url(self, arguments: dict[str, str]) -> list[str]:
@@ -160,7 +164,7 @@ class Filters(param.Parameterized):
             pn.Row(pn.widgets.Select.from_param(self.param.year_from, width=110),
                    pn.widgets.Select.from_param(self.param.year_to, width=110)),
             choice("region", placeholder="Toutes"),
-            buttons("pathway"), buttons("sex"), buttons("age_band"),
+            *(buttons(name) for name in BUTTONS),
             choice("funding", placeholder="Tous"), choice("status", placeholder="Tous"),
             choice("provider", placeholder="Tous"),
             sizing_mode="stretch_width",

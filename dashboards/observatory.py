@@ -24,6 +24,25 @@ CSS = """
 .kpi-title {font-size: 0.85em; color: #444;}
 .kpi-value {font-size: 1.9em; font-weight: 600; color: #1f5f8b;}
 .kpi-change {font-size: 0.8em; color: #555;}
+.kpi {position: relative;}
+.kpi .cqp-info {position: absolute; top: 4px; right: 6px;}
+details.cqp-info {display: inline-block; position: relative; font-size: 13px; line-height: 1.35;}
+details.cqp-info > summary {list-style: none; cursor: pointer; color: #1f5f8b;
+  white-space: nowrap; border-radius: 3px; padding: 0 2px;}
+details.cqp-info .cqp-i {display: inline-block; width: 1.25em; height: 1.25em; margin-right: 4px;
+  border: 1.5px solid #1f5f8b; border-radius: 50%; text-align: center; line-height: 1.2em;
+  font: italic 600 12px/1.25em Georgia, "DejaVu Serif", serif;}
+details.cqp-info > summary::-webkit-details-marker {display: none;}
+details.cqp-info > summary:focus-visible {outline: 2px solid #1f5f8b; outline-offset: 1px;}
+details.cqp-info[open] > .cqp-info-body {position: absolute; z-index: 20; right: 0; top: 1.7em;
+  width: 340px; max-width: 80vw; background: #fff; color: #222; border: 1px solid #b9c4ce;
+  border-radius: 4px; box-shadow: 0 3px 10px rgba(0, 0, 0, .18); padding: 8px 10px;
+  text-align: left; white-space: normal; font-weight: normal; max-height: 60vh;
+  overflow-y: auto;}
+details.cqp-info.wide[open] > .cqp-info-body {left: 0; right: auto; width: 520px;}
+.cqp-info-body dt {font-weight: 600; margin-top: 4px;}
+.cqp-info-body dd {margin: 0 0 2px 0;}
+.cqp-info-body h3 {font-size: 1em; margin: 6px 0 2px 0;}
 """
 TITLE = {"fr": "Observatoire des CQP", "en": "CQP observatory"}
 log = logging.getLogger("dashboards")

@@ -10,7 +10,7 @@ import param
 
 from cqp_metrics.registry import BY_NAME
 
-from ..components import ACCENT, no_data, rate_bars, rate_trend, secret_legend
+from ..components import ACCENT, info, no_data, rate_bars, rate_trend, secret_legend
 from .base import Page
 
 KM = ("partial_completion_12m_km", "partial_completion_24m_km")
@@ -79,8 +79,8 @@ class PartialPage(Page):
         else:
             subset = blocks.__class__(blocks.query, shown, blocks.hidden.loc[shown.index],
                                       blocks.rule)
-            missed = rate_bars(subset, "block_pass_rate", "block_code", self.language)
-            missed.opts(title="Les blocs les moins acquis (taux d'acquisition, IC 95 %)")
+            missed = rate_bars(subset, "block_pass_rate", "block_code", self.language,
+                               title="Les blocs les moins acquis (taux d'acquisition, IC 95 %)")
         reading = pn.pane.Markdown(
             "<small>Les candidats entrés récemment en validation partielle n'ont pas encore "
             "eu le temps de la compléter : l'estimateur de Kaplan–Meier tient compte de ce "
@@ -90,7 +90,8 @@ class PartialPage(Page):
             pn.Row(rate_trend(by_year, "partial_rate", language=self.language),
                    rate_trend(by_year, "partial_completion_12m_km", language=self.language),
                    sizing_mode="stretch_width"),
-            pn.Row(pn.Column(pn.pane.Markdown(summary), completion_plot(curve, self.by_cohort),
+            pn.Row(pn.Column(pn.Row(pn.pane.Markdown(summary), info(list(KM), by_year)),
+                             completion_plot(curve, self.by_cohort),
                              reading, sizing_mode="stretch_width", css_classes=["km-curve"]),
                    missed, sizing_mode="stretch_width"),
             secret_legend(by_year), sizing_mode="stretch_width")

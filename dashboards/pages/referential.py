@@ -15,7 +15,7 @@ from cqp_metrics.registry import BY_NAME
 from cqp_metrics.render import change_text
 from cqp_metrics.stats import Z95
 
-from ..components import ACCENT, data_table, file_safe, no_data, secret_legend
+from ..components import ACCENT, data_table, explained, file_safe, no_data, secret_legend
 from .base import Page
 
 SHEET = ["enrolments", "juries", "full_rate", "partial_rate", "vae_success_rate",
@@ -98,10 +98,10 @@ class ReferentialPage(Page):
             bars = hv.Bars(data, "bloc", ["taux", "version"]).opts(
                 tools=["hover"], cmap="Category10", color="version", xrotation=30)
             errors = hv.ErrorBars(data, "bloc", ["taux", "moins", "plus"])
-            block_view = (bars * errors).opts(
+            block_view = explained(pn.pane.HoloViews((bars * errors).opts(
                 title="Taux d'acquisition des blocs par version du référentiel (IC 95 %)",
                 height=340, responsive=True, shared_axes=False, ylim=(0, 100), ylabel="%",
-                xlabel="")
+                xlabel=""), sizing_mode="stretch_width"), ["block_pass_rate"], blocks)
         changes = version_changes(shown)
         comparison = data_table(changes, css_classes=["version-changes"]) if len(changes) \
             else no_data("une seule version du référentiel")
@@ -110,8 +110,10 @@ class ReferentialPage(Page):
         visible = providers.masked().dropna(subset=["full_rate", "provider_id"])
         overall = self.source.table(where=one, years=years, names=["full_rate"]).masked()
         rate = overall["full_rate"].iloc[0] if len(overall) else np.nan
-        provider_view = funnel_plot(visible, rate) if len(visible) and pd.notna(rate) else \
-            no_data("organismes de plus de 20 présentés")
+        provider_view = explained(pn.pane.HoloViews(funnel_plot(visible, rate),
+                                                    sizing_mode="stretch_width"),
+                                  ["full_rate"], providers) \
+            if len(visible) and pd.notna(rate) else no_data("organismes de plus de 20 présentés")
         view = self.table_view()
         return pn.Column(
             pn.pane.HTML(f"<h2>{html.escape(titles.get(cqp, cqp))}</h2>",

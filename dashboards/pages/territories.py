@@ -10,7 +10,7 @@ import param
 from cqp_metrics.codes import REGIONS
 from cqp_metrics.registry import BY_NAME, label
 
-from ..components import no_data
+from ..components import info, no_data
 from .base import Page
 
 #: Column, row of each region on the grid; overseas regions on the bottom row.
@@ -69,5 +69,6 @@ class TerritoriesPage(Page):
         if table.values.empty:
             return no_data()
         view = self.table_view()
-        return pn.Row(tile_map(table, self.indicator, self.language),
+        return pn.Row(pn.Column(info([self.indicator], table),
+                                tile_map(table, self.indicator, self.language)),
                       view.view(table, name="territoires"), sizing_mode="stretch_width")

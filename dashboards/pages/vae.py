@@ -8,7 +8,15 @@ import panel as pn
 
 from cqp_metrics.formatting import fr_int
 
-from ..components import ACCENT, duration_trend, no_data, rate_bars, rate_trend, secret_legend
+from ..components import (
+    ACCENT,
+    duration_trend,
+    explained,
+    no_data,
+    rate_bars,
+    rate_trend,
+    secret_legend,
+)
 from ..filters import LABELS
 from .base import Page
 
@@ -48,7 +56,8 @@ class VaePage(Page):
         durations = self.source.table(names=["days_to_first_jury_median"], by=("year",),
                                       where=vae, years=years)
         return pn.Column(
-            pn.Row(pn.pane.HoloViews(funnel, sizing_mode="stretch_width"),
+            pn.Row(explained(pn.pane.HoloViews(funnel, sizing_mode="stretch_width"),
+                             [n for n, _ in FUNNEL], total, "parcours VAE"),
                    rate_trend(by_year, "vae_success_rate", language=self.language),
                    sizing_mode="stretch_width"),
             pn.Row(rate_bars(by_status, "vae_success_rate", "status", self.language,
