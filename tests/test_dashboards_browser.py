@@ -151,6 +151,38 @@ def test_every_page_renders_with_no_console_error_and_no_outside_request(watched
     assert watched.outside() == []
 
 
+def test_every_figure_explains_itself_from_the_keyboard(watched):
+    """Each key figure, chart and table has an information popover reached and opened with
+    the keyboard, holding the registry's texts and the filters in force."""
+    from cqp_metrics.explain import explain
+
+    watched.open("?pathway=vae")
+    page = watched.page
+    page.wait_for_selector(".kpi", timeout=30_000)
+    summary = page.locator('[data-kpi="full_rate"] details.cqp-info > summary')
+    assert summary.evaluate("e => e.tabIndex") == 0
+    summary.focus()
+    page.keyboard.press("Enter")
+    body = page.locator('[data-kpi="full_rate"] .cqp-info-body')
+    body.wait_for(state="visible", timeout=5_000)
+    text = body.inner_text()
+    about = explain("full_rate")
+    for piece in (about.definition, about.numerator, about.denominator, about.period,
+                  about.secret, "Voie d'accès : vae"):
+        assert piece in text, piece
+    page.keyboard.press("Enter")
+    body.wait_for(state="hidden", timeout=5_000)
+    counts = {}
+    for title, slug in zip(PAGES, SLUGS, strict=True):
+        page.locator(".bk-tab", has_text=title).first.click()
+        page.wait_for_timeout(2500)
+        counts[slug] = page.locator("details.cqp-info").count()
+    # overview: 6 cards + 4 charts; vae: funnel, 3 rates, duration; data: its table
+    assert counts["overview"] >= 10 and counts["vae"] >= 5, counts
+    assert all(counts[slug] >= 1 for slug in SLUGS), counts
+    assert watched.errors == []
+
+
 def test_changing_a_filter_changes_the_key_figure(watched, demo_url):
     watched.open()
     page = watched.page
