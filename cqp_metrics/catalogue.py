@@ -112,6 +112,18 @@ def certifinfo_catalogue(connection: sa.Connection) -> pd.DataFrame:
         "code_diplome", "title", "recognition", "rncp_code", "level", "valideur"])
 
 
+def matching(frame: pd.DataFrame, where: dict | None) -> pd.DataFrame:
+    """The CQPs of :func:`certifications` that a request's CQP and branch filters select."""
+    where = where or {}
+    if where.get("cqp_code"):
+        frame = frame[frame["cqp_code"].isin(list(where["cqp_code"]))]
+    if where.get("branch_code"):
+        chosen = set(where["branch_code"])
+        frame = frame[frame["branch_codes"].fillna("").map(
+            lambda codes: bool(chosen & set(codes.split("|"))))]
+    return frame
+
+
 def ending_within(frame: pd.DataFrame, months: int) -> pd.DataFrame:
     """The current registrations that end within ``months`` months."""
     left = pd.to_numeric(frame["months_left"], errors="coerce")

@@ -88,8 +88,9 @@ def markdown() -> str:
     """The definitions section of docs/indicators.md, one entry per registry line."""
     lines = [BEGIN, "", "## Definitions (generated from the registry)", "",
              "Each figure of the dashboards and of the report shows this text in its "
-             "information popover (the circled « i »), with the filters it was computed with. The secret rule "
-             "is the default one (`--min-count 5`, `--min-denominator 20`).", ""]
+             "information popover (the circled « i »), with the filters it was computed "
+             "with. The secret rule is the default one (`--min-count 5`, "
+             "`--min-denominator 20`).", ""]
     for entry in REGISTRY:
         about = explain(entry.name, filters="les filtres de la vue")
         lines += [f"### `{entry.name}` — {about.title}", ""]

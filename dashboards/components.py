@@ -110,10 +110,10 @@ def _shade_incomplete(plot, table: IndicatorTable):
 
 
 def _marked(plot, table: IndicatorTable, names: list[str]) -> pn.Column:
-    """A chart by year with its definitions above it, its incomplete years shaded and said
-    under it."""
+    """A chart by year (incomplete years shaded) with its definitions above it and its
+    incomplete years said under it."""
     note = incomplete_note(table)
-    pane = pn.pane.HoloViews(_shade_incomplete(plot, table), sizing_mode="stretch_width")
+    pane = pn.pane.HoloViews(plot, sizing_mode="stretch_width")
     return pn.Column(info(names, table), pane, *([note] if note else []),
                      sizing_mode="stretch_width")
 
@@ -164,14 +164,14 @@ def kpi(name: str, table: IndicatorTable, language: str = "fr",
         width=250, height=130, margin=5)
 
 
-def rate_trend(table: IndicatorTable, name: str, by: str = "year",
-               language: str = "fr") -> pn.Column | pn.pane.HTML:
-    """A share over the years with its 95 % interval as a band; hidden points are left out,
-    incomplete years shaded."""
+def rate_trend_plot(table: IndicatorTable, name: str, by: str = "year",
+                    language: str = "fr"):
+    """A share over the years with its 95 % interval as a band, incomplete years shaded;
+    hidden points are left out. None when nothing can be drawn."""
     frame = table.masked()
     frame = frame[frame[name].notna()]
     if frame.empty:
-        return no_data(label(name, language))
+        return None
     data = pd.DataFrame({by: frame[by].astype(int), "taux": frame[name] * 100,
                          "bas": frame[f"{name}_low"] * 100, "haut": frame[f"{name}_high"] * 100})
     band = hv.Area(data, by, ["bas", "haut"]).opts(alpha=0.25, color=ACCENT, line_alpha=0)
@@ -181,6 +181,15 @@ def rate_trend(table: IndicatorTable, name: str, by: str = "year",
     plot = (band * curve * points).opts(
         title=label(name, language), ylabel="%", xlabel=label(by, language), height=300,
         responsive=True, shared_axes=False, ylim=(0, 100), show_legend=False)
+    return _shade_incomplete(plot, table)
+
+
+def rate_trend(table: IndicatorTable, name: str, by: str = "year",
+               language: str = "fr") -> pn.Column | pn.pane.HTML:
+    """:func:`rate_trend_plot` with its definitions and the incomplete years said under it."""
+    plot = rate_trend_plot(table, name, by, language)
+    if plot is None:
+        return no_data(label(name, language))
     return _marked(plot, table, [name])
 
 
@@ -198,16 +207,16 @@ def duration_trend(table: IndicatorTable, name: str, language: str = "fr"
             ).opts(title=f"{label(name, language)} (en mois)", ylabel="mois",
                    xlabel=label("year", language), height=300, responsive=True,
                    shared_axes=False, ylim=(0, None))
-    return _marked(plot, table, [name])
+    return _marked(_shade_incomplete(plot, table), table, [name])
 
 
-def rate_bars(table: IndicatorTable, name: str, by: str, language: str = "fr",
-              labels: dict | None = None, title: str | None = None) -> pn.Column | pn.pane.HTML:
-    """A rate by category, with its interval as error bars and its definitions."""
+def rate_bars_plot(table: IndicatorTable, name: str, by: str, language: str = "fr",
+                   labels: dict | None = None, title: str | None = None):
+    """A rate by category, with its interval as error bars; None when nothing is shown."""
     frame = table.masked()
     frame = frame[frame[name].notna()]
     if frame.empty:
-        return no_data(label(name, language))
+        return None
     keys = frame[by].map(lambda v: (labels or {}).get(v, "non renseigné" if v is None else str(v)))
     data = pd.DataFrame({by: keys, "taux": frame[name] * 100,
                          "moins": (frame[name] - frame[f"{name}_low"]) * 100,
@@ -215,25 +224,37 @@ def rate_bars(table: IndicatorTable, name: str, by: str, language: str = "fr",
     bars = hv.Bars(data, by, "taux").opts(color=ACCENT, alpha=0.8, tools=["hover"],
                                           xrotation=30 if len(data) > 6 else 0)
     errors = hv.ErrorBars(data, by, ["taux", "moins", "plus"]).opts(color="black")
-    plot = (bars * errors).opts(title=title or f"{label(name, language)} par "
+    return (bars * errors).opts(title=title or f"{label(name, language)} par "
                                 f"{label(by, language).lower()}", ylabel="%", xlabel="",
                                 height=300, responsive=True, shared_axes=False, ylim=(0, 100))
+
+
+def rate_bars(table: IndicatorTable, name: str, by: str, language: str = "fr",
+              labels: dict | None = None, title: str | None = None) -> pn.Column | pn.pane.HTML:
+    """:func:`rate_bars_plot` with its definitions."""
+    plot = rate_bars_plot(table, name, by, language, labels, title)
+    if plot is None:
+        return no_data(label(name, language))
     return explained(pn.pane.HoloViews(plot, sizing_mode="stretch_width"), [name], table)
 
 
-def count_trend(table: IndicatorTable, names: list[str], language: str = "fr"):
+def count_trend_plot(table: IndicatorTable, names: list[str], language: str = "fr"):
+    """Counts by year, one line each, incomplete years shaded; None when nothing is shown."""
     frame = table.masked()
-    if frame.empty:
-        return no_data()
     curves = [hv.Curve((frame["year"].astype(int), frame[n]), label(n, language), "Effectif",
                        label=label(n, language)).opts(tools=["hover"], line_width=2)
               for n in names if frame[n].notna().any()]
     if not curves:
-        return no_data()
+        return None
     plot = hv.Overlay(curves).opts(title="Volumes par année", height=300, responsive=True,
                                    shared_axes=False, legend_position="top_left",
                                    xlabel=label("year", language))
-    return _marked(plot, table, names)
+    return _shade_incomplete(plot, table)
+
+
+def count_trend(table: IndicatorTable, names: list[str], language: str = "fr"):
+    plot = count_trend_plot(table, names, language)
+    return no_data() if plot is None else _marked(plot, table, names)
 
 
 def data_table(frame: pd.DataFrame, **kwargs) -> pn.pane.DataFrame:

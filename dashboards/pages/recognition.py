@@ -7,7 +7,7 @@ import holoviews as hv
 import pandas as pd
 import panel as pn
 
-from cqp_metrics.catalogue import ending_within
+from cqp_metrics.catalogue import ending_within, matching
 
 from ..components import ACCENT, data_table, no_data, rate_trend, secret_legend
 from .base import Page
@@ -23,13 +23,7 @@ class RecognitionPage(Page):
     def render(self, where: dict, years: tuple) -> pn.viewable.Viewable:
         by_year = self.source.table(by=("year",), where=where, years=years,
                                     names=["recognition_rate", "rncp_coverage"])
-        catalogue = self.source.certifications()
-        if where.get("cqp_code"):
-            catalogue = catalogue[catalogue["cqp_code"].isin(where["cqp_code"])]
-        if where.get("branch_code"):
-            chosen = set(where["branch_code"])
-            catalogue = catalogue[catalogue["branch_codes"].fillna("").map(
-                lambda codes: bool(chosen & set(codes.split("|"))))]
+        catalogue = matching(self.source.certifications(), where)
         counts = catalogue["recognition"].value_counts().reindex(
             ["RNCP", "RS", "branche seule"], fill_value=0)
         registers = hv.Bars(pd.DataFrame({"registre": counts.index, "CQP": counts.values}),

@@ -66,6 +66,23 @@ def funnel_plot(frame: pd.DataFrame, overall: float) -> hv.Overlay:
         shared_axes=False, ylim=(0, 100))
 
 
+def blocks_plot(shown: pd.DataFrame) -> hv.Overlay:
+    """Each block's pass rate by referential version, with its interval (``shown``: the
+    masked table by (referential_version, block_code), hidden rates dropped)."""
+    data = shown.assign(taux=shown["block_pass_rate"] * 100,
+                        version=shown["referential_version"].fillna("?").astype(str),
+                        moins=(shown["block_pass_rate"] - shown["block_pass_rate_low"]) * 100,
+                        plus=(shown["block_pass_rate_high"] - shown["block_pass_rate"]) * 100)
+    data["bloc"] = data["block_code"].astype(str) + " · v" + data["version"]
+    data = data.sort_values(["block_code", "version"])
+    bars = hv.Bars(data, "bloc", ["taux", "version"]).opts(
+        tools=["hover"], cmap="Category10", color="version", xrotation=30)
+    errors = hv.ErrorBars(data, "bloc", ["taux", "moins", "plus"])
+    return (bars * errors).opts(
+        title="Taux d'acquisition des blocs par version du référentiel (IC 95 %)",
+        height=340, responsive=True, shared_axes=False, ylim=(0, 100), ylabel="%", xlabel="")
+
+
 class ReferentialPage(Page):
     title_fr, title_en, slug = "Référentiel", "Referential", "referential"
 
@@ -87,21 +104,9 @@ class ReferentialPage(Page):
         if shown.empty:
             block_view = no_data("blocs")
         else:
-            data = shown.assign(taux=shown["block_pass_rate"] * 100,
-                                version=shown["referential_version"].fillna("?").astype(str),
-                                moins=(shown["block_pass_rate"] - shown["block_pass_rate_low"])
-                                * 100,
-                                plus=(shown["block_pass_rate_high"] - shown["block_pass_rate"])
-                                * 100)
-            data["bloc"] = data["block_code"].astype(str) + " · v" + data["version"]
-            data = data.sort_values(["block_code", "version"])
-            bars = hv.Bars(data, "bloc", ["taux", "version"]).opts(
-                tools=["hover"], cmap="Category10", color="version", xrotation=30)
-            errors = hv.ErrorBars(data, "bloc", ["taux", "moins", "plus"])
-            block_view = explained(pn.pane.HoloViews((bars * errors).opts(
-                title="Taux d'acquisition des blocs par version du référentiel (IC 95 %)",
-                height=340, responsive=True, shared_axes=False, ylim=(0, 100), ylabel="%",
-                xlabel=""), sizing_mode="stretch_width"), ["block_pass_rate"], blocks)
+            block_view = explained(pn.pane.HoloViews(blocks_plot(shown),
+                                                     sizing_mode="stretch_width"),
+                                   ["block_pass_rate"], blocks)
         changes = version_changes(shown)
         comparison = data_table(changes, css_classes=["version-changes"]) if len(changes) \
             else no_data("une seule version du référentiel")
