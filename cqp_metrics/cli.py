@@ -394,6 +394,42 @@ def registrations_command(
                 f"{r.cqp_code} ({r.title})" for r in never.itertuples()) or "aucun"))
 
 
+@app.command("report")
+def report_command(
+    branch: Annotated[str | None, typer.Option(
+        "--branch", help="Rapport annuel d'une branche (code IDCC).")] = None,
+    cqp: Annotated[str | None, typer.Option(
+        "--cqp", help="Fiche d'un CQP pour une réunion de CPNE (code du CQP).")] = None,
+    year: Annotated[int | None, typer.Option(
+        "--year", help="Année des chiffres clés (défaut : la dernière année complète).")]
+    = None,
+    output: Annotated[Path, typer.Option(
+        "--output", help="Fichier .html (autonome, lisible hors ligne) ou .pdf (A4).")]
+    = Path("rapport.html"),
+    scope: Annotated[str | None, typer.Option(
+        help="Branches visibles (codes IDCC séparés par des virgules) ; défaut : toutes.")]
+    = None,
+    db: DbOption = None,
+) -> None:
+    """Le rapport annuel d'une branche ou la fiche d'un CQP, en un fichier HTML ou PDF."""
+    with _errors(), _engine(db, read_only=True) as engine:
+        if output.suffix.lower() not in (".html", ".pdf"):
+            raise Failure(f"--output attend un fichier .html ou .pdf, reçu « {output.name} »")
+        try:
+            from dashboards.report import ReportError, report_for, write
+        except ImportError:
+            raise Failure("le rapport demande les tableaux de bord : pip install "
+                          "'cqp-metrics[dashboards]'") from None
+        database.check_schema(engine)
+        try:
+            made = report_for(engine, None if branch is None else branch_code(branch), cqp,
+                              year, _scope(scope))
+            write(made, output)
+        except ReportError as error:
+            raise Failure(str(error)) from None
+        _say(f"Rapport écrit : {output} ({made.title}, {made.year}).")
+
+
 @db_app.command("upgrade")
 def db_upgrade(db: DbOption = None) -> None:
     """Met le schéma de la base à jour, sans perte de données."""

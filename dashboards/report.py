@@ -1,0 +1,554 @@
+"""The branch's annual report, or one CQP's sheet for a CPNE meeting, in one file.
+
+The figures are those of the dashboards: the same ``cqp_metrics.compute`` requests (secret
+applied with complementary suppression, intervals), the same chart builders. The HTML file is
+self-contained: Bokeh's JavaScript, the charts' data, the styles are inlined and the fonts are
+the reader's own, so it opens offline and requests nothing. The PDF is that file printed by
+chromium (A4, page numbers, a table of contents with the pages of its sections).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import os
+import tempfile
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import holoviews as hv
+import holoviews.plotting.bokeh  # noqa: F401 - the Bokeh renderer, for the options and charts
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
+
+from cqp_metrics import catalogue, compute
+from cqp_metrics.api import IndicatorTable
+from cqp_metrics.codes import REGIONS
+from cqp_metrics.config import SecretRule
+from cqp_metrics.explain import explain, filters_text
+from cqp_metrics.formatting import source_note
+from cqp_metrics.kinds import NOT_SIGNIFICANT, SIGNIFICANT
+from cqp_metrics.period import data_cut, fr_date, period_label, until_of
+from cqp_metrics.query import QueryError
+from cqp_metrics.registry import BY_NAME, label
+from cqp_metrics.render import french_frame
+
+from .components import count_trend_plot, rate_trend_plot
+
+#: The key figures of the year, as on the Vue d'ensemble page.
+KEY_FIGURES = ("enrolments", "juries", "full_rate", "vae_success_rate", "partial_rate",
+               "recognition_rate")
+VAE_STEPS = (("vae_enrolments", "Entrées en VAE"), ("vae_admissible", "Recevables"),
+             ("vae_juries", "Présentés au jury"), ("vae_full", "Validations totales"))
+PARTIAL = ("partial_candidacies", "partial_completed", "partial_completion_rate",
+           "partial_completion_12m_km", "partial_completion_24m_km")
+RECOGNITION = ("certified", "certified_rncp", "recognition_rate", "cqps_active",
+               "cqps_registered", "rncp_coverage")
+TERRITORIES = ("enrolments", "juries", "full_rate", "vae_success_rate")
+#: Width of a chart on an A4 page (pixels at 96 dpi inside 15 mm margins).
+CHART_WIDTH = 690
+#: Chromium, as on this machine kind (Debian's package); ``$CQP_CHROMIUM`` to change it.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+
+
+class ReportError(ValueError):
+    """A report that cannot be made: said in one sentence."""
+
+
+@dataclass
+class Section:
+    """A part of the report: its heading, anchor and HTML body (already escaped)."""
+
+    anchor: str
+    title: str
+    body: list[str] = field(default_factory=list)
+
+    def add(self, *pieces: str) -> None:
+        self.body.extend(pieces)
+
+
+@dataclass
+class Report:
+    """The made report: its HTML and what it shows, for the PDF and the tests."""
+
+    title: str
+    year: int
+    html: str
+    key_figures: dict[str, str]
+    sections: list[tuple[str, str]]
+
+
+def default_year(table: IndicatorTable) -> int:
+    """The last complete year of a table by year, else its last year."""
+    years = [int(y) for y in table.values["year"].dropna()]
+    if not years:
+        raise ReportError("aucune donnée pour ce périmètre")
+    complete = [y for y in years if y not in table.incomplete_years()]
+    return max(complete or years)
+
+
+def build(engine: sa.Engine, where: dict, year: int | None = None,
+          scope: list[str] | None = None, title: str | None = None,
+          rule: SecretRule | None = None, today: dt.date | None = None) -> Report:
+    """Compute every figure of the report in the database and lay it out as one HTML file.
+
+    ``where``: the filters (a branch, a CQP or the dashboards' current filters); ``year``: the
+    year of the key figures (default: the last complete year); ``scope``: the branches the
+    reader may see (None: all); ``today``: the day registrations are counted from."""
+    rule = rule or SecretRule()
+    today = today or dt.date.today()
+
+    def table(names, by=(), years=(None, None), until=None) -> IndicatorTable:
+        return compute(engine, names, by, where, years, scope, rule, until=until)
+
+    trends = table(None, ("year",))
+    if trends.values.empty:
+        raise ReportError("aucune donnée pour ce périmètre")
+    year = default_year(trends) if year is None else year
+    if year not in {int(y) for y in trends.values["year"].dropna()}:
+        raise ReportError(f"aucune donnée en {year} pour ce périmètre")
+    trends = table(None, ("year",), (None, year))
+    with engine.connect() as connection:
+        cut = data_cut(connection)
+        source = source_note(connection)
+        certifications = catalogue.matching(catalogue.certifications(connection, scope, today),
+                                            where)
+    charts = _Charts()
+    sections = [
+        _key_figures(table, trends, year, cut),
+        _trends(trends, charts),
+        _vae(table, year, charts),
+        _partial(table, year, charts),
+        _recognition(table, year, certifications, today, charts),
+        _blocks(table, year, charts),
+        _providers(table, year, charts),
+        _territories(table, year, charts),
+    ]
+    used = sorted({c for s in (trends,) for c in s.values.columns if c in BY_NAME},
+                  key=list(BY_NAME).index)
+    sections.append(_method(source, cut, rule, where, scope, year, used))
+    heading = title or "Rapport annuel des CQP"
+    environment = Environment(loader=PackageLoader("dashboards", "templates"),
+                              autoescape=select_autoescape(["html"]))
+    script, divs = charts.embed()
+    page = environment.get_template("report.html").render(
+        title=heading, year=year, cut=fr_date(cut) if cut else "inconnue",
+        made=dt.datetime.now().strftime("%d/%m/%Y à %H:%M"), filters=_filters(where, scope),
+        sections=[(s.anchor, s.title, Markup("\n".join(s.body).format(**divs)))
+                  for s in sections],
+        bokeh=Markup(_bokeh_js()),
+        charts=Markup(script))
+    key = _key_values(trends, year)
+    return Report(heading, year, page, key, [(s.anchor, s.title) for s in sections])
+
+
+# -- charts ----------------------------------------------------------------------------------
+
+
+def _bokeh_js() -> str:
+    """Bokeh's own JavaScript (charts only: no widgets nor MathJax), inlined. Only its raw
+    code is taken: Panel adds a file reference to Bokeh's resources, which a report opened
+    from a USB stick would request."""
+    from bokeh.resources import Resources
+
+    code = Resources(mode="inline", components=["bokeh"]).js_raw
+    safe = [text.replace("</script", "<\\/script") for text in code]
+    return "\n".join(f"<script>{text}</script>" for text in safe)
+
+
+class _Charts:
+    """The report's charts, rendered by Bokeh (SVG, fixed A4 width) and embedded together;
+    each is placed in the text by a ``{chart_N}`` field."""
+
+    def __init__(self) -> None:
+        self.figures = []
+
+    def add(self, plot, description: str) -> str:
+        """The HTML placeholder of one chart; ``description`` is its text alternative."""
+        if plot is None:
+            return ""
+        figure = hv.render(plot.opts(responsive=False, width=CHART_WIDTH) if hasattr(
+            plot, "opts") else plot, backend="bokeh")
+        figure.sizing_mode = "fixed"
+        figure.width = CHART_WIDTH
+        figure.toolbar_location = None
+        from bokeh.models import Plot
+
+        for model in figure.select({"type": Plot}):
+            model.output_backend = "svg"
+        key = f"chart_{len(self.figures)}"
+        self.figures.append((key, figure))
+        return (f'<figure class="chart" role="img" aria-label="{html.escape(description)}">'
+                f"{{{key}}}</figure>")
+
+    def embed(self) -> tuple[str, dict[str, str]]:
+        if not self.figures:
+            return "", {}
+        from bokeh.embed import components
+
+        script, divs = components([figure for _, figure in self.figures])
+        return script, {key: div for (key, _), div in zip(self.figures, divs, strict=True)}
+
+
+def _esc(text: object) -> str:
+    """Text from data or from the registry, made safe for HTML and for ``str.format``."""
+    return html.escape(str(text)).replace("{", "{{").replace("}", "}}")
+
+
+def _table_html(frame: pd.DataFrame, css: str = "") -> str:
+    """A table of text: every cell escaped."""
+    head = "".join(f"<th scope=\"col\">{_esc(c)}</th>" for c in frame.columns)
+    rows = "".join("<tr>" + "".join(f"<td>{_esc(v)}</td>" for v in row) + "</tr>"
+                   for row in frame.itertuples(index=False))
+    return f'<table class="{css}"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
+
+
+def _nothing(what: str) -> str:
+    return f'<p class="no-data">Aucune donnée pour {_esc(what)}.</p>'
+
+
+# -- sections --------------------------------------------------------------------------------
+
+
+def _key_values(trends: IndicatorTable, year: int) -> dict[str, str]:
+    row = trends.published()
+    row = row[row["year"] == year].iloc[0]
+    return {name: BY_NAME[name].text(row[name]) for name in KEY_FIGURES}
+
+
+def _key_figures(table, trends: IndicatorTable, year: int, cut: dt.date | None) -> Section:
+    section = Section("chiffres-cles", f"Chiffres clés {year}")
+    incomplete = year in trends.incomplete_years()
+    until = until_of(cut) if incomplete and cut else None
+    compared = table(list(KEY_FIGURES), ("year",), (year - 1, year), until)
+    rows = compared.published()
+    this = rows[rows["year"] == year]
+    before = rows[rows["year"] == year - 1]
+    shown = trends.published()
+    shown = shown[shown["year"] == year].iloc[0]
+    cards = []
+    for name in KEY_FIGURES:
+        entry = BY_NAME[name]
+        value = entry.text(shown[name]) or "—"
+        interval = ""
+        if f"{name}_low" in shown and not isinstance(shown[f"{name}_low"], str) \
+                and pd.notna(shown[f"{name}_low"]):
+            interval = (f"IC 95 % [{entry.text(shown[f'{name}_low'])} – "
+                        f"{entry.text(shown[f'{name}_high'])}]")
+        change = ""
+        if len(this) and len(before):
+            moved = entry.compare(this.iloc[0], before.iloc[0])
+            if moved is not None:
+                change = moved.label() + (
+                    f" ({period_label(year, until)} / {period_label(year - 1, until)})"
+                    if until else f" par rapport à {year - 1}")
+        about = explain(name, filters_text(trends.query), trends.rule)
+        cards.append(
+            f'<div class="kpi" data-kpi="{name}"><div class="kpi-title">{_esc(about.title)}'
+            f'</div><div class="kpi-value">{_esc(value)}</div>'
+            f'<div class="kpi-change">{_esc(interval)}</div>'
+            f'<div class="kpi-change">{_esc(change)}</div>'
+            f'<div class="kpi-def">{_esc(about.definition)}</div></div>')
+    section.add(f'<div class="kpis">{"".join(cards)}</div>')
+    if incomplete:
+        section.add(f"<p class=\"note\">{year} est incomplète (données au {_esc(fr_date(cut))}) :"
+                    " les évolutions comparent la même période des deux années.</p>")
+    section.add(f'<p class="note">Une évolution est « {SIGNIFICANT} » quand son intervalle '
+                f"de confiance à 95 % exclut zéro ; sinon elle est « {NOT_SIGNIFICANT} ».</p>")
+    return section
+
+
+def _trends(trends: IndicatorTable, charts: _Charts) -> Section:
+    section = Section("tendances", "Tendances")
+    section.add(charts.add(count_trend_plot(trends, ["enrolments", "juries", "full"]),
+                           "Volumes par année : entrées, présentés au jury, validations totales"),
+                charts.add(rate_trend_plot(trends, "full_rate"),
+                           "Taux de validation totale par année, avec son intervalle"))
+    section.add(_table_html(french_frame(_subset(
+        trends, ["enrolments", "juries", "full", "full_rate", "withdrawal_rate"])), "figures"))
+    return section
+
+
+def _subset(table: IndicatorTable, names: list[str]) -> IndicatorTable:
+    """A table restricted to some indicators' columns (the same cells, the same fates)."""
+    columns = [c for n in names for c in BY_NAME[n].columns()]
+    dims = list(table.query.by)
+    keep = dims + (["year_complete"] if "year_complete" in table.values else []) + columns
+    return IndicatorTable(table.query, table.values[keep], table.hidden[columns], table.rule)
+
+
+def _vae(table, year: int, charts: _Charts) -> Section:
+    section = Section("vae", "VAE : de la candidature à la certification")
+    names = [n for n, _ in VAE_STEPS]
+    steps = table(names, years=(year, year))
+    published = steps.published().iloc[0]
+    counts = pd.to_numeric(pd.Series([published[n] for n in names]), errors="coerce")
+    if counts.fillna(0).eq(0).all():
+        section.add(_nothing(f"la VAE en {year}"))
+        return section
+    frame = pd.DataFrame({"Étape": [f"{t} ({BY_NAME[n].text(published[n])})"
+                                    for n, t in VAE_STEPS], "Effectif": counts})
+    funnel = hv.Bars(frame, "Étape", "Effectif").opts(
+        invert_axes=True, height=260, color="#1f5f8b", shared_axes=False,
+        title=f"Parcours VAE en {year} (chaque étape datée de son propre événement)",
+        xlabel="", ylabel="Effectif")
+    section.add(charts.add(funnel, f"Parcours VAE en {year}"))
+    by_year = table(["vae_success_rate", *names], ("year",), (None, year))
+    section.add(charts.add(rate_trend_plot(by_year, "vae_success_rate"),
+                           "Taux de réussite VAE par année"))
+    section.add(_table_html(french_frame(by_year), "figures"))
+    return section
+
+
+def _partial(table, year: int, charts: _Charts) -> Section:
+    section = Section("validation-partielle", "Validations partielles et leur complétion")
+    by_year = table(list(PARTIAL), ("year",), (None, year))
+    section.add(charts.add(rate_trend_plot(by_year, "partial_completion_12m_km"),
+                           "Complétion à 12 mois des validations partielles, par année"))
+    section.add(_table_html(french_frame(by_year), "figures"))
+    return section
+
+
+def _recognition(table, year: int, certifications: pd.DataFrame, today: dt.date,
+                 charts: _Charts) -> Section:
+    section = Section("reconnaissance", "Reconnaissance nationale (RNCP, RS)")
+    by_year = table(list(RECOGNITION), ("year",), (None, year))
+    section.add(charts.add(rate_trend_plot(by_year, "recognition_rate"),
+                           "Taux de reconnaissance nationale par année"))
+    section.add(_table_html(french_frame(by_year), "figures"))
+    columns = {"cqp_code": "CQP", "title": "Intitulé", "recognition": "Registre",
+               "rncp_code": "Code", "valid_until": "Fin", "months_left": "Mois restants"}
+    for months in (12, 24):
+        ending = catalogue.ending_within(certifications, months)[list(columns)]
+        ending = ending.assign(valid_until=ending["valid_until"].map(fr_date))
+        section.add(f"<h3>Enregistrements qui prennent fin d'ici {months} mois "
+                    f"(au {_esc(fr_date(today))})</h3>")
+        section.add(_table_html(ending.rename(columns=columns), "catalogue") if len(ending)
+                    else _nothing("une fin d'enregistrement dans ce délai"))
+    never = certifications[~certifications["ever_registered"]]
+    section.add("<h3>CQP jamais enregistrés</h3>", _table_html(
+        never[["cqp_code", "title"]].rename(columns=columns), "catalogue") if len(never)
+        else "<p>Aucun.</p>")
+    return section
+
+
+def _blocks(table, year: int, charts: _Charts) -> Section:
+    from .pages.referential import blocks_plot, version_changes
+
+    section = Section("blocs", "Blocs de compétences par version du référentiel")
+    blocks = table(None, ("referential_version", "block_code"), (None, year))
+    shown = blocks.masked().dropna(subset=["block_pass_rate"])
+    if shown.empty:
+        section.add(_nothing("les blocs"))
+        return section
+    section.add(charts.add(blocks_plot(shown), "Taux d'acquisition des blocs par version"))
+    section.add(_table_html(french_frame(blocks), "figures"))
+    changes = version_changes(shown)
+    if len(changes):
+        section.add("<h3>Évolution entre versions du référentiel</h3>",
+                    _table_html(changes, "figures"))
+    return section
+
+
+def _providers(table, year: int, charts: _Charts) -> Section:
+    from cqp_metrics.stats import Z95
+
+    from .pages.referential import funnel_plot
+
+    section = Section("organismes", f"Organismes de formation en {year}")
+    providers = table(["full_rate"], ("provider_id",), (year, year))
+    visible = providers.masked().dropna(subset=["full_rate", "provider_id"])
+    overall = table(["full_rate"], (), (year, year)).masked()
+    rate = overall["full_rate"].iloc[0] if len(overall) else np.nan
+    if visible.empty or pd.isna(rate):
+        section.add(_nothing("les organismes (au moins 20 présentés au jury)"))
+        return section
+    section.add(charts.add(funnel_plot(visible, rate),
+                           "Taux de validation totale des organismes selon leur volume"))
+    half = Z95 * np.sqrt(rate * (1 - rate) / visible["juries"].astype(float))
+    outside = visible[(visible["full_rate"] - rate).abs() > half]
+    section.add("<p class=\"note\">Lignes tiretées : limites à 95 % autour du taux d'ensemble "
+                f"({_esc(BY_NAME['full_rate'].text(rate))}) ; pointillées : 99,8 %. Un "
+                "organisme hors des limites s'écarte plus que le hasard ne l'explique.</p>")
+    if len(outside):
+        listed = outside.assign(
+            taux=outside["full_rate"].map(BY_NAME["full_rate"].text),
+            juries=outside["juries"].astype(int))[["provider_id", "juries", "taux"]]
+        section.add("<h3>Organismes hors des limites à 95 %</h3>", _table_html(
+            listed.rename(columns={"provider_id": "Organisme", "juries": "Présentés au jury",
+                                   "taux": "Taux de validation totale"}), "figures"))
+    return section
+
+
+def _territories(table, year: int, charts: _Charts) -> Section:
+    from .pages.territories import tile_map
+
+    section = Section("territoires", f"Territoires en {year}")
+    regions = table(list(TERRITORIES), ("region_code",), (year, year))
+    if regions.values.empty:
+        section.add(_nothing("les régions"))
+        return section
+    section.add(charts.add(tile_map(regions, "enrolments"), "Entrées en parcours par région"))
+    frame = french_frame(regions)
+    frame.insert(1, "Nom de la région", regions.values["region_code"].map(
+        lambda c: REGIONS.get(c, "non renseignée") if c else "non renseignée"))
+    section.add(_table_html(frame, "figures"))
+    return section
+
+
+def _method(source: dict, cut: dt.date | None, rule: SecretRule, where: dict,
+            scope: list[str] | None, year: int, names: list[str]) -> Section:
+    section = Section("methode", "Méthode")
+    section.add(
+        f"<p><strong>Source</strong> : {_esc(source['source'])} (chargée le "
+        f"{_esc(source['loaded_at'])}).</p>",
+        f"<p><strong>Données au</strong> {_esc(fr_date(cut) if cut else 'date inconnue')} : "
+        "une année qui finit après cette date est incomplète et n'est comparée qu'à la même "
+        "période de l'année précédente.</p>",
+        f"<p><strong>Périmètre</strong> : {_esc(_filters(where, scope))}. Chiffres clés de "
+        f"{year} ; tendances, validations partielles, reconnaissance et blocs de la première "
+        f"année disponible à {year} ; organismes et territoires en {year}.</p>",
+        f"<p><strong>Secret statistique</strong> : {_esc(rule.describe())} Les cases "
+        "masquées se lisent « secret » ; un graphique ne trace pas un point masqué.</p>",
+        "<p><strong>Intervalles</strong> : à 95 % ; méthode de Wilson pour les taux, "
+        "Kaplan–Meier (log-log, Greenwood) pour la complétion, Newcombe pour une évolution "
+        "d'une année à l'autre.</p>",
+        "<h3>Définitions</h3>")
+    items = []
+    for name in names:
+        about = explain(name, rule=rule)
+        rows = "".join(f"<dt>{_esc(k)}</dt><dd>{_esc(v)}</dd>" for k, v in about.rows()
+                       if k not in ("Filtres", "Secret"))
+        items.append(f'<div class="definition"><h4>{_esc(about.title)} '
+                     f"<code>{_esc(name)}</code></h4><dl>{rows}</dl></div>")
+    section.add("".join(items))
+    return section
+
+
+def _filters(where: dict, scope: list[str] | None) -> str:
+    words = []
+    for dim, values in sorted(where.items()):
+        listed = values if isinstance(values, list | tuple | set) else [values]
+        words.append(f"{label(dim)} : {', '.join(map(str, listed))}")
+    if scope is not None:
+        words.append("branches visibles : " + ", ".join(sorted(scope)))
+    return " ; ".join(words) or "toutes les données"
+
+
+# -- files -----------------------------------------------------------------------------------
+
+
+def write(report: Report, output: str | Path) -> Path:
+    """Write the report as ``.html`` or ``.pdf`` (chosen by the file's suffix)."""
+    output = Path(output)
+    suffix = output.suffix.lower()
+    if suffix == ".html":
+        output.write_text(report.html, encoding="utf-8")
+    elif suffix == ".pdf":
+        output.write_bytes(to_pdf(report))
+    else:
+        raise ReportError(f"--output attend un fichier .html ou .pdf, reçu « {output.name} »")
+    return output
+
+
+def chromium_path() -> str:
+    return os.environ.get("CQP_CHROMIUM", "/usr/bin/chromium")
+
+
+def to_pdf(report: Report) -> bytes:
+    """The report printed by chromium on A4 pages, numbered, its table of contents holding
+    each section's page (found in a first printing)."""
+    from playwright.sync_api import sync_playwright
+
+    if not Path(chromium_path()).exists():
+        raise ReportError(f"chromium introuvable ({chromium_path()}) : installez le paquet "
+                          "chromium ou donnez son chemin dans $CQP_CHROMIUM")
+    footer = ('<div style="font-size:8px;width:100%;text-align:center;color:#555;">'
+              f"{html.escape(report.title)} — page <span class=\"pageNumber\"></span> / "
+              '<span class="totalPages"></span></div>')
+    with tempfile.TemporaryDirectory() as folder, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path(),
+                                             args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            # A report requests nothing; anything but the file itself is refused.
+            page.route("**/*", lambda route: route.continue_()
+                       if route.request.url.startswith("file:") else route.abort())
+            pages: dict[str, int] = {}
+            pdf = b""
+            for _ in range(2):
+                path = Path(folder) / "rapport.html"
+                path.write_text(_with_pages(report.html, pages), encoding="utf-8")
+                page.goto(path.as_uri())
+                page.wait_for_function(
+                    "() => [...document.querySelectorAll('[data-root-id]')]"
+                    ".every(e => e.childElementCount > 0)", timeout=60_000)
+                page.wait_for_timeout(300)
+                pdf = page.pdf(format="A4", print_background=True, display_header_footer=True,
+                               header_template="<span></span>", footer_template=footer,
+                               margin={"top": "15mm", "bottom": "18mm", "left": "12mm",
+                                       "right": "12mm"}, outline=True, tagged=True)
+                pages = _section_pages(pdf, report.sections)
+        finally:
+            browser.close()
+    return pdf
+
+
+def _with_pages(text: str, pages: dict[str, int]) -> str:
+    """The HTML with each table-of-contents entry's page filled in."""
+    for anchor, number in pages.items():
+        text = text.replace(f'<span class="toc-page" data-for="{anchor}"></span>',
+                            f'<span class="toc-page" data-for="{anchor}">{number}</span>')
+    return text
+
+
+def _section_pages(pdf: bytes, sections: list[tuple[str, str]]) -> dict[str, int]:
+    """The page each section's heading is printed on (after the table of contents)."""
+    import io
+
+    from pypdf import PdfReader
+
+    def plain(text: str) -> str:  # ligatures (ﬁ, ﬀ) and spaces as typed
+        return " ".join(unicodedata.normalize("NFKC", text).split())
+
+    texts = [[plain(line) for line in (page.extract_text() or "").splitlines()]
+             for page in PdfReader(io.BytesIO(pdf)).pages]
+    found, start = {}, 1
+    for anchor, title in sections:
+        for number in range(start, len(texts)):
+            if plain(title) in texts[number]:
+                found[anchor], start = number + 1, number
+                break
+    return found
+
+
+def report_for(engine: sa.Engine, branch: str | None = None, cqp: str | None = None,
+               year: int | None = None, scope: list[str] | None = None,
+               today: dt.date | None = None) -> Report:
+    """The branch's annual report (``branch``) or one CQP's sheet (``cqp``)."""
+    if (branch is None) == (cqp is None):
+        raise ReportError("donnez --branch IDCC ou --cqp CODE (l'un ou l'autre)")
+    with engine.connect() as connection:
+        if branch is not None:
+            names = catalogue.branches(connection, [branch])
+            if names.empty:
+                raise ReportError(f"branche inconnue : « {branch} »")
+            title = f"Rapport annuel des CQP — branche {branch} ({names['name'].iloc[0]})"
+            where = {"branch_code": [branch]}
+        else:
+            known = catalogue.certifications(connection, scope, today)
+            known = known[known["cqp_code"] == cqp]
+            if known.empty:
+                raise ReportError(f"CQP inconnu : « {cqp} »")
+            title = f"Fiche CQP {cqp} — {known['title'].iloc[0]}"
+            where = {"cqp_code": [cqp]}
+    try:
+        return build(engine, where, year, scope, title, today=today)
+    except QueryError as error:
+        raise ReportError(str(error)) from None
