@@ -463,12 +463,22 @@ def chromium_path() -> str:
 
 def to_pdf(report: Report) -> bytes:
     """The report printed by chromium on A4 pages, numbered, its table of contents holding
-    each section's page (found in a first printing)."""
-    from playwright.sync_api import sync_playwright
+    each section's page (found in a first printing).
+
+    Printed from a thread of its own: Playwright's synchronous API refuses a thread that runs
+    an event loop (a Panel server's, a notebook's)."""
+    from concurrent.futures import ThreadPoolExecutor
 
     if not Path(chromium_path()).exists():
         raise ReportError(f"chromium introuvable ({chromium_path()}) : installez le paquet "
                           "chromium ou donnez son chemin dans $CQP_CHROMIUM")
+    with ThreadPoolExecutor(max_workers=1) as worker:
+        return worker.submit(_print, report).result()
+
+
+def _print(report: Report) -> bytes:
+    from playwright.sync_api import sync_playwright
+
     footer = ('<div style="font-size:8px;width:100%;text-align:center;color:#555;">'
               f"{html.escape(report.title)} — page <span class=\"pageNumber\"></span> / "
               '<span class="totalPages"></span></div>')

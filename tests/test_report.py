@@ -1,0 +1,226 @@
+"""The annual report and the CQP sheet: one self-contained file, the same figures as the CLI,
+the secret in every table, a PDF with its pages, text never read as markup."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from typer.testing import CliRunner
+
+from cqp_metrics.cli import app
+from cqp_metrics.registry import BY_NAME, COUNTS, label
+
+from conftest import demo_database
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def demo_url(tmp_path_factory) -> str:
+    return demo_database(tmp_path_factory.mktemp("report") / "demo.duckdb", 6000, seed=11)
+
+
+@pytest.fixture(scope="module")
+def report_file(demo_url, tmp_path_factory) -> Path:
+    output = tmp_path_factory.mktemp("out") / "rapport.html"
+    result = runner.invoke(app, ["report", "--branch", "0016", "--db", demo_url,
+                                 "--output", str(output)])
+    assert result.exit_code == 0, result.output
+    return output
+
+
+class Tables(HTMLParser):
+    """Every table of a page as rows of cell texts (header row first)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: list[list[list[str]]] = []
+        self.cell: list[str] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table":
+            self.tables.append([])
+        elif tag == "tr" and self.tables:
+            self.tables[-1].append([])
+        elif tag in ("td", "th"):
+            self.cell = []
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self.cell is not None:
+            self.tables[-1][-1].append("".join(self.cell).strip())
+            self.cell = None
+
+    def handle_data(self, data):
+        if self.cell is not None:
+            self.cell.append(data)
+
+
+def key_figures_from_cli(demo_url: str, year: int) -> dict[str, str]:
+    """The key figures as ``cqp-metrics indicators`` gives them, in French formats."""
+    result = runner.invoke(app, ["indicators", "--db", demo_url, "--where", "branch_code=0016",
+                                 "--from", str(year), "--to", str(year)])
+    assert result.exit_code == 0, result.output
+    row = next(csv.DictReader(io.StringIO(result.stdout)))
+    out = {}
+    for name in ("enrolments", "juries", "full_rate", "vae_success_rate", "partial_rate",
+                 "recognition_rate"):
+        value = row[name]
+        if value in ("secret", ""):
+            out[name] = value
+        else:
+            out[name] = BY_NAME[name].text(float(value) if "rate" in name else int(value))
+    return out
+
+
+def test_the_report_opens_offline_and_requests_nothing(report_file, browser):
+    context = browser.new_context(offline=True)
+    page = context.new_page()
+    requests, errors = [], []
+    page.on("request", lambda r: requests.append(r.url))
+    page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(report_file.as_uri())
+    page.wait_for_function("() => [...document.querySelectorAll('[data-root-id]')]"
+                           ".every(e => e.childElementCount > 0)", timeout=30_000)
+    charts = page.locator("figure.chart").count()
+    context.close()
+    assert requests == [report_file.as_uri()], requests
+    assert errors == []
+    assert charts >= 7
+    markup = re.sub(r"<script>.*?</script>", "", report_file.read_text(encoding="utf-8"),
+                    flags=re.S)  # Bokeh's code names URLs it never fetches here
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", markup), "an outside reference"
+    assert "<link" not in markup and "@import" not in markup
+
+
+def test_its_key_figures_are_the_cli_ones(report_file, demo_url):
+    text = report_file.read_text(encoding="utf-8")
+    year = int(re.search(r"Chiffres clés (\d{4})", text).group(1))
+    expected = key_figures_from_cli(demo_url, year)
+    shown = dict(re.findall(r'data-kpi="(\w+)"><div class="kpi-title">[^<]*</div>'
+                            r'<div class="kpi-value">([^<]*)</div>', text))
+    assert shown == expected
+
+
+def test_no_count_under_the_threshold_appears_in_its_tables(report_file):
+    parser = Tables()
+    parser.feed(report_file.read_text(encoding="utf-8"))
+    counts = {label(name) for name, entry in COUNTS.items() if entry.secret}
+    checked = 0
+    for table in parser.tables:
+        header, *rows = table
+        for at, column in enumerate(header):
+            if column not in counts:
+                continue
+            for row in rows:
+                cell = row[at].replace("\u202f", "")
+                assert cell == "secret" or int(cell) >= 5, (column, row)
+                checked += 1
+    assert checked > 100
+
+
+def test_the_pdf_has_its_pages_and_text(demo_url, tmp_path):
+    output = tmp_path / "rapport.pdf"
+    result = runner.invoke(app, ["report", "--branch", "0016", "--db", demo_url, "--output",
+                                 str(output)])
+    assert result.exit_code == 0, result.output
+    assert output.read_bytes().startswith(b"%PDF")
+    info = subprocess.run(["pdfinfo", str(output)], capture_output=True, text=True,
+                          check=True).stdout
+    pages = int(re.search(r"Pages:\s+(\d+)", info).group(1))
+    assert "A4" in info or "595.28 x 841.89" in info
+    assert pages >= 8
+    text = subprocess.run(["pdftotext", "-layout", str(output), "-"], capture_output=True,
+                          text=True, check=True).stdout
+    first = text.split("\f")[0]
+    for heading in ("Sommaire", "Chiffres clés", "Tendances", "VAE", "Validations partielles",
+                    "Reconnaissance nationale", "Blocs de compétences", "Organismes",
+                    "Territoires", "Méthode"):
+        assert heading in text, heading
+    # the table of contents gives each section's page, and the page says it is that one
+    contents = first.split("Sommaire", 1)[1]
+    entries = re.findall(r"^\s*(\S.*?\S)\s{3,}(\d+)\s*$", contents, flags=re.M)
+    assert len(entries) == 9, first
+    sheets = text.split("\f")
+    for title, number in entries:
+        assert title in sheets[int(number) - 1], (title, number)
+    assert f"page 1 / {pages}" in first
+    year = int(re.search(r"Chiffres clés (\d{4})", text).group(1))
+    spaced = " ".join(text.replace("\xa0", " ").replace("\u202f", " ").split())
+    for value in key_figures_from_cli(demo_url, year).values():
+        assert value.replace("\xa0", " ").replace("\u202f", " ") in spaced, value
+
+
+def test_a_cqp_sheet_for_the_cpne(demo_url, tmp_path):
+    output = tmp_path / "fiche.html"
+    result = runner.invoke(app, ["report", "--cqp", "CQP-TR-AQ", "--year", "2023", "--db",
+                                 demo_url, "--output", str(output)])
+    assert result.exit_code == 0, result.output
+    text = output.read_text(encoding="utf-8")
+    assert "Fiche CQP CQP-TR-AQ" in text and "Chiffres clés 2023" in text
+    assert "Cqp : CQP-TR-AQ" in text or "CQP : CQP-TR-AQ" in text
+
+
+@pytest.mark.parametrize("arguments,message", [
+    (["--branch", "9999"], "branche inconnue"),
+    (["--cqp", "CQP-NOPE"], "CQP inconnu"),
+    (["--branch", "0016", "--cqp", "CQP-TR-AQ"], "l'un ou l'autre"),
+    ([], "l'un ou l'autre"),
+    (["--branch", "0016", "--output", "rapport.docx"], ".html ou .pdf"),
+    (["--branch", "0016", "--year", "1990"], "aucune donnée en 1990"),
+])
+def test_a_bad_request_is_one_message_and_writes_nothing(demo_url, tmp_path, monkeypatch,
+                                                          arguments, message):
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["report", "--db", demo_url, *arguments])
+    assert result.exit_code == 1
+    assert message in result.output and "Traceback" not in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_text_from_data_is_never_markup(worked, tmp_path):
+    """A CQP title holding a tag and Python format fields reads as text in the report."""
+    from dashboards.report import report_for
+
+    hostile = '<img src=x onerror="alert(1)">{chart_0} {0}'
+    with worked.begin() as connection:
+        connection.execute(sa.text("UPDATE certification SET title = :t WHERE cqp_code = 'CQP-A'"),
+                           {"t": hostile})
+    made = report_for(worked, cqp="CQP-A")
+    assert "<img src=x" not in made.html
+    assert "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;{chart_0} {0}" in made.html \
+        or "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;{chart_0} {0}" in made.html
+
+
+def test_the_report_works_on_every_backend(worked):
+    """The worked example (a few candidacies, mostly under the secret) still makes a report,
+    on each backend, with its sections and no count under the threshold."""
+    from dashboards.report import report_for
+
+    made = report_for(worked, branch="0016")
+    assert [title for _, title in made.sections][-1] == "Méthode"
+    parser = Tables()
+    parser.feed(made.html)
+    counts = {label(name) for name, entry in COUNTS.items() if entry.secret}
+    for table in parser.tables:
+        header, *rows = table
+        for at, column in enumerate(header):
+            if column in counts:
+                for row in rows:
+                    cell = row[at].replace("\u202f", "")
+                    assert cell == "secret" or int(cell) >= 5, (column, row)
+
+
+def test_chromium_missing_is_said(monkeypatch, demo_url, tmp_path):
+    monkeypatch.setenv("CQP_CHROMIUM", str(tmp_path / "no-chromium"))
+    result = runner.invoke(app, ["report", "--branch", "0016", "--db", demo_url, "--output",
+                                 str(tmp_path / "r.pdf")])
+    assert result.exit_code == 1 and "chromium introuvable" in result.output
+    assert not (tmp_path / "r.pdf").exists()
