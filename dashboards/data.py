@@ -134,6 +134,14 @@ class MetricsSource(param.Parameterized):
     def _scope(self) -> tuple | None:
         return None if self.scope is None else tuple(sorted(self.scope))
 
+    def report(self, where: dict, years: tuple, title: str):
+        """The annual report for these filters (:mod:`dashboards.report`), the key figures
+        of the last year of ``years``, within this session's scope."""
+        from .report import build
+
+        return build(engine_for(self.url), where, years[1], self._scope(), title,
+                     since=years[0])
+
     def table(self, names=None, by=(), where=None, years=(None, None),
               totals: bool = False, until: tuple[int, int] | None = None) -> IndicatorTable:
         """Indicators for these cuts and filters (cached for every session); ``until``:

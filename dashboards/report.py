@@ -95,17 +95,21 @@ def default_year(table: IndicatorTable) -> int:
 
 def build(engine: sa.Engine, where: dict, year: int | None = None,
           scope: list[str] | None = None, title: str | None = None,
-          rule: SecretRule | None = None, today: dt.date | None = None) -> Report:
+          rule: SecretRule | None = None, today: dt.date | None = None,
+          since: int | None = None) -> Report:
     """Compute every figure of the report in the database and lay it out as one HTML file.
 
     ``where``: the filters (a branch, a CQP or the dashboards' current filters); ``year``: the
     year of the key figures (default: the last complete year); ``scope``: the branches the
-    reader may see (None: all); ``today``: the day registrations are counted from."""
+    reader may see (None: all); ``today``: the day registrations are counted from;
+    ``since``: the first year of the trends (default: the first with data)."""
     rule = rule or SecretRule()
     today = today or dt.date.today()
 
     def table(names, by=(), years=(None, None), until=None) -> IndicatorTable:
-        return compute(engine, names, by, where, years, scope, rule, until=until)
+        """One request of the report; its periods start at ``since`` unless told."""
+        first = since if years[0] is None else years[0]
+        return compute(engine, names, by, where, (first, years[1]), scope, rule, until=until)
 
     trends = table(None, ("year",))
     if trends.values.empty:
@@ -130,9 +134,8 @@ def build(engine: sa.Engine, where: dict, year: int | None = None,
         _providers(table, year, charts),
         _territories(table, year, charts),
     ]
-    used = sorted({c for s in (trends,) for c in s.values.columns if c in BY_NAME},
-                  key=list(BY_NAME).index)
-    sections.append(_method(source, cut, rule, where, scope, year, used))
+    used = [name for name in BY_NAME if name in trends.values.columns]
+    sections.append(_method(source, cut, rule, where, scope, year, used, since))
     heading = title or "Rapport annuel des CQP"
     environment = Environment(loader=PackageLoader("dashboards", "templates"),
                               autoescape=select_autoescape(["html"]))
@@ -403,7 +406,8 @@ def _territories(table, year: int, charts: _Charts) -> Section:
 
 
 def _method(source: dict, cut: dt.date | None, rule: SecretRule, where: dict,
-            scope: list[str] | None, year: int, names: list[str]) -> Section:
+            scope: list[str] | None, year: int, names: list[str],
+            since: int | None) -> Section:
     section = Section("methode", "Méthode")
     section.add(
         f"<p><strong>Source</strong> : {_esc(source['source'])} (chargée le "
@@ -412,8 +416,9 @@ def _method(source: dict, cut: dt.date | None, rule: SecretRule, where: dict,
         "une année qui finit après cette date est incomplète et n'est comparée qu'à la même "
         "période de l'année précédente.</p>",
         f"<p><strong>Périmètre</strong> : {_esc(_filters(where, scope))}. Chiffres clés de "
-        f"{year} ; tendances, validations partielles, reconnaissance et blocs de la première "
-        f"année disponible à {year} ; organismes et territoires en {year}.</p>",
+        f"{year} ; tendances, validations partielles, reconnaissance et blocs de "
+        f"{since or 'la première année disponible'} à {year} ; organismes et territoires en "
+        f"{year}.</p>",
         f"<p><strong>Secret statistique</strong> : {_esc(rule.describe())} Les cases "
         "masquées se lisent « secret » ; un graphique ne trace pas un point masqué.</p>",
         "<p><strong>Intervalles</strong> : à 95 % ; méthode de Wilson pour les taux, "

@@ -206,6 +206,27 @@ def test_a_url_with_filters_restores_them(watched, demo_url):
     assert watched.errors == []
 
 
+def test_the_data_page_offers_the_report_for_its_filters(watched, demo_url, tmp_path):
+    watched.open("?page=data&pathway=vae&year_from=2020&year_to=2023")
+    page = watched.page
+    page.wait_for_selector(".download-report", timeout=30_000)
+    page.wait_for_timeout(1000)
+    with page.expect_download(timeout=60_000) as info:
+        page.locator(".download-report").get_by_role("button").click()
+    path = tmp_path / "rapport.html"
+    info.value.save_as(path)
+    text = path.read_text(encoding="utf-8")
+    assert "Chiffres clés 2023" in text and "Voie d&#39;accès : vae" in text
+    engine = make_engine(demo_url, read_only=True)
+    expected = compute(engine, names=["juries"], where={"pathway": ["vae"]},
+                       years=(2023, 2023)).published()["juries"].iloc[0]
+    engine.dispose()
+    assert f'data-kpi="juries"><div class="kpi-title">Présentés au jury</div>' \
+           f'<div class="kpi-value">{fr_int(expected)}</div>' in text
+    assert ">2019<" not in text.split('id="methode"')[0], "trends start at year_from"
+    assert watched.errors == []
+
+
 def test_downloads_hold_what_the_data_page_shows(watched, demo_url, tmp_path):
     watched.open("?page=data")
     page = watched.page

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import html
+import io
+import logging
+
 import panel as pn
 import param
 
 from cqp_metrics.dimensions import DIMENSIONS
+from cqp_metrics.query import QueryError
 from cqp_metrics.registry import label
 
+from ..auth import audit_download
 from .base import Page
+
+log = logging.getLogger("dashboards")
 
 CUTS = [d for d in DIMENSIONS if d != "block_code"]
 
@@ -24,7 +33,30 @@ class DataPage(Page):
         cuts = pn.widgets.MultiChoice.from_param(
             self.param.by, name="Découpage", options={label(d): d for d in CUTS}, width=420)
         totals = pn.widgets.Checkbox.from_param(self.param.totals, name="Lignes de total")
-        return [pn.Row(cuts, totals)]
+        report = pn.widgets.FileDownload(
+            callback=self.report_bytes, filename=f"rapport_cqp_{dt.date.today()}.html",
+            label="Rapport (HTML, pour ces filtres)", button_type="primary",
+            button_style="outline", css_classes=["download-report"])
+        return [pn.Row(cuts, totals, report)]
+
+    def report_bytes(self) -> io.BytesIO:
+        """The annual report for the current filters, as one self-contained HTML file (a
+        page that says why when it cannot be made)."""
+        from ..report import ReportError
+
+        state = self.filters.state()
+        try:
+            made = self.source.report(state["where"], state["years"],
+                                      "Rapport des CQP — sélection du tableau de bord")
+            text = made.html
+            audit_download("rapport", self.filters.description(), "html", len(made.sections))
+        except (ReportError, QueryError) as error:
+            text = _message_page(f"Rapport impossible pour ces filtres : {error}.")
+        except Exception:  # never a traceback in a downloaded file
+            log.exception("report failed")
+            text = _message_page("Rapport impossible pour le moment : l'incident est consigné "
+                                 "dans le journal du serveur.")
+        return io.BytesIO(text.encode("utf-8"))
 
     def refs(self) -> list:
         return [*super().refs(), self.param.by, self.param.totals]
@@ -33,3 +65,8 @@ class DataPage(Page):
         table = self.source.table(by=tuple(self.by), where=where, years=years,
                                   totals=self.totals)
         return self.table_view().view(table, name="indicateurs_cqp")
+
+
+def _message_page(message: str) -> str:
+    return (f'<!DOCTYPE html><html lang="fr"><meta charset="utf-8"><title>Rapport</title>'
+            f"<p>{html.escape(message)}</p></html>")
