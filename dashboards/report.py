@@ -134,8 +134,7 @@ def build(engine: sa.Engine, where: dict, year: int | None = None,
         _providers(table, year, charts),
         _territories(table, year, charts),
     ]
-    used = [name for name in BY_NAME if name in trends.values.columns]
-    sections.append(_method(source, cut, rule, where, scope, year, used, since))
+    sections.append(_method(source, cut, rule, where, scope, year, list(BY_NAME), since))
     heading = title or "Rapport annuel des CQP"
     environment = Environment(loader=PackageLoader("dashboards", "templates"),
                               autoescape=select_autoescape(["html"]))
