@@ -58,6 +58,11 @@ test: $(STAMP) system-deps lint
 screenshots: $(STAMP) system-deps
 	CQP_SCREENSHOTS=docs/screenshots $(BIN)/pytest -q tests/test_dashboards_browser.py \
 	  -k every_page
+	rm -f /tmp/cqp-report-demo.duckdb
+	$(BIN)/cqp-metrics demo --db duckdb:////tmp/cqp-report-demo.duckdb
+	$(BIN)/cqp-metrics report --branch 0016 --db duckdb:////tmp/cqp-report-demo.duckdb \
+	  --output /tmp/cqp-rapport.pdf
+	pdftoppm -png -r 70 -f 1 -l 2 /tmp/cqp-rapport.pdf docs/screenshots/rapport
 
 bench: $(STAMP) bench-secret
 	$(BIN)/python benchmarks/load_million.py

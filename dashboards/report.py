@@ -523,23 +523,28 @@ def _with_pages(text: str, pages: dict[str, int]) -> str:
 
 
 def _section_pages(pdf: bytes, sections: list[tuple[str, str]]) -> dict[str, int]:
-    """The page each section's heading is printed on (after the table of contents)."""
+    """The page each section starts on, read from the PDF's outline (chromium makes one
+    bookmark per heading)."""
     import io
 
     from pypdf import PdfReader
 
+    reader = PdfReader(io.BytesIO(pdf))
+
     def plain(text: str) -> str:  # ligatures (ﬁ, ﬀ) and spaces as typed
         return " ".join(unicodedata.normalize("NFKC", text).split())
 
-    texts = [[plain(line) for line in (page.extract_text() or "").splitlines()]
-             for page in PdfReader(io.BytesIO(pdf)).pages]
-    found, start = {}, 1
-    for anchor, title in sections:
-        for number in range(start, len(texts)):
-            if plain(title) in texts[number]:
-                found[anchor], start = number + 1, number
-                break
-    return found
+    pages: dict[str, int] = {}
+
+    def walk(items) -> None:
+        for item in items:
+            if isinstance(item, list):
+                walk(item)
+            else:
+                pages.setdefault(plain(item.title), reader.get_destination_page_number(item) + 1)
+
+    walk(reader.outline)
+    return {anchor: pages[plain(title)] for anchor, title in sections if plain(title) in pages}
 
 
 def report_for(engine: sa.Engine, branch: str | None = None, cqp: str | None = None,
