@@ -203,9 +203,19 @@ def _esc(text: object) -> str:
     return html.escape(str(text)).replace("{", "{{").replace("}", "}}")
 
 
+def _defined(text: str, name: str | None) -> str:
+    """A figure's name, linked to its definition in the method (a link: Tab reaches it, in the
+    HTML file and in the PDF alike)."""
+    if name is None:
+        return _esc(text)
+    return f'<a class="def" href="#def-{name}" title="Définition">{_esc(text)}</a>'
+
+
 def _table_html(frame: pd.DataFrame, css: str = "") -> str:
-    """A table of text: every cell escaped."""
-    head = "".join(f"<th scope=\"col\">{_esc(c)}</th>" for c in frame.columns)
+    """A table of text, every cell escaped; an indicator's column links to its definition."""
+    names = {label(name): name for name in BY_NAME}
+    head = "".join(f"<th scope=\"col\">{_defined(c, names.get(c))}</th>"
+                   for c in frame.columns)
     rows = "".join("<tr>" + "".join(f"<td>{_esc(v)}</td>" for v in row) + "</tr>"
                    for row in frame.itertuples(index=False))
     return f'<table class="{css}"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
@@ -252,8 +262,8 @@ def _key_figures(table, trends: IndicatorTable, year: int, cut: dt.date | None) 
                     if until else f" par rapport à {year - 1}")
         about = explain(name, filters_text(trends.query), trends.rule)
         cards.append(
-            f'<div class="kpi" data-kpi="{name}"><div class="kpi-title">{_esc(about.title)}'
-            f'</div><div class="kpi-value">{_esc(value)}</div>'
+            f'<div class="kpi" data-kpi="{name}"><div class="kpi-title">'
+            f'{_defined(about.title, name)}</div><div class="kpi-value">{_esc(value)}</div>'
             f'<div class="kpi-change">{_esc(interval)}</div>'
             f'<div class="kpi-change">{_esc(change)}</div>'
             f'<div class="kpi-def">{_esc(about.definition)}</div></div>')
@@ -429,7 +439,7 @@ def _method(source: dict, cut: dt.date | None, rule: SecretRule, where: dict,
         about = explain(name, rule=rule)
         rows = "".join(f"<dt>{_esc(k)}</dt><dd>{_esc(v)}</dd>" for k, v in about.rows()
                        if k not in ("Filtres", "Secret"))
-        items.append(f'<div class="definition"><h4>{_esc(about.title)} '
+        items.append(f'<div class="definition" id="def-{name}"><h4>{_esc(about.title)} '
                      f"<code>{_esc(name)}</code></h4><dl>{rows}</dl></div>")
     section.add("".join(items))
     return section

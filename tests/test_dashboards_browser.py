@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -221,8 +222,8 @@ def test_the_data_page_offers_the_report_for_its_filters(watched, demo_url, tmp_
     expected = compute(engine, names=["juries"], where={"pathway": ["vae"]},
                        years=(2023, 2023)).published()["juries"].iloc[0]
     engine.dispose()
-    assert f'data-kpi="juries"><div class="kpi-title">Présentés au jury</div>' \
-           f'<div class="kpi-value">{fr_int(expected)}</div>' in text
+    assert re.search(r'data-kpi="juries"><div class="kpi-title">.*?Présentés au jury.*?</div>'
+                     r'<div class="kpi-value">' + fr_int(expected) + "</div>", text)
     assert ">2019<" not in text.split('id="methode"')[0], "trends start at year_from"
     assert watched.errors == []
 

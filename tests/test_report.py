@@ -104,9 +104,12 @@ def test_its_key_figures_are_the_cli_ones(report_file, demo_url):
     text = report_file.read_text(encoding="utf-8")
     year = int(re.search(r"Chiffres clés (\d{4})", text).group(1))
     expected = key_figures_from_cli(demo_url, year)
-    shown = dict(re.findall(r'data-kpi="(\w+)"><div class="kpi-title">[^<]*</div>'
+    shown = dict(re.findall(r'data-kpi="(\w+)"><div class="kpi-title">.*?</div>'
                             r'<div class="kpi-value">([^<]*)</div>', text))
     assert shown == expected
+    # each figure's name leads to its definition, in the method
+    for name in expected:
+        assert f'href="#def-{name}"' in text and f'id="def-{name}"' in text
 
 
 def test_no_count_under_the_threshold_appears_in_its_tables(report_file):
