@@ -142,7 +142,15 @@ class Indicator:
 
     def secret_fr(self, rule: SecretRule) -> str:
         """How the statistical secret applies to it, in French."""
-        return "Pas de secret statistique."
+        if not getattr(self, "secret", False):
+            return "Pas de secret statistique : un nombre de CQP est une information publique."
+        if not rule.enabled:
+            return "Secret statistique désactivé."
+        return self.hidden_when_fr(rule)
+
+    def hidden_when_fr(self, rule: SecretRule) -> str:
+        """When the secret hides it (the rule being on), in French."""
+        return ""
 
 
 def _number(value: object) -> bool:
@@ -200,11 +208,7 @@ class Count(Indicator):
             text = f"{int(now - then):+d}"
         return Change(text, poisson_change_significant(int(now), int(then)))
 
-    def secret_fr(self, rule: SecretRule) -> str:
-        if not self.secret:
-            return "Pas de secret statistique : un nombre de CQP est une information publique."
-        if not rule.enabled:
-            return "Secret statistique désactivé."
+    def hidden_when_fr(self, rule: SecretRule) -> str:
         return (f"Effectif masqué (« secret ») s'il est inférieur à {rule.min_count}, "
                 "ainsi que les cases qui permettraient de le retrouver par différence "
                 "(totaux, autres tableaux, secret secondaire).")
@@ -267,11 +271,7 @@ class Rate(Share):
     def parts_fr(self) -> tuple[str | None, str | None]:
         return self.numerator, self.denominator
 
-    def secret_fr(self, rule: SecretRule) -> str:
-        if not self.secret:
-            return "Pas de secret statistique : un nombre de CQP est une information publique."
-        if not rule.enabled:
-            return "Secret statistique désactivé."
+    def hidden_when_fr(self, rule: SecretRule) -> str:
         return (f"Taux masqué si son dénominateur est inférieur à {rule.min_denominator} ou si "
                 "l'un de ses deux effectifs est masqué ; intervalle de confiance à 95 % "
                 "(Wilson).")
@@ -321,9 +321,7 @@ class KaplanMeier(Share):
         return ("candidats ayant complété, estimés par Kaplan–Meier (suivi arrêté à la date "
                 "d'arrêt des données)", self.cohort)
 
-    def secret_fr(self, rule: SecretRule) -> str:
-        if not rule.enabled:
-            return "Secret statistique désactivé."
+    def hidden_when_fr(self, rule: SecretRule) -> str:
         return (f"Estimation masquée si la cohorte compte moins de {rule.min_denominator} "
                 "candidatures ou si son effectif est masqué ; intervalle de confiance à 95 % "
                 "(log-log, variance de Greenwood).")
@@ -425,9 +423,7 @@ class Median(Indicator):
     def parts_fr(self) -> tuple[str | None, str | None]:
         return "médiane", self.base
 
-    def secret_fr(self, rule: SecretRule) -> str:
-        if not rule.enabled:
-            return "Secret statistique désactivé."
+    def hidden_when_fr(self, rule: SecretRule) -> str:
         return (f"Médiane masquée si elle porte sur moins de {rule.min_denominator} "
                 "candidatures.")
 
