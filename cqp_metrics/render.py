@@ -12,7 +12,7 @@ from rich.text import Text
 
 from .api import SECRET, IndicatorTable
 from .formatting import fr_pct
-from .kinds import NOT_SIGNIFICANT, SIGNIFICANT
+from .kinds import DAYS_PER_MONTH, NOT_SIGNIFICANT, SIGNIFICANT
 from .period import fr_date
 from .registry import BY_NAME, label, owner
 
@@ -155,7 +155,113 @@ def print_table(table: IndicatorTable, console: Console, language: str = "fr") -
         console.print(Text(f"« {SECRET} » : {table.rule.describe()}"))
 
 
+#: Excel number formats of the analyst's workbook, by kind of column.
+EXCEL_FORMATS = {"count": "#,##0", "share": "0.0%", "months": "0.0", "year": "0"}
+
+
+def analyst_frame(table: IndicatorTable, language: str = "fr",
+                  percent: bool = True) -> tuple[pd.DataFrame, dict[str, str]]:
+    """The shown table for computing: one column per published number (a rate, its low and
+    high bounds apart), numbers as numbers (``secret`` where hidden, empty where undefined),
+    French headers; shares in percent (``percent``) or as fractions (for Excel's % format),
+    medians in months. Also each column's kind (``count``, ``share``, ``months``, ``year``,
+    ``text``)."""
+    published = table.published()
+    out, kinds = pd.DataFrame(index=published.index), {}
+    for dim in table.query.by:
+        header = label(dim, language)
+        if dim == "year":
+            out[header] = published[dim].map(
+                lambda v: v if isinstance(v, str) else (None if pd.isna(v) else int(v)))
+            kinds[header] = "year"
+            if "year_complete" in published:
+                done = "Année complète" if language == "fr" else "Complete year"
+                out[done] = published["year_complete"].map(
+                    lambda v: "" if v is None or v is pd.NA else
+                    ("oui" if v else "non") if language == "fr" else ("yes" if v else "no"))
+                kinds[done] = "text"
+            continue
+        out[header] = published[dim].map(lambda v: "non renseigné" if v is None or (
+            not isinstance(v, str) and pd.isna(v)) else str(v))
+        kinds[header] = "text"
+    for column in table.values.columns:
+        entry = BY_NAME.get(column)
+        if entry is None:
+            continue
+        for name in entry.columns():
+            header, kind = label(name, language), {"share": "share", "days": "months"}.get(
+                entry.unit, "count")
+            scale = 1.0
+            if kind == "share" and percent:
+                header, scale = f"{header} (%)", 100.0
+            elif kind == "months":
+                header, scale = f"{header} ({'mois' if language == 'fr' else 'months'})", \
+                    1 / DAYS_PER_MONTH
+            out[header] = published[name].map(lambda v, scale=scale, kind=kind: _number(
+                v, scale, kind))
+            kinds[header] = kind
+    return out, kinds
+
+
+def _number(value: object, scale: float, kind: str) -> object:
+    if isinstance(value, str) or value is None or pd.isna(value):
+        return value if isinstance(value, str) else None
+    if kind == "count":
+        return int(value)
+    return round(float(value) * scale, 4 if scale == 1.0 else 2)
+
+
+def analyst_csv(table: IndicatorTable, notes: list[tuple[str, str]],
+                language: str = "fr") -> bytes:
+    """A CSV French Excel opens as numbers (semicolons, decimal comma, UTF-8 with BOM) and
+    ``pandas.read_csv(path, sep=";", decimal=",")`` reads without error: the notes (source,
+    data cut, export time, filters, secret rule) are its last columns, the same on every
+    row, so that a row copied elsewhere keeps where it comes from."""
+    frame, _ = analyst_frame(table, language)
+    for key, value in notes:
+        frame[key] = value
+    text = safe_frame(frame).to_csv(index=False, sep=";", decimal=",", lineterminator="\r\n")
+    return ("\ufeff" + text).encode("utf-8")
+
+
+def analyst_xlsx(table: IndicatorTable, target, notes: list[tuple[str, str]],
+                 language: str = "fr") -> None:
+    """An Excel workbook for computing: numbers with number and percent formats, the header
+    frozen and wrapped, columns wide enough; the notes on a sheet of their own."""
+    from openpyxl.styles import Alignment, Font
+    from openpyxl.utils import get_column_letter
+
+    frame, kinds = analyst_frame(table, language, percent=False)
+    with pd.ExcelWriter(target, engine="openpyxl") as writer:
+        sheets = {"indicateurs": frame, "notes": pd.DataFrame(notes, columns=["Note", "Valeur"])}
+        for name, sheet_frame in sheets.items():
+            sheet_frame.to_excel(writer, sheet_name=name, index=False)
+            sheet = writer.sheets[name]
+            for row in sheet.iter_rows():
+                for cell in row:
+                    if cell.data_type == "f":  # text that looks like a formula stays text
+                        cell.data_type = "s"
+            for at, header in enumerate(sheet_frame.columns, start=1):
+                letter = get_column_letter(at)
+                title = sheet[f"{letter}1"]
+                title.font = Font(bold=True)
+                title.alignment = Alignment(wrap_text=True, vertical="top")
+                longest = max([len(str(v)) for v in sheet_frame[header].head(200)] + [6])
+                wide = 60 if name == "notes" else 28
+                sheet.column_dimensions[letter].width = min(max(longest + 2, 10, min(
+                    len(str(header)), 24)), wide)
+                number_format = EXCEL_FORMATS.get(kinds.get(header, "")) if name != "notes" \
+                    else None
+                if number_format:
+                    for (cell,) in sheet.iter_rows(min_row=2, min_col=at, max_col=at):
+                        if isinstance(cell.value, int | float):
+                            cell.number_format = number_format
+                if name == "notes":
+                    for (cell,) in sheet.iter_rows(min_row=2, min_col=at, max_col=at):
+                        cell.alignment = Alignment(wrap_text=True, vertical="top")
+            sheet.freeze_panes = "B2" if name != "notes" else "A2"
+
+
 def to_xlsx(table: IndicatorTable, path: str | Path, notes: list[tuple[str, str]]) -> None:
-    """An Excel workbook: the table (numbers as numbers, ``secret`` as text) and its notes."""
-    write_sheets(path, {"indicateurs": table.published(),
-                        "notes": pd.DataFrame(notes, columns=["Note", "Valeur"])})
+    """The analyst's workbook (:func:`analyst_xlsx`) of the command line."""
+    analyst_xlsx(table, path, notes)

@@ -17,7 +17,7 @@ from cqp_metrics.formatting import export_notes
 from cqp_metrics.kinds import DAYS_PER_MONTH
 from cqp_metrics.period import fr_date, period_label
 from cqp_metrics.registry import BY_NAME, label
-from cqp_metrics.render import french_frame, safe_cell, safe_frame, write_sheets
+from cqp_metrics.render import analyst_csv, analyst_xlsx, french_frame
 
 from .auth import audit_download
 from .data import MetricsSource
@@ -284,19 +284,16 @@ class IndicatorTableView(param.Parameterized):
         audit_download(name, self.filters.description(), format, len(table.values))
 
     def csv_bytes(self, table: IndicatorTable, name: str = "indicateurs") -> io.BytesIO:
-        """The shown table as a French CSV (semicolons, UTF-8 with BOM), notes on top."""
+        """The shown table as a CSV to compute with (:func:`cqp_metrics.render.analyst_csv`)."""
         self._audit(table, name, "csv")
-        lines = [f"# {key} : {safe_cell(value)}" for key, value in self.notes(table)]
-        body = safe_frame(self.frame(table)).to_csv(index=False, sep=";", lineterminator="\n")
-        return io.BytesIO(("\ufeff" + "\n".join(lines) + "\n" + body).encode("utf-8"))
+        return io.BytesIO(analyst_csv(table, self.notes(table), self.language))
 
     def xlsx_bytes(self, table: IndicatorTable, name: str = "indicateurs") -> io.BytesIO:
-        """The shown table in Excel (numbers as numbers, ``secret`` as text) and its notes."""
+        """The shown table in Excel, formatted, its notes on their own sheet
+        (:func:`cqp_metrics.render.analyst_xlsx`)."""
         self._audit(table, name, "xlsx")
-        shown = table.published().rename(columns=lambda c: label(c, self.language))
         buffer = io.BytesIO()
-        write_sheets(buffer, {"indicateurs": shown, "notes": pd.DataFrame(
-            self.notes(table), columns=["Note", "Valeur"])})
+        analyst_xlsx(table, buffer, self.notes(table), self.language)
         buffer.seek(0)
         return buffer
 

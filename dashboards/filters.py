@@ -141,7 +141,9 @@ class Filters(param.Parameterized):
 
     def description(self) -> dict[str, str]:
         """The filters in words, for the notes of downloads."""
-        words = {self.param[name].label: ", ".join(map(str, getattr(self, name)))
+        words = {self.param[name].label: ", ".join(
+                     str(self.labels.get(name, {}).get(value, value))
+                     for value in getattr(self, name))
                  for name in DIMENSION_OF if getattr(self, name)}
         words["Années"] = f"{self.year_from} à {self.year_to}"
         return words

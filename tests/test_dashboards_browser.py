@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 import re
@@ -15,6 +13,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from openpyxl import load_workbook
 
@@ -23,7 +22,6 @@ from cqp_metrics.db import make_engine
 from cqp_metrics.formatting import fr_int
 from cqp_metrics.period import data_cut, period_label
 from cqp_metrics.registry import label
-from cqp_metrics.render import french_frame
 
 from conftest import ROOT, demo_database
 
@@ -207,6 +205,24 @@ def test_a_url_with_filters_restores_them(watched, demo_url):
     assert watched.errors == []
 
 
+def test_each_page_setting_is_in_the_link(watched):
+    """The Territoires indicator and the cohort curves come back from a link, are written
+    into it when changed, and a bad value is named without discarding the others."""
+    watched.open("?page=territories&indicator=full_rate&pathway=%5B%22vae%22%5D")
+    page = watched.page
+    page.wait_for_timeout(4000)
+    select = page.locator("select").filter(has_text="Taux de validation totale").first
+    assert select.evaluate("e => e.options[e.selectedIndex].text") == \
+        "Taux de validation totale"
+    assert "indicator=full_rate" in page.url and "pathway" in page.url
+    watched.open("?page=partial&by_cohort=true&indicator=nope")
+    page.wait_for_timeout(4000)
+    assert page.locator("input[type=checkbox]").first.is_checked()
+    assert "by_cohort=true" in page.url
+    assert "indicator « nope »" in page.locator(".ignored-link").inner_text()
+    assert watched.errors == []
+
+
 def test_the_data_page_offers_the_report_for_its_filters(watched, demo_url, tmp_path):
     watched.open("?page=data&pathway=vae&year_from=2020&year_to=2023")
     page = watched.page
@@ -244,26 +260,39 @@ def test_downloads_hold_what_the_data_page_shows(watched, demo_url, tmp_path):
 
     engine = make_engine(demo_url, read_only=True)
     table = compute(engine, by=["year"])
+    with engine.connect() as connection:
+        cut = data_cut(connection)
     engine.dispose()
-    shown = french_frame(table)
-    text = csv_path.read_text(encoding="utf-8-sig")
-    notes = [line for line in text.splitlines() if line.startswith("#")]
-    assert any("Règle de secret" in n for n in notes) and any("Source" in n for n in notes)
-    assert any("Exporté le" in n for n in notes) and any("Filtres" in n for n in notes)
-    rows = list(csv.reader(io.StringIO("\n".join(
-        line for line in text.splitlines() if not line.startswith("#"))), delimiter=";"))
-    assert rows[0] == list(shown.columns)
-    assert rows[1:] == shown.astype(str).values.tolist()
+    published = table.published()
+    # the CSV: pandas reads it as French Excel writes numbers, without any option but these
+    frame = pd.read_csv(csv_path, sep=";", decimal=",", encoding="utf-8-sig")
+    assert frame["Année"].tolist() == published["year"].tolist()
+    assert frame[label("enrolments")].tolist() == published["enrolments"].tolist()
+    rates = [round(v * 100, 2) for v in published["full_rate"]]
+    assert frame[label("full_rate") + " (%)"].tolist() == rates
+    assert frame[label("full_rate_low") + " (%)"].tolist() == \
+        [round(v * 100, 2) for v in published["full_rate_low"]]
+    assert frame["Données au"].str.startswith(f"{cut:%d/%m/%Y}").all()
+    for note in ("Source", "Exporté le", "Filtres", "Règle de secret"):
+        assert frame[note].notna().all(), note
+    raw = csv_path.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # the BOM French Excel needs to read UTF-8
+    assert f";{rates[0]};".replace(".", ",") in raw.decode("utf-8-sig")  # decimal commas
+    # the workbook: numbers formatted, header frozen, notes apart
     workbook = load_workbook(xlsx_path)
     assert workbook.sheetnames == ["indicateurs", "notes"]
-    sheet = [list(r) for r in workbook["indicateurs"].iter_rows(values_only=True)]
-    published = table.published()
-    assert len(sheet) == len(published) + 1
-    header = sheet[0]
-    assert [r[0] for r in sheet[1:]] == published["year"].tolist()
-    at = header.index(label("enrolments"))
-    assert [r[at] for r in sheet[1:]] == published["enrolments"].tolist()
-    assert any(n.startswith("# Données au") for n in notes)
+    sheet = workbook["indicateurs"]
+    header = [c.value for c in sheet[1]]
+    assert sheet.freeze_panes == "B2"
+    at = header.index(label("full_rate")) + 1
+    cells = [sheet.cell(row=r, column=at) for r in range(2, len(published) + 2)]
+    assert [c.value for c in cells] == [round(v, 4) for v in published["full_rate"]]
+    assert all(c.number_format == "0.0%" for c in cells)
+    count = sheet.cell(row=2, column=header.index(label("enrolments")) + 1)
+    assert count.value == published["enrolments"].iloc[0] and count.number_format == "#,##0"
+    assert all(sheet.column_dimensions[c].width >= 10 for c in ("A", "C", "D"))
+    notes = {row[0]: row[1] for row in workbook["notes"].iter_rows(min_row=2, values_only=True)}
+    assert notes["Données au"].startswith(f"{cut:%d/%m/%Y}") and "Exporté le" in notes
     assert watched.errors == []
 
 

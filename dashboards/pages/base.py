@@ -53,6 +53,13 @@ class Page(pn.viewable.Viewer):
                 else:
                     ignored.append(f"{name} « {text} »")
                 continue
+            if isinstance(parameter, param.Selector) and \
+                    not isinstance(parameter, param.ListSelector):
+                if text in parameter.objects:
+                    setattr(self, name, text)
+                else:
+                    ignored.append(f"{name} « {text} »")
+                continue
             kept, refused = checked_values(text, parameter.objects)
             ignored += [f"{name} « {v} »" for v in refused]
             if kept:

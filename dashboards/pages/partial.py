@@ -53,6 +53,7 @@ class PartialPage(Page):
     title_fr, title_en, slug = "Validation partielle", "Partial validation", "partial"
 
     by_cohort = param.Boolean(default=False, doc="One completion curve per cohort year.")
+    url_parameters = ("by_cohort",)
 
     def controls(self) -> list:
         return [pn.widgets.Checkbox.from_param(self.param.by_cohort,

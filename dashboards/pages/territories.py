@@ -55,6 +55,7 @@ class TerritoriesPage(Page):
     title_fr, title_en, slug = "Territoires", "Territories", "territories"
 
     indicator = param.Selector(default="enrolments", objects=CHOICES, doc="What the map shows.")
+    url_parameters = ("indicator",)
 
     def controls(self) -> list:
         return [pn.widgets.Select.from_param(self.param.indicator, name="Indicateur",
