@@ -206,6 +206,17 @@ def extension() -> None:
     hv.extension("bokeh", logo=False)
 
 
+def declare_language(language: str) -> None:
+    """Say the page's language to browsers and screen readers: Panel's page template writes
+    ``<html lang="en">`` whatever the content, so it is set when the document is ready."""
+    from bokeh.events import DocumentReady
+    from bokeh.models import CustomJS
+
+    if pn.state.curdoc is not None and language in ("fr", "en"):
+        pn.state.curdoc.js_on_event(DocumentReady, CustomJS(
+            code=f"document.documentElement.lang = '{language}';"))
+
+
 def _session_arg(name: str, default: str) -> str:
     """A URL parameter of the session as text (undecodable bytes replaced, never an error)."""
     values = (pn.state.session_args or {}).get(name) or [default.encode()]
@@ -219,6 +230,7 @@ def serve() -> None:
         language = _session_arg("lang", "fr")
         app = ObservatoryApp(language=language if language in ("fr", "en") else "fr")
         app.sync_url()
+        declare_language(app.language)
         app.template().servable()
     except Exception:  # never a traceback or a blank page in the browser
         log.exception("the app could not be built")

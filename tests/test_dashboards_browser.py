@@ -205,6 +205,13 @@ def test_a_url_with_filters_restores_them(watched, demo_url):
     assert watched.errors == []
 
 
+def test_the_page_says_its_language(watched):
+    for query, language in (("", "fr"), ("?lang=en", "en"), ("?lang=xx", "fr")):
+        watched.open(query)
+        watched.page.wait_for_function(
+            f"() => document.documentElement.lang === '{language}'", timeout=10_000)
+
+
 def test_each_page_setting_is_in_the_link(watched):
     """The Territoires indicator and the cohort curves come back from a link, are written
     into it when changed, and a bad value is named without discarding the others."""
