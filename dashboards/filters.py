@@ -43,6 +43,21 @@ def checked_values(text: str, allowed) -> tuple[list, list]:
     return kept, [v for v in values if v not in kept]
 
 
+#: The help of each filter, for people (the widgets' tooltips; the params' docs are for
+#: developers).
+HELP_FR = {
+    "branch": "Branches professionnelles (code IDCC). Aucune choisie : toutes celles de votre "
+              "périmètre.",
+    "cqp": "Certificats de qualification professionnelle. Aucun choisi : tous.",
+    "year_from": "Première année de la période (chaque indicateur est daté par son propre "
+                 "événement : voir ses définitions).",
+    "year_to": "Dernière année de la période.",
+    "region": "Région de la candidature (code INSEE). Aucune choisie : toutes.",
+    "funding": "Financement du parcours. Aucun choisi : tous.",
+    "status": "Statut du candidat à l'entrée. Aucun choisi : tous.",
+    "provider": "Organisme de formation habilité. Aucun choisi : tous.",
+}
+
 #: The filters a link carries, by their query parameter.
 URL_PARAMETERS = (*DIMENSION_OF, "year_from", "year_to")
 
@@ -152,7 +167,7 @@ class Filters(param.Parameterized):
         """The filter panel of the sidebar."""
         def choice(name: str, **kwargs):
             return pn.widgets.MultiChoice.from_param(self.param[name], sizing_mode="stretch_width",
-                                                     **kwargs)
+                                                     description=HELP_FR[name], **kwargs)
 
         def buttons(name: str):
             return pn.Column(pn.pane.Markdown(f"**{self.param[name].label}**", margin=(0, 5)),
@@ -163,8 +178,10 @@ class Filters(param.Parameterized):
         return pn.Column(
             choice("branch", placeholder="Toutes"),
             choice("cqp", placeholder="Tous", search_option_limit=50),
-            pn.Row(pn.widgets.Select.from_param(self.param.year_from, width=110),
-                   pn.widgets.Select.from_param(self.param.year_to, width=110)),
+            pn.Row(pn.widgets.Select.from_param(self.param.year_from, width=110,
+                                                description=HELP_FR["year_from"]),
+                   pn.widgets.Select.from_param(self.param.year_to, width=110,
+                                                description=HELP_FR["year_to"])),
             choice("region", placeholder="Toutes"),
             *(buttons(name) for name in BUTTONS),
             choice("funding", placeholder="Tous"), choice("status", placeholder="Tous"),

@@ -31,7 +31,8 @@ class DataPage(Page):
 
     def controls(self) -> list:
         cuts = pn.widgets.MultiChoice.from_param(
-            self.param.by, name="Découpage", options={label(d): d for d in CUTS}, width=420)
+            self.param.by, name="Découpage", options={label(d): d for d in CUTS}, width=420,
+            description="Dimensions du tableau : une ligne par combinaison de leurs valeurs.")
         totals = pn.widgets.Checkbox.from_param(self.param.totals, name="Lignes de total")
         report = pn.widgets.FileDownload(
             callback=self.report_bytes, filename=f"rapport_cqp_{dt.date.today()}.html",

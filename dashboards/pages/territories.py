@@ -59,6 +59,7 @@ class TerritoriesPage(Page):
 
     def controls(self) -> list:
         return [pn.widgets.Select.from_param(self.param.indicator, name="Indicateur",
+                                             description="Ce que la carte montre par région.",
                                              options={label(n): n for n in CHOICES}, width=300)]
 
     def refs(self) -> list:
