@@ -166,19 +166,25 @@ def kpi(name: str, table: IndicatorTable, language: str = "fr",
 
 def rate_trend_plot(table: IndicatorTable, name: str, by: str = "year",
                     language: str = "fr"):
-    """A share over the years with its 95 % interval as a band, incomplete years shaded;
-    hidden points are left out. None when nothing can be drawn."""
+    """A share over the years with its 95 % interval as a band (not for a census, such as
+    the RNCP/RS coverage of the CQPs), incomplete years shaded; hidden points are left out.
+    None when nothing can be drawn."""
     frame = table.masked()
     frame = frame[frame[name].notna()]
     if frame.empty:
         return None
     data = pd.DataFrame({by: frame[by].astype(int), "taux": frame[name] * 100,
                          "bas": frame[f"{name}_low"] * 100, "haut": frame[f"{name}_high"] * 100})
-    band = hv.Area(data, by, ["bas", "haut"]).opts(alpha=0.25, color=ACCENT, line_alpha=0)
     curve = hv.Curve(data, by, "taux").opts(color=ACCENT, line_width=2)
-    points = hv.Scatter(data, by, ["taux", "bas", "haut"]).opts(
-        color=ACCENT, size=7, tools=["hover"])
-    plot = (band * curve * points).opts(
+    if getattr(BY_NAME[name], "secret", True):
+        band = hv.Area(data, by, ["bas", "haut"]).opts(alpha=0.25, color=ACCENT, line_alpha=0)
+        points = hv.Scatter(data, by, ["taux", "bas", "haut"]).opts(
+            color=ACCENT, size=7, tools=["hover"])
+        layers = band * curve * points
+    else:  # a census of CQPs (RNCP/RS coverage), not a sample: no interval to draw
+        layers = curve * hv.Scatter(data, by, "taux").opts(color=ACCENT, size=7,
+                                                           tools=["hover"])
+    plot = layers.opts(
         title=label(name, language), ylabel="%", xlabel=label(by, language), height=300,
         responsive=True, shared_axes=False, ylim=(0, 100), show_legend=False)
     return _shade_incomplete(plot, table)
