@@ -79,7 +79,11 @@ def candidacy_fact() -> FactSource:
     cand = schema.candidacy.alias("c")
     jury = schema.jury.alias("j_any")
     has_decision = sa.exists().where(jury.c.candidacy_id == cand.c.candidacy_id, _decided(jury))
-    return FactSource(cand, cand, cand.c.entered_on, {"has_decision": has_decision})
+    full = schema.jury.alias("j_full")
+    has_full = sa.exists().where(full.c.candidacy_id == cand.c.candidacy_id,
+                                 full.c.decision == "full")
+    return FactSource(cand, cand, cand.c.entered_on, {"has_decision": has_decision,
+                                                      "has_full": has_full})
 
 
 def jury_fact() -> FactSource:

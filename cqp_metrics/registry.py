@@ -53,6 +53,19 @@ REGISTRY: tuple[Indicator, ...] = (
     Count("vae_admissible", "candidacy", "VAE recevables", "Admissible VAE candidacies",
           "Candidatures VAE entrées dans la période et déclarées recevables (admissible_on).",
           lambda f: sa.and_(_vae(f), f.candidacy.c.admissible_on.is_not(None))),
+    Count("vae_cohort_juried", "candidacy", "VAE recevables présentés au jury (cohorte)",
+          "Admissible VAE candidacies with a jury decision (cohort)",
+          "Parmi les candidatures VAE entrées dans la période et recevables, celles qui ont eu "
+          "au moins une décision de jury (totale, partielle ou refus), à la date d'arrêt des "
+          "données.",
+          lambda f: sa.and_(_vae(f), f.candidacy.c.admissible_on.is_not(None),
+                            f["has_decision"])),
+    Count("vae_cohort_full", "candidacy", "VAE certifiés (cohorte)",
+          "Fully validated VAE candidacies (cohort)",
+          "Parmi elles, celles qui ont obtenu la validation totale, à la date d'arrêt des "
+          "données.",
+          lambda f: sa.and_(_vae(f), f.candidacy.c.admissible_on.is_not(None),
+                            f["has_decision"], f["has_full"])),
     rate("vae_admissibility_rate", "vae_admissible", "vae_enrolments", "Taux de recevabilité VAE",
          "VAE admissibility rate", "VAE recevables / entrées en VAE."),
     Count("vae_juries", "jury", "Présentés au jury (VAE)", "VAE jury decisions",

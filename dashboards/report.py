@@ -42,8 +42,6 @@ from .components import count_trend_plot, rate_trend_plot
 #: The key figures of the year, as on the Vue d'ensemble page.
 KEY_FIGURES = ("enrolments", "juries", "full_rate", "vae_success_rate", "partial_rate",
                "recognition_rate")
-VAE_STEPS = (("vae_enrolments", "Entrées en VAE"), ("vae_admissible", "Recevables"),
-             ("vae_juries", "Présentés au jury"), ("vae_full", "Validations totales"))
 PARTIAL = ("partial_candidacies", "partial_completed", "partial_completion_rate",
            "partial_completion_12m_km", "partial_completion_24m_km")
 RECOGNITION = ("certified", "certified_rncp", "recognition_rate", "cqps_active",
@@ -297,20 +295,16 @@ def _subset(table: IndicatorTable, names: list[str]) -> IndicatorTable:
 
 def _vae(table, year: int, charts: _Charts) -> Section:
     section = Section("vae", "VAE : de la candidature à la certification")
-    names = [n for n, _ in VAE_STEPS]
-    steps = table(names, years=(year, year))
-    published = steps.published().iloc[0]
-    counts = pd.to_numeric(pd.Series([published[n] for n in names]), errors="coerce")
-    if counts.fillna(0).eq(0).all():
+    from .pages.vae import FUNNEL, funnel_plot
+
+    names = [n for n, _ in FUNNEL]
+    funnel = funnel_plot(table(names, years=(year, year)),
+                         f"Parcours VAE des entrées de {year} (étapes atteintes à la date "
+                         "d'arrêt)")
+    if funnel is None:
         section.add(_nothing(f"la VAE en {year}"))
         return section
-    frame = pd.DataFrame({"Étape": [f"{t} ({BY_NAME[n].text(published[n])})"
-                                    for n, t in VAE_STEPS], "Effectif": counts})
-    funnel = hv.Bars(frame, "Étape", "Effectif").opts(
-        invert_axes=True, height=260, color="#1f5f8b", shared_axes=False,
-        title=f"Parcours VAE en {year} (chaque étape datée de son propre événement)",
-        xlabel="", ylabel="Effectif")
-    section.add(charts.add(funnel, f"Parcours VAE en {year}"))
+    section.add(charts.add(funnel, f"Parcours VAE des candidatures entrées en {year}"))
     by_year = table(["vae_success_rate", *names], ("year",), (None, year))
     section.add(charts.add(rate_trend_plot(by_year, "vae_success_rate"),
                            "Taux de réussite VAE par année"))

@@ -139,7 +139,11 @@ def expected_counts(dataset: Dataset, by: list[str], where: dict[str, list],
             c["enrolments"] += 1
             vae = cand["pathway"] == "vae"
             c["vae_enrolments"] += vae
-            c["vae_admissible"] += vae and _date(cand["admissible_on"]) is not None
+            admissible = vae and _date(cand["admissible_on"]) is not None
+            c["vae_admissible"] += admissible
+            # the VAE cohort's later steps, whenever they happen (up to the data cut)
+            c["vae_cohort_juried"] += admissible and bool(decided)
+            c["vae_cohort_full"] += admissible and any(k == "full" for _, k in decided)
             c["withdrawals"] += _date(cand["withdrawn_on"]) is not None and not decided
         for date, decision in decided:
             for key in keys(cand, date):

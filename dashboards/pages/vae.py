@@ -20,10 +20,27 @@ from ..components import (
 from ..filters import LABELS
 from .base import Page
 
-FUNNEL = (("enrolments", "Entrées en VAE"), ("vae_admissible", "Recevables"),
-          ("juries", "Présentés au jury"), ("full", "Validations totales"),
-          ("partial", "Validations partielles"), ("refused", "Refus"),
-          ("withdrawals", "Abandons sans jury"))
+#: The VAE path of the candidacies entered in the period (a cohort): each step a subset of
+#: the one before, reached at any date up to the data cut.
+FUNNEL = (("vae_enrolments", "Entrées en VAE"), ("vae_admissible", "Recevables"),
+          ("vae_cohort_juried", "Présentés au jury"), ("vae_cohort_full", "Certifiés"))
+
+
+def funnel_plot(table, title: str) -> hv.Bars | None:
+    """The cohort's VAE path as horizontal bars, first step on top; a step under secret
+    reads « secret » and draws no bar. None when the cohort is empty."""
+    published = table.published().iloc[0]
+    counts = [published[n] for n, _ in FUNNEL]
+    numeric = pd.to_numeric(pd.Series(counts), errors="coerce")
+    if numeric.fillna(0).eq(0).all():
+        return None
+    # the count goes into the step's label (text labels on inverted bars break Bokeh)
+    steps = pd.DataFrame({"étape": [f"{step} ({fr_int(count) or count})" for (_, step), count
+                                    in zip(FUNNEL, counts, strict=True)],
+                          "effectif": numeric})[::-1]
+    return hv.Bars(steps, "étape", "effectif").opts(
+        color=ACCENT, invert_axes=True, height=300, responsive=True, tools=["hover"],
+        title=title, xlabel="", ylabel="Candidatures", shared_axes=False)
 
 
 class VaePage(Page):
@@ -34,19 +51,10 @@ class VaePage(Page):
         if where.get("pathway") and "vae" not in where["pathway"]:
             return no_data("la voie VAE n'est pas sélectionnée")
         total = self.source.table(names=[n for n, _ in FUNNEL], where=vae, years=years)
-        published = total.published().iloc[0]
-        steps = pd.DataFrame({"étape": [t for _, t in FUNNEL],
-                              "effectif": [published[n] for n, _ in FUNNEL]})
-        numeric = pd.to_numeric(steps["effectif"], errors="coerce")
-        if numeric.fillna(0).eq(0).all():
+        funnel = funnel_plot(total, "Parcours VAE des candidatures entrées dans la période "
+                             "(étapes atteintes à la date d'arrêt)")
+        if funnel is None:
             return no_data("VAE")
-        # the count goes into the step's label (text labels on inverted bars break Bokeh)
-        steps["étape"] = [f"{step} ({fr_int(count) or count})" for step, count in zip(
-            steps["étape"], steps["effectif"], strict=True)]
-        funnel = hv.Bars(steps.assign(effectif=numeric), "étape", "effectif").opts(
-            color=ACCENT, invert_axes=True, height=320, responsive=True, tools=["hover"],
-            title="Parcours VAE : de la candidature à la décision", xlabel="", ylabel="Effectif",
-            shared_axes=False)
         by_year = self.source.table(names=["vae_success_rate"], by=("year",), where=vae,
                                     years=years)
         by_status = self.source.table(names=["vae_success_rate"], by=("status",), where=vae,
