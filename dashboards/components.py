@@ -109,13 +109,57 @@ def _shade_incomplete(plot, table: IndicatorTable):
     return plot
 
 
-def _marked(plot, table: IndicatorTable, names: list[str]) -> pn.Column:
+def _marked(plot, table: IndicatorTable, names: list[str], *notes) -> pn.Column:
     """A chart by year (incomplete years shaded) with its definitions above it and its
-    incomplete years said under it."""
-    note = incomplete_note(table)
+    incomplete years (and ``notes``) said under it."""
+    notes = [incomplete_note(table), *notes]
     pane = pn.pane.HoloViews(plot, sizing_mode="stretch_width")
-    return pn.Column(info(names, table), pane, *([note] if note else []),
+    return pn.Column(info(names, table), pane, *[n for n in notes if n is not None],
                      sizing_mode="stretch_width")
+
+
+def hidden_categories(table: IndicatorTable, name: str, by: str,
+                      labels: dict | None = None) -> list[str]:
+    """The values of ``by`` whose ``name`` the secret hides, as people read them."""
+    hidden = table.hidden[name] if name in table.hidden else pd.Series(False,
+                                                                       index=table.values.index)
+    return [str((labels or {}).get(v, "non renseigné" if v is None or (
+        not isinstance(v, str) and pd.isna(v)) else v))
+            for v, h in zip(table.values[by], hidden, strict=True) if h]
+
+
+def hidden_note(table: IndicatorTable, names: str | list[str], by: str,
+                labels: dict | None = None) -> pn.pane.HTML | None:
+    """Under a chart: the categories (or years) it does not draw because of the secret."""
+    names = [names] if isinstance(names, str) else names
+    parts = []
+    for name in names:
+        listed = hidden_categories(table, name, by, labels)
+        if listed:
+            prefix = f"{label(name)} : " if len(names) > 1 else ""
+            parts.append(prefix + ", ".join(listed))
+    if not parts:
+        return None
+    rule = table.rule
+    return pn.pane.HTML(
+        f'<small class="hidden-categories">Non tracé, « {SECRET} » (effectifs sous '
+        f"{rule.min_count}, taux sur moins de {rule.min_denominator} personnes, et ce qui "
+        f"permettrait de les retrouver) : {html.escape(' ; '.join(parts))}</small>",
+        margin=(0, 10))
+
+
+def empty(table: IndicatorTable, name: str, language: str = "fr") -> pn.pane.HTML:
+    """What a chart shows when it draws nothing: « secret » when the secret hides every
+    point, « aucune donnée » only when there is none."""
+    hidden = table.hidden[name] if name in table.hidden else pd.Series(dtype=bool)
+    if len(table.values) and bool(hidden.any()):
+        return pn.pane.HTML(
+            f'<div class="no-data secret-chart" role="status" style="padding: 10px 14px; '
+            f'background: #f4f5f7; border: 1px solid #dde1e6; border-radius: 4px;">'
+            f"<strong>{html.escape(label(name, language))} : « {SECRET} »</strong> pour cette "
+            f"sélection — {html.escape(table.rule.describe())}</div>",
+            sizing_mode="stretch_width")
+    return no_data(label(name, language))
 
 
 def kpi(name: str, table: IndicatorTable, language: str = "fr",
@@ -167,12 +211,13 @@ def kpi(name: str, table: IndicatorTable, language: str = "fr",
 def rate_trend_plot(table: IndicatorTable, name: str, by: str = "year",
                     language: str = "fr"):
     """A share over the years with its 95 % interval as a band (not for a census, such as
-    the RNCP/RS coverage of the CQPs), incomplete years shaded; hidden points are left out.
-    None when nothing can be drawn."""
+    the RNCP/RS coverage of the CQPs), incomplete years shaded; a hidden year is a gap in
+    the line. None when nothing can be drawn."""
     frame = table.masked()
-    frame = frame[frame[name].notna()]
-    if frame.empty:
+    frame = frame[frame[by].map(lambda v: not isinstance(v, str) and pd.notna(v))]
+    if frame[name].isna().all():
         return None
+    # a hidden or undefined year stays in, as a gap: the line does not join across it
     data = pd.DataFrame({by: frame[by].astype(int), "taux": frame[name] * 100,
                          "bas": frame[f"{name}_low"] * 100, "haut": frame[f"{name}_high"] * 100})
     curve = hv.Curve(data, by, "taux").opts(color=ACCENT, line_width=2)
@@ -192,20 +237,22 @@ def rate_trend_plot(table: IndicatorTable, name: str, by: str = "year",
 
 def rate_trend(table: IndicatorTable, name: str, by: str = "year",
                language: str = "fr") -> pn.Column | pn.pane.HTML:
-    """:func:`rate_trend_plot` with its definitions and the incomplete years said under it."""
+    """:func:`rate_trend_plot` with its definitions, the incomplete and hidden years said
+    under it."""
     plot = rate_trend_plot(table, name, by, language)
     if plot is None:
-        return no_data(label(name, language))
-    return _marked(plot, table, [name])
+        return empty(table, name, language)
+    return _marked(plot, table, [name], hidden_note(table, name, by))
 
 
 def duration_trend(table: IndicatorTable, name: str, language: str = "fr"
                    ) -> pn.Column | pn.pane.HTML:
-    """A median duration by year, in months; hidden years left out, incomplete years shaded."""
+    """A median duration by year, in months; a hidden year is a gap, incomplete years
+    shaded."""
     frame = table.masked()
-    frame = frame[frame[name].notna()]
-    if frame.empty:
-        return no_data(label(name, language))
+    frame = frame[frame["year"].map(lambda v: not isinstance(v, str) and pd.notna(v))]
+    if frame[name].isna().all():
+        return empty(table, name, language)
     data = pd.DataFrame({"year": frame["year"].astype(int),
                          "mois": frame[name] / DAYS_PER_MONTH})
     plot = (hv.Curve(data, "year", "mois").opts(color=ACCENT, line_width=2)
@@ -213,12 +260,14 @@ def duration_trend(table: IndicatorTable, name: str, language: str = "fr"
             ).opts(title=f"{label(name, language)} (en mois)", ylabel="mois",
                    xlabel=label("year", language), height=300, responsive=True,
                    shared_axes=False, ylim=(0, None))
-    return _marked(_shade_incomplete(plot, table), table, [name])
+    return _marked(_shade_incomplete(plot, table), table, [name],
+                   hidden_note(table, name, "year"))
 
 
 def rate_bars_plot(table: IndicatorTable, name: str, by: str, language: str = "fr",
                    labels: dict | None = None, title: str | None = None):
-    """A rate by category, with its interval as error bars; None when nothing is shown."""
+    """A rate by category, with its interval as error bars; hidden categories are not drawn
+    (:func:`hidden_note` names them). None when nothing is shown."""
     frame = table.masked()
     frame = frame[frame[name].notna()]
     if frame.empty:
@@ -240,16 +289,21 @@ def rate_bars(table: IndicatorTable, name: str, by: str, language: str = "fr",
     """:func:`rate_bars_plot` with its definitions."""
     plot = rate_bars_plot(table, name, by, language, labels, title)
     if plot is None:
-        return no_data(label(name, language))
-    return explained(pn.pane.HoloViews(plot, sizing_mode="stretch_width"), [name], table)
+        return empty(table, name, language)
+    view = explained(pn.pane.HoloViews(plot, sizing_mode="stretch_width"), [name], table)
+    note = hidden_note(table, name, by, labels)
+    return view if note is None else pn.Column(view, note, sizing_mode="stretch_width")
 
 
 def count_trend_plot(table: IndicatorTable, names: list[str], language: str = "fr"):
     """Counts by year, one line each, incomplete years shaded; None when nothing is shown."""
     frame = table.masked()
-    curves = [hv.Curve((frame["year"].astype(int), frame[n]), label(n, language), "Effectif",
-                       label=label(n, language)).opts(tools=["hover"], line_width=2)
-              for n in names if frame[n].notna().any()]
+    years = frame["year"].astype(int)
+    curves = [layer for n in names if frame[n].notna().any() for layer in (
+        hv.Curve((years, frame[n]), label(n, language), "Effectif",
+                 label=label(n, language)).opts(tools=["hover"], line_width=2),
+        hv.Scatter((years, frame[n]), label(n, language), "Effectif",
+                   label=label(n, language)).opts(size=5))]
     if not curves:
         return None
     plot = hv.Overlay(curves).opts(title="Volumes par année", height=300, responsive=True,
@@ -260,7 +314,9 @@ def count_trend_plot(table: IndicatorTable, names: list[str], language: str = "f
 
 def count_trend(table: IndicatorTable, names: list[str], language: str = "fr"):
     plot = count_trend_plot(table, names, language)
-    return no_data() if plot is None else _marked(plot, table, names)
+    if plot is None:
+        return empty(table, names[0], language)
+    return _marked(plot, table, names, hidden_note(table, names, "year"))
 
 
 def data_table(frame: pd.DataFrame, **kwargs) -> pn.pane.DataFrame:

@@ -205,6 +205,40 @@ def test_a_url_with_filters_restores_them(watched, demo_url):
     assert watched.errors == []
 
 
+def test_the_secret_is_said_not_hidden(watched, demo_url):
+    """Under the secret, charts say « secret » (never « aucune donnée ») and name the years
+    they leave out."""
+    from cqp_metrics.codes import REGIONS
+
+    engine = make_engine(demo_url, read_only=True)
+    partly = wholly = None
+    for code in REGIONS:
+        table = compute(engine, by=["year"], where={"pathway": ["vae"], "region_code": [code]})
+        hidden = table.hidden["full_rate"]
+        if len(table.values) and hidden.all() and wholly is None:
+            wholly = code
+        elif 0 < hidden.sum() < len(hidden) and partly is None:
+            partly = (code, [str(y) for y, h in zip(table.values["year"], hidden,
+                                                    strict=True) if h])
+    engine.dispose()
+    assert partly and wholly, "the demo needs a region partly and one wholly under secret"
+    page = watched.page
+    watched.open("?" + urllib.parse.urlencode({"pathway": json.dumps(["vae"]),
+                                               "region": json.dumps([partly[0]])}))
+    page.wait_for_selector(".kpi", timeout=30_000)
+    page.wait_for_timeout(2000)
+    notes = " ".join(page.locator(".hidden-categories").all_inner_texts())
+    assert "secret" in notes and all(y in notes for y in partly[1]), (notes, partly)
+    watched.open("?" + urllib.parse.urlencode({"pathway": json.dumps(["vae"]),
+                                               "region": json.dumps([wholly])}))
+    page.wait_for_selector(".kpi", timeout=30_000)
+    page.wait_for_timeout(2000)
+    said = page.locator(".secret-chart").all_inner_texts()
+    assert any("Taux de validation totale" in t and "secret" in t for t in said), said
+    assert not [t for t in page.locator(".no-data").all_inner_texts() if "Aucune" in t]
+    assert watched.errors == []
+
+
 def test_the_page_says_its_language(watched):
     for query, language in (("", "fr"), ("?lang=en", "en"), ("?lang=xx", "fr")):
         watched.open(query)

@@ -32,8 +32,8 @@ def funnel_plot(table, title: str) -> hv.Bars | None:
     published = table.published().iloc[0]
     counts = [published[n] for n, _ in FUNNEL]
     numeric = pd.to_numeric(pd.Series(counts), errors="coerce")
-    if numeric.fillna(0).eq(0).all():
-        return None
+    if numeric.fillna(0).eq(0).all() and not any(isinstance(c, str) for c in counts):
+        return None  # nobody: « aucune donnée »; a cohort under secret is still drawn
     # the count goes into the step's label (text labels on inverted bars break Bokeh)
     steps = pd.DataFrame({"étape": [f"{step} ({fr_int(count) or count})" for (_, step), count
                                     in zip(FUNNEL, counts, strict=True)],
@@ -51,8 +51,7 @@ class VaePage(Page):
         if where.get("pathway") and "vae" not in where["pathway"]:
             return no_data("la voie VAE n'est pas sélectionnée")
         total = self.source.table(names=[n for n, _ in FUNNEL], where=vae, years=years)
-        funnel = funnel_plot(total, "Parcours VAE des candidatures entrées dans la période "
-                             "(étapes atteintes à la date d'arrêt)")
+        funnel = funnel_plot(total, "Parcours VAE des entrées de la période")
         if funnel is None:
             return no_data("VAE")
         by_year = self.source.table(names=["vae_success_rate"], by=("year",), where=vae,
