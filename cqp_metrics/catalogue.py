@@ -103,6 +103,18 @@ def certifications(connection: sa.Connection, scope: Iterable[str] | None = None
     return frame
 
 
+def registrations(connection: sa.Connection, scope: Iterable[str] | None = None) -> pd.DataFrame:
+    """Every registration window (RNCP or RS) of the CQPs in scope, oldest first."""
+    reg = schema.registration
+    query = sa.select(reg.c.cqp_code, reg.c.register, reg.c.rncp_code, reg.c.valid_from,
+                      reg.c.valid_until).order_by(reg.c.cqp_code, reg.c.valid_from)
+    visible = _visible_cqps(scope)
+    if visible is not None:
+        query = query.where(reg.c.cqp_code.in_(visible))
+    return pd.DataFrame(connection.execute(query).all(), columns=[
+        "cqp_code", "register", "rncp_code", "valid_from", "valid_until"])
+
+
 def certifinfo_catalogue(connection: sa.Connection) -> pd.DataFrame:
     """The CQPs of the last Certif Info import, with their recognition and level."""
     entry = schema.catalogue_entry

@@ -68,6 +68,8 @@ def _catalogue(url: str, version: str, scope: tuple | None, what: str):
             return catalogue.certifications(connection, scope)
         if what == "branches":
             return catalogue.branches(connection, scope)
+        if what == "registrations":
+            return catalogue.registrations(connection, scope)
         if what == "source":
             return source_note(connection)
         if what == "certifinfo":  # the national list names every branch's CQPs

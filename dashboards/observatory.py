@@ -122,7 +122,7 @@ class ObservatoryApp(pn.viewable.Viewer):
                 value = getattr(page, name)
                 if value != page.param[name].default:
                     state[name] = json.dumps(value) if isinstance(value, list) else \
-                        str(value).lower()
+                        str(value).lower() if isinstance(value, bool) else str(value)
         return state
 
     def _write_url(self, *_events) -> None:

@@ -239,6 +239,23 @@ def test_the_secret_is_said_not_hidden(watched, demo_url):
     assert watched.errors == []
 
 
+def test_the_cpne_page_chooses_its_cqp_and_keeps_it_in_the_link(watched):
+    watched.open("?page=referential&sheet=CQP-TR-CR")
+    page = watched.page
+    heading = page.locator("h2", has_text="CQP-TR-CR")
+    heading.wait_for(timeout=30_000)
+    assert page.locator(".cqp-registrations").count() == 1
+    box = page.locator(".cqp-sheet input")
+    box.fill("")
+    box.press_sequentially("tr-aq", delay=50)  # a piece of the code, any case
+    page.wait_for_timeout(500)
+    box.press("Enter")
+    page.locator("h2", has_text="CQP-TR-AQ").wait_for(timeout=30_000)
+    page.wait_for_function("() => location.search.includes('sheet=CQP-TR-AQ')",
+                           timeout=10_000)
+    assert watched.errors == []
+
+
 def test_the_page_says_its_language(watched):
     for query, language in (("", "fr"), ("?lang=en", "en"), ("?lang=xx", "fr")):
         watched.open(query)

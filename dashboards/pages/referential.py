@@ -11,6 +11,7 @@ import pandas as pd
 import panel as pn
 import param
 
+from cqp_metrics.period import fr_date
 from cqp_metrics.registry import BY_NAME
 from cqp_metrics.render import change_text
 from cqp_metrics.stats import Z95
@@ -83,16 +84,61 @@ def blocks_plot(shown: pd.DataFrame) -> hv.Overlay:
         height=340, responsive=True, shared_axes=False, ylim=(0, 100), ylabel="%", xlabel="")
 
 
+def _day(value, missing: str) -> str:
+    return missing if value is None or pd.isna(value) else fr_date(pd.Timestamp(value).date())
+
+
 class ReferentialPage(Page):
     title_fr, title_en, slug = "Référentiel", "Referential", "referential"
 
-    selected = param.String(default=None, allow_None=True, doc="The CQP under review.")
+    sheet = param.Selector(default=None, objects=[], allow_None=True, doc="""
+        The CQP under review (its code), chosen on the page; kept in the link.""")
+    url_parameters = ("sheet",)
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        codes = list(self.filters.labels["cqp"]) if self.filters is not None else []
+        self.param.sheet.objects = codes  # this session's CQPs, within its scope
+        if codes:
+            self.sheet = codes[0]
+        if self.filters is not None:
+            self.filters.param.watch(self._follow_filter, "cqp")
+
+    def _follow_filter(self, event) -> None:
+        """Choosing CQPs in the sidebar brings the first of them to the page."""
+        if event.new and self.sheet not in event.new:
+            self.sheet = event.new[0]
+
+    def controls(self) -> list:
+        """A searchable CQP selector: type a code or a word of the title."""
+        labels = self.filters.labels["cqp"]
+        codes = {text: code for code, text in labels.items()}
+        box = pn.widgets.AutocompleteInput(
+            name="CQP examiné", options=list(labels.values()),
+            value=labels.get(self.sheet, ""), search_strategy="includes",
+            case_sensitive=False, min_characters=1, restrict=True, width=520,
+            placeholder="Tapez un code ou un mot de l'intitulé",
+            description="Le CQP dont la fiche est présentée (les filtres de gauche s'y "
+                        "appliquent aussi).", css_classes=["cqp-sheet"])
+
+        def picked(event) -> None:
+            if event.new in codes:
+                self.sheet = codes[event.new]
+
+        def shown(event) -> None:
+            box.value = labels.get(event.new, "")
+
+        box.param.watch(picked, "value")
+        self.param.watch(shown, "sheet")
+        return [box]
+
+    def refs(self) -> list:
+        return [*super().refs(), self.param.sheet]
 
     def render(self, where: dict, years: tuple) -> pn.viewable.Viewable:
-        cqps = where.get("cqp_code") or list(self.filters.labels["cqp"])
-        if not cqps:
+        cqp = self.sheet
+        if cqp is None:
             return no_data()
-        cqp = cqps[0]
         one = {**where, "cqp_code": [cqp]}
         titles = self.filters.labels["cqp"]
         sheet = self.source.table(by=("year",), where=one, years=years, names=SHEET)
@@ -120,12 +166,19 @@ class ReferentialPage(Page):
                                   ["full_rate"], providers) \
             if len(visible) and pd.notna(rate) else no_data("organismes de plus de 20 présentés")
         view = self.table_view()
+        windows = self.source.catalogue("registrations")
+        windows = windows[windows["cqp_code"] == cqp]
+        registered = data_table(pd.DataFrame({
+            "Registre": windows["register"], "Code": windows["rncp_code"],
+            "Début": windows["valid_from"].map(lambda d: _day(d, "")),
+            "Fin": windows["valid_until"].map(lambda d: _day(d, "sans fin")),
+        }), css_classes=["cqp-registrations"]) if len(windows) else pn.pane.Markdown(
+            "<small>Jamais enregistré au RNCP ni au RS.</small>")
         return pn.Column(
             pn.pane.HTML(f"<h2>{html.escape(titles.get(cqp, cqp))}</h2>",
                          sizing_mode="stretch_width"),
-            pn.pane.Markdown("<small>Un seul CQP est présenté : le premier de la sélection du "
-                             "filtre CQP.</small>") if len(cqps) > 1 else "",
             view.view(sheet, name=f"fiche_{file_safe(cqp)}"),
+            pn.pane.Markdown("### Enregistrements RNCP / RS"), registered,
             pn.Row(block_view, provider_view, sizing_mode="stretch_width"),
             pn.pane.Markdown("### Blocs : évolution entre versions du référentiel"),
             comparison,
