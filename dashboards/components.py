@@ -319,12 +319,19 @@ def count_trend(table: IndicatorTable, names: list[str], language: str = "fr"):
     return _marked(plot, table, names, hidden_note(table, names, "year"))
 
 
-def data_table(frame: pd.DataFrame, **kwargs) -> pn.pane.DataFrame:
-    """A read-only HTML table, scrolling past 520 px. (Tabulator, shown in a tab after the VAE
+def data_table(frame: pd.DataFrame, caption: str = "Tableau",
+               css_classes: list[str] | None = None, **kwargs) -> pn.pane.HTML:
+    """A read-only HTML table (every cell escaped), scrolling past 520 px in a region the
+    keyboard can reach and scroll (Tab, then arrows). (Tabulator, shown in a tab after the VAE
     page's charts, sent Chromium into an endless layout loop: plain HTML is enough here.)"""
-    kwargs.setdefault("css_classes", [])
-    return pn.pane.DataFrame(frame, index=False, escape=True, max_height=520,
-                             styles={"overflow": "auto"}, stylesheets=[TABLE_CSS], **kwargs)
+    table = frame.to_html(index=False, escape=True, classes="dataframe", border=0,
+                          na_rep="")
+    classes = " ".join(["table-scroll", *(css_classes or [])])
+    return pn.pane.HTML(
+        f'<div class="{classes}" tabindex="0" role="region" '
+        f'aria-label="{html.escape(caption, quote=True)}" '
+        f'style="max-height: 520px; overflow: auto;">{table}</div>',
+        stylesheets=[TABLE_CSS], sizing_mode="stretch_width", **kwargs)
 
 
 class IndicatorTableView(param.Parameterized):
@@ -371,7 +378,8 @@ class IndicatorTableView(param.Parameterized):
                                     filename=f"{name}_{stamp}.xlsx", label="Télécharger Excel",
                                     button_type="primary", css_classes=["download-xlsx"]),
         )
-        shown = data_table(self.frame(table), css_classes=["indicator-table"])
+        shown = data_table(self.frame(table), "Tableau des indicateurs",
+                           css_classes=["indicator-table"])
         note = incomplete_note(table)
         names = [c for c in table.values.columns if c in BY_NAME]
         about = info(names, table, "colonnes du tableau", "Définitions des colonnes")

@@ -207,14 +207,20 @@ def extension() -> None:
 
 
 def declare_language(language: str) -> None:
-    """Say the page's language to browsers and screen readers: Panel's page template writes
-    ``<html lang="en">`` whatever the content, so it is set when the document is ready."""
+    """Say the page's language to browsers and screen readers (Panel's page template writes
+    ``<html lang="en">`` whatever the content), when the document is ready."""
     from bokeh.events import DocumentReady
     from bokeh.models import CustomJS
 
     if pn.state.curdoc is not None and language in ("fr", "en"):
+        # Also: the template's sidebar is a <ul> of <div>s, which is no list for a screen
+        # reader; it is said to be a plain container.
         pn.state.curdoc.js_on_event(DocumentReady, CustomJS(
-            code=f"document.documentElement.lang = '{language}';"))
+            code=f"document.documentElement.lang = '{language}';"
+                 "document.querySelectorAll('ul.nav').forEach(list => {"
+                 "  if ([...list.children].some(child => child.tagName !== 'LI'))"
+                 "    list.setAttribute('role', 'presentation');"
+                 "});"))
 
 
 def _session_arg(name: str, default: str) -> str:

@@ -182,6 +182,22 @@ def test_every_figure_explains_itself_from_the_keyboard(watched):
     assert watched.errors == []
 
 
+def test_no_page_has_a_critical_or_serious_accessibility_violation(watched):
+    """axe-core (axe-playwright-python) on every page as it opens."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    axe = Axe()
+    found = {}
+    for slug in SLUGS:
+        watched.open(f"?page={slug}")
+        watched.page.wait_for_timeout(3000)
+        violations = axe.run(watched.page).response["violations"]
+        found[slug] = [(v["id"], v["impact"], [n["html"][:120] for n in v["nodes"][:2]])
+                       for v in violations if v["impact"] in ("critical", "serious")]
+    assert not any(found.values()), found
+    assert watched.errors == []
+
+
 def test_changing_a_filter_changes_the_key_figure(watched, demo_url):
     watched.open()
     page = watched.page
@@ -275,7 +291,8 @@ def test_each_page_setting_is_in_the_link(watched):
     assert "indicator=full_rate" in page.url and "pathway" in page.url
     watched.open("?page=partial&by_cohort=true&indicator=nope")
     page.wait_for_timeout(4000)
-    assert page.locator("input[type=checkbox]").first.is_checked()
+    toggle = page.get_by_role("button", name="Une courbe par année de cohorte")
+    assert "active" in (toggle.get_attribute("class") or "")
     assert "by_cohort=true" in page.url
     assert "indicator « nope »" in page.locator(".ignored-link").inner_text()
     assert watched.errors == []

@@ -30,15 +30,20 @@ class DataPage(Page):
     url_parameters = ("by", "totals")
 
     def controls(self) -> list:
-        cuts = pn.widgets.MultiChoice.from_param(
-            self.param.by, name="Découpage", options={label(d): d for d in CUTS}, width=420,
-            description="Dimensions du tableau : une ligne par combinaison de leurs valeurs.")
-        totals = pn.widgets.Checkbox.from_param(self.param.totals, name="Lignes de total")
+        # Check boxes and a toggle button: each has its own accessible name, Tab and Space
+        # operate them (a choices list does not, for screen readers).
+        cuts = pn.widgets.CheckBoxGroup.from_param(
+            self.param.by, name="Découpage", options={label(d): d for d in CUTS}, inline=True,
+            sizing_mode="stretch_width")
+        totals = pn.widgets.Toggle.from_param(self.param.totals, name="Lignes de total",
+                                              button_type="primary", button_style="outline",
+                                              width=150)
         report = pn.widgets.FileDownload(
             callback=self.report_bytes, filename=f"rapport_cqp_{dt.date.today()}.html",
             label="Rapport (HTML, pour ces filtres)", button_type="primary",
             button_style="outline", css_classes=["download-report"])
-        return [pn.Row(cuts, totals, report)]
+        return [pn.pane.Markdown("**Découpage** (une ligne par combinaison des dimensions "
+                                 "cochées)", margin=(0, 10)), cuts, pn.Row(totals, report)]
 
     def report_bytes(self) -> io.BytesIO:
         """The annual report for the current filters, as one self-contained HTML file (a

@@ -56,8 +56,10 @@ class PartialPage(Page):
     url_parameters = ("by_cohort",)
 
     def controls(self) -> list:
-        return [pn.widgets.Checkbox.from_param(self.param.by_cohort,
-                                               name="Une courbe par année de cohorte")]
+        return [pn.widgets.Toggle.from_param(self.param.by_cohort,
+                                             name="Une courbe par année de cohorte",
+                                             button_type="primary", button_style="outline",
+                                             width=260)]
 
     def refs(self) -> list:
         return [*super().refs(), self.param.by_cohort]

@@ -36,7 +36,8 @@ class RecognitionPage(Page):
             ending = ending_within(catalogue, months)[list(COLUMNS)].rename(columns=COLUMNS)
             soon.append(pn.Column(
                 f"### Enregistrements qui prennent fin d'ici {months} mois",
-                data_table(ending) if len(ending)
+                data_table(ending, f"Enregistrements qui prennent fin d'ici {months} mois")
+                if len(ending)
                 else no_data("aucun enregistrement ne prend fin"),
                 sizing_mode="stretch_width"))
         never = catalogue[~catalogue["ever_registered"]][["cqp_code", "title", "branch_codes"]]
@@ -48,10 +49,12 @@ class RecognitionPage(Page):
             heading = (f"### Catalogue national des CQP (Certif Info) : {len(national)} CQP — "
                        f"{summary}")
             if "title" in national:  # the list itself: administrators only (every branch)
-                certifinfo = pn.Column(heading, data_table(national.rename(columns={
+                listed = national.rename(columns={
                     "code_diplome": "Code Certif Info", "title": "Intitulé",
                     "recognition": "Reconnaissance", "rncp_code": "Code", "level": "Niveau",
-                    "valideur": "Valideur"})), sizing_mode="stretch_width")
+                    "valideur": "Valideur"})
+                certifinfo = pn.Column(heading, data_table(listed, "Catalogue Certif Info"),
+                                       sizing_mode="stretch_width")
             else:
                 certifinfo = pn.Column(heading, pn.pane.Markdown(
                     "<small>La liste nomme les CQP de toutes les branches : elle est réservée "
@@ -66,5 +69,6 @@ class RecognitionPage(Page):
             pn.Row(registers, pn.Column(*soon, sizing_mode="stretch_width"),
                    sizing_mode="stretch_width"),
             "### CQP jamais enregistrés",
-            data_table(never.rename(columns=COLUMNS)) if len(never) else no_data(),
+            data_table(never.rename(columns=COLUMNS), "CQP jamais enregistrés") if len(never)
+            else no_data(),
             certifinfo, secret_legend(by_year), sizing_mode="stretch_width")

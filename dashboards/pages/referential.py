@@ -154,7 +154,8 @@ class ReferentialPage(Page):
                                                      sizing_mode="stretch_width"),
                                    ["block_pass_rate"], blocks)
         changes = version_changes(shown)
-        comparison = data_table(changes, css_classes=["version-changes"]) if len(changes) \
+        comparison = data_table(changes, "Blocs : évolution entre versions",
+                                css_classes=["version-changes"]) if len(changes) \
             else no_data("une seule version du référentiel")
         providers = self.source.table(by=("provider_id",), where=one, years=years,
                                       names=["full_rate"])
@@ -172,8 +173,9 @@ class ReferentialPage(Page):
             "Registre": windows["register"], "Code": windows["rncp_code"],
             "Début": windows["valid_from"].map(lambda d: _day(d, "")),
             "Fin": windows["valid_until"].map(lambda d: _day(d, "sans fin")),
-        }), css_classes=["cqp-registrations"]) if len(windows) else pn.pane.Markdown(
-            "<small>Jamais enregistré au RNCP ni au RS.</small>")
+        }), "Enregistrements RNCP / RS", css_classes=["cqp-registrations"]) \
+            if len(windows) else pn.pane.Markdown(
+                "<small>Jamais enregistré au RNCP ni au RS.</small>")
         return pn.Column(
             pn.pane.HTML(f"<h2>{html.escape(titles.get(cqp, cqp))}</h2>",
                          sizing_mode="stretch_width"),
