@@ -143,14 +143,24 @@ class ObservatoryApp(pn.viewable.Viewer):
             return pn.pane.Alert("**Les données ne sont pas disponibles.** "
                                  + html.escape(self.error),
                                  alert_type="danger", css_classes=["database-error"])
-        tabs = pn.Tabs(*((page.title, page) for page in self.pages), dynamic=True,
-                       sizing_mode="stretch_width")
-        slugs = [p.slug for p in self.pages]
-        tabs.active = slugs.index(self.page)
-        tabs.param.watch(lambda event: setattr(self, "page", slugs[event.new]), "active")
-        self.param.watch(lambda event: setattr(tabs, "active", slugs.index(event.new)), "page")
+        # The pages' navigation: one button per page (Tab reaches each, Enter or Space opens
+        # it; Bokeh's tab headers answer the mouse only), the shown page below it.
+        titles = {page.title: page.slug for page in self.pages}
+        navigation = pn.widgets.RadioButtonGroup(
+            options=titles, value=self.page, button_type="primary", button_style="outline",
+            css_classes=["page-nav"], sizing_mode="stretch_width", margin=(5, 10))
+        navigation.param.watch(lambda event: setattr(self, "page", event.new), "value")
+        self.param.watch(lambda event: setattr(navigation, "value", event.new), "page")
+        views: dict[str, pn.viewable.Viewable] = {}
+
+        def shown(slug: str) -> pn.viewable.Viewable:
+            if slug not in views:  # each page built once per session, when first opened
+                views[slug] = pn.panel(next(p for p in self.pages if p.slug == slug))
+            return views[slug]
+
         note = self.ignored_note()
-        return pn.Column(self.data_cut(), *([note] if note else []), tabs,
+        return pn.Column(self.data_cut(), *([note] if note else []), navigation,
+                         pn.panel(pn.bind(shown, self.param.page), sizing_mode="stretch_width"),
                          sizing_mode="stretch_width")
 
     def data_cut(self) -> pn.pane.HTML:

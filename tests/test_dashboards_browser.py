@@ -96,7 +96,7 @@ class Watched:
 
     def open(self, query: str = "") -> None:
         self.page.goto(f"{self.base}{self.app}{query}")
-        self.page.wait_for_selector(".bk-tab, .database-error", timeout=60_000)
+        self.page.wait_for_selector(".page-nav button, .database-error", timeout=60_000)
 
     def outside(self) -> list[str]:
         return [u for u in self.requests if not u.startswith((self.base, "blob:", "data:"))]
@@ -139,7 +139,7 @@ def test_every_page_renders_with_no_console_error_and_no_outside_request(watched
     watched.open()
     page = watched.page
     for title, slug in zip(PAGES, SLUGS, strict=True):
-        page.locator(".bk-tab", has_text=title).first.click()
+        page.locator(".page-nav").get_by_role("button", name=title, exact=True).click()
         time.sleep(2.5)
         assert page.locator(".page-error").count() == 0, slug
         target = (SHOTS or tmp_path) / f"{slug}.png"
@@ -173,12 +173,38 @@ def test_every_figure_explains_itself_from_the_keyboard(watched):
     body.wait_for(state="hidden", timeout=5_000)
     counts = {}
     for title, slug in zip(PAGES, SLUGS, strict=True):
-        page.locator(".bk-tab", has_text=title).first.click()
+        page.locator(".page-nav").get_by_role("button", name=title, exact=True).click()
         page.wait_for_timeout(2500)
         counts[slug] = page.locator("details.cqp-info").count()
     # overview: 6 cards + 4 charts; vae: funnel, 3 rates, duration; data: its table
     assert counts["overview"] >= 10 and counts["vae"] >= 5, counts
     assert all(counts[slug] >= 1 for slug in SLUGS), counts
+    assert watched.errors == []
+
+
+def test_pages_are_chosen_with_the_keyboard_alone(watched):
+    """Tab moves along the pages' buttons, Enter or Space opens one; the filters are reached
+    with Tab too."""
+    watched.open()
+    page = watched.page
+    page.wait_for_selector(".kpi", timeout=30_000)
+    page.locator(".page-nav").get_by_role("button", name=PAGES[0], exact=True).focus()
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => location.search.includes('page=vae')", timeout=15_000)
+    page.keyboard.press("Tab")
+    page.keyboard.press("Space")
+    page.wait_for_function("() => location.search.includes('page=partial')", timeout=15_000)
+    # from the sidebar's first filter, Tab goes on to the next control, not back to the body
+    sidebar = page.locator("#sidebar input").nth(1)  # the CQP filter
+    sidebar.focus()
+    page.keyboard.press("Tab")
+    focused = page.evaluate("""() => {
+        let e = document.activeElement;
+        while (e && e.shadowRoot && e.shadowRoot.activeElement) e = e.shadowRoot.activeElement;
+        return e ? e.tagName + ' ' + (e.getAttribute('placeholder') || e.textContent || '') : '';
+    }""")
+    assert focused and not focused.startswith("BODY"), focused
     assert watched.errors == []
 
 
@@ -457,7 +483,7 @@ def test_a_malformed_scope_shows_nothing(browser, demo_url, tmp_path, scope):
         page.open()
         page.page.get_by_text("Configuration du serveur invalide").wait_for(timeout=30_000)
         assert page.page.locator(".kpi").count() == 0
-        assert page.page.locator(".bk-tab").count() == 0
+        assert page.page.locator(".page-nav button").count() == 0
         page.close()
     finally:
         served.stop()

@@ -165,7 +165,7 @@ class Signed(Watched):
 
     def open(self, query: str = "") -> None:
         self.page.goto(f"{self.base}/{query}")
-        self.page.wait_for_selector(".bk-tab, .database-error", timeout=60_000)
+        self.page.wait_for_selector(".page-nav button, .database-error", timeout=60_000)
 
     def text(self) -> str:
         return self.page.evaluate(ALL_TEXT)
@@ -174,7 +174,7 @@ class Signed(Watched):
         """Visits every page; all the text they showed and every frame the server sent."""
         seen = []
         for title in PAGES:
-            self.page.locator(".bk-tab", has_text=title).first.click()
+            self.page.locator(".page-nav").get_by_role("button", name=title, exact=True).click()
             self.page.wait_for_timeout(2000)
             seen.append(self.text())
         return "\n".join(seen + self.frames)
