@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .api import SECRET, IndicatorTable
+from .codes import REGIONS
 from .formatting import fr_pct
 from .kinds import DAYS_PER_MONTH, NOT_SIGNIFICANT, SIGNIFICANT
 from .period import fr_date
@@ -65,6 +66,15 @@ def to_csv(table: IndicatorTable) -> str:
     return buffer.getvalue()
 
 
+def dimension_text(dim: str, value: object) -> str:
+    """A dimension's value for people: a region's name beside its code."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return "non renseigné"
+    if dim == "region_code" and value in REGIONS:
+        return f"{value} — {REGIONS[value]}"
+    return str(value)
+
+
 def year_text(year: object, table: IndicatorTable) -> str:
     """A year for people, marked when the data cut leaves it incomplete."""
     if year is None or (not isinstance(year, str) and pd.isna(year)):
@@ -93,8 +103,7 @@ def french_frame(table: IndicatorTable, language: str = "fr",
         if dim == "year":
             out[label(dim, language)] = frame[dim].map(lambda v: year_text(v, table))
             continue
-        out[label(dim, language)] = frame[dim].map(lambda v: "non renseigné" if v is None or (
-            not isinstance(v, str) and pd.isna(v)) else str(v))
+        out[label(dim, language)] = frame[dim].map(lambda v, dim=dim: dimension_text(dim, v))
     for column in table.values.columns:
         entry = BY_NAME.get(column)
         if entry is None:

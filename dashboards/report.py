@@ -27,7 +27,6 @@ from markupsafe import Markup
 
 from cqp_metrics import catalogue, compute
 from cqp_metrics.api import IndicatorTable
-from cqp_metrics.codes import REGIONS
 from cqp_metrics.config import SecretRule
 from cqp_metrics.explain import explain, filters_text
 from cqp_metrics.formatting import source_note
@@ -401,10 +400,7 @@ def _territories(table, year: int, charts: _Charts) -> Section:
         section.add(_nothing("les régions"))
         return section
     section.add(charts.add(tile_map(regions, "enrolments"), "Entrées en parcours par région"))
-    frame = french_frame(regions)
-    frame.insert(1, "Nom de la région", regions.values["region_code"].map(
-        lambda c: REGIONS.get(c, "non renseignée") if c else "non renseignée"))
-    section.add(_table_html(frame, "figures"))
+    section.add(_table_html(french_frame(regions), "figures"))  # names beside codes
     return section
 
 
