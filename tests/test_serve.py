@@ -174,7 +174,13 @@ class Signed(Watched):
         """Visits every page; all the text they showed and every frame the server sent."""
         seen = []
         for title in PAGES:
-            self.page.locator(".page-nav").get_by_role("button", name=title, exact=True).click()
+            button = self.page.locator(".page-nav").get_by_role("button", name=title,
+                                                                 exact=True)
+            button.click()
+            for _ in range(60):  # the server takes the click, then renders the page
+                if "active" in (button.get_attribute("class") or ""):
+                    break
+                self.page.wait_for_timeout(250)
             self.page.wait_for_timeout(2000)
             seen.append(self.text())
         return "\n".join(seen + self.frames)
