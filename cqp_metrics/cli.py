@@ -281,7 +281,7 @@ def indicators_command(
         "et son intervalle (Newcombe).")] = False,
 ) -> None:
     """Calcule les indicateurs dans la base et les écrit (CSV par défaut)."""
-    from .render import print_table, to_csv, to_xlsx
+    from .render import analyst_xlsx, print_table, to_csv
 
     with _errors(), ExitStack() as stack:
         dims = [d.strip() for d in by.split(",") if d.strip()]
@@ -302,7 +302,7 @@ def indicators_command(
                                                   filters.items()},
                 "de": from_year, "à": to_year, "jusqu'au (chaque année)": until}, rule,
                 table.data_until)
-            to_xlsx(table, output, notes)
+            analyst_xlsx(table, output, notes)
             _say(f"Classeur écrit : {output}")
         elif format is Format.csv:
             text = to_csv(table)
@@ -561,9 +561,9 @@ def audit_command(
         finally:
             log.dispose()
         if format is AuditFormat.csv:
-            from .render import safe_cell
+            from .render import safe_frame
 
-            sys.stdout.write(frame.map(safe_cell).to_csv(index=False, sep=";"))
+            sys.stdout.write(safe_frame(frame).to_csv(index=False, sep=";"))
             return
         table = Table(title=Text(f"Journal d'audit : {len(frame)} événement(s)"))
         for column in frame.columns:

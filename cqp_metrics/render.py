@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import pandas as pd
 from rich.console import Console
@@ -38,9 +37,10 @@ def safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.map(safe_cell)
 
 
-def write_sheets(target, sheets: dict[str, pd.DataFrame]) -> None:
+def write_sheets(target, sheets: dict[str, pd.DataFrame], style=None) -> None:
     """An Excel workbook, one sheet per frame; text that looks like a formula is stored as
-    text, never as a live formula."""
+    text, never as a live formula. ``style(name, frame, sheet)``, when given, then formats
+    each openpyxl sheet."""
     with pd.ExcelWriter(target, engine="openpyxl") as writer:
         for name, frame in sheets.items():
             frame.to_excel(writer, sheet_name=name, index=False)
@@ -48,6 +48,8 @@ def write_sheets(target, sheets: dict[str, pd.DataFrame]) -> None:
                 for cell in row:
                     if cell.data_type == "f":
                         cell.data_type = "s"
+            if style is not None:
+                style(name, frame, writer.sheets[name])
 
 
 def to_csv(table: IndicatorTable) -> str:
@@ -241,36 +243,25 @@ def analyst_xlsx(table: IndicatorTable, target, notes: list[tuple[str, str]],
     from openpyxl.utils import get_column_letter
 
     frame, kinds = analyst_frame(table, language, percent=False)
-    with pd.ExcelWriter(target, engine="openpyxl") as writer:
-        sheets = {"indicateurs": frame, "notes": pd.DataFrame(notes, columns=["Note", "Valeur"])}
-        for name, sheet_frame in sheets.items():
-            sheet_frame.to_excel(writer, sheet_name=name, index=False)
-            sheet = writer.sheets[name]
-            for row in sheet.iter_rows():
-                for cell in row:
-                    if cell.data_type == "f":  # text that looks like a formula stays text
-                        cell.data_type = "s"
-            for at, header in enumerate(sheet_frame.columns, start=1):
-                letter = get_column_letter(at)
-                title = sheet[f"{letter}1"]
-                title.font = Font(bold=True)
-                title.alignment = Alignment(wrap_text=True, vertical="top")
-                longest = max([len(str(v)) for v in sheet_frame[header].head(200)] + [6])
-                wide = 60 if name == "notes" else 28
-                sheet.column_dimensions[letter].width = min(max(longest + 2, 10, min(
-                    len(str(header)), 24)), wide)
-                number_format = EXCEL_FORMATS.get(kinds.get(header, "")) if name != "notes" \
-                    else None
-                if number_format:
-                    for (cell,) in sheet.iter_rows(min_row=2, min_col=at, max_col=at):
-                        if isinstance(cell.value, int | float):
-                            cell.number_format = number_format
+
+    def style(name: str, sheet_frame: pd.DataFrame, sheet) -> None:
+        for at, header in enumerate(sheet_frame.columns, start=1):
+            letter = get_column_letter(at)
+            title = sheet[f"{letter}1"]
+            title.font = Font(bold=True)
+            title.alignment = Alignment(wrap_text=True, vertical="top")
+            longest = max([len(str(v)) for v in sheet_frame[header].head(200)] + [6])
+            wide = 60 if name == "notes" else 28
+            sheet.column_dimensions[letter].width = min(max(longest + 2, 10, min(
+                len(str(header)), 24)), wide)
+            number_format = EXCEL_FORMATS.get(kinds.get(header, "")) if name != "notes" \
+                else None
+            for (cell,) in sheet.iter_rows(min_row=2, min_col=at, max_col=at):
+                if number_format and isinstance(cell.value, int | float):
+                    cell.number_format = number_format
                 if name == "notes":
-                    for (cell,) in sheet.iter_rows(min_row=2, min_col=at, max_col=at):
-                        cell.alignment = Alignment(wrap_text=True, vertical="top")
-            sheet.freeze_panes = "B2" if name != "notes" else "A2"
+                    cell.alignment = Alignment(wrap_text=True, vertical="top")
+        sheet.freeze_panes = "B2" if name != "notes" else "A2"
 
-
-def to_xlsx(table: IndicatorTable, path: str | Path, notes: list[tuple[str, str]]) -> None:
-    """The analyst's workbook (:func:`analyst_xlsx`) of the command line."""
-    analyst_xlsx(table, path, notes)
+    write_sheets(target, {"indicateurs": frame,
+                          "notes": pd.DataFrame(notes, columns=["Note", "Valeur"])}, style)
