@@ -38,13 +38,17 @@ def file_safe(text: str) -> str:
     return "".join(c if c.isascii() and (c.isalnum() or c in "-_") else "_" for c in text)[:60]
 
 
+def _message(inner: str, classes: str = "no-data") -> pn.pane.HTML:
+    """A grey status box in place of a chart (``inner``: HTML already escaped)."""
+    return pn.pane.HTML(f'<div class="{classes}" role="status" style="padding: 10px 14px; '
+                        f'background: #f4f5f7; border: 1px solid #dde1e6; border-radius: 4px;">'
+                        f"{inner}</div>", sizing_mode="stretch_width")
+
+
 def no_data(what: str = "") -> pn.pane.HTML:
     """What an empty selection shows instead of an empty chart."""
-    text = f"<strong>{NO_DATA.capitalize()}</strong> pour cette sélection" + (
-        f" ({html.escape(what)})" if what else "")
-    return pn.pane.HTML(f'<div class="no-data" role="status" style="padding: 10px 14px; '
-                        f'background: #f4f5f7; border: 1px solid #dde1e6; border-radius: 4px;">'
-                        f"{text}.</div>", sizing_mode="stretch_width")
+    return _message(f"<strong>{NO_DATA.capitalize()}</strong> pour cette sélection"
+                    + (f" ({html.escape(what)})" if what else "") + ".")
 
 
 def info_html(names: list[str], table: IndicatorTable, subject: str | None = None,
@@ -123,9 +127,14 @@ def hidden_categories(table: IndicatorTable, name: str, by: str,
     """The values of ``by`` whose ``name`` the secret hides, as people read them."""
     hidden = table.hidden[name] if name in table.hidden else pd.Series(False,
                                                                        index=table.values.index)
-    return [str((labels or {}).get(v, "non renseigné" if v is None or (
-        not isinstance(v, str) and pd.isna(v)) else v))
-            for v, h in zip(table.values[by], hidden, strict=True) if h]
+    return [_category(v, labels) for v, h in zip(table.values[by], hidden, strict=True) if h]
+
+
+def _category(value: object, labels: dict | None = None) -> str:
+    """A category of a chart's axis or note, as people read it."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return "non renseigné"
+    return str((labels or {}).get(value, value))
 
 
 def hidden_note(table: IndicatorTable, names: str | list[str], by: str,
@@ -153,12 +162,9 @@ def empty(table: IndicatorTable, name: str, language: str = "fr") -> pn.pane.HTM
     point, « aucune donnée » only when there is none."""
     hidden = table.hidden[name] if name in table.hidden else pd.Series(dtype=bool)
     if len(table.values) and bool(hidden.any()):
-        return pn.pane.HTML(
-            f'<div class="no-data secret-chart" role="status" style="padding: 10px 14px; '
-            f'background: #f4f5f7; border: 1px solid #dde1e6; border-radius: 4px;">'
-            f"<strong>{html.escape(label(name, language))} : « {SECRET} »</strong> pour cette "
-            f"sélection — {html.escape(table.rule.describe())}</div>",
-            sizing_mode="stretch_width")
+        return _message(f"<strong>{html.escape(label(name, language))} : « {SECRET} »</strong>"
+                        f" pour cette sélection — {html.escape(table.rule.describe())}",
+                        "no-data secret-chart")
     return no_data(label(name, language))
 
 
@@ -208,13 +214,17 @@ def kpi(name: str, table: IndicatorTable, language: str = "fr",
         width=250, height=130, margin=5)
 
 
+def _years_only(frame: pd.DataFrame, by: str) -> pd.DataFrame:
+    """The rows of real years (no total row, no missing year); hidden values stay, as NaN."""
+    return frame[frame[by].map(lambda v: not isinstance(v, str) and pd.notna(v))]
+
+
 def rate_trend_plot(table: IndicatorTable, name: str, by: str = "year",
                     language: str = "fr"):
     """A share over the years with its 95 % interval as a band (not for a census, such as
     the RNCP/RS coverage of the CQPs), incomplete years shaded; a hidden year is a gap in
     the line. None when nothing can be drawn."""
-    frame = table.masked()
-    frame = frame[frame[by].map(lambda v: not isinstance(v, str) and pd.notna(v))]
+    frame = _years_only(table.masked(), by)
     if frame[name].isna().all():
         return None
     # a hidden or undefined year stays in, as a gap: the line does not join across it
@@ -249,8 +259,7 @@ def duration_trend(table: IndicatorTable, name: str, language: str = "fr"
                    ) -> pn.Column | pn.pane.HTML:
     """A median duration by year, in months; a hidden year is a gap, incomplete years
     shaded."""
-    frame = table.masked()
-    frame = frame[frame["year"].map(lambda v: not isinstance(v, str) and pd.notna(v))]
+    frame = _years_only(table.masked(), "year")
     if frame[name].isna().all():
         return empty(table, name, language)
     data = pd.DataFrame({"year": frame["year"].astype(int),
@@ -272,7 +281,7 @@ def rate_bars_plot(table: IndicatorTable, name: str, by: str, language: str = "f
     frame = frame[frame[name].notna()]
     if frame.empty:
         return None
-    keys = frame[by].map(lambda v: (labels or {}).get(v, "non renseigné" if v is None else str(v)))
+    keys = frame[by].map(lambda v: _category(v, labels))
     data = pd.DataFrame({by: keys, "taux": frame[name] * 100,
                          "moins": (frame[name] - frame[f"{name}_low"]) * 100,
                          "plus": (frame[f"{name}_high"] - frame[name]) * 100})

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-import os
 import tempfile
 import unicodedata
 from dataclasses import dataclass, field
@@ -32,10 +31,11 @@ from cqp_metrics.explain import explain, filters_text
 from cqp_metrics.formatting import source_note
 from cqp_metrics.kinds import NOT_SIGNIFICANT, SIGNIFICANT
 from cqp_metrics.period import data_cut, fr_date, period_label, until_of
-from cqp_metrics.query import QueryError
+from cqp_metrics.query import IndicatorQuery, QueryError
 from cqp_metrics.registry import BY_NAME, label
 from cqp_metrics.render import french_frame
 
+from .chromium import CHROMIUM_ARGS, chromium_path
 from .components import count_trend_plot, rate_trend_plot
 
 #: The key figures of the year, as on the Vue d'ensemble page.
@@ -48,10 +48,6 @@ RECOGNITION = ("certified", "certified_rncp", "recognition_rate", "cqps_active",
 TERRITORIES = ("enrolments", "juries", "full_rate", "vae_success_rate")
 #: Width of a chart on an A4 page (pixels at 96 dpi inside 15 mm margins).
 CHART_WIDTH = 690
-#: Chromium, as on this machine kind (Debian's package); ``$CQP_CHROMIUM`` to change it.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
 
 
 class ReportError(ValueError):
@@ -111,10 +107,12 @@ def build(engine: sa.Engine, where: dict, year: int | None = None,
     trends = table(None, ("year",))
     if trends.values.empty:
         raise ReportError("aucune donnée pour ce périmètre")
+    years = {int(y) for y in trends.values["year"].dropna()}
     year = default_year(trends) if year is None else year
-    if year not in {int(y) for y in trends.values["year"].dropna()}:
+    if year not in years:
         raise ReportError(f"aucune donnée en {year} pour ce périmètre")
-    trends = table(None, ("year",), (None, year))
+    if year != max(years):  # the trends end with the report's year
+        trends = table(None, ("year",), (None, year))
     with engine.connect() as connection:
         cut = data_cut(connection)
         source = source_note(connection)
@@ -257,7 +255,7 @@ def _key_figures(table, trends: IndicatorTable, year: int, cut: dt.date | None) 
                 change = moved.label() + (
                     f" ({period_label(year, until)} / {period_label(year - 1, until)})"
                     if until else f" par rapport à {year - 1}")
-        about = explain(name, filters_text(trends.query), trends.rule)
+        about = explain(name)  # its title and definition
         cards.append(
             f'<div class="kpi" data-kpi="{name}"><div class="kpi-title">'
             f'{_defined(about.title, name)}</div><div class="kpi-value">{_esc(value)}</div>'
@@ -362,9 +360,7 @@ def _blocks(table, year: int, charts: _Charts) -> Section:
 
 
 def _providers(table, year: int, charts: _Charts) -> Section:
-    from cqp_metrics.stats import Z95
-
-    from .pages.referential import funnel_plot
+    from .pages.referential import funnel_half_width, funnel_plot
 
     section = Section("organismes", f"Organismes de formation en {year}")
     providers = table(["full_rate"], ("provider_id",), (year, year))
@@ -376,7 +372,7 @@ def _providers(table, year: int, charts: _Charts) -> Section:
         return section
     section.add(charts.add(funnel_plot(visible, rate),
                            "Taux de validation totale des organismes selon leur volume"))
-    half = Z95 * np.sqrt(rate * (1 - rate) / visible["juries"].astype(float))
+    half = funnel_half_width(rate, visible["juries"].astype(float))
     outside = visible[(visible["full_rate"] - rate).abs() > half]
     section.add("<p class=\"note\">Lignes tiretées : limites à 95 % autour du taux d'ensemble "
                 f"({_esc(BY_NAME['full_rate'].text(rate))}) ; pointillées : 99,8 %. Un "
@@ -436,13 +432,8 @@ def _method(source: dict, cut: dt.date | None, rule: SecretRule, where: dict,
 
 
 def _filters(where: dict, scope: list[str] | None) -> str:
-    words = []
-    for dim, values in sorted(where.items()):
-        listed = values if isinstance(values, list | tuple | set) else [values]
-        words.append(f"{label(dim)} : {', '.join(map(str, listed))}")
-    if scope is not None:
-        words.append("branches visibles : " + ", ".join(sorted(scope)))
-    return " ; ".join(words) or "toutes les données"
+    """The report's perimeter in words, as the popovers say filters."""
+    return filters_text(IndicatorQuery.make(where=where, scope=scope)) or "toutes les données"
 
 
 # -- files -----------------------------------------------------------------------------------
@@ -459,10 +450,6 @@ def write(report: Report, output: str | Path) -> Path:
     else:
         raise ReportError(f"--output attend un fichier .html ou .pdf, reçu « {output.name} »")
     return output
-
-
-def chromium_path() -> str:
-    return os.environ.get("CQP_CHROMIUM", "/usr/bin/chromium")
 
 
 def to_pdf(report: Report) -> bytes:

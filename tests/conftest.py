@@ -15,16 +15,13 @@ import pytest
 import sqlalchemy as sa
 
 from cqp_metrics.db import ensure_schema, make_engine
+from dashboards.chromium import CHROMIUM_ARGS, chromium_path
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
 WORKED = SHARED / "examples" / "worked"
 REFERENCE = SHARED / "data" / "reference"
 BACKENDS = ("duckdb", "sqlite", "postgresql")
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
 
 
 @pytest.fixture(scope="module")
@@ -32,10 +29,11 @@ def browser():
     """Debian's chromium driven by Playwright (``playwright install`` cannot download one)."""
     from playwright.sync_api import sync_playwright
 
-    if not Path(CHROMIUM).exists():
+    if not Path(chromium_path()).exists():
         pytest.fail("Debian's chromium is missing: `make test` installs it")
     with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        launched = playwright.chromium.launch(executable_path=chromium_path(),
+                                              args=CHROMIUM_ARGS)
         yield launched
         launched.close()
 

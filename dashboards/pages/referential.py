@@ -47,6 +47,12 @@ def version_changes(blocks: pd.DataFrame) -> pd.DataFrame:
                                        "Écart (IC 95 %, Newcombe)"])
 
 
+def funnel_half_width(overall: float, juries, z: float = Z95):
+    """Half the width of a funnel plot's control limits at ``juries`` (binomial, around the
+    overall rate): a provider further from the overall rate is outside them."""
+    return z * np.sqrt(overall * (1 - overall) / juries)
+
+
 def funnel_plot(frame: pd.DataFrame, overall: float) -> hv.Overlay:
     """Providers' full-validation rate against their volume, with 95 % and 99.8 % limits."""
     frame = frame.assign(juries=frame["juries"].astype(float),
@@ -56,7 +62,7 @@ def funnel_plot(frame: pd.DataFrame, overall: float) -> hv.Overlay:
                          ["taux", "provider_id"]).opts(size=9, color=ACCENT,
                                                         tools=["hover"])]
     for z, dash in ((Z95, "dashed"), (3.09, "dotted")):
-        half = z * np.sqrt(overall * (1 - overall) / n) * 100
+        half = funnel_half_width(overall, n, z) * 100
         for sign in (1, -1):
             layers.append(hv.Curve((n, np.clip(overall * 100 + sign * half, 0, 100)),
                                    "juries", "taux").opts(color="grey", line_dash=dash))
