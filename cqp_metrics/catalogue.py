@@ -69,7 +69,7 @@ def certifications(connection: sa.Connection, scope: Iterable[str] | None = None
     """One row per CQP: title, owning branches, CQPI flag and its recognition on ``today``
     (RNCP, RS or branch only) with the current window and months until it ends."""
     today = today or dt.date.today()
-    cert, link, reg = schema.certification, schema.certification_branch, schema.registration
+    cert, link = schema.certification, schema.certification_branch
     query = sa.select(cert.c.cqp_code, cert.c.title, cert.c.level).order_by(cert.c.cqp_code)
     visible = _visible_cqps(scope)
     if visible is not None:
@@ -77,9 +77,7 @@ def certifications(connection: sa.Connection, scope: Iterable[str] | None = None
     frame = pd.DataFrame(connection.execute(query).all(), columns=["cqp_code", "title", "level"])
     owners = pd.DataFrame(connection.execute(sa.select(link.c.cqp_code, link.c.branch_code)).all(),
                           columns=["cqp_code", "branch_code"])
-    windows = pd.DataFrame(connection.execute(sa.select(
-        reg.c.cqp_code, reg.c.rncp_code, reg.c.register, reg.c.valid_from, reg.c.valid_until)
-    ).all(), columns=["cqp_code", "rncp_code", "register", "valid_from", "valid_until"])
+    windows = registrations(connection, scope)
     for column in ("valid_from", "valid_until"):
         windows[column] = pd.to_datetime(windows[column]).dt.date
     frame["branch_codes"] = frame["cqp_code"].map(
