@@ -25,6 +25,8 @@ NATURES = {
     "share": "part, donnée avec son intervalle de confiance à 95 %",
     "days": "durée médiane en jours, présentée en mois",
 }
+#: What the filters read when there is none.
+NO_FILTER = "aucun (toutes les données visibles)"
 DOC = Path(__file__).resolve().parent.parent / "docs" / "indicators.md"
 
 
@@ -68,7 +70,7 @@ def explain(name: str, filters: str = "", rule: SecretRule | None = None) -> Exp
         entry.name, label(entry.name), NATURES[entry.unit], entry.description,
         _term(numerator), _term(denominator),
         "Faits datés dans la période choisie, par " + PERIODS_FR[fact_of(entry.name)] + ".",
-        filters or "aucun (toutes les données visibles)", entry.secret_fr(rule or SecretRule()))
+        filters or NO_FILTER, entry.secret_fr(rule or SecretRule()))
 
 
 def filters_text(query: IndicatorQuery) -> str:
@@ -92,7 +94,7 @@ def markdown() -> str:
              "with. The secret rule is the default one (`--min-count 5`, "
              "`--min-denominator 20`).", ""]
     for entry in REGISTRY:
-        about = explain(entry.name, filters="les filtres de la vue")
+        about = explain(entry.name)
         lines += [f"### `{entry.name}` — {about.title}", ""]
         lines += [f"- **{heading}** : {text}" for heading, text in about.rows()
                   if heading != "Filtres"]

@@ -12,7 +12,7 @@ import panel as pn
 import param
 
 from cqp_metrics.api import SECRET, IndicatorTable
-from cqp_metrics.explain import explain, filters_text
+from cqp_metrics.explain import NO_FILTER, explain, filters_text
 from cqp_metrics.formatting import export_notes
 from cqp_metrics.kinds import DAYS_PER_MONTH
 from cqp_metrics.period import fr_date, period_label
@@ -56,7 +56,7 @@ def info_html(names: list[str], table: IndicatorTable, subject: str | None = Non
     """An information popover (an "i" in a circle, a native ``<details>``: Tab reaches it,
     Enter or Space opens it) with each figure's definition, numerator, denominator, period,
     filters and secret rule, from the registry; every text escaped."""
-    filters = filters_text(table.query) or "aucun (toutes les données visibles)"
+    filters = filters_text(table.query) or NO_FILTER
     several = len(names) > 1
     sections = [f"<p><strong>Filtres</strong> : {html.escape(filters)}</p>"] if several else []
     for name in names:
