@@ -9,7 +9,7 @@ PORT ?= 5006
 DB_FILE := data/cqp.duckdb
 PYTEST_ARGS ?=
 
-.PHONY: install system-deps demo-db serve test lint docs screenshots bench bench-secret clean
+.PHONY: install system-deps demo-db serve test lint docs notebooks screenshots bench bench-secret clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,11 @@ lint: $(STAMP)
 # docs/indicators.md's definitions, regenerated from the registry (a test checks they follow it).
 docs: $(STAMP)
 	$(BIN)/python -m cqp_metrics.explain
+
+# The notebooks, written from notebooks/build_notebooks.py and run on the demo database (their
+# outputs are saved; charts as PNG images drawn by chromium).
+notebooks: $(STAMP) system-deps
+	$(BIN)/python notebooks/build_notebooks.py
 
 test: $(STAMP) system-deps lint
 	$(BIN)/pytest -n 2 $(PYTEST_ARGS)

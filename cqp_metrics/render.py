@@ -265,3 +265,34 @@ def analyst_xlsx(table: IndicatorTable, target, notes: list[tuple[str, str]],
 
     write_sheets(target, {"indicateurs": frame,
                           "notes": pd.DataFrame(notes, columns=["Note", "Valeur"])}, style)
+
+
+def version_changes(blocks: pd.DataFrame) -> pd.DataFrame:
+    """Each block's pass rate in one referential version beside the version before, each
+    with its 95 % interval, and the difference with its own interval (Newcombe): the
+    difference's interval, not whether the two intervals overlap, says whether the change is
+    beyond the uncertainty. ``blocks``: the masked table by (referential_version, block_code)."""
+    rate = BY_NAME["block_pass_rate"]
+    columns = ["Bloc", "Version avant", "Taux avant (IC 95 %)", "Version après",
+               "Taux après (IC 95 %)", "Écart (IC 95 %, Newcombe)"]
+    rows = []
+    known = blocks.dropna(subset=["referential_version"])
+    for block, group in known.groupby("block_code"):
+        group = group.sort_values("referential_version")
+        for (_, before), (_, this) in zip(group.iloc[:-1].iterrows(), group.iloc[1:].iterrows(),
+                                          strict=True):
+            delta, low, high = (s.iloc[0] for s in rate.change(pd.DataFrame([this]),
+                                                               pd.DataFrame([before])))
+            rows.append([str(block), str(before["referential_version"]),
+                         _rate_with_interval(rate, before), str(this["referential_version"]),
+                         _rate_with_interval(rate, this),
+                         change_text(delta, low, high) or "non calculable"])
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _rate_with_interval(rate, row: pd.Series) -> str:
+    text = rate.text(row[rate.name])
+    if not text:
+        return SECRET
+    bounds = _interval(row.get(f"{rate.name}_low"), row.get(f"{rate.name}_high"))
+    return f"{text} {bounds}".strip()

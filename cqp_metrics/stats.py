@@ -41,3 +41,17 @@ def poisson_change_significant(now: int, before: int, z: float = Z95) -> bool | 
         return None
     _, low, high = wilson(pd.Series([now]), pd.Series([total]), z)
     return bool(low.iloc[0] > 0.5 or high.iloc[0] < 0.5)
+
+
+def funnel_half_width(overall: float, trials, z: float = Z95):
+    """Half the width of a funnel plot's control limits at ``trials`` (binomial, around the
+    overall rate): a unit further from the overall rate is outside them."""
+    return z * np.sqrt(overall * (1 - overall) / np.asarray(trials, dtype=float))
+
+
+def outside_funnel(rates: pd.Series, trials: pd.Series, overall: float,
+                   z: float = Z95) -> pd.Series:
+    """Which units (training providers) lie outside the funnel plot's limits at ``z``: their
+    rate differs from the overall rate more than chance explains at their volume."""
+    half = funnel_half_width(overall, trials, z)
+    return (rates.astype(float) - overall).abs() > half

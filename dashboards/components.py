@@ -10,10 +10,11 @@ import holoviews as hv
 import pandas as pd
 import panel as pn
 import param
+from bokeh.models import CustomJSTickFormatter
 
 from cqp_metrics.api import SECRET, IndicatorTable
 from cqp_metrics.explain import NO_FILTER, explain, filters_text
-from cqp_metrics.formatting import export_notes
+from cqp_metrics.formatting import export_notes, fr_int, fr_pct
 from cqp_metrics.kinds import DAYS_PER_MONTH
 from cqp_metrics.period import fr_date, period_label
 from cqp_metrics.registry import BY_NAME, label
@@ -36,6 +37,27 @@ table.dataframe td {text-align: right; white-space: nowrap;}
 def file_safe(text: str) -> str:
     """A piece of a download's file name: letters, digits, ``-`` and ``_`` only."""
     return "".join(c if c.isascii() and (c.isalnum() or c in "-_") else "_" for c in text)[:60]
+
+
+def fr_axis() -> CustomJSTickFormatter:
+    """Axis numbers as French readers write them (1 234 ; 2,5), by the browser's own French
+    number format (Bokeh's numeral formatter ignores its ``fr`` language). A new one per
+    chart: a Bokeh model lives in one document. Years keep Bokeh's own format."""
+    return CustomJSTickFormatter(
+        code="return tick.toLocaleString('fr-FR', {maximumFractionDigits: 1})"
+             ".replace(/[\\u202f\\u00a0]/g, ' ')")
+
+
+def hover(*pairs: tuple[str, str]) -> dict:
+    """Hover options showing (heading, column) pairs; the columns hold French texts
+    (``62,5 %``, ``1 234``), since Bokeh's tooltips format numbers the English way."""
+    return {"tools": ["hover"], "hover_tooltips": [(h, "@{" + c + "}") for h, c in pairs]}
+
+
+def interval_text(low: object, high: object) -> str:
+    """``[58,1 % – 66,7 %]``; empty without bounds."""
+    low, high = fr_pct(low), fr_pct(high)
+    return f"[{low} – {high}]" if low and high else ""
 
 
 def _message(inner: str, classes: str = "no-data") -> pn.pane.HTML:
@@ -84,9 +106,28 @@ def info(names: list[str], table: IndicatorTable, subject: str | None = None,
 
 def explained(view, names: list[str], table: IndicatorTable,
               subject: str | None = None) -> pn.Column:
-    """A chart with its information popover above it."""
+    """A chart with its information popover above it and its data one click away under it."""
     return pn.Column(pn.Row(info(names, table, subject), align="end"), view,
-                     sizing_mode="stretch_width")
+                     chart_data(table, names, subject), sizing_mode="stretch_width")
+
+
+def chart_data(table: IndicatorTable, names: list[str], subject: str | None = None,
+               language: str = "fr") -> pn.pane.HTML:
+    """A chart's figures as a table, one click away (a native ``<details>``: Tab reaches it,
+    Enter opens it): the text alternative of a chart, with « secret » where it leaves a gap."""
+    frame = french_frame(table, language)
+    wanted = {label(d, language) for d in table.query.by} | {
+        label(c, language) for n in names for c in (n, f"{n}_change")}
+    frame = frame[[c for c in frame.columns if c in wanted]]
+    subject = subject or label(names[0], language)
+    body = frame.to_html(index=False, escape=True, classes="dataframe", border=0, na_rep="")
+    heading = "Données du graphique" if language == "fr" else "Chart data"
+    return pn.pane.HTML(
+        f'<details class="chart-data"><summary>{heading} ({html.escape(subject)})</summary>'
+        f'<div class="table-scroll" tabindex="0" role="region" '
+        f'aria-label="{heading} : {html.escape(subject, quote=True)}" '
+        f'style="max-height: 360px; overflow: auto;">{body}</div></details>',
+        stylesheets=[TABLE_CSS], sizing_mode="stretch_width", margin=(0, 10))
 
 
 def secret_legend(table: IndicatorTable) -> pn.pane.Markdown:
@@ -108,6 +149,8 @@ def incomplete_note(table: IndicatorTable) -> pn.pane.HTML | None:
 
 
 def _shade_incomplete(plot, table: IndicatorTable):
+    """The chart with its incomplete years shaded. A new overlay: give it its options after
+    (an overlay's options do not pass into the one that contains it)."""
     for year in table.incomplete_years():
         plot = plot * hv.VSpan(year - 0.5, year + 0.5).opts(color="#888888", alpha=0.15)
     return plot
@@ -119,7 +162,7 @@ def _marked(plot, table: IndicatorTable, names: list[str], *notes) -> pn.Column:
     notes = [incomplete_note(table), *notes]
     pane = pn.pane.HoloViews(plot, sizing_mode="stretch_width")
     return pn.Column(info(names, table), pane, *[n for n in notes if n is not None],
-                     sizing_mode="stretch_width")
+                     chart_data(table, names), sizing_mode="stretch_width")
 
 
 def hidden_categories(table: IndicatorTable, name: str, by: str,
@@ -229,20 +272,24 @@ def rate_trend_plot(table: IndicatorTable, name: str, by: str = "year",
         return None
     # a hidden or undefined year stays in, as a gap: the line does not join across it
     data = pd.DataFrame({by: frame[by].astype(int), "taux": frame[name] * 100,
-                         "bas": frame[f"{name}_low"] * 100, "haut": frame[f"{name}_high"] * 100})
+                         "bas": frame[f"{name}_low"] * 100, "haut": frame[f"{name}_high"] * 100,
+                         "texte": frame[name].map(fr_pct),
+                         "ic": [interval_text(lo, hi) for lo, hi in zip(
+                             frame[f"{name}_low"], frame[f"{name}_high"], strict=True)]})
     curve = hv.Curve(data, by, "taux").opts(color=ACCENT, line_width=2)
+    tips = (label(by, language), by), (label(name, language), "texte")
     if getattr(BY_NAME[name], "secret", True):
         band = hv.Area(data, by, ["bas", "haut"]).opts(alpha=0.25, color=ACCENT, line_alpha=0)
-        points = hv.Scatter(data, by, ["taux", "bas", "haut"]).opts(
-            color=ACCENT, size=7, tools=["hover"])
+        points = hv.Scatter(data, by, ["taux", "bas", "haut", "texte", "ic"]).opts(
+            color=ACCENT, size=7, **hover(*tips, ("IC 95 %", "ic")))
         layers = band * curve * points
     else:  # a census of CQPs (RNCP/RS coverage), not a sample: no interval to draw
-        layers = curve * hv.Scatter(data, by, "taux").opts(color=ACCENT, size=7,
-                                                           tools=["hover"])
-    plot = layers.opts(
+        layers = curve * hv.Scatter(data, by, ["taux", "texte"]).opts(
+            color=ACCENT, size=7, **hover(*tips))
+    return _shade_incomplete(layers, table).opts(
         title=label(name, language), ylabel="%", xlabel=label(by, language), height=300,
-        responsive=True, shared_axes=False, ylim=(0, 100), show_legend=False)
-    return _shade_incomplete(plot, table)
+        responsive=True, shared_axes=False, ylim=(0, 100), show_legend=False,
+        yformatter=fr_axis())
 
 
 def rate_trend(table: IndicatorTable, name: str, by: str = "year",
@@ -264,12 +311,17 @@ def duration_trend(table: IndicatorTable, name: str, language: str = "fr"
         return empty(table, name, language)
     data = pd.DataFrame({"year": frame["year"].astype(int),
                          "mois": frame[name] / DAYS_PER_MONTH})
-    plot = (hv.Curve(data, "year", "mois").opts(color=ACCENT, line_width=2)
-            * hv.Scatter(data, "year", "mois").opts(color=ACCENT, size=7, tools=["hover"])
-            ).opts(title=f"{label(name, language)} (en mois)", ylabel="mois",
-                   xlabel=label("year", language), height=300, responsive=True,
-                   shared_axes=False, ylim=(0, None))
-    return _marked(_shade_incomplete(plot, table), table, [name],
+    data["texte"] = data["mois"].map(lambda m: "" if pd.isna(m) else
+                                     f"{m:.1f} mois".replace(".", ","))
+    plot = _shade_incomplete(
+        hv.Curve(data, "year", "mois").opts(color=ACCENT, line_width=2)
+        * hv.Scatter(data, "year", ["mois", "texte"]).opts(
+            color=ACCENT, size=7, **hover((label("year", language), "year"),
+                                          (label(name, language), "texte"))), table
+    ).opts(title=f"{label(name, language)} (en mois)", ylabel="mois",
+           xlabel=label("year", language), height=300, responsive=True,
+           shared_axes=False, ylim=(0, None), yformatter=fr_axis())
+    return _marked(plot, table, [name],
                    hidden_note(table, name, "year"))
 
 
@@ -284,13 +336,19 @@ def rate_bars_plot(table: IndicatorTable, name: str, by: str, language: str = "f
     keys = frame[by].map(lambda v: _category(v, labels))
     data = pd.DataFrame({by: keys, "taux": frame[name] * 100,
                          "moins": (frame[name] - frame[f"{name}_low"]) * 100,
-                         "plus": (frame[f"{name}_high"] - frame[name]) * 100})
-    bars = hv.Bars(data, by, "taux").opts(color=ACCENT, alpha=0.8, tools=["hover"],
-                                          xrotation=30 if len(data) > 6 else 0)
+                         "plus": (frame[f"{name}_high"] - frame[name]) * 100,
+                         "texte": frame[name].map(fr_pct),
+                         "ic": [interval_text(lo, hi) for lo, hi in zip(
+                             frame[f"{name}_low"], frame[f"{name}_high"], strict=True)]})
+    bars = hv.Bars(data, by, ["taux", "texte", "ic"]).opts(
+        color=ACCENT, alpha=0.8, xrotation=30 if len(data) > 6 else 0,
+        **hover((label(by, language), by), (label(name, language), "texte"),
+                ("IC 95 %", "ic")))
     errors = hv.ErrorBars(data, by, ["taux", "moins", "plus"]).opts(color="black")
     return (bars * errors).opts(title=title or f"{label(name, language)} par "
                                 f"{label(by, language).lower()}", ylabel="%", xlabel="",
-                                height=300, responsive=True, shared_axes=False, ylim=(0, 100))
+                                height=300, responsive=True, shared_axes=False, ylim=(0, 100),
+                                yformatter=fr_axis())
 
 
 def rate_bars(table: IndicatorTable, name: str, by: str, language: str = "fr",
@@ -307,18 +365,23 @@ def rate_bars(table: IndicatorTable, name: str, by: str, language: str = "fr",
 def count_trend_plot(table: IndicatorTable, names: list[str], language: str = "fr"):
     """Counts by year, one line each, incomplete years shaded; None when nothing is shown."""
     frame = table.masked()
-    years = frame["year"].astype(int)
-    curves = [layer for n in names if frame[n].notna().any() for layer in (
-        hv.Curve((years, frame[n]), label(n, language), "Effectif",
-                 label=label(n, language)).opts(tools=["hover"], line_width=2),
-        hv.Scatter((years, frame[n]), label(n, language), "Effectif",
-                   label=label(n, language)).opts(size=5))]
+    year = label("year", language)
+    curves = []
+    for n in names:
+        if not frame[n].notna().any():
+            continue
+        data = pd.DataFrame({"year": frame["year"].astype(int), "effectif": frame[n],
+                             "texte": frame[n].map(fr_int)})
+        curves += [hv.Curve(data, hv.Dimension("year", label=year), "effectif",
+                            label=label(n, language)).opts(line_width=2),
+                   hv.Scatter(data, hv.Dimension("year", label=year), ["effectif", "texte"],
+                              label=label(n, language)).opts(
+                       size=6, **hover((year, "year"), (label(n, language), "texte")))]
     if not curves:
         return None
-    plot = hv.Overlay(curves).opts(title="Volumes par année", height=300, responsive=True,
-                                   shared_axes=False, legend_position="top_left",
-                                   xlabel=label("year", language))
-    return _shade_incomplete(plot, table)
+    return _shade_incomplete(hv.Overlay(curves), table).opts(
+        title="Volumes par année", height=300, responsive=True, shared_axes=False,
+        legend_position="top_left", xlabel=year, ylabel="Effectif", yformatter=fr_axis())
 
 
 def count_trend(table: IndicatorTable, names: list[str], language: str = "fr"):

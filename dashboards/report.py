@@ -16,8 +16,6 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import holoviews as hv
-import holoviews.plotting.bokeh  # noqa: F401 - the Bokeh renderer, for the options and charts
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
@@ -33,10 +31,17 @@ from cqp_metrics.kinds import NOT_SIGNIFICANT, SIGNIFICANT
 from cqp_metrics.period import data_cut, fr_date, period_label, until_of
 from cqp_metrics.query import IndicatorQuery, QueryError
 from cqp_metrics.registry import BY_NAME, label
-from cqp_metrics.render import french_frame
+from cqp_metrics.render import french_frame, version_changes
 
-from .chromium import CHROMIUM_ARGS, chromium_path
 from .components import count_trend_plot, rate_trend_plot
+from .static import (
+    ChromiumMissing,
+    bokeh_figure,
+    bokeh_js,
+    in_worker,
+    offline_page,
+    wait_for_charts,
+)
 
 #: The key figures of the year, as on the Vue d'ensemble page.
 KEY_FIGURES = ("enrolments", "juries", "full_rate", "vae_success_rate", "partial_rate",
@@ -139,24 +144,13 @@ def build(engine: sa.Engine, where: dict, year: int | None = None,
         made=dt.datetime.now().strftime("%d/%m/%Y à %H:%M"), filters=_filters(where, scope),
         sections=[(s.anchor, s.title, Markup("\n".join(s.body).format(**divs)))
                   for s in sections],
-        bokeh=Markup(_bokeh_js()),
+        bokeh=Markup(bokeh_js()),
         charts=Markup(script))
     key = _key_values(trends, year)
     return Report(heading, year, page, key, [(s.anchor, s.title) for s in sections])
 
 
 # -- charts ----------------------------------------------------------------------------------
-
-
-def _bokeh_js() -> str:
-    """Bokeh's own JavaScript (charts only: no widgets nor MathJax), inlined. Only its raw
-    code is taken: Panel adds a file reference to Bokeh's resources, which a report opened
-    from a USB stick would request."""
-    from bokeh.resources import Resources
-
-    code = Resources(mode="inline", components=["bokeh"]).js_raw
-    safe = [text.replace("</script", "<\\/script") for text in code]
-    return "\n".join(f"<script>{text}</script>" for text in safe)
 
 
 class _Charts:
@@ -170,15 +164,7 @@ class _Charts:
         """The HTML placeholder of one chart; ``description`` is its text alternative."""
         if plot is None:
             return ""
-        figure = hv.render(plot.opts(responsive=False, width=CHART_WIDTH) if hasattr(
-            plot, "opts") else plot, backend="bokeh")
-        figure.sizing_mode = "fixed"
-        figure.width = CHART_WIDTH
-        figure.toolbar_location = None
-        from bokeh.models import Plot
-
-        for model in figure.select({"type": Plot}):
-            model.output_backend = "svg"
+        figure = bokeh_figure(plot, CHART_WIDTH, svg=True)
         key = f"chart_{len(self.figures)}"
         self.figures.append((key, figure))
         return (f'<figure class="chart" role="img" aria-label="{html.escape(description)}">'
@@ -342,7 +328,7 @@ def _recognition(table, year: int, certifications: pd.DataFrame, today: dt.date,
 
 
 def _blocks(table, year: int, charts: _Charts) -> Section:
-    from .pages.referential import blocks_plot, version_changes
+    from .pages.referential import blocks_plot
 
     section = Section("blocs", "Blocs de compétences par version du référentiel")
     blocks = table(None, ("referential_version", "block_code"), (None, year))
@@ -360,7 +346,7 @@ def _blocks(table, year: int, charts: _Charts) -> Section:
 
 
 def _providers(table, year: int, charts: _Charts) -> Section:
-    from .pages.referential import funnel_half_width, funnel_plot
+    from .pages.referential import funnel_plot, outside_table
 
     section = Section("organismes", f"Organismes de formation en {year}")
     providers = table(["full_rate"], ("provider_id",), (year, year))
@@ -372,18 +358,13 @@ def _providers(table, year: int, charts: _Charts) -> Section:
         return section
     section.add(charts.add(funnel_plot(visible, rate),
                            "Taux de validation totale des organismes selon leur volume"))
-    half = funnel_half_width(rate, visible["juries"].astype(float))
-    outside = visible[(visible["full_rate"] - rate).abs() > half]
+    outside = outside_table(visible, rate)
     section.add("<p class=\"note\">Lignes tiretées : limites à 95 % autour du taux d'ensemble "
                 f"({_esc(BY_NAME['full_rate'].text(rate))}) ; pointillées : 99,8 %. Un "
                 "organisme hors des limites s'écarte plus que le hasard ne l'explique.</p>")
     if len(outside):
-        listed = outside.assign(
-            taux=outside["full_rate"].map(BY_NAME["full_rate"].text),
-            juries=outside["juries"].astype(int))[["provider_id", "juries", "taux"]]
-        section.add("<h3>Organismes hors des limites à 95 %</h3>", _table_html(
-            listed.rename(columns={"provider_id": "Organisme", "juries": "Présentés au jury",
-                                   "taux": "Taux de validation totale"}), "figures"))
+        section.add("<h3>Organismes hors des limites à 95 %</h3>",
+                    _table_html(outside, "figures"))
     return section
 
 
@@ -458,46 +439,30 @@ def to_pdf(report: Report) -> bytes:
 
     Printed from a thread of its own: Playwright's synchronous API refuses a thread that runs
     an event loop (a Panel server's, a notebook's)."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    if not Path(chromium_path()).exists():
-        raise ReportError(f"chromium introuvable ({chromium_path()}) : installez le paquet "
-                          "chromium ou donnez son chemin dans $CQP_CHROMIUM")
-    with ThreadPoolExecutor(max_workers=1) as worker:
-        return worker.submit(_print, report).result()
+    try:
+        return in_worker(_print, report)
+    except ChromiumMissing as missing:
+        raise ReportError(str(missing)) from None
 
 
 def _print(report: Report) -> bytes:
-    from playwright.sync_api import sync_playwright
-
     footer = ('<div style="font-size:8px;width:100%;text-align:center;color:#555;">'
               f"{html.escape(report.title)} — page <span class=\"pageNumber\"></span> / "
               '<span class="totalPages"></span></div>')
-    with tempfile.TemporaryDirectory() as folder, sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path(),
-                                             args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page()
-            # A report requests nothing; anything but the file itself is refused.
-            page.route("**/*", lambda route: route.continue_()
-                       if route.request.url.startswith("file:") else route.abort())
-            pages: dict[str, int] = {}
-            pdf = b""
-            for _ in range(2):
-                path = Path(folder) / "rapport.html"
-                path.write_text(_with_pages(report.html, pages), encoding="utf-8")
-                page.goto(path.as_uri())
-                page.wait_for_function(
-                    "() => [...document.querySelectorAll('[data-root-id]')]"
-                    ".every(e => e.childElementCount > 0)", timeout=60_000)
-                page.wait_for_timeout(300)
-                pdf = page.pdf(format="A4", print_background=True, display_header_footer=True,
-                               header_template="<span></span>", footer_template=footer,
-                               margin={"top": "15mm", "bottom": "18mm", "left": "12mm",
-                                       "right": "12mm"}, outline=True, tagged=True)
-                pages = _section_pages(pdf, report.sections)
-        finally:
-            browser.close()
+    # A report requests nothing; anything but the file itself is refused.
+    with tempfile.TemporaryDirectory() as folder, offline_page() as page:
+        pages: dict[str, int] = {}
+        pdf = b""
+        for _ in range(2):
+            path = Path(folder) / "rapport.html"
+            path.write_text(_with_pages(report.html, pages), encoding="utf-8")
+            page.goto(path.as_uri())
+            wait_for_charts(page)
+            pdf = page.pdf(format="A4", print_background=True, display_header_footer=True,
+                           header_template="<span></span>", footer_template=footer,
+                           margin={"top": "15mm", "bottom": "18mm", "left": "12mm",
+                                   "right": "12mm"}, outline=True, tagged=True)
+            pages = _section_pages(pdf, report.sections)
     return pdf
 
 

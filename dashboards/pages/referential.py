@@ -11,83 +11,100 @@ import pandas as pd
 import panel as pn
 import param
 
+from cqp_metrics.formatting import fr_int, fr_pct
 from cqp_metrics.period import fr_date
-from cqp_metrics.registry import BY_NAME
-from cqp_metrics.render import change_text
-from cqp_metrics.stats import Z95
+from cqp_metrics.render import version_changes
+from cqp_metrics.stats import Z95, funnel_half_width, outside_funnel
 
-from ..components import ACCENT, data_table, explained, file_safe, no_data, secret_legend
+from ..components import (
+    ACCENT,
+    data_table,
+    explained,
+    file_safe,
+    fr_axis,
+    hover,
+    interval_text,
+    no_data,
+    secret_legend,
+)
 from .base import Page
 
 SHEET = ["enrolments", "juries", "full_rate", "partial_rate", "vae_success_rate",
          "partial_completion_12m_km", "days_to_first_jury_median", "recognition_rate"]
 
 
-def version_changes(blocks: pd.DataFrame) -> pd.DataFrame:
-    """Each block's pass rate in one referential version against the version before, with
-    Newcombe's interval of the difference; ``significatif`` only when it excludes 0.
-    ``blocks``: the masked table by (referential_version, block_code)."""
-    rate = BY_NAME["block_pass_rate"]
-    rows = []
-    known = blocks.dropna(subset=["referential_version"])
-    for block, group in known.groupby("block_code"):
-        group = group.sort_values("referential_version")
-        for (_, before), (_, this) in zip(group.iloc[:-1].iterrows(), group.iloc[1:].iterrows(),
-                                          strict=True):
-            delta, low, high = (s.iloc[0] for s in rate.change(pd.DataFrame([this]),
-                                                               pd.DataFrame([before])))
-            rows.append({
-                "Bloc": str(block),
-                "Versions": f"{before['referential_version']} → {this['referential_version']}",
-                "Taux avant": rate.text(before["block_pass_rate"]) or "secret",
-                "Taux après": rate.text(this["block_pass_rate"]) or "secret",
-                "Écart (IC 95 %, Newcombe)": change_text(delta, low, high) or "non calculable",
-            })
-    return pd.DataFrame(rows, columns=["Bloc", "Versions", "Taux avant", "Taux après",
-                                       "Écart (IC 95 %, Newcombe)"])
-
-
-def funnel_half_width(overall: float, juries, z: float = Z95):
-    """Half the width of a funnel plot's control limits at ``juries`` (binomial, around the
-    overall rate): a provider further from the overall rate is outside them."""
-    return z * np.sqrt(overall * (1 - overall) / juries)
-
-
 def funnel_plot(frame: pd.DataFrame, overall: float) -> hv.Overlay:
-    """Providers' full-validation rate against their volume, with 95 % and 99.8 % limits."""
+    """Providers' full-validation rate against their volume, inside 95 % (dashed) and 99.8 %
+    (dotted) limits around the overall rate (solid); the providers outside the 95 % limits
+    are named beside their point."""
+    outside = outside_funnel(frame["full_rate"], frame["juries"], overall)
     frame = frame.assign(juries=frame["juries"].astype(float),
-                         provider_id=frame["provider_id"].astype(str))
+                         organisme=frame["provider_id"].astype(str),
+                         taux=frame["full_rate"] * 100,
+                         texte=frame["full_rate"].map(fr_pct),
+                         volume=frame["juries"].map(fr_int))
+    juries = hv.Dimension("juries", label="Présentés au jury")
+    rate = hv.Dimension("taux", label="% validation totale")
     n = np.linspace(max(frame["juries"].min() * 0.8, 5), frame["juries"].max() * 1.1, 100)
-    layers = [hv.Scatter(frame.assign(taux=frame["full_rate"] * 100), "juries",
-                         ["taux", "provider_id"]).opts(size=9, color=ACCENT,
-                                                        tools=["hover"])]
-    for z, dash in ((Z95, "dashed"), (3.09, "dotted")):
+    layers = []
+    for z, dash, name in ((Z95, "dashed", "limites à 95 %"), (3.09, "dotted",
+                                                              "limites à 99,8 %")):
         half = funnel_half_width(overall, n, z) * 100
         for sign in (1, -1):
             layers.append(hv.Curve((n, np.clip(overall * 100 + sign * half, 0, 100)),
-                                   "juries", "taux").opts(color="grey", line_dash=dash))
-    layers.append(hv.HLine(overall * 100).opts(color="black", line_width=1))
+                                   juries, rate, label=name).opts(color="grey",
+                                                                  line_dash=dash))
+    layers.append(hv.Curve(([n[0], n[-1]], [overall * 100] * 2), juries, rate,
+                           label=f"ensemble ({fr_pct(overall)})").opts(color="black",
+                                                                      line_width=1))
+    layers.append(hv.Scatter(frame, juries, [rate, "organisme", "texte", "volume"],
+                             label="organismes").opts(
+        size=9, color=ACCENT, **hover(("Organisme", "organisme"),
+                                      ("Présentés au jury", "volume"),
+                                      ("Validation totale", "texte"))))
+    named = frame[outside.to_numpy()]
+    if len(named):
+        layers.append(hv.Labels(named, [juries, rate], "organisme").opts(
+            text_font_size="9pt", text_color="black", yoffset=4, text_baseline="bottom"))
     return hv.Overlay(layers).opts(
-        title="Organismes : taux de validation totale selon le volume (limites 95 % et 99,8 %)",
-        xlabel="Présentés au jury", ylabel="% validation totale", height=340, responsive=True,
-        shared_axes=False, ylim=(0, 100))
+        title="Organismes : validation totale selon le volume", height=360, responsive=True,
+        shared_axes=False, ylim=(0, 105), legend_position="bottom", legend_cols=4,
+        xformatter=fr_axis(), yformatter=fr_axis())
+
+
+def outside_table(frame: pd.DataFrame, overall: float) -> pd.DataFrame:
+    """The providers outside the funnel plot's 95 % limits, as people read them."""
+    outside = frame[outside_funnel(frame["full_rate"], frame["juries"], overall)]
+    return pd.DataFrame({
+        "Organisme": outside["provider_id"].astype(str),
+        "Présentés au jury": outside["juries"].map(fr_int),
+        "Taux de validation totale": outside["full_rate"].map(fr_pct),
+        "Position": np.where(outside["full_rate"] > overall, "au-dessus des limites",
+                             "en dessous des limites")})
 
 
 def blocks_plot(shown: pd.DataFrame) -> hv.Overlay:
     """Each block's pass rate by referential version, with its interval (``shown``: the
-    masked table by (referential_version, block_code), hidden rates dropped)."""
+    masked table by (referential_version, block_code), hidden rates dropped); the legend
+    sits under the chart, where it covers no bar."""
     data = shown.assign(taux=shown["block_pass_rate"] * 100,
                         version=shown["referential_version"].fillna("?").astype(str),
                         moins=(shown["block_pass_rate"] - shown["block_pass_rate_low"]) * 100,
-                        plus=(shown["block_pass_rate_high"] - shown["block_pass_rate"]) * 100)
+                        plus=(shown["block_pass_rate_high"] - shown["block_pass_rate"]) * 100,
+                        texte=shown["block_pass_rate"].map(fr_pct),
+                        ic=[interval_text(lo, hi) for lo, hi in zip(
+                            shown["block_pass_rate_low"], shown["block_pass_rate_high"],
+                            strict=True)])
     data["bloc"] = data["block_code"].astype(str) + " · v" + data["version"]
     data = data.sort_values(["block_code", "version"])
-    bars = hv.Bars(data, "bloc", ["taux", "version"]).opts(
-        tools=["hover"], cmap="Category10", color="version", xrotation=30)
+    bars = hv.Bars(data, "bloc", ["taux", "version", "texte", "ic"]).opts(
+        cmap="Category10", color="version", xrotation=30, legend_position="bottom",
+        **hover(("Bloc", "bloc"), ("Taux d'acquisition", "texte"), ("IC 95 %", "ic")))
     errors = hv.ErrorBars(data, "bloc", ["taux", "moins", "plus"])
     return (bars * errors).opts(
-        title="Taux d'acquisition des blocs par version du référentiel (IC 95 %)",
-        height=340, responsive=True, shared_axes=False, ylim=(0, 100), ylabel="%", xlabel="")
+        title="Blocs : taux d'acquisition par version (IC 95 %)", height=380,
+        responsive=True, shared_axes=False, ylim=(0, 100), ylabel="%", xlabel="",
+        yformatter=fr_axis())
 
 
 def _day(value, missing: str) -> str:
@@ -168,10 +185,18 @@ class ReferentialPage(Page):
         visible = providers.masked().dropna(subset=["full_rate", "provider_id"])
         overall = self.source.table(where=one, years=years, names=["full_rate"]).masked()
         rate = overall["full_rate"].iloc[0] if len(overall) else np.nan
-        provider_view = explained(pn.pane.HoloViews(funnel_plot(visible, rate),
-                                                    sizing_mode="stretch_width"),
-                                  ["full_rate"], providers) \
-            if len(visible) and pd.notna(rate) else no_data("organismes de plus de 20 présentés")
+        if len(visible) and pd.notna(rate):
+            outside = outside_table(visible, rate)
+            provider_view = pn.Column(
+                explained(pn.pane.HoloViews(funnel_plot(visible, rate),
+                                            sizing_mode="stretch_width"),
+                          ["full_rate"], providers, "organismes"),
+                data_table(outside, "Organismes hors des limites à 95 %",
+                           css_classes=["funnel-outside"]) if len(outside) else
+                pn.pane.Markdown("<small>Aucun organisme hors des limites à 95 %.</small>"),
+                sizing_mode="stretch_width")
+        else:
+            provider_view = no_data("organismes de plus de 20 présentés")
         view = self.table_view()
         windows = self.source.catalogue("registrations")
         windows = windows[windows["cqp_code"] == cqp]
