@@ -216,9 +216,37 @@ def extension() -> None:
     hv.extension("bokeh", logo=False)
 
 
+#: Choices.js (Bokeh's MultiChoice) marks the chosen items ``aria-selected`` without a role
+#: that allows it (axe: aria-allowed-attr, critical), and its search box is named by its
+#: placeholder ("Toutes") rather than by the filter's label. Mended in every shadow root
+#: holding one, now and whenever the widget redraws its items.
+MEND_CHOICES = """
+const mend = root => root.querySelectorAll('.choices').forEach(box => {
+  const label = root.querySelector('label');
+  const name = label ? label.textContent.trim() : '';
+  box.querySelectorAll('input.choices__input--cloned').forEach(input => {
+    if (name && input.getAttribute('aria-label') !== name) input.setAttribute('aria-label', name);
+  });
+  box.querySelectorAll('.choices__list--multiple [aria-selected]').forEach(
+    item => item.removeAttribute('aria-selected'));
+});
+const watched = new WeakSet();
+const walk = root => {
+  if (root.querySelector && root.querySelector('.choices') && !watched.has(root)) {
+    watched.add(root);
+    mend(root);
+    new MutationObserver(() => mend(root)).observe(root, {childList: true, subtree: true});
+  }
+  root.querySelectorAll('*').forEach(el => { if (el.shadowRoot) walk(el.shadowRoot); });
+};
+[0, 500, 1500, 4000].forEach(delay => setTimeout(() => walk(document), delay));
+"""
+
+
 def declare_language(language: str) -> None:
     """Say the page's language to browsers and screen readers (Panel's page template writes
-    ``<html lang="en">`` whatever the content), when the document is ready."""
+    ``<html lang="en">`` whatever the content), when the document is ready; mend what
+    Choices.js says to screen readers (:data:`MEND_CHOICES`)."""
     from bokeh.events import DocumentReady
     from bokeh.models import CustomJS
 
@@ -230,7 +258,7 @@ def declare_language(language: str) -> None:
                  "document.querySelectorAll('ul.nav').forEach(list => {"
                  "  if ([...list.children].some(child => child.tagName !== 'LI'))"
                  "    list.setAttribute('role', 'presentation');"
-                 "});"))
+                 "});" + MEND_CHOICES))
 
 
 def _session_arg(name: str, default: str) -> str:

@@ -221,6 +221,32 @@ def test_no_page_has_a_critical_or_serious_accessibility_violation(watched):
     assert watched.errors == []
 
 
+def test_chosen_filters_keep_the_page_accessible_and_named(watched):
+    """With values chosen in the multi-selects (Choices.js): no critical or serious axe
+    violation, and each search box is named by its filter, not by its placeholder."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    query = "?" + urllib.parse.urlencode({"branch": json.dumps(["0016"]),
+                                          "region": json.dumps(["11", "84"])})
+    watched.open(query)
+    page = watched.page
+    page.wait_for_selector(".kpi", timeout=30_000)
+    page.wait_for_function(
+        "() => { const all = []; const walk = r => r.querySelectorAll('*').forEach(e => {"
+        "  if (e.matches('input.choices__input--cloned')) all.push(e);"
+        "  if (e.shadowRoot) walk(e.shadowRoot); }); walk(document);"
+        "  return all.length >= 6 && all.every(i => i.getAttribute('aria-label')); }",
+        timeout=30_000)
+    names = page.locator("input.choices__input--cloned").evaluate_all(
+        "inputs => inputs.map(i => i.getAttribute('aria-label'))")
+    assert {"Branche", "Région", "CQP", "Organisme"} <= set(names), names
+    violations = Axe().run(page).response["violations"]
+    serious = [(v["id"], [n["html"][:120] for n in v["nodes"][:2]]) for v in violations
+               if v["impact"] in ("critical", "serious")]
+    assert serious == []
+    assert watched.errors == []
+
+
 def test_changing_a_filter_changes_the_key_figure(watched, demo_url):
     watched.open()
     page = watched.page
