@@ -150,9 +150,10 @@ print(f"{fiche['cqp_code']} — {fiche['title']} (branches {fiche['branch_codes'
     cell("from dashboards.pages.referential import funnel_plot, outside_table\n\n"
          "organismes = compute(engine, by=['provider_id'], where="
          "{**filtre, 'pathway': ['formation']},\n                     years=(DE, A), names="
-         "['full_rate']).masked().dropna(subset=['full_rate'])\nensemble = compute(engine, "
-         "where={**filtre, 'pathway': ['formation']}, years=(DE, A),\n"
-         "                   names=['full_rate']).masked()['full_rate'].iloc[0]\n"
+         "['full_rate']).masked()\norganismes = organismes.dropna(subset=['full_rate', "
+         "'provider_id'])\nensemble = compute(engine, where={**filtre, 'pathway': "
+         "['formation']},\n                   years=(DE, A), names=['full_rate'])"
+         ".masked()['full_rate'].iloc[0]\n"
          "Chart(funnel_plot(organismes, ensemble), f'{CQP} : organismes, taux selon le "
          "volume')", "chart"),
     cell("outside_table(organismes, ensemble)", "outside"),

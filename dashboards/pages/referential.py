@@ -62,13 +62,22 @@ def funnel_plot(frame: pd.DataFrame, overall: float) -> hv.Overlay:
         size=9, color=ACCENT, **hover(("Organisme", "organisme"),
                                       ("Présentés au jury", "volume"),
                                       ("Validation totale", "texte"))))
-    named = frame[outside.to_numpy()]
-    if len(named):
-        layers.append(hv.Labels(named, [juries, rate], "organisme").opts(
-            text_font_size="9pt", text_color="black", yoffset=4, text_baseline="bottom"))
+    named = frame[outside.to_numpy()].sort_values("juries")
+    for above in (True, False):
+        side = named[(named["taux"] > overall * 100) == above]
+        if side.empty:
+            continue
+        # staggered by three heights, so that neighbours' names do not overprint
+        step = np.arange(len(side)) % 3 * 5 + 3
+        side = side.assign(ly=side["taux"] + (step if above else -step))
+        layers.append(hv.Labels(side, [juries, hv.Dimension("ly")], "organisme").opts(
+            text_font_size="9pt", text_color="black",
+            text_baseline="bottom" if above else "top"))
+    low = max(0.0, min(frame["taux"].min(), overall * 100 - 15) - 20)
+    high = min(100.0, max(frame["taux"].max(), overall * 100 + 15) + 20)
     return hv.Overlay(layers).opts(
         title="Organismes : validation totale selon le volume", height=360, responsive=True,
-        shared_axes=False, ylim=(0, 105), legend_position="bottom", legend_cols=4,
+        shared_axes=False, ylim=(low, high), legend_position="bottom", legend_cols=4,
         xformatter=fr_axis(), yformatter=fr_axis())
 
 

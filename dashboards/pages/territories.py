@@ -10,7 +10,7 @@ import param
 from cqp_metrics.codes import REGIONS
 from cqp_metrics.registry import BY_NAME, label
 
-from ..components import info, no_data
+from ..components import hover, info, no_data
 from .base import Page
 
 #: Column, row of each region on the grid; overseas regions on the bottom row.
@@ -20,6 +20,8 @@ TILES = {"32": (2, 0), "53": (0, 1), "28": (1, 1), "11": (2, 1), "44": (3, 1), "
 SHORT = {"32": "HdF", "53": "BRE", "28": "NOR", "11": "IdF", "44": "GES", "52": "PdL",
          "24": "CVL", "27": "BFC", "75": "NAQ", "84": "ARA", "76": "OCC", "93": "PACA",
          "94": "COR", "01": "GUA", "02": "MAR", "03": "GUY", "04": "RÉU", "06": "MAY"}
+#: Where the Blues scale turns dark enough to need white labels (share of the value range).
+DARK_FROM = 0.7
 CHOICES = ["enrolments", "juries", "full_rate", "vae_success_rate", "partial_rate",
            "withdrawal_rate"]
 
@@ -40,13 +42,22 @@ def tile_map(table, name: str, language: str = "fr") -> hv.Overlay:
                      "vx": x + 0.475, "vy": -y + 0.3, "abbr": SHORT[code]})
     data = pd.DataFrame(rows)
     tiles = hv.Rectangles(data, ["x0", "y0", "x1", "y1"], ["valeur", "région", "texte"]).opts(
-        color="valeur", cmap="Blues", colorbar=True, line_color="white", tools=["hover"],
-        clipping_colors={"NaN": "#dddddd"})
-    names = hv.Labels(data, ["lx", "ly"], "abbr").opts(text_font_size="10pt",
-                                                        text_color="black")
-    numbers = hv.Labels(data, ["vx", "vy"], "texte").opts(text_font_size="9pt",
-                                                          text_color="black")
-    return (tiles * names * numbers).opts(
+        color="valeur", cmap="Blues", colorbar=True, line_color="white",
+        clabel=label(name, language) + (" (%)" if share else ""),
+        clipping_colors={"NaN": "#dddddd"},
+        **hover(("Région", "région"), (label(name, language), "texte")))
+    # white on the dark end of the scale, black elsewhere: readable on every tile (AA)
+    scale = pd.to_numeric(data["valeur"], errors="coerce")
+    span = scale.max() - scale.min()
+    dark = ((scale - scale.min()) / span > DARK_FROM) if span > 0 else scale.notna() & False
+    layers = [tiles]
+    for on_dark, rows in ((False, data[~dark.fillna(False)]), (True, data[dark.fillna(False)])):
+        colour = "white" if on_dark else "black"
+        layers += [hv.Labels(rows, ["lx", "ly"], "abbr").opts(text_font_size="10pt",
+                                                               text_color=colour),
+                   hv.Labels(rows, ["vx", "vy"], "texte").opts(text_font_size="9pt",
+                                                               text_color=colour)]
+    return hv.Overlay(layers).opts(
         title=f"{label(name, language)} par région (Outre-mer en bas)", xaxis=None,
         yaxis=None, height=460, width=520, toolbar=None)
 
