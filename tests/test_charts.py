@@ -1,0 +1,102 @@
+"""The dashboards' charts, read as objects: names beside the providers outside the funnel
+limits, French hover texts, labels readable on every tile of the map (WCAG AA)."""
+
+from __future__ import annotations
+
+import math
+
+import holoviews as hv
+import holoviews.plotting.bokeh  # noqa: F401 - the renderer whose options the charts set
+import numpy as np
+import pandas as pd
+import pytest
+
+from cqp_metrics import compute, make_engine
+from cqp_metrics.stats import Z95
+from dashboards.pages.referential import funnel_plot, outside_table
+from dashboards.pages.territories import tile_map
+
+from conftest import demo_database
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    engine = make_engine(demo_database(tmp_path_factory.mktemp("charts") / "d.duckdb", 4000,
+                                       seed=3))
+    yield engine
+    engine.dispose()
+
+
+def _providers() -> tuple[pd.DataFrame, float]:
+    juries = [400, 420, 450, 480, 500, 60]
+    passed = [320, 300, 300, 410, 350, 44]
+    frame = pd.DataFrame({"provider_id": [f"OF-{i}" for i in range(6)], "juries": juries,
+                          "full_rate": [k / n for k, n in zip(passed, juries, strict=True)]})
+    return frame, sum(passed) / sum(juries)
+
+
+def test_the_providers_outside_the_funnel_limits_are_named_and_listed():
+    frame, overall = _providers()
+    # independent: a provider is outside when its z-score exceeds 1.96
+    z = [(r.full_rate - overall) / math.sqrt(overall * (1 - overall) / r.juries)
+         for r in frame.itertuples()]
+    expected = sorted(p for p, score in zip(frame["provider_id"], z, strict=True)
+                      if abs(score) > Z95)
+    assert expected and len(expected) < len(frame)
+    plot = funnel_plot(frame, overall)
+    named = sorted(v for layer in plot if isinstance(layer, hv.Labels)
+                   for v in layer.dimension_values("organisme"))
+    assert named == expected
+    listed = outside_table(frame, overall)
+    assert sorted(listed["Organisme"]) == expected
+    assert listed["Taux de validation totale"].str.endswith("%").all()
+    assert set(listed["Position"]) <= {"au-dessus des limites", "en dessous des limites"}
+
+
+def test_hover_texts_are_french(demo):
+    from dashboards.components import rate_trend_plot
+
+    table = compute(demo, by=["year"], names=["full_rate"])
+    plot = rate_trend_plot(table, "full_rate")
+    points = [layer for layer in plot if isinstance(layer, hv.Scatter)][0]
+    texts = [t for t in points.dimension_values("texte") if t]
+    assert texts and all("," in t and t.endswith("%") for t in texts)
+    assert all(i.startswith("[") for i in points.dimension_values("ic") if i)
+
+
+def _luminance(hex_colour: str) -> float:
+    rgb = [int(hex_colour[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+    lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in rgb]
+    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+
+def _contrast(a: str, b: str) -> float:
+    high, low = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def test_every_tile_label_meets_wcag_aa_contrast(demo):
+    from holoviews.plotting.util import process_cmap
+
+    table = compute(demo, by=["region_code"], names=["enrolments"])
+    plot = tile_map(table, "enrolments")
+    tiles = [layer for layer in plot if isinstance(layer, hv.Rectangles)][0]
+    values = pd.Series(tiles.dimension_values("valeur"), dtype=float)
+    palette = process_cmap("Blues", 256)
+    low, high = values.min(), values.max()
+    fill = {abbr: ("#dddddd" if np.isnan(v) else
+                   palette[min(255, int((v - low) / (high - low) * 256))])
+            for abbr, v in zip(tiles.dimension_values("région"), values, strict=True)}
+    from cqp_metrics.codes import REGIONS
+    from dashboards.pages.territories import SHORT
+
+    region_of = {SHORT[code]: REGIONS[code] for code in SHORT}
+    checked = 0
+    for layer in plot:
+        if isinstance(layer, hv.Labels) and layer.vdims[0].name == "abbr":
+            colour = {"white": "#ffffff", "black": "#000000"}[
+                hv.Store.lookup_options("bokeh", layer, "style").kwargs["text_color"]]
+            for abbr in layer.dimension_values("abbr"):
+                assert _contrast(colour, fill[region_of[abbr]]) >= 4.5, abbr
+                checked += 1
+    assert checked == len(SHORT)
