@@ -113,13 +113,18 @@ def explained(view, names: list[str], table: IndicatorTable,
 
 def chart_data(table: IndicatorTable, names: list[str], subject: str | None = None,
                language: str = "fr") -> pn.pane.HTML:
-    """A chart's figures as a table, one click away (a native ``<details>``: Tab reaches it,
-    Enter opens it): the text alternative of a chart, with « secret » where it leaves a gap."""
+    """A chart's figures as a table, one click away: the text alternative of a chart, with
+    « secret » where it leaves a gap."""
     frame = french_frame(table, language)
     wanted = {label(d, language) for d in table.query.by} | {
         label(c, language) for n in names for c in (n, f"{n}_change")}
     frame = frame[[c for c in frame.columns if c in wanted]]
-    subject = subject or label(names[0], language)
+    return data_details(frame, subject or label(names[0], language), language)
+
+
+def data_details(frame: pd.DataFrame, subject: str, language: str = "fr") -> pn.pane.HTML:
+    """A table behind a native ``<details>`` (Tab reaches it, Enter opens it), under a
+    chart; every cell escaped."""
     body = frame.to_html(index=False, escape=True, classes="dataframe", border=0, na_rep="")
     heading = "Données du graphique" if language == "fr" else "Chart data"
     return pn.pane.HTML(

@@ -189,6 +189,30 @@ def test_every_figure_explains_itself_from_the_keyboard(watched):
     assert watched.errors == []
 
 
+def test_every_chart_has_its_data_one_key_away(watched):
+    """Under each chart, a « Données du graphique » disclosure (Tab, Enter) holds its figures
+    as a table, « secret » where the chart leaves a gap."""
+    least = {"overview": 4, "vae": 5, "partial": 4, "referential": 2}
+    for slug, wanted in least.items():
+        watched.open(f"?page={slug}")
+        page = watched.page
+        summaries = page.locator("details.chart-data > summary")
+        for _ in range(60):
+            page.wait_for_timeout(500)
+            if summaries.count() >= wanted:
+                break
+        assert summaries.count() >= wanted, (slug, summaries.count())
+        first = summaries.first
+        assert first.evaluate("e => e.tabIndex") == 0
+        first.focus()
+        page.keyboard.press("Enter")
+        table = page.locator("details.chart-data[open] table").first
+        table.wait_for(state="visible", timeout=5_000)
+        cells = table.locator("td").all_inner_texts()
+        assert cells and any(any(ch.isdigit() for ch in c) for c in cells), (slug, cells[:5])
+    assert watched.errors == []
+
+
 def test_pages_are_chosen_with_the_keyboard_alone(watched):
     """Tab moves along the pages' buttons, Enter or Space opens one. (Tab out of a Choices.js
     filter still sometimes falls back to the page body: #13, left.)"""

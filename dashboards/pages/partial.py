@@ -8,9 +8,20 @@ import pandas as pd
 import panel as pn
 import param
 
+from cqp_metrics.formatting import fr_pct
 from cqp_metrics.registry import BY_NAME
 
-from ..components import ACCENT, info, no_data, rate_bars, rate_trend, secret_legend
+from ..components import (
+    ACCENT,
+    data_details,
+    fr_axis,
+    hover,
+    info,
+    no_data,
+    rate_bars,
+    rate_trend,
+    secret_legend,
+)
 from .base import Page
 
 KM = ("partial_completion_12m_km", "partial_completion_24m_km")
@@ -39,14 +50,33 @@ def completion_plot(curve: pd.DataFrame, by_year: bool) -> hv.Overlay | pn.pane.
             band = data.dropna(subset=["bas", "haut"])
             layers.append(hv.Area(band, "months", ["bas", "haut"], label=name).opts(
                 alpha=0.2, color=ACCENT, line_alpha=0))
-        layers.append(hv.Curve(data, "months", ["pct", "bas", "haut"], label=name).opts(
-            line_width=2, tools=["hover"],
+        data["texte"] = (data["pct"] / 100).map(fr_pct)
+        data["mois"] = data["months"].map(lambda m: f"{m:g}".replace(".", ","))
+        layers.append(hv.Curve(data, "months", ["pct", "bas", "haut", "texte", "mois"],
+                               label=name).opts(
+            line_width=2, **hover(("Mois", "mois"), ("Complétées", "texte")),
             **({} if by_year else {"color": ACCENT})))
     return hv.Overlay(layers).opts(
         title="Complétion des validations partielles (Kaplan–Meier, IC 95 %)",
         xlabel="mois depuis la première validation partielle", ylabel="% complétées",
         ylim=(0, 100), xlim=(0, 24), height=340, responsive=True, shared_axes=False,
+        xformatter=fr_axis(), yformatter=fr_axis(),
         legend_position="bottom_right", show_legend=by_year)
+
+
+def curve_data(curve: pd.DataFrame, by_year: bool) -> pn.pane.HTML:
+    """The completion curve's points as a table (month, estimate, interval)."""
+    columns = {"months": "Mois", "completion": "Complétées", "low": "Borne basse",
+               "high": "Borne haute"}
+    if by_year:
+        columns = {"year": "Cohorte", **columns}
+    frame = curve[[c for c in columns if c in curve]].rename(columns=columns)
+    for column in ("Complétées", "Borne basse", "Borne haute"):
+        if column in frame:
+            frame[column] = frame[column].map(fr_pct)
+    if "Mois" in frame:
+        frame["Mois"] = frame["Mois"].map(lambda m: f"{m:g}".replace(".", ","))
+    return data_details(frame, "courbe de complétion")
 
 
 class PartialPage(Page):
@@ -95,6 +125,7 @@ class PartialPage(Page):
                    sizing_mode="stretch_width"),
             pn.Row(pn.Column(pn.Row(pn.pane.Markdown(summary), info(list(KM), by_year)),
                              completion_plot(curve, self.by_cohort),
-                             reading, sizing_mode="stretch_width", css_classes=["km-curve"]),
+                             reading, curve_data(curve, self.by_cohort),
+                             sizing_mode="stretch_width", css_classes=["km-curve"]),
                    missed, sizing_mode="stretch_width"),
             secret_legend(by_year), sizing_mode="stretch_width")

@@ -12,6 +12,8 @@ from ..components import (
     ACCENT,
     duration_trend,
     explained,
+    fr_axis,
+    hover,
     no_data,
     rate_bars,
     rate_trend,
@@ -37,10 +39,13 @@ def funnel_plot(table, title: str) -> hv.Bars | None:
     # the count goes into the step's label (text labels on inverted bars break Bokeh)
     steps = pd.DataFrame({"étape": [f"{step} ({fr_int(count) or count})" for (_, step), count
                                     in zip(FUNNEL, counts, strict=True)],
-                          "effectif": numeric})[::-1]
-    return hv.Bars(steps, "étape", "effectif").opts(
-        color=ACCENT, invert_axes=True, height=300, responsive=True, tools=["hover"],
-        title=title, xlabel="", ylabel="Candidatures", shared_axes=False)
+                          "effectif": numeric,
+                          "texte": [fr_int(c) or str(c) for c in counts]})[::-1]
+    return hv.Bars(steps, "étape", ["effectif", "texte"]).opts(
+        color=ACCENT, invert_axes=True, height=300, responsive=True,
+        **hover(("Étape", "étape"), ("Candidatures", "texte")),
+        title=title, xlabel="", ylabel="Candidatures", shared_axes=False,
+        xformatter=fr_axis())  # inverted axes: the counts are on x
 
 
 class VaePage(Page):
