@@ -23,6 +23,7 @@ from cqp_metrics.render import analyst_csv, analyst_xlsx, french_frame
 from .auth import audit_download
 from .data import MetricsSource
 from .filters import Filters
+from .i18n import phrases, say
 
 ACCENT = "#1f5f8b"
 NO_DATA = "aucune donnée"
@@ -126,7 +127,7 @@ def data_details(frame: pd.DataFrame, subject: str, language: str = "fr") -> pn.
     """A table behind a native ``<details>`` (Tab reaches it, Enter opens it), under a
     chart; every cell escaped."""
     body = frame.to_html(index=False, escape=True, classes="dataframe", border=0, na_rep="")
-    heading = "Données du graphique" if language == "fr" else "Chart data"
+    heading = say("Données du graphique", language)
     return pn.pane.HTML(
         f'<details class="chart-data"><summary>{heading} ({html.escape(subject)})</summary>'
         f'<div class="table-scroll" tabindex="0" role="region" '
@@ -141,16 +142,16 @@ def secret_legend(table: IndicatorTable) -> pn.pane.Markdown:
                             css_classes=["secret-legend"])
 
 
-def incomplete_note(table: IndicatorTable) -> pn.pane.HTML | None:
+def incomplete_note(table: IndicatorTable, language: str = "fr") -> pn.pane.HTML | None:
     """The caption that marks the years the data cut leaves incomplete."""
     years = table.incomplete_years()
     if not years:
         return None
     listed = ", ".join(str(y) for y in years)
-    return pn.pane.HTML(
+    return pn.pane.HTML(phrases(
         f'<small class="incomplete-year">▨ {listed} : année incomplète (données au '
         f"{fr_date(table.data_until)}), à ne pas comparer telle quelle à une année entière."
-        "</small>", margin=(0, 10))
+        "</small>", language), margin=(0, 10))
 
 
 def _shade_incomplete(plot, table: IndicatorTable):
@@ -161,13 +162,14 @@ def _shade_incomplete(plot, table: IndicatorTable):
     return plot
 
 
-def _marked(plot, table: IndicatorTable, names: list[str], *notes) -> pn.Column:
+def _marked(plot, table: IndicatorTable, names: list[str], *notes,
+            language: str = "fr") -> pn.Column:
     """A chart by year (incomplete years shaded) with its definitions above it and its
     incomplete years (and ``notes``) said under it."""
-    notes = [incomplete_note(table), *notes]
+    notes = [incomplete_note(table, language), *notes]
     pane = pn.pane.HoloViews(plot, sizing_mode="stretch_width")
     return pn.Column(info(names, table), pane, *[n for n in notes if n is not None],
-                     chart_data(table, names), sizing_mode="stretch_width")
+                     chart_data(table, names, language=language), sizing_mode="stretch_width")
 
 
 def hidden_categories(table: IndicatorTable, name: str, by: str,
@@ -254,6 +256,7 @@ def kpi(name: str, table: IndicatorTable, language: str = "fr",
             title = f"{title} ({year})" if year not in table.incomplete_years() else \
                 f"{title} ({period_label(year, (cut.month, cut.day))})"
     significant = ' data-significant="true"' if "· significatif" in change else ""
+    title, change = phrases(title, language), phrases(change, language)
     return pn.pane.HTML(
         f'<div class="kpi" data-kpi="{name}"{significant}>{info_html([name], table)}'
         f'<div class="kpi-title">{html.escape(title)}</div>'
@@ -304,7 +307,7 @@ def rate_trend(table: IndicatorTable, name: str, by: str = "year",
     plot = rate_trend_plot(table, name, by, language)
     if plot is None:
         return empty(table, name, language)
-    return _marked(plot, table, [name], hidden_note(table, name, by))
+    return _marked(plot, table, [name], hidden_note(table, name, by), language=language)
 
 
 def duration_trend(table: IndicatorTable, name: str, language: str = "fr"
@@ -326,8 +329,7 @@ def duration_trend(table: IndicatorTable, name: str, language: str = "fr"
     ).opts(title=f"{label(name, language)} (en mois)", ylabel="mois",
            xlabel=label("year", language), height=300, responsive=True,
            shared_axes=False, ylim=(0, None), yformatter=fr_axis())
-    return _marked(plot, table, [name],
-                   hidden_note(table, name, "year"))
+    return _marked(plot, table, [name], hidden_note(table, name, "year"), language=language)
 
 
 def rate_bars_plot(table: IndicatorTable, name: str, by: str, language: str = "fr",
@@ -385,15 +387,16 @@ def count_trend_plot(table: IndicatorTable, names: list[str], language: str = "f
     if not curves:
         return None
     return _shade_incomplete(hv.Overlay(curves), table).opts(
-        title="Volumes par année", height=300, responsive=True, shared_axes=False,
-        legend_position="top_left", xlabel=year, ylabel="Effectif", yformatter=fr_axis())
+        title=say("Volumes par année", language), height=300, responsive=True,
+        shared_axes=False, legend_position="top_left", xlabel=year,
+        ylabel=say("Effectif", language), yformatter=fr_axis())
 
 
 def count_trend(table: IndicatorTable, names: list[str], language: str = "fr"):
     plot = count_trend_plot(table, names, language)
     if plot is None:
         return empty(table, names[0], language)
-    return _marked(plot, table, names, hidden_note(table, names, "year"))
+    return _marked(plot, table, names, hidden_note(table, names, "year"), language=language)
 
 
 def data_table(frame: pd.DataFrame, caption: str = "Tableau",

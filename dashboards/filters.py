@@ -11,6 +11,7 @@ import param
 from cqp_metrics.codes import REGIONS
 
 from .data import MetricsSource
+from .i18n import HELP_EN, say
 
 #: Filter parameter -> dimension of cqp_metrics.
 DIMENSION_OF = {
@@ -163,28 +164,39 @@ class Filters(param.Parameterized):
         words["Années"] = f"{self.year_from} à {self.year_to}"
         return words
 
-    def widgets(self) -> pn.Column:
-        """The filter panel of the sidebar."""
-        def choice(name: str, **kwargs):
-            return pn.widgets.MultiChoice.from_param(self.param[name], sizing_mode="stretch_width",
-                                                     description=HELP_FR[name], **kwargs)
+    def widgets(self, language: str = "fr") -> pn.Column:
+        """The filter panel of the sidebar, in ``language``."""
+        help_texts = HELP_EN if language == "en" else HELP_FR
+
+        def named(name: str) -> str:
+            return say(self.param[name].label, language)
+
+        def choice(name: str, placeholder: str, **kwargs):
+            return pn.widgets.MultiChoice.from_param(
+                self.param[name], name=named(name), sizing_mode="stretch_width",
+                description=help_texts[name], placeholder=say(placeholder, language), **kwargs)
 
         def buttons(name: str):
-            return pn.Column(pn.pane.Markdown(f"**{self.param[name].label}**", margin=(0, 5)),
+            names = self.param[name].names or {}
+            translated = {"options": {say(text, language): value for text, value
+                                      in names.items()}} if language == "en" and names else {}
+            return pn.Column(pn.pane.Markdown(f"**{named(name)}**", margin=(0, 5)),
                              pn.widgets.CheckButtonGroup.from_param(
                                  self.param[name], name="", button_type="primary",
-                                 button_style="outline", sizing_mode="stretch_width"))
+                                 button_style="outline", sizing_mode="stretch_width",
+                                 **translated))
+
+        def year(name: str):
+            return pn.widgets.Select.from_param(self.param[name], name=named(name), width=110,
+                                                description=help_texts[name])
 
         return pn.Column(
-            choice("branch", placeholder="Toutes"),
-            choice("cqp", placeholder="Tous", search_option_limit=50),
-            pn.Row(pn.widgets.Select.from_param(self.param.year_from, width=110,
-                                                description=HELP_FR["year_from"]),
-                   pn.widgets.Select.from_param(self.param.year_to, width=110,
-                                                description=HELP_FR["year_to"])),
-            choice("region", placeholder="Toutes"),
+            choice("branch", "Toutes"),
+            choice("cqp", "Tous", search_option_limit=50),
+            pn.Row(year("year_from"), year("year_to")),
+            choice("region", "Toutes"),
             *(buttons(name) for name in BUTTONS),
-            choice("funding", placeholder="Tous"), choice("status", placeholder="Tous"),
-            choice("provider", placeholder="Tous"),
+            choice("funding", "Tous"), choice("status", "Tous"),
+            choice("provider", "Tous"),
             sizing_mode="stretch_width",
         )

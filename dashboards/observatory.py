@@ -17,6 +17,7 @@ from cqp_metrics.period import fr_date
 
 from .data import MetricsSource
 from .filters import URL_PARAMETERS, Filters
+from .i18n import phrases, say
 from .pages import PAGES
 
 CSS = """
@@ -166,11 +167,12 @@ class ObservatoryApp(pn.viewable.Viewer):
     def data_cut(self) -> pn.pane.HTML:
         """"Données au JJ/MM/AAAA", above every page."""
         cut = self.source.data_cut()
-        text = f"<strong>Données au {fr_date(cut)}</strong>" if cut else \
-            "<strong>Données : aucune</strong>"
+        language = self.language
+        text = f"<strong>{say('Données au', language)} {fr_date(cut)}</strong>" if cut else \
+            f"<strong>{say('Données : aucune', language)}</strong>"
         if cut is not None and (cut.month, cut.day) != (12, 31):
-            text += (f" · l'année {cut.year} est incomplète : les chiffres clés la comparent à "
-                     "la même période de l'année précédente.")
+            text += phrases(f" · l'année {cut.year} est incomplète : les chiffres clés la "
+                            "comparent à la même période de l'année précédente.", language)
         return pn.pane.HTML(f'<div class="data-cut">{text}</div>', margin=(0, 10),
                             sizing_mode="stretch_width")
 
@@ -192,11 +194,11 @@ class ObservatoryApp(pn.viewable.Viewer):
         who = self.who()
         if self.filters is None:
             return [who] if who else []
-        note = pn.pane.Markdown(
-            "<small>Données sous secret statistique : les effectifs de moins de 5 et les taux "
-            "sur moins de 20 personnes sont masqués.</small>")
-        return [*([who] if who else []), pn.pane.Markdown("### Filtres"),
-                self.filters.widgets(), note]
+        note = pn.pane.Markdown("<small>" + say(
+            "Données sous secret statistique : les effectifs de moins de 5 et les taux sur "
+            "moins de 20 personnes sont masqués.", self.language) + "</small>")
+        return [*([who] if who else []), pn.pane.Markdown(f"### {say('Filtres', self.language)}"),
+                self.filters.widgets(self.language), note]
 
     def __panel__(self) -> pn.viewable.Viewable:
         return pn.Row(pn.Column(*self.sidebar(), width=300), self.main(),

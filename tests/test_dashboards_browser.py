@@ -352,6 +352,27 @@ def test_the_page_says_its_language(watched):
             f"() => document.documentElement.lang === '{language}'", timeout=10_000)
 
 
+def test_english_pages_say_their_sidebar_banner_and_key_figures_in_english(watched):
+    watched.open("?lang=en")
+    page = watched.page
+    page.wait_for_selector(".kpi", timeout=30_000)
+    sidebar = page.locator("#sidebar")
+    for word in ("Filters", "Branch", "Region", "Pathway", "Training provider"):
+        sidebar.get_by_text(word, exact=True).first.wait_for(timeout=10_000)
+    sidebar.get_by_role("button", name="Women", exact=True).wait_for(timeout=10_000)
+    assert page.locator(".data-cut").inner_text().startswith("Data as of")
+    changes = " ".join(page.locator(".kpi-change").all_inner_texts())
+    assert changes and not any(word in changes for word in (
+        "significatif", "incertitude", "sur un an", "janv.", "IC 95"))
+    assert "95% CI" in changes
+    titles = " ".join(page.locator(".kpi-title").all_inner_texts())
+    assert "janv." not in titles
+    # a filter still works in English: the button's value is the code
+    sidebar.get_by_role("button", name="Women", exact=True).click()
+    page.wait_for_function("() => location.search.includes('sex')", timeout=15_000)
+    assert watched.errors == []
+
+
 def test_each_page_setting_is_in_the_link(watched):
     """The Territoires indicator and the cohort curves come back from a link, are written
     into it when changed, and a bad value is named without discarding the others."""

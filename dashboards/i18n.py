@@ -1,0 +1,70 @@
+"""The dashboards' own words in English, for ``?lang=en``. The French text is the key: the
+pages are written in French, and a word missing here stays French rather than breaking.
+Indicator and dimension labels come from the registry (``label(name, language)``)."""
+
+from __future__ import annotations
+
+from cqp_metrics.kinds import NOT_SIGNIFICANT, SIGNIFICANT
+from cqp_metrics.period import MONTHS_FR
+
+ENGLISH: dict[str, str] = {
+    # sidebar
+    "Filtres": "Filters", "Toutes": "All", "Tous": "All",
+    "Branche": "Branch", "CQP": "CQP", "De": "From", "À": "To", "Région": "Region",
+    "Voie d'accès": "Pathway", "Financement": "Funding", "Statut": "Status", "Sexe": "Sex",
+    "Âge": "Age", "Organisme": "Training provider",
+    "Formation": "Training", "VAE": "VAE", "Femmes": "Women", "Hommes": "Men",
+    "Contrat pro": "Professionalisation contract", "Plan": "Employer's plan", "Autre": "Other",
+    "Salarié": "Employee", "Demandeur d'emploi": "Jobseeker", "Alternant": "Work-study",
+    "Données sous secret statistique : les effectifs de moins de 5 et les taux sur moins de "
+    "20 personnes sont masqués.": "Data under statistical secrecy: counts under 5 and rates "
+    "over fewer than 20 people are hidden.",
+    # banner
+    "Données au": "Data as of", "Données : aucune": "Data: none",
+    # charts
+    "Volumes par année": "Counts by year", "Effectif": "Count",
+    "Données du graphique": "Chart data",
+}
+
+HELP_EN = {
+    "branch": "Professional branches (IDCC code). None chosen: all those of your scope.",
+    "cqp": "Professional qualification certificates. None chosen: all.",
+    "year_from": "First year of the period (each indicator is dated by its own event: see its "
+                 "definitions).",
+    "year_to": "Last year of the period.",
+    "region": "Region of the candidacy (INSEE code). None chosen: all.",
+    "funding": "Funding of the pathway. None chosen: all.",
+    "status": "Candidate's status at entry. None chosen: all.",
+    "provider": "Accredited training provider. None chosen: all.",
+}
+
+MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov",
+             "Dec")
+
+#: Fragments of composed texts (a key figure's change line, a period), longest first.
+PHRASES = sorted([
+    (SIGNIFICANT, "significant"), (NOT_SIGNIFICANT, "within the margin of uncertainty"),
+    ("sur un an", "year on year"), ("IC 95 %", "95% CI"), ("1er ", ""),
+    ("année incomplète (données au", "incomplete year (data as of"),
+    (", à ne pas comparer telle quelle à une année entière.",
+     ", not to be compared as is with a whole year."),
+    ("l'année", "year"), ("est incomplète : les chiffres clés la comparent à la même période de "
+                          "l'année précédente.",
+                          "is incomplete: the key figures compare it with the same period of "
+                          "the year before."),
+    *zip(MONTHS_FR, MONTHS_EN, strict=True),
+], key=lambda pair: -len(pair[0]))
+
+
+def say(text: str, language: str) -> str:
+    """``text`` in ``language`` (French unless English is asked and known)."""
+    return ENGLISH.get(text, text) if language == "en" else text
+
+
+def phrases(text: str, language: str) -> str:
+    """A composed French text with its known fragments put into English."""
+    if language != "en":
+        return text
+    for french, english in PHRASES:
+        text = text.replace(french, english)
+    return text
