@@ -22,7 +22,7 @@ from .pages import PAGES
 
 CSS = """
 .kpi {border-left: 4px solid #1f5f8b; padding: 6px 10px; background: #f7f9fb; height: 100%;}
-.kpi-title {font-size: 0.85em; color: #444;}
+.kpi-title {font-size: 0.85em; color: #444; padding-right: 22px;}
 .kpi-value {font-size: 1.9em; font-weight: 600; color: #1f5f8b;}
 .kpi-change {font-size: 0.8em; color: #555;}
 .kpi {position: relative;}
@@ -149,7 +149,9 @@ class ObservatoryApp(pn.viewable.Viewer):
         titles = {page.title: page.slug for page in self.pages}
         navigation = pn.widgets.RadioButtonGroup(
             options=titles, value=self.page, button_type="primary", button_style="outline",
-            css_classes=["page-nav"], sizing_mode="stretch_width", margin=(5, 10))
+            css_classes=["page-nav"], sizing_mode="stretch_width", margin=(5, 10),
+            # on a narrow screen the buttons wrap to a second row rather than leave the page
+            stylesheets=[":host .bk-btn-group {flex-wrap: wrap; row-gap: 4px;}"])
         navigation.param.watch(lambda event: setattr(self, "page", event.new), "value")
         self.param.watch(lambda event: setattr(navigation, "value", event.new), "page")
         views: dict[str, pn.viewable.Viewable] = {}
@@ -244,6 +246,16 @@ const walk = root => {
 [0, 500, 1500, 4000].forEach(delay => setTimeout(() => walk(document), delay));
 """
 
+#: Under 1000 px wide (a laptop split in two, a tablet) the sidebar starts folded, leaving the
+#: page its width; the header's ☰ button (Bootstrap's collapse) opens it over the page.
+FOLD_SIDEBAR = """
+if (window.innerWidth < 1000) {
+  const toggle = document.getElementById('sidebar-toggle');
+  const sidebar = document.getElementById('sidebar');
+  if (toggle && sidebar && sidebar.classList.contains('show')) toggle.click();
+}
+"""
+
 
 def declare_language(language: str) -> None:
     """Say the page's language to browsers and screen readers (Panel's page template writes
@@ -260,7 +272,7 @@ def declare_language(language: str) -> None:
                  "document.querySelectorAll('ul.nav').forEach(list => {"
                  "  if ([...list.children].some(child => child.tagName !== 'LI'))"
                  "    list.setAttribute('role', 'presentation');"
-                 "});" + MEND_CHOICES))
+                 "});" + MEND_CHOICES + FOLD_SIDEBAR))
 
 
 def _session_arg(name: str, default: str) -> str:

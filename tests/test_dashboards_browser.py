@@ -213,6 +213,28 @@ def test_every_chart_has_its_data_one_key_away(watched):
     assert watched.errors == []
 
 
+def test_at_800_px_the_sidebar_folds_and_every_page_button_is_on_screen(watched):
+    page = watched.page
+    page.set_viewport_size({"width": 800, "height": 900})
+    watched.open()
+    page.wait_for_selector(".kpi", timeout=30_000)
+    sidebar = page.locator("#sidebar")
+    page.wait_for_function(
+        "() => !document.getElementById('sidebar').classList.contains('show')",
+        timeout=10_000)
+    buttons = page.locator(".page-nav").get_by_role("button")
+    assert buttons.count() == len(PAGES)
+    for index in range(buttons.count()):
+        box = buttons.nth(index).bounding_box()
+        assert box and box["x"] >= 0 and box["x"] + box["width"] <= 800, (index, box)
+    kpi = page.locator(".kpi").first.bounding_box()
+    assert kpi["x"] < 100  # the page uses the width the folded sidebar left
+    page.locator("#sidebar-toggle").click()
+    sidebar.get_by_text("Branche", exact=True).first.wait_for(state="visible",
+                                                                timeout=10_000)
+    assert watched.errors == []
+
+
 def test_pages_are_chosen_with_the_keyboard_alone(watched):
     """Tab moves along the pages' buttons, Enter or Space opens one. (Tab out of a Choices.js
     filter still sometimes falls back to the page body: #13, left.)"""
