@@ -235,6 +235,24 @@ def test_at_800_px_the_sidebar_folds_and_every_page_button_is_on_screen(watched)
     assert watched.errors == []
 
 
+@pytest.mark.parametrize("width", [1440, 1920])
+def test_registration_tables_show_every_column(watched, width):
+    """The registrations ending soon and the CQP's registrations fit: no hidden column."""
+    page = watched.page
+    page.set_viewport_size({"width": width, "height": 1200})
+    for slug, selector in (("recognition", ".table-scroll"),
+                           ("referential", ".cqp-registrations")):
+        watched.open(f"?page={slug}")
+        tables = page.locator(selector)
+        for _ in range(60):
+            page.wait_for_timeout(500)
+            if tables.count():
+                break
+        assert tables.count(), slug
+        widths = tables.evaluate_all("els => els.map(e => [e.scrollWidth, e.clientWidth])")
+        assert all(scroll <= client + 1 for scroll, client in widths), (slug, widths)
+
+
 def test_pages_are_chosen_with_the_keyboard_alone(watched):
     """Tab moves along the pages' buttons, Enter or Space opens one. (Tab out of a Choices.js
     filter still sometimes falls back to the page body: #13, left.)"""

@@ -57,7 +57,7 @@ def completion_plot(curve: pd.DataFrame, by_year: bool) -> hv.Overlay | pn.pane.
             line_width=2, **hover(("Mois", "mois"), ("Complétées", "texte")),
             **({} if by_year else {"color": ACCENT})))
     return hv.Overlay(layers).opts(
-        title="Complétion des validations partielles (Kaplan–Meier, IC 95 %)",
+        title="Complétion (Kaplan–Meier, IC 95 %)",
         xlabel="mois depuis la première validation partielle", ylabel="% complétées",
         ylim=(0, 100), xlim=(0, 24), height=340, responsive=True, shared_axes=False,
         xformatter=fr_axis(), yformatter=fr_axis(),

@@ -66,9 +66,11 @@ class RecognitionPage(Page):
             pn.Row(rate_trend(by_year, "recognition_rate", language=self.language),
                    rate_trend(by_year, "rncp_coverage", language=self.language),
                    sizing_mode="stretch_width"),
-            pn.Row(registers, pn.Column(*soon, sizing_mode="stretch_width"),
-                   sizing_mode="stretch_width"),
-            "### CQP jamais enregistrés",
-            data_table(never.rename(columns=COLUMNS), "CQP jamais enregistrés") if len(never)
-            else no_data(),
+            # the registration tables get the page's width: every column shows at 1440 px
+            pn.Row(registers, pn.Column(
+                "### CQP jamais enregistrés",
+                data_table(never.rename(columns=COLUMNS), "CQP jamais enregistrés")
+                if len(never) else no_data(), sizing_mode="stretch_width"),
+                sizing_mode="stretch_width"),
+            *soon,
             certifinfo, secret_legend(by_year), sizing_mode="stretch_width")
