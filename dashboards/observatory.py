@@ -222,7 +222,8 @@ def extension() -> None:
 
 #: Choices.js (Bokeh's MultiChoice) marks the chosen items ``aria-selected`` without a role
 #: that allows it (axe: aria-allowed-attr, critical), and its search box is named by its
-#: placeholder ("Toutes") rather than by the filter's label. Mended in every shadow root
+#: placeholder ("Toutes") rather than by the filter's label; its scrolling dropdown took a Tab
+#: stop that vanished under the focus. Mended in every shadow root
 #: holding one, now and whenever the widget redraws its items.
 MEND_CHOICES = """
 const mend = root => root.querySelectorAll('.choices').forEach(box => {
@@ -233,6 +234,12 @@ const mend = root => root.querySelectorAll('.choices').forEach(box => {
   });
   box.querySelectorAll('.choices__list--multiple [aria-selected]').forEach(
     item => item.removeAttribute('aria-selected'));
+  // The dropdown's list scrolls, so Chromium makes it a Tab stop; it hides when the search
+  // box loses focus, and the focus fell to the page's body: out of the Tab order.
+  box.querySelectorAll('.choices__list--dropdown, .choices__list--dropdown .choices__list')
+    .forEach(list => {
+      if (list.getAttribute('tabindex') !== '-1') list.setAttribute('tabindex', '-1');
+    });
 });
 const watched = new WeakSet();
 const walk = root => {

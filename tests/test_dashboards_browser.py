@@ -253,6 +253,33 @@ def test_registration_tables_show_every_column(watched, width):
         assert all(scroll <= client + 1 for scroll, client in widths), (slug, widths)
 
 
+#: The focused element, followed into shadow roots: its tag and class.
+FOCUSED = """() => { let e = document.activeElement;
+  while (e && e.shadowRoot && e.shadowRoot.activeElement) e = e.shadowRoot.activeElement;
+  return e ? e.tagName + '.' + (typeof e.className === 'string' ? e.className : '') : ''; }"""
+
+
+def test_tab_leaves_a_searchable_filter_for_the_next_control(watched):
+    """From a multi-select's search box (long lists: CQP, Organisme), Tab reaches the next
+    control, not the page's body."""
+    watched.open()
+    page = watched.page
+    page.wait_for_selector(".kpi", timeout=30_000)
+    page.wait_for_function(  # the filters are mended once drawn
+        "() => { let found = false; const walk = r => r.querySelectorAll('*').forEach(e => {"
+        "  if (e.matches('.choices__list--dropdown[tabindex=\"-1\"]')) found = true;"
+        "  if (e.shadowRoot) walk(e.shadowRoot); }); walk(document); return found; }",
+        timeout=30_000)
+    for name, following in (("CQP", "SELECT"), ("Organisme", "BUTTON")):
+        page.locator(f"input.choices__input--cloned[aria-label='{name}']").focus()
+        page.wait_for_timeout(300)
+        page.keyboard.press("Tab")
+        page.wait_for_timeout(300)
+        focused = page.evaluate(FOCUSED)
+        assert focused.startswith(following), (name, focused)
+    assert watched.errors == []
+
+
 def test_pages_are_chosen_with_the_keyboard_alone(watched):
     """Tab moves along the pages' buttons, Enter or Space opens one. (Tab out of a Choices.js
     filter still sometimes falls back to the page body: #13, left.)"""
