@@ -326,7 +326,8 @@ def duration_trend(table: IndicatorTable, name: str, language: str = "fr"
         * hv.Scatter(data, "year", ["mois", "texte"]).opts(
             color=ACCENT, size=7, **hover((label("year", language), "year"),
                                           (label(name, language), "texte"))), table
-    ).opts(title=f"{label(name, language)} (en mois)", ylabel="mois",
+    ).opts(title=f"{label(name, language)} {say('(en mois)', language)}",
+           ylabel=say("mois", language),
            xlabel=label("year", language), height=300, responsive=True,
            shared_axes=False, ylim=(0, None), yformatter=fr_axis())
     return _marked(plot, table, [name], hidden_note(table, name, "year"), language=language)
@@ -352,7 +353,7 @@ def rate_bars_plot(table: IndicatorTable, name: str, by: str, language: str = "f
         **hover((label(by, language), by), (label(name, language), "texte"),
                 ("IC 95 %", "ic")))
     errors = hv.ErrorBars(data, by, ["taux", "moins", "plus"]).opts(color="black")
-    return (bars * errors).opts(title=title or f"{label(name, language)} par "
+    return (bars * errors).opts(title=title or f"{label(name, language)} {say('par', language)} "
                                 f"{label(by, language).lower()}", ylabel="%", xlabel="",
                                 height=300, responsive=True, shared_axes=False, ylim=(0, 100),
                                 yformatter=fr_axis())
@@ -452,16 +453,19 @@ class IndicatorTableView(param.Parameterized):
         stamp = dt.date.today().isoformat()
         downloads = pn.Row(
             pn.widgets.FileDownload(callback=lambda: self.csv_bytes(table, name),
-                                    filename=f"{name}_{stamp}.csv", label="Télécharger CSV",
+                                    filename=f"{name}_{stamp}.csv",
+                                    label=say("Télécharger CSV", self.language),
                                     button_type="primary", css_classes=["download-csv"]),
             pn.widgets.FileDownload(callback=lambda: self.xlsx_bytes(table, name),
-                                    filename=f"{name}_{stamp}.xlsx", label="Télécharger Excel",
+                                    filename=f"{name}_{stamp}.xlsx",
+                                    label=say("Télécharger Excel", self.language),
                                     button_type="primary", css_classes=["download-xlsx"]),
         )
         shown = data_table(self.frame(table), "Tableau des indicateurs",
                            css_classes=["indicator-table"])
         note = incomplete_note(table)
         names = [c for c in table.values.columns if c in BY_NAME]
-        about = info(names, table, "colonnes du tableau", "Définitions des colonnes")
+        about = info(names, table, "colonnes du tableau",
+                     say("Définitions des colonnes", self.language))
         return pn.Column(pn.Row(downloads, about), shown, *([note] if note else []),
                          secret_legend(table), sizing_mode="stretch_width")

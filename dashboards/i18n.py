@@ -24,6 +24,32 @@ ENGLISH: dict[str, str] = {
     # charts
     "Volumes par année": "Counts by year", "Effectif": "Count",
     "Données du graphique": "Chart data",
+    "(en mois)": "(months)", "mois": "months", "par": "by",
+    "Télécharger CSV": "Download CSV", "Télécharger Excel": "Download Excel",
+    "Définitions des colonnes": "Column definitions",
+    # pages
+    "Découpage": "Breakdown", "Lignes de total": "Total rows",
+    "Rapport (HTML, pour ces filtres)": "Report (HTML, for these filters)",
+    "**Découpage** (une ligne par combinaison des dimensions cochées)":
+        "**Breakdown** (one row per combination of the ticked dimensions)",
+    "Complétion (Kaplan–Meier, IC 95 %)": "Completion (Kaplan–Meier, 95% CI)",
+    "mois depuis la première validation partielle": "months since the first partial validation",
+    "% complétées": "% completed",
+    "Une courbe par année de cohorte": "One curve per cohort year",
+    "Les blocs les moins acquis (taux d'acquisition, IC 95 %)":
+        "The least acquired blocks (pass rate, 95% CI)",
+    "CQP par registre aujourd'hui": "CQPs by register today",
+    "Organismes : validation totale selon le volume": "Providers: full validation by volume",
+    "Blocs : taux d'acquisition par version (IC 95 %)":
+        "Blocks: pass rate by version (95% CI)",
+    "CQP examiné": "CQP under review",
+    "par région (Outre-mer en bas)": "by region (overseas at the bottom)",
+    "Indicateur": "Indicator",
+    "Ce que la carte montre par région.": "What the map shows by region.",
+    "Parcours VAE des entrées de la période": "VAE path of the period's entrants",
+    "Candidatures": "Candidacies", "Étape": "Step",
+    "Entrées en VAE": "VAE entrants", "Recevables": "Admissible",
+    "Présentés au jury": "Before the jury", "Certifiés": "Certified",
 }
 
 HELP_EN = {

@@ -437,6 +437,13 @@ def test_english_pages_say_their_sidebar_banner_and_key_figures_in_english(watch
     # a filter still works in English: the button's value is the code
     sidebar.get_by_role("button", name="Women", exact=True).click()
     page.wait_for_function("() => location.search.includes('sex')", timeout=15_000)
+    # the pages' own controls and buttons
+    for slug, names in (("data", ("Total rows", "Download CSV", "Download Excel")),
+                        ("partial", ("One curve per cohort year",))):
+        watched.open(f"?lang=en&page={slug}")
+        for name in names:
+            page.get_by_role("button", name=name).first.wait_for(timeout=30_000)
+    page.get_by_text("Chart data").first.wait_for(timeout=30_000)
     assert watched.errors == []
 
 

@@ -15,6 +15,7 @@ from cqp_metrics.query import QueryError
 from cqp_metrics.registry import label
 
 from ..auth import audit_download
+from ..i18n import say
 from .base import Page
 
 log = logging.getLogger("dashboards")
@@ -33,17 +34,20 @@ class DataPage(Page):
         # Check boxes and a toggle button: each has its own accessible name, Tab and Space
         # operate them (a choices list does not, for screen readers).
         cuts = pn.widgets.CheckBoxGroup.from_param(
-            self.param.by, name="Découpage", options={label(d): d for d in CUTS}, inline=True,
+            self.param.by, name=say("Découpage", self.language),
+            options={label(d, self.language): d for d in CUTS}, inline=True,
             sizing_mode="stretch_width")
-        totals = pn.widgets.Toggle.from_param(self.param.totals, name="Lignes de total",
+        totals = pn.widgets.Toggle.from_param(self.param.totals,
+                                              name=say("Lignes de total", self.language),
                                               button_type="primary", button_style="outline",
                                               width=150)
         report = pn.widgets.FileDownload(
             callback=self.report_bytes, filename=f"rapport_cqp_{dt.date.today()}.html",
-            label="Rapport (HTML, pour ces filtres)", button_type="primary",
+            label=say("Rapport (HTML, pour ces filtres)", self.language), button_type="primary",
             button_style="outline", css_classes=["download-report"])
-        return [pn.pane.Markdown("**Découpage** (une ligne par combinaison des dimensions "
-                                 "cochées)", margin=(0, 10)), cuts, pn.Row(totals, report)]
+        heading = say("**Découpage** (une ligne par combinaison des dimensions cochées)",
+                      self.language)
+        return [pn.pane.Markdown(heading, margin=(0, 10)), cuts, pn.Row(totals, report)]
 
     def report_bytes(self) -> io.BytesIO:
         """The annual report for the current filters, as one self-contained HTML file (a

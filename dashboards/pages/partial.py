@@ -22,6 +22,7 @@ from ..components import (
     rate_trend,
     secret_legend,
 )
+from ..i18n import say
 from .base import Page
 
 KM = ("partial_completion_12m_km", "partial_completion_24m_km")
@@ -35,7 +36,8 @@ def _steps(frame: pd.DataFrame, x: str) -> pd.DataFrame:
     return both.drop(columns="_o").reset_index(drop=True)
 
 
-def completion_plot(curve: pd.DataFrame, by_year: bool) -> hv.Overlay | pn.pane.HTML:
+def completion_plot(curve: pd.DataFrame, by_year: bool,
+                    language: str = "fr") -> hv.Overlay | pn.pane.HTML:
     """The Kaplan–Meier completion curve (steps, with its 95 % band), per cohort year."""
     if curve.empty:
         return no_data("courbe de complétion")
@@ -57,8 +59,9 @@ def completion_plot(curve: pd.DataFrame, by_year: bool) -> hv.Overlay | pn.pane.
             line_width=2, **hover(("Mois", "mois"), ("Complétées", "texte")),
             **({} if by_year else {"color": ACCENT})))
     return hv.Overlay(layers).opts(
-        title="Complétion (Kaplan–Meier, IC 95 %)",
-        xlabel="mois depuis la première validation partielle", ylabel="% complétées",
+        title=say("Complétion (Kaplan–Meier, IC 95 %)", language),
+        xlabel=say("mois depuis la première validation partielle", language),
+        ylabel=say("% complétées", language),
         ylim=(0, 100), xlim=(0, 24), height=340, responsive=True, shared_axes=False,
         xformatter=fr_axis(), yformatter=fr_axis(),
         legend_position="bottom_right", show_legend=by_year)
@@ -86,8 +89,8 @@ class PartialPage(Page):
     url_parameters = ("by_cohort",)
 
     def controls(self) -> list:
-        return [pn.widgets.Toggle.from_param(self.param.by_cohort,
-                                             name="Une courbe par année de cohorte",
+        return [pn.widgets.Toggle.from_param(self.param.by_cohort, name=say(
+                                                 "Une courbe par année de cohorte", self.language),
                                              button_type="primary", button_style="outline",
                                              width=260)]
 
@@ -113,7 +116,8 @@ class PartialPage(Page):
             subset = blocks.__class__(blocks.query, shown, blocks.hidden.loc[shown.index],
                                       blocks.rule)
             missed = rate_bars(subset, "block_pass_rate", "block_code", self.language,
-                               title="Les blocs les moins acquis (taux d'acquisition, IC 95 %)")
+                               title=say("Les blocs les moins acquis (taux d'acquisition, IC 95 %)",
+                                         self.language))
         reading = pn.pane.Markdown(
             "<small>Les candidats entrés récemment en validation partielle n'ont pas encore "
             "eu le temps de la compléter : l'estimateur de Kaplan–Meier tient compte de ce "
@@ -124,7 +128,7 @@ class PartialPage(Page):
                    rate_trend(by_year, "partial_completion_12m_km", language=self.language),
                    sizing_mode="stretch_width"),
             pn.Row(pn.Column(pn.Row(pn.pane.Markdown(summary), info(list(KM), by_year)),
-                             completion_plot(curve, self.by_cohort),
+                             completion_plot(curve, self.by_cohort, self.language),
                              reading, curve_data(curve, self.by_cohort),
                              sizing_mode="stretch_width", css_classes=["km-curve"]),
                    missed, sizing_mode="stretch_width"),

@@ -10,6 +10,7 @@ import panel as pn
 from cqp_metrics.catalogue import ending_within, matching
 
 from ..components import ACCENT, data_table, no_data, rate_trend, secret_legend
+from ..i18n import say
 from .base import Page
 
 COLUMNS = {"cqp_code": "CQP", "title": "Intitulé", "branch_codes": "Branches",
@@ -29,7 +30,8 @@ class RecognitionPage(Page):
         registers = hv.Bars(pd.DataFrame({"registre": counts.index, "CQP": counts.values}),
                             "registre", "CQP").opts(color=ACCENT, height=280, responsive=True,
                                                     shared_axes=False,
-                                                    title="CQP par registre aujourd'hui",
+                                                    title=say("CQP par registre aujourd'hui",
+                                                              self.language),
                                                     tools=["hover"])
         soon = []
         for months in (12, 24):

@@ -27,13 +27,14 @@ from ..components import (
     no_data,
     secret_legend,
 )
+from ..i18n import say
 from .base import Page
 
 SHEET = ["enrolments", "juries", "full_rate", "partial_rate", "vae_success_rate",
          "partial_completion_12m_km", "days_to_first_jury_median", "recognition_rate"]
 
 
-def funnel_plot(frame: pd.DataFrame, overall: float) -> hv.Overlay:
+def funnel_plot(frame: pd.DataFrame, overall: float, language: str = "fr") -> hv.Overlay:
     """Providers' full-validation rate against their volume, inside 95 % (dashed) and 99.8 %
     (dotted) limits around the overall rate (solid); the providers outside the 95 % limits
     are named beside their point."""
@@ -76,7 +77,8 @@ def funnel_plot(frame: pd.DataFrame, overall: float) -> hv.Overlay:
     low = max(0.0, min(frame["taux"].min(), overall * 100 - 15) - 20)
     high = min(100.0, max(frame["taux"].max(), overall * 100 + 15) + 20)
     return hv.Overlay(layers).opts(
-        title="Organismes : validation totale selon le volume", height=360, responsive=True,
+        title=say("Organismes : validation totale selon le volume", language), height=360,
+        responsive=True,
         shared_axes=False, ylim=(low, high), legend_position="bottom", legend_cols=4,
         xformatter=fr_axis(), yformatter=fr_axis())
 
@@ -92,7 +94,7 @@ def outside_table(frame: pd.DataFrame, overall: float) -> pd.DataFrame:
                              "en dessous des limites")})
 
 
-def blocks_plot(shown: pd.DataFrame) -> hv.Overlay:
+def blocks_plot(shown: pd.DataFrame, language: str = "fr") -> hv.Overlay:
     """Each block's pass rate by referential version, with its interval (``shown``: the
     masked table by (referential_version, block_code), hidden rates dropped); the legend
     sits under the chart, where it covers no bar."""
@@ -111,7 +113,7 @@ def blocks_plot(shown: pd.DataFrame) -> hv.Overlay:
         **hover(("Bloc", "bloc"), ("Taux d'acquisition", "texte"), ("IC 95 %", "ic")))
     errors = hv.ErrorBars(data, "bloc", ["taux", "moins", "plus"])
     return (bars * errors).opts(
-        title="Blocs : taux d'acquisition par version (IC 95 %)", height=380,
+        title=say("Blocs : taux d'acquisition par version (IC 95 %)", language), height=380,
         responsive=True, shared_axes=False, ylim=(0, 100), ylabel="%", xlabel="",
         yformatter=fr_axis())
 
@@ -146,7 +148,7 @@ class ReferentialPage(Page):
         labels = self.filters.labels["cqp"]
         codes = {text: code for code, text in labels.items()}
         box = pn.widgets.AutocompleteInput(
-            name="CQP examiné", options=list(labels.values()),
+            name=say("CQP examiné", self.language), options=list(labels.values()),
             value=labels.get(self.sheet, ""), search_strategy="includes",
             case_sensitive=False, min_characters=1, restrict=True, width=520,
             placeholder="Tapez un code ou un mot de l'intitulé",
@@ -182,7 +184,7 @@ class ReferentialPage(Page):
         if shown.empty:
             block_view = no_data("blocs")
         else:
-            block_view = explained(pn.pane.HoloViews(blocks_plot(shown),
+            block_view = explained(pn.pane.HoloViews(blocks_plot(shown, self.language),
                                                      sizing_mode="stretch_width"),
                                    ["block_pass_rate"], blocks)
         changes = version_changes(shown)
@@ -197,7 +199,7 @@ class ReferentialPage(Page):
         if len(visible) and pd.notna(rate):
             outside = outside_table(visible, rate)
             provider_view = pn.Column(
-                explained(pn.pane.HoloViews(funnel_plot(visible, rate),
+                explained(pn.pane.HoloViews(funnel_plot(visible, rate, self.language),
                                             sizing_mode="stretch_width"),
                           ["full_rate"], providers, "organismes"),
                 data_table(outside, "Organismes hors des limites à 95 %",

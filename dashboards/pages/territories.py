@@ -11,6 +11,7 @@ from cqp_metrics.codes import REGIONS
 from cqp_metrics.registry import BY_NAME, label
 
 from ..components import hover, info, no_data
+from ..i18n import say
 from .base import Page
 
 #: Column, row of each region on the grid; overseas regions on the bottom row.
@@ -58,7 +59,8 @@ def tile_map(table, name: str, language: str = "fr") -> hv.Overlay:
                    hv.Labels(rows, ["vx", "vy"], "texte").opts(text_font_size="9pt",
                                                                text_color=colour)]
     return hv.Overlay(layers).opts(
-        title=f"{label(name, language)} par région (Outre-mer en bas)", xaxis=None,
+        title=f"{label(name, language)} {say('par région (Outre-mer en bas)', language)}",
+        xaxis=None,
         yaxis=None, height=460, width=520, toolbar=None)
 
 
@@ -69,9 +71,10 @@ class TerritoriesPage(Page):
     url_parameters = ("indicator",)
 
     def controls(self) -> list:
-        return [pn.widgets.Select.from_param(self.param.indicator, name="Indicateur",
-                                             description="Ce que la carte montre par région.",
-                                             options={label(n): n for n in CHOICES}, width=300)]
+        return [pn.widgets.Select.from_param(
+            self.param.indicator, name=say("Indicateur", self.language),
+            description=say("Ce que la carte montre par région.", self.language),
+            options={label(n, self.language): n for n in CHOICES}, width=300)]
 
     def refs(self) -> list:
         return [*super().refs(), self.param.indicator]

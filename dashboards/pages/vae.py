@@ -20,6 +20,7 @@ from ..components import (
     secret_legend,
 )
 from ..filters import LABELS
+from ..i18n import say
 from .base import Page
 
 #: The VAE path of the candidacies entered in the period (a cohort): each step a subset of
@@ -28,7 +29,7 @@ FUNNEL = (("vae_enrolments", "Entrées en VAE"), ("vae_admissible", "Recevables"
           ("vae_cohort_juried", "Présentés au jury"), ("vae_cohort_full", "Certifiés"))
 
 
-def funnel_plot(table, title: str) -> hv.Bars | None:
+def funnel_plot(table, title: str, language: str = "fr") -> hv.Bars | None:
     """The cohort's VAE path as horizontal bars, first step on top; a step under secret
     reads « secret » and draws no bar. None when the cohort is empty."""
     published = table.published().iloc[0]
@@ -37,14 +38,15 @@ def funnel_plot(table, title: str) -> hv.Bars | None:
     if numeric.fillna(0).eq(0).all() and not any(isinstance(c, str) for c in counts):
         return None  # nobody: « aucune donnée »; a cohort under secret is still drawn
     # the count goes into the step's label (text labels on inverted bars break Bokeh)
-    steps = pd.DataFrame({"étape": [f"{step} ({fr_int(count) or count})" for (_, step), count
+    steps = pd.DataFrame({"étape": [f"{say(step, language)} ({fr_int(count) or count})"
+                                    for (_, step), count
                                     in zip(FUNNEL, counts, strict=True)],
                           "effectif": numeric,
                           "texte": [fr_int(c) or str(c) for c in counts]})[::-1]
     return hv.Bars(steps, "étape", ["effectif", "texte"]).opts(
         color=ACCENT, invert_axes=True, height=300, responsive=True,
-        **hover(("Étape", "étape"), ("Candidatures", "texte")),
-        title=title, xlabel="", ylabel="Candidatures", shared_axes=False,
+        **hover((say("Étape", language), "étape"), (say("Candidatures", language), "texte")),
+        title=title, xlabel="", ylabel=say("Candidatures", language), shared_axes=False,
         xformatter=fr_axis())  # inverted axes: the counts are on x
 
 
@@ -56,7 +58,8 @@ class VaePage(Page):
         if where.get("pathway") and "vae" not in where["pathway"]:
             return no_data("la voie VAE n'est pas sélectionnée")
         total = self.source.table(names=[n for n, _ in FUNNEL], where=vae, years=years)
-        funnel = funnel_plot(total, "Parcours VAE des entrées de la période")
+        funnel = funnel_plot(total, say("Parcours VAE des entrées de la période",
+                                        self.language), self.language)
         if funnel is None:
             return no_data("VAE")
         by_year = self.source.table(names=["vae_success_rate"], by=("year",), where=vae,
