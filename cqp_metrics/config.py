@@ -72,8 +72,14 @@ class SecretRule:
     min_denominator: int = 20
     enabled: bool = True
 
-    def describe(self) -> str:
-        """The rule in French, for the notes that go with every export."""
+    def describe(self, language: str = "fr") -> str:
+        """The rule in words (French by default), for the notes that go with every export."""
+        if language == "en":
+            if not self.enabled:
+                return "Statistical secrecy off (option --no-secret): not for publication."
+            return (f"Statistical secrecy: counts under {self.min_count} and rates whose "
+                    f"denominator is under {self.min_denominator} hidden (« secret »), with "
+                    "the cells that would give them back (secondary secrecy).")
         if not self.enabled:
             return "Secret statistique désactivé (option --no-secret) : diffusion interdite."
         return (

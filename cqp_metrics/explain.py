@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .config import SecretRule
-from .facts import PERIODS_FR
+from .facts import PERIODS_EN, PERIODS_FR
 from .query import IndicatorQuery
 from .registry import BY_NAME, REGISTRY, fact_of, label, owner
 
@@ -25,8 +25,19 @@ NATURES = {
     "share": "part, donnée avec son intervalle de confiance à 95 %",
     "days": "durée médiane en jours, présentée en mois",
 }
+NATURES_EN = {
+    "count": "count (a number, without a denominator)",
+    "share": "share, given with its 95% confidence interval",
+    "days": "median duration in days, shown in months",
+}
 #: What the filters read when there is none.
 NO_FILTER = "aucun (toutes les données visibles)"
+NO_FILTER_EN = "none (all the data you may see)"
+#: The headings of an explanation, in reading order.
+HEADINGS = {"fr": ("Nature", "Définition", "Numérateur", "Dénominateur", "Période", "Filtres",
+                   "Secret"),
+            "en": ("Nature", "Definition", "Numerator", "Denominator", "Period", "Filters",
+                   "Secrecy")}
 DOC = Path(__file__).resolve().parent.parent / "docs" / "indicators.md"
 
 
@@ -43,47 +54,58 @@ class Explanation:
     period: str
     filters: str
     secret: str
+    language: str = "fr"
 
-    def rows(self) -> list[tuple[str, str]]:
-        """(heading, text) pairs, in reading order, without the empty ones."""
-        pairs = [("Nature", self.nature), ("Définition", self.definition),
-                 ("Numérateur", self.numerator), ("Dénominateur", self.denominator),
-                 ("Période", self.period),
-                 ("Filtres", self.filters), ("Secret", self.secret)]
-        return [(k, v) for k, v in pairs if v]
+    def rows(self, filters: bool = True) -> list[tuple[str, str]]:
+        """(heading, text) pairs, in reading order, without the empty ones (nor the filters
+        when ``filters`` is false)."""
+        texts = (self.nature, self.definition, self.numerator, self.denominator, self.period,
+                 self.filters if filters else None, self.secret)
+        return [(k, v) for k, v in zip(HEADINGS[self.language], texts, strict=True) if v]
 
 
-def _term(name: str | None) -> str | None:
+def _term(name: str | None, language: str = "fr") -> str | None:
     """An indicator named by its label and code (``Présentés au jury (juries)``)."""
     if name is None or name not in BY_NAME:
         return name
-    return f"{label(name)} ({name})"
+    return f"{label(name, language)} ({name})"
 
 
-def explain(name: str, filters: str = "", rule: SecretRule | None = None) -> Explanation:
-    """The explanation of one indicator (or of one of its columns: ``full_rate_low``)."""
+def explain(name: str, filters: str = "", rule: SecretRule | None = None,
+            language: str = "fr") -> Explanation:
+    """The explanation of one indicator (or of one of its columns: ``full_rate_low``), in
+    French or (``language="en"``) English."""
     entry = owner(name)
     if entry is None:
         raise KeyError(f"indicateur inconnu : {name}")
-    numerator, denominator = entry.parts_fr()
+    numerator, denominator = entry.parts_said(language)
+    english = language == "en"
+    period = (f"Facts dated in the chosen period, by {PERIODS_EN[fact_of(entry.name)]}."
+              if english else
+              f"Faits datés dans la période choisie, par {PERIODS_FR[fact_of(entry.name)]}.")
     return Explanation(
-        entry.name, label(entry.name), NATURES[entry.unit], entry.description,
-        _term(numerator), _term(denominator),
-        "Faits datés dans la période choisie, par " + PERIODS_FR[fact_of(entry.name)] + ".",
-        filters or NO_FILTER, entry.secret_fr(rule or SecretRule()))
+        entry.name, label(entry.name, language), (NATURES_EN if english else NATURES)[entry.unit],
+        entry.description_in(language), _term(numerator, language), _term(denominator, language),
+        period, filters or (NO_FILTER_EN if english else NO_FILTER),
+        entry.secret_text(rule or SecretRule(), language), "en" if english else "fr")
 
 
-def filters_text(query: IndicatorQuery) -> str:
+def filters_text(query: IndicatorQuery, language: str = "fr") -> str:
     """The filters of a request in words: ``Branche : 0016 ; Voie : vae ; Années : 2020–2024``."""
-    parts = [f"{label(dim)} : {', '.join(map(str, values))}" for dim, values in query.where]
+    english = language == "en"
+    colon = ": " if english else " : "
+    parts = [f"{label(dim, language)}{colon}{', '.join(map(str, values))}"
+             for dim, values in query.where]
     lo, hi = query.years
     if lo is not None or hi is not None:
-        parts.append(f"Années : {lo or '…'}–{hi or '…'}")
+        parts.append(f"{'Years' if english else 'Années'}{colon}{lo or '…'}–{hi or '…'}")
     if query.until is not None:
-        parts.append(f"Chaque année jusqu'au {query.until[1]:02d}/{query.until[0]:02d}")
+        day = f"{query.until[1]:02d}/{query.until[0]:02d}"
+        parts.append(f"Each year up to {day}" if english else f"Chaque année jusqu'au {day}")
     if query.scope is not None:
-        parts.append("Branches visibles : " + ", ".join(sorted(query.scope)))
-    return " ; ".join(parts)
+        parts.append(("Visible branches" if english else "Branches visibles") + colon
+                     + ", ".join(sorted(query.scope)))
+    return ("; " if english else " ; ").join(parts)
 
 
 def markdown() -> str:

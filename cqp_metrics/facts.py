@@ -188,3 +188,11 @@ PERIODS_FR = {
     "block_result": "date du jury qui a évalué le bloc",
     "activity": "date d'entrée ou de décision de jury",
 }
+PERIODS_EN = {
+    "candidacy": "date of entering the pathway (entered_on)",
+    "jury": "date of the jury (jury_date)",
+    "first_partial": "date of the candidacy's first partial validation",
+    "first_jury": "date of the candidacy's first jury decision",
+    "block_result": "date of the jury that assessed the block",
+    "activity": "date of entry or of jury decision",
+}

@@ -83,6 +83,8 @@ class Indicator:
     label_fr: str
     label_en: str
     description: str
+    #: The definition in English, for ``?lang=en`` (the French one is the contract).
+    description_en: str = field(default="", kw_only=True)
 
     #: Published columns besides ``name``, as (suffix, French label, English label).
     suffixes = ()
@@ -136,20 +138,28 @@ class Indicator:
         """This row's value against an earlier row's, for a key figure (None: no change)."""
         return None
 
-    def parts_fr(self) -> tuple[str | None, str | None]:
+    def parts_said(self, language: str = "fr") -> tuple[str | None, str | None]:
         """(numerator, denominator) for people: the indicators it divides, as names."""
         return None, None
 
-    def secret_fr(self, rule: SecretRule) -> str:
-        """How the statistical secret applies to it, in French."""
-        if not getattr(self, "secret", False):
-            return "Pas de secret statistique : un nombre de CQP est une information publique."
-        if not rule.enabled:
-            return "Secret statistique désactivé."
-        return self.hidden_when_fr(rule)
+    def description_in(self, language: str = "fr") -> str:
+        """Its definition in ``language`` (French when no English one is written)."""
+        return self.description_en if language == "en" and self.description_en \
+            else self.description
 
-    def hidden_when_fr(self, rule: SecretRule) -> str:
-        """When the secret hides it (the rule being on), in French."""
+    def secret_text(self, rule: SecretRule, language: str = "fr") -> str:
+        """How the statistical secret applies to it, for people."""
+        if not getattr(self, "secret", False):
+            return ("No statistical secrecy: a number of CQPs is public information."
+                    if language == "en" else
+                    "Pas de secret statistique : un nombre de CQP est une information publique.")
+        if not rule.enabled:
+            return "Statistical secrecy off." if language == "en" else \
+                "Secret statistique désactivé."
+        return self.hidden_when(rule, language)
+
+    def hidden_when(self, rule: SecretRule, language: str = "fr") -> str:
+        """When the secret hides it (the rule being on)."""
         return ""
 
 
@@ -208,7 +218,11 @@ class Count(Indicator):
             text = f"{int(now - then):+d}"
         return Change(text, poisson_change_significant(int(now), int(then)))
 
-    def hidden_when_fr(self, rule: SecretRule) -> str:
+    def hidden_when(self, rule: SecretRule, language: str = "fr") -> str:
+        if language == "en":
+            return (f"Count hidden (« secret ») under {rule.min_count}, with the cells that "
+                    "would give it back by difference (totals, other tables, secondary "
+                    "secrecy).")
         return (f"Effectif masqué (« secret ») s'il est inférieur à {rule.min_count}, "
                 "ainsi que les cases qui permettraient de le retrouver par différence "
                 "(totaux, autres tableaux, secret secondaire).")
@@ -268,10 +282,13 @@ class Rate(Share):
     def terms(self) -> tuple[str, ...]:
         return (self.numerator, self.denominator)
 
-    def parts_fr(self) -> tuple[str | None, str | None]:
+    def parts_said(self, language: str = "fr") -> tuple[str | None, str | None]:
         return self.numerator, self.denominator
 
-    def hidden_when_fr(self, rule: SecretRule) -> str:
+    def hidden_when(self, rule: SecretRule, language: str = "fr") -> str:
+        if language == "en":
+            return (f"Rate hidden when its denominator is under {rule.min_denominator} or one "
+                    "of its two counts is hidden; 95% confidence interval (Wilson).")
         return (f"Taux masqué si son dénominateur est inférieur à {rule.min_denominator} ou si "
                 "l'un de ses deux effectifs est masqué ; intervalle de confiance à 95 % "
                 "(Wilson).")
@@ -317,11 +334,18 @@ class KaplanMeier(Share):
     def terms(self) -> tuple[str, ...]:
         return (self.cohort,)
 
-    def parts_fr(self) -> tuple[str | None, str | None]:
+    def parts_said(self, language: str = "fr") -> tuple[str | None, str | None]:
+        if language == "en":
+            return ("candidates who completed, estimated by Kaplan–Meier (follow-up stopped at "
+                    "the data cut)", self.cohort)
         return ("candidats ayant complété, estimés par Kaplan–Meier (suivi arrêté à la date "
                 "d'arrêt des données)", self.cohort)
 
-    def hidden_when_fr(self, rule: SecretRule) -> str:
+    def hidden_when(self, rule: SecretRule, language: str = "fr") -> str:
+        if language == "en":
+            return (f"Estimate hidden when the cohort has fewer than {rule.min_denominator} "
+                    "candidacies or its count is hidden; 95% confidence interval (log-log, "
+                    "Greenwood's variance).")
         return (f"Estimation masquée si la cohorte compte moins de {rule.min_denominator} "
                 "candidatures ou si son effectif est masqué ; intervalle de confiance à 95 % "
                 "(log-log, variance de Greenwood).")
@@ -420,10 +444,12 @@ class Median(Indicator):
     def terms(self) -> tuple[str, ...]:
         return (self.base,)
 
-    def parts_fr(self) -> tuple[str | None, str | None]:
-        return "médiane", self.base
+    def parts_said(self, language: str = "fr") -> tuple[str | None, str | None]:
+        return ("median" if language == "en" else "médiane"), self.base
 
-    def hidden_when_fr(self, rule: SecretRule) -> str:
+    def hidden_when(self, rule: SecretRule, language: str = "fr") -> str:
+        if language == "en":
+            return f"Median hidden when based on fewer than {rule.min_denominator} candidacies."
         return (f"Médiane masquée si elle porte sur moins de {rule.min_denominator} "
                 "candidatures.")
 

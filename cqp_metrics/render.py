@@ -68,20 +68,22 @@ def to_csv(table: IndicatorTable) -> str:
     return buffer.getvalue()
 
 
-def dimension_text(dim: str, value: object) -> str:
+def dimension_text(dim: str, value: object, language: str = "fr") -> str:
     """A dimension's value for people: a region's name beside its code."""
     if value is None or (not isinstance(value, str) and pd.isna(value)):
-        return "non renseigné"
+        return "not given" if language == "en" else "non renseigné"
     if dim == "region_code" and value in REGIONS:
         return f"{value} — {REGIONS[value]}"
     return str(value)
 
 
-def year_text(year: object, table: IndicatorTable) -> str:
+def year_text(year: object, table: IndicatorTable, language: str = "fr") -> str:
     """A year for people, marked when the data cut leaves it incomplete."""
     if year is None or (not isinstance(year, str) and pd.isna(year)):
-        return "non renseigné"
+        return "not given" if language == "en" else "non renseigné"
     if not isinstance(year, str) and int(year) in table.incomplete_years():
+        if language == "en":
+            return f"{int(year)} (incomplete, data as of {fr_date(table.data_until)})"
         return f"{int(year)} (incomplète, données au {fr_date(table.data_until)})"
     return str(year)
 
@@ -103,9 +105,10 @@ def french_frame(table: IndicatorTable, language: str = "fr",
     out = pd.DataFrame(index=frame.index)
     for dim in table.query.by:
         if dim == "year":
-            out[label(dim, language)] = frame[dim].map(lambda v: year_text(v, table))
+            out[label(dim, language)] = frame[dim].map(lambda v: year_text(v, table, language))
             continue
-        out[label(dim, language)] = frame[dim].map(lambda v, dim=dim: dimension_text(dim, v))
+        out[label(dim, language)] = frame[dim].map(
+            lambda v, dim=dim: dimension_text(dim, v, language))
     for column in table.values.columns:
         entry = BY_NAME.get(column)
         if entry is None:

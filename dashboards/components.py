@@ -13,7 +13,7 @@ import param
 from bokeh.models import CustomJSTickFormatter
 
 from cqp_metrics.api import SECRET, IndicatorTable
-from cqp_metrics.explain import NO_FILTER, explain, filters_text
+from cqp_metrics.explain import NO_FILTER, NO_FILTER_EN, explain, filters_text
 from cqp_metrics.formatting import export_notes, fr_int, fr_pct
 from cqp_metrics.kinds import DAYS_PER_MONTH
 from cqp_metrics.period import fr_date, period_label
@@ -68,48 +68,60 @@ def _message(inner: str, classes: str = "no-data") -> pn.pane.HTML:
                         f"{inner}</div>", sizing_mode="stretch_width")
 
 
-def no_data(what: str = "") -> pn.pane.HTML:
+def no_data(what: str = "", language: str = "fr") -> pn.pane.HTML:
     """What an empty selection shows instead of an empty chart."""
+    if language == "en":
+        return _message("<strong>No data</strong> for this selection"
+                        + (f" ({html.escape(what)})" if what else "") + ".")
     return _message(f"<strong>{NO_DATA.capitalize()}</strong> pour cette sélection"
                     + (f" ({html.escape(what)})" if what else "") + ".")
 
 
+def in_words(frame: pd.DataFrame, language: str = "fr") -> pd.DataFrame:
+    """A table with its (French) column headings in ``language``."""
+    return frame.rename(columns=lambda c: say(c, language)) if language == "en" else frame
+
+
 def info_html(names: list[str], table: IndicatorTable, subject: str | None = None,
-              text: str = "") -> str:
+              text: str = "", language: str = "fr") -> str:
     """An information popover (an "i" in a circle, a native ``<details>``: Tab reaches it,
     Enter or Space opens it) with each figure's definition, numerator, denominator, period,
     filters and secret rule, from the registry; every text escaped."""
-    filters = filters_text(table.query) or NO_FILTER
+    filters = filters_text(table.query, language) or (NO_FILTER_EN if language == "en"
+                                                      else NO_FILTER)
     several = len(names) > 1
-    sections = [f"<p><strong>Filtres</strong> : {html.escape(filters)}</p>"] if several else []
+    heading_filters = say("Filtres", language)
+    sections = [f"<p><strong>{heading_filters}</strong> : {html.escape(filters)}</p>"] \
+        if several else []
     for name in names:
-        about = explain(name, filters, table.rule)
+        about = explain(name, filters, table.rule, language)
         rows = "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>"
-                       for k, v in about.rows() if not (several and k == "Filtres"))
+                       for k, v in about.rows(filters=not several))
         heading = f"<h3>{html.escape(about.title)}</h3>" if several else ""
         sections.append(f"{heading}<dl>{rows}</dl>")
-    subject = subject or label(names[0])
+    subject = subject or label(names[0], language)
     wide = " wide" if len(names) > 1 else ""
+    definition = say("Définition", language)
     return (f'<details class="cqp-info{wide}"><summary role="button" '
-            f'aria-label="Définition : {html.escape(subject, quote=True)}" '
-            f'title="Définition"><span class="cqp-i" aria-hidden="true">i</span>'
+            f'aria-label="{definition} : {html.escape(subject, quote=True)}" '
+            f'title="{definition}"><span class="cqp-i" aria-hidden="true">i</span>'
             f'{html.escape(text)}</summary>'
             f'<div class="cqp-info-body" role="note" tabindex="0">{"".join(sections)}</div>'
             '</details>')
 
 
 def info(names: list[str], table: IndicatorTable, subject: str | None = None,
-         text: str = "") -> pn.pane.HTML:
+         text: str = "", language: str = "fr") -> pn.pane.HTML:
     """:func:`info_html` as a pane, to put beside a chart or a table."""
-    return pn.pane.HTML(info_html(names, table, subject, text), margin=(0, 5),
+    return pn.pane.HTML(info_html(names, table, subject, text, language), margin=(0, 5),
                         css_classes=["info-pane"])
 
 
 def explained(view, names: list[str], table: IndicatorTable,
-              subject: str | None = None) -> pn.Column:
+              subject: str | None = None, language: str = "fr") -> pn.Column:
     """A chart with its information popover above it and its data one click away under it."""
-    return pn.Column(pn.Row(info(names, table, subject), align="end"), view,
-                     chart_data(table, names, subject), sizing_mode="stretch_width")
+    return pn.Column(pn.Row(info(names, table, subject, language=language), align="end"), view,
+                     chart_data(table, names, subject, language), sizing_mode="stretch_width")
 
 
 def chart_data(table: IndicatorTable, names: list[str], subject: str | None = None,
@@ -136,10 +148,15 @@ def data_details(frame: pd.DataFrame, subject: str, language: str = "fr") -> pn.
         stylesheets=[TABLE_CSS], sizing_mode="stretch_width", margin=(0, 10))
 
 
-def secret_legend(table: IndicatorTable) -> pn.pane.Markdown:
-    return pn.pane.Markdown(f"<small>« {SECRET} » : {html.escape(table.rule.describe())} "
-                            "Taux : intervalle de confiance à 95 % (Wilson).</small>",
-                            css_classes=["secret-legend"])
+def secret_legend(table: IndicatorTable, language: str = "fr") -> pn.pane.Markdown:
+    """What « secret » in a table means, and the rates' interval."""
+    if language == "en":
+        text = (f"« {SECRET} »: {html.escape(table.rule.describe('en'))} "
+                "Rates: 95% confidence interval (Wilson).")
+    else:
+        text = (f"« {SECRET} » : {html.escape(table.rule.describe())} "
+                "Taux : intervalle de confiance à 95 % (Wilson).")
+    return pn.pane.Markdown(f"<small>{text}</small>", css_classes=["secret-legend"])
 
 
 def incomplete_note(table: IndicatorTable, language: str = "fr") -> pn.pane.HTML | None:
@@ -168,7 +185,8 @@ def _marked(plot, table: IndicatorTable, names: list[str], *notes,
     incomplete years (and ``notes``) said under it."""
     notes = [incomplete_note(table, language), *notes]
     pane = pn.pane.HoloViews(plot, sizing_mode="stretch_width")
-    return pn.Column(info(names, table), pane, *[n for n in notes if n is not None],
+    return pn.Column(info(names, table, language=language), pane,
+                     *[n for n in notes if n is not None],
                      chart_data(table, names, language=language), sizing_mode="stretch_width")
 
 
@@ -188,23 +206,26 @@ def _category(value: object, labels: dict | None = None) -> str:
 
 
 def hidden_note(table: IndicatorTable, names: str | list[str], by: str,
-                labels: dict | None = None) -> pn.pane.HTML | None:
+                labels: dict | None = None, language: str = "fr") -> pn.pane.HTML | None:
     """Under a chart: the categories (or years) it does not draw because of the secret."""
     names = [names] if isinstance(names, str) else names
     parts = []
     for name in names:
         listed = hidden_categories(table, name, by, labels)
         if listed:
-            prefix = f"{label(name)} : " if len(names) > 1 else ""
+            prefix = f"{label(name, language)} : " if len(names) > 1 else ""
             parts.append(prefix + ", ".join(listed))
     if not parts:
         return None
     rule = table.rule
-    return pn.pane.HTML(
-        f'<small class="hidden-categories">Non tracé, « {SECRET} » (effectifs sous '
-        f"{rule.min_count}, taux sur moins de {rule.min_denominator} personnes, et ce qui "
-        f"permettrait de les retrouver) : {html.escape(' ; '.join(parts))}</small>",
-        margin=(0, 10))
+    if language == "en":
+        said = (f"Not drawn, « {SECRET} » (counts under {rule.min_count}, rates over fewer "
+                f"than {rule.min_denominator} people, and what would give them back): ")
+    else:
+        said = (f"Non tracé, « {SECRET} » (effectifs sous {rule.min_count}, taux sur moins de "
+                f"{rule.min_denominator} personnes, et ce qui permettrait de les retrouver) : ")
+    return pn.pane.HTML(f'<small class="hidden-categories">{said}'
+                        f"{html.escape(' ; '.join(parts))}</small>", margin=(0, 10))
 
 
 def empty(table: IndicatorTable, name: str, language: str = "fr") -> pn.pane.HTML:
@@ -213,9 +234,10 @@ def empty(table: IndicatorTable, name: str, language: str = "fr") -> pn.pane.HTM
     hidden = table.hidden[name] if name in table.hidden else pd.Series(dtype=bool)
     if len(table.values) and bool(hidden.any()):
         return _message(f"<strong>{html.escape(label(name, language))} : « {SECRET} »</strong>"
-                        f" pour cette sélection — {html.escape(table.rule.describe())}",
+                        f" {say('pour cette sélection', language)} — "
+                        f"{html.escape(table.rule.describe(language))}",
                         "no-data secret-chart")
-    return no_data(label(name, language))
+    return no_data(label(name, language), language)
 
 
 def kpi(name: str, table: IndicatorTable, language: str = "fr",
@@ -258,7 +280,8 @@ def kpi(name: str, table: IndicatorTable, language: str = "fr",
     significant = ' data-significant="true"' if "· significatif" in change else ""
     title, change = phrases(title, language), phrases(change, language)
     return pn.pane.HTML(
-        f'<div class="kpi" data-kpi="{name}"{significant}>{info_html([name], table)}'
+        f'<div class="kpi" data-kpi="{name}"{significant}>'
+        f'{info_html([name], table, language=language)}'
         f'<div class="kpi-title">{html.escape(title)}</div>'
         f'<div class="kpi-value">{html.escape(str(body))}</div>'
         f'<div class="kpi-change">{html.escape(change)}</div></div>',
@@ -307,7 +330,8 @@ def rate_trend(table: IndicatorTable, name: str, by: str = "year",
     plot = rate_trend_plot(table, name, by, language)
     if plot is None:
         return empty(table, name, language)
-    return _marked(plot, table, [name], hidden_note(table, name, by), language=language)
+    return _marked(plot, table, [name], hidden_note(table, name, by, language=language),
+                   language=language)
 
 
 def duration_trend(table: IndicatorTable, name: str, language: str = "fr"
@@ -330,7 +354,8 @@ def duration_trend(table: IndicatorTable, name: str, language: str = "fr"
            ylabel=say("mois", language),
            xlabel=label("year", language), height=300, responsive=True,
            shared_axes=False, ylim=(0, None), yformatter=fr_axis())
-    return _marked(plot, table, [name], hidden_note(table, name, "year"), language=language)
+    return _marked(plot, table, [name], hidden_note(table, name, "year", language=language),
+                   language=language)
 
 
 def rate_bars_plot(table: IndicatorTable, name: str, by: str, language: str = "fr",
@@ -365,8 +390,9 @@ def rate_bars(table: IndicatorTable, name: str, by: str, language: str = "fr",
     plot = rate_bars_plot(table, name, by, language, labels, title)
     if plot is None:
         return empty(table, name, language)
-    view = explained(pn.pane.HoloViews(plot, sizing_mode="stretch_width"), [name], table)
-    note = hidden_note(table, name, by, labels)
+    view = explained(pn.pane.HoloViews(plot, sizing_mode="stretch_width"), [name], table,
+                     language=language)
+    note = hidden_note(table, name, by, labels, language)
     return view if note is None else pn.Column(view, note, sizing_mode="stretch_width")
 
 
@@ -397,7 +423,8 @@ def count_trend(table: IndicatorTable, names: list[str], language: str = "fr"):
     plot = count_trend_plot(table, names, language)
     if plot is None:
         return empty(table, names[0], language)
-    return _marked(plot, table, names, hidden_note(table, names, "year"), language=language)
+    return _marked(plot, table, names, hidden_note(table, names, "year", language=language),
+                   language=language)
 
 
 def data_table(frame: pd.DataFrame, caption: str = "Tableau",
@@ -449,7 +476,7 @@ class IndicatorTableView(param.Parameterized):
 
     def view(self, table: IndicatorTable, name: str = "indicateurs") -> pn.Column:
         if table.values.empty:
-            return pn.Column(no_data())
+            return pn.Column(no_data(language=self.language))
         stamp = dt.date.today().isoformat()
         downloads = pn.Row(
             pn.widgets.FileDownload(callback=lambda: self.csv_bytes(table, name),
@@ -463,9 +490,9 @@ class IndicatorTableView(param.Parameterized):
         )
         shown = data_table(self.frame(table), "Tableau des indicateurs",
                            css_classes=["indicator-table"])
-        note = incomplete_note(table)
+        note = incomplete_note(table, self.language)
         names = [c for c in table.values.columns if c in BY_NAME]
-        about = info(names, table, "colonnes du tableau",
-                     say("Définitions des colonnes", self.language))
+        about = info(names, table, say("colonnes du tableau", self.language),
+                     say("Définitions des colonnes", self.language), self.language)
         return pn.Column(pn.Row(downloads, about), shown, *([note] if note else []),
-                         secret_legend(table), sizing_mode="stretch_width")
+                         secret_legend(table, self.language), sizing_mode="stretch_width")

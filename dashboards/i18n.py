@@ -50,6 +50,56 @@ ENGLISH: dict[str, str] = {
     "Candidatures": "Candidacies", "Étape": "Step",
     "Entrées en VAE": "VAE entrants", "Recevables": "Admissible",
     "Présentés au jury": "Before the jury", "Certifiés": "Certified",
+    # definitions, notes and messages
+    "Définition": "Definition", "colonnes du tableau": "the table's columns",
+    "pour cette sélection": "for this selection", "non estimable": "not estimable",
+    "courbe de complétion": "completion curve", "blocs": "blocks", "parcours VAE": "VAE path",
+    "la voie VAE n'est pas sélectionnée": "the VAE pathway is not selected",
+    "Les candidats entrés récemment en validation partielle n'ont pas encore eu le temps de la "
+    "compléter : l'estimateur de Kaplan–Meier tient compte de ce temps d'observation, ce sont "
+    "ses chiffres qu'on compare d'une année à l'autre.":
+        "Candidates who recently obtained a partial validation have not yet had the time to "
+        "complete it: the Kaplan–Meier estimator takes this observation time into account, and "
+        "its figures are the ones to compare from one year to the next.",
+    # table headings
+    "Mois": "Months", "Complétées": "Completed", "Borne basse": "Lower bound",
+    "Borne haute": "Upper bound", "Cohorte": "Cohort", "Intitulé": "Title",
+    "Branches": "Branches", "Reconnaissance": "Recognition", "Code": "Code", "Fin": "End",
+    "Mois restants": "Months left", "Code Certif Info": "Certif Info code", "Niveau": "Level",
+    "Valideur": "Awarding body", "Registre": "Register", "Début": "Start",
+    "Bloc": "Block", "Version avant": "Version before", "Taux avant (IC 95 %)":
+        "Rate before (95% CI)", "Version après": "Version after",
+    "Taux après (IC 95 %)": "Rate after (95% CI)",
+    "Écart (IC 95 %, Newcombe)": "Difference (95% CI, Newcombe)",
+    "Taux de validation totale": "Full validation rate", "Position": "Position",
+    "au-dessus des limites": "above the limits", "en dessous des limites": "below the limits",
+    "Taux d'acquisition": "Pass rate", "IC 95 %": "95% CI",
+    # recognition
+    "Enregistrements qui prennent fin d'ici {months} mois":
+        "Registrations ending within {months} months",
+    "aucun enregistrement ne prend fin": "no registration ends",
+    "Catalogue national des CQP (Certif Info)": "National catalogue of CQPs (Certif Info)",
+    "La liste nomme les CQP de toutes les branches : elle est réservée aux administrateurs.":
+        "The list names the CQPs of every branch: it is for administrators only.",
+    "Catalogue national non importé (« cqp-metrics import-certifinfo »).":
+        "National catalogue not imported (« cqp-metrics import-certifinfo »).",
+    "CQP jamais enregistrés": "CQPs never registered", "registre": "register",
+    # referential
+    "% validation totale": "% full validation", "limites à 95 %": "95% limits",
+    "limites à 99,8 %": "99.8% limits", "ensemble": "all", "organismes": "providers",
+    "Validation totale": "Full validation",
+    "Tapez un code ou un mot de l'intitulé": "Type a code or a word of the title",
+    "Le CQP dont la fiche est présentée (les filtres de gauche s'y appliquent aussi).":
+        "The CQP whose sheet is shown (the filters on the left apply to it too).",
+    "Blocs : évolution entre versions": "Blocks: change between versions",
+    "Blocs : évolution entre versions du référentiel":
+        "Blocks: change between versions of the referential",
+    "Organismes hors des limites à 95 %": "Providers outside the 95% limits",
+    "Aucun organisme hors des limites à 95 %.": "No provider outside the 95% limits.",
+    "Enregistrements RNCP / RS": "RNCP / RS registrations", "sans fin": "no end",
+    "Jamais enregistré au RNCP ni au RS.": "Never registered in the RNCP or the RS.",
+    "une seule version du référentiel": "a single version of the referential",
+    "organismes de plus de 20 présentés": "providers with more than 20 before the jury",
 }
 
 HELP_EN = {

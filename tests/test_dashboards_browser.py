@@ -444,6 +444,20 @@ def test_english_pages_say_their_sidebar_banner_and_key_figures_in_english(watch
         for name in names:
             page.get_by_role("button", name=name).first.wait_for(timeout=30_000)
     page.get_by_text("Chart data").first.wait_for(timeout=30_000)
+    # definitions, headings, notes and tables of every page: none of the French words
+    french = ("Définition", "Numérateur", "Faits datés", "Données du graphique", "Filtres",
+              "Enregistrements", "limites à", "Non tracé", "pour cette sélection", "Intitulé",
+              "Mois restants", "Tapez un code", "Complétées", "Bloc de compétences")
+    for slug in ("overview", "partial", "recognition", "referential", "territories"):
+        watched.open(f"?lang=en&page={slug}")
+        page.wait_for_selector(".cqp-info", timeout=30_000)
+        page.wait_for_timeout(1500)
+        text = page.evaluate("""() => { const out = [];
+            const walk = (n) => { if (n.nodeType === 3) out.push(n.textContent);
+              if (n.shadowRoot) walk(n.shadowRoot); for (const c of n.childNodes) walk(c); };
+            walk(document.querySelector('#main') || document.body); return out.join(' '); }""")
+        assert "Definition" in text or "Numerator" in text, slug
+        assert not [w for w in french if w in text], (slug, [w for w in french if w in text])
     assert watched.errors == []
 
 

@@ -7,7 +7,7 @@ import pytest
 from cqp_metrics.config import SecretRule
 from cqp_metrics.explain import DOC, explain, main, markdown
 from cqp_metrics.kinds import Count, Rate
-from cqp_metrics.registry import REGISTRY
+from cqp_metrics.registry import BY_NAME, REGISTRY
 
 
 def test_the_docs_follow_the_registry():
@@ -55,3 +55,25 @@ def test_a_drifted_document_is_caught(tmp_path, monkeypatch):
     assert main(["--check"]) == 1
     assert main([]) == 0 and main(["--check"]) == 0
     assert markdown() in stale.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("entry", REGISTRY, ids=lambda e: e.name)
+def test_every_indicator_is_explained_in_english(entry):
+    """``?lang=en``: the same explanation, every text in English, the same terms."""
+    french = explain(entry.name, "", SecretRule(7, 30))
+    about = explain(entry.name, "", SecretRule(7, 30), language="en")
+    assert about.title == entry.label_en and about.definition == entry.description_en
+    assert entry.description_en and entry.description_en != entry.description
+    assert about.period.startswith("Facts dated") and about.filters.startswith("none")
+    assert [h for h, _ in about.rows()][1:3] == ["Definition", *(["Numerator"]
+                                                  if about.numerator else ["Period"])]
+    # the same terms, named by their codes
+    for fr_term, en_term in ((french.numerator, about.numerator),
+                             (french.denominator, about.denominator)):
+        assert (fr_term is None) is (en_term is None)
+        code = fr_term.rsplit("(", 1)[-1].rstrip(")") if fr_term else ""
+        if code in BY_NAME:
+            assert en_term == f"{BY_NAME[code].label_en} ({code})"
+    assert ("7" in about.secret or "30" in about.secret) is bool(getattr(entry, "secret", False))
+    accents = set("éèêàùç")
+    assert not accents & set(about.definition + about.secret + about.nature + about.period)

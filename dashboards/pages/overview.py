@@ -19,7 +19,7 @@ class OverviewPage(Page):
     def render(self, where: dict, years: tuple) -> pn.viewable.Viewable:
         table = self.source.table(by=("year",), where=where, years=years)
         if table.values.empty:
-            return no_data()
+            return no_data(language=self.language)
         same_period = None
         incomplete = table.incomplete_years()
         last = int(table.values["year"].iloc[-1])

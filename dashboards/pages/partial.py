@@ -9,7 +9,7 @@ import panel as pn
 import param
 
 from cqp_metrics.formatting import fr_pct
-from cqp_metrics.registry import BY_NAME
+from cqp_metrics.registry import BY_NAME, label
 
 from ..components import (
     ACCENT,
@@ -40,7 +40,7 @@ def completion_plot(curve: pd.DataFrame, by_year: bool,
                     language: str = "fr") -> hv.Overlay | pn.pane.HTML:
     """The Kaplan–Meier completion curve (steps, with its 95 % band), per cohort year."""
     if curve.empty:
-        return no_data("courbe de complétion")
+        return no_data(say("courbe de complétion", language), language)
     layers = []
     groups = curve.groupby("year") if by_year else [(None, curve)]
     for year, group in groups:
@@ -67,7 +67,7 @@ def completion_plot(curve: pd.DataFrame, by_year: bool,
         legend_position="bottom_right", show_legend=by_year)
 
 
-def curve_data(curve: pd.DataFrame, by_year: bool) -> pn.pane.HTML:
+def curve_data(curve: pd.DataFrame, by_year: bool, language: str = "fr") -> pn.pane.HTML:
     """The completion curve's points as a table (month, estimate, interval)."""
     columns = {"months": "Mois", "completion": "Complétées", "low": "Borne basse",
                "high": "Borne haute"}
@@ -79,7 +79,14 @@ def curve_data(curve: pd.DataFrame, by_year: bool) -> pn.pane.HTML:
             frame[column] = frame[column].map(fr_pct)
     if "Mois" in frame:
         frame["Mois"] = frame["Mois"].map(lambda m: f"{m:g}".replace(".", ","))
-    return data_details(frame, "courbe de complétion")
+    frame = frame.rename(columns=lambda c: say(c, language))
+    return data_details(frame, say("courbe de complétion", language), language)
+
+
+#: How to read the completion estimates (under the curve).
+KM_READING = ("Les candidats entrés récemment en validation partielle n'ont pas encore eu le "
+              "temps de la compléter : l'estimateur de Kaplan–Meier tient compte de ce temps "
+              "d'observation, ce sont ses chiffres qu'on compare d'une année à l'autre.")
 
 
 class PartialPage(Page):
@@ -101,35 +108,34 @@ class PartialPage(Page):
         by_year = self.source.table(by=("year",), where=where, years=years,
                                     names=["partial_rate", *KM])
         if by_year.values.empty:
-            return no_data()
+            return no_data(language=self.language)
         overall = self.source.table(where=where, years=years, names=list(KM)).published()
+        unknown = say("non estimable", self.language)
         summary = "  \n".join(
-            f"{BY_NAME[n].label_fr} : **{BY_NAME[n].text(overall[n].iloc[0]) or 'non estimable'}**"
+            f"{label(n, self.language)} : **{BY_NAME[n].text(overall[n].iloc[0]) or unknown}**"
             for n in KM)
         curve = self.source.completion_curve(where=where, years=years, by_year=self.by_cohort)
         blocks = self.source.table(by=("block_code",), where=where, years=years)
         shown = blocks.masked().dropna(subset=["block_pass_rate"]).sort_values(
             "block_pass_rate").head(12)
         if shown.empty:
-            missed = no_data("blocs")
+            missed = no_data(say("blocs", self.language), self.language)
         else:
             subset = blocks.__class__(blocks.query, shown, blocks.hidden.loc[shown.index],
                                       blocks.rule)
             missed = rate_bars(subset, "block_pass_rate", "block_code", self.language,
                                title=say("Les blocs les moins acquis (taux d'acquisition, IC 95 %)",
                                          self.language))
-        reading = pn.pane.Markdown(
-            "<small>Les candidats entrés récemment en validation partielle n'ont pas encore "
-            "eu le temps de la compléter : l'estimateur de Kaplan–Meier tient compte de ce "
-            "temps d'observation, ce sont ses chiffres qu'on compare d'une année à "
-            "l'autre.</small>", css_classes=["km-note"])
+        reading = pn.pane.Markdown(f"<small>{say(KM_READING, self.language)}</small>",
+                                   css_classes=["km-note"])
         return pn.Column(
             pn.Row(rate_trend(by_year, "partial_rate", language=self.language),
                    rate_trend(by_year, "partial_completion_12m_km", language=self.language),
                    sizing_mode="stretch_width"),
-            pn.Row(pn.Column(pn.Row(pn.pane.Markdown(summary), info(list(KM), by_year)),
+            pn.Row(pn.Column(pn.Row(pn.pane.Markdown(summary),
+                                    info(list(KM), by_year, language=self.language)),
                              completion_plot(curve, self.by_cohort, self.language),
-                             reading, curve_data(curve, self.by_cohort),
+                             reading, curve_data(curve, self.by_cohort, self.language),
                              sizing_mode="stretch_width", css_classes=["km-curve"]),
                    missed, sizing_mode="stretch_width"),
-            secret_legend(by_year), sizing_mode="stretch_width")
+            secret_legend(by_year, self.language), sizing_mode="stretch_width")

@@ -9,7 +9,7 @@ import panel as pn
 
 from cqp_metrics.catalogue import ending_within, matching
 
-from ..components import ACCENT, data_table, no_data, rate_trend, secret_legend
+from ..components import ACCENT, data_table, in_words, no_data, rate_trend, secret_legend
 from ..i18n import say
 from .base import Page
 
@@ -18,17 +18,25 @@ COLUMNS = {"cqp_code": "CQP", "title": "Intitulé", "branch_codes": "Branches",
            "months_left": "Mois restants"}
 
 
+ENDING = "Enregistrements qui prennent fin d'ici {months} mois"
+ADMINISTRATORS_ONLY = ("La liste nomme les CQP de toutes les branches : elle est réservée aux "
+                       "administrateurs.")
+NOT_IMPORTED = "Catalogue national non importé (« cqp-metrics import-certifinfo »)."
+
+
 class RecognitionPage(Page):
     title_fr, title_en, slug = "Reconnaissance", "Recognition", "recognition"
 
     def render(self, where: dict, years: tuple) -> pn.viewable.Viewable:
+        language = self.language
         by_year = self.source.table(by=("year",), where=where, years=years,
                                     names=["recognition_rate", "rncp_coverage"])
         catalogue = matching(self.source.certifications(), where)
         counts = catalogue["recognition"].value_counts().reindex(
             ["RNCP", "RS", "branche seule"], fill_value=0)
         registers = hv.Bars(pd.DataFrame({"registre": counts.index, "CQP": counts.values}),
-                            "registre", "CQP").opts(color=ACCENT, height=280, responsive=True,
+                            hv.Dimension("registre", label=say("Registre", language)),
+                            "CQP").opts(color=ACCENT, height=280, responsive=True,
                                                     shared_axes=False,
                                                     title=say("CQP par registre aujourd'hui",
                                                               self.language),
@@ -36,11 +44,11 @@ class RecognitionPage(Page):
         soon = []
         for months in (12, 24):
             ending = ending_within(catalogue, months)[list(COLUMNS)].rename(columns=COLUMNS)
+            heading = say(ENDING, language).format(months=months)
             soon.append(pn.Column(
-                f"### Enregistrements qui prennent fin d'ici {months} mois",
-                data_table(ending, f"Enregistrements qui prennent fin d'ici {months} mois")
+                f"### {heading}", data_table(in_words(ending, language), heading)
                 if len(ending)
-                else no_data("aucun enregistrement ne prend fin"),
+                else no_data(say("aucun enregistrement ne prend fin", language), language),
                 sizing_mode="stretch_width"))
         never = catalogue[~catalogue["ever_registered"]][["cqp_code", "title", "branch_codes"]]
         national = self.source.catalogue("certifinfo")
@@ -48,31 +56,32 @@ class RecognitionPage(Page):
             shares = national["recognition"].value_counts()
             summary = ", ".join(f"{shares.get(k, 0)} {k.replace('_', ' ')}"
                                 for k in ("RNCP", "RS", "branche_seule"))
-            heading = (f"### Catalogue national des CQP (Certif Info) : {len(national)} CQP — "
-                       f"{summary}")
+            heading = (f"### {say('Catalogue national des CQP (Certif Info)', language)} : "
+                       f"{len(national)} CQP — {summary}")
             if "title" in national:  # the list itself: administrators only (every branch)
                 listed = national.rename(columns={
                     "code_diplome": "Code Certif Info", "title": "Intitulé",
                     "recognition": "Reconnaissance", "rncp_code": "Code", "level": "Niveau",
                     "valideur": "Valideur"})
-                certifinfo = pn.Column(heading, data_table(listed, "Catalogue Certif Info"),
+                certifinfo = pn.Column(heading, data_table(in_words(listed, language),
+                                                           "Catalogue Certif Info"),
                                        sizing_mode="stretch_width")
             else:
                 certifinfo = pn.Column(heading, pn.pane.Markdown(
-                    "<small>La liste nomme les CQP de toutes les branches : elle est réservée "
-                    "aux administrateurs.</small>"), sizing_mode="stretch_width")
+                    f"<small>{say(ADMINISTRATORS_ONLY, language)}</small>"),
+                    sizing_mode="stretch_width")
         else:
-            certifinfo = pn.pane.Markdown("<small>Catalogue national non importé "
-                                          "(« cqp-metrics import-certifinfo »).</small>")
+            certifinfo = pn.pane.Markdown(f"<small>{say(NOT_IMPORTED, language)}</small>")
         return pn.Column(
             pn.Row(rate_trend(by_year, "recognition_rate", language=self.language),
                    rate_trend(by_year, "rncp_coverage", language=self.language),
                    sizing_mode="stretch_width"),
             # the registration tables get the page's width: every column shows at 1440 px
             pn.Row(registers, pn.Column(
-                "### CQP jamais enregistrés",
-                data_table(never.rename(columns=COLUMNS), "CQP jamais enregistrés")
-                if len(never) else no_data(), sizing_mode="stretch_width"),
+                f"### {say('CQP jamais enregistrés', language)}",
+                data_table(in_words(never.rename(columns=COLUMNS), language),
+                           say("CQP jamais enregistrés", language))
+                if len(never) else no_data(language=language), sizing_mode="stretch_width"),
                 sizing_mode="stretch_width"),
             *soon,
-            certifinfo, secret_legend(by_year), sizing_mode="stretch_width")
+            certifinfo, secret_legend(by_year, self.language), sizing_mode="stretch_width")

@@ -23,6 +23,7 @@ from ..components import (
     file_safe,
     fr_axis,
     hover,
+    in_words,
     interval_text,
     no_data,
     secret_legend,
@@ -44,8 +45,8 @@ def funnel_plot(frame: pd.DataFrame, overall: float, language: str = "fr") -> hv
                          taux=frame["full_rate"] * 100,
                          texte=frame["full_rate"].map(fr_pct),
                          volume=frame["juries"].map(fr_int))
-    juries = hv.Dimension("juries", label="Présentés au jury")
-    rate = hv.Dimension("taux", label="% validation totale")
+    juries = hv.Dimension("juries", label=say("Présentés au jury", language))
+    rate = hv.Dimension("taux", label=say("% validation totale", language))
     n = np.linspace(max(frame["juries"].min() * 0.8, 5), frame["juries"].max() * 1.1, 100)
     layers = []
     for z, dash, name in ((Z95, "dashed", "limites à 95 %"), (3.09, "dotted",
@@ -53,16 +54,16 @@ def funnel_plot(frame: pd.DataFrame, overall: float, language: str = "fr") -> hv
         half = funnel_half_width(overall, n, z) * 100
         for sign in (1, -1):
             layers.append(hv.Curve((n, np.clip(overall * 100 + sign * half, 0, 100)),
-                                   juries, rate, label=name).opts(color="grey",
+                                   juries, rate, label=say(name, language)).opts(color="grey",
                                                                   line_dash=dash))
+    everyone = f"{say('ensemble', language)} ({fr_pct(overall)})"
     layers.append(hv.Curve(([n[0], n[-1]], [overall * 100] * 2), juries, rate,
-                           label=f"ensemble ({fr_pct(overall)})").opts(color="black",
-                                                                      line_width=1))
+                           label=everyone).opts(color="black", line_width=1))
     layers.append(hv.Scatter(frame, juries, [rate, "organisme", "texte", "volume"],
-                             label="organismes").opts(
-        size=9, color=ACCENT, **hover(("Organisme", "organisme"),
-                                      ("Présentés au jury", "volume"),
-                                      ("Validation totale", "texte"))))
+                             label=say("organismes", language)).opts(
+        size=9, color=ACCENT, **hover((say("Organisme", language), "organisme"),
+                                      (say("Présentés au jury", language), "volume"),
+                                      (say("Validation totale", language), "texte"))))
     named = frame[outside.to_numpy()].sort_values("juries")
     for above in (True, False):
         side = named[(named["taux"] > overall * 100) == above]
@@ -110,12 +111,17 @@ def blocks_plot(shown: pd.DataFrame, language: str = "fr") -> hv.Overlay:
     data = data.sort_values(["block_code", "version"])
     bars = hv.Bars(data, "bloc", ["taux", "version", "texte", "ic"]).opts(
         cmap="Category10", color="version", xrotation=30, legend_position="bottom",
-        **hover(("Bloc", "bloc"), ("Taux d'acquisition", "texte"), ("IC 95 %", "ic")))
+        **hover((say("Bloc", language), "bloc"), (say("Taux d'acquisition", language), "texte"),
+                (say("IC 95 %", language), "ic")))
     errors = hv.ErrorBars(data, "bloc", ["taux", "moins", "plus"])
     return (bars * errors).opts(
         title=say("Blocs : taux d'acquisition par version (IC 95 %)", language), height=380,
         responsive=True, shared_axes=False, ylim=(0, 100), ylabel="%", xlabel="",
         yformatter=fr_axis())
+
+
+SHEET_HELP = "Le CQP dont la fiche est présentée (les filtres de gauche s'y appliquent aussi)."
+NONE_OUTSIDE = "Aucun organisme hors des limites à 95 %."
 
 
 def _day(value, missing: str) -> str:
@@ -151,9 +157,8 @@ class ReferentialPage(Page):
             name=say("CQP examiné", self.language), options=list(labels.values()),
             value=labels.get(self.sheet, ""), search_strategy="includes",
             case_sensitive=False, min_characters=1, restrict=True, width=520,
-            placeholder="Tapez un code ou un mot de l'intitulé",
-            description="Le CQP dont la fiche est présentée (les filtres de gauche s'y "
-                        "appliquent aussi).", css_classes=["cqp-sheet"])
+            placeholder=say("Tapez un code ou un mot de l'intitulé", self.language),
+            description=say(SHEET_HELP, self.language), css_classes=["cqp-sheet"])
 
         def picked(event) -> None:
             if event.new in codes:
@@ -172,25 +177,26 @@ class ReferentialPage(Page):
     def render(self, where: dict, years: tuple) -> pn.viewable.Viewable:
         cqp = self.sheet
         if cqp is None:
-            return no_data()
+            return no_data(language=self.language)
         one = {**where, "cqp_code": [cqp]}
         titles = self.filters.labels["cqp"]
         sheet = self.source.table(by=("year",), where=one, years=years, names=SHEET)
         if sheet.values.empty:
-            return no_data(cqp)
+            return no_data(cqp, self.language)
         blocks = self.source.table(by=("referential_version", "block_code"), where=one,
                                    years=years)
         shown = blocks.masked().dropna(subset=["block_pass_rate"])
         if shown.empty:
-            block_view = no_data("blocs")
+            block_view = no_data(say("blocs", self.language), self.language)
         else:
             block_view = explained(pn.pane.HoloViews(blocks_plot(shown, self.language),
                                                      sizing_mode="stretch_width"),
-                                   ["block_pass_rate"], blocks)
-        changes = version_changes(shown)
-        comparison = data_table(changes, "Blocs : évolution entre versions",
+                                   ["block_pass_rate"], blocks, language=self.language)
+        changes = in_words(version_changes(shown), self.language)
+        comparison = data_table(changes, say("Blocs : évolution entre versions", self.language),
                                 css_classes=["version-changes"]) if len(changes) \
-            else no_data("une seule version du référentiel")
+            else no_data(say("une seule version du référentiel", self.language),
+                         self.language)
         providers = self.source.table(by=("provider_id",), where=one, years=years,
                                       names=["full_rate"])
         visible = providers.masked().dropna(subset=["full_rate", "provider_id"])
@@ -198,32 +204,39 @@ class ReferentialPage(Page):
         rate = overall["full_rate"].iloc[0] if len(overall) else np.nan
         if len(visible) and pd.notna(rate):
             outside = outside_table(visible, rate)
+            if self.language == "en":
+                outside["Position"] = outside["Position"].map(lambda v: say(v, "en"))
             provider_view = pn.Column(
                 explained(pn.pane.HoloViews(funnel_plot(visible, rate, self.language),
                                             sizing_mode="stretch_width"),
-                          ["full_rate"], providers, "organismes"),
-                data_table(outside, "Organismes hors des limites à 95 %",
+                          ["full_rate"], providers, say("organismes", self.language),
+                          self.language),
+                data_table(in_words(outside, self.language),
+                           say("Organismes hors des limites à 95 %", self.language),
                            css_classes=["funnel-outside"]) if len(outside) else
-                pn.pane.Markdown("<small>Aucun organisme hors des limites à 95 %.</small>"),
+                pn.pane.Markdown(f"<small>{say(NONE_OUTSIDE, self.language)}</small>"),
                 sizing_mode="stretch_width")
         else:
-            provider_view = no_data("organismes de plus de 20 présentés")
+            provider_view = no_data(say("organismes de plus de 20 présentés", self.language),
+                                    self.language)
         view = self.table_view()
         windows = self.source.catalogue("registrations")
         windows = windows[windows["cqp_code"] == cqp]
-        registered = data_table(pd.DataFrame({
+        registrations = say("Enregistrements RNCP / RS", self.language)
+        registered = data_table(in_words(pd.DataFrame({
             "Registre": windows["register"], "Code": windows["rncp_code"],
             "Début": windows["valid_from"].map(lambda d: _day(d, "")),
-            "Fin": windows["valid_until"].map(lambda d: _day(d, "sans fin")),
-        }), "Enregistrements RNCP / RS", css_classes=["cqp-registrations"]) \
+            "Fin": windows["valid_until"].map(lambda d: _day(d, say("sans fin", self.language))),
+        }), self.language), registrations, css_classes=["cqp-registrations"]) \
             if len(windows) else pn.pane.Markdown(
-                "<small>Jamais enregistré au RNCP ni au RS.</small>")
+                f"<small>{say('Jamais enregistré au RNCP ni au RS.', self.language)}</small>")
         return pn.Column(
             pn.pane.HTML(f"<h2>{html.escape(titles.get(cqp, cqp))}</h2>",
                          sizing_mode="stretch_width"),
             view.view(sheet, name=f"fiche_{file_safe(cqp)}"),
-            pn.pane.Markdown("### Enregistrements RNCP / RS"), registered,
+            pn.pane.Markdown(f"### {registrations}"), registered,
             pn.Row(block_view, provider_view, sizing_mode="stretch_width"),
-            pn.pane.Markdown("### Blocs : évolution entre versions du référentiel"),
+            pn.pane.Markdown(
+                f"### {say('Blocs : évolution entre versions du référentiel', self.language)}"),
             comparison,
-            secret_legend(sheet), sizing_mode="stretch_width")
+            secret_legend(sheet, self.language), sizing_mode="stretch_width")

@@ -46,7 +46,7 @@ def tile_map(table, name: str, language: str = "fr") -> hv.Overlay:
         color="valeur", cmap="Blues", colorbar=True, line_color="white",
         clabel=label(name, language) + (" (%)" if share else ""),
         clipping_colors={"NaN": "#dddddd"},
-        **hover(("Région", "région"), (label(name, language), "texte")))
+        **hover((say("Région", language), "région"), (label(name, language), "texte")))
     # white on the dark end of the scale, black elsewhere: readable on every tile (AA)
     scale = pd.to_numeric(data["valeur"], errors="coerce")
     span = scale.max() - scale.min()
@@ -83,8 +83,8 @@ class TerritoriesPage(Page):
         table = self.source.table(by=("region_code",), where=where, years=years,
                                   names=CHOICES)
         if table.values.empty:
-            return no_data()
+            return no_data(language=self.language)
         view = self.table_view()
-        return pn.Row(pn.Column(info([self.indicator], table),
+        return pn.Row(pn.Column(info([self.indicator], table, language=self.language),
                                 tile_map(table, self.indicator, self.language)),
                       view.view(table, name="territoires"), sizing_mode="stretch_width")

@@ -56,12 +56,13 @@ class VaePage(Page):
     def render(self, where: dict, years: tuple) -> pn.viewable.Viewable:
         vae = {**where, "pathway": ["vae"]}
         if where.get("pathway") and "vae" not in where["pathway"]:
-            return no_data("la voie VAE n'est pas sélectionnée")
+            return no_data(say("la voie VAE n'est pas sélectionnée", self.language),
+                           self.language)
         total = self.source.table(names=[n for n, _ in FUNNEL], where=vae, years=years)
         funnel = funnel_plot(total, say("Parcours VAE des entrées de la période",
                                         self.language), self.language)
         if funnel is None:
-            return no_data("VAE")
+            return no_data(say("VAE", self.language), self.language)
         by_year = self.source.table(names=["vae_success_rate"], by=("year",), where=vae,
                                     years=years)
         by_status = self.source.table(names=["vae_success_rate"], by=("status",), where=vae,
@@ -72,7 +73,8 @@ class VaePage(Page):
                                       where=vae, years=years)
         return pn.Column(
             pn.Row(explained(pn.pane.HoloViews(funnel, sizing_mode="stretch_width"),
-                             [n for n, _ in FUNNEL], total, "parcours VAE"),
+                             [n for n, _ in FUNNEL], total, say("parcours VAE", self.language),
+                             self.language),
                    rate_trend(by_year, "vae_success_rate", language=self.language),
                    sizing_mode="stretch_width"),
             pn.Row(rate_bars(by_status, "vae_success_rate", "status", self.language,
@@ -81,4 +83,4 @@ class VaePage(Page):
                    sizing_mode="stretch_width"),
             pn.Row(duration_trend(durations, "days_to_first_jury_median", self.language),
                    sizing_mode="stretch_width"),
-            secret_legend(total), sizing_mode="stretch_width")
+            secret_legend(total, self.language), sizing_mode="stretch_width")
