@@ -2,7 +2,8 @@
 
 A fact is a FROM clause over the schema that yields one row per thing counted (a candidacy,
 a jury decision, a first partial validation, a block result, a CQP's activity), joined to
-its candidacy so that every dimension can cut it.
+its candidacy so that every dimension can cut it. These definitions over the raw tables are
+materialised at each load by :mod:`cqp_metrics.derived`, which the query builder reads.
 """
 
 from __future__ import annotations
@@ -170,7 +171,9 @@ def last_activity_year() -> sa.ScalarSelect:
     return sa.select(sa.func.max(year_of(activity.c.activity_date))).scalar_subquery()
 
 
-FACTS = {
+#: Each fact over the raw tables: what the derived layer (:mod:`cqp_metrics.derived`) is
+#: built from, and the reference its tests compare it with.
+RAW_FACTS = {
     "candidacy": candidacy_fact,
     "jury": jury_fact,
     "first_partial": first_partial_fact,

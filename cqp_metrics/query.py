@@ -16,10 +16,10 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from . import schema
+from .derived import FACTS
 from .dialects import rules_for
 from .dimensions import DIMENSIONS
 from .facts import (
-    FACTS,
     FactSource,
     cqps_of,
     last_activity_year,

@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import sqlalchemy as sa
 
-from . import schema
+from . import derived, schema
 from .codes import fold
 from .db import ensure_schema
 from .loading.problems import LoadError, Problem
@@ -286,6 +286,7 @@ def import_rncp(engine: sa.Engine, path: str | Path, confirm: dict[str, str] | N
             _record_blocks(connection, cqp, code, export.blocks, report)
         _record_fiches(connection, export.fiches[export.fiches["rncp_code"].isin(
             {code for _, code, _ in pairs})])
+        derived.refresh(connection, ("jury",))  # its flag « in a registration window »
         taken = {code for _, code, _ in pairs}
         for cqp in cqps.itertuples():
             branches = set(owners.loc[owners["cqp_code"] == cqp.cqp_code, "branch_code"])

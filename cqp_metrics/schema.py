@@ -187,6 +187,44 @@ audit_event = sa.Table(
     sa.Column("address", sa.String(64), doc="the client's address as the server saw it"),
 )
 
+# -- the derived fact layer (cqp_metrics.derived): rebuilt from the tables above ---------
+
+
+def _fact_table(name: str, *columns: sa.Column) -> sa.Table:
+    """A derived fact table: one row per thing a fact counts, its own columns (its date and
+    precomputed flags), then its candidacy's columns (every dimension, its dates)."""
+    own = {c.name for c in columns}
+    copied = [sa.Column(c.name, c.type) for c in candidacy.columns if c.name not in own]
+    return sa.Table(name, metadata, *columns, *copied, info={"derived": True})
+
+
+fact_candidacy = _fact_table(
+    "fact_candidacy",
+    sa.Column("has_decision", sa.Boolean, doc="a jury decision (full, partial, refused)"),
+    sa.Column("has_full", sa.Boolean, doc="a full validation"))
+fact_jury = _fact_table(
+    "fact_jury",
+    sa.Column("jury_date", sa.Date),
+    sa.Column("decision", sa.String(8), doc="full, partial or refused (absences left out)"),
+    sa.Column("in_registration", sa.Boolean, doc="the jury falls in an RNCP/RS window"))
+fact_first_partial = _fact_table(
+    "fact_first_partial",
+    sa.Column("start", sa.Date, doc="the candidacy's first partial validation"),
+    sa.Column("event", sa.Date, doc="its first later full validation (empty: none yet)"),
+    sa.Column("completed", sa.Boolean))
+fact_first_jury = _fact_table(
+    "fact_first_jury",
+    sa.Column("first_jury", sa.Date, doc="the candidacy's first jury decision"),
+    sa.Column("days", sa.Integer, doc="days from its entry to that decision"))
+fact_block_result = _fact_table(
+    "fact_block_result",
+    sa.Column("jury_date", sa.Date),
+    sa.Column("block_code", sa.String(64)),
+    sa.Column("acquired", sa.Boolean))
+fact_activity = _fact_table(
+    "fact_activity",
+    sa.Column("activity_date", sa.Date, doc="an entry or a jury decision"))
+
 #: Tables in the order they are written (parents before children).
 WRITE_ORDER = (branch, certification, certification_branch, registration, block, candidacy,
                jury, block_result)

@@ -15,7 +15,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from .. import schema
+from .. import derived, schema
 from ..period import latest_fact_date
 from .problems import LoadError, Problem
 from .validate import Dataset
@@ -62,6 +62,7 @@ def write_dataset(connection: sa.Connection, dataset: Dataset, source: str,
                                  "d'arrêt postérieure")])
     connection.execute(schema.load_log.insert().values(
         loaded_at=dt.datetime.now(), source=source, rows=total, data_until=data_until))
+    derived.refresh(connection)
     return total
 
 

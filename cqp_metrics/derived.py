@@ -1,0 +1,69 @@
+"""The derived fact layer: each fact of :mod:`cqp_metrics.facts` materialised in its own
+table (``fact_jury``, ``fact_candidacy``…), one row per thing counted, carrying its date,
+its precomputed flags (a decision, in a registration window, completed and when…) and its
+candidacy's dimensions.
+
+The raw definitions (correlated ``EXISTS``, first decisions, joins) are evaluated once per
+load instead of once per request: :func:`refresh` rebuilds the tables inside the writing
+transaction of a load or a correction (:func:`cqp_metrics.loading.write_dataset`), of an
+RNCP import and of the migration that creates them. Nothing in them depends on the data cut
+or on a request: the cut, the period and the filters apply when a request reads them.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from . import schema
+from .facts import RAW_FACTS, FactSource
+
+#: Each fact's table and the column of its own that dates it (None: the candidacy's entry).
+TABLES: dict[str, tuple[sa.Table, str | None]] = {
+    "candidacy": (schema.fact_candidacy, None),
+    "jury": (schema.fact_jury, "jury_date"),
+    "first_partial": (schema.fact_first_partial, "start"),
+    "first_jury": (schema.fact_first_jury, "first_jury"),
+    "block_result": (schema.fact_block_result, "jury_date"),
+    "activity": (schema.fact_activity, "activity_date"),
+}
+_CANDIDACY = [c.name for c in schema.candidacy.columns]
+
+
+def _own(raw: FactSource, date: str | None) -> dict[str, sa.ColumnElement]:
+    """A raw fact's columns that its table stores besides the candidacy's."""
+    own = {date: raw.date} if date else {}
+    own.update({k: v for k, v in raw.columns.items() if k not in _CANDIDACY})
+    return own
+
+
+def source(name: str) -> FactSource:
+    """The fact ``name`` read from its derived table: the same columns as its raw definition,
+    each now a stored column."""
+    table, date = TABLES[name]
+    columns = {k: table.c[k] for k in RAW_FACTS[name]().columns}
+    return FactSource(table, table, table.c[date or "entered_on"], columns)
+
+
+#: What the query builder reads: every fact from the derived layer.
+FACTS = {name: (lambda name=name: source(name)) for name in TABLES}
+
+
+def select_raw(name: str) -> sa.Select:
+    """The rows of fact ``name`` computed from the raw tables, as its table stores them."""
+    table, date = TABLES[name]
+    raw = RAW_FACTS[name]()
+    values = {c: raw.candidacy.c[c] for c in _CANDIDACY}
+    values.update(_own(raw, date))
+    return sa.select(*(values[c.name].label(c.name) for c in table.columns)).select_from(
+        raw.from_)
+
+
+def refresh(connection: sa.Connection, names: tuple[str, ...] | None = None) -> None:
+    """Rebuild the derived tables (of the facts ``names``; all by default) from the raw
+    tables, in the caller's transaction."""
+    for name, (table, _) in TABLES.items():
+        if names is not None and name not in names:
+            continue
+        connection.execute(table.delete())
+        connection.execute(table.insert().from_select([c.name for c in table.columns],
+                                                      select_raw(name)))
