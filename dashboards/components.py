@@ -290,7 +290,8 @@ def kpi(name: str, table: IndicatorTable, language: str = "fr",
 
 def _years_only(frame: pd.DataFrame, by: str) -> pd.DataFrame:
     """The rows of real years (no total row, no missing year); hidden values stay, as NaN."""
-    return frame[frame[by].map(lambda v: not isinstance(v, str) and pd.notna(v))]
+    real = frame[by].map(lambda v: not isinstance(v, str) and pd.notna(v)).astype(bool)
+    return frame.loc[real]  # .loc: an empty mask selects no row (not every column)
 
 
 def rate_trend_plot(table: IndicatorTable, name: str, by: str = "year",

@@ -100,3 +100,16 @@ def test_every_tile_label_meets_wcag_aa_contrast(demo):
                 assert _contrast(colour, fill[region_of[abbr]]) >= 4.5, abbr
                 checked += 1
     assert checked == len(SHORT)
+
+
+def test_a_trend_with_no_year_says_so_instead_of_failing(demo):
+    """A selection with rows for one indicator but none for another (VAE candidacies, no VAE
+    jury yet): the empty trend is a message, not an error."""
+    from dashboards.components import rate_trend, rate_trend_plot
+
+    table = compute(demo, names=["vae_success_rate"], by=["year"],
+                    where={"pathway": ["vae"], "region_code": ["nowhere"]})
+    assert table.values.empty
+    assert rate_trend_plot(table, "vae_success_rate") is None
+    message = rate_trend(table, "vae_success_rate")
+    assert "Aucune donnée" in message.object
