@@ -82,6 +82,14 @@ def compute(engine: sa.Engine | sa.Connection, names: Iterable[str] | None = Non
     from any other table served for the same filters (:mod:`cqp_metrics.secret`).
     """
     query = IndicatorQuery.make(names, by, where, years, scope, until, data_until)
+    return compute_query(engine, query, secret, totals, changes)
+
+
+def compute_query(engine: sa.Engine | sa.Connection, query: IndicatorQuery,
+                  secret: SecretRule | bool = True, totals: bool = False,
+                  changes: bool = False) -> IndicatorTable:
+    """:func:`compute` for a request already made (:meth:`IndicatorQuery.make`): the object
+    the dashboards build once from their filters and cache results by."""
     if changes and "year" not in query.by:
         raise QueryError("--changes compare chaque année à la précédente : ajoutez year à --by")
     rule = _rule(secret)

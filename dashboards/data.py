@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 import pandas as pd
 import panel as pn
@@ -11,11 +12,12 @@ import sqlalchemy as sa
 
 from cqp_metrics import catalogue
 from cqp_metrics.access import NOBODY, Access
-from cqp_metrics.api import IndicatorTable, compute
+from cqp_metrics.api import IndicatorTable, compute_query
 from cqp_metrics.config import SecretRule, resolve_db_url, scope_from_env
 from cqp_metrics.db import DatabaseError, check_schema, error_reason, make_engine
 from cqp_metrics.formatting import source_note
 from cqp_metrics.period import data_cut
+from cqp_metrics.query import IndicatorQuery
 from cqp_metrics.survival import completion_curve
 
 _ENGINES: dict[str, sa.Engine] = {}
@@ -37,21 +39,32 @@ def engine_for(url: str) -> sa.Engine:
     return _ENGINES[url]
 
 
+#: How long a read of the data version holds (seconds): a page's requests share one read
+#: instead of opening the database once more each; a load shows within that time.
+VERSION_HOLDS = 1.0
+_VERSIONS: dict[str, tuple[float, str]] = {}
+
+
 def _data_version(url: str) -> str:
     """Changes whenever a load is recorded: the cache key includes it."""
     from cqp_metrics import schema
 
+    now = time.monotonic()
+    read_at, value = _VERSIONS.get(url, (-VERSION_HOLDS, ""))
+    if now - read_at < VERSION_HOLDS:
+        return value
     with engine_for(url).connect() as connection:
-        value = connection.execute(sa.select(sa.func.max(schema.load_log.c.loaded_at))).scalar()
-    return str(value)
+        value = str(connection.execute(sa.select(sa.func.max(
+            schema.load_log.c.loaded_at))).scalar())
+    _VERSIONS[url] = (now, value)
+    return value
 
 
-@pn.cache(max_items=512, policy="LRU")
-def _indicator_table(url: str, version: str, names: tuple | None, by: tuple,
-                     where: tuple, years: tuple, scope: tuple | None,
-                     totals: bool, until: tuple | None = None) -> IndicatorTable:
-    return compute(engine_for(url), names=names, by=by, where=dict(where), years=years,
-                   scope=scope, secret=SecretRule(), totals=totals, until=until)
+@pn.cache(max_items=512, policy="LRU", hash_funcs={IndicatorQuery: IndicatorQuery.key})
+def _indicator_table(url: str, version: str, query: IndicatorQuery,
+                     totals: bool) -> IndicatorTable:
+    """One request's table, shared by every session: the request itself is the key."""
+    return compute_query(engine_for(url), query, secret=SecretRule(), totals=totals)
 
 
 @pn.cache(max_items=128, policy="LRU")
@@ -144,13 +157,22 @@ class MetricsSource(param.Parameterized):
         return build(engine_for(self.url), where, years[1], self._scope(), title,
                      since=years[0])
 
+    def request(self, names=None, by=(), where=None, years=(None, None),
+                until: tuple[int, int] | None = None) -> IndicatorQuery:
+        """The request for these indicators, cuts and filters, within this session's scope:
+        made (normalised and checked) once, then the key of the shared cache."""
+        return IndicatorQuery.make(names, by, {k: v for k, v in (where or {}).items() if v},
+                                   years, self._scope(), until)
+
     def table(self, names=None, by=(), where=None, years=(None, None),
               totals: bool = False, until: tuple[int, int] | None = None) -> IndicatorTable:
         """Indicators for these cuts and filters (cached for every session); ``until``:
         (month, day), the same period of every year."""
-        return _indicator_table(self.url, _data_version(self.url),
-                                None if names is None else tuple(names), tuple(by),
-                                _frozen(where), tuple(years), self._scope(), totals, until)
+        return self.answer(self.request(names, by, where, years, until), totals)
+
+    def answer(self, query: IndicatorQuery, totals: bool = False) -> IndicatorTable:
+        """The table of a request (cached for every session)."""
+        return _indicator_table(self.url, _data_version(self.url), query, totals)
 
     def completion_curve(self, where=None, years=(None, None),
                          by_year: bool = False) -> pd.DataFrame:

@@ -1,0 +1,216 @@
+"""Benchmark: each page's recompute after a filter change, as the server does it (#11).
+
+    .venv/bin/python benchmarks/pages.py [--candidacies 100000 1000000] [--repeat 3]
+                                         [--db URL] [--markdown docs/benchmarks-pages.md]
+
+For each size, a DuckDB file is filled with the demo generator (``write_dataset``: validation
+excluded, derived layer included), then every page of the observatory renders, with an empty
+cache, for a set of realistic filter changes: the page's queries and the building of its
+charts and tables (Bokeh models), as a session does after a click. In the same run, for
+reference: the same page's queries over the raw tables (the SQL the query builder wrote
+before the derived layer) and the usual notebook (reading the rows into pandas, then
+grouping). Prints Markdown; ``--markdown`` writes it to a file too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import platform
+import statistics
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import panel as pn
+import sqlalchemy as sa
+
+from cqp_metrics import demo, derived, query, schema
+from cqp_metrics.db import ensure_schema, make_engine
+from cqp_metrics.facts import RAW_FACTS
+from cqp_metrics.loading import write_dataset
+
+#: (what a user does, filters, years): a session's usual clicks.
+CHANGES = (
+    ("arrivée, sans filtre", {}, (None, None)),
+    ("branche 0016", {"branch_code": ["0016"]}, (None, None)),
+    ("CQP CQP-MET-SO", {"cqp_code": ["CQP-MET-SO"]}, (None, None)),
+    ("région 11", {"region_code": ["11"]}, (None, None)),
+    ("voie VAE", {"pathway": ["vae"]}, (None, None)),
+    ("années 2022–2024", {}, (2022, 2024)),
+    ("branche 3248, femmes", {"branch_code": ["3248"], "sex": ["F"]}, (None, None)),
+    ("CQPI-LOG, alternants", {"cqp_code": ["CQPI-LOG"], "status": ["alternant"]},
+     (None, None)),
+)
+
+
+def build(url: str, candidacies: int) -> dict[str, float]:
+    """Fill the database; the seconds to generate and to write (derived layer included)."""
+    started = time.perf_counter()
+    dataset = demo.generate(candidacies)
+    generated = time.perf_counter() - started
+    engine = make_engine(url)
+    ensure_schema(engine)
+    started = time.perf_counter()
+    with engine.begin() as connection:
+        write_dataset(connection, dataset, source="bench")
+    written = time.perf_counter() - started
+    started = time.perf_counter()
+    with engine.begin() as connection:
+        derived.refresh(connection)
+    refreshed = time.perf_counter() - started
+    engine.dispose()
+    return {"generate": generated, "write": written, "refresh": refreshed}
+
+
+class SqlClock:
+    """Adds up the time spent in ``cqp_metrics`` computations (the page's queries)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    @contextlib.contextmanager
+    def patched(self) -> Iterator[None]:
+        from dashboards import data
+
+        originals = data.compute_query, data.completion_curve
+
+        def timed(function):
+            def wrapper(*args, **kwargs):
+                started = time.perf_counter()
+                try:
+                    return function(*args, **kwargs)
+                finally:
+                    self.seconds += time.perf_counter() - started
+            return wrapper
+
+        data.compute_query, data.completion_curve = (timed(f) for f in originals)
+        try:
+            yield
+        finally:
+            data.compute_query, data.completion_curve = originals
+
+
+@contextlib.contextmanager
+def raw_facts() -> Iterator[None]:
+    """The query builder reading the raw tables (the reference before the derived layer)."""
+    saved = dict(query.FACTS)
+    query.FACTS.clear()
+    query.FACTS.update(RAW_FACTS)
+    try:
+        yield
+    finally:
+        query.FACTS.clear()
+        query.FACTS.update(saved)
+
+
+def page_times(url: str, repeat: int, raw: bool = False) -> dict[str, dict[str, list[float]]]:
+    """Per page: the seconds of each recompute (``total``) and of its queries (``sql``)."""
+    import holoviews as hv
+
+    from dashboards.data import MetricsSource
+    from dashboards.observatory import ObservatoryApp
+
+    hv.extension("bokeh")
+
+    app = ObservatoryApp(source=MetricsSource(url=url, scope=None))
+    clock = SqlClock()
+    times: dict[str, dict[str, list[float]]] = {}
+    with clock.patched(), (raw_facts() if raw else contextlib.nullcontext()):
+        for _ in range(repeat):
+            for _label, where, years in CHANGES:
+                for page in app.pages:
+                    pn.state.clear_caches()
+                    clock.seconds = 0.0
+                    started = time.perf_counter()
+                    view = page.render(where, years)
+                    if not raw:
+                        view.get_root()  # the Bokeh models a session sends
+                    total = time.perf_counter() - started
+                    entry = times.setdefault(page.slug, {"total": [], "sql": []})
+                    entry["total"].append(total)
+                    entry["sql"].append(clock.seconds)
+    return times
+
+
+def pandas_notebook(url: str) -> float:
+    """The usual notebook: read the candidacies and their juries into pandas, then the full
+    validation rate by year and CQP (seconds)."""
+    engine = make_engine(url, read_only=True)
+    started = time.perf_counter()
+    with engine.connect() as connection:
+        candidacies = pd.read_sql(sa.select(schema.candidacy), connection)
+        juries = pd.read_sql(sa.select(schema.jury), connection)
+    rows = juries.merge(candidacies, on="candidacy_id")
+    rows = rows[rows["decision"] != "absent"]
+    rows["year"] = pd.to_datetime(rows["jury_date"]).dt.year
+    rows.groupby(["year", "cqp_code"])["decision"].apply(lambda d: (d == "full").mean())
+    engine.dispose()
+    return time.perf_counter() - started
+
+
+def p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
+def ms(value: float) -> str:
+    return f"{value * 1000:,.0f}".replace(",", " ")
+
+
+def report(size: int, steps: dict[str, float], derived_times, raw_times,
+           notebook: float) -> list[str]:
+    lines = [f"### {size:,} candidacies (DuckDB)".replace(",", " "), "",
+             f"Written in {steps['write']:.1f} s ({size / steps['write']:,.0f} candidacies/s, "
+             "validation excluded, derived layer included); the derived layer alone is "
+             f"rebuilt in {steps['refresh']:.1f} s.".replace(",", " "), "",
+             "| page | recompute median (ms) | p95 (ms) | of which queries, median | "
+             "queries over raw tables, median | p95 |", "|---|---|---|---|---|---|"]
+    for slug, entry in derived_times.items():
+        raw = raw_times[slug]["sql"]
+        lines.append(f"| {slug} | {ms(statistics.median(entry['total']))} | "
+                     f"{ms(p95(entry['total']))} | {ms(statistics.median(entry['sql']))} | "
+                     f"{ms(statistics.median(raw))} | {ms(p95(raw))} |")
+    lines += ["", f"The usual notebook (the rows read into pandas, then one rate by year "
+                  f"and CQP): {ms(notebook)} ms.", ""]
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--candidacies", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--db", default=None, help="an existing database (no build)")
+    parser.add_argument("--markdown", type=Path, default=None)
+    args = parser.parse_args()
+    lines = [f"Machine: {platform.processor() or platform.machine()}, "
+             f"{len(__import__('os').sched_getaffinity(0))} cores, Python "
+             f"{platform.python_version()}, {time.strftime('%Y-%m-%d')}; "
+             f"{len(CHANGES)} filter changes × {args.repeat} on each of the seven pages.", ""]
+    with tempfile.TemporaryDirectory() as folder:
+        sizes = [None] if args.db else args.candidacies
+        for size in sizes:
+            url = args.db or f"duckdb:///{Path(folder) / f'bench_{size}.duckdb'}"
+            steps = {"write": float("nan"), "refresh": float("nan")}
+            if size is not None:
+                print(f"building {size} candidacies…", flush=True)
+                steps = build(url, size)
+            derived_times = page_times(url, args.repeat)
+            raw_times = page_times(url, 1, raw=True)
+            notebook = pandas_notebook(url)
+            if size is None:
+                engine = make_engine(url, read_only=True)
+                with engine.connect() as connection:
+                    size = connection.execute(sa.select(sa.func.count()).select_from(
+                        schema.candidacy)).scalar_one()
+                engine.dispose()
+            lines += report(size, steps, derived_times, raw_times, notebook)
+            print("\n".join(lines), flush=True)
+    if args.markdown:
+        args.markdown.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
