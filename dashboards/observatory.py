@@ -15,6 +15,7 @@ from cqp_metrics.config import InputError
 from cqp_metrics.db import DatabaseError
 from cqp_metrics.period import fr_date
 
+from . import warm
 from .data import MetricsSource
 from .filters import URL_PARAMETERS, Filters
 from .i18n import phrases, say
@@ -294,6 +295,8 @@ def serve() -> None:
     try:
         language = _session_arg("lang", "fr")
         app = ObservatoryApp(language=language if language in ("fr", "en") else "fr")
+        if app.source is not None and app.error is None:
+            warm.start(app.source.url)  # the default view, ready after each load
         app.sync_url()
         declare_language(app.language)
         app.template().servable()
