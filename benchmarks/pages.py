@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
+import os
 import platform
 import statistics
 import tempfile
 import time
+import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,6 +31,7 @@ import panel as pn
 import sqlalchemy as sa
 
 from cqp_metrics import demo, derived, query, schema
+from cqp_metrics.cache import VALUES
 from cqp_metrics.db import ensure_schema, make_engine
 from cqp_metrics.facts import RAW_FACTS
 from cqp_metrics.loading import write_dataset
@@ -123,6 +127,7 @@ def page_times(url: str, repeat: int, raw: bool = False) -> dict[str, dict[str, 
             for _label, where, years in CHANGES:
                 for page in app.pages:
                     pn.state.clear_caches()
+                    VALUES.clear()  # the page's own requests may still share their margins
                     clock.seconds = 0.0
                     started = time.perf_counter()
                     view = page.render(where, years)
@@ -133,6 +138,40 @@ def page_times(url: str, repeat: int, raw: bool = False) -> dict[str, dict[str, 
                     entry["total"].append(total)
                     entry["sql"].append(clock.seconds)
     return times
+
+
+def _page_of(app) -> pn.viewable.Viewable:
+    """What a session's page holds: the sidebar (filters) and the Vue d'ensemble, built."""
+    return pn.Row(pn.Column(*app.sidebar()), app.pages[0]._safe_render())
+
+
+def sessions(url: str, count: int = 20) -> dict[str, float]:
+    """The first page of a session on a cold cache (seconds), and the memory that 1 and
+    ``count`` sessions hold, each with its page built, sharing the results (MiB of Python
+    objects, traced: the process's resident size moves with what earlier steps freed)."""
+    import holoviews as hv
+
+    from dashboards.data import MetricsSource
+    from dashboards.observatory import ObservatoryApp
+
+    hv.extension("bokeh")
+    pn.state.clear_caches()
+    VALUES.clear()
+    gc.collect()
+    tracemalloc.start()
+    started = time.perf_counter()
+    kept = [ObservatoryApp(source=MetricsSource(url=url, scope=None))]
+    kept.append(_page_of(kept[0]).get_root())
+    first = time.perf_counter() - started
+    gc.collect()
+    one = tracemalloc.get_traced_memory()[0]
+    for _ in range(count - 1):
+        app = ObservatoryApp(source=MetricsSource(url=url, scope=None))
+        kept += [app, _page_of(app).get_root()]
+    gc.collect()
+    many = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    return {"first": first, "one": one / 2**20, "many": many / 2**20, "count": count}
 
 
 def pandas_notebook(url: str) -> float:
@@ -156,16 +195,20 @@ def p95(values: list[float]) -> float:
     return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
+def rate(value: float) -> str:
+    return "–" if value != value else f"{value:,.0f}".replace(",", " ")
+
+
 def ms(value: float) -> str:
     return f"{value * 1000:,.0f}".replace(",", " ")
 
 
 def report(size: int, steps: dict[str, float], derived_times, raw_times,
-           notebook: float) -> list[str]:
+           notebook: float, memory: dict[str, float]) -> list[str]:
     lines = [f"### {size:,} candidacies (DuckDB)".replace(",", " "), "",
-             f"Written in {steps['write']:.1f} s ({size / steps['write']:,.0f} candidacies/s, "
+             f"Written in {steps['write']:.1f} s ({rate(size / steps['write'])} candidacies/s, "
              "validation excluded, derived layer included); the derived layer alone is "
-             f"rebuilt in {steps['refresh']:.1f} s.".replace(",", " "), "",
+             f"rebuilt in {steps['refresh']:.1f} s.", "",
              "| page | recompute median (ms) | p95 (ms) | of which queries, median | "
              "queries over raw tables, median | p95 |", "|---|---|---|---|---|---|"]
     for slug, entry in derived_times.items():
@@ -173,7 +216,12 @@ def report(size: int, steps: dict[str, float], derived_times, raw_times,
         lines.append(f"| {slug} | {ms(statistics.median(entry['total']))} | "
                      f"{ms(p95(entry['total']))} | {ms(statistics.median(entry['sql']))} | "
                      f"{ms(statistics.median(raw))} | {ms(p95(raw))} |")
-    lines += ["", f"The usual notebook (the rows read into pandas, then one rate by year "
+    lines += ["", f"First page of a session on a cold cache (the app, its filters' choices and "
+                  f"the Vue d'ensemble built, server side): {ms(memory['first'])} ms. Memory: "
+                  f"one session holds {memory['one']:.0f} MiB (the shared results included), "
+                  f"{memory['count']:.0f} sessions {memory['many'] - memory['one']:.0f} MiB "
+                  "more than one (each with its page built; Python objects, traced).",
+              "", f"The usual notebook (the rows read into pandas, then one rate by year "
                   f"and CQP): {ms(notebook)} ms.", ""]
     return lines
 
@@ -183,12 +231,16 @@ def main() -> None:
     parser.add_argument("--candidacies", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--db", default=None, help="an existing database (no build)")
-    parser.add_argument("--markdown", type=Path, default=None)
+    parser.add_argument("--markdown", type=Path, default=None,
+                        help="write the results into this file, between its markers")
+    parser.add_argument("--plot", type=Path, default=None,
+                        help="a PNG of the growth with the data (two sizes or more)")
     args = parser.parse_args()
     lines = [f"Machine: {platform.processor() or platform.machine()}, "
-             f"{len(__import__('os').sched_getaffinity(0))} cores, Python "
+             f"{len(os.sched_getaffinity(0))} cores, Python "
              f"{platform.python_version()}, {time.strftime('%Y-%m-%d')}; "
              f"{len(CHANGES)} filter changes × {args.repeat} on each of the seven pages.", ""]
+    growth: list[tuple[int, dict, dict]] = []
     with tempfile.TemporaryDirectory() as folder:
         sizes = [None] if args.db else args.candidacies
         for size in sizes:
@@ -200,16 +252,61 @@ def main() -> None:
             derived_times = page_times(url, args.repeat)
             raw_times = page_times(url, 1, raw=True)
             notebook = pandas_notebook(url)
+            memory = sessions(url)
             if size is None:
                 engine = make_engine(url, read_only=True)
                 with engine.connect() as connection:
                     size = connection.execute(sa.select(sa.func.count()).select_from(
                         schema.candidacy)).scalar_one()
                 engine.dispose()
-            lines += report(size, steps, derived_times, raw_times, notebook)
+            lines += report(size, steps, derived_times, raw_times, notebook, memory)
+            growth.append((size, derived_times, raw_times))
             print("\n".join(lines), flush=True)
+    if args.plot and len(growth) > 1:
+        args.plot.write_bytes(growth_png(growth))
+        lines += [f"![Queries of each page against the number of candidacies]"
+                  f"({args.plot.name})", ""]
     if args.markdown:
-        args.markdown.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        write_section(args.markdown, "\n".join(lines))
+
+
+def growth_png(growth: list[tuple[int, dict, dict]]) -> bytes:
+    """Each page's median query time against the number of candidacies, derived layer
+    (solid) and raw tables (dashed), drawn by the dashboards' own chart renderer."""
+    import holoviews as hv
+
+    from dashboards.static import png
+
+    hv.extension("bokeh")
+    from bokeh.palettes import Category10_10
+
+    curves = []
+    for slug, colour in zip(growth[0][1], Category10_10, strict=False):
+        for index, dash, what in ((1, "solid", "couche dérivée"), (2, "dashed", "tables brutes")):
+            points = [(g[0], statistics.median(g[index][slug]["sql"]) * 1000) for g in growth]
+            curves.append(hv.Curve(points, "candidatures", "ms", label=f"{slug} ({what})")
+                          .opts(line_dash=dash, color=colour))
+    plot = hv.Overlay(curves).opts(logx=True, logy=True, width=860, height=420,
+                                   legend_position="right",
+                                   title="Requêtes d'une page selon le volume (médiane)")
+    return png(plot, 860)
+
+
+BEGIN = "<!-- BEGIN pages: written by benchmarks/pages.py (make bench) -->"
+END = "<!-- END pages -->"
+
+
+def write_section(path: Path, text: str) -> None:
+    """Put ``text`` between the markers of ``path`` (appended with them when missing)."""
+    current = path.read_text(encoding="utf-8") if path.exists() else ""
+    block = f"{BEGIN}\n\n{text.strip()}\n\n{END}"
+    if BEGIN in current and END in current:
+        head, _, rest = current.partition(BEGIN)
+        _, _, tail = rest.partition(END)
+        current = head + block + tail
+    else:
+        current = current.rstrip("\n") + "\n\n" + block + "\n"
+    path.write_text(current, encoding="utf-8")
 
 
 if __name__ == "__main__":

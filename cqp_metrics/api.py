@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 import pandas as pd
 import sqlalchemy as sa
 
-from . import dialects, schema
+from . import derived, dialects, schema
+from .cache import VALUES
 from .config import SecretRule
 from .dimensions import DIMENSIONS
 from .period import data_cut, year_complete
@@ -97,14 +98,15 @@ def compute_query(engine: sa.Engine | sa.Connection, query: IndicatorQuery,
         dialects.prepare(connection)
         if query.data_until is None:
             query = replace(query, data_until=data_cut(connection))
-        decisions = _suppressions(connection, query, rule)
-        values = _values(connection, query)
+        fetch = _fetcher(engine, connection)
+        decisions = _suppressions(fetch, query, rule, connection)
+        values = fetch(query)
         hidden = _hidden(values, query.by, decisions, rule)
         total_dim = None
         if totals and query.by:
             total_dim = query.by[-1]
             rest = replace(query, by=query.by[:-1])
-            margin = _values(connection, rest)
+            margin = fetch(rest)
             margin_hidden = _hidden(margin, rest.by, decisions, rule)
             margin[total_dim] = TOTAL
             values = pd.concat([values.astype({total_dim: object}), margin[values.columns]],
@@ -120,8 +122,19 @@ def compute_query(engine: sa.Engine | sa.Connection, query: IndicatorQuery,
     return IndicatorTable(query, _with_year_complete(values, query), mask, rule, total_dim)
 
 
-def _suppressions(connection: sa.Connection, query: IndicatorQuery,
-                  rule: SecretRule) -> list[Suppression]:
+def _fetcher(engine: sa.Engine | sa.Connection,
+             connection: sa.Connection) -> Callable[[IndicatorQuery], pd.DataFrame]:
+    """How this computation reads a request's values: through the process's shared results
+    when it owns its connection (an engine given), straight from the database inside a
+    caller's transaction (whose writes others must not see)."""
+    if isinstance(engine, sa.Connection):
+        return lambda query: _values(connection, query)
+    key = (str(engine.url), derived.version(connection))
+    return lambda query: VALUES.get((*key, query), lambda: _values(connection, query))
+
+
+def _suppressions(fetch: Callable[[IndicatorQuery], pd.DataFrame], query: IndicatorQuery,
+                  rule: SecretRule, connection: sa.Connection) -> list[Suppression]:
     """The secret's decisions for this filter set, one per fact: each over every count of
     its fact and the rows where that fact has something, whatever the request names."""
     if not rule.enabled:
@@ -133,7 +146,7 @@ def _suppressions(connection: sa.Connection, query: IndicatorQuery,
 
         def counts_of(dims: tuple[str, ...], names=names) -> pd.DataFrame:
             # Rows in a fixed order: ties in the secret's choices fall the same way each time.
-            frame = _values(connection, replace(query, by=dims, names=names))
+            frame = fetch(replace(query, by=dims, names=names))
             return frame.loc[_order(frame, dims)].reset_index(drop=True)
 
         out.append(Suppression(counts_of, rule, knowledge, list(names)))

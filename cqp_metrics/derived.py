@@ -12,6 +12,8 @@ or on a request: the cut, the period and the filters apply when a request reads 
 
 from __future__ import annotations
 
+import datetime as dt
+
 import sqlalchemy as sa
 
 from . import schema
@@ -60,10 +62,26 @@ def select_raw(name: str) -> sa.Select:
 
 def refresh(connection: sa.Connection, names: tuple[str, ...] | None = None) -> None:
     """Rebuild the derived tables (of the facts ``names``; all by default) from the raw
-    tables, in the caller's transaction."""
-    for name, (table, _) in TABLES.items():
-        if names is not None and name not in names:
-            continue
+    tables, in the caller's transaction, and record the new version of the data."""
+    rebuilt = rebuild(connection, names)
+    connection.execute(schema.fact_refresh.insert().values(
+        version=version(connection) + 1, refreshed_at=dt.datetime.now(),
+        facts=",".join(rebuilt)))
+
+
+def rebuild(connection: sa.Connection, names: tuple[str, ...] | None = None) -> list[str]:
+    """Rebuild the derived tables only (the migration that creates them); the facts done."""
+    rebuilt = [name for name in TABLES if names is None or name in names]
+    for name in rebuilt:
+        table, _ = TABLES[name]
         connection.execute(table.delete())
         connection.execute(table.insert().from_select([c.name for c in table.columns],
                                                       select_raw(name)))
+    return rebuilt
+
+
+def version(connection: sa.Connection) -> int:
+    """The version of the data the indicators read: one more at each load, correction or
+    RNCP import (0: never built). Caches of results are keyed by it."""
+    latest = connection.execute(sa.select(sa.func.max(schema.fact_refresh.c.version))).scalar()
+    return int(latest or 0)

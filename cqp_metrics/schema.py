@@ -225,6 +225,15 @@ fact_activity = _fact_table(
     "fact_activity",
     sa.Column("activity_date", sa.Date, doc="an entry or a jury decision"))
 
+fact_refresh = sa.Table(
+    "fact_refresh",
+    metadata,
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False,
+              doc="1, 2, 3…: one more at each rebuild of the derived layer"),
+    sa.Column("refreshed_at", sa.DateTime, nullable=False),
+    sa.Column("facts", sa.Text, nullable=False, doc="the facts rebuilt, joined by ,"),
+)
+
 #: Tables in the order they are written (parents before children).
 WRITE_ORDER = (branch, certification, certification_branch, registration, block, candidacy,
                jury, block_result)

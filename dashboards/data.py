@@ -10,7 +10,7 @@ import panel as pn
 import param
 import sqlalchemy as sa
 
-from cqp_metrics import catalogue
+from cqp_metrics import catalogue, derived
 from cqp_metrics.access import NOBODY, Access
 from cqp_metrics.api import IndicatorTable, compute_query
 from cqp_metrics.config import SecretRule, resolve_db_url, scope_from_env
@@ -46,16 +46,14 @@ _VERSIONS: dict[str, tuple[float, str]] = {}
 
 
 def _data_version(url: str) -> str:
-    """Changes whenever a load is recorded: the cache key includes it."""
-    from cqp_metrics import schema
-
+    """Changes whenever the data change (a load, a correction, an RNCP import): the cache
+    key includes it."""
     now = time.monotonic()
     read_at, value = _VERSIONS.get(url, (-VERSION_HOLDS, ""))
     if now - read_at < VERSION_HOLDS:
         return value
     with engine_for(url).connect() as connection:
-        value = str(connection.execute(sa.select(sa.func.max(
-            schema.load_log.c.loaded_at))).scalar())
+        value = str(derived.version(connection))
     _VERSIONS[url] = (now, value)
     return value
 

@@ -3,6 +3,7 @@ write: a load, a correction, the migration that creates it (on the three backend
 
 from __future__ import annotations
 
+import pandas as pd
 import sqlalchemy as sa
 from alembic import command
 
@@ -51,3 +52,34 @@ def test_the_migration_builds_the_layer_from_the_data_there(engine):
         assert not sa.inspect(connection).has_table("fact_jury")
     db.upgrade(engine)
     assert all(assert_exact(engine).values())
+
+
+def test_results_are_shared_until_the_data_change(engine):
+    """The second identical request is answered from the shared results; a correction
+    (a new version of the data) is seen at once."""
+    from cqp_metrics import compute
+    from cqp_metrics.cache import VALUES
+
+    with engine.begin() as connection:
+        write_dataset(connection, demo.generate(400, seed=6), source="test")
+        before = derived.version(connection)
+    VALUES.clear()
+    first = compute(engine, names=["juries"], by=["year"])
+    misses = VALUES.misses
+    again = compute(engine, names=["juries"], by=["year"])
+    assert VALUES.misses == misses and VALUES.hits > 0
+    pd.testing.assert_frame_equal(first.values, again.values)
+    assert compute(engine, names=["full"], by=[]).values["full"].iloc[0] > 0  # now cached
+    # a correction: every jury of the first candidacies becomes a refusal
+    dataset = demo.generate(400, seed=6)
+    jury = dataset.tables["jury"]
+    changed = jury["decision"].isin(["full", "partial"])
+    dataset.tables["jury"] = jury.assign(decision=jury["decision"].where(~changed, "refused"))
+    with engine.begin() as connection:
+        write_dataset(connection, dataset, source="correction")
+        assert derived.version(connection) == before + 1
+    after = compute(engine, names=["full"], by=[])
+    with engine.connect() as connection:
+        expected = connection.execute(sa.select(sa.func.count()).select_from(schema.jury).where(
+            schema.jury.c.decision == "full")).scalar_one()
+    assert expected == 0 and after.values["full"].iloc[0] == 0

@@ -22,7 +22,7 @@ def upgrade() -> None:
     bind = op.get_bind()
     for table, _ in derived.TABLES.values():
         table.create(bind)
-    derived.refresh(bind)
+    derived.rebuild(bind)
 
 
 def downgrade() -> None:

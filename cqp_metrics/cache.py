@@ -1,0 +1,51 @@
+"""Results shared by every caller of a process: what the database computed for a request,
+kept by (database, version of its data, request).
+
+The statistical secret decides a table with its margins (the same filters, coarser cuts),
+so the requests of one page, which share their filters, ask for the same margins again and
+again: each is computed once. The version (:func:`cqp_metrics.derived.version`) changes at
+each load, correction or RNCP import, so nothing stale is ever read.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+
+import pandas as pd
+
+
+class ResultCache:
+    """A bounded, thread-safe LRU of data frames (each caller gets its own copy)."""
+
+    def __init__(self, size: int = 512) -> None:
+        self.size = size
+        self._frames: OrderedDict[Hashable, pd.DataFrame] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def get(self, key: Hashable, compute: Callable[[], pd.DataFrame]) -> pd.DataFrame:
+        with self._lock:
+            frame = self._frames.get(key)
+            if frame is not None:
+                self._frames.move_to_end(key)
+                self.hits += 1
+                return frame.copy()
+            self.misses += 1
+        frame = compute()  # outside the lock: other requests go on meanwhile
+        with self._lock:
+            self._frames[key] = frame
+            self._frames.move_to_end(key)
+            while len(self._frames) > self.size:
+                self._frames.popitem(last=False)
+        return frame.copy()
+
+    def clear(self) -> None:
+        with self._lock:
+            self._frames.clear()
+            self.hits = self.misses = 0
+
+
+#: The database's results for a request: cuts and counts, before the secret.
+VALUES = ResultCache()
