@@ -290,7 +290,8 @@ def growth_png(growth: list[tuple[int, dict, dict]]) -> bytes:
             points = [(g[0], statistics.median(g[index][slug]["sql"]) * 1000) for g in growth]
             curves.append(hv.Curve(points, "candidatures", "ms", label=f"{slug} ({what})")
                           .opts(line_dash=dash, color=colour))
-    plot = hv.Overlay(curves).opts(logx=True, logy=True, width=860, height=420,
+    ticks = [(size, f"{size:,}".replace(",", " ")) for size, *_ in growth]
+    plot = hv.Overlay(curves).opts(logx=True, logy=True, width=860, height=420, xticks=ticks,
                                    legend_position="right",
                                    title="Requêtes d'une page selon le volume (médiane)")
     return png(plot, 860)
