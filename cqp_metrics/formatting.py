@@ -47,17 +47,32 @@ def source_note(connection: sa.Connection | sa.Engine) -> dict[str, str]:
 
 
 def export_notes(source: dict[str, str], filters: dict[str, object], rule: SecretRule,
-                 data_until: dt.date | None = None) -> list[tuple[str, str]]:
+                 data_until: dt.date | None = None,
+                 language: str = "fr") -> list[tuple[str, str]]:
     """The notes printed beside every exported table (source, data cut, dates, filters,
-    secret rule)."""
+    secret rule), in French or (``language="en"``) English."""
     listed = "; ".join(f"{k} = {v}" for k, v in filters.items() if v not in (None, "", [], ()))
+    now = dt.datetime.now().strftime("%d/%m/%Y %H:%M")
+    if language == "en":
+        cut = [] if data_until is None else [
+            ("Data as of", f"{data_until:%d/%m/%Y} (a year ending after this date is "
+                           "incomplete)")]
+        return [
+            ("Source", f"{source['source']} (loaded on {source['loaded_at']})"),
+            *cut,
+            ("Exported on", now),
+            ("Filters", listed or "none"),
+            ("Secrecy rule", rule.describe("en")),
+            ("Rates", "95% confidence intervals (Wilson's method); an empty rate has a zero "
+                      "denominator."),
+        ]
     cut = [] if data_until is None else [
         ("Données au", f"{data_until:%d/%m/%Y} (une année qui finit après cette date est "
                        "incomplète)")]
     return [
         ("Source", f"{source['source']} (chargée le {source['loaded_at']})"),
         *cut,
-        ("Exporté le", dt.datetime.now().strftime("%d/%m/%Y %H:%M")),
+        ("Exporté le", now),
         ("Filtres", listed or "aucun"),
         ("Règle de secret", rule.describe()),
         ("Taux", "Intervalles de confiance à 95 % (méthode de Wilson) ; un taux vide a un "

@@ -455,8 +455,9 @@ class IndicatorTableView(param.Parameterized):
         return french_frame(table, self.language)
 
     def notes(self, table: IndicatorTable) -> list[tuple[str, str]]:
-        return export_notes(self.source.catalogue("source"), self.filters.description(),
-                            table.rule, table.data_until)
+        return export_notes(self.source.catalogue("source"),
+                            self.filters.description(self.language), table.rule,
+                            table.data_until, self.language)
 
     def _audit(self, table: IndicatorTable, name: str, format: str) -> None:
         audit_download(name, self.filters.description(), format, len(table.values))

@@ -155,13 +155,16 @@ class Filters(param.Parameterized):
                  if getattr(self, name)}
         return {"where": where, "years": (self.year_from, self.year_to)}
 
-    def description(self) -> dict[str, str]:
+    def description(self, language: str = "fr") -> dict[str, str]:
         """The filters in words, for the notes of downloads."""
-        words = {self.param[name].label: ", ".join(
-                     str(self.labels.get(name, {}).get(value, value))
+        words = {say(self.param[name].label, language): ", ".join(
+                     str(say(self.labels.get(name, {}).get(value, value), language))
                      for value in getattr(self, name))
                  for name in DIMENSION_OF if getattr(self, name)}
-        words["Années"] = f"{self.year_from} à {self.year_to}"
+        if language == "en":
+            words["Years"] = f"{self.year_from} to {self.year_to}"
+        else:
+            words["Années"] = f"{self.year_from} à {self.year_to}"
         return words
 
     def widgets(self, language: str = "fr") -> pn.Column:

@@ -77,3 +77,23 @@ def test_every_indicator_is_explained_in_english(entry):
     assert ("7" in about.secret or "30" in about.secret) is bool(getattr(entry, "secret", False))
     accents = set("éèêàùç")
     assert not accents & set(about.definition + about.secret + about.nature + about.period)
+
+
+def test_export_notes_follow_the_language():
+    """The notes beside a download are in the page's language, with the same facts."""
+    import datetime as dt
+
+    from cqp_metrics.formatting import export_notes
+
+    source = {"source": "demo", "loaded_at": "01/10/2025"}
+    rule = SecretRule(5, 20)
+    french = dict(export_notes(source, {"Voie": "VAE"}, rule, dt.date(2025, 9, 30)))
+    english = dict(export_notes(source, {"Pathway": "VAE"}, rule, dt.date(2025, 9, 30),
+                                language="en"))
+    assert list(english) == ["Source", "Data as of", "Exported on", "Filters", "Secrecy rule",
+                             "Rates"]
+    assert len(french) == len(english)
+    assert english["Data as of"].startswith("30/09/2025")
+    assert french["Données au"].startswith("30/09/2025")
+    assert english["Filters"] == "Pathway = VAE" and "under 5" in english["Secrecy rule"]
+    assert not set("éèàç") & set("".join(english.values()))
