@@ -21,6 +21,7 @@ import os
 import platform
 import statistics
 import tempfile
+import threading
 import time
 import tracemalloc
 from collections.abc import Iterator
@@ -70,10 +71,26 @@ def build(url: str, candidacies: int) -> dict[str, float]:
 
 
 class SqlClock:
-    """Adds up the time spent in ``cqp_metrics`` computations (the page's queries)."""
+    """Adds up the wall time during which ``cqp_metrics`` computations (the page's queries)
+    run: requests run side by side count once."""
 
     def __init__(self) -> None:
         self.seconds = 0.0
+        self._active = 0
+        self._since = 0.0
+        self._lock = threading.Lock()
+
+    def _enter(self) -> None:
+        with self._lock:
+            if self._active == 0:
+                self._since = time.perf_counter()
+            self._active += 1
+
+    def _leave(self) -> None:
+        with self._lock:
+            self._active -= 1
+            if self._active == 0:
+                self.seconds += time.perf_counter() - self._since
 
     @contextlib.contextmanager
     def patched(self) -> Iterator[None]:
@@ -83,11 +100,11 @@ class SqlClock:
 
         def timed(function):
             def wrapper(*args, **kwargs):
-                started = time.perf_counter()
+                self._enter()
                 try:
                     return function(*args, **kwargs)
                 finally:
-                    self.seconds += time.perf_counter() - started
+                    self._leave()
             return wrapper
 
         data.compute_query, data.completion_curve = (timed(f) for f in originals)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pandas as pd
 import panel as pn
@@ -21,6 +23,9 @@ from cqp_metrics.query import IndicatorQuery
 from cqp_metrics.survival import completion_curve
 
 _ENGINES: dict[str, sa.Engine] = {}
+#: Threads that answer a page's requests side by side, shared by every session.
+_POOL = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2),
+                           thread_name_prefix="cqp-requests")
 log = logging.getLogger("dashboards")
 
 
@@ -171,6 +176,12 @@ class MetricsSource(param.Parameterized):
     def answer(self, query: IndicatorQuery, totals: bool = False) -> IndicatorTable:
         """The table of a request (cached for every session)."""
         return _indicator_table(self.url, _data_version(self.url), query, totals)
+
+    def answers(self, requests: dict[str, IndicatorQuery]) -> dict[str, IndicatorTable]:
+        """The tables of a page's requests, computed side by side (the database works while
+        Python decides another table's secret), each cached for every session."""
+        futures = {name: _POOL.submit(self.answer, query) for name, query in requests.items()}
+        return {name: future.result() for name, future in futures.items()}
 
     def completion_curve(self, where=None, years=(None, None),
                          by_year: bool = False) -> pd.DataFrame:

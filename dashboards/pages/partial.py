@@ -105,17 +105,20 @@ class PartialPage(Page):
         return [*super().refs(), self.param.by_cohort]
 
     def render(self, where: dict, years: tuple) -> pn.viewable.Viewable:
-        by_year = self.source.table(by=("year",), where=where, years=years,
-                                    names=["partial_rate", *KM])
+        ask = self.source.request
+        tables = self.source.answers({
+            "by_year": ask(by=("year",), where=where, years=years, names=["partial_rate", *KM]),
+            "overall": ask(where=where, years=years, names=list(KM)),
+            "blocks": ask(by=("block_code",), where=where, years=years)})
+        by_year, blocks = tables["by_year"], tables["blocks"]
         if by_year.values.empty:
             return no_data(language=self.language)
-        overall = self.source.table(where=where, years=years, names=list(KM)).published()
+        overall = tables["overall"].published()
         unknown = say("non estimable", self.language)
         summary = "  \n".join(
             f"{label(n, self.language)} : **{BY_NAME[n].text(overall[n].iloc[0]) or unknown}**"
             for n in KM)
         curve = self.source.completion_curve(where=where, years=years, by_year=self.by_cohort)
-        blocks = self.source.table(by=("block_code",), where=where, years=years)
         shown = blocks.masked().dropna(subset=["block_pass_rate"]).sort_values(
             "block_pass_rate").head(12)
         if shown.empty:

@@ -180,11 +180,15 @@ class ReferentialPage(Page):
             return no_data(language=self.language)
         one = {**where, "cqp_code": [cqp]}
         titles = self.filters.labels["cqp"]
-        sheet = self.source.table(by=("year",), where=one, years=years, names=SHEET)
+        ask = self.source.request
+        tables = self.source.answers({
+            "sheet": ask(by=("year",), where=one, years=years, names=SHEET),
+            "blocks": ask(by=("referential_version", "block_code"), where=one, years=years),
+            "providers": ask(by=("provider_id",), where=one, years=years, names=["full_rate"]),
+            "overall": ask(where=one, years=years, names=["full_rate"])})
+        sheet, blocks, providers = tables["sheet"], tables["blocks"], tables["providers"]
         if sheet.values.empty:
             return no_data(cqp, self.language)
-        blocks = self.source.table(by=("referential_version", "block_code"), where=one,
-                                   years=years)
         shown = blocks.masked().dropna(subset=["block_pass_rate"])
         if shown.empty:
             block_view = no_data(say("blocs", self.language), self.language)
@@ -197,10 +201,8 @@ class ReferentialPage(Page):
                                 css_classes=["version-changes"]) if len(changes) \
             else no_data(say("une seule version du référentiel", self.language),
                          self.language)
-        providers = self.source.table(by=("provider_id",), where=one, years=years,
-                                      names=["full_rate"])
         visible = providers.masked().dropna(subset=["full_rate", "provider_id"])
-        overall = self.source.table(where=one, years=years, names=["full_rate"]).masked()
+        overall = tables["overall"].masked()
         rate = overall["full_rate"].iloc[0] if len(overall) else np.nan
         if len(visible) and pd.notna(rate):
             outside = outside_table(visible, rate)

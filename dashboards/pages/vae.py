@@ -58,19 +58,22 @@ class VaePage(Page):
         if where.get("pathway") and "vae" not in where["pathway"]:
             return no_data(say("la voie VAE n'est pas sélectionnée", self.language),
                            self.language)
-        total = self.source.table(names=[n for n, _ in FUNNEL], where=vae, years=years)
+        ask = self.source.request
+        tables = self.source.answers({
+            "total": ask(names=[n for n, _ in FUNNEL], where=vae, years=years),
+            "by_year": ask(names=["vae_success_rate"], by=("year",), where=vae, years=years),
+            "by_status": ask(names=["vae_success_rate"], by=("status",), where=vae,
+                             years=years),
+            "by_age": ask(names=["vae_success_rate"], by=("age_band",), where=vae,
+                          years=years),
+            "durations": ask(names=["days_to_first_jury_median"], by=("year",), where=vae,
+                             years=years)})
+        total, by_year, by_status, by_age, durations = (tables[k] for k in (
+            "total", "by_year", "by_status", "by_age", "durations"))
         funnel = funnel_plot(total, say("Parcours VAE des entrées de la période",
                                         self.language), self.language)
         if funnel is None:
             return no_data(say("VAE", self.language), self.language)
-        by_year = self.source.table(names=["vae_success_rate"], by=("year",), where=vae,
-                                    years=years)
-        by_status = self.source.table(names=["vae_success_rate"], by=("status",), where=vae,
-                                      years=years)
-        by_age = self.source.table(names=["vae_success_rate"], by=("age_band",), where=vae,
-                                   years=years)
-        durations = self.source.table(names=["days_to_first_jury_median"], by=("year",),
-                                      where=vae, years=years)
         return pn.Column(
             pn.Row(explained(pn.pane.HoloViews(funnel, sizing_mode="stretch_width"),
                              [n for n, _ in FUNNEL], total, say("parcours VAE", self.language),
