@@ -38,11 +38,15 @@ def _own(raw: FactSource, date: str | None) -> dict[str, sa.ColumnElement]:
     return own
 
 
+#: Each fact's named columns (its raw definition's), read once rather than per request.
+_COLUMNS = {name: tuple(RAW_FACTS[name]().columns) for name in TABLES}
+
+
 def source(name: str) -> FactSource:
     """The fact ``name`` read from its derived table: the same columns as its raw definition,
     each now a stored column."""
     table, date = TABLES[name]
-    columns = {k: table.c[k] for k in RAW_FACTS[name]().columns}
+    columns = {k: table.c[k] for k in _COLUMNS[name]}
     return FactSource(table, table, table.c[date or "entered_on"], columns)
 
 

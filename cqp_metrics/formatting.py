@@ -46,35 +46,37 @@ def source_note(connection: sa.Connection | sa.Engine) -> dict[str, str]:
     return {"source": row.source, "loaded_at": row.loaded_at.strftime("%d/%m/%Y %H:%M")}
 
 
+#: The words of the export notes, per language: each note's heading and fixed text.
+NOTE_WORDS = {
+    "fr": {"loaded": "chargée le", "cut": "Données au",
+           "incomplete": "une année qui finit après cette date est incomplète",
+           "exported": "Exporté le", "filters": "Filtres", "none": "aucun",
+           "rule": "Règle de secret", "rates": "Taux",
+           "wilson": "Intervalles de confiance à 95 % (méthode de Wilson) ; un taux vide a un "
+                     "dénominateur nul."},
+    "en": {"loaded": "loaded on", "cut": "Data as of",
+           "incomplete": "a year ending after this date is incomplete",
+           "exported": "Exported on", "filters": "Filters", "none": "none",
+           "rule": "Secrecy rule", "rates": "Rates",
+           "wilson": "95% confidence intervals (Wilson's method); an empty rate has a zero "
+                     "denominator."},
+}
+
+
 def export_notes(source: dict[str, str], filters: dict[str, object], rule: SecretRule,
                  data_until: dt.date | None = None,
                  language: str = "fr") -> list[tuple[str, str]]:
     """The notes printed beside every exported table (source, data cut, dates, filters,
     secret rule), in French or (``language="en"``) English."""
+    words = NOTE_WORDS["en" if language == "en" else "fr"]
     listed = "; ".join(f"{k} = {v}" for k, v in filters.items() if v not in (None, "", [], ()))
-    now = dt.datetime.now().strftime("%d/%m/%Y %H:%M")
-    if language == "en":
-        cut = [] if data_until is None else [
-            ("Data as of", f"{data_until:%d/%m/%Y} (a year ending after this date is "
-                           "incomplete)")]
-        return [
-            ("Source", f"{source['source']} (loaded on {source['loaded_at']})"),
-            *cut,
-            ("Exported on", now),
-            ("Filters", listed or "none"),
-            ("Secrecy rule", rule.describe("en")),
-            ("Rates", "95% confidence intervals (Wilson's method); an empty rate has a zero "
-                      "denominator."),
-        ]
     cut = [] if data_until is None else [
-        ("Données au", f"{data_until:%d/%m/%Y} (une année qui finit après cette date est "
-                       "incomplète)")]
+        (words["cut"], f"{data_until:%d/%m/%Y} ({words['incomplete']})")]
     return [
-        ("Source", f"{source['source']} (chargée le {source['loaded_at']})"),
+        ("Source", f"{source['source']} ({words['loaded']} {source['loaded_at']})"),
         *cut,
-        ("Exporté le", now),
-        ("Filtres", listed or "aucun"),
-        ("Règle de secret", rule.describe()),
-        ("Taux", "Intervalles de confiance à 95 % (méthode de Wilson) ; un taux vide a un "
-                 "dénominateur nul."),
+        (words["exported"], dt.datetime.now().strftime("%d/%m/%Y %H:%M")),
+        (words["filters"], listed or words["none"]),
+        (words["rule"], rule.describe(language)),
+        (words["rates"], words["wilson"]),
     ]

@@ -70,10 +70,8 @@ def _message(inner: str, classes: str = "no-data") -> pn.pane.HTML:
 
 def no_data(what: str = "", language: str = "fr") -> pn.pane.HTML:
     """What an empty selection shows instead of an empty chart."""
-    if language == "en":
-        return _message("<strong>No data</strong> for this selection"
-                        + (f" ({html.escape(what)})" if what else "") + ".")
-    return _message(f"<strong>{NO_DATA.capitalize()}</strong> pour cette sélection"
+    return _message(f"<strong>{say(NO_DATA.capitalize(), language)}</strong> "
+                    f"{say('pour cette sélection', language)}"
                     + (f" ({html.escape(what)})" if what else "") + ".")
 
 

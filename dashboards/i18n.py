@@ -52,7 +52,8 @@ ENGLISH: dict[str, str] = {
     "Présentés au jury": "Before the jury", "Certifiés": "Certified",
     # definitions, notes and messages
     "Définition": "Definition", "colonnes du tableau": "the table's columns",
-    "pour cette sélection": "for this selection", "non estimable": "not estimable",
+    "Aucune donnée": "No data", "pour cette sélection": "for this selection",
+    "non estimable": "not estimable",
     "courbe de complétion": "completion curve", "blocs": "blocks", "parcours VAE": "VAE path",
     "la voie VAE n'est pas sélectionnée": "the VAE pathway is not selected",
     "Les candidats entrés récemment en validation partielle n'ont pas encore eu le temps de la "

@@ -16,6 +16,7 @@ from ..components import (
     data_details,
     fr_axis,
     hover,
+    in_words,
     info,
     no_data,
     rate_bars,
@@ -79,8 +80,8 @@ def curve_data(curve: pd.DataFrame, by_year: bool, language: str = "fr") -> pn.p
             frame[column] = frame[column].map(fr_pct)
     if "Mois" in frame:
         frame["Mois"] = frame["Mois"].map(lambda m: f"{m:g}".replace(".", ","))
-    frame = frame.rename(columns=lambda c: say(c, language))
-    return data_details(frame, say("courbe de complétion", language), language)
+    return data_details(in_words(frame, language), say("courbe de complétion", language),
+                        language)
 
 
 #: How to read the completion estimates (under the curve).
