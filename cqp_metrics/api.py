@@ -165,7 +165,8 @@ def _hidden(values: pd.DataFrame, by: tuple[str, ...], decisions: list[Suppressi
 
 
 def _knowledge(connection: sa.Connection, query: IndicatorQuery) -> Knowledge:
-    """Who owns which CQP (a CQPI counts in each of its branches), what the filters fix."""
+    """Who owns which CQP (a CQPI counts in each of its branches), which CQP a block belongs
+    to, what the filters fix."""
     allowed = {dim: frozenset(values) for dim, values in query.where}
     owners: dict[str, set[str]] = {}
     if "branch_code" in query.by:
@@ -174,7 +175,13 @@ def _knowledge(connection: sa.Connection, query: IndicatorQuery) -> Knowledge:
         for cqp, branch in connection.execute(sa.select(link.c.cqp_code, link.c.branch_code)):
             if branches is None or branch in branches:
                 owners.setdefault(cqp, set()).add(branch)
-    return Knowledge({cqp: frozenset(b) for cqp, b in owners.items()}, allowed)
+    blocks: dict[str, set[str]] = {}
+    if "block_code" in query.by:
+        for cqp, code in connection.execute(sa.select(schema.block.c.cqp_code,
+                                                      schema.block.c.block_code)):
+            blocks.setdefault(code, set()).add(cqp)
+    return Knowledge({cqp: frozenset(b) for cqp, b in owners.items()}, allowed,
+                     {code: frozenset(c) for code, c in blocks.items()})
 
 
 def _published_mask(values: pd.DataFrame, hidden: pd.DataFrame, query: IndicatorQuery,

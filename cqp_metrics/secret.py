@@ -58,6 +58,8 @@ class Knowledge:
     owners: Mapping[str, frozenset[str]] = field(default_factory=dict)
     #: The values the filters allow, per filtered dimension.
     allowed: Mapping[str, frozenset] = field(default_factory=dict)
+    #: The CQPs each block code belongs to (a block is named by its CQP and its code).
+    blocks: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
 
 def canonical(dims: Iterable[str]) -> tuple[str, ...]:
@@ -127,6 +129,8 @@ class Suppression:
             self._row_relations(graph, values, dims)
             for dim in dims:
                 self._margin_relations(graph, values, dims, dim)
+            if "block_code" in dims and "cqp_code" not in dims:
+                self._block_relations(graph, values, dims)
             self._primary(graph, values)
         self.conflicts += graph.solve()
         hidden = pd.DataFrame(graph.local_hidden(), index=values.index, columns=self.columns)
@@ -230,6 +234,35 @@ class Suppression:
                                + [(self._external(graph, atoms, a, j), -1.0)
                                   for _, a in members])
 
+    def _block_relations(self, graph: _Graph, values: pd.DataFrame,
+                         dims: tuple[str, ...]) -> None:
+        """A CQP's cell is the sum of its blocks' cells: the table cut by CQP instead of block
+        is a margin of this one (decided first). Block codes shared by several CQPs tie them
+        together: the relation is then over the CQPs and blocks so tied."""
+        coarse = self.table([d for d in dims if d != "block_code"] + ["cqp_code"])
+        tie = _Ties()
+        for code, cqps in self.knowledge.blocks.items():
+            for cqp in cqps:
+                tie.union(("block", code), ("cqp", cqp))
+        rest = [d for d in dims if d != "block_code"]
+        groups: dict[tuple, dict[object, list[int]]] = {}
+        for key, i in self._keys(values, dims):
+            named = dict(zip(dims, key, strict=True))
+            if named["block_code"] not in self.knowledge.blocks:
+                return  # a block the reader cannot place: no relation to offer
+            group = groups.setdefault(tuple(named[d] for d in rest), {})
+            group.setdefault(tie.find(("block", named["block_code"])), []).append(i)
+        for key, m in coarse.rows.items():
+            named = dict(zip(coarse.dims, key, strict=True))
+            rest_key = tuple(named[d] for d in rest)
+            root = tie.find(("cqp", named["cqp_code"]))
+            groups.setdefault(rest_key, {}).setdefault(root, []).append(-1 - m)
+        for members in (m for group in groups.values() for m in group.values()):
+            for j in range(len(self.columns)):
+                graph.equation([(graph.local(i, j), -1.0) if i >= 0 else
+                                (self._external(graph, coarse, -1 - i, j), 1.0)
+                                for i in members])
+
     def _keys(self, values: pd.DataFrame, dims: tuple[str, ...]):
         for i in values.index:
             yield tuple(_key_value(values.at[i, d]) for d in dims), i
@@ -260,6 +293,22 @@ class Suppression:
             for count, hide in entry.primary(values, self.rule).items():
                 small[:, index[count]] |= hide.to_numpy(dtype=bool)
         graph.hide_local(small)
+
+
+class _Ties:
+    """Union-find over hashable things (blocks and the CQPs they belong to)."""
+
+    def __init__(self) -> None:
+        self.parent: dict[object, object] = {}
+
+    def find(self, x: object) -> object:
+        while self.parent.setdefault(x, x) != x:
+            self.parent[x] = self.parent[self.parent[x]]
+            x = self.parent[x]
+        return x
+
+    def union(self, a: object, b: object) -> None:
+        self.parent[self.find(a)] = self.find(b)
 
 
 class _Graph:
