@@ -16,6 +16,7 @@ use are:
 - a margin is the sum of the cells it totals; a cell alone in its group *is* its margin;
 - a branch's cell is the sum of the cells of its CQPs, a CQPI counting in each of its
   branches: the same CQPI cell, shown in two branches, is one cell;
+- a CQP's cell is the sum of its blocks' cells (a block belongs to its CQP);
 - a rate, its numerator and its denominator: two of them give the third.
 
 **Consistency across requests.** The cells of the table cut by a set of dimensions get their
