@@ -73,7 +73,8 @@ screenshots: $(STAMP) system-deps
 # layer, raw tables, pandas), first page, sessions' memory, the growth plot; then loading
 # 1,000,000 candidacies from files; then the secret's information loss.
 bench: $(STAMP) system-deps bench-secret
-	$(BIN)/python benchmarks/pages.py --candidacies 100000 1000000 \
+	$(BIN)/python benchmarks/pages.py --candidacies 100000 1000000 10000000 \
+	  --also sqlite postgresql --load \
 	  --markdown docs/benchmarks.md --plot docs/benchmarks-growth.png
 	$(BIN)/python benchmarks/load_million.py
 

@@ -1,15 +1,18 @@
 """Benchmark: each page's recompute after a filter change, as the server does it (#11).
 
     .venv/bin/python benchmarks/pages.py [--candidacies 100000 1000000] [--repeat 3]
-                                         [--db URL] [--markdown docs/benchmarks-pages.md]
+        [--also sqlite postgresql] [--load] [--db URL] [--markdown docs/benchmarks.md]
 
 For each size, a DuckDB file is filled with the demo generator (``write_dataset``: validation
-excluded, derived layer included), then every page of the observatory renders, with an empty
-cache, for a set of realistic filter changes: the page's queries and the building of its
-charts and tables (Bokeh models), as a session does after a click. In the same run, for
-reference: the same page's queries over the raw tables (the SQL the query builder wrote
-before the derived layer) and the usual notebook (reading the rows into pandas, then
-grouping). Prints Markdown; ``--markdown`` writes it to a file too.
+excluded, derived layer included; in parts of a million), and with ``--also`` a SQLite file
+and a PostgreSQL server started for the run at the largest size; then every page of the
+observatory renders, with an empty cache, for a set of realistic filter changes: the page's
+queries and the building of its charts and tables (Bokeh models), as a session does after a
+click. In the same run, for reference: the same page's queries over the raw tables (the SQL
+the query builder wrote before the derived layer) and the usual notebook (reading the rows
+into pandas, then grouping). With ``--load``, each database is also served
+(``benchmarks/load.py``: browser round trip, memory of open sessions, load test; two servers
+on PostgreSQL). Prints Markdown; ``--markdown`` writes it to a file too.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import gc
 import os
 import platform
 import statistics
+import sys
 import tempfile
 import threading
 import time
@@ -51,17 +55,27 @@ CHANGES = (
 )
 
 
+#: A large base is generated and written in parts of this many candidacies (the generator
+#: holds a part in memory: about 3.4 GiB at 1,000,000).
+PART = 1_000_000
+
+
 def build(url: str, candidacies: int) -> dict[str, float]:
     """Fill the database; the seconds to generate and to write (derived layer included)."""
-    started = time.perf_counter()
-    dataset = demo.generate(candidacies)
-    generated = time.perf_counter() - started
     engine = make_engine(url)
     ensure_schema(engine)
-    started = time.perf_counter()
-    with engine.begin() as connection:
-        write_dataset(connection, dataset, source="bench")
-    written = time.perf_counter() - started
+    generated = written = 0.0
+    for first in range(1, candidacies + 1, PART):
+        size = min(PART, candidacies - first + 1)
+        started = time.perf_counter()
+        dataset = demo.generate(size, seed=2024 + first // PART, first=first)
+        generated += time.perf_counter() - started
+        started = time.perf_counter()
+        with engine.begin() as connection:
+            write_dataset(connection, dataset, source="bench",
+                          refresh=first + size > candidacies)
+        written += time.perf_counter() - started
+        del dataset
     started = time.perf_counter()
     with engine.begin() as connection:
         derived.refresh(connection)
@@ -248,13 +262,41 @@ def report(size: int, steps: dict[str, float], derived_times, raw_times,
     return lines
 
 
+@contextlib.contextmanager
+def database(backend: str, size: int, folder: str) -> Iterator[str]:
+    """A new, empty database of ``backend`` (PostgreSQL: a server started for the run)."""
+    if backend != "postgresql":
+        yield f"{backend}:///{Path(folder) / f'bench_{size}.{backend}'}"
+        return
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    from postgres import PostgresServer
+
+    server = PostgresServer()
+    server.start()
+    try:
+        yield server.url()
+    finally:
+        server.stop()
+
+
+NAMES = {"duckdb": "DuckDB", "sqlite": "SQLite", "postgresql": "PostgreSQL"}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--candidacies", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--also", nargs="*", default=[], choices=["sqlite", "postgresql"],
+                        help="at the largest size, the same figures on these backends too")
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--db", default=None, help="an existing database (no build)")
     parser.add_argument("--no-raw", dest="raw", action="store_false",
-                        help="skip the reference over the raw tables (slow on SQLite)")
+                        help="skip the reference over the raw tables (DuckDB only anyway)")
+    parser.add_argument("--load", action="store_true",
+                        help="with each database, serve it: browser round trip, memory of "
+                             "open sessions, load test (benchmarks/load.py)")
+    parser.add_argument("--sessions", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--clicks", type=int, default=30)
     parser.add_argument("--markdown", type=Path, default=None,
                         help="write the results into this file, between its markers")
     parser.add_argument("--plot", type=Path, default=None,
@@ -265,29 +307,42 @@ def main() -> None:
              f"{platform.python_version()}, {time.strftime('%Y-%m-%d')}; "
              f"{len(CHANGES)} filter changes × {args.repeat} on each of the seven pages.", ""]
     growth: list[tuple[int, dict, dict]] = []
+    if args.db:
+        configs = [(sa.make_url(args.db).get_backend_name(), None)]
+    else:
+        configs = [("duckdb", size) for size in args.candidacies]
+        configs += [(backend, max(args.candidacies)) for backend in args.also]
     with tempfile.TemporaryDirectory() as folder:
-        sizes = [None] if args.db else args.candidacies
-        for size in sizes:
-            url = args.db or f"duckdb:///{Path(folder) / f'bench_{size}.duckdb'}"
-            steps = {"write": float("nan"), "refresh": float("nan")}
-            if size is not None:
-                print(f"building {size} candidacies…", flush=True)
-                steps = build(url, size)
-            derived_times = page_times(url, args.repeat)
-            raw_times = page_times(url, 1, raw=True) if args.raw else None
-            notebook = pandas_notebook(url)
-            memory = sessions(url)
-            if size is None:
-                engine = make_engine(url, read_only=True)
-                with engine.connect() as connection:
-                    size = connection.execute(sa.select(sa.func.count()).select_from(
-                        schema.candidacy)).scalar_one()
-                engine.dispose()
-            backend = {"duckdb": "DuckDB", "sqlite": "SQLite",
-                       "postgresql": "PostgreSQL"}.get(sa.make_url(url).get_backend_name(), url)
-            lines += report(size, steps, derived_times, raw_times, notebook, memory, backend)
-            growth.append((size, derived_times, raw_times))
-            print("\n".join(lines), flush=True)
+        for backend, size in configs:
+            with (contextlib.nullcontext(args.db) if args.db
+                  else database(backend, size, folder)) as url:
+                steps = {"write": float("nan"), "refresh": float("nan")}
+                if size is not None:
+                    print(f"building {size} candidacies on {backend}…", flush=True)
+                    steps = build(url, size)
+                derived_times = page_times(url, args.repeat)
+                raw = args.raw and backend == "duckdb"
+                raw_times = page_times(url, 1, raw=True) if raw else None
+                notebook = pandas_notebook(url)
+                memory = sessions(url)
+                if size is None:
+                    engine = make_engine(url, read_only=True)
+                    with engine.connect() as connection:
+                        size = connection.execute(sa.select(sa.func.count()).select_from(
+                            schema.candidacy)).scalar_one()
+                    engine.dispose()
+                lines += report(size, steps, derived_times, raw_times, notebook, memory,
+                                NAMES.get(backend, backend))
+                if args.load:
+                    import load
+
+                    settings = argparse.Namespace(
+                        servers=2 if backend == "postgresql" else 1, sessions=args.sessions,
+                        seconds=args.seconds, clicks=args.clicks, memory=True)
+                    lines += load.run(url, settings)
+                if backend == "duckdb":
+                    growth.append((size, derived_times, raw_times))
+                print("\n".join(lines), flush=True)
     if args.plot and len(growth) > 1 and all(g[2] for g in growth):
         args.plot.write_bytes(growth_png(growth))
         lines += [f"![Queries of each page against the number of candidacies]"
@@ -323,13 +378,13 @@ BEGIN = "<!-- BEGIN pages: written by benchmarks/pages.py (make bench) -->"
 END = "<!-- END pages -->"
 
 
-def write_section(path: Path, text: str) -> None:
+def write_section(path: Path, text: str, begin: str = BEGIN, end: str = END) -> None:
     """Put ``text`` between the markers of ``path`` (appended with them when missing)."""
     current = path.read_text(encoding="utf-8") if path.exists() else ""
-    block = f"{BEGIN}\n\n{text.strip()}\n\n{END}"
-    if BEGIN in current and END in current:
-        head, _, rest = current.partition(BEGIN)
-        _, _, tail = rest.partition(END)
+    block = f"{begin}\n\n{text.strip()}\n\n{end}"
+    if begin in current and end in current:
+        head, _, rest = current.partition(begin)
+        _, _, tail = rest.partition(end)
         current = head + block + tail
     else:
         current = current.rstrip("\n") + "\n\n" + block + "\n"

@@ -96,8 +96,10 @@ REGION_WEIGHTS = {"11": 18, "84": 12, "75": 9, "76": 9, "32": 9, "44": 8, "93": 
 START, LAST_ENTRY, DATA_CUT = dt.date(2019, 1, 1), dt.date(2025, 6, 30), dt.date(2025, 9, 30)
 
 
-def generate(candidacies: int = 20_000, seed: int = 2024) -> Dataset:
-    """The demo dataset, in the form the loader writes (one frame per table)."""
+def generate(candidacies: int = 20_000, seed: int = 2024, first: int = 1) -> Dataset:
+    """The demo dataset, in the form the loader writes (one frame per table). ``first``: the
+    number of the first candidacy (a large base is generated in parts, each with its own
+    ``seed``, numbered one after the other)."""
     rng = np.random.default_rng(seed)
     tables: dict[str, pd.DataFrame] = {
         "branch": pd.DataFrame({"branch_code": list(BRANCHES), "name": list(BRANCHES.values())}),
@@ -112,7 +114,7 @@ def generate(candidacies: int = 20_000, seed: int = 2024) -> Dataset:
             "valid_until": pd.Timestamp(c.rncp[2]), "source": "file"} for c in CQPS if c.rncp]),
         "block": _blocks(),
     }
-    cand = _candidacies(rng, candidacies)
+    cand = _candidacies(rng, candidacies, first)
     juries, results = _juries(rng, cand)
     tables["candidacy"] = cand.drop(columns=["_full", "_version_year"])
     tables["jury"] = juries
@@ -136,7 +138,7 @@ def _blocks() -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["cqp_code", "block_code", "title", "referential_version"])
 
 
-def _candidacies(rng: np.random.Generator, n: int) -> pd.DataFrame:
+def _candidacies(rng: np.random.Generator, n: int, first: int = 1) -> pd.DataFrame:
     days = (LAST_ENTRY - START).days
     entered = pd.to_datetime(START) + pd.to_timedelta(rng.integers(0, days + 1, n), unit="D")
     years = entered.year.to_numpy() - START.year
@@ -172,8 +174,8 @@ def _candidacies(rng: np.random.Generator, n: int) -> pd.DataFrame:
     admissible = vae & (rng.random(n) < 0.78)
     admissible_on = entered + pd.to_timedelta(rng.integers(15, 75, n), unit="D")
     frame = pd.DataFrame({
-        "candidacy_id": [f"C{k:07d}" for k in range(1, n + 1)],
-        "candidate_id": [f"P{k:07d}" for k in rng.permutation(n) + 1],
+        "candidacy_id": [f"C{k:07d}" for k in range(first, first + n)],
+        "candidate_id": [f"P{k:07d}" for k in rng.permutation(n) + first],
         "cqp_code": cqp,
         "pathway": np.where(vae, "vae", "formation"),
         "entered_on": entered.astype("datetime64[s]"),

@@ -26,11 +26,13 @@ CHUNK = 20_000
 
 
 def write_dataset(connection: sa.Connection, dataset: Dataset, source: str,
-                  progress: Progress | None = None, data_until: dt.date | None = None) -> int:
+                  progress: Progress | None = None, data_until: dt.date | None = None,
+                  refresh: bool = True) -> int:
     """Upsert every table of ``dataset`` on ``connection`` (inside the caller's transaction)
     and record the load with its data cut: ``data_until``, by default the latest date of a
     fact in the database once written (for a whole load, the latest date in its files; a
-    partial correction keeps the data cut its data reach)."""
+    partial correction keeps the data cut its data reach). ``refresh``: rebuild the derived
+    facts (False only for a base written in parts, the last part rebuilding them)."""
     total = dataset.rows()
     done = 0
     if "certification" in dataset.tables:
@@ -62,7 +64,8 @@ def write_dataset(connection: sa.Connection, dataset: Dataset, source: str,
                                  "d'arrêt postérieure")])
     connection.execute(schema.load_log.insert().values(
         loaded_at=dt.datetime.now(), source=source, rows=total, data_until=data_until))
-    derived.refresh(connection)
+    if refresh:
+        derived.refresh(connection)
     return total
 
 

@@ -1,0 +1,351 @@
+"""Benchmark: the served dashboards under load, and a browser's round trip (#11 points 3-4).
+
+    .venv/bin/python benchmarks/load.py --db duckdb:///data/big.duckdb [--sessions 50]
+        [--seconds 60] [--clicks 30] [--servers 1] [--markdown docs/benchmarks.md]
+
+Starts ``panel serve dashboards/app.py`` on 127.0.0.1 (``--servers 2``: two processes on the
+same database, each on its own port, sessions shared out between them), then:
+
+- **browser round trip**: Debian's chromium (Playwright) opens the Vue d'ensemble and clicks
+  the sidebar's filter buttons (voie, sexe, âge); for each click, the time from the click to
+  the key figures showing the values ``cqp_metrics`` gives for the new filters;
+- **memory of open sessions**: the server's resident memory with 1 and 20 Bokeh client
+  sessions open on the page (``bokeh.client``: the server builds each session's page as for
+  a browser);
+- **load test**: ``--sessions`` Bokeh client sessions, each changing a filter of the sidebar
+  (a region, a branch, a CQP, a status, a funding, then clearing it) as fast as the server
+  answers, for ``--seconds``: the time from each change to the server's last update for it,
+  errors (a change not answered within 60 s, a session lost, an error in the server's log),
+  and the server's resident memory.
+
+Prints Markdown; ``--markdown`` writes it between the ``load`` markers of the file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import sqlalchemy as sa
+from pages import ms, p95, write_section
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: The sidebar's choices lists a load-test user changes (their titles on the page).
+CHOICES = ("Région", "Branche", "CQP", "Statut", "Financement")
+#: Seconds without an update from the server after which a change counts as answered.
+QUIET = 0.4
+#: Seconds after which a change with no answer counts as an error.
+TIMEOUT = 60.0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """One ``panel serve`` process on 127.0.0.1, its log and its resident memory."""
+
+    def __init__(self, url: str, log: Path) -> None:
+        self.port = _free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log = log
+        env = {**os.environ, "CQP_DB": url}
+        self.process = subprocess.Popen(
+            [str(Path(sys.executable).parent / "panel"), "serve", "dashboards/app.py",
+             "--port", str(self.port), "--address", "127.0.0.1", "--index", "app",
+             "--allow-websocket-origin", f"127.0.0.1:{self.port}",
+             "--allow-websocket-origin", f"localhost:{self.port}"],
+            cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            with contextlib.suppress(OSError):
+                with urllib.request.urlopen(f"{self.base}/app", timeout=60) as answer:
+                    if answer.status == 200:
+                        return
+            time.sleep(0.5)
+        self.stop()
+        raise RuntimeError(f"the server did not start, see {log}")
+
+    def rss(self) -> float:
+        """Resident memory (MiB)."""
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def errors(self) -> list[str]:
+        text = self.log.read_text(errors="replace")
+        return [line for line in text.splitlines()
+                if "Traceback" in line or " ERROR" in line or "Exception" in line]
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+# -- Bokeh client sessions ----------------------------------------------------------------
+
+class Session:
+    """A Bokeh client session on the page, its own event loop on a thread of its own: what a
+    browser's websocket does, without the browser. Changes are made on that loop; the time of
+    each update the server sends is noted."""
+
+    def __init__(self, base: str) -> None:
+        import panel.models  # noqa: F401  (Panel's models, to read the page's document)
+        import panel.models.location  # noqa: F401
+        from bokeh.client import pull_session
+
+        self.session = pull_session(url=f"{base}/app")
+        self.connection = self.session._connection
+        self.last_update = 0.0
+        self.updates = 0
+        self.session.document.on_change(self._changed)
+        self.choices = {m.title: m for m in self.session.document.models
+                        if type(m).__name__ == "MultiChoice" and m.title in CHOICES}
+        self._stop = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _changed(self, event) -> None:
+        if getattr(event, "setter", None) is self.session:  # sent by the server
+            self.last_update = time.perf_counter()
+            self.updates += 1
+
+    def _run(self) -> None:
+        self.connection._loop_until(lambda: self._stop)
+
+    @property
+    def connected(self) -> bool:
+        return self.session.connected
+
+    def change(self, title: str, value: list) -> float:
+        """Set a choices list; the seconds until the server's last update for it (NaN: no
+        answer within TIMEOUT)."""
+        widget = self.choices[title]
+        before = self.updates
+        started = time.perf_counter()
+        self.connection.io_loop.add_callback(lambda: setattr(widget, "value", value))
+        deadline = started + TIMEOUT
+        while time.perf_counter() < deadline:
+            time.sleep(0.02)
+            if self.updates > before and time.perf_counter() - self.last_update > QUIET:
+                return self.last_update - started
+        return float("nan")
+
+    def close(self) -> None:
+        """Closed on its own loop (the socket is that loop's), which then stops."""
+        def close() -> None:
+            self._stop = True
+            self.session.close()
+
+        self.connection.io_loop.add_callback(close)
+        self.thread.join(timeout=10)
+
+
+def user(base: str, seconds: float, seed: int, out: list, errors: list) -> None:
+    """A session that changes a filter and clears it, again and again, for ``seconds``."""
+    rng = random.Random(seed)
+    try:
+        session = Session(base)
+    except Exception as error:  # noqa: BLE001 - counted, the run goes on
+        errors.append(f"session: {error!r}")
+        return
+    try:
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            title = rng.choice([t for t in CHOICES if t in session.choices])
+            options = session.choices[title].options
+            option = rng.choice(options)
+            value = option[0] if isinstance(option, tuple | list) else option
+            for chosen in ([value], []):
+                took = session.change(title, chosen)
+                if took != took:
+                    errors.append(f"no answer within {TIMEOUT:.0f} s ({title})")
+                else:
+                    out.append(took)
+            if not session.connected:
+                errors.append("session lost")
+                return
+    finally:
+        session.close()
+
+
+def load_test(bases: list[str], sessions: int, seconds: float) -> tuple[list, list]:
+    times: list[float] = []
+    errors: list[str] = []
+    threads = [threading.Thread(target=user, args=(bases[k % len(bases)], seconds, k, times,
+                                                   errors)) for k in range(sessions)]
+    for thread in threads:
+        thread.start()
+        time.sleep(0.05)
+    for thread in threads:
+        thread.join()
+    return times, errors
+
+
+def open_sessions(server: Server, count: int) -> dict[str, float]:
+    """The server's resident memory with 1, then ``count``, sessions open (MiB)."""
+    kept = [Session(server.base)]
+    time.sleep(2)
+    one = server.rss()
+    kept += [Session(server.base) for _ in range(count - 1)]
+    time.sleep(2)
+    many = server.rss()
+    for session in kept:
+        session.close()
+    return {"one": one, "many": many, "count": count}
+
+
+# -- the browser ----------------------------------------------------------------------------
+
+def browser_round_trip(base: str, url: str, clicks: int, seed: int = 1) -> list[float]:
+    """Seconds from a click on a filter button to the key figures showing the new values."""
+    from playwright.sync_api import sync_playwright
+
+    from cqp_metrics import compute
+    from cqp_metrics.db import make_engine
+    from dashboards.chromium import CHROMIUM_ARGS, chromium_path
+    from dashboards.filters import LABELS
+
+    buttons = {"VAE": ("pathway", "vae"), "Formation": ("pathway", "formation"),
+               **{label: ("sex", value) for value, label in LABELS["sex"].items()}}
+    engine = make_engine(url, read_only=True)
+
+    def expected(where: dict) -> str:
+        from cqp_metrics.formatting import fr_int
+
+        frame = compute(engine, names=["juries"], by=["year"],
+                        where={d: sorted(v) for d, v in where.items()}).published()
+        value = frame.iloc[-1]["juries"] if len(frame) else "—"
+        return value if isinstance(value, str) else fr_int(value)
+
+    rng = random.Random(seed)
+    times: list[float] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path(),
+                                             args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1500, "height": 1300})
+        page.goto(f"{base}/app")
+        page.wait_for_selector('[data-kpi="juries"] .kpi-value', timeout=120_000)
+        kpi = page.locator('[data-kpi="juries"] .kpi-value')
+        state: dict[str, set] = {}
+        shown = expected(state)
+        tries = 0
+        while len(times) < clicks and tries < clicks * 4:
+            tries += 1
+            label = rng.choice(list(buttons))
+            dim, value = buttons[label]
+            after = {d: set(v) for d, v in state.items()}
+            after.setdefault(dim, set()).symmetric_difference_update({value})
+            after = {d: v for d, v in after.items() if v}
+            target = expected(after)
+            if target == shown:
+                continue  # the key figure would not move: nothing to time
+            started = time.perf_counter()
+            page.locator("#sidebar").get_by_role("button", name=label, exact=True).click()
+            deadline = started + TIMEOUT
+            while kpi.inner_text().strip() != target and time.perf_counter() < deadline:
+                time.sleep(0.01)
+            times.append(time.perf_counter() - started)
+            state, shown = after, target
+        browser.close()
+    engine.dispose()
+    return times
+
+
+# -- report -----------------------------------------------------------------------------------
+
+def percentiles(values: list[float]) -> str:
+    if not values:
+        return "– | – | –"
+    return f"{ms(statistics.median(values))} | {ms(p95(values))} | {ms(max(values))}"
+
+
+def run(url: str, args) -> list[str]:
+    lines = []
+    with tempfile.TemporaryDirectory() as folder, servers(url, args.servers, folder) as started:
+        first = started[0]
+        lines += [f"Served by {len(started)} `panel serve` process(es) on 127.0.0.1, database "
+                  f"{sa.make_url(url).get_backend_name()}.", ""]
+        if args.clicks:
+            trips = browser_round_trip(first.base, url, args.clicks)
+            lines += ["| browser: filter click → key figures updated | median (ms) | p95 | "
+                      "max |", "|---|---|---|---|",
+                      f"| {len(trips)} clicks (voie, sexe) | {percentiles(trips)} |", ""]
+        if args.memory:
+            memory = open_sessions(first, 20)
+            lines += [f"Server memory (resident): {memory['one']:.0f} MiB with one session "
+                      f"open, {memory['many']:.0f} MiB with {memory['count']} "
+                      f"(+{memory['many'] - memory['one']:.0f} MiB).", ""]
+        before = [s.rss() for s in started]
+        times, errors = load_test([s.base for s in started], args.sessions, args.seconds)
+        after = [s.rss() for s in started]
+        logged = [e for s in started for e in s.errors()]
+        lines += [f"Load test: {args.sessions} Bokeh client sessions changing filters for "
+                  f"{args.seconds:.0f} s: {len(times)} changes answered, "
+                  f"{len(errors)} errors, {len(logged)} error lines in the server logs.", "",
+                  "| change → server's last update | median (ms) | p95 | max |",
+                  "|---|---|---|---|", f"| {len(times)} changes | {percentiles(times)} |", "",
+                  "Server memory (resident, MiB): "
+                  + ", ".join(f"{b:.0f} → {a:.0f}" for b, a in zip(before, after, strict=True))
+                  + ".", ""]
+        if errors or logged:
+            lines += ["Errors: " + "; ".join(sorted(set(errors + logged))[:5]), ""]
+    return lines
+
+
+@contextlib.contextmanager
+def servers(url: str, count: int, folder: str) -> Iterator[list[Server]]:
+    started = []
+    try:
+        for k in range(count):
+            started.append(Server(url, Path(folder) / f"server{k}.log"))
+        yield started
+    finally:
+        for server in started:
+            server.stop()
+
+
+BEGIN = "<!-- BEGIN load: written by benchmarks/load.py (make bench) -->"
+END = "<!-- END load -->"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--db", required=True, help="the database the servers read")
+    parser.add_argument("--sessions", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--clicks", type=int, default=30, help="browser clicks (0: none)")
+    parser.add_argument("--servers", type=int, default=1)
+    parser.add_argument("--no-memory", dest="memory", action="store_false")
+    parser.add_argument("--title", default=None, help="a heading for this run's section")
+    parser.add_argument("--markdown", type=Path, default=None)
+    args = parser.parse_args()
+    lines = [f"### {args.title}", ""] if args.title else []
+    lines += run(args.db, args)
+    text = "\n".join(lines)
+    print(text, flush=True)
+    if args.markdown:
+        write_section(args.markdown, text, BEGIN, END)
+
+
+if __name__ == "__main__":
+    main()
