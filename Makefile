@@ -69,9 +69,11 @@ screenshots: $(STAMP) system-deps
 	  --output /tmp/cqp-rapport.pdf
 	pdftoppm -png -r 70 -f 1 -l 2 /tmp/cqp-rapport.pdf docs/screenshots/rapport
 
-# docs/benchmarks.md: each page's recompute at 100,000 and 1,000,000 candidacies (derived
-# layer, raw tables, pandas), first page, sessions' memory, the growth plot; then loading
-# 1,000,000 candidacies from files; then the secret's information loss.
+# docs/benchmarks.md: each page's recompute at 100,000, 1,000,000 and 10,000,000 candidacies
+# on DuckDB and 1,000,000 on SQLite and PostgreSQL (derived layer, raw tables, pandas), first
+# page, sessions' memory, each database served (browser round trip, 50 sessions for 60 s, two
+# servers on PostgreSQL), the growth plot; then loading 1,000,000 candidacies from files;
+# then the secret's information loss. Takes a few hours.
 bench: $(STAMP) system-deps bench-secret
 	$(BIN)/python benchmarks/pages.py --candidacies 100000 1000000 10000000 \
 	  --also sqlite postgresql --load \
