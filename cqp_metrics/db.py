@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import shutil
+import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import ClassVar
 
 import sqlalchemy as sa
 from alembic import command
@@ -20,6 +23,7 @@ from alembic.script import ScriptDirectory
 from .config import resolve_db_url
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+log = logging.getLogger("cqp_metrics")
 
 warnings.filterwarnings("ignore", message="duckdb-engine doesn't yet support reflection")
 
@@ -44,8 +48,10 @@ def make_engine(db: str | None = None, *, read_only: bool = False,
     """An engine for ``db`` (URL), ``$CQP_DB`` or the embedded DuckDB file.
 
     DuckDB lets one process at a time open a file for writing: readers such as the
-    dashboards pass ``read_only=True``, and ``hold_file=False`` so that the file is opened
-    per query only and ``cqp-metrics load`` can write between two queries.
+    dashboards pass ``read_only=True``, and ``hold_file=False`` so that a file that a
+    writer has replaced (:func:`writing`) is read from the next query on
+    (:class:`SharedReadOnlyFile`: the process keeps one read-only database open, and its
+    cache, between queries).
     """
     url = database_url(db)
     kwargs: dict = {}
@@ -64,9 +70,81 @@ def make_engine(db: str | None = None, *, read_only: bool = False,
         engine = sa.create_engine(url, **kwargs)
     except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as error:
         raise DatabaseError(f"Adresse de base inutilisable : {error_reason(error)}") from None
+    if url.get_backend_name() == "duckdb" and file is not None and read_only and not hold_file:
+        SharedReadOnlyFile.of(file).serve(engine)
     if url.get_backend_name() == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_foreign_keys)
     return engine
+
+
+def _identity(file: Path) -> tuple[int, ...] | None:
+    """What changes when a writer renames a new file over ``file``."""
+    try:
+        status = file.stat()
+    except OSError:
+        return None
+    return status.st_dev, status.st_ino, status.st_mtime_ns, status.st_size
+
+
+class SharedReadOnlyFile:
+    """A DuckDB file opened read-only once for the process, each connection a cursor of it.
+
+    Opening the file costs about 20 ms and starts with an empty cache: the queries of a
+    server share one open database instead. A writer never writes into the served file: it
+    renames a finished copy over it (:func:`writing`). The next connection sees the new
+    file, waits until the queries still reading the old one have ended (DuckDB would hand
+    the old database back to a new connection to the same path while one of them lives),
+    then opens the new one.
+    """
+
+    #: How long a new connection waits for the old file's queries (seconds); past it, the
+    #: old file is read once more and the new one opened at a later connection.
+    WAIT = 10.0
+
+    def __init__(self, file: Path) -> None:
+        self.file = file.resolve()
+        self._changed = threading.Condition()
+        self._database = None
+        self._identity: tuple[int, ...] | None = None
+        self._open = 0
+
+    _BY_FILE: ClassVar[dict[Path, SharedReadOnlyFile]] = {}
+    _MADE = threading.Lock()
+
+    @classmethod
+    def of(cls, file: Path) -> SharedReadOnlyFile:
+        """The process's one shared opening of ``file`` (engines on it share it too)."""
+        with cls._MADE:
+            return cls._BY_FILE.setdefault(file.resolve(), cls(file))
+
+    def serve(self, engine: sa.Engine) -> None:
+        """Hand ``engine``'s connections out of this file (its pool is a ``NullPool``)."""
+        sa.event.listen(engine, "do_connect", self._connect)
+        sa.event.listen(engine, "close", self._closed)
+
+    def _connect(self, dialect, _record, cargs, cparams):
+        from duckdb_engine import ConnectionWrapper
+
+        with self._changed:
+            identity = _identity(self.file)
+            if self._database is None or identity != self._identity:
+                if self._changed.wait_for(lambda: self._open == 0, timeout=self.WAIT):
+                    if self._database is not None:
+                        self._database.close()
+                    # as the dialect opens it (the same configuration as other engines)
+                    self._database = dialect.connect(*cargs, **cparams)
+                    self._identity = identity
+                else:
+                    log.warning("%s replaced: read as before until its queries end",
+                                self.file.name)
+            connection = self._database.duplicate()  # of the same database, own state
+            self._open += 1
+        return ConnectionWrapper(connection)
+
+    def _closed(self, _connection, _record) -> None:
+        with self._changed:
+            self._open -= 1
+            self._changed.notify_all()
 
 
 #: The database servers the product supports, by SQLAlchemy backend name.

@@ -38,7 +38,8 @@ def _for_people(message: str) -> str:
 
 
 def engine_for(url: str) -> sa.Engine:
-    """One engine per database for the whole server (DuckDB opened read-only, per query)."""
+    """One engine per database for the whole server (a DuckDB file opened read-only once,
+    and again when a load has replaced it)."""
     if url not in _ENGINES:
         _ENGINES[url] = make_engine(url, read_only=True, hold_file=False)
     return _ENGINES[url]

@@ -1,0 +1,53 @@
+"""The database layer: a served DuckDB file shared by the process's queries."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import sqlalchemy as sa
+
+from cqp_metrics.db import SharedReadOnlyFile, make_engine, writing
+
+
+def _value(engine: sa.Engine) -> int:
+    with engine.connect() as connection:
+        return connection.execute(sa.text("SELECT v FROM t")).scalar_one()
+
+
+def _write(url: str, value: int) -> None:
+    """As every command writes: into a copy renamed over the file."""
+    with writing(url) as engine, engine.begin() as connection:
+        connection.execute(sa.text("CREATE TABLE IF NOT EXISTS t (v INTEGER)"))
+        connection.execute(sa.text("DELETE FROM t"))
+        connection.execute(sa.text("INSERT INTO t VALUES (:v)"), {"v": value})
+
+
+def test_one_open_database_then_the_replaced_file(tmp_path):
+    url = f"duckdb:///{tmp_path / 'cqp.duckdb'}"
+    _write(url, 1)
+    engine = make_engine(url, read_only=True, hold_file=False)
+    assert _value(engine) == 1
+    shared = SharedReadOnlyFile.of(tmp_path / "cqp.duckdb")
+    opened = shared._database
+    assert _value(engine) == 1 and shared._database is opened  # not opened once more
+    _write(url, 2)  # while the server holds the old file open
+    assert _value(engine) == 2
+    assert shared._database is not opened
+
+
+def test_a_new_file_waits_for_the_queries_on_the_old_one(tmp_path):
+    url = f"duckdb:///{tmp_path / 'cqp.duckdb'}"
+    _write(url, 1)
+    engine = make_engine(url, read_only=True, hold_file=False)
+    seen = []
+    with engine.connect() as reading:  # a query still reading the old file
+        assert reading.execute(sa.text("SELECT v FROM t")).scalar_one() == 1
+        _write(url, 2)
+        later = threading.Thread(target=lambda: seen.append(_value(engine)))
+        later.start()
+        time.sleep(0.3)
+        assert not seen  # it waits: DuckDB would hand it the old database
+        assert reading.execute(sa.text("SELECT v FROM t")).scalar_one() == 1
+    later.join(timeout=SharedReadOnlyFile.WAIT)
+    assert seen == [2]
