@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import pandas as pd
 import sqlalchemy as sa
@@ -33,6 +33,14 @@ class IndicatorTable:
     hidden: pd.DataFrame
     rule: SecretRule
     total_dim: str | None = None
+    _kept: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def kept(self, key: tuple, make: Callable[[], pd.DataFrame]) -> pd.DataFrame:
+        """A frame made from this table once (a table is shared by every session and its
+        charts), handed out as a copy that the caller may change."""
+        if key not in self._kept:
+            self._kept[key] = make()
+        return self._kept[key].copy()
 
     @property
     def data_until(self) -> dt.date | None:
@@ -48,6 +56,9 @@ class IndicatorTable:
 
     def published(self, secret_label: str = SECRET) -> pd.DataFrame:
         """The table as it may be shown: hidden cells read ``secret``, numbers elsewhere."""
+        return self.kept(("published", secret_label), lambda: self._published(secret_label))
+
+    def _published(self, secret_label: str) -> pd.DataFrame:
         frame = self.values.copy()
         for column in self.hidden.columns:
             mask = self.hidden[column]
@@ -57,6 +68,9 @@ class IndicatorTable:
 
     def masked(self) -> pd.DataFrame:
         """Numbers with hidden cells as NaN: for charts, which must not draw them."""
+        return self.kept(("masked",), self._masked)
+
+    def _masked(self) -> pd.DataFrame:
         frame = self.values.copy()
         for column in self.hidden.columns:
             frame[column] = frame[column].astype(float).where(~self.hidden[column])

@@ -101,6 +101,11 @@ def french_frame(table: IndicatorTable, language: str = "fr",
                  intervals: str = "cell") -> pd.DataFrame:
     """Labels and French formats, for people. ``intervals``: ``cell`` folds the 95 % interval
     into the rate's cell, ``column`` gives it a column of its own."""
+    return table.kept(("french", language, intervals),
+                      lambda: _french_frame(table, language, intervals))
+
+
+def _french_frame(table: IndicatorTable, language: str, intervals: str) -> pd.DataFrame:
     frame = table.published()
     out = pd.DataFrame(index=frame.index)
     for dim in table.query.by:

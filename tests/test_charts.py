@@ -113,3 +113,47 @@ def test_a_trend_with_no_year_says_so_instead_of_failing(demo):
     assert rate_trend_plot(table, "vae_success_rate") is None
     message = rate_trend(table, "vae_success_rate")
     assert "Aucune donnée" in message.object
+
+
+def test_the_overview_redraws_its_figures_in_place(tmp_path):
+    """A filter change sends the new figures to the same Bokeh models (no new chart for the
+    session to build): the lines and key figures are the table's for the new filters."""
+    import panel as pn
+    from bokeh.document import Document
+    from bokeh.models import LegendItem, Plot
+
+    from cqp_metrics.registry import label
+    from dashboards.data import MetricsSource
+    from dashboards.filters import Filters
+    from dashboards.pages.overview import OverviewPage
+
+    url = demo_database(tmp_path / "o.duckdb", 1500, seed=8)
+    source = MetricsSource(url=url, scope=None)
+    filters = Filters(source)
+    page = OverviewPage(filters=filters, source=source)
+    document = Document()
+    pn.state.curdoc = document
+    try:
+        document.add_root(page.__panel__().get_root(document))
+        figures = {m.id for m in document.models if isinstance(m, Plot)}
+        assert len(figures) == 4
+
+        def juries_line() -> list[float]:
+            item = next(m for m in document.models if isinstance(m, LegendItem)
+                        and m.label.value == label("juries"))
+            data = item.renderers[0].data_source.data
+            return [float(v) for v in data["effectif"]]
+
+        def juries_card() -> str:
+            return page._cards["juries"].object
+
+        before_line, before_card = juries_line(), juries_card()
+        filters.pathway = ["vae"]
+        after = source.table(names=["juries"], by=("year",), where={"pathway": ["vae"]},
+                             years=(filters.year_from, filters.year_to)).masked()
+        assert juries_line() == pytest.approx(after["juries"].astype(float).tolist(),
+                                              nan_ok=True)
+        assert juries_line() != before_line and juries_card() != before_card
+        assert {m.id for m in document.models if isinstance(m, Plot)} == figures
+    finally:
+        pn.state.curdoc = None

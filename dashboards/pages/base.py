@@ -83,9 +83,28 @@ class Page(pn.viewable.Viewer):
             return pn.pane.Alert(html.escape(_for_people(error)),
                                  alert_type="danger", css_classes=["page-error"])
 
+    #: Whether :meth:`render` updates one layout in place and returns it each time (a page
+    #: made once per session, :class:`~dashboards.components.LiveChart`), rather than a new
+    #: layout for each filter change.
+    live = False
+
     def __panel__(self) -> pn.viewable.Viewable:
-        content = pn.panel(pn.bind(self._safe_render, *self.refs()), loading_indicator=True,
-                           sizing_mode="stretch_width")
+        if not self.live:
+            content = pn.panel(pn.bind(self._safe_render, *self.refs()),
+                               loading_indicator=True, sizing_mode="stretch_width")
+            return pn.Column(*self.controls(), content, sizing_mode="stretch_width")
+        content = pn.Column(self._safe_render(), sizing_mode="stretch_width")
+
+        def update(*_values) -> None:
+            content.loading = True
+            try:
+                view = self._safe_render()
+                if list(content.objects) != [view]:  # a message, or the page back
+                    content.objects = [view]
+            finally:
+                content.loading = False
+
+        pn.bind(update, *self.refs(), watch=True)
         return pn.Column(*self.controls(), content, sizing_mode="stretch_width")
 
 

@@ -2,21 +2,54 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import panel as pn
 
 from cqp_metrics.period import until_of
 
-from ..components import count_trend, kpi, no_data, rate_trend
+from ..components import (
+    LiveChart,
+    count_trend_plot,
+    frozen,
+    kpi_card,
+    kpi_html,
+    no_data,
+    rate_trend_plot,
+)
 from .base import Page
 
 KEY_FIGURES = ("enrolments", "juries", "full_rate", "vae_success_rate", "partial_rate",
                "recognition_rate")
+#: The counts drawn by year, one line each.
+COUNTED = ["enrolments", "juries", "full"]
+#: The shares drawn by year, each with its interval.
+TRENDS = ("full_rate", "vae_success_rate", "recognition_rate")
 #: What the page shows: its key figures and its trends (their terms come along).
 SHOWN = (*KEY_FIGURES, "full")
 
 
 class OverviewPage(Page):
+    """The page a session opens on: made once, then its key figures and charts are updated
+    in place at each filter change (:class:`~dashboards.components.LiveChart`)."""
+
     title_fr, title_en, slug = "Vue d'ensemble", "Overview", "overview"
+    live = True
+
+    def __init__(self, **params) -> None:
+        super().__init__(**params)
+        language = self.language
+        self._cards = {name: kpi_card() for name in KEY_FIGURES}
+        self._counts = LiveChart(partial(count_trend_plot, names=COUNTED, language=language),
+                                 COUNTED, language)
+        self._rates = {name: LiveChart(partial(rate_trend_plot, name=name, language=language),
+                                       [name], language) for name in TRENDS}
+        self._shown = pn.Column(
+            pn.FlexBox(*self._cards.values()),
+            pn.Row(self._counts, self._rates["full_rate"], sizing_mode="stretch_width"),
+            pn.Row(self._rates["vae_success_rate"], self._rates["recognition_rate"],
+                   sizing_mode="stretch_width"),
+            sizing_mode="stretch_width")
 
     def render(self, where: dict, years: tuple) -> pn.viewable.Viewable:
         table = self.source.table(names=SHOWN, by=("year",), where=where, years=years)
@@ -30,14 +63,9 @@ class OverviewPage(Page):
             same_period = self.source.table(names=SHOWN, by=("year",), where=where,
                                             years=(last - 1, last),
                                             until=until_of(table.data_until))
-        cards = pn.FlexBox(*(kpi(name, table, self.language, same_period)
-                             for name in KEY_FIGURES))
-        return pn.Column(
-            cards,
-            pn.Row(count_trend(table, ["enrolments", "juries", "full"], self.language),
-                   rate_trend(table, "full_rate", language=self.language),
-                   sizing_mode="stretch_width"),
-            pn.Row(rate_trend(table, "vae_success_rate", language=self.language),
-                   rate_trend(table, "recognition_rate", language=self.language),
-                   sizing_mode="stretch_width"),
-            sizing_mode="stretch_width")
+        with frozen():
+            for name, card in self._cards.items():
+                card.object = kpi_html(name, table, self.language, same_period)
+            for chart in (self._counts, *self._rates.values()):
+                chart.show(table)
+        return self._shown
