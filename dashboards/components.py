@@ -256,18 +256,17 @@ class LiveChart(pn.viewable.Viewer):
         self._notes = pn.pane.HTML(margin=(0, 10), visible=False)
         self._data = _details_pane()
         self._status = pn.pane.HTML(sizing_mode="stretch_width", visible=False)
-        self._layout = pn.Column(self._info, self._chart, self._notes, self._data,
-                                 self._status, sizing_mode="stretch_width")
+        # shown or hidden as a whole (a HoloViews pane's own ``visible`` fails in Panel 1.9)
+        self._drawn = pn.Column(self._info, self._chart, self._notes, self._data,
+                                sizing_mode="stretch_width")
+        self._layout = pn.Column(self._drawn, self._status, sizing_mode="stretch_width")
 
     def show(self, table: IndicatorTable) -> None:
         """Draw ``table`` in place of the chart's last one."""
         chart, language = self._draw(table), self._language
         drawn = chart is not None
-        for part in (self._info, self._chart, self._data):
-            part.visible = drawn
-        self._status.visible = not drawn
+        self._drawn.visible, self._status.visible = drawn, not drawn
         if not drawn:
-            self._notes.visible = False
             self._status.object = empty_html(table, self._names[0], language)
             return
         self._info.object = info_html(self._names, table, language=language)

@@ -155,5 +155,13 @@ def test_the_overview_redraws_its_figures_in_place(tmp_path):
                                               nan_ok=True)
         assert juries_line() != before_line and juries_card() != before_card
         assert {m.id for m in document.models if isinstance(m, Plot)} == figures
+        # a chart with nothing to draw gives its place to a status box, then comes back
+        vae = page._rates["vae_success_rate"]
+        filters.pathway = ["formation"]
+        assert not vae._drawn.visible and vae._status.visible
+        assert "Taux de réussite VAE" in vae._status.object
+        filters.pathway = []
+        assert vae._drawn.visible and not vae._status.visible
+        assert not [m for m in document.models if "page-error" in getattr(m, "css_classes", [])]
     finally:
         pn.state.curdoc = None
