@@ -100,6 +100,8 @@ class SharedReadOnlyFile:
     #: How long a new connection waits for the old file's queries (seconds); past it, the
     #: old file is read once more and the new one opened at a later connection.
     WAIT = 10.0
+    _BY_FILE: ClassVar[dict[Path, SharedReadOnlyFile]] = {}
+    _MADE = threading.Lock()
 
     def __init__(self, file: Path) -> None:
         self.file = file.resolve()
@@ -108,14 +110,13 @@ class SharedReadOnlyFile:
         self._identity: tuple[int, ...] | None = None
         self._open = 0
 
-    _BY_FILE: ClassVar[dict[Path, SharedReadOnlyFile]] = {}
-    _MADE = threading.Lock()
-
     @classmethod
     def of(cls, file: Path) -> SharedReadOnlyFile:
         """The process's one shared opening of ``file`` (engines on it share it too)."""
         with cls._MADE:
-            return cls._BY_FILE.setdefault(file.resolve(), cls(file))
+            if file.resolve() not in cls._BY_FILE:
+                cls._BY_FILE[file.resolve()] = cls(file)
+            return cls._BY_FILE[file.resolve()]
 
     def serve(self, engine: sa.Engine) -> None:
         """Hand ``engine``'s connections out of this file (its pool is a ``NullPool``)."""

@@ -70,11 +70,6 @@ def _message_html(inner: str, classes: str = "no-data") -> str:
             f"{inner}</div>")
 
 
-def _message(inner: str, classes: str = "no-data") -> pn.pane.HTML:
-    """:func:`_message_html` as a pane."""
-    return pn.pane.HTML(_message_html(inner, classes), sizing_mode="stretch_width")
-
-
 def no_data_html(what: str = "", language: str = "fr") -> str:
     """What an empty selection shows instead of an empty chart."""
     return _message_html(f"<strong>{say(NO_DATA.capitalize(), language)}</strong> "
@@ -346,12 +341,6 @@ def empty(table: IndicatorTable, name: str, language: str = "fr") -> pn.pane.HTM
     return pn.pane.HTML(empty_html(table, name, language), sizing_mode="stretch_width")
 
 
-def kpi(name: str, table: IndicatorTable, language: str = "fr",
-        same_period: IndicatorTable | None = None) -> pn.pane.HTML:
-    """:func:`kpi_html` as a card."""
-    return kpi_card(kpi_html(name, table, language, same_period))
-
-
 def kpi_card(text: str = "") -> pn.pane.HTML:
     """The pane of a key figure (its HTML: :func:`kpi_html`)."""
     return pn.pane.HTML(text, width=250, height=130, margin=5)
@@ -531,14 +520,6 @@ def count_trend_plot(table: IndicatorTable, names: list[str], language: str = "f
         title=say("Volumes par année", language), height=300, responsive=True,
         shared_axes=False, legend_position="top_left", xlabel=year,
         ylabel=say("Effectif", language), yformatter=fr_axis(), framewise=True)
-
-
-def count_trend(table: IndicatorTable, names: list[str], language: str = "fr"):
-    plot = count_trend_plot(table, names, language)
-    if plot is None:
-        return empty(table, names[0], language)
-    return _marked(plot, table, names, hidden_note(table, names, "year", language=language),
-                   language=language)
 
 
 def data_table(frame: pd.DataFrame, caption: str = "Tableau",

@@ -99,7 +99,7 @@ class Page(pn.viewable.Viewer):
             content.loading = True
             try:
                 view = self._safe_render()
-                if list(content.objects) != [view]:  # a message, or the page back
+                if content.objects[0] is not view:  # a message, or the page back
                     content.objects = [view]
             finally:
                 content.loading = False
