@@ -249,3 +249,37 @@ def test_a_corrupt_register_member_is_one_message(engine, tmp_path):
     with pytest.raises(LoadError) as caught:
         read_rncp_export(broken)
     assert "corrompu" in caught.value.report() or "illisible" in caught.value.report()
+
+
+ALONE = [
+    # (file loaded alone over the worked example, old, new, pieces of the message)
+    ("juries", "K1,2023-03-10,full", "K1,2023-03-10,full\nK1,2023-05-10,full",
+     ["juries.csv, ligne 3, colonne decision", "deuxième validation totale"]),
+    ("juries", "K2,2024-04-02,full", "K2,2024-04-02,full\nK2,2024-06-01,refused",
+     ["juries.csv, ligne 5, colonne jury_date", "« 2024-06-01 »", "postérieure"]),
+    ("block_results", "K4,2023-11-20,B1,0", "K4,2023-06-15,B1,0",
+     ["block_results.csv, ligne 7, colonne jury_date", "absente"]),
+    ("block_results", "K4,2023-11-20,B1,0", "K4,2023-11-21,B1,0",
+     ["block_results.csv, ligne 7, colonne jury_date", "aucun jury"]),
+    ("block_results", "K5,2023-12-01,C1,1", "K5,2023-12-01,A1,1",
+     ["block_results.csv, ligne 9, colonne block_code", "« A1 »", "bloc inconnu"]),
+]
+
+
+@pytest.mark.parametrize("name, old, new, pieces", ALONE,
+                         ids=[f"{a[0]}-{a[3][-1]}" for a in ALONE])
+def test_a_file_loaded_alone_is_checked_against_the_database(engine, folder, name, old, new,
+                                                              pieces):
+    for file in folder.glob("*.csv"):
+        if file.stem != name:
+            file.unlink()
+    path = folder / f"{name}.csv"
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    messages = refused(engine, folder)
+    assert any(all(p in m for p in pieces) for m in messages), messages
+    path.write_text(text, encoding="utf-8")
+    before = table_rows(engine)
+    load(folder, engine)  # the same file unspoilt is accepted and changes nothing
+    assert table_rows(engine) == before

@@ -22,6 +22,9 @@ from .problems import LoadError, Problem
 #: The tables of the interchange format, in the order they are read.
 TABLE_NAMES = ("branches", "certifications", "blocks", "candidacies", "juries", "block_results")
 LINE = "__line__"
+#: Characters no identifier or title may hold (the NUL byte PostgreSQL refuses, and the
+#: other control characters but tab).
+CONTROL = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
 
 
 @dataclass
@@ -33,6 +36,9 @@ class RawTable:
     frame: pd.DataFrame
     #: The text encoding the file was read in (a CSV file); None for a workbook's sheet.
     encoding: str | None = None
+    #: True when the whole file was seen to hold no control character (``CONTROL``): its
+    #: cells need not be searched one by one.
+    plain: bool = False
 
 
 def read_input(path: str | Path) -> dict[str, RawTable]:
@@ -79,8 +85,8 @@ def _read_folder(folder: Path) -> tuple[dict[str, RawTable], list[Problem]]:
         if not file.exists():
             continue
         try:
-            frame, encoding = _read_csv(file)
-            tables[name] = RawTable(name, file.name, frame, encoding)
+            frame, encoding, plain = _read_csv(file)
+            tables[name] = RawTable(name, file.name, frame, encoding, plain)
         except _Unreadable as error:
             problems.append(Problem(file.name, error.line, None, None, error.message))
     return tables, problems
@@ -111,7 +117,7 @@ def decode(data: bytes) -> tuple[str, str]:
                       f"{data[failure.start]:02X}) ; enregistrez en « CSV UTF-8 »", line)
 
 
-def _read_csv(file: Path) -> tuple[pd.DataFrame, str]:
+def _read_csv(file: Path) -> tuple[pd.DataFrame, str, bool]:
     text, encoding = decode(file.read_bytes())
     if not text.strip():
         raise _Unreadable("fichier vide")
@@ -128,15 +134,20 @@ def _read_csv(file: Path) -> tuple[pd.DataFrame, str]:
         raise _Unreadable(f"CSV illisible ({str(error).strip()[:120]})") from None
     frame.columns = [str(column).strip() for column in frame.columns]
     frame[LINE] = range(2, len(frame) + 2)
-    return _drop_blank_rows(frame), encoding
+    return _drop_blank_rows(frame), encoding, re.search(CONTROL, text) is None
 
 
 def _drop_blank_rows(frame: pd.DataFrame) -> pd.DataFrame:
     cells = frame.drop(columns=[LINE])
     if cells.empty:
         return frame
-    blank = pd.concat([cells[c].astype(str).str.strip().eq("") for c in cells.columns],
-                      axis=1).all(axis=1)
+    # A blank row is blank in its first column: only those rows are looked at further.
+    blank = cells.iloc[:, 0].astype(str).str.strip().eq("")
+    if not blank.any():
+        return frame
+    rows = cells.loc[blank]
+    blank.loc[blank] = pd.concat([rows[c].astype(str).str.strip().eq("")
+                                  for c in rows.columns], axis=1).all(axis=1)
     return frame.loc[~blank].reset_index(drop=True)
 
 

@@ -12,11 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from .. import schema
 from ..codes import REGIONS, SYNONYMS, fold
 from .problems import LoadError, Problem
+from .reader import CONTROL as _CONTROL
 from .reader import LINE, RawTable
 
 # --------------------------------------------------------------------------------------------
@@ -169,9 +172,6 @@ PARSERS: dict[str, Callable[[pd.Series], tuple[pd.Series, pd.Series, str]]] = {
 }
 
 
-#: Characters no identifier or title may hold (the NUL byte PostgreSQL refuses, and the
-#: other control characters but tab).
-_CONTROL = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
 #: Where each column of a file is stored, for its length limit.
 _STORED_IN = {"branches": "branch", "certifications": "certification", "blocks": "block",
               "candidacies": "candidacy", "juries": "jury", "block_results": "block_result"}
@@ -198,8 +198,14 @@ class _Checker:
         self.raw, self.problems = raw, problems
         self.lines = raw.frame[LINE]
 
-    def flag(self, mask: pd.Series, column: str | None, values: pd.Series | None,
-             message: str) -> None:
+    def flag(self, mask: pd.Series, column: str | None,
+             values: pd.Series | Callable[[], pd.Series] | None, message: str) -> None:
+        """One problem per row of ``mask``; ``values`` (or what it returns, computed only when
+        a row is flagged) gives the value shown."""
+        if not mask.any():
+            return
+        if callable(values):
+            values = values()
         for index in mask[mask].index:
             value = None if values is None else _text(values.loc[index])
             self.problems.append(
@@ -240,13 +246,15 @@ def _parse_file(raw: RawTable, spec: FileSpec, problems: list[Problem]) -> pd.Da
         empty = text.eq("")
         if spec_field.required:
             check.flag(empty, spec_field.name, None, "valeur obligatoire manquante")
-        control = text.str.contains(_CONTROL, regex=True)
-        check.flag(control, spec_field.name, text.str.replace(_CONTROL, "?", regex=True),
+        control = (pd.Series(False, index=text.index) if raw.plain
+                   else text.str.contains(_CONTROL, regex=True))
+        check.flag(control, spec_field.name,
+                   lambda text=text: text.str.replace(_CONTROL, "?", regex=True),
                    "caractère de contrôle interdit (octet nul, saut de page…)")
         limit = _length(spec.name, spec_field.name) if spec_field.kind in ("text", "id") \
             else None
         long = ~control & (text.str.len() > limit) if limit else pd.Series(False, text.index)
-        check.flag(long, spec_field.name, text.str.slice(0, 40) + "…",
+        check.flag(long, spec_field.name, lambda text=text: text.str.slice(0, 40) + "…",
                    f"valeur trop longue (au plus {limit} caractères)")
         parser = PARSERS.get(spec_field.kind) or _parse_code(spec_field.name)
         value, bad, message = parser(text.where(~empty & ~control & ~long, ""))
@@ -315,10 +323,23 @@ class _Existing:
         return self._cache[key]
 
 
+def _strings(values: pd.Series | pd.api.extensions.ExtensionArray) -> pa.Array:
+    """Text values as one Arrow array (missing values as nulls)."""
+    array = pa.array(values, from_pandas=True)
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    return array.cast(pa.large_string()) if array.type != pa.large_string() else array
+
+
 def _known(values: pd.Series, *sources: pd.Series) -> pd.Series:
-    known = pd.concat([s.dropna() for s in sources if len(s)], ignore_index=True) if any(
-        len(s) for s in sources) else pd.Series([], dtype=object)
-    return values.isin(set(known))
+    """Whether each value is among the non-missing values of ``sources``, computed by Arrow
+    (pandas' ``isin`` turns a large set of strings into Python objects first)."""
+    sources = tuple(source for source in sources if len(source))
+    if not sources or not len(values):
+        return pd.Series(False, index=values.index)
+    pool = pa.concat_arrays([_strings(source) for source in sources]).drop_null().unique()
+    found = pc.is_in(_strings(values), value_set=pool).fill_null(False)
+    return pd.Series(found.to_numpy(zero_copy_only=False), index=values.index)
 
 
 def _check_links(parsed: dict[str, pd.DataFrame], checks: dict[str, _Checker],
@@ -370,8 +391,8 @@ def _check_links(parsed: dict[str, pd.DataFrame], checks: dict[str, _Checker],
     if "juries" in parsed:
         frame, check = parsed["juries"], checks["juries"]
         entered = frame["candidacy_id"].map(candidacies["entered_on"])
-        unknown = frame["candidacy_id"].notna() & entered.isna() & ~frame["candidacy_id"].isin(
-            candidacies.index)
+        unknown = frame["candidacy_id"].notna() & entered.isna() & ~_known(
+            frame["candidacy_id"], candidacies.index.to_series())
         check.flag(unknown, "candidacy_id", frame["candidacy_id"],
                    "candidature inconnue (absente de candidacies.csv et de la base)")
         before = (frame["jury_date"] < pd.to_datetime(entered)).fillna(False).astype(bool)
@@ -396,15 +417,13 @@ def _candidacy_facts(parsed: dict[str, pd.DataFrame], existing: _Existing) -> pd
     columns = ["candidacy_id", "entered_on", "cqp_code"]
     frames = []
     if "juries" in parsed or "block_results" in parsed:
-        needed = set()
-        for name in ("juries", "block_results"):
-            if name in parsed:
-                needed |= set(parsed[name]["candidacy_id"].dropna())
+        named = pd.concat([parsed[name]["candidacy_id"] for name in ("juries", "block_results")
+                           if name in parsed], ignore_index=True).dropna().drop_duplicates()
         if "candidacies" in parsed:
-            needed -= set(parsed["candidacies"]["candidacy_id"].dropna())
-        if needed:
+            named = named[~_known(named, parsed["candidacies"]["candidacy_id"])]
+        if len(named):
             db = existing.frame(schema.candidacy, columns)
-            frames.append(db[db["candidacy_id"].isin(needed)])
+            frames.append(db[_known(db["candidacy_id"], named)])
     if "candidacies" in parsed:
         frames.append(parsed["candidacies"][columns].dropna(subset=["candidacy_id"]))
     if not frames:
@@ -414,43 +433,54 @@ def _candidacy_facts(parsed: dict[str, pd.DataFrame], existing: _Existing) -> pd
     return facts.set_index("candidacy_id")
 
 
+def _lookup(frame: pd.DataFrame, keys: list[str], table: pd.DataFrame,
+            column: str) -> pd.Series:
+    """``table[column]`` of the row matching each row of ``frame`` on ``keys`` (missing when
+    none; the first of several wins), aligned on ``frame``'s index."""
+    right = table[[*keys, column]].dropna(subset=keys).drop_duplicates(keys)
+    if not len(right) or not len(frame):
+        return pd.Series(None, index=frame.index, dtype=object)
+    merged = frame[keys].merge(right, on=keys, how="left", sort=False)
+    return pd.Series(merged[column].to_numpy(), index=frame.index)
+
+
+def _stored(existing: _Existing, table: sa.Table, columns: list[str]) -> pd.DataFrame:
+    """Rows already in the database, typed as the parsed files are (text, dates to the
+    second), so that they can be matched with them."""
+    stored = existing.frame(table, columns).copy()
+    for column in columns:
+        if column.endswith("_date") or column.endswith("_on"):
+            stored[column] = pd.to_datetime(stored[column]).astype("datetime64[s]")
+        else:
+            stored[column] = stored[column].astype("str")
+    return stored
+
+
 def _check_block_results(parsed: dict[str, pd.DataFrame], check: _Checker,
                          existing: _Existing, candidacies: pd.DataFrame) -> None:
     frame = parsed["block_results"]
-    jury_key = frame["candidacy_id"].astype(str) + "@" + frame["jury_date"].astype(str)
-
-    def decisions(jury_frame: pd.DataFrame) -> pd.Series:
-        dates = pd.to_datetime(jury_frame["jury_date"]).astype("datetime64[s]").astype(str)
-        keys = jury_frame["candidacy_id"].astype(str) + "@" + dates
-        return pd.Series(jury_frame["decision"].to_numpy(), index=keys.to_numpy())
-
-    known = pd.Series(dtype=object)
+    keys = ["candidacy_id", "jury_date"]
+    decision = pd.Series(None, index=frame.index, dtype=object)
     if "juries" in parsed:
-        known = decisions(parsed["juries"])
-    decision = jury_key.map(known[~known.index.duplicated()])
+        decision = _lookup(frame, keys, parsed["juries"], "decision")
     if decision.isna().any():
-        stored = decisions(existing.frame(schema.jury, ["candidacy_id", "jury_date", "decision"]))
-        decision = decision.fillna(jury_key.map(stored[~stored.index.duplicated()]))
+        stored = _stored(existing, schema.jury, [*keys, "decision"])
+        decision = decision.fillna(_lookup(frame, keys, stored, "decision"))
     valid = frame["candidacy_id"].notna() & frame["jury_date"].notna()
     check.flag(valid & decision.isna(), "jury_date", frame["jury_date"],
                "aucun jury de cette candidature à cette date (juries.csv ni base)")
     check.flag(valid & decision.eq("absent"), "jury_date", frame["jury_date"],
                "résultats de blocs pour un jury où la candidature était absente")
-    cqp = frame["candidacy_id"].map(candidacies["cqp_code"]) if len(candidacies) else None
-    blocks = []
-    if "blocks" in parsed:
-        blocks.append(parsed["blocks"][["cqp_code", "block_code"]])
-    block_key = (cqp.astype(str) if cqp is not None else pd.Series("", index=frame.index)) + \
-        "@" + frame["block_code"].astype(str)
-    block_keys = set()
-    for block_frame in blocks:
-        block_keys |= set(block_frame["cqp_code"] + "@" + block_frame["block_code"])
-    known_block = block_key.isin(block_keys)
+    cqp = (frame["candidacy_id"].map(candidacies["cqp_code"]) if len(candidacies)
+           else pd.Series(None, index=frame.index, dtype=object))
+    pairs = pd.DataFrame({"cqp_code": cqp.astype("str"), "block_code": frame["block_code"]})
+    listed = (parsed["blocks"][["cqp_code", "block_code"]].assign(known=True)
+              if "blocks" in parsed else pd.DataFrame(columns=["cqp_code", "block_code", "known"]))
+    known_block = _lookup(pairs, ["cqp_code", "block_code"], listed, "known").notna()
     if (~known_block).any():
-        db = existing.frame(schema.block, ["cqp_code", "block_code"])
-        known_block |= block_key.isin(set(db["cqp_code"] + "@" + db["block_code"]))
-    check.flag(frame["block_code"].notna() & ~known_block & (cqp.notna() if cqp is not None
-                                                             else False),
+        stored = _stored(existing, schema.block, ["cqp_code", "block_code"]).assign(known=True)
+        known_block |= _lookup(pairs, ["cqp_code", "block_code"], stored, "known").notna()
+    check.flag(frame["block_code"].notna() & ~known_block & cqp.notna(),
                "block_code", frame["block_code"],
                "bloc inconnu pour le CQP de cette candidature (absent de blocks.csv et de la base)")
 
@@ -490,16 +520,14 @@ def _check_plausible(parsed: dict[str, pd.DataFrame], checks: dict[str, _Checker
 
 def _check_decisions(frame: pd.DataFrame, check: _Checker, existing: _Existing) -> None:
     """A candidacy has at most one full validation, and nothing after it."""
-    named = set(frame["candidacy_id"].dropna())
-    stored = existing.frame(schema.jury, ["candidacy_id", "jury_date", "decision"])
-    stored = stored[stored["candidacy_id"].isin(named)]
-    mine = frame[["candidacy_id", "jury_date", "decision"]].dropna()
-    keys = set(zip(mine["candidacy_id"], pd.to_datetime(mine["jury_date"]), strict=True))
-    stored = stored[[(c, pd.Timestamp(d)) not in keys for c, d in
-                     zip(stored["candidacy_id"], stored["jury_date"], strict=True)]]
+    keys = ["candidacy_id", "jury_date"]
+    mine = frame[[*keys, "decision"]].dropna()
+    stored = _stored(existing, schema.jury, [*keys, "decision"])
+    stored = stored[_known(stored["candidacy_id"], mine["candidacy_id"])]
+    if len(stored):  # a stored jury the file gives again is read from the file
+        stored = stored[_lookup(stored, keys, mine.assign(again=True), "again").isna()]
     every = pd.concat([mine.assign(row=mine.index), stored.assign(row=-1)], ignore_index=True)
-    every["jury_date"] = pd.to_datetime(every["jury_date"])
-    full = every[every["decision"] == "full"].sort_values(["candidacy_id", "jury_date"])
+    full = every[every["decision"] == "full"].sort_values(keys)
     first_full = full.groupby("candidacy_id")["jury_date"].min()
     second = full[full.duplicated("candidacy_id", keep="first")]
     rows = second["row"][second["row"] >= 0]

@@ -12,6 +12,7 @@ import datetime as dt
 from collections.abc import Callable
 
 import pandas as pd
+import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -95,30 +96,37 @@ def _upsert(connection: sa.Connection, table: sa.Table, frame: pd.DataFrame,
 
 def _upsert_duckdb(connection: sa.Connection, table: sa.Table, frame: pd.DataFrame,
                    keys: list[str], others: list[str]) -> None:
-    """DuckDB reads the DataFrame in place: one set-based INSERT … ON CONFLICT."""
+    """DuckDB reads the rows in place, as one Arrow table: one set-based INSERT (… ON CONFLICT
+    when the table already holds rows)."""
     duck = connection.connection.driver_connection
-    staged = frame.copy()
-    for column in staged.columns:
-        if isinstance(table.c[column].type, sa.Date):
-            staged[column] = pd.to_datetime(staged[column])
-        elif isinstance(table.c[column].type, sa.Integer):
-            staged[column] = staged[column].astype("Int64")
-        elif isinstance(table.c[column].type, sa.Boolean):
-            staged[column] = staged[column].astype(bool)
+    columns = {}
+    for column in frame.columns:
+        kind = table.c[column].type
+        if isinstance(kind, sa.Date):
+            values = pd.to_datetime(frame[column])
+        elif isinstance(kind, sa.Integer):
+            values = frame[column].astype("Int64")
+        elif isinstance(kind, sa.Boolean):
+            values = frame[column].astype(bool)
         else:
-            staged[column] = staged[column].astype(object).where(staged[column].notna(), None)
+            values = frame[column].astype("str")
+        columns[column] = pa.array(values, from_pandas=True)
+    staged = pa.table(columns)
     name = f"incoming_{table.name}"
     duck.register(name, staged)
     try:
-        column_list = ", ".join(f'"{c}"' for c in staged.columns)
+        column_list = ", ".join(f'"{c}"' for c in staged.column_names)
         select_list = ", ".join(
             f'CAST("{c}" AS DATE)' if isinstance(table.c[c].type, sa.Date) else f'"{c}"'
-            for c in staged.columns)
-        conflict = ", ".join(f'"{c}"' for c in keys)
-        action = ("DO UPDATE SET " + ", ".join(f'"{c}" = excluded."{c}"' for c in others)
-                  if others else "DO NOTHING")
-        duck.execute(f'INSERT INTO "{table.name}" ({column_list}) SELECT {select_list} FROM {name} '
-                     f"ON CONFLICT ({conflict}) {action}")
+            for c in staged.column_names)
+        insert = f'INSERT INTO "{table.name}" ({column_list}) SELECT {select_list} FROM {name}'
+        empty = duck.execute(f'SELECT NOT EXISTS (SELECT 1 FROM "{table.name}")').fetchone()[0]
+        if not empty:  # an upsert checks every row against the key index: only when needed
+            conflict = ", ".join(f'"{c}"' for c in keys)
+            insert += f" ON CONFLICT ({conflict}) " + (
+                "DO UPDATE SET " + ", ".join(f'"{c}" = excluded."{c}"' for c in others)
+                if others else "DO NOTHING")
+        duck.execute(insert)
     finally:
         duck.unregister(name)
 
