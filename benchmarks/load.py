@@ -93,6 +93,14 @@ class Server:
         return [line for line in text.splitlines()
                 if "Traceback" in line or " ERROR" in line or "Exception" in line]
 
+    def first_error(self, lines: int = 40) -> str:
+        """The first error of the log with the lines that follow it (its traceback)."""
+        text = self.log.read_text(errors="replace").splitlines()
+        for k, line in enumerate(text):
+            if "Traceback" in line or " ERROR" in line or "Exception" in line:
+                return "\n".join(text[max(0, k - 2):k + lines])
+        return ""
+
     def stop(self) -> None:
         self.process.terminate()
         try:
@@ -106,14 +114,19 @@ class Server:
 class Session:
     """A Bokeh client session on the page, its own event loop on a thread of its own: what a
     browser's websocket does, without the browser. Changes are made on that loop; the time of
-    each update the server sends is noted."""
+    each update the server sends is noted. Opening waits up to ``TIMEOUT`` for the server to
+    build the page, as a browser does (Bokeh's client alone gives up after 20 s)."""
 
     def __init__(self, base: str) -> None:
         import panel.models  # noqa: F401  (Panel's models, to read the page's document)
         import panel.models.location  # noqa: F401
         from bokeh.client import pull_session
+        from tornado.httpclient import HTTPRequest
 
+        HTTPRequest._DEFAULTS.update(connect_timeout=TIMEOUT, request_timeout=TIMEOUT)
+        started = time.perf_counter()
         self.session = pull_session(url=f"{base}/app")
+        self.opened = time.perf_counter() - started
         self.connection = self.session._connection
         self.last_update = 0.0
         self.updates = 0
@@ -160,14 +173,17 @@ class Session:
         self.thread.join(timeout=10)
 
 
-def user(base: str, seconds: float, seed: int, out: list, errors: list) -> None:
-    """A session that changes a filter and clears it, again and again, for ``seconds``."""
+def user(base: str, seconds: float, seed: int, out: list, errors: list,
+         opened: list) -> None:
+    """A session that opens the page, then changes a filter and clears it, again and again,
+    for ``seconds``."""
     rng = random.Random(seed)
     try:
         session = Session(base)
     except Exception as error:  # noqa: BLE001 - counted, the run goes on
         errors.append(f"session: {error!r}")
         return
+    opened.append(session.opened)
     try:
         end = time.perf_counter() + seconds
         while time.perf_counter() < end:
@@ -188,17 +204,20 @@ def user(base: str, seconds: float, seed: int, out: list, errors: list) -> None:
         session.close()
 
 
-def load_test(bases: list[str], sessions: int, seconds: float) -> tuple[list, list]:
+def load_test(bases: list[str], sessions: int, seconds: float) -> tuple[list, list, list]:
+    """The times of the changes answered, the errors, and the times the sessions took to
+    open (all sessions arrive within a few seconds: 20 a second)."""
     times: list[float] = []
     errors: list[str] = []
+    opened: list[float] = []
     threads = [threading.Thread(target=user, args=(bases[k % len(bases)], seconds, k, times,
-                                                   errors)) for k in range(sessions)]
+                                                   errors, opened)) for k in range(sessions)]
     for thread in threads:
         thread.start()
         time.sleep(0.05)
     for thread in threads:
         thread.join()
-    return times, errors
+    return times, errors, opened
 
 
 def open_sessions(server: Server, count: int) -> dict[str, float]:
@@ -296,19 +315,27 @@ def run(url: str, args) -> list[str]:
                       f"open, {memory['many']:.0f} MiB with {memory['count']} "
                       f"(+{memory['many'] - memory['one']:.0f} MiB).", ""]
         before = [s.rss() for s in started]
-        times, errors = load_test([s.base for s in started], args.sessions, args.seconds)
+        times, errors, opened = load_test([s.base for s in started], args.sessions,
+                                          args.seconds)
         after = [s.rss() for s in started]
         logged = [e for s in started for e in s.errors()]
         lines += [f"Load test: {args.sessions} Bokeh client sessions changing filters for "
                   f"{args.seconds:.0f} s: {len(times)} changes answered, "
                   f"{len(errors)} errors, {len(logged)} error lines in the server logs.", "",
                   "| change → server's last update | median (ms) | p95 | max |",
-                  "|---|---|---|---|", f"| {len(times)} changes | {percentiles(times)} |", "",
+                  "|---|---|---|---|", f"| {len(times)} changes | {percentiles(times)} |",
+                  f"| {len(opened)} sessions: page opened (under load) | "
+                  f"{percentiles(opened)} |", "",
                   "Server memory (resident, MiB): "
                   + ", ".join(f"{b:.0f} → {a:.0f}" for b, a in zip(before, after, strict=True))
                   + ".", ""]
         if errors or logged:
             lines += ["Errors: " + "; ".join(sorted(set(errors + logged))[:5]), ""]
+        for server in started:
+            first = server.first_error()
+            if first:
+                lines += ["The first error in a server's log:", "", "```", first, "```", ""]
+                break
     return lines
 
 
