@@ -88,6 +88,11 @@ class Server:
                 return int(line.split()[1]) / 1024
         return float("nan")
 
+    def cpu(self) -> float:
+        """CPU seconds the server has used (user and system)."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def errors(self) -> list[str]:
         text = self.log.read_text(errors="replace")
         return [line for line in text.splitlines()
@@ -315,9 +320,13 @@ def run(url: str, args) -> list[str]:
                       f"open, {memory['many']:.0f} MiB with {memory['count']} "
                       f"(+{memory['many'] - memory['one']:.0f} MiB).", ""]
         before = [s.rss() for s in started]
+        cpu_before, own_before, wall = [s.cpu() for s in started], time.process_time(), \
+            time.perf_counter()
         times, errors, opened = load_test([s.base for s in started], args.sessions,
                                           args.seconds)
         after = [s.rss() for s in started]
+        servers_cpu = sum(s.cpu() for s in started) - sum(cpu_before)
+        client_cpu, wall = time.process_time() - own_before, time.perf_counter() - wall
         logged = [e for s in started for e in s.errors()]
         lines += [f"Load test: {args.sessions} Bokeh client sessions changing filters for "
                   f"{args.seconds:.0f} s: {len(times)} changes answered, "
@@ -328,7 +337,11 @@ def run(url: str, args) -> list[str]:
                   f"{percentiles(opened)} |", "",
                   "Server memory (resident, MiB): "
                   + ", ".join(f"{b:.0f} → {a:.0f}" for b, a in zip(before, after, strict=True))
-                  + ".", ""]
+                  + ".", "",
+                  f"CPU during the load test ({wall:.0f} s on {os.cpu_count()} cores): the "
+                  f"server(s) {servers_cpu:.0f} s, the sessions' client (this process, "
+                  f"decoding every update into its copies of the documents) {client_cpu:.0f} s.",
+                  ""]
         if errors or logged:
             lines += ["Errors: " + "; ".join(sorted(set(errors + logged))[:5]), ""]
         for server in started:
