@@ -35,6 +35,7 @@ import pandas as pd
 import panel as pn
 import sqlalchemy as sa
 from bokeh.document import Document
+from page_open import warm_page
 
 from cqp_metrics import demo, derived, query, schema
 from cqp_metrics.cache import VALUES
@@ -265,6 +266,10 @@ def report(size: int, steps: dict[str, float], derived_times, raw_times,
                   f"one session holds {memory['one']:.1f} MiB, {memory['count']:.0f} sessions "
                   f"{memory['many'] - memory['one']:.0f} MiB more than one (each with its "
                   "Vue d'ensemble built, the results shared; Python objects, traced).",
+              "", "A session's page, as served, on a warm cache (`benchmarks/page_open.py`): "
+                  f"{ms(memory['warm']['median'])} ms; in a profiled build, HoloViews makes the "
+                  f"charts' Bokeh models in {memory['warm']['charts']:.2f} s of "
+                  f"{memory['warm']['profiled']:.2f} s.",
               "", f"The usual notebook (the rows read into pandas, then one rate by year "
                   f"and CQP): {ms(notebook)} ms.", ""]
     return lines
@@ -333,6 +338,7 @@ def main() -> None:
                 raw_times = page_times(url, 1, raw=True) if raw else None
                 notebook = pandas_notebook(url)
                 memory = sessions(url)
+                memory["warm"] = warm_page(url)
                 if size is None:
                     engine = make_engine(url, read_only=True)
                     with engine.connect() as connection:
