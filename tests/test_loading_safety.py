@@ -26,6 +26,15 @@ def folder(tmp_path) -> Path:
     return target
 
 
+def spoil(engine, folder: Path, name: str, old: str, new: str) -> list[str]:
+    """Replace ``old`` by ``new`` in ``name``.csv; the messages of its refused load."""
+    path = folder / f"{name}.csv"
+    text = path.read_text(encoding="utf-8")
+    assert old in text, old
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    return refused(engine, folder)
+
+
 def only(folder: Path, name: str, columns: list[str]) -> None:
     """Keep only ``name``.csv in the folder, with only ``columns``."""
     frame = pd.read_csv(folder / f"{name}.csv", dtype=str, keep_default_na=False)
@@ -130,11 +139,7 @@ PLAUSIBILITY = [
 @pytest.mark.parametrize("name, old, new, pieces", PLAUSIBILITY,
                          ids=[p[3][-1] + p[2][-6:] for p in PLAUSIBILITY])
 def test_implausible_facts_are_refused(engine, folder, name, old, new, pieces):
-    path = folder / f"{name}.csv"
-    text = path.read_text(encoding="utf-8")
-    assert old in text
-    path.write_text(text.replace(old, new, 1), encoding="utf-8")
-    messages = refused(engine, folder)
+    messages = spoil(engine, folder, name, old, new)
     assert any(all(p in m for p in pieces) for m in messages), messages
 
 
@@ -150,11 +155,7 @@ LENGTHS = [
 @pytest.mark.parametrize("name, old, new, pieces", LENGTHS, ids=["cqp", "version", "nul"])
 def test_lengths_and_characters_are_refused_alike_on_every_engine(engine, folder, name, old,
                                                                    new, pieces):
-    path = folder / f"{name}.csv"
-    text = path.read_text(encoding="utf-8")
-    assert old in text, old
-    path.write_text(text.replace(old, new, 1), encoding="utf-8")
-    messages = refused(engine, folder)
+    messages = spoil(engine, folder, name, old, new)
     assert any(all(p in m for p in pieces) and f"{name}.csv, ligne" in m
                for m in messages), messages
 
@@ -275,9 +276,7 @@ def test_a_file_loaded_alone_is_checked_against_the_database(engine, folder, nam
             file.unlink()
     path = folder / f"{name}.csv"
     text = path.read_text(encoding="utf-8")
-    assert old in text
-    path.write_text(text.replace(old, new, 1), encoding="utf-8")
-    messages = refused(engine, folder)
+    messages = spoil(engine, folder, name, old, new)
     assert any(all(p in m for p in pieces) for m in messages), messages
     path.write_text(text, encoding="utf-8")
     before = table_rows(engine)
