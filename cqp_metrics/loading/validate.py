@@ -449,7 +449,7 @@ def _stored(existing: _Existing, table: sa.Table, columns: list[str]) -> pd.Data
     second), so that they can be matched with them."""
     stored = existing.frame(table, columns).copy()
     for column in columns:
-        if column.endswith("_date") or column.endswith("_on"):
+        if isinstance(table.c[column].type, sa.Date):
             stored[column] = pd.to_datetime(stored[column]).astype("datetime64[s]")
         else:
             stored[column] = stored[column].astype("str")
