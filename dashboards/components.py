@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import io
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 import holoviews as hv
@@ -197,10 +197,9 @@ def incomplete_note(table: IndicatorTable, language: str = "fr") -> pn.pane.HTML
 
 
 def _shade_incomplete(plot, table: IndicatorTable):
-    """The chart with its incomplete years shaded: always one layer of spans (maybe none),
-    so that a chart redrawn in place (:class:`LiveChart`) keeps its layers. A new overlay:
-    give it its options after (an overlay's options do not pass into the one that contains
-    it)."""
+    """The chart with its incomplete years shaded (one layer of spans, maybe none). A new
+    overlay: give it its options after (an overlay's options do not pass into the one that
+    contains it)."""
     years = table.incomplete_years()
     spans = pd.DataFrame({"x0": [y - 0.5 for y in years], "x1": [y + 0.5 for y in years]},
                          dtype=float)
@@ -233,33 +232,30 @@ def frozen() -> Iterator[None]:
 class LiveChart(pn.viewable.Viewer):
     """A chart by year made once for a session and redrawn in place.
 
-    Each table's chart goes to one DynamicMap: a filter change patches the data of the same
-    Bokeh figure, on the server and in the browser, instead of building a new figure (three
-    to four times less work on the server). ``draw`` gives, for every table, a chart of the
-    same layers (:func:`count_trend_plot`, :func:`rate_trend_plot`), or None when there is
-    nothing to draw: a status box (« secret », « aucune donnée ») then takes its place. Its
-    definitions, incomplete and hidden years and data (:func:`_marked`) follow the table.
+    ``figure`` (:class:`~dashboards.figures.RateTrendFigure`,
+    :class:`~dashboards.figures.CountTrendFigure`) is a Bokeh figure whose data sources each
+    table refreshes: a filter change patches the same figure, on the server and in the
+    browser, instead of building a new one. When a table has nothing to draw, a status box
+    (« secret », « aucune donnée ») takes the chart's place. Its definitions, incomplete and
+    hidden years and data (as :func:`_marked` gives them) follow the table.
     """
 
-    def __init__(self, draw: Callable[[IndicatorTable], object | None], names: list[str],
-                 language: str = "fr", **params) -> None:
+    def __init__(self, figure, names: list[str], language: str = "fr", **params) -> None:
         super().__init__(**params)
-        self._draw, self._names, self._language = draw, names, language
-        self._pipe: hv.streams.Pipe | None = None
+        self.figure, self._names, self._language = figure, names, language
         self._info = pn.pane.HTML(margin=(0, 5), css_classes=["info-pane"])
-        self._chart = pn.pane.HoloViews(sizing_mode="stretch_width")
+        self._chart = pn.pane.Bokeh(figure.figure, sizing_mode="stretch_width")
         self._notes = pn.pane.HTML(margin=(0, 10), visible=False)
         self._data = _details_pane()
         self._status = pn.pane.HTML(sizing_mode="stretch_width", visible=False)
-        # shown or hidden as a whole (a HoloViews pane's own ``visible`` fails in Panel 1.9)
         self._drawn = pn.Column(self._info, self._chart, self._notes, self._data,
                                 sizing_mode="stretch_width")
         self._layout = pn.Column(self._drawn, self._status, sizing_mode="stretch_width")
 
     def show(self, table: IndicatorTable) -> None:
         """Draw ``table`` in place of the chart's last one."""
-        chart, language = self._draw(table), self._language
-        drawn = chart is not None
+        language = self._language
+        drawn = self.figure.update(table)
         self._drawn.visible, self._status.visible = drawn, not drawn
         if not drawn:
             self._status.object = empty_html(table, self._names[0], language)
@@ -270,11 +266,6 @@ class LiveChart(pn.viewable.Viewer):
         self._notes.object = "<br>".join(n for n in notes if n)
         self._notes.visible = any(notes)
         self._data.object = chart_data_html(table, self._names, language=language)
-        if self._pipe is None:
-            self._pipe = hv.streams.Pipe(data=chart)
-            self._chart.object = hv.DynamicMap(lambda data: data, streams=[self._pipe])
-        else:
-            self._pipe.send(chart)
 
     def __panel__(self) -> pn.viewable.Viewable:
         return self._layout
@@ -398,20 +389,29 @@ def _years_only(frame: pd.DataFrame, by: str) -> pd.DataFrame:
     return frame.loc[real]  # .loc: an empty mask selects no row (not every column)
 
 
+def rate_trend_data(table: IndicatorTable, name: str, by: str = "year"
+                    ) -> pd.DataFrame | None:
+    """What a share's trend draws: by year, the share and its 95 % bounds in %, and their
+    French texts; a hidden or undefined year stays in, as NaN, so that the line does not join
+    across it. None when nothing can be drawn."""
+    frame = _years_only(table.masked(), by)
+    if frame[name].isna().all():
+        return None
+    return pd.DataFrame({by: frame[by].astype(int), "taux": frame[name] * 100,
+                         "bas": frame[f"{name}_low"] * 100, "haut": frame[f"{name}_high"] * 100,
+                         "texte": frame[name].map(fr_pct),
+                         "ic": [interval_text(lo, hi) for lo, hi in zip(
+                             frame[f"{name}_low"], frame[f"{name}_high"], strict=True)]})
+
+
 def rate_trend_plot(table: IndicatorTable, name: str, by: str = "year",
                     language: str = "fr"):
     """A share over the years with its 95 % interval as a band (not for a census, such as
     the RNCP/RS coverage of the CQPs), incomplete years shaded; a hidden year is a gap in
     the line. None when nothing can be drawn."""
-    frame = _years_only(table.masked(), by)
-    if frame[name].isna().all():
+    data = rate_trend_data(table, name, by)
+    if data is None:
         return None
-    # a hidden or undefined year stays in, as a gap: the line does not join across it
-    data = pd.DataFrame({by: frame[by].astype(int), "taux": frame[name] * 100,
-                         "bas": frame[f"{name}_low"] * 100, "haut": frame[f"{name}_high"] * 100,
-                         "texte": frame[name].map(fr_pct),
-                         "ic": [interval_text(lo, hi) for lo, hi in zip(
-                             frame[f"{name}_low"], frame[f"{name}_high"], strict=True)]})
     curve = hv.Curve(data, by, "taux").opts(color=ACCENT, line_width=2)
     tips = (label(by, language), by), (label(name, language), "texte")
     if getattr(BY_NAME[name], "secret", True):
@@ -501,16 +501,25 @@ def rate_bars(table: IndicatorTable, name: str, by: str, language: str = "fr",
     return view if note is None else pn.Column(view, note, sizing_mode="stretch_width")
 
 
-def count_trend_plot(table: IndicatorTable, names: list[str], language: str = "fr"):
-    """Counts by year, one line each, incomplete years shaded; None when nothing is shown."""
+def count_trend_data(table: IndicatorTable, names: list[str]
+                     ) -> dict[str, pd.DataFrame] | None:
+    """What a count trend draws: for each name (hidden ones too, as NaN: a gap), the count by
+    year and its French text. None when no count is shown."""
     frame = table.masked()
     if not frame[names].notna().any().any():
         return None
+    return {n: pd.DataFrame({"year": frame["year"].astype(int), "effectif": frame[n],
+                             "texte": frame[n].map(fr_int)}) for n in names}
+
+
+def count_trend_plot(table: IndicatorTable, names: list[str], language: str = "fr"):
+    """Counts by year, one line each, incomplete years shaded; None when nothing is shown."""
+    counts = count_trend_data(table, names)
+    if counts is None:
+        return None
     year = label("year", language)
     curves = []
-    for n in names:  # every line, even a hidden one: the same layers for every table
-        data = pd.DataFrame({"year": frame["year"].astype(int), "effectif": frame[n],
-                             "texte": frame[n].map(fr_int)})
+    for n, data in counts.items():  # every line, even a hidden one
         curves += [hv.Curve(data, hv.Dimension("year", label=year), "effectif",
                             label=label(n, language)).opts(line_width=2),
                    hv.Scatter(data, hv.Dimension("year", label=year), ["effectif", "texte"],

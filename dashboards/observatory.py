@@ -16,6 +16,7 @@ from cqp_metrics.db import DatabaseError
 from cqp_metrics.period import fr_date
 
 from . import warm
+from .components import frozen
 from .data import MetricsSource
 from .filters import URL_PARAMETERS, Filters
 from .i18n import phrases, say
@@ -299,7 +300,8 @@ def serve() -> None:
             warm.start(app.source.url)  # the default view, ready after each load
         app.sync_url()
         declare_language(app.language)
-        app.template().servable()
+        with frozen():  # the document looks for its models once, not after each root
+            app.template().servable()
     except Exception:  # never a traceback or a blank page in the browser
         log.exception("the app could not be built")
         pn.pane.Alert("**Le tableau de bord n'a pas pu s'ouvrir.** L'incident est consigné "

@@ -165,3 +165,47 @@ def test_the_overview_redraws_its_figures_in_place(tmp_path):
         assert not [m for m in document.models if "page-error" in getattr(m, "css_classes", [])]
     finally:
         pn.state.curdoc = None
+
+
+def test_the_live_trend_figures_draw_the_table_with_gaps_and_shaded_years(demo):
+    """The Bokeh figures of the Vue d'ensemble: the share of each shown year is full / juries
+    in %, a hidden year is a gap (NaN), the incomplete years are shaded, the axes cover the
+    years; counts are drawn from zero, one line per count."""
+    import numpy as np
+
+    from dashboards.figures import CountTrendFigure, RateTrendFigure
+
+    table = compute(demo, by=["year"], names=["full_rate", "juries", "full", "enrolments"],
+                    where={"region_code": ["11"]})
+    raw = table.values.set_index("year")
+    hidden = set(table.masked().loc[table.masked()["full_rate"].isna(), "year"])
+    assert hidden and len(hidden) < len(raw)  # the case needs both
+
+    rates = RateTrendFigure("full_rate")
+    assert rates.update(table)
+    drawn = dict(zip(rates.source.data["year"], rates.source.data["taux"], strict=True))
+    assert set(drawn) == set(raw.index)
+    for year, value in drawn.items():
+        if year in hidden:
+            assert np.isnan(value), year
+        else:
+            assert value == pytest.approx(100 * raw.loc[year, "full"] / raw.loc[year, "juries"])
+    incomplete = table.incomplete_years()
+    assert list(rates.shaded.data["x0"]) == [y - 0.5 for y in incomplete]
+    x_range = rates.figure.x_range
+    assert x_range.start == min(raw.index) - 0.5 and x_range.end == max(raw.index) + 0.5
+    assert (rates.figure.y_range.start, rates.figure.y_range.end) == (0, 100)
+
+    counts = CountTrendFigure(["enrolments", "juries"])
+    assert counts.update(table)
+    shown = table.masked().set_index("year")
+    for name in ("enrolments", "juries"):
+        line = dict(zip(counts.sources[name].data["year"],
+                        counts.sources[name].data["effectif"], strict=True))
+        assert line == pytest.approx(shown[name].astype(float).to_dict(), nan_ok=True)
+    assert counts.figure.y_range.start == 0
+    assert counts.figure.y_range.end >= shown[["enrolments", "juries"]].max().max()
+
+    nothing = compute(demo, by=["year"], names=["full_rate", "juries", "full"],
+                      where={"region_code": ["nowhere"]})
+    assert not rates.update(nothing)

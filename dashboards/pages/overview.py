@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-from functools import partial
-
 import panel as pn
 
 from cqp_metrics.period import until_of
 
-from ..components import (
-    LiveChart,
-    count_trend_plot,
-    frozen,
-    kpi_card,
-    kpi_html,
-    no_data,
-    rate_trend_plot,
-)
+from ..components import LiveChart, frozen, kpi_card, kpi_html, no_data
+from ..figures import CountTrendFigure, RateTrendFigure
 from .base import Page
 
 KEY_FIGURES = ("enrolments", "juries", "full_rate", "vae_success_rate", "partial_rate",
@@ -40,10 +31,9 @@ class OverviewPage(Page):
         super().__init__(**params)
         language = self.language
         self._cards = {name: kpi_card() for name in KEY_FIGURES}
-        self._counts = LiveChart(partial(count_trend_plot, names=COUNTED, language=language),
-                                 COUNTED, language)
-        self._rates = {name: LiveChart(partial(rate_trend_plot, name=name, language=language),
-                                       [name], language) for name in TRENDS}
+        self._counts = LiveChart(CountTrendFigure(COUNTED, language), COUNTED, language)
+        self._rates = {name: LiveChart(RateTrendFigure(name, language), [name], language)
+                       for name in TRENDS}
         self._shown = pn.Column(
             pn.FlexBox(*self._cards.values()),
             pn.Row(self._counts, self._rates["full_rate"], sizing_mode="stretch_width"),

@@ -1,0 +1,138 @@
+"""Charts by year drawn as Bokeh figures, made once per session and refreshed in place.
+
+HoloViews draws the pages' other charts. The trends a session sees first (the Vue
+d'ensemble) are drawn by Bokeh directly: the page makes their figures once when it opens,
+and a filter change only replaces their data sources' columns and their ranges. HoloViews
+took about three times as long to make the same four figures, the largest part of opening a
+page, and a quarter of a second to redraw them (docs/benchmarks.md, « A session's page »).
+
+The figures show what the HoloViews charts show: a share with its 95 % interval as a band
+(no band for a census), counts one line each, a hidden year as a gap in the line, the years
+the data cut leaves incomplete shaded, hover texts in French figures. Their data comes from
+:func:`~dashboards.components.rate_trend_data` and
+:func:`~dashboards.components.count_trend_data`, shared with the HoloViews charts.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from bokeh.models import BasicTicker, ColumnDataSource, HoverTool, Range1d
+from bokeh.plotting import figure
+
+from cqp_metrics.api import IndicatorTable
+from cqp_metrics.registry import BY_NAME, label
+
+from .components import ACCENT, count_trend_data, fr_axis, rate_trend_data
+from .i18n import say
+
+#: The lines of a count chart, in order: colour-blind safe, each 4.5:1 on white or more.
+COUNT_COLOURS = (ACCENT, "#b35806", "#1b7837")
+TOOLS = "pan,wheel_zoom,box_zoom,reset,save"
+
+
+def _columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    return {column: frame[column].to_numpy() for column in frame.columns}
+
+
+class YearFigure:
+    """A Bokeh figure by year with its incomplete years shaded, made once."""
+
+    def __init__(self, title: str, y_label: str, language: str = "fr",
+                 y_range: tuple[float, float] | None = None) -> None:
+        self.language = language
+        self._fixed_y = y_range
+        self.figure = figure(
+            title=title, height=300, sizing_mode="stretch_width", tools=TOOLS,
+            active_drag="pan", active_scroll=None, toolbar_location="right",
+            x_range=Range1d(0, 1), y_range=Range1d(*(y_range or (0, 1))),
+            x_axis_label=label("year", language), y_axis_label=y_label)
+        self.figure.xaxis.ticker = BasicTicker(min_interval=1)  # whole years only
+        self.figure.yaxis.formatter = fr_axis()
+        self.figure.xgrid.grid_line_color = None
+        self.figure.toolbar.logo = None
+        self.shaded = ColumnDataSource({"x0": [], "x1": []})
+        self.figure.vstrip(x0="x0", x1="x1", source=self.shaded, fill_color="#888888",
+                           fill_alpha=0.15, line_alpha=0)
+
+    def _frame(self, table: IndicatorTable, years: pd.Series, top: float) -> None:
+        """The incomplete years shaded; the ranges around the years and up to ``top``."""
+        incomplete = table.incomplete_years()
+        self.shaded.data = {"x0": [y - 0.5 for y in incomplete],
+                                 "x1": [y + 0.5 for y in incomplete]}
+        shown = [*years.tolist(), *incomplete]
+        self._set(self.figure.x_range, min(shown) - 0.5, max(shown) + 0.5)
+        if self._fixed_y is None:
+            self._set(self.figure.y_range, 0, top * 1.08 if top > 0 else 1)
+
+    @staticmethod
+    def _set(axis: Range1d, start: float, end: float) -> None:
+        """A range moved to the new data, and « reset » (the toolbar's) going back to it."""
+        axis.update(start=float(start), end=float(end), reset_start=float(start),
+                    reset_end=float(end))
+
+
+class RateTrendFigure(YearFigure):
+    """A share over the years, in %, with its 95 % interval as a band (not for a census);
+    a hidden year is a gap in the line."""
+
+    def __init__(self, name: str, language: str = "fr") -> None:
+        super().__init__(label(name, language), "%", language, y_range=(0, 100))
+        self.name = name
+        self.source = ColumnDataSource({c: [] for c in ("year", "taux", "bas", "haut",
+                                                        "texte", "ic")})
+        tips = [(label("year", language), "@year"), (label(name, language), "@texte")]
+        if getattr(BY_NAME[name], "secret", True):
+            self.figure.varea("year", "bas", "haut", source=self.source, fill_color=ACCENT,
+                              fill_alpha=0.25)
+            tips.append(("IC 95 %", "@ic"))
+        self.figure.line("year", "taux", source=self.source, line_color=ACCENT, line_width=2)
+        points = self.figure.scatter("year", "taux", source=self.source, size=7,
+                                     color=ACCENT)
+        self.figure.add_tools(HoverTool(renderers=[points], tooltips=tips))
+
+    def update(self, table: IndicatorTable) -> bool:
+        """Show ``table``'s share by year; False when there is nothing to draw."""
+        data = rate_trend_data(table, self.name)
+        if data is None:
+            return False
+        self.source.data = _columns(data)
+        self._frame(table, data["year"], 100)
+        return True
+
+
+class CountTrendFigure(YearFigure):
+    """Counts by year, one line each, from zero; a hidden year is a gap in its line."""
+
+    def __init__(self, names: list[str], language: str = "fr") -> None:
+        super().__init__(say("Volumes par année", language), say("Effectif", language),
+                         language)
+        self.names = names
+        self.sources: dict[str, ColumnDataSource] = {}
+        for name, colour in zip(names, COUNT_COLOURS, strict=False):
+            source = ColumnDataSource({"year": [], "effectif": [], "texte": []})
+            legend = label(name, language)
+            self.figure.line("year", "effectif", source=source, line_color=colour,
+                             line_width=2, legend_label=legend)
+            points = self.figure.scatter("year", "effectif", source=source, size=6,
+                                         color=colour, legend_label=legend)
+            self.figure.add_tools(HoverTool(renderers=[points], tooltips=[
+                (label("year", language), "@year"), (legend, "@texte")]))
+            self.sources[name] = source
+        # above the lines, in one row: inside, it hid the first years' points
+        legend = self.figure.legend[0]
+        legend.update(orientation="horizontal", label_text_font_size="9pt", padding=2,
+                      margin=0, border_line_alpha=0)
+        self.figure.add_layout(legend, "above")
+
+    def update(self, table: IndicatorTable) -> bool:
+        """Show ``table``'s counts by year; False when none can be shown."""
+        data = count_trend_data(table, self.names)
+        if data is None:
+            return False
+        for name, source in self.sources.items():
+            source.data = _columns(data[name])
+        counts = pd.concat([frame["effectif"] for frame in data.values()])
+        top = counts.max()
+        self._frame(table, next(iter(data.values()))["year"], 0 if pd.isna(top) else top)
+        return True
