@@ -28,6 +28,7 @@ def warm_page(url: str, repeat: int = 5) -> dict[str, float]:
     import panel as pn
     from bokeh.document import Document
 
+    from dashboards.components import frozen
     from dashboards.observatory import ObservatoryApp, extension
 
     extension()
@@ -38,7 +39,8 @@ def warm_page(url: str, repeat: int = 5) -> dict[str, float]:
         document = Document()
         pn.state.curdoc = document
         started = time.perf_counter()
-        ObservatoryApp(language="fr").template().server_doc(document)
+        with frozen():  # as ``observatory.serve`` builds it
+            ObservatoryApp(language="fr").template().server_doc(document)
         return time.perf_counter() - started
 
     try:
