@@ -50,6 +50,13 @@ QUIET = 0.4
 #: Seconds after which a change with no answer counts as an error.
 TIMEOUT = 60.0
 
+#: Bokeh's client handles each message of a session one call deeper than the last
+#: (``ClientConnection._next`` awaits ``_handle_messages``, which awaits ``_next``): a session
+#: that receives a few hundred updates overflows Python's default recursion limit, loses its
+#: connection and stops answering. The client's sessions, each on its own thread, get room.
+sys.setrecursionlimit(200_000)
+threading.stack_size(256 * 1024 * 1024)
+
 
 def _free_port() -> int:
     with socket.socket() as s:
