@@ -12,22 +12,28 @@ import holoviews as hv
 import pandas as pd
 import panel as pn
 import param
-from bokeh.models import CustomJSTickFormatter
 
 from cqp_metrics.api import SECRET, IndicatorTable
 from cqp_metrics.explain import NO_FILTER, NO_FILTER_EN, explain, filters_text
-from cqp_metrics.formatting import export_notes, fr_int, fr_pct
-from cqp_metrics.kinds import DAYS_PER_MONTH
+from cqp_metrics.formatting import export_notes, fr_pct
 from cqp_metrics.period import fr_date, period_label
 from cqp_metrics.registry import BY_NAME, label
 from cqp_metrics.render import analyst_csv, analyst_xlsx, french_frame
 
 from .auth import audit_download
 from .data import MetricsSource
+from .figures import (
+    ACCENT,
+    DurationTrendFigure,
+    RateTrendFigure,
+    count_trend_data,
+    fr_axis,
+    interval_text,
+    rate_trend_data,
+)
 from .filters import Filters
 from .i18n import phrases, say
 
-ACCENT = "#1f5f8b"
 NO_DATA = "aucune donnée"
 TABLE_CSS = """
 table.dataframe {border-collapse: collapse; font-size: 0.9em;}
@@ -42,25 +48,10 @@ def file_safe(text: str) -> str:
     return "".join(c if c.isascii() and (c.isalnum() or c in "-_") else "_" for c in text)[:60]
 
 
-def fr_axis() -> CustomJSTickFormatter:
-    """Axis numbers as French readers write them (1 234 ; 2,5), by the browser's own French
-    number format (Bokeh's numeral formatter ignores its ``fr`` language). A new one per
-    chart: a Bokeh model lives in one document. Years keep Bokeh's own format."""
-    return CustomJSTickFormatter(
-        code="return tick.toLocaleString('fr-FR', {maximumFractionDigits: 1})"
-             ".replace(/[\\u202f\\u00a0]/g, ' ')")
-
-
 def hover(*pairs: tuple[str, str]) -> dict:
     """Hover options showing (heading, column) pairs; the columns hold French texts
     (``62,5 %``, ``1 234``), since Bokeh's tooltips format numbers the English way."""
     return {"tools": ["hover"], "hover_tooltips": [(h, "@{" + c + "}") for h, c in pairs]}
-
-
-def interval_text(low: object, high: object) -> str:
-    """``[58,1 % – 66,7 %]``; empty without bounds."""
-    low, high = fr_pct(low), fr_pct(high)
-    return f"[{low} – {high}]" if low and high else ""
 
 
 def _message_html(inner: str, classes: str = "no-data") -> str:
@@ -206,12 +197,11 @@ def _shade_incomplete(plot, table: IndicatorTable):
     return plot * hv.VSpans(spans, kdims=["x0", "x1"]).opts(color="#888888", alpha=0.15)
 
 
-def _marked(plot, table: IndicatorTable, names: list[str], *notes,
+def _marked(pane: pn.viewable.Viewable, table: IndicatorTable, names: list[str], *notes,
             language: str = "fr") -> pn.Column:
     """A chart by year (incomplete years shaded) with its definitions above it and its
     incomplete years (and ``notes``) said under it."""
     notes = [incomplete_note(table, language), *notes]
-    pane = pn.pane.HoloViews(plot, sizing_mode="stretch_width")
     return pn.Column(info(names, table, language=language), pane,
                      *[n for n in notes if n is not None],
                      chart_data(table, names, language=language), sizing_mode="stretch_width")
@@ -383,27 +373,6 @@ def kpi_html(name: str, table: IndicatorTable, language: str = "fr",
             f'<div class="kpi-change">{html.escape(change)}</div></div>')
 
 
-def _years_only(frame: pd.DataFrame, by: str) -> pd.DataFrame:
-    """The rows of real years (no total row, no missing year); hidden values stay, as NaN."""
-    real = frame[by].map(lambda v: not isinstance(v, str) and pd.notna(v)).astype(bool)
-    return frame.loc[real]  # .loc: an empty mask selects no row (not every column)
-
-
-def rate_trend_data(table: IndicatorTable, name: str, by: str = "year"
-                    ) -> pd.DataFrame | None:
-    """What a share's trend draws: by year, the share and its 95 % bounds in %, and their
-    French texts; a hidden or undefined year stays in, as NaN, so that the line does not join
-    across it. None when nothing can be drawn."""
-    frame = _years_only(table.masked(), by)
-    if frame[name].isna().all():
-        return None
-    return pd.DataFrame({by: frame[by].astype(int), "taux": frame[name] * 100,
-                         "bas": frame[f"{name}_low"] * 100, "haut": frame[f"{name}_high"] * 100,
-                         "texte": frame[name].map(fr_pct),
-                         "ic": [interval_text(lo, hi) for lo, hi in zip(
-                             frame[f"{name}_low"], frame[f"{name}_high"], strict=True)]})
-
-
 def rate_trend_plot(table: IndicatorTable, name: str, by: str = "year",
                     language: str = "fr"):
     """A share over the years with its 95 % interval as a band (not for a census, such as
@@ -428,39 +397,31 @@ def rate_trend_plot(table: IndicatorTable, name: str, by: str = "year",
         yformatter=fr_axis(), framewise=True)
 
 
-def rate_trend(table: IndicatorTable, name: str, by: str = "year",
-               language: str = "fr") -> pn.Column | pn.pane.HTML:
-    """:func:`rate_trend_plot` with its definitions, the incomplete and hidden years said
-    under it."""
-    plot = rate_trend_plot(table, name, by, language)
-    if plot is None:
-        return empty(table, name, language)
-    return _marked(plot, table, [name], hidden_note(table, name, by, language=language),
-                   language=language)
+def _drawn(figure, table: IndicatorTable, names: list[str], *notes,
+           language: str = "fr") -> pn.Column | pn.pane.HTML:
+    """A figure of :mod:`~dashboards.figures` showing ``table``, marked (:func:`_marked`);
+    the « aucune donnée » or « secret » box when it has nothing to draw."""
+    if not figure.update(table):
+        return empty(table, names[0], language)
+    return _marked(pn.pane.Bokeh(figure.figure, sizing_mode="stretch_width"), table, names,
+                   *notes, language=language)
+
+
+def rate_trend(table: IndicatorTable, name: str, language: str = "fr"
+               ) -> pn.Column | pn.pane.HTML:
+    """A share by year (:class:`~dashboards.figures.RateTrendFigure`) with its definitions,
+    the incomplete and hidden years said under it."""
+    return _drawn(RateTrendFigure(name, language), table, [name],
+                  hidden_note(table, name, "year", language=language), language=language)
 
 
 def duration_trend(table: IndicatorTable, name: str, language: str = "fr"
                    ) -> pn.Column | pn.pane.HTML:
-    """A median duration by year, in months; a hidden year is a gap, incomplete years
-    shaded."""
-    frame = _years_only(table.masked(), "year")
-    if frame[name].isna().all():
-        return empty(table, name, language)
-    data = pd.DataFrame({"year": frame["year"].astype(int),
-                         "mois": frame[name] / DAYS_PER_MONTH})
-    data["texte"] = data["mois"].map(lambda m: "" if pd.isna(m) else
-                                     f"{m:.1f} mois".replace(".", ","))
-    plot = _shade_incomplete(
-        hv.Curve(data, "year", "mois").opts(color=ACCENT, line_width=2)
-        * hv.Scatter(data, "year", ["mois", "texte"]).opts(
-            color=ACCENT, size=7, **hover((label("year", language), "year"),
-                                          (label(name, language), "texte"))), table
-    ).opts(title=f"{label(name, language)} {say('(en mois)', language)}",
-           ylabel=say("mois", language),
-           xlabel=label("year", language), height=300, responsive=True,
-           shared_axes=False, ylim=(0, None), yformatter=fr_axis())
-    return _marked(plot, table, [name], hidden_note(table, name, "year", language=language),
-                   language=language)
+    """A median duration by year, in months
+    (:class:`~dashboards.figures.DurationTrendFigure`); a hidden year is a gap, incomplete
+    years shaded."""
+    return _drawn(DurationTrendFigure(name, language), table, [name],
+                  hidden_note(table, name, "year", language=language), language=language)
 
 
 def rate_bars_plot(table: IndicatorTable, name: str, by: str, language: str = "fr",
@@ -499,17 +460,6 @@ def rate_bars(table: IndicatorTable, name: str, by: str, language: str = "fr",
                      language=language)
     note = hidden_note(table, name, by, labels, language)
     return view if note is None else pn.Column(view, note, sizing_mode="stretch_width")
-
-
-def count_trend_data(table: IndicatorTable, names: list[str]
-                     ) -> dict[str, pd.DataFrame] | None:
-    """What a count trend draws: for each name (hidden ones too, as NaN: a gap), the count by
-    year and its French text. None when no count is shown."""
-    frame = table.masked()
-    if not frame[names].notna().any().any():
-        return None
-    return {n: pd.DataFrame({"year": frame["year"].astype(int), "effectif": frame[n],
-                             "texte": frame[n].map(fr_int)}) for n in names}
 
 
 def count_trend_plot(table: IndicatorTable, names: list[str], language: str = "fr"):

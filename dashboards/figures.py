@@ -1,10 +1,13 @@
-"""Charts by year drawn as Bokeh figures, made once per session and refreshed in place.
+"""Charts by year drawn as Bokeh figures, and what every chart by year draws.
 
-HoloViews draws the pages' other charts. The trends a session sees first (the Vue
-d'ensemble) are drawn by Bokeh directly: the page makes their figures once when it opens,
-and a filter change only replaces their data sources' columns and their ranges. HoloViews
-took about three times as long to make the same four figures, the largest part of opening a
-page, and a quarter of a second to redraw them (docs/benchmarks.md, « A session's page »).
+Every page's trends by year (shares, counts, durations) are Bokeh figures made directly.
+The Vue d'ensemble makes its four once per session, and a filter change only replaces their
+data sources' columns and their ranges (:class:`~dashboards.components.LiveChart`); the
+other pages make theirs at each change. HoloViews took about three times as long to make the
+same figures (the largest part of opening a page) and a quarter of a second to redraw the
+Vue d'ensemble's (docs/benchmarks.md, « A session's page »). HoloViews still draws the other
+charts (bars, funnels, the completion curve, the map), and the PDF report's and notebooks'
+trends (:func:`~dashboards.components.rate_trend_plot`), from the same data functions.
 
 The figures show what the HoloViews charts show: a share with its 95 % interval as a band
 (no band for a census), counts one line each, a hidden year as a gap in the line, the years
@@ -17,18 +20,80 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from bokeh.models import BasicTicker, ColumnDataSource, HoverTool, Range1d
+from bokeh.models import BasicTicker, ColumnDataSource, CustomJSTickFormatter, HoverTool, Range1d
 from bokeh.plotting import figure
 
 from cqp_metrics.api import IndicatorTable
+from cqp_metrics.formatting import fr_int, fr_pct
+from cqp_metrics.kinds import DAYS_PER_MONTH
 from cqp_metrics.registry import BY_NAME, label
 
-from .components import ACCENT, count_trend_data, fr_axis, rate_trend_data
 from .i18n import say
+
+ACCENT = "#1f5f8b"
 
 #: The lines of a count chart, in order: colour-blind safe, each 4.5:1 on white or more.
 COUNT_COLOURS = (ACCENT, "#b35806", "#1b7837")
 TOOLS = "pan,wheel_zoom,box_zoom,reset,save"
+
+
+def fr_axis() -> CustomJSTickFormatter:
+    """Axis numbers as French readers write them (1 234 ; 2,5), by the browser's own French
+    number format (Bokeh's numeral formatter ignores its ``fr`` language). A new one per
+    chart: a Bokeh model lives in one document. Years keep Bokeh's own format."""
+    return CustomJSTickFormatter(
+        code="return tick.toLocaleString('fr-FR', {maximumFractionDigits: 1})"
+             ".replace(/[\\u202f\\u00a0]/g, ' ')")
+
+
+def interval_text(low: object, high: object) -> str:
+    """``[58,1 % – 66,7 %]``; empty without bounds."""
+    low, high = fr_pct(low), fr_pct(high)
+    return f"[{low} – {high}]" if low and high else ""
+
+
+def _years_only(frame: pd.DataFrame, by: str) -> pd.DataFrame:
+    """The rows of real years (no total row, no missing year); hidden values stay, as NaN."""
+    real = frame[by].map(lambda v: not isinstance(v, str) and pd.notna(v)).astype(bool)
+    return frame.loc[real]  # .loc: an empty mask selects no row (not every column)
+
+
+def rate_trend_data(table: IndicatorTable, name: str, by: str = "year"
+                    ) -> pd.DataFrame | None:
+    """What a share's trend draws: by year, the share and its 95 % bounds in %, and their
+    French texts; a hidden or undefined year stays in, as NaN, so that the line does not join
+    across it. None when nothing can be drawn."""
+    frame = _years_only(table.masked(), by)
+    if frame[name].isna().all():
+        return None
+    return pd.DataFrame({by: frame[by].astype(int), "taux": frame[name] * 100,
+                         "bas": frame[f"{name}_low"] * 100, "haut": frame[f"{name}_high"] * 100,
+                         "texte": frame[name].map(fr_pct),
+                         "ic": [interval_text(lo, hi) for lo, hi in zip(
+                             frame[f"{name}_low"], frame[f"{name}_high"], strict=True)]})
+
+
+def count_trend_data(table: IndicatorTable, names: list[str]
+                     ) -> dict[str, pd.DataFrame] | None:
+    """What a count trend draws: for each name (hidden ones too, as NaN: a gap), the count by
+    year and its French text. None when no count is shown."""
+    frame = table.masked()
+    if not frame[names].notna().any().any():
+        return None
+    return {n: pd.DataFrame({"year": frame["year"].astype(int), "effectif": frame[n],
+                             "texte": frame[n].map(fr_int)}) for n in names}
+
+
+def duration_trend_data(table: IndicatorTable, name: str) -> pd.DataFrame | None:
+    """What a duration's trend draws: by year, the median in months and its French text; a
+    hidden year stays in, as NaN. None when nothing can be drawn."""
+    frame = _years_only(table.masked(), "year")
+    if frame[name].isna().all():
+        return None
+    months = frame[name] / DAYS_PER_MONTH
+    return pd.DataFrame({"year": frame["year"].astype(int), "mois": months,
+                         "texte": months.map(lambda m: "" if pd.isna(m) else
+                                             f"{m:.1f} mois".replace(".", ","))})
 
 
 def _columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -98,6 +163,29 @@ class RateTrendFigure(YearFigure):
             return False
         self.source.data = _columns(data)
         self._frame(table, data["year"], 100)
+        return True
+
+
+class DurationTrendFigure(YearFigure):
+    """A median duration by year, in months, from zero; a hidden year is a gap."""
+
+    def __init__(self, name: str, language: str = "fr") -> None:
+        super().__init__(f"{label(name, language)} {say('(en mois)', language)}",
+                         say("mois", language), language)
+        self.name = name
+        self.source = ColumnDataSource({"year": [], "mois": [], "texte": []})
+        self.figure.line("year", "mois", source=self.source, line_color=ACCENT, line_width=2)
+        points = self.figure.scatter("year", "mois", source=self.source, size=7, color=ACCENT)
+        self.figure.add_tools(HoverTool(renderers=[points], tooltips=[
+            (label("year", language), "@year"), (label(name, language), "@texte")]))
+
+    def update(self, table: IndicatorTable) -> bool:
+        """Show ``table``'s durations by year; False when there is nothing to draw."""
+        data = duration_trend_data(table, self.name)
+        if data is None:
+            return False
+        self.source.data = _columns(data)
+        self._frame(table, data["year"], data["mois"].max())
         return True
 
 
