@@ -186,9 +186,10 @@ class Session:
 
 
 def user(base: str, seconds: float, seed: int, out: list, errors: list,
-         opened: list) -> None:
+         opened: list, pause: float = 0.0) -> None:
     """A session that opens the page, then changes a filter and clears it, again and again,
-    for ``seconds``."""
+    for ``seconds``; after each answer, it reads the page for ``pause`` seconds on average
+    (none: as fast as the server answers)."""
     rng = random.Random(seed)
     try:
         session = Session(base)
@@ -209,6 +210,8 @@ def user(base: str, seconds: float, seed: int, out: list, errors: list,
                     errors.append(f"no answer within {TIMEOUT:.0f} s ({title})")
                 else:
                     out.append(took)
+                if pause:
+                    time.sleep(rng.uniform(0.5, 1.5) * pause)
             if not session.connected:
                 errors.append("session lost")
                 return
@@ -216,14 +219,16 @@ def user(base: str, seconds: float, seed: int, out: list, errors: list,
         session.close()
 
 
-def load_test(bases: list[str], sessions: int, seconds: float) -> tuple[list, list, list]:
+def load_test(bases: list[str], sessions: int, seconds: float, pause: float = 0.0
+              ) -> tuple[list, list, list]:
     """The times of the changes answered, the errors, and the times the sessions took to
     open (all sessions arrive within a few seconds: 20 a second)."""
     times: list[float] = []
     errors: list[str] = []
     opened: list[float] = []
     threads = [threading.Thread(target=user, args=(bases[k % len(bases)], seconds, k, times,
-                                                   errors, opened)) for k in range(sessions)]
+                                                   errors, opened, pause))
+               for k in range(sessions)]
     for thread in threads:
         thread.start()
         time.sleep(0.05)
@@ -326,36 +331,47 @@ def run(url: str, args) -> list[str]:
             lines += [f"Server memory (resident): {memory['one']:.0f} MiB with one session "
                       f"open, {memory['many']:.0f} MiB with {memory['count']} "
                       f"(+{memory['many'] - memory['one']:.0f} MiB).", ""]
-        before = [s.rss() for s in started]
-        cpu_before, own_before, wall = [s.cpu() for s in started], time.process_time(), \
-            time.perf_counter()
-        times, errors, opened = load_test([s.base for s in started], args.sessions,
-                                          args.seconds)
-        after = [s.rss() for s in started]
-        servers_cpu = sum(s.cpu() for s in started) - sum(cpu_before)
-        client_cpu, wall = time.process_time() - own_before, time.perf_counter() - wall
-        logged = [e for s in started for e in s.errors()]
-        lines += [f"Load test: {args.sessions} Bokeh client sessions changing filters for "
-                  f"{args.seconds:.0f} s: {len(times)} changes answered, "
-                  f"{len(errors)} errors, {len(logged)} error lines in the server logs.", "",
-                  "| change → server's last update | median (ms) | p95 | max |",
-                  "|---|---|---|---|", f"| {len(times)} changes | {percentiles(times)} |",
-                  f"| {len(opened)} sessions: page opened (under load) | "
-                  f"{percentiles(opened)} |", "",
-                  "Server memory (resident, MiB): "
-                  + ", ".join(f"{b:.0f} → {a:.0f}" for b, a in zip(before, after, strict=True))
-                  + ".", "",
-                  f"CPU during the load test ({wall:.0f} s on {os.cpu_count()} cores): the "
-                  f"server(s) {servers_cpu:.0f} s, the sessions' client (this process, "
-                  f"decoding every update into its copies of the documents) {client_cpu:.0f} s.",
-                  ""]
-        if errors or logged:
-            lines += ["Errors: " + "; ".join(sorted(set(errors + logged))[:5]), ""]
-        for server in started:
-            first = server.first_error()
-            if first:
-                lines += ["The first error in a server's log:", "", "```", first, "```", ""]
-                break
+        for pause in (0.0, *([args.pause] if getattr(args, "pause", 0) else [])):
+            if args.sessions:  # --sessions 0: no load test
+                lines += load_test_lines(started, args.sessions, args.seconds, pause)
+    return lines
+
+
+def load_test_lines(started: list[Server], sessions: int, seconds: float,
+                    pause: float) -> list[str]:
+    """The load test against the started servers, as Markdown lines."""
+    before = [s.rss() for s in started]
+    already = [len(s.errors()) for s in started]  # a server's log keeps an earlier test's
+    cpu_before, own_before, wall = [s.cpu() for s in started], time.process_time(), \
+        time.perf_counter()
+    times, errors, opened = load_test([s.base for s in started], sessions, seconds, pause)
+    after = [s.rss() for s in started]
+    servers_cpu = sum(s.cpu() for s in started) - sum(cpu_before)
+    client_cpu, wall = time.process_time() - own_before, time.perf_counter() - wall
+    logged = [e for s, old in zip(started, already, strict=True) for e in s.errors()[old:]]
+    pace = (f", each reading the page {pause:g} s on average between two changes" if pause
+            else ", each changing again as soon as the last change is answered")
+    lines = [f"Load test: {sessions} Bokeh client sessions changing filters for "
+             f"{seconds:.0f} s{pace}: {len(times)} changes answered, "
+             f"{len(errors)} errors, {len(logged)} error lines in the server logs.", "",
+             "| change → server's last update | median (ms) | p95 | max |",
+             "|---|---|---|---|", f"| {len(times)} changes | {percentiles(times)} |",
+             f"| {len(opened)} sessions: page opened (under load) | "
+             f"{percentiles(opened)} |", "",
+             "Server memory (resident, MiB): "
+             + ", ".join(f"{b:.0f} → {a:.0f}" for b, a in zip(before, after, strict=True))
+             + ".", "",
+             f"CPU during the load test ({wall:.0f} s on {os.cpu_count()} cores): the "
+             f"server(s) {servers_cpu:.0f} s, the sessions' client (this process, "
+             f"decoding every update into its copies of the documents) {client_cpu:.0f} s.",
+             ""]
+    if errors or logged:
+        lines += ["Errors: " + "; ".join(sorted(set(errors + logged))[:5]), ""]
+    for server in started:
+        first = server.first_error()
+        if first:
+            lines += ["The first error in a server's log:", "", "```", first, "```", ""]
+            break
     return lines
 
 
@@ -383,6 +399,9 @@ def main() -> None:
     parser.add_argument("--clicks", type=int, default=30, help="browser clicks (0: none)")
     parser.add_argument("--servers", type=int, default=1)
     parser.add_argument("--no-memory", dest="memory", action="store_false")
+    parser.add_argument("--pause", type=float, default=0.0,
+                        help="also run the load test with sessions reading the page this many "
+                             "seconds (on average) between two changes")
     parser.add_argument("--title", default=None, help="a heading for this run's section")
     parser.add_argument("--markdown", type=Path, default=None)
     args = parser.parse_args()

@@ -308,6 +308,9 @@ def main() -> None:
                         help="with each database, serve it: browser round trip, memory of "
                              "open sessions, load test (benchmarks/load.py)")
     parser.add_argument("--sessions", type=int, default=50)
+    parser.add_argument("--pause", type=float, default=3.0,
+                        help="the load test again, sessions reading the page this many seconds "
+                             "between two changes (0: only as fast as answered)")
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--clicks", type=int, default=30)
     parser.add_argument("--markdown", type=Path, default=None,
@@ -352,7 +355,7 @@ def main() -> None:
 
                     settings = argparse.Namespace(
                         servers=2 if backend == "postgresql" else 1, sessions=args.sessions,
-                        seconds=args.seconds, clicks=args.clicks, memory=True)
+                        seconds=args.seconds, clicks=args.clicks, memory=True, pause=args.pause)
                     lines += load.run(url, settings)
                 if backend == "duckdb":
                     growth.append((size, derived_times, raw_times))

@@ -209,3 +209,33 @@ def test_the_live_trend_figures_draw_the_table_with_gaps_and_shaded_years(demo):
     nothing = compute(demo, by=["year"], names=["full_rate", "juries", "full"],
                       where={"region_code": ["nowhere"]})
     assert not rates.update(nothing)
+
+
+def test_the_duration_trend_draws_months_from_the_medians_in_days(demo):
+    """The median delay by year, in months (days / 30.4375), hidden years as gaps; a page's
+    trend is that figure with its notes, or a status box when nothing is drawn."""
+    import numpy as np
+    import panel as pn
+
+    from cqp_metrics.kinds import DAYS_PER_MONTH
+    from dashboards.components import duration_trend
+    from dashboards.figures import DurationTrendFigure
+
+    name = "days_to_first_jury_median"
+    table = compute(demo, by=["year"], names=[name], where={"pathway": ["vae"]})
+    shown = table.masked().set_index("year")[name]
+    assert shown.notna().any()
+    figure = DurationTrendFigure(name)
+    assert figure.update(table)
+    months = dict(zip(figure.source.data["year"], figure.source.data["mois"], strict=True))
+    for year, days in shown.items():
+        if np.isnan(days):
+            assert np.isnan(months[year])
+        else:
+            assert months[year] == pytest.approx(days / DAYS_PER_MONTH)
+    assert DAYS_PER_MONTH == pytest.approx(365.25 / 12)
+    assert figure.figure.y_range.end >= max(v for v in months.values() if not np.isnan(v))
+    view = duration_trend(table, name)
+    assert any(isinstance(o, pn.pane.Bokeh) for o in view.objects)
+    nothing = compute(demo, by=["year"], names=[name], where={"region_code": ["nowhere"]})
+    assert "Aucune donnée" in duration_trend(nothing, name).object
