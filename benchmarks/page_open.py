@@ -1,67 +1,123 @@
-"""Benchmark: what building one session's page costs the server, on a warm cache.
+"""Benchmark: what a session's page costs the server, on a warm cache.
 
     .venv/bin/python benchmarks/page_open.py --db duckdb:///data/big.duckdb [--repeat 5]
 
-Builds the served page as ``panel serve dashboards/app.py`` does for a new session (the app,
-its template, the Vue d'ensemble) into a new Bokeh document, ``--repeat`` times after a first
-build that fills the caches; prints the median time, and how much of one build HoloViews
-spends making the charts' Bokeh models (``get_plot``, from a profile).
+- **build**: the served page, as ``panel serve dashboards/app.py`` builds it for a new session
+  (the app, its template, the Vue d'ensemble) into a new Bokeh document;
+- **change**: the Vue d'ensemble redrawn in place for a filter change (its key figures and
+  four trends), over a set of filters whose results are cached;
+- **reference, in the same run**: the Vue d'ensemble's four trends made into a document's
+  Bokeh models by the Bokeh figures the page uses (:mod:`dashboards.figures`), and by the
+  HoloViews charts that drew them before (``count_trend_plot``, ``rate_trend_plot``).
+
+Each is the median over ``--repeat`` rounds, after a first round that fills the caches.
 """
 
 from __future__ import annotations
 
 import argparse
-import cProfile
 import os
-import pstats
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+#: Filter changes of the Vue d'ensemble (as ``Filters.state()["where"]`` gives them).
+CHANGES = ({"sex": ["F"]}, {"pathway": ["vae"]}, {"age_band": ["45+"]},
+           {"pathway": ["formation"], "sex": ["H"]}, {})
+
+
+def _median(run: Callable[[], None], repeat: int) -> float:
+    run()  # fills the caches
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
 
 def warm_page(url: str, repeat: int = 5) -> dict[str, float]:
-    """Seconds to build a session's served page on a warm cache (median), and in one
-    profiled build, the seconds in all and those HoloViews' ``get_plot`` takes."""
+    """Seconds (medians, warm cache): ``build`` a session's served page, ``change`` its Vue
+    d'ensemble in place, and make its four trends' models with ``figures`` or
+    ``holoviews``."""
+    import holoviews as hv
     import panel as pn
     from bokeh.document import Document
 
-    from dashboards.components import frozen
+    from dashboards.components import count_trend_plot, frozen, rate_trend_plot
+    from dashboards.data import MetricsSource
+    from dashboards.figures import CountTrendFigure, RateTrendFigure
+    from dashboards.filters import Filters
     from dashboards.observatory import ObservatoryApp, extension
+    from dashboards.pages.overview import COUNTED, SHOWN, TRENDS, OverviewPage
 
     extension()
     before = os.environ.get("CQP_DB")
     os.environ["CQP_DB"] = url
+    try:
+        def build() -> None:
+            document = Document()
+            pn.state.curdoc = document
+            with frozen():  # as ``observatory.serve`` builds it
+                ObservatoryApp(language="fr").template().server_doc(document)
 
-    def build() -> float:
+        figures = {"build": _median(build, repeat)}
+
+        source = MetricsSource(url=url, scope=None)
+        filters = Filters(source)
+        page = OverviewPage(filters=filters, source=source)
         document = Document()
         pn.state.curdoc = document
-        started = time.perf_counter()
-        with frozen():  # as ``observatory.serve`` builds it
-            ObservatoryApp(language="fr").template().server_doc(document)
-        return time.perf_counter() - started
+        document.add_root(pn.panel(page).get_root(document))
+        years = (filters.year_from, filters.year_to)
 
-    try:
-        build()  # fills the caches
-        times = [build() for _ in range(repeat)]
-        profile = cProfile.Profile()
-        profile.enable()
-        build()
-        profile.disable()
+        def change() -> None:
+            for where in CHANGES:
+                page.render(where, years)
+
+        figures["change"] = _median(change, repeat) / len(CHANGES)
+        table = source.table(names=SHOWN, by=("year",), where={}, years=years)
+
+        def charts(make: Callable[[], list]) -> Callable[[], None]:
+            def run() -> None:
+                document = Document()
+                pn.state.curdoc = document
+                document.add_root(pn.Column(*make()).get_root(document))
+            return run
+
+        def with_figures() -> list:
+            made = [CountTrendFigure(COUNTED), *(RateTrendFigure(n) for n in TRENDS)]
+            for figure in made:
+                figure.update(table)
+            return [pn.pane.Bokeh(figure.figure) for figure in made]
+
+        def with_holoviews() -> list:
+            return [pn.pane.HoloViews(plot) for plot in (
+                count_trend_plot(table, COUNTED), *(rate_trend_plot(table, n) for n in TRENDS))]
+
+        hv.extension("bokeh", logo=False)
+        figures["figures"] = _median(charts(with_figures), repeat)
+        figures["holoviews"] = _median(charts(with_holoviews), repeat)
+        return figures
     finally:
         pn.state.curdoc = None
         if before is None:
             os.environ.pop("CQP_DB", None)
         else:
             os.environ["CQP_DB"] = before
-    stats = pstats.Stats(profile).stats
-    total = sum(cumulative for (_, _, name), (_, _, _, cumulative, _) in stats.items()
-                if name == "build")
-    charts = sum(cumulative for (file, _, name), (_, _, _, cumulative, _) in stats.items()
-                 if name == "get_plot" and file.endswith("holoviews/plotting/renderer.py"))
-    return {"median": statistics.median(times), "profiled": total, "charts": charts}
+
+
+def describe(page: dict[str, float]) -> str:
+    """One sentence of the figures, in milliseconds."""
+    return (f"a session's page built in {page['build'] * 1000:.0f} ms; the Vue d'ensemble "
+            f"redrawn in place for a filter change in {page['change'] * 1000:.0f} ms; its four "
+            f"trends made as Bokeh figures in {page['figures'] * 1000:.0f} ms, against "
+            f"{page['holoviews'] * 1000:.0f} ms by HoloViews (reference, same run); medians on "
+            "a warm cache")
 
 
 def main() -> None:
@@ -69,10 +125,8 @@ def main() -> None:
     parser.add_argument("--db", required=True)
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    page = warm_page(args.db, args.repeat)
-    print(f"a session's page, warm cache: {page['median'] * 1000:.0f} ms median over "
-          f"{args.repeat} builds; in a profiled build, HoloViews' get_plot takes "
-          f"{page['charts']:.2f} s of {page['profiled']:.2f} s")
+    text = describe(warm_page(args.db, args.repeat))
+    print(text[0].upper() + text[1:] + ".")
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ import pandas as pd
 import panel as pn
 import sqlalchemy as sa
 from bokeh.document import Document
-from page_open import warm_page
+from page_open import describe, warm_page
 
 from cqp_metrics import demo, derived, query, schema
 from cqp_metrics.cache import VALUES
@@ -266,10 +266,7 @@ def report(size: int, steps: dict[str, float], derived_times, raw_times,
                   f"one session holds {memory['one']:.1f} MiB, {memory['count']:.0f} sessions "
                   f"{memory['many'] - memory['one']:.0f} MiB more than one (each with its "
                   "Vue d'ensemble built, the results shared; Python objects, traced).",
-              "", "A session's page, as served, on a warm cache (`benchmarks/page_open.py`): "
-                  f"{ms(memory['warm']['median'])} ms; in a profiled build, HoloViews makes the "
-                  f"charts' Bokeh models in {memory['warm']['charts']:.2f} s of "
-                  f"{memory['warm']['profiled']:.2f} s.",
+              "", f"`benchmarks/page_open.py`: {describe(memory['warm'])}.",
               "", f"The usual notebook (the rows read into pandas, then one rate by year "
                   f"and CQP): {ms(notebook)} ms.", ""]
     return lines

@@ -12,8 +12,8 @@ trends (:func:`~dashboards.components.rate_trend_plot`), from the same data func
 The figures show what the HoloViews charts show: a share with its 95 % interval as a band
 (no band for a census), counts one line each, a hidden year as a gap in the line, the years
 the data cut leaves incomplete shaded, hover texts in French figures. Their data comes from
-:func:`~dashboards.components.rate_trend_data` and
-:func:`~dashboards.components.count_trend_data`, shared with the HoloViews charts.
+:func:`rate_trend_data`, :func:`count_trend_data` and :func:`duration_trend_data`, which the
+HoloViews charts use too.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from .i18n import say
 
 ACCENT = "#1f5f8b"
 
-#: The lines of a count chart, in order: colour-blind safe, each 4.5:1 on white or more.
+#: The lines of a count chart, in order, each 4.5:1 or more on white; the legend names them.
 COUNT_COLOURS = (ACCENT, "#b35806", "#1b7837")
 TOOLS = "pan,wheel_zoom,box_zoom,reset,save"
 

@@ -239,3 +239,10 @@ def test_the_duration_trend_draws_months_from_the_medians_in_days(demo):
     assert any(isinstance(o, pn.pane.Bokeh) for o in view.objects)
     nothing = compute(demo, by=["year"], names=[name], where={"region_code": ["nowhere"]})
     assert "Aucune donnée" in duration_trend(nothing, name).object
+
+
+def test_the_count_lines_read_on_white():
+    """Each line of the counts chart contrasts 4.5:1 or more with the white background."""
+    from dashboards.figures import COUNT_COLOURS
+
+    assert all(_contrast(colour, "#ffffff") >= 4.5 for colour in COUNT_COLOURS)
