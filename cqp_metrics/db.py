@@ -113,10 +113,11 @@ class SharedReadOnlyFile:
     @classmethod
     def of(cls, file: Path) -> SharedReadOnlyFile:
         """The process's one shared opening of ``file`` (engines on it share it too)."""
+        file = file.resolve()
         with cls._MADE:
-            if file.resolve() not in cls._BY_FILE:
-                cls._BY_FILE[file.resolve()] = cls(file)
-            return cls._BY_FILE[file.resolve()]
+            if file not in cls._BY_FILE:
+                cls._BY_FILE[file] = cls(file)
+            return cls._BY_FILE[file]
 
     def serve(self, engine: sa.Engine) -> None:
         """Hand ``engine``'s connections out of this file (its pool is a ``NullPool``)."""

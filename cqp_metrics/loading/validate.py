@@ -322,6 +322,20 @@ class _Existing:
                                                 columns=columns)
         return self._cache[key]
 
+    def typed(self, table: sa.Table, columns: list[str]) -> pd.DataFrame:
+        """:meth:`frame` typed as the parsed files are (text, dates to the second), so that
+        its rows can be matched with theirs; typed once for every check that reads it."""
+        key = "typed:" + table.name + ":" + ",".join(columns)
+        if key not in self._cache:
+            stored = self.frame(table, columns).copy()
+            for column in columns:
+                if isinstance(table.c[column].type, sa.Date):
+                    stored[column] = pd.to_datetime(stored[column]).astype("datetime64[s]")
+                else:
+                    stored[column] = stored[column].astype("str")
+            self._cache[key] = stored
+        return self._cache[key]
+
 
 def _strings(values: pd.Series | pd.api.extensions.ExtensionArray) -> pa.Array:
     """Text values as one Arrow array (missing values as nulls)."""
@@ -444,18 +458,6 @@ def _lookup(frame: pd.DataFrame, keys: list[str], table: pd.DataFrame,
     return pd.Series(merged[column].to_numpy(), index=frame.index)
 
 
-def _stored(existing: _Existing, table: sa.Table, columns: list[str]) -> pd.DataFrame:
-    """Rows already in the database, typed as the parsed files are (text, dates to the
-    second), so that they can be matched with them."""
-    stored = existing.frame(table, columns).copy()
-    for column in columns:
-        if isinstance(table.c[column].type, sa.Date):
-            stored[column] = pd.to_datetime(stored[column]).astype("datetime64[s]")
-        else:
-            stored[column] = stored[column].astype("str")
-    return stored
-
-
 def _check_block_results(parsed: dict[str, pd.DataFrame], check: _Checker,
                          existing: _Existing, candidacies: pd.DataFrame) -> None:
     frame = parsed["block_results"]
@@ -464,7 +466,7 @@ def _check_block_results(parsed: dict[str, pd.DataFrame], check: _Checker,
     if "juries" in parsed:
         decision = _lookup(frame, keys, parsed["juries"], "decision")
     if decision.isna().any():
-        stored = _stored(existing, schema.jury, [*keys, "decision"])
+        stored = existing.typed(schema.jury, [*keys, "decision"])
         decision = decision.fillna(_lookup(frame, keys, stored, "decision"))
     valid = frame["candidacy_id"].notna() & frame["jury_date"].notna()
     check.flag(valid & decision.isna(), "jury_date", frame["jury_date"],
@@ -478,7 +480,7 @@ def _check_block_results(parsed: dict[str, pd.DataFrame], check: _Checker,
               if "blocks" in parsed else pd.DataFrame(columns=["cqp_code", "block_code", "known"]))
     known_block = _lookup(pairs, ["cqp_code", "block_code"], listed, "known").notna()
     if (~known_block).any():
-        stored = _stored(existing, schema.block, ["cqp_code", "block_code"]).assign(known=True)
+        stored = existing.typed(schema.block, ["cqp_code", "block_code"]).assign(known=True)
         known_block |= _lookup(pairs, ["cqp_code", "block_code"], stored, "known").notna()
     check.flag(frame["block_code"].notna() & ~known_block & cqp.notna(),
                "block_code", frame["block_code"],
@@ -522,7 +524,7 @@ def _check_decisions(frame: pd.DataFrame, check: _Checker, existing: _Existing) 
     """A candidacy has at most one full validation, and nothing after it."""
     keys = ["candidacy_id", "jury_date"]
     mine = frame[[*keys, "decision"]].dropna()
-    stored = _stored(existing, schema.jury, [*keys, "decision"])
+    stored = existing.typed(schema.jury, [*keys, "decision"])
     stored = stored[_known(stored["candidacy_id"], mine["candidacy_id"])]
     if len(stored):  # a stored jury the file gives again is read from the file
         stored = stored[_lookup(stored, keys, mine.assign(again=True), "again").isna()]
