@@ -197,16 +197,6 @@ def _shade_incomplete(plot, table: IndicatorTable):
     return plot * hv.VSpans(spans, kdims=["x0", "x1"]).opts(color="#888888", alpha=0.15)
 
 
-def _marked(pane: pn.viewable.Viewable, table: IndicatorTable, names: list[str], *notes,
-            language: str = "fr") -> pn.Column:
-    """A chart by year (incomplete years shaded) with its definitions above it and its
-    incomplete years (and ``notes``) said under it."""
-    notes = [incomplete_note(table, language), *notes]
-    return pn.Column(info(names, table, language=language), pane,
-                     *[n for n in notes if n is not None],
-                     chart_data(table, names, language=language), sizing_mode="stretch_width")
-
-
 @contextmanager
 def frozen() -> Iterator[None]:
     """The session's Bokeh document takes the changes made inside as one: it looks for its
@@ -226,8 +216,9 @@ class LiveChart(pn.viewable.Viewer):
     :class:`~dashboards.figures.CountTrendFigure`) is a Bokeh figure whose data sources each
     table refreshes: a filter change patches the same figure, on the server and in the
     browser, instead of building a new one. When a table has nothing to draw, a status box
-    (« secret », « aucune donnée ») takes the chart's place. Its definitions, incomplete and
-    hidden years and data (as :func:`_marked` gives them) follow the table.
+    (« secret », « aucune donnée ») takes the chart's place. Its definitions above it, its
+    incomplete and hidden years and its data under it follow the table. A page made anew at
+    each change shows one once (:func:`rate_trend`).
     """
 
     def __init__(self, figure, names: list[str], language: str = "fr", **params) -> None:
@@ -242,20 +233,22 @@ class LiveChart(pn.viewable.Viewer):
                                 sizing_mode="stretch_width")
         self._layout = pn.Column(self._drawn, self._status, sizing_mode="stretch_width")
 
-    def show(self, table: IndicatorTable) -> None:
-        """Draw ``table`` in place of the chart's last one."""
+    def show(self, table: IndicatorTable) -> bool:
+        """Draw ``table`` in place of the chart's last one; False when it has nothing to draw
+        (the status box shows)."""
         language = self._language
         drawn = self.figure.update(table)
         self._drawn.visible, self._status.visible = drawn, not drawn
         if not drawn:
             self._status.object = empty_html(table, self._names[0], language)
-            return
+            return False
         self._info.object = info_html(self._names, table, language=language)
         notes = [incomplete_note_html(table, language),
                  hidden_note_html(table, self._names, "year", language=language)]
         self._notes.object = "<br>".join(n for n in notes if n)
         self._notes.visible = any(notes)
         self._data.object = chart_data_html(table, self._names, language=language)
+        return True
 
     def __panel__(self) -> pn.viewable.Viewable:
         return self._layout
@@ -394,34 +387,32 @@ def rate_trend_plot(table: IndicatorTable, name: str, by: str = "year",
     return _shade_incomplete(layers, table).opts(
         title=label(name, language), ylabel="%", xlabel=label(by, language), height=300,
         responsive=True, shared_axes=False, ylim=(0, 100), show_legend=False,
-        yformatter=fr_axis(), framewise=True)
+        yformatter=fr_axis())
 
 
-def _drawn(figure, table: IndicatorTable, names: list[str], *notes,
-           language: str = "fr") -> pn.Column | pn.pane.HTML:
-    """A figure of :mod:`~dashboards.figures` showing ``table``, marked (:func:`_marked`);
-    the « aucune donnée » or « secret » box when it has nothing to draw."""
-    if not figure.update(table):
-        return empty(table, names[0], language)
-    return _marked(pn.pane.Bokeh(figure.figure, sizing_mode="stretch_width"), table, names,
-                   *notes, language=language)
+def _drawn(figure, table: IndicatorTable, names: list[str],
+           language: str = "fr") -> pn.viewable.Viewable:
+    """A figure of :mod:`~dashboards.figures` showing ``table`` with its definitions, its
+    incomplete and hidden years and its data (:class:`LiveChart`, shown once); the
+    « aucune donnée » or « secret » box when it has nothing to draw."""
+    chart = LiveChart(figure, names, language)
+    # shown once: its drawn column alone, without the status box it will not need
+    return chart._drawn if chart.show(table) else empty(table, names[0], language)
 
 
 def rate_trend(table: IndicatorTable, name: str, language: str = "fr"
-               ) -> pn.Column | pn.pane.HTML:
+               ) -> pn.viewable.Viewable:
     """A share by year (:class:`~dashboards.figures.RateTrendFigure`) with its definitions,
     the incomplete and hidden years said under it."""
-    return _drawn(RateTrendFigure(name, language), table, [name],
-                  hidden_note(table, name, "year", language=language), language=language)
+    return _drawn(RateTrendFigure(name, language), table, [name], language)
 
 
 def duration_trend(table: IndicatorTable, name: str, language: str = "fr"
-                   ) -> pn.Column | pn.pane.HTML:
+                   ) -> pn.viewable.Viewable:
     """A median duration by year, in months
     (:class:`~dashboards.figures.DurationTrendFigure`); a hidden year is a gap, incomplete
     years shaded."""
-    return _drawn(DurationTrendFigure(name, language), table, [name],
-                  hidden_note(table, name, "year", language=language), language=language)
+    return _drawn(DurationTrendFigure(name, language), table, [name], language)
 
 
 def rate_bars_plot(table: IndicatorTable, name: str, by: str, language: str = "fr",
@@ -469,7 +460,7 @@ def count_trend_plot(table: IndicatorTable, names: list[str], language: str = "f
         return None
     year = label("year", language)
     curves = []
-    for n, data in counts.items():  # every line, even a hidden one
+    for n, data in counts.items():  # every line, even a hidden one (a gap)
         curves += [hv.Curve(data, hv.Dimension("year", label=year), "effectif",
                             label=label(n, language)).opts(line_width=2),
                    hv.Scatter(data, hv.Dimension("year", label=year), ["effectif", "texte"],
@@ -478,7 +469,7 @@ def count_trend_plot(table: IndicatorTable, names: list[str], language: str = "f
     return _shade_incomplete(hv.Overlay(curves), table).opts(
         title=say("Volumes par année", language), height=300, responsive=True,
         shared_axes=False, legend_position="top_left", xlabel=year,
-        ylabel=say("Effectif", language), yformatter=fr_axis(), framewise=True)
+        ylabel=say("Effectif", language), yformatter=fr_axis())
 
 
 def data_table(frame: pd.DataFrame, caption: str = "Tableau",

@@ -124,7 +124,7 @@ class YearFigure:
         """The incomplete years shaded; the ranges around the years and up to ``top``."""
         incomplete = table.incomplete_years()
         self.shaded.data = {"x0": [y - 0.5 for y in incomplete],
-                                 "x1": [y + 0.5 for y in incomplete]}
+                            "x1": [y + 0.5 for y in incomplete]}
         shown = [*years.tolist(), *incomplete]
         self._set(self.figure.x_range, min(shown) - 0.5, max(shown) + 0.5)
         if self._fixed_y is None:
