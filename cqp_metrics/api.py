@@ -15,8 +15,9 @@ from .cache import VALUES
 from .config import SecretRule
 from .dimensions import DIMENSIONS
 from .period import data_cut, year_complete
-from .query import IndicatorQuery, QueryError, build_select
-from .registry import BY_NAME, COUNTS, family
+from .query import IndicatorQuery, QueryError, build_select, facts_of, narrowed
+from .query import presence as rows_of
+from .registry import BY_NAME, COUNTS, REGISTRY, family
 from .secret import TOTAL, Knowledge, Suppression, _key_value
 
 #: What a hidden cell reads in every published table.
@@ -112,7 +113,7 @@ def compute_query(engine: sa.Engine | sa.Connection, query: IndicatorQuery,
         dialects.prepare(connection)
         if query.data_until is None:
             query = replace(query, data_until=data_cut(connection))
-        fetch = _fetcher(engine, connection)
+        fetch = _fetcher(engine, connection, query, rule, totals)
         decisions = _suppressions(fetch, query, rule, connection)
         values = fetch(query)
         hidden = _hidden(values, query.by, decisions, rule)
@@ -136,15 +137,41 @@ def compute_query(engine: sa.Engine | sa.Connection, query: IndicatorQuery,
     return IndicatorTable(query, _with_year_complete(values, query), mask, rule, total_dim)
 
 
-def _fetcher(engine: sa.Engine | sa.Connection,
-             connection: sa.Connection) -> Callable[[IndicatorQuery], pd.DataFrame]:
-    """How this computation reads a request's values: through the process's shared results
-    when it owns its connection (an engine given), straight from the database inside a
-    caller's transaction (whose writes others must not see)."""
+def _fetcher(engine: sa.Engine | sa.Connection, connection: sa.Connection,
+             query: IndicatorQuery, rule: SecretRule,
+             totals: bool) -> Callable[[IndicatorQuery], pd.DataFrame]:
+    """How this computation reads a request's values.
+
+    Under secret, the request and its margins are read as few times as possible: for each
+    set of cuts, one select with every count of the families the secret decides on (and the
+    request's own indicators at its cuts), out of which each of them is cut
+    (:func:`cqp_metrics.query.narrowed`). Selects go through the process's shared results
+    when the computation owns its connection (an engine given), straight to the database
+    inside a caller's transaction (whose writes others must not see).
+    """
+    dialect = connection.dialect.name
     if isinstance(engine, sa.Connection):
-        return lambda query: _values(connection, query)
-    key = (str(engine.url), derived.version(connection))
-    return lambda query: VALUES.get((*key, query), lambda: _values(connection, query))
+        def read(q: IndicatorQuery, presence: bool) -> pd.DataFrame:
+            return _values(connection, q, presence)
+    else:
+        key = (str(engine.url), derived.version(connection))
+
+        def read(q: IndicatorQuery, presence: bool) -> pd.DataFrame:
+            return VALUES.get((*key, q, presence), lambda: _values(connection, q, presence))
+    if not rule.enabled:
+        return lambda q: read(q, False)
+    counted = set(family(query.counts()))
+    own = {query.by, query.by[:-1]} if totals else {query.by}
+    read_here: dict[IndicatorQuery, pd.DataFrame] = {}
+
+    def fetch(q: IndicatorQuery) -> pd.DataFrame:
+        names = counted | set(q.names) | (set(query.names) if q.by in own else set())
+        wide = replace(q, names=tuple(e.name for e in REGISTRY if e.name in names))
+        if wide not in read_here:
+            read_here[wide] = read(wide, True)
+        return narrowed(read_here[wide], q, dialect)
+
+    return fetch
 
 
 def _suppressions(fetch: Callable[[IndicatorQuery], pd.DataFrame], query: IndicatorQuery,
@@ -290,12 +317,13 @@ def _connection(engine: sa.Engine | sa.Connection):
             yield connection
 
 
-def _values(connection: sa.Connection, query: IndicatorQuery) -> pd.DataFrame:
+def _values(connection: sa.Connection, query: IndicatorQuery,
+            presence: bool = False) -> pd.DataFrame:
     """What the database computes: the cuts, the counts (integers) and the other kinds'
-    sums and medians (floats)."""
-    result = connection.execute(build_select(query, connection.dialect.name))
+    sums and medians (floats); with ``presence``, each fact's rows per group too."""
+    result = connection.execute(build_select(query, connection.dialect.name, presence))
     frame = pd.DataFrame(result.all(), columns=list(result.keys()))
-    counts = set(query.counts())
+    counts = set(query.counts()) | {rows_of(fact) for fact in facts_of(query)}
     for column in frame.columns:
         if column in query.by:
             continue

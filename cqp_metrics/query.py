@@ -10,10 +10,13 @@ the database does all the counting.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+import pandas as pd
 import sqlalchemy as sa
 
 from . import schema
@@ -192,10 +195,23 @@ def fact_rows(name: str, query: IndicatorQuery,
     return rows.subquery(f"r_{name}")
 
 
+def presence(fact: str) -> str:
+    """The column of a wide select (``build_select(..., presence=True)``) counting the rows
+    of ``fact`` in each group: where it is 0, the fact has nothing there."""
+    return f"rows__{fact}"
+
+
+def facts_of(query: IndicatorQuery) -> list[str]:
+    """The facts a request reads, in the order of its select's columns."""
+    return list(dict.fromkeys(BY_NAME[n].fact for n in query.needed() if BY_NAME[n].fact))
+
+
 def _fact_select(name: str, indicators: Sequence[Indicator], query: IndicatorQuery,
-                 context: SqlContext) -> tuple[sa.Select, dict[str, object]]:
+                 context: SqlContext, presence_column: bool = False,
+                 ) -> tuple[sa.Select, dict[str, object]]:
     """The fact's rows under the filters, grouped by the cuts, with each indicator's
-    aggregates; and the value of each column for a group without rows."""
+    aggregates (and the count of its rows with ``presence_column``); and the value of each
+    column for a group without rows."""
     parts: list[Sql] = []
 
     def columns(fact: FactSource, partition: list[sa.ColumnElement]) -> dict:
@@ -212,15 +228,21 @@ def _fact_select(name: str, indicators: Sequence[Indicator], query: IndicatorQue
         for column, aggregate in part.aggregates.items():
             aggregates.append(aggregate(rows).label(column))
         fill.update(part.fill)
+    if presence_column:
+        aggregates.append(sa.func.count().label(presence(name)))
+        fill[presence(name)] = 0
     select = sa.select(*keys, *aggregates).select_from(rows)
     if keys:
         select = select.group_by(*(rows.c[f"k_{d}"] for d in query.by))
     return select, fill
 
 
-def build_select(query: IndicatorQuery, dialect: str = "duckdb") -> sa.Select:
+def build_select(query: IndicatorQuery, dialect: str = "duckdb",
+                 presence: bool = False) -> sa.Select:
     """One SELECT returning the dimensions of ``query.by`` and the database's columns of every
-    indicator involved (counts, and what the other kinds derive theirs from)."""
+    indicator involved (counts, and what the other kinds derive theirs from); with
+    ``presence``, also each fact's count of rows (:func:`presence`), so that the select of
+    fewer indicators can be cut out of it (:func:`narrowed`)."""
     context = SqlContext(rules_for(dialect), query.data_until)
     by_fact: dict[str, list[Indicator]] = {}
     for name in query.needed():
@@ -229,7 +251,7 @@ def build_select(query: IndicatorQuery, dialect: str = "duckdb") -> sa.Select:
             by_fact.setdefault(entry.fact, []).append(entry)
     ctes, fills = {}, {}
     for fact, indicators in by_fact.items():
-        select, fill = _fact_select(fact, indicators, query, context)
+        select, fill = _fact_select(fact, indicators, query, context, presence)
         ctes[fact] = select.cte(f"f_{fact}")
         fills.update({column: (fact, value) for column, value in fill.items()})
     columns = list(fills)
@@ -256,3 +278,22 @@ def _filled(ctes: dict[str, sa.CTE], fills: dict[str, tuple[str, object]],
     if value is not None:
         expression = sa.func.coalesce(expression, value)
     return expression.label(column)
+
+
+@functools.lru_cache(maxsize=1024)
+def _columns_of(names: tuple[str, ...], by: tuple[str, ...], dialect: str) -> tuple[str, ...]:
+    select = build_select(IndicatorQuery(names, by), dialect)
+    return tuple(select.selected_columns.keys())
+
+
+def narrowed(wide: pd.DataFrame, query: IndicatorQuery, dialect: str) -> pd.DataFrame:
+    """What :func:`build_select` of ``query`` returns, cut out of the frame of a wider request
+    with the same cuts and filters, made with ``presence``: its columns, and the groups where
+    one of its facts has rows."""
+    columns = list(_columns_of(query.names, query.by, dialect))
+    if query.by:
+        present = np.zeros(len(wide), dtype=bool)
+        for fact in facts_of(query):
+            present |= wide[presence(fact)].to_numpy() > 0
+        wide = wide[present]
+    return wide[columns].reset_index(drop=True)
