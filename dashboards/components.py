@@ -15,7 +15,7 @@ import param
 
 from cqp_metrics.api import SECRET, IndicatorTable
 from cqp_metrics.explain import NO_FILTER, NO_FILTER_EN, explain, filters_text
-from cqp_metrics.formatting import export_notes, fr_pct
+from cqp_metrics.formatting import export_notes
 from cqp_metrics.period import fr_date, period_label
 from cqp_metrics.registry import BY_NAME, label
 from cqp_metrics.render import analyst_csv, analyst_xlsx, french_frame
@@ -25,10 +25,11 @@ from .data import MetricsSource
 from .figures import (
     ACCENT,
     DurationTrendFigure,
+    RateBarsFigure,
     RateTrendFigure,
+    category_text,
     count_trend_data,
     fr_axis,
-    interval_text,
     rate_trend_data,
 )
 from .filters import Filters
@@ -259,14 +260,7 @@ def hidden_categories(table: IndicatorTable, name: str, by: str,
     """The values of ``by`` whose ``name`` the secret hides, as people read them."""
     hidden = table.hidden[name] if name in table.hidden else pd.Series(False,
                                                                        index=table.values.index)
-    return [_category(v, labels) for v, h in zip(table.values[by], hidden, strict=True) if h]
-
-
-def _category(value: object, labels: dict | None = None) -> str:
-    """A category of a chart's axis or note, as people read it."""
-    if value is None or (not isinstance(value, str) and pd.isna(value)):
-        return "non renseigné"
-    return str((labels or {}).get(value, value))
+    return [category_text(v, labels) for v, h in zip(table.values[by], hidden, strict=True) if h]
 
 
 def hidden_note(table: IndicatorTable, names: str | list[str], by: str,
@@ -415,39 +409,14 @@ def duration_trend(table: IndicatorTable, name: str, language: str = "fr"
     return _drawn(DurationTrendFigure(name, language), table, [name], language)
 
 
-def rate_bars_plot(table: IndicatorTable, name: str, by: str, language: str = "fr",
-                   labels: dict | None = None, title: str | None = None):
-    """A rate by category, with its interval as error bars; hidden categories are not drawn
-    (:func:`hidden_note` names them). None when nothing is shown."""
-    frame = table.masked()
-    frame = frame[frame[name].notna()]
-    if frame.empty:
-        return None
-    keys = frame[by].map(lambda v: _category(v, labels))
-    data = pd.DataFrame({by: keys, "taux": frame[name] * 100,
-                         "moins": (frame[name] - frame[f"{name}_low"]) * 100,
-                         "plus": (frame[f"{name}_high"] - frame[name]) * 100,
-                         "texte": frame[name].map(fr_pct),
-                         "ic": [interval_text(lo, hi) for lo, hi in zip(
-                             frame[f"{name}_low"], frame[f"{name}_high"], strict=True)]})
-    bars = hv.Bars(data, by, ["taux", "texte", "ic"]).opts(
-        color=ACCENT, alpha=0.8, xrotation=30 if len(data) > 6 else 0,
-        **hover((label(by, language), by), (label(name, language), "texte"),
-                ("IC 95 %", "ic")))
-    errors = hv.ErrorBars(data, by, ["taux", "moins", "plus"]).opts(color="black")
-    return (bars * errors).opts(title=title or f"{label(name, language)} {say('par', language)} "
-                                f"{label(by, language).lower()}", ylabel="%", xlabel="",
-                                height=300, responsive=True, shared_axes=False, ylim=(0, 100),
-                                yformatter=fr_axis())
-
-
 def rate_bars(table: IndicatorTable, name: str, by: str, language: str = "fr",
               labels: dict | None = None, title: str | None = None) -> pn.Column | pn.pane.HTML:
-    """:func:`rate_bars_plot` with its definitions."""
-    plot = rate_bars_plot(table, name, by, language, labels, title)
-    if plot is None:
+    """A share by category (:class:`~dashboards.figures.RateBarsFigure`) with its
+    definitions, and the categories the secret hides said under it."""
+    figure = RateBarsFigure(name, by, language, title)
+    if not figure.update(table, labels):
         return empty(table, name, language)
-    view = explained(pn.pane.HoloViews(plot, sizing_mode="stretch_width"), [name], table,
+    view = explained(pn.pane.Bokeh(figure.figure, sizing_mode="stretch_width"), [name], table,
                      language=language)
     note = hidden_note(table, name, by, labels, language)
     return view if note is None else pn.Column(view, note, sizing_mode="stretch_width")

@@ -1,12 +1,13 @@
-"""Charts by year drawn as Bokeh figures, and what every chart by year draws.
+"""Charts drawn as Bokeh figures, and what they draw.
 
-Every page's trends by year (shares, counts, durations) are Bokeh figures made directly.
+Every page's trends by year (shares, counts, durations) and its shares by category (bars
+with their intervals) are Bokeh figures made directly.
 The Vue d'ensemble makes its four once per session, and a filter change only replaces their
 data sources' columns and their ranges (:class:`~dashboards.components.LiveChart`); the
 other pages make theirs at each change. HoloViews took about three times as long to make the
 same figures (the largest part of opening a page) and a quarter of a second to redraw the
 Vue d'ensemble's (docs/benchmarks.md, « A session's page »). HoloViews still draws the other
-charts (bars, funnels, the completion curve, the map), and the PDF report's and notebooks'
+charts (funnels, the completion curve, the map), and the PDF report's and notebooks'
 trends (:func:`~dashboards.components.rate_trend_plot`), from the same data functions.
 
 The figures show what the HoloViews charts show: a share with its 95 % interval as a band
@@ -18,9 +19,19 @@ HoloViews charts use too.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
-from bokeh.models import BasicTicker, ColumnDataSource, CustomJSTickFormatter, HoverTool, Range1d
+from bokeh.models import (
+    BasicTicker,
+    ColumnDataSource,
+    CustomJSTickFormatter,
+    FactorRange,
+    HoverTool,
+    Range1d,
+    Whisker,
+)
 from bokeh.plotting import figure
 
 from cqp_metrics.api import IndicatorTable
@@ -94,6 +105,37 @@ def duration_trend_data(table: IndicatorTable, name: str) -> pd.DataFrame | None
     return pd.DataFrame({"year": frame["year"].astype(int), "mois": months,
                          "texte": months.map(lambda m: "" if pd.isna(m) else
                                              f"{m:.1f} mois".replace(".", ","))})
+
+
+def category_text(value: object, labels: dict | None = None) -> str:
+    """A category of a chart's axis or note, as people read it."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return "non renseigné"
+    return str((labels or {}).get(value, value))
+
+
+def rate_bars_data(table: IndicatorTable, name: str, by: str, labels: dict | None = None
+                   ) -> pd.DataFrame | None:
+    """What a share by category draws: each shown category (in the table's order) with its
+    share and 95 % bounds in %, and their French texts; hidden and undefined categories are
+    left out (:func:`~dashboards.components.hidden_note` names them). None when none is
+    shown."""
+    frame = table.masked()
+    frame = frame[frame[name].notna()]
+    if frame.empty:
+        return None
+    seen: dict[str, int] = {}
+    categories = []
+    for value in frame[by]:  # the axis needs distinct names, whatever the labels make
+        text = category_text(value, labels)
+        seen[text] = seen.get(text, 0) + 1
+        categories.append(text if seen[text] == 1 else f"{text} ({seen[text]})")
+    return pd.DataFrame({"categorie": categories, "taux": frame[name].to_numpy() * 100,
+                         "bas": frame[f"{name}_low"].to_numpy() * 100,
+                         "haut": frame[f"{name}_high"].to_numpy() * 100,
+                         "texte": frame[name].map(fr_pct).to_numpy(),
+                         "ic": [interval_text(lo, hi) for lo, hi in zip(
+                             frame[f"{name}_low"], frame[f"{name}_high"], strict=True)]})
 
 
 def _columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -223,4 +265,41 @@ class CountTrendFigure(YearFigure):
         counts = pd.concat([frame["effectif"] for frame in data.values()])
         top = counts.max()
         self._frame(table, next(iter(data.values()))["year"], 0 if pd.isna(top) else top)
+        return True
+
+
+class RateBarsFigure:
+    """A share by category, in %, one bar each with its 95 % interval as whiskers; the
+    categories' names are text (an axis label, a hover field), never markup."""
+
+    def __init__(self, name: str, by: str, language: str = "fr",
+                 title: str | None = None) -> None:
+        self.name, self.by = name, by
+        self.figure = figure(
+            title=title or f"{label(name, language)} {say('par', language)} "
+                           f"{label(by, language).lower()}",
+            height=300, sizing_mode="stretch_width", tools=TOOLS, active_drag="pan",
+            active_scroll=None, toolbar_location="right", x_range=FactorRange(),
+            y_range=Range1d(0, 100), y_axis_label="%")
+        self.figure.yaxis.formatter = fr_axis()
+        self.figure.xgrid.grid_line_color = None
+        self.figure.toolbar.logo = None
+        self.source = ColumnDataSource({c: [] for c in ("categorie", "taux", "bas", "haut",
+                                                        "texte", "ic")})
+        bars = self.figure.vbar(x="categorie", top="taux", width=0.7, source=self.source,
+                                fill_color=ACCENT, fill_alpha=0.8, line_color=ACCENT)
+        self.figure.add_layout(Whisker(base="categorie", lower="bas", upper="haut",
+                                       source=self.source, line_color="black"))
+        self.figure.add_tools(HoverTool(renderers=[bars], tooltips=[
+            (label(by, language), "@categorie"), (label(name, language), "@texte"),
+            ("IC 95 %", "@ic")]))
+
+    def update(self, table: IndicatorTable, labels: dict | None = None) -> bool:
+        """Show ``table``'s shares by category; False when none is shown."""
+        data = rate_bars_data(table, self.name, self.by, labels)
+        if data is None:
+            return False
+        self.source.data = _columns(data)
+        self.figure.x_range.factors = list(data["categorie"])
+        self.figure.xaxis.major_label_orientation = math.pi / 6 if len(data) > 6 else 0
         return True

@@ -246,3 +246,37 @@ def test_the_count_lines_read_on_white():
     from dashboards.figures import COUNT_COLOURS
 
     assert all(_contrast(colour, "#ffffff") >= 4.5 for colour in COUNT_COLOURS)
+
+
+def test_the_bars_draw_each_shown_share_with_its_interval(demo):
+    """A share by category: each bar is vae_full / vae_juries in %, its whiskers the interval's
+    bounds; the categories the secret hides get no bar and are named under the chart."""
+    import panel as pn
+
+    from dashboards.components import rate_bars
+    from dashboards.figures import RateBarsFigure
+
+    name = "vae_success_rate"
+    table = compute(demo, by=["region_code"], names=[name])
+    raw = table.values.set_index("region_code")
+    masked = table.masked().set_index("region_code")[name]
+    hidden = set(masked[masked.isna()].index)
+    assert hidden and len(hidden) < len(raw)  # the case needs both
+    labels = {code: f"<b>{code}</b>" for code in raw.index}  # text, never markup
+    bars = RateBarsFigure(name, "region_code")
+    assert bars.update(table, labels)
+    data = bars.source.data
+    assert list(bars.figure.x_range.factors) == list(data["categorie"])
+    assert set(data["categorie"]) == {labels[c] for c in raw.index if c not in hidden}
+    for code in raw.index.difference(list(hidden)):
+        at = list(data["categorie"]).index(labels[code])
+        assert data["taux"][at] == pytest.approx(
+            100 * raw.loc[code, "vae_full"] / raw.loc[code, "vae_juries"])
+        assert data["bas"][at] == pytest.approx(100 * raw.loc[code, f"{name}_low"])
+        assert data["haut"][at] == pytest.approx(100 * raw.loc[code, f"{name}_high"])
+    view = rate_bars(table, name, "region_code", labels=labels)
+    note = [o for o in view.objects if isinstance(o, pn.pane.HTML)][-1].object
+    assert all(f"&lt;b&gt;{code}&lt;/b&gt;" in note for code in hidden)
+    nothing = compute(demo, by=["region_code"], names=[name], where={"sex": ["nobody"]})
+    assert not bars.update(nothing)
+    assert "Aucune donnée" in rate_bars(nothing, name, "region_code").object

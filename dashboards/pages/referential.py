@@ -24,10 +24,10 @@ from ..components import (
     fr_axis,
     hover,
     in_words,
-    interval_text,
     no_data,
     secret_legend,
 )
+from ..figures import interval_text
 from ..i18n import say
 from .base import Page
 
