@@ -142,6 +142,12 @@ def _columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
     return {column: frame[column].to_numpy() for column in frame.columns}
 
 
+def _set_range(axis: Range1d, start: float, end: float) -> None:
+    """A range moved to the new data, and « reset » (the toolbar's) going back to it."""
+    axis.update(start=float(start), end=float(end), reset_start=float(start),
+                reset_end=float(end))
+
+
 class YearFigure:
     """A Bokeh figure by year with its incomplete years shaded, made once."""
 
@@ -168,15 +174,10 @@ class YearFigure:
         self.shaded.data = {"x0": [y - 0.5 for y in incomplete],
                             "x1": [y + 0.5 for y in incomplete]}
         shown = [*years.tolist(), *incomplete]
-        self._set(self.figure.x_range, min(shown) - 0.5, max(shown) + 0.5)
+        _set_range(self.figure.x_range, min(shown) - 0.5, max(shown) + 0.5)
         if self._fixed_y is None:
-            self._set(self.figure.y_range, 0, top * 1.08 if top > 0 else 1)
+            _set_range(self.figure.y_range, 0, top * 1.08 if top > 0 else 1)
 
-    @staticmethod
-    def _set(axis: Range1d, start: float, end: float) -> None:
-        """A range moved to the new data, and « reset » (the toolbar's) going back to it."""
-        axis.update(start=float(start), end=float(end), reset_start=float(start),
-                    reset_end=float(end))
 
 
 class RateTrendFigure(YearFigure):
@@ -303,3 +304,29 @@ class RateBarsFigure:
         self.figure.x_range.factors = list(data["categorie"])
         self.figure.xaxis.major_label_orientation = math.pi / 6 if len(data) > 6 else 0
         return True
+
+
+class StepBarsFigure:
+    """Counts by step as horizontal bars, the first step on top (a funnel); a step under
+    secret has no bar, its label says « secret »."""
+
+    def __init__(self, title: str, step_label: str, count_label: str) -> None:
+        self.figure = figure(
+            title=title, height=300, sizing_mode="stretch_width", tools=TOOLS,
+            active_drag="pan", active_scroll=None, toolbar_location="right",
+            y_range=FactorRange(), x_range=Range1d(0, 1), x_axis_label=count_label)
+        self.figure.xaxis.formatter = fr_axis()
+        self.figure.ygrid.grid_line_color = None
+        self.figure.toolbar.logo = None
+        self.source = ColumnDataSource({"étape": [], "effectif": [], "texte": []})
+        bars = self.figure.hbar(y="étape", right="effectif", height=0.8, source=self.source,
+                                fill_color=ACCENT, line_color=ACCENT)
+        self.figure.add_tools(HoverTool(renderers=[bars], tooltips=[
+            (step_label, "@{étape}"), (count_label, "@texte")]))
+
+    def update(self, steps: pd.DataFrame) -> None:
+        """Show ``steps`` (columns ``étape``, ``effectif``, ``texte``; last step first)."""
+        self.source.data = _columns(steps)
+        self.figure.y_range.factors = list(steps["étape"])
+        top = steps["effectif"].max()
+        _set_range(self.figure.x_range, 0, top * 1.08 if top > 0 else 1)

@@ -280,3 +280,30 @@ def test_the_bars_draw_each_shown_share_with_its_interval(demo):
     nothing = compute(demo, by=["region_code"], names=[name], where={"sex": ["nobody"]})
     assert not bars.update(nothing)
     assert "Aucune donnée" in rate_bars(nothing, name, "region_code").object
+
+
+def test_the_vae_path_draws_each_step_with_its_count_first_step_on_top(demo):
+    """The VAE page's funnel: one bar per step, the first (entries in VAE) on top, each the
+    cohort's count; the entries are the VAE candidacies counted straight from the table."""
+    import sqlalchemy as sa
+
+    from cqp_metrics import schema
+    from dashboards.figures import StepBarsFigure
+    from dashboards.pages.vae import FUNNEL, funnel_steps
+
+    table = compute(demo, names=[n for n, _ in FUNNEL])
+    with demo.connect() as connection:
+        entries = connection.execute(sa.select(sa.func.count()).select_from(
+            schema.candidacy).where(schema.candidacy.c.pathway == "vae")).scalar_one()
+    figure = StepBarsFigure("Parcours", "Étape", "Candidatures")
+    figure.update(funnel_steps(table))
+    factors = list(figure.figure.y_range.factors)
+    assert factors[-1].startswith("Entrées en VAE (")  # a categorical y axis: last on top
+    drawn = dict(zip(figure.source.data["étape"], figure.source.data["effectif"], strict=True))
+    assert drawn[factors[-1]] == entries
+    counts = table.values.iloc[0]
+    assert [drawn[f] for f in reversed(factors)] == [counts[n] for n, _ in FUNNEL]
+    assert figure.figure.x_range.end >= entries
+    nobody = compute(demo, names=[n for n, _ in FUNNEL], where={"sex": ["nobody"]},
+                     secret=False)  # under secret, zeros read « secret » and are drawn
+    assert funnel_steps(nobody) is None

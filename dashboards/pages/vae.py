@@ -19,6 +19,7 @@ from ..components import (
     rate_trend,
     secret_legend,
 )
+from ..figures import StepBarsFigure
 from ..filters import LABELS
 from ..i18n import say
 from .base import Page
@@ -29,20 +30,28 @@ FUNNEL = (("vae_enrolments", "Entrées en VAE"), ("vae_admissible", "Recevables"
           ("vae_cohort_juried", "Présentés au jury"), ("vae_cohort_full", "Certifiés"))
 
 
-def funnel_plot(table, title: str, language: str = "fr") -> hv.Bars | None:
-    """The cohort's VAE path as horizontal bars, first step on top; a step under secret
-    reads « secret » and draws no bar. None when the cohort is empty."""
+def funnel_steps(table, language: str = "fr") -> pd.DataFrame | None:
+    """The cohort's VAE path, last step first (a chart's bottom): each step's label with its
+    count, the count (NaN under secret) and its French text (« secret » under secret). None
+    when the cohort is empty."""
     published = table.published().iloc[0]
     counts = [published[n] for n, _ in FUNNEL]
     numeric = pd.to_numeric(pd.Series(counts), errors="coerce")
     if numeric.fillna(0).eq(0).all() and not any(isinstance(c, str) for c in counts):
         return None  # nobody: « aucune donnée »; a cohort under secret is still drawn
     # the count goes into the step's label (text labels on inverted bars break Bokeh)
-    steps = pd.DataFrame({"étape": [f"{say(step, language)} ({fr_int(count) or count})"
-                                    for (_, step), count
-                                    in zip(FUNNEL, counts, strict=True)],
-                          "effectif": numeric,
-                          "texte": [fr_int(c) or str(c) for c in counts]})[::-1]
+    return pd.DataFrame({"étape": [f"{say(step, language)} ({fr_int(count) or count})"
+                                   for (_, step), count in zip(FUNNEL, counts, strict=True)],
+                         "effectif": numeric,
+                         "texte": [fr_int(c) or str(c) for c in counts]})[::-1]
+
+
+def funnel_plot(table, title: str, language: str = "fr") -> hv.Bars | None:
+    """The cohort's VAE path as horizontal bars, first step on top (HoloViews: the report);
+    a step under secret reads « secret » and draws no bar. None when the cohort is empty."""
+    steps = funnel_steps(table, language)
+    if steps is None:
+        return None
     return hv.Bars(steps, "étape", ["effectif", "texte"]).opts(
         color=ACCENT, invert_axes=True, height=300, responsive=True,
         **hover((say("Étape", language), "étape"), (say("Candidatures", language), "texte")),
@@ -70,12 +79,14 @@ class VaePage(Page):
                              years=years)})
         total, by_year, by_status, by_age, durations = (tables[k] for k in (
             "total", "by_year", "by_status", "by_age", "durations"))
-        funnel = funnel_plot(total, say("Parcours VAE des entrées de la période",
-                                        self.language), self.language)
-        if funnel is None:
+        steps = funnel_steps(total, self.language)
+        if steps is None:
             return no_data(say("VAE", self.language), self.language)
+        funnel = StepBarsFigure(say("Parcours VAE des entrées de la période", self.language),
+                                say("Étape", self.language), say("Candidatures", self.language))
+        funnel.update(steps)
         return pn.Column(
-            pn.Row(explained(pn.pane.HoloViews(funnel, sizing_mode="stretch_width"),
+            pn.Row(explained(pn.pane.Bokeh(funnel.figure, sizing_mode="stretch_width"),
                              [n for n, _ in FUNNEL], total, say("parcours VAE", self.language),
                              self.language),
                    rate_trend(by_year, "vae_success_rate", language=self.language),
