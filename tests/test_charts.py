@@ -47,6 +47,13 @@ def test_the_providers_outside_the_funnel_limits_are_named_and_listed():
     named = sorted(v for layer in plot if isinstance(layer, hv.Labels)
                    for v in layer.dimension_values("organisme"))
     assert named == expected
+    from bokeh.models import LabelSet
+
+    from dashboards.pages.referential import funnel_data, funnel_figure
+
+    figure = funnel_figure(funnel_data(frame, overall))  # the page's own, as Bokeh
+    labels = [m for m in figure.center + figure.renderers if isinstance(m, LabelSet)]
+    assert sorted(v for m in labels for v in m.source.data["organisme"]) == expected
     listed = outside_table(frame, overall)
     assert sorted(listed["Organisme"]) == expected
     assert listed["Taux de validation totale"].str.endswith("%").all()
@@ -307,3 +314,24 @@ def test_the_vae_path_draws_each_step_with_its_count_first_step_on_top(demo):
     nobody = compute(demo, names=[n for n, _ in FUNNEL], where={"sex": ["nobody"]},
                      secret=False)  # under secret, zeros read « secret » and are drawn
     assert funnel_steps(nobody) is None
+
+
+def test_the_blocks_bars_draw_each_version_s_pass_rate(demo):
+    """Référentiel: one bar per block and referential version, its height the block's pass
+    rate acquired / results in %, one colour per version."""
+    from dashboards.pages.referential import blocks_figure
+
+    table = compute(demo, by=["referential_version", "block_code"],
+                    where={"cqp_code": ["CQP-HCR-CU"]})
+    shown = table.masked().dropna(subset=["block_pass_rate"])
+    raw = table.values.loc[shown.index]
+    assert raw["referential_version"].nunique() > 1
+    figure = blocks_figure(shown)
+    bars = figure.renderers[0].data_source.data
+    expected = {f"{b} · v{v}": 100 * a / n for b, v, a, n in zip(
+        raw["block_code"], raw["referential_version"], raw["blocks_acquired"],
+        raw["block_results"], strict=True)}
+    assert dict(zip(bars["bloc"], bars["taux"], strict=True)) == pytest.approx(expected)
+    assert list(figure.x_range.factors) == sorted(expected, key=lambda b: b.split(" · v"))
+    colours = figure.renderers[0].glyph.fill_color["transform"]
+    assert sorted(colours.factors) == sorted(raw["referential_version"].unique())

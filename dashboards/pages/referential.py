@@ -4,12 +4,25 @@ version, training providers on a funnel plot."""
 from __future__ import annotations
 
 import html
+import math
+from dataclasses import dataclass
 
 import holoviews as hv
 import numpy as np
 import pandas as pd
 import panel as pn
 import param
+from bokeh.models import (
+    ColumnDataSource,
+    FactorRange,
+    HoverTool,
+    LabelSet,
+    Range1d,
+    Whisker,
+)
+from bokeh.palettes import Category10
+from bokeh.plotting import figure
+from bokeh.transform import factor_cmap
 
 from cqp_metrics.formatting import fr_int, fr_pct
 from cqp_metrics.period import fr_date
@@ -27,7 +40,7 @@ from ..components import (
     no_data,
     secret_legend,
 )
-from ..figures import interval_text
+from ..figures import TOOLS, interval_text
 from ..i18n import say
 from .base import Page
 
@@ -35,52 +48,84 @@ SHEET = ["enrolments", "juries", "full_rate", "partial_rate", "vae_success_rate"
          "partial_completion_12m_km", "days_to_first_jury_median", "recognition_rate"]
 
 
-def funnel_plot(frame: pd.DataFrame, overall: float, language: str = "fr") -> hv.Overlay:
-    """Providers' full-validation rate against their volume, inside 95 % (dashed) and 99.8 %
-    (dotted) limits around the overall rate (solid); the providers outside the 95 % limits
-    are named beside their point."""
+@dataclass
+class FunnelData:
+    """What a providers' funnel plot draws, in % (one computation for the page's Bokeh figure
+    and the report's HoloViews chart)."""
+
+    #: One row per provider: juries, organisme, taux, texte (the rate), volume (juries).
+    points: pd.DataFrame
+    #: (legend, dash, volumes, upper limit, lower limit) at 95 % and 99.8 %.
+    limits: list[tuple[str, str, np.ndarray, np.ndarray, np.ndarray]]
+    #: The overall rate's legend and value.
+    overall: tuple[str, float]
+    #: The providers outside the 95 % limits, above then below, each with ``ly``, where its
+    #: name is written (staggered by three heights, so that neighbours do not overprint).
+    named: list[tuple[bool, pd.DataFrame]]
+    #: The rates' axis.
+    y_range: tuple[float, float]
+
+
+def funnel_data(frame: pd.DataFrame, overall: float, language: str = "fr") -> FunnelData:
+    """Providers' full-validation rate against their volume, inside 95 % and 99.8 % limits
+    around the overall rate; the providers outside the 95 % limits to be named."""
     outside = outside_funnel(frame["full_rate"], frame["juries"], overall)
-    frame = frame.assign(juries=frame["juries"].astype(float),
-                         organisme=frame["provider_id"].astype(str),
-                         taux=frame["full_rate"] * 100,
-                         texte=frame["full_rate"].map(fr_pct),
-                         volume=frame["juries"].map(fr_int))
-    juries = hv.Dimension("juries", label=say("Présentés au jury", language))
-    rate = hv.Dimension("taux", label=say("% validation totale", language))
-    n = np.linspace(max(frame["juries"].min() * 0.8, 5), frame["juries"].max() * 1.1, 100)
-    layers = []
+    points = pd.DataFrame({"juries": frame["juries"].astype(float).to_numpy(),
+                           "organisme": frame["provider_id"].astype(str).to_numpy(),
+                           "taux": (frame["full_rate"] * 100).to_numpy(),
+                           "texte": frame["full_rate"].map(fr_pct).to_numpy(),
+                           "volume": frame["juries"].map(fr_int).to_numpy()})
+    n = np.linspace(max(points["juries"].min() * 0.8, 5), points["juries"].max() * 1.1, 100)
+    limits = []
     for z, dash, name in ((Z95, "dashed", "limites à 95 %"), (3.09, "dotted",
                                                               "limites à 99,8 %")):
         half = funnel_half_width(overall, n, z) * 100
-        for sign in (1, -1):
-            layers.append(hv.Curve((n, np.clip(overall * 100 + sign * half, 0, 100)),
-                                   juries, rate, label=say(name, language)).opts(color="grey",
-                                                                  line_dash=dash))
-    everyone = f"{say('ensemble', language)} ({fr_pct(overall)})"
-    layers.append(hv.Curve(([n[0], n[-1]], [overall * 100] * 2), juries, rate,
+        limits.append((say(name, language), dash, n,
+                       np.clip(overall * 100 + half, 0, 100),
+                       np.clip(overall * 100 - half, 0, 100)))
+    named_rows = points[outside.to_numpy()].sort_values("juries")
+    named = []
+    for above in (True, False):
+        side = named_rows[(named_rows["taux"] > overall * 100) == above]
+        if not side.empty:
+            step = np.arange(len(side)) % 3 * 5 + 3
+            named.append((above, side.assign(ly=side["taux"] + (step if above else -step))))
+    low = max(0.0, min(points["taux"].min(), overall * 100 - 15) - 20)
+    high = min(100.0, max(points["taux"].max(), overall * 100 + 15) + 20)
+    return FunnelData(points, limits,
+                      (f"{say('ensemble', language)} ({fr_pct(overall)})", overall * 100),
+                      named, (low, high))
+
+
+def funnel_plot(frame: pd.DataFrame, overall: float, language: str = "fr") -> hv.Overlay:
+    """Providers' full-validation rate against their volume, inside 95 % (dashed) and 99.8 %
+    (dotted) limits around the overall rate (solid); the providers outside the 95 % limits
+    are named beside their point (HoloViews: the report and the notebooks)."""
+    data = funnel_data(frame, overall, language)
+    juries = hv.Dimension("juries", label=say("Présentés au jury", language))
+    rate = hv.Dimension("taux", label=say("% validation totale", language))
+    layers = []
+    for name, dash, n, upper, lower in data.limits:
+        for line in (upper, lower):
+            layers.append(hv.Curve((n, line), juries, rate, label=name).opts(
+                color="grey", line_dash=dash))
+    n = data.limits[0][2]
+    everyone, level = data.overall
+    layers.append(hv.Curve(([n[0], n[-1]], [level] * 2), juries, rate,
                            label=everyone).opts(color="black", line_width=1))
-    layers.append(hv.Scatter(frame, juries, [rate, "organisme", "texte", "volume"],
+    layers.append(hv.Scatter(data.points, juries, [rate, "organisme", "texte", "volume"],
                              label=say("organismes", language)).opts(
         size=9, color=ACCENT, **hover((say("Organisme", language), "organisme"),
                                       (say("Présentés au jury", language), "volume"),
                                       (say("Validation totale", language), "texte"))))
-    named = frame[outside.to_numpy()].sort_values("juries")
-    for above in (True, False):
-        side = named[(named["taux"] > overall * 100) == above]
-        if side.empty:
-            continue
-        # staggered by three heights, so that neighbours' names do not overprint
-        step = np.arange(len(side)) % 3 * 5 + 3
-        side = side.assign(ly=side["taux"] + (step if above else -step))
+    for above, side in data.named:
         layers.append(hv.Labels(side, [juries, hv.Dimension("ly")], "organisme").opts(
             text_font_size="9pt", text_color="black",
             text_baseline="bottom" if above else "top"))
-    low = max(0.0, min(frame["taux"].min(), overall * 100 - 15) - 20)
-    high = min(100.0, max(frame["taux"].max(), overall * 100 + 15) + 20)
     return hv.Overlay(layers).opts(
         title=say("Organismes : validation totale selon le volume", language), height=360,
         responsive=True,
-        shared_axes=False, ylim=(low, high), legend_position="bottom", legend_cols=4,
+        shared_axes=False, ylim=data.y_range, legend_position="bottom", legend_cols=4,
         xformatter=fr_axis(), yformatter=fr_axis())
 
 
@@ -95,29 +140,84 @@ def outside_table(frame: pd.DataFrame, overall: float) -> pd.DataFrame:
                              "en dessous des limites")})
 
 
-def blocks_plot(shown: pd.DataFrame, language: str = "fr") -> hv.Overlay:
+def funnel_figure(data: FunnelData, language: str = "fr") -> figure:
+    """:func:`funnel_plot` as a Bokeh figure, for the page (made directly: HoloViews took
+    about half of the page's build). Providers' codes are text: hover fields (escaped) and
+    canvas labels."""
+    juries, rate = say("Présentés au jury", language), say("% validation totale", language)
+    plot = figure(title=say("Organismes : validation totale selon le volume", language),
+                  height=360, sizing_mode="stretch_width", tools=TOOLS, active_drag="pan",
+                  active_scroll=None, toolbar_location="right", x_axis_label=juries,
+                  y_axis_label=rate, y_range=Range1d(*data.y_range))
+    plot.toolbar.logo = None
+    for axis in (plot.xaxis, plot.yaxis):
+        axis.formatter = fr_axis()
+    for name, dash, n, upper, lower in data.limits:
+        for line in (upper, lower):
+            plot.line(n, line, line_color="grey", line_dash=dash, legend_label=name)
+    n = data.limits[0][2]
+    everyone, level = data.overall
+    plot.line([n[0], n[-1]], [level, level], line_color="black", line_width=1,
+              legend_label=everyone)
+    source = ColumnDataSource({c: data.points[c].to_numpy() for c in data.points.columns})
+    points = plot.scatter("juries", "taux", source=source, size=9, color=ACCENT,
+                          legend_label=say("organismes", language))
+    plot.add_tools(HoverTool(renderers=[points], tooltips=[
+        (say("Organisme", language), "@organisme"), (juries, "@volume"),
+        (say("Validation totale", language), "@texte")]))
+    for above, side in data.named:
+        plot.add_layout(LabelSet(
+            x="juries", y="ly", text="organisme", text_font_size="9pt", text_color="black",
+            text_baseline="bottom" if above else "top",
+            source=ColumnDataSource({c: side[c].to_numpy() for c in ("juries", "ly",
+                                                                     "organisme")})))
+    legend = plot.legend[0]
+    legend.update(orientation="horizontal", ncols=4, border_line_alpha=0,
+                  label_text_font_size="9pt")
+    plot.add_layout(legend, "below")
+    return plot
+
+
+def blocks_figure(shown: pd.DataFrame, language: str = "fr") -> figure:
     """Each block's pass rate by referential version, with its interval (``shown``: the
-    masked table by (referential_version, block_code), hidden rates dropped); the legend
-    sits under the chart, where it covers no bar."""
-    data = shown.assign(taux=shown["block_pass_rate"] * 100,
-                        version=shown["referential_version"].fillna("?").astype(str),
-                        moins=(shown["block_pass_rate"] - shown["block_pass_rate_low"]) * 100,
-                        plus=(shown["block_pass_rate_high"] - shown["block_pass_rate"]) * 100,
-                        texte=shown["block_pass_rate"].map(fr_pct),
-                        ic=[interval_text(lo, hi) for lo, hi in zip(
-                            shown["block_pass_rate_low"], shown["block_pass_rate_high"],
-                            strict=True)])
-    data["bloc"] = data["block_code"].astype(str) + " · v" + data["version"]
+    masked table by (referential_version, block_code), hidden rates dropped), one colour per
+    version; the legend sits under the chart, where it covers no bar."""
+    data = pd.DataFrame({
+        "version": shown["referential_version"].fillna("?").astype(str).to_numpy(),
+        "block_code": shown["block_code"].astype(str).to_numpy(),
+        "taux": (shown["block_pass_rate"] * 100).to_numpy(),
+        "bas": (shown["block_pass_rate_low"] * 100).to_numpy(),
+        "haut": (shown["block_pass_rate_high"] * 100).to_numpy(),
+        "texte": shown["block_pass_rate"].map(fr_pct).to_numpy(),
+        "ic": [interval_text(lo, hi) for lo, hi in zip(
+            shown["block_pass_rate_low"], shown["block_pass_rate_high"], strict=True)]})
+    data["bloc"] = data["block_code"] + " · v" + data["version"]
     data = data.sort_values(["block_code", "version"])
-    bars = hv.Bars(data, "bloc", ["taux", "version", "texte", "ic"]).opts(
-        cmap="Category10", color="version", xrotation=30, legend_position="bottom",
-        **hover((say("Bloc", language), "bloc"), (say("Taux d'acquisition", language), "texte"),
-                (say("IC 95 %", language), "ic")))
-    errors = hv.ErrorBars(data, "bloc", ["taux", "moins", "plus"])
-    return (bars * errors).opts(
-        title=say("Blocs : taux d'acquisition par version (IC 95 %)", language), height=380,
-        responsive=True, shared_axes=False, ylim=(0, 100), ylabel="%", xlabel="",
-        yformatter=fr_axis())
+    versions = sorted(data["version"].unique())
+    plot = figure(title=say("Blocs : taux d'acquisition par version (IC 95 %)", language),
+                  height=380, sizing_mode="stretch_width", tools=TOOLS, active_drag="pan",
+                  active_scroll=None, toolbar_location="right",
+                  x_range=FactorRange(*data["bloc"]), y_range=Range1d(0, 100),
+                  y_axis_label="%")
+    plot.toolbar.logo = None
+    plot.yaxis.formatter = fr_axis()
+    plot.xgrid.grid_line_color = None
+    plot.xaxis.major_label_orientation = math.pi / 6
+    source = ColumnDataSource({c: data[c].to_numpy() for c in data.columns})
+    colours = Category10[10]
+    bars = plot.vbar(x="bloc", top="taux", width=0.8, source=source, legend_field="version",
+                     fill_color=factor_cmap("version", [colours[i % 10] for i in
+                                                        range(len(versions))], versions),
+                     line_color=None)
+    plot.add_layout(Whisker(base="bloc", lower="bas", upper="haut", source=source,
+                            line_color="black"))
+    plot.add_tools(HoverTool(renderers=[bars], tooltips=[
+        (say("Bloc", language), "@bloc"), (say("Taux d'acquisition", language), "@texte"),
+        (say("IC 95 %", language), "@ic")]))
+    legend = plot.legend[0]
+    legend.update(orientation="horizontal", border_line_alpha=0, label_text_font_size="9pt")
+    plot.add_layout(legend, "below")
+    return plot
 
 
 SHEET_HELP = "Le CQP dont la fiche est présentée (les filtres de gauche s'y appliquent aussi)."
@@ -193,8 +293,8 @@ class ReferentialPage(Page):
         if shown.empty:
             block_view = no_data(say("blocs", self.language), self.language)
         else:
-            block_view = explained(pn.pane.HoloViews(blocks_plot(shown, self.language),
-                                                     sizing_mode="stretch_width"),
+            block_view = explained(pn.pane.Bokeh(blocks_figure(shown, self.language),
+                                                 sizing_mode="stretch_width"),
                                    ["block_pass_rate"], blocks, language=self.language)
         changes = in_words(version_changes(shown), self.language)
         comparison = data_table(changes, say("Blocs : évolution entre versions", self.language),
@@ -209,8 +309,9 @@ class ReferentialPage(Page):
             if self.language == "en":
                 outside["Position"] = outside["Position"].map(lambda v: say(v, "en"))
             provider_view = pn.Column(
-                explained(pn.pane.HoloViews(funnel_plot(visible, rate, self.language),
-                                            sizing_mode="stretch_width"),
+                explained(pn.pane.Bokeh(
+                    funnel_figure(funnel_data(visible, rate, self.language), self.language),
+                    sizing_mode="stretch_width"),
                           ["full_rate"], providers, say("organismes", self.language),
                           self.language),
                 data_table(in_words(outside, self.language),
