@@ -178,10 +178,10 @@ def funnel_figure(data: FunnelData, language: str = "fr") -> figure:
     return plot
 
 
-def blocks_figure(shown: pd.DataFrame, language: str = "fr") -> figure:
-    """Each block's pass rate by referential version, with its interval (``shown``: the
-    masked table by (referential_version, block_code), hidden rates dropped), one colour per
-    version; the legend sits under the chart, where it covers no bar."""
+def blocks_data(shown: pd.DataFrame) -> pd.DataFrame:
+    """What the blocks chart draws (``shown``: the masked table by (referential_version,
+    block_code), hidden rates dropped): one bar per block and version, ``bloc · vN``, in %
+    with its bounds and French texts, ordered by block then version."""
     data = pd.DataFrame({
         "version": shown["referential_version"].fillna("?").astype(str).to_numpy(),
         "block_code": shown["block_code"].astype(str).to_numpy(),
@@ -192,7 +192,28 @@ def blocks_figure(shown: pd.DataFrame, language: str = "fr") -> figure:
         "ic": [interval_text(lo, hi) for lo, hi in zip(
             shown["block_pass_rate_low"], shown["block_pass_rate_high"], strict=True)]})
     data["bloc"] = data["block_code"] + " · v" + data["version"]
-    data = data.sort_values(["block_code", "version"])
+    return data.sort_values(["block_code", "version"]).reset_index(drop=True)
+
+
+def blocks_plot(shown: pd.DataFrame, language: str = "fr") -> hv.Overlay:
+    """Each block's pass rate by referential version, with its interval (HoloViews: the
+    report); the legend sits under the chart, where it covers no bar."""
+    data = blocks_data(shown)
+    data = data.assign(moins=data["taux"] - data["bas"], plus=data["haut"] - data["taux"])
+    bars = hv.Bars(data, "bloc", ["taux", "version", "texte", "ic"]).opts(
+        cmap="Category10", color="version", xrotation=30, legend_position="bottom",
+        **hover((say("Bloc", language), "bloc"), (say("Taux d'acquisition", language), "texte"),
+                (say("IC 95 %", language), "ic")))
+    errors = hv.ErrorBars(data, "bloc", ["taux", "moins", "plus"])
+    return (bars * errors).opts(
+        title=say("Blocs : taux d'acquisition par version (IC 95 %)", language), height=380,
+        responsive=True, shared_axes=False, ylim=(0, 100), ylabel="%", xlabel="",
+        yformatter=fr_axis())
+
+
+def blocks_figure(shown: pd.DataFrame, language: str = "fr") -> figure:
+    """:func:`blocks_plot` as a Bokeh figure, for the page: one colour per version."""
+    data = blocks_data(shown)
     versions = sorted(data["version"].unique())
     plot = figure(title=say("Blocs : taux d'acquisition par version (IC 95 %)", language),
                   height=380, sizing_mode="stretch_width", tools=TOOLS, active_drag="pan",
