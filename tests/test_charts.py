@@ -335,3 +335,35 @@ def test_the_blocks_bars_draw_each_version_s_pass_rate(demo):
     assert list(figure.x_range.factors) == sorted(expected, key=lambda b: b.split(" · v"))
     colours = figure.renderers[0].glyph.fill_color["transform"]
     assert sorted(colours.factors) == sorted(raw["referential_version"].unique())
+
+
+def test_the_completion_figure_draws_the_kaplan_meier_steps(demo):
+    """Validation partielle: the curve's every estimate is drawn, as steps (each value held
+    until the next month), one line per cohort when asked."""
+    from cqp_metrics.survival import completion_curve
+    from dashboards.pages.partial import completion_figure
+
+    curve = completion_curve(demo)
+    assert len(curve) > 3
+    plot = completion_figure(curve, by_year=False)
+    line = [r for r in plot.renderers if type(r.glyph).__name__ == "Line"][0]
+    drawn = set(zip(line.data_source.data["months"], line.data_source.data["pct"],
+                    strict=True))
+    for months, share in zip(curve["months"], curve["completion"], strict=True):
+        assert any(m == months and p == pytest.approx(share * 100) for m, p in drawn)
+    # a step: between two estimates the line holds the earlier one (two points per month)
+    assert len(line.data_source.data["months"]) == 2 * len(curve) - 1
+    cohorts = completion_curve(demo, by_year=True)
+    lines = [r for r in completion_figure(cohorts, by_year=True).renderers
+             if type(r.glyph).__name__ == "Line"]
+    assert len(lines) == cohorts["year"].nunique()
+
+
+def test_the_register_bars_count_the_cqps_of_each_register():
+    from dashboards.pages.recognition import register_bars
+
+    counts = pd.Series([3, 1, 7], index=["RNCP", "RS", "branche seule"])
+    plot = register_bars(counts)
+    bars = plot.renderers[0].data_source.data
+    assert dict(zip(bars["registre"], bars["cqp"], strict=True)) == counts.to_dict()
+    assert plot.y_range.end >= 7

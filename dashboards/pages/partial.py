@@ -3,10 +3,12 @@ missed."""
 
 from __future__ import annotations
 
-import holoviews as hv
 import pandas as pd
 import panel as pn
 import param
+from bokeh.models import ColumnDataSource, HoverTool, Range1d
+from bokeh.palettes import Category10
+from bokeh.plotting import figure
 
 from cqp_metrics.formatting import fr_pct
 from cqp_metrics.registry import BY_NAME, label
@@ -15,7 +17,6 @@ from ..components import (
     ACCENT,
     data_details,
     fr_axis,
-    hover,
     in_words,
     info,
     no_data,
@@ -23,10 +24,17 @@ from ..components import (
     rate_trend,
     secret_legend,
 )
+from ..figures import TOOLS
 from ..i18n import say
 from .base import Page
 
 KM = ("partial_completion_12m_km", "partial_completion_24m_km")
+
+
+def _shown(view):
+    """A Bokeh figure in a pane that fills the width; a message as it is."""
+    return pn.pane.Bokeh(view, sizing_mode="stretch_width") if isinstance(view, figure) \
+        else view
 
 
 def _steps(frame: pd.DataFrame, x: str) -> pd.DataFrame:
@@ -37,35 +45,43 @@ def _steps(frame: pd.DataFrame, x: str) -> pd.DataFrame:
     return both.drop(columns="_o").reset_index(drop=True)
 
 
-def completion_plot(curve: pd.DataFrame, by_year: bool,
-                    language: str = "fr") -> hv.Overlay | pn.pane.HTML:
-    """The Kaplan–Meier completion curve (steps, with its 95 % band), per cohort year."""
+def completion_figure(curve: pd.DataFrame, by_year: bool,
+                      language: str = "fr") -> figure | pn.pane.HTML:
+    """The Kaplan–Meier completion curve (steps, with its 95 % band for all cohorts), one
+    line per cohort year with ``by_year``; a Bokeh figure made directly."""
     if curve.empty:
         return no_data(say("courbe de complétion", language), language)
-    layers = []
-    groups = curve.groupby("year") if by_year else [(None, curve)]
-    for year, group in groups:
+    plot = figure(title=say("Complétion (Kaplan–Meier, IC 95 %)", language), height=340,
+                  sizing_mode="stretch_width", tools=TOOLS, active_drag="pan",
+                  active_scroll=None, toolbar_location="right", x_range=Range1d(0, 24),
+                  y_range=Range1d(0, 100),
+                  x_axis_label=say("mois depuis la première validation partielle", language),
+                  y_axis_label=say("% complétées", language))
+    plot.toolbar.logo = None
+    for axis in (plot.xaxis, plot.yaxis):
+        axis.formatter = fr_axis()
+    groups = list(curve.groupby("year")) if by_year else [(None, curve)]
+    lines = []
+    for i, (year, group) in enumerate(groups):
         data = _steps(group.assign(pct=group["completion"] * 100, bas=group["low"] * 100,
                                    haut=group["high"] * 100)[["months", "pct", "bas", "haut"]],
                       "months")
-        name = f"cohorte {year}" if year is not None else "toutes cohortes"
-        if not by_year:
-            band = data.dropna(subset=["bas", "haut"])
-            layers.append(hv.Area(band, "months", ["bas", "haut"], label=name).opts(
-                alpha=0.2, color=ACCENT, line_alpha=0))
         data["texte"] = (data["pct"] / 100).map(fr_pct)
         data["mois"] = data["months"].map(lambda m: f"{m:g}".replace(".", ","))
-        layers.append(hv.Curve(data, "months", ["pct", "bas", "haut", "texte", "mois"],
-                               label=name).opts(
-            line_width=2, **hover(("Mois", "mois"), ("Complétées", "texte")),
-            **({} if by_year else {"color": ACCENT})))
-    return hv.Overlay(layers).opts(
-        title=say("Complétion (Kaplan–Meier, IC 95 %)", language),
-        xlabel=say("mois depuis la première validation partielle", language),
-        ylabel=say("% complétées", language),
-        ylim=(0, 100), xlim=(0, 24), height=340, responsive=True, shared_axes=False,
-        xformatter=fr_axis(), yformatter=fr_axis(),
-        legend_position="bottom_right", show_legend=by_year)
+        source = ColumnDataSource({c: data[c].to_numpy() for c in data.columns})
+        colour = ACCENT if year is None else Category10[10][i % 10]
+        name = (f"{say('cohorte', language)} {year}" if year is not None
+                else say("toutes cohortes", language))
+        if year is None:
+            plot.varea("months", "bas", "haut", source=source, fill_color=ACCENT,
+                       fill_alpha=0.2)
+        lines.append(plot.line("months", "pct", source=source, line_color=colour,
+                               line_width=2, **({"legend_label": name} if by_year else {})))
+    plot.add_tools(HoverTool(renderers=lines, tooltips=[
+        (say("Mois", language), "@mois"), (say("Complétées", language), "@texte")]))
+    if by_year:
+        plot.legend.location = "bottom_right"
+    return plot
 
 
 def curve_data(curve: pd.DataFrame, by_year: bool, language: str = "fr") -> pn.pane.HTML:
@@ -138,7 +154,7 @@ class PartialPage(Page):
                    sizing_mode="stretch_width"),
             pn.Row(pn.Column(pn.Row(pn.pane.Markdown(summary),
                                     info(list(KM), by_year, language=self.language)),
-                             completion_plot(curve, self.by_cohort, self.language),
+                             _shown(completion_figure(curve, self.by_cohort, self.language)),
                              reading, curve_data(curve, self.by_cohort, self.language),
                              sizing_mode="stretch_width", css_classes=["km-curve"]),
                    missed, sizing_mode="stretch_width"),

@@ -3,13 +3,15 @@ registrations that end within 12 and 24 months."""
 
 from __future__ import annotations
 
-import holoviews as hv
 import pandas as pd
 import panel as pn
+from bokeh.models import ColumnDataSource, FactorRange, HoverTool, Range1d
+from bokeh.plotting import figure
 
 from cqp_metrics.catalogue import ending_within, matching
 
 from ..components import ACCENT, data_table, in_words, no_data, rate_trend, secret_legend
+from ..figures import TOOLS, fr_axis
 from ..i18n import say
 from .base import Page
 
@@ -24,6 +26,25 @@ ADMINISTRATORS_ONLY = ("La liste nomme les CQP de toutes les branches : elle est
 NOT_IMPORTED = "Catalogue national non importé (« cqp-metrics import-certifinfo »)."
 
 
+def register_bars(counts: pd.Series, language: str = "fr") -> figure:
+    """The number of CQPs under each register today (``counts``: by register, in order)."""
+    registers = [str(r) for r in counts.index]
+    plot = figure(title=say("CQP par registre aujourd'hui", language), height=280,
+                  sizing_mode="stretch_width", tools=TOOLS, active_drag="pan",
+                  active_scroll=None, toolbar_location="right", x_range=FactorRange(*registers),
+                  y_range=Range1d(0, max(1, int(counts.max())) * 1.08),
+                  x_axis_label=say("Registre", language), y_axis_label="CQP")
+    plot.toolbar.logo = None
+    plot.yaxis.formatter = fr_axis()
+    plot.xgrid.grid_line_color = None
+    source = ColumnDataSource({"registre": registers, "cqp": counts.to_numpy()})
+    bars = plot.vbar(x="registre", top="cqp", width=0.7, source=source, fill_color=ACCENT,
+                     line_color=ACCENT)
+    plot.add_tools(HoverTool(renderers=[bars], tooltips=[
+        (say("Registre", language), "@registre"), ("CQP", "@cqp")]))
+    return plot
+
+
 class RecognitionPage(Page):
     title_fr, title_en, slug = "Reconnaissance", "Recognition", "recognition"
 
@@ -34,13 +55,8 @@ class RecognitionPage(Page):
         catalogue = matching(self.source.certifications(), where)
         counts = catalogue["recognition"].value_counts().reindex(
             ["RNCP", "RS", "branche seule"], fill_value=0)
-        registers = hv.Bars(pd.DataFrame({"registre": counts.index, "CQP": counts.values}),
-                            hv.Dimension("registre", label=say("Registre", language)),
-                            "CQP").opts(color=ACCENT, height=280, responsive=True,
-                                                    shared_axes=False,
-                                                    title=say("CQP par registre aujourd'hui",
-                                                              self.language),
-                                                    tools=["hover"])
+        registers = pn.pane.Bokeh(register_bars(counts, language),
+                                  sizing_mode="stretch_width")
         soon = []
         for months in (12, 24):
             ending = ending_within(catalogue, months)[list(COLUMNS)].rename(columns=COLUMNS)
