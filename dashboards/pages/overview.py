@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import panel as pn
 
-from cqp_metrics.period import until_of
+from cqp_metrics.period import until_of, year_complete
 
 from ..components import LiveChart, frozen, kpi_card, kpi_html, no_data
 from ..figures import CountTrendFigure, RateTrendFigure
@@ -42,17 +42,26 @@ class OverviewPage(Page):
             sizing_mode="stretch_width")
 
     def render(self, where: dict, years: tuple) -> pn.viewable.Viewable:
-        table = self.source.table(names=SHOWN, by=("year",), where=where, years=years)
+        ask = self.source.request
+        requests = {"table": ask(names=SHOWN, by=("year",), where=where, years=years)}
+        cut = self.source.data_cut()
+        if cut is not None and not year_complete(cut.year, cut) and \
+                (years[0] or cut.year) <= cut.year <= (years[1] or cut.year):
+            # The data cut's year, incomplete, is compared with the same months of the year
+            # before: asked beside the table (used if that year has data here).
+            requests["same_period"] = ask(names=SHOWN, by=("year",), where=where,
+                                          years=(cut.year - 1, cut.year), until=until_of(cut))
+        tables = self.source.answers(requests)
+        table = tables["table"]
         if table.values.empty:
             return no_data(language=self.language)
         same_period = None
-        incomplete = table.incomplete_years()
         last = int(table.values["year"].iloc[-1])
-        if last in incomplete and table.data_until is not None:
-            # An incomplete last year is compared with the same months of the year before.
-            same_period = self.source.table(names=SHOWN, by=("year",), where=where,
-                                            years=(last - 1, last),
-                                            until=until_of(table.data_until))
+        if last in table.incomplete_years() and table.data_until is not None:
+            wanted = ask(names=SHOWN, by=("year",), where=where, years=(last - 1, last),
+                         until=until_of(table.data_until))
+            same_period = (tables["same_period"] if requests.get("same_period") == wanted
+                           else self.source.answer(wanted))
         with frozen():
             for name, card in self._cards.items():
                 card.object = kpi_html(name, table, self.language, same_period)
