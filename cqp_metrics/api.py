@@ -341,8 +341,9 @@ def _values(connection: sa.Connection, query: IndicatorQuery,
 
 def _order(frame: pd.DataFrame, by: Iterable[str]) -> list:
     """Rows by dimension values; missing values, then totals, last."""
-    by = list(by)
-    return sorted(frame.index, key=lambda i: tuple(_sort_key(frame.at[i, d]) for d in by))
+    columns = [[_sort_key(v) for v in frame[d].tolist()] for d in by]
+    keys = dict(zip(frame.index, zip(*columns, strict=True), strict=True)) if columns else {}
+    return sorted(frame.index, key=lambda i: keys.get(i, ()))
 
 
 def _sort_key(value: object) -> tuple:

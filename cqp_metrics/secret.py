@@ -77,6 +77,13 @@ def _key_value(value: object) -> object:
     return value
 
 
+def row_keys(frame: pd.DataFrame, dims: Iterable[str]) -> list[tuple]:
+    """Each row's values of ``dims``, as keys (missing values None, numbers as int), read
+    column by column once rather than cell by cell."""
+    columns = [[_key_value(v) for v in frame[d].tolist()] for d in dims]
+    return list(zip(*columns, strict=True)) if columns else [()] * len(frame)
+
+
 @dataclass
 class DecidedTable:
     """A table of counts and its secret: ``hidden`` is True where a count is hidden."""
@@ -86,18 +93,25 @@ class DecidedTable:
     hidden: pd.DataFrame
     #: Row index of each key (the values of ``dims`` in order).
     rows: dict[tuple, int]
+    #: Each row's key, and the counts and fates of the decided columns, as arrays.
+    keys: list[tuple] = field(default_factory=list)
+    counts: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    fates: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=bool))
 
     def hidden_in(self, frame: pd.DataFrame, rule: SecretRule) -> pd.DataFrame:
         """The fate of this table's counts in another frame cut by the same dimensions
         (a request's table: the same cells, perhaps more rows, whose counts are then 0)."""
-        out = pd.DataFrame(False, index=frame.index,
-                           columns=[c for c in self.hidden.columns if c in frame.columns])
-        for i in frame.index:
-            row = self.rows.get(tuple(_key_value(frame.at[i, d]) for d in self.dims))
-            for column in out.columns:
-                out.at[i, column] = (bool(self.hidden.at[row, column]) if row is not None
-                                     else rule.enabled and frame.at[i, column] < rule.min_count)
-        return out
+        columns = [c for c in self.hidden.columns if c in frame.columns]
+        at = [self.hidden.columns.get_loc(c) for c in columns]
+        rows = [self.rows.get(key) for key in row_keys(frame, self.dims)]
+        found = np.array([r is not None for r in rows], dtype=bool)
+        fates = np.zeros((len(frame), len(columns)), dtype=bool)
+        if found.any():
+            fates[found] = self.fates[np.array([r for r in rows if r is not None])][:, at]
+        if rule.enabled and not found.all():
+            small = frame[columns].to_numpy(dtype=float) < rule.min_count
+            fates[~found] = small[~found]
+        return pd.DataFrame(fates, index=frame.index, columns=columns)
 
 
 class Suppression:
@@ -124,41 +138,43 @@ class Suppression:
 
     def _decide(self, dims: tuple[str, ...]) -> DecidedTable:
         values = self.counts_of(dims).reset_index(drop=True)
-        rows = {tuple(_key_value(values.at[i, d]) for d in dims): i for i in values.index}
-        graph = _Graph(values[self.columns].to_numpy(dtype=float))
+        keys = row_keys(values, dims)
+        rows = {key: i for i, key in enumerate(keys)}
+        counts = values[self.columns].to_numpy(dtype=float)
+        graph = _Graph(counts)
         if self.columns and self.rule.enabled:
-            self._row_relations(graph, values, dims)
+            self._row_relations(graph, keys, counts, dims)
             for dim in dims:
-                self._margin_relations(graph, values, dims, dim)
+                self._margin_relations(graph, keys, dims, dim)
             if "block_code" in dims and "cqp_code" not in dims:
-                self._block_relations(graph, values, dims)
+                self._block_relations(graph, keys, dims)
             self._primary(graph, values)
         self.conflicts += graph.solve()
-        hidden = pd.DataFrame(graph.local_hidden(), index=values.index, columns=self.columns)
-        return DecidedTable(dims, values, hidden, rows)
+        fates = np.asarray(graph.local_hidden(), dtype=bool).reshape(counts.shape)
+        hidden = pd.DataFrame(fates, index=values.index, columns=self.columns)
+        return DecidedTable(dims, values, hidden, rows, keys, counts, fates)
 
     # -- what a reader knows ---------------------------------------------------------------
 
-    def _allowed(self, values: pd.DataFrame, dims: tuple[str, ...], row: int,
-                 dim: str) -> frozenset | None:
-        """The values ``dim`` may take in this row (None: any)."""
+    def _allowed(self, key: tuple, dims: tuple[str, ...], dim: str) -> frozenset | None:
+        """The values ``dim`` may take in the row of this key (None: any)."""
         if dim in dims:
-            return frozenset([_key_value(values.at[row, dim])])
+            return frozenset([key[dims.index(dim)]])
         return self.knowledge.allowed.get(dim)
 
-    def _row_relations(self, graph: _Graph, values: pd.DataFrame,
+    def _row_relations(self, graph: _Graph, keys: list[tuple], counts: np.ndarray,
                        dims: tuple[str, ...]) -> None:
         index = {name: j for j, name in enumerate(self.columns)}
         for name, j in index.items():
             count = COUNTS[name]
-            for i in values.index:
+            for i, key in enumerate(keys):
                 cell = graph.local(i, j)
                 if count.equals in index:
                     graph.union(cell, graph.local(i, index[count.equals]))
                 if count.restricts is not None:
                     base, dim, value = count.restricts
-                    allowed = self._allowed(values, dims, i, dim)
-                    if self._known_zero(values, dims, i, name):
+                    allowed = self._allowed(key, dims, dim)
+                    if self._known_zero(key, dims, counts[i, j], name):
                         graph.known[cell] = True
                     elif allowed == {value} and base in index:
                         graph.union(cell, graph.local(i, index[base]))
@@ -166,7 +182,7 @@ class Suppression:
                         # base - restricted (juries outside VAE) is a count of persons too,
                         # published by difference: it is protected like a cell
                         # (not shown in this table: unknown, to protect when small)
-                        rest = values.at[i, base] - values.at[i, name]
+                        rest = counts[i, index[base]] - counts[i, j]
                         other = graph.external(("rest", i, j), float(rest), True,
                                                needs=bool(0 < rest < self.rule.min_count))
                         graph.equation([(graph.local(i, index[base]), 1.0), (cell, -1.0),
@@ -174,21 +190,21 @@ class Suppression:
         for name, j in index.items():
             parts = COUNTS[name].parts
             if parts and all(p in index for p in parts):
-                for i in values.index:
+                for i in range(len(keys)):
                     graph.equation([(graph.local(i, j), 1.0)]
                                    + [(graph.local(i, index[p]), -1.0) for p in parts])
 
-    def _margin_relations(self, graph: _Graph, values: pd.DataFrame, dims: tuple[str, ...],
+    def _margin_relations(self, graph: _Graph, keys: list[tuple], dims: tuple[str, ...],
                           dim: str) -> None:
         """Relations between this table and its margin without ``dim`` (decided first)."""
         rest = tuple(d for d in dims if d != dim)
         margin = self.table(rest)
         position = [dims.index(d) for d in rest]
         groups: dict[tuple, list[int]] = {}
-        for key, i in self._keys(values, dims):
+        for i, key in enumerate(keys):
             groups.setdefault(tuple(key[p] for p in position), []).append(i)
         if dim == "branch_code":
-            self._branch_relations(graph, values, dims, margin)
+            self._branch_relations(graph, keys, dims, margin)
             return
         for group, members in groups.items():
             m = margin.rows.get(group)
@@ -198,14 +214,13 @@ class Suppression:
                 graph.equation([(self._external(graph, margin, m, j), 1.0)]
                                + [(graph.local(i, j), -1.0) for i in members])
 
-    def _branch_relations(self, graph: _Graph, values: pd.DataFrame, dims: tuple[str, ...],
+    def _branch_relations(self, graph: _Graph, keys: list[tuple], dims: tuple[str, ...],
                           margin: DecidedTable) -> None:
         """A branch's cell is the sum of its CQPs' cells (a CQPI in each of its branches)."""
         if "cqp_code" in dims:
-            rest = [d for d in dims if d != "branch_code"]
-            for i in values.index:
-                key = tuple(_key_value(values.at[i, d]) for d in rest)
-                m = margin.rows.get(key)
+            rest = [p for p, d in enumerate(dims) if d != "branch_code"]
+            for i, key in enumerate(keys):
+                m = margin.rows.get(tuple(key[p] for p in rest))
                 if m is not None:
                     for j in range(len(self.columns)):
                         graph.union(graph.local(i, j), self._external(graph, margin, m, j))
@@ -217,8 +232,7 @@ class Suppression:
             rest_key = tuple(v for p, v in enumerate(key) if p != cqp_at)
             by_rest.setdefault(rest_key, []).append((key[cqp_at], a))
         branch_at = dims.index("branch_code")
-        for i in values.index:
-            key = tuple(_key_value(values.at[i, d]) for d in dims)
+        for i, key in enumerate(keys):
             rest_key = tuple(v for p, v in enumerate(key) if p != branch_at)
             terms = [a for cqp, a in by_rest.get(rest_key, [])
                      if key[branch_at] in self.knowledge.owners.get(cqp, ())]
@@ -235,7 +249,7 @@ class Suppression:
                                + [(self._external(graph, atoms, a, j), -1.0)
                                   for _, a in members])
 
-    def _block_relations(self, graph: _Graph, values: pd.DataFrame,
+    def _block_relations(self, graph: _Graph, keys: list[tuple],
                          dims: tuple[str, ...]) -> None:
         """A CQP's cell is the sum of its blocks' cells: the table cut by CQP instead of block
         is a margin of this one (decided first). Block codes shared by several CQPs tie them
@@ -247,7 +261,7 @@ class Suppression:
                 tie.union(("block", code), ("cqp", cqp))
         rest = [d for d in dims if d != "block_code"]
         groups: dict[tuple, dict[object, list[int]]] = {}
-        for key, i in self._keys(values, dims):
+        for i, key in enumerate(keys):
             named = dict(zip(dims, key, strict=True))
             if named["block_code"] not in self.knowledge.blocks:
                 return  # a block the reader cannot place: no relation to offer
@@ -264,25 +278,22 @@ class Suppression:
                                 (self._external(graph, coarse, -1 - i, j), 1.0)
                                 for i in members])
 
-    def _keys(self, values: pd.DataFrame, dims: tuple[str, ...]):
-        for i in values.index:
-            yield tuple(_key_value(values.at[i, d]) for d in dims), i
-
     def _external(self, graph: _Graph, table: DecidedTable, row: int, j: int) -> int:
-        name = self.columns[j]
-        return graph.external((table.dims, row, j), float(table.values.at[row, name]),
-                              bool(table.hidden.at[row, name]),
-                              self._known_zero(table.values, table.dims, row, name))
+        count = float(table.counts[row, j])
+        return graph.external((table.dims, row, j), count, bool(table.fates[row, j]),
+                              self._known_zero(table.keys[row], table.dims, count,
+                                               self.columns[j]))
 
-    def _known_zero(self, values: pd.DataFrame, dims: tuple[str, ...], row: int,
+    def _known_zero(self, key: tuple, dims: tuple[str, ...], count: float,
                     name: str) -> bool:
-        """A count restricted to a value that the filters or the row exclude: 0 by structure.
-        So is a restricted count of 0: the table cut by that dimension has no such row."""
+        """A count restricted to a value that the filters or the row (``key``) exclude: 0 by
+        structure. So is a restricted count of 0: the table cut by that dimension has no
+        such row."""
         restricts = COUNTS[name].restricts
         if restricts is None:
             return False
-        allowed = self._allowed(values, dims, row, restricts[1])
-        return (allowed is not None and restricts[2] not in allowed) or values.at[row, name] == 0
+        allowed = self._allowed(key, dims, restricts[1])
+        return (allowed is not None and restricts[2] not in allowed) or count == 0
 
     def _primary(self, graph: _Graph, values: pd.DataFrame) -> None:
         index = {name: j for j, name in enumerate(self.columns)}
