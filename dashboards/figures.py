@@ -144,6 +144,19 @@ def _columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
     return {column: frame[column].to_numpy() for column in frame.columns}
 
 
+def new_figure(title: str, height: int = 300, french: str = "y", **options) -> figure:
+    """A chart's Bokeh figure as every page draws it: the page's width, the same tools
+    (pan, zooms, reset, save; no scroll zoom that would catch the page's scrolling), no
+    logo, French numbers on the axes named by ``french`` (``"x"``, ``"y"``, ``"xy"``; years
+    keep Bokeh's own format). ``options``: ranges, axis labels…"""
+    plot = figure(title=title, height=height, sizing_mode="stretch_width", tools=TOOLS,
+                  active_drag="pan", active_scroll=None, toolbar_location="right", **options)
+    plot.toolbar.logo = None
+    for name in french:
+        getattr(plot, f"{name}axis").formatter = fr_axis()
+    return plot
+
+
 def _set_range(axis: Range1d, start: float, end: float) -> None:
     """A range moved to the new data, and « reset » (the toolbar's) going back to it."""
     axis.update(start=float(start), end=float(end), reset_start=float(start),
@@ -157,15 +170,11 @@ class YearFigure:
                  y_range: tuple[float, float] | None = None) -> None:
         self.language = language
         self._fixed_y = y_range
-        self.figure = figure(
-            title=title, height=300, sizing_mode="stretch_width", tools=TOOLS,
-            active_drag="pan", active_scroll=None, toolbar_location="right",
-            x_range=Range1d(0, 1), y_range=Range1d(*(y_range or (0, 1))),
+        self.figure = new_figure(
+            title, x_range=Range1d(0, 1), y_range=Range1d(*(y_range or (0, 1))),
             x_axis_label=label("year", language), y_axis_label=y_label)
         self.figure.xaxis.ticker = BasicTicker(min_interval=1)  # whole years only
-        self.figure.yaxis.formatter = fr_axis()
         self.figure.xgrid.grid_line_color = None
-        self.figure.toolbar.logo = None
         self.shaded = ColumnDataSource({"x0": [], "x1": []})
         self.figure.vstrip(x0="x0", x1="x1", source=self.shaded, fill_color="#888888",
                            fill_alpha=0.15, line_alpha=0)
@@ -278,15 +287,11 @@ class RateBarsFigure:
     def __init__(self, name: str, by: str, language: str = "fr",
                  title: str | None = None) -> None:
         self.name, self.by = name, by
-        self.figure = figure(
-            title=title or f"{label(name, language)} {say('par', language)} "
-                           f"{label(by, language).lower()}",
-            height=300, sizing_mode="stretch_width", tools=TOOLS, active_drag="pan",
-            active_scroll=None, toolbar_location="right", x_range=FactorRange(),
-            y_range=Range1d(0, 100), y_axis_label="%")
-        self.figure.yaxis.formatter = fr_axis()
+        self.figure = new_figure(
+            title or f"{label(name, language)} {say('par', language)} "
+                     f"{label(by, language).lower()}",
+            x_range=FactorRange(), y_range=Range1d(0, 100), y_axis_label="%")
         self.figure.xgrid.grid_line_color = None
-        self.figure.toolbar.logo = None
         self.source = ColumnDataSource({c: [] for c in ("categorie", "taux", "bas", "haut",
                                                         "texte", "ic")})
         bars = self.figure.vbar(x="categorie", top="taux", width=0.7, source=self.source,
@@ -313,13 +318,9 @@ class StepBarsFigure:
     secret has no bar, its label says « secret »."""
 
     def __init__(self, title: str, step_label: str, count_label: str) -> None:
-        self.figure = figure(
-            title=title, height=300, sizing_mode="stretch_width", tools=TOOLS,
-            active_drag="pan", active_scroll=None, toolbar_location="right",
-            y_range=FactorRange(), x_range=Range1d(0, 1), x_axis_label=count_label)
-        self.figure.xaxis.formatter = fr_axis()
+        self.figure = new_figure(title, french="x", y_range=FactorRange(),
+                                 x_range=Range1d(0, 1), x_axis_label=count_label)
         self.figure.ygrid.grid_line_color = None
-        self.figure.toolbar.logo = None
         self.source = ColumnDataSource({"étape": [], "effectif": [], "texte": []})
         bars = self.figure.hbar(y="étape", right="effectif", height=0.8, source=self.source,
                                 fill_color=ACCENT, line_color=ACCENT)

@@ -16,7 +16,6 @@ from cqp_metrics.registry import BY_NAME, label
 from ..components import (
     ACCENT,
     data_details,
-    fr_axis,
     in_words,
     info,
     no_data,
@@ -24,7 +23,7 @@ from ..components import (
     rate_trend,
     secret_legend,
 )
-from ..figures import TOOLS
+from ..figures import new_figure
 from ..i18n import say
 from .base import Page
 
@@ -51,15 +50,11 @@ def completion_figure(curve: pd.DataFrame, by_year: bool,
     line per cohort year with ``by_year``; a Bokeh figure made directly."""
     if curve.empty:
         return no_data(say("courbe de complétion", language), language)
-    plot = figure(title=say("Complétion (Kaplan–Meier, IC 95 %)", language), height=340,
-                  sizing_mode="stretch_width", tools=TOOLS, active_drag="pan",
-                  active_scroll=None, toolbar_location="right", x_range=Range1d(0, 24),
-                  y_range=Range1d(0, 100),
-                  x_axis_label=say("mois depuis la première validation partielle", language),
-                  y_axis_label=say("% complétées", language))
-    plot.toolbar.logo = None
-    for axis in (plot.xaxis, plot.yaxis):
-        axis.formatter = fr_axis()
+    plot = new_figure(say("Complétion (Kaplan–Meier, IC 95 %)", language), height=340,
+                      french="xy", x_range=Range1d(0, 24), y_range=Range1d(0, 100),
+                      x_axis_label=say("mois depuis la première validation partielle",
+                                       language),
+                      y_axis_label=say("% complétées", language))
     groups = list(curve.groupby("year")) if by_year else [(None, curve)]
     lines = []
     for i, (year, group) in enumerate(groups):

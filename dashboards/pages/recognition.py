@@ -11,7 +11,7 @@ from bokeh.plotting import figure
 from cqp_metrics.catalogue import ending_within, matching
 
 from ..components import ACCENT, data_table, in_words, no_data, rate_trend, secret_legend
-from ..figures import TOOLS, fr_axis
+from ..figures import new_figure
 from ..i18n import say
 from .base import Page
 
@@ -29,13 +29,10 @@ NOT_IMPORTED = "Catalogue national non importé (« cqp-metrics import-certifinf
 def register_bars(counts: pd.Series, language: str = "fr") -> figure:
     """The number of CQPs under each register today (``counts``: by register, in order)."""
     registers = [str(r) for r in counts.index]
-    plot = figure(title=say("CQP par registre aujourd'hui", language), height=280,
-                  sizing_mode="stretch_width", tools=TOOLS, active_drag="pan",
-                  active_scroll=None, toolbar_location="right", x_range=FactorRange(*registers),
-                  y_range=Range1d(0, max(1, int(counts.max())) * 1.08),
-                  x_axis_label=say("Registre", language), y_axis_label="CQP")
-    plot.toolbar.logo = None
-    plot.yaxis.formatter = fr_axis()
+    plot = new_figure(say("CQP par registre aujourd'hui", language), height=280,
+                      x_range=FactorRange(*registers),
+                      y_range=Range1d(0, max(1, int(counts.max())) * 1.08),
+                      x_axis_label=say("Registre", language), y_axis_label="CQP")
     plot.xgrid.grid_line_color = None
     source = ColumnDataSource({"registre": registers, "cqp": counts.to_numpy()})
     bars = plot.vbar(x="registre", top="cqp", width=0.7, source=source, fill_color=ACCENT,

@@ -40,7 +40,7 @@ from ..components import (
     no_data,
     secret_legend,
 )
-from ..figures import TOOLS, interval_text
+from ..figures import interval_text, new_figure
 from ..i18n import say
 from .base import Page
 
@@ -145,13 +145,9 @@ def funnel_figure(data: FunnelData, language: str = "fr") -> figure:
     about half of the page's build). Providers' codes are text: hover fields (escaped) and
     canvas labels."""
     juries, rate = say("Présentés au jury", language), say("% validation totale", language)
-    plot = figure(title=say("Organismes : validation totale selon le volume", language),
-                  height=360, sizing_mode="stretch_width", tools=TOOLS, active_drag="pan",
-                  active_scroll=None, toolbar_location="right", x_axis_label=juries,
-                  y_axis_label=rate, y_range=Range1d(*data.y_range))
-    plot.toolbar.logo = None
-    for axis in (plot.xaxis, plot.yaxis):
-        axis.formatter = fr_axis()
+    plot = new_figure(say("Organismes : validation totale selon le volume", language),
+                      height=360, french="xy", x_axis_label=juries, y_axis_label=rate,
+                      y_range=Range1d(*data.y_range))
     for name, dash, n, upper, lower in data.limits:
         for line in (upper, lower):
             plot.line(n, line, line_color="grey", line_dash=dash, legend_label=name)
@@ -215,13 +211,9 @@ def blocks_figure(shown: pd.DataFrame, language: str = "fr") -> figure:
     """:func:`blocks_plot` as a Bokeh figure, for the page: one colour per version."""
     data = blocks_data(shown)
     versions = sorted(data["version"].unique())
-    plot = figure(title=say("Blocs : taux d'acquisition par version (IC 95 %)", language),
-                  height=380, sizing_mode="stretch_width", tools=TOOLS, active_drag="pan",
-                  active_scroll=None, toolbar_location="right",
-                  x_range=FactorRange(*data["bloc"]), y_range=Range1d(0, 100),
-                  y_axis_label="%")
-    plot.toolbar.logo = None
-    plot.yaxis.formatter = fr_axis()
+    plot = new_figure(say("Blocs : taux d'acquisition par version (IC 95 %)", language),
+                      height=380, x_range=FactorRange(*data["bloc"]), y_range=Range1d(0, 100),
+                      y_axis_label="%")
     plot.xgrid.grid_line_color = None
     plot.xaxis.major_label_orientation = math.pi / 6
     source = ColumnDataSource({c: data[c].to_numpy() for c in data.columns})
