@@ -7,10 +7,9 @@ data sources' columns and their ranges (:class:`~dashboards.components.LiveChart
 other pages make theirs at each change. HoloViews took about three times as long to make the
 same figures (the largest part of opening a page) and a quarter of a second to redraw the
 Vue d'ensemble's (docs/benchmarks.md, « A session's page »). The pages' own charts (the VAE
-path, the blocks by version, the providers' funnel, the completion curve) are figures made in
-their page's module. HoloViews still draws the Territoires map, and the PDF report's and
-notebooks' charts (:func:`~dashboards.components.rate_trend_plot`), from the same data
-functions.
+path, the blocks by version, the providers' funnel, the completion curve, the map) are
+figures made in their page's module. HoloViews draws the PDF report's and notebooks' charts
+(:func:`~dashboards.components.rate_trend_plot`), from the same data functions.
 
 The figures show what the HoloViews charts show: a share with its 95 % interval as a band
 (no band for a census), counts one line each, a hidden year as a gap in the line, the years

@@ -367,3 +367,34 @@ def test_the_register_bars_count_the_cqps_of_each_register():
     bars = plot.renderers[0].data_source.data
     assert dict(zip(bars["registre"], bars["cqp"], strict=True)) == counts.to_dict()
     assert plot.y_range.end >= 7
+
+
+def test_every_tile_label_of_the_page_map_meets_wcag_aa_contrast(demo):
+    """The page's map (Bokeh): each tile's fill, as the colour mapper computes it from the
+    value, against the colour of the labels written on it; grey for a hidden value."""
+    from bokeh.models import LabelSet
+
+    from dashboards.pages.territories import tile_figure
+
+    for name in ("enrolments", "full_rate"):
+        table = compute(demo, by=["region_code"], names=[name])
+        plot = tile_figure(table, name)
+        quads = plot.renderers[0]
+        mapper = quads.glyph.fill_color["transform"]
+        palette, low, high = mapper.palette, mapper.low, mapper.high
+        fill = {}
+        for abbr, value in zip(quads.data_source.data["abbr"],
+                               quads.data_source.data["valeur"], strict=True):
+            if np.isnan(value):
+                fill[abbr] = mapper.nan_color
+            else:  # what a LinearColorMapper does: the value's place on the palette
+                at = int((value - low) / (high - low) * len(palette))
+                fill[abbr] = palette[min(max(at, 0), len(palette) - 1)]
+        checked = 0
+        for layer in plot.center:
+            if isinstance(layer, LabelSet) and layer.text == "abbr":
+                colour = {"white": "#ffffff", "black": "#000000"}[layer.text_color]
+                for abbr in layer.source.data["abbr"]:
+                    assert _contrast(colour, fill[abbr]) >= 4.5, (name, abbr)
+                    checked += 1
+        assert checked == 18

@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import holoviews as hv
 import pandas as pd
 import panel as pn
 import param
+from bokeh.models import (
+    ColorBar,
+    ColumnDataSource,
+    HoverTool,
+    LabelSet,
+    LinearColorMapper,
+    Range1d,
+)
+from bokeh.palettes import Blues256
+from bokeh.plotting import figure
 
 from cqp_metrics.codes import REGIONS
 from cqp_metrics.registry import BY_NAME, label
 
 from ..components import hover, info, no_data
+from ..figures import fr_axis
 from ..i18n import say
 from .base import Page
 
@@ -27,41 +40,101 @@ CHOICES = ["enrolments", "juries", "full_rate", "vae_success_rate", "partial_rat
            "withdrawal_rate"]
 
 
-def tile_map(table, name: str, language: str = "fr") -> hv.Overlay:
+@dataclass
+class Tiles:
+    """What the map draws: one tile per region (``x0``…``y1``, its value, in % for a share,
+    NaN when hidden or missing, its French text, its name and abbreviation, where its two
+    labels go), and which tiles are dark enough to need white labels."""
+
+    data: pd.DataFrame
+    dark: pd.Series
+    share: bool
+
+
+def tiles(table, name: str) -> Tiles:
+    """The tiles of ``name`` by region: the map's data, for the page and the report."""
     values = table.masked().set_index("region_code")[name]
     shown = table.published().set_index("region_code")[name]
     rows = []
     share = BY_NAME[name].unit == "share"
     for code, (x, y) in TILES.items():
         value = values.get(code)
-        text = shown.get(code, "")
-        text = BY_NAME[name].text(text)
+        text = BY_NAME[name].text(shown.get(code, ""))
         rows.append({"x0": x, "y0": -y, "x1": x + 0.95, "y1": -y + 0.95, "code": code,
                      "région": REGIONS[code], "valeur": value * 100 if share and
                      value is not None and pd.notna(value) else value,
                      "texte": text or "—", "lx": x + 0.475, "ly": -y + 0.6,
                      "vx": x + 0.475, "vy": -y + 0.3, "abbr": SHORT[code]})
     data = pd.DataFrame(rows)
-    tiles = hv.Rectangles(data, ["x0", "y0", "x1", "y1"], ["valeur", "région", "texte"]).opts(
-        color="valeur", cmap="Blues", colorbar=True, line_color="white",
-        clabel=label(name, language) + (" (%)" if share else ""),
-        clipping_colors={"NaN": "#dddddd"},
-        **hover((say("Région", language), "région"), (label(name, language), "texte")))
+    data["valeur"] = pd.to_numeric(data["valeur"], errors="coerce").astype(float)
     # white on the dark end of the scale, black elsewhere: readable on every tile (AA)
-    scale = pd.to_numeric(data["valeur"], errors="coerce")
+    scale = data["valeur"]
     span = scale.max() - scale.min()
     dark = ((scale - scale.min()) / span > DARK_FROM) if span > 0 else scale.notna() & False
-    layers = [tiles]
-    for on_dark, rows in ((False, data[~dark.fillna(False)]), (True, data[dark.fillna(False)])):
+    return Tiles(data, dark.fillna(False).astype(bool), share)
+
+
+def _title(name: str, language: str) -> str:
+    return f"{label(name, language)} {say('par région (Outre-mer en bas)', language)}"
+
+
+def tile_map(table, name: str, language: str = "fr") -> hv.Overlay:
+    """The map in HoloViews (the report)."""
+    shape = tiles(table, name)
+    data = shape.data
+    tiles_layer = hv.Rectangles(data, ["x0", "y0", "x1", "y1"],
+                                ["valeur", "région", "texte"]).opts(
+        color="valeur", cmap="Blues", colorbar=True, line_color="white",
+        clabel=label(name, language) + (" (%)" if shape.share else ""),
+        clipping_colors={"NaN": "#dddddd"},
+        **hover((say("Région", language), "région"), (label(name, language), "texte")))
+    layers = [tiles_layer]
+    for on_dark, rows in ((False, data[~shape.dark]), (True, data[shape.dark])):
         colour = "white" if on_dark else "black"
         layers += [hv.Labels(rows, ["lx", "ly"], "abbr").opts(text_font_size="10pt",
                                                                text_color=colour),
                    hv.Labels(rows, ["vx", "vy"], "texte").opts(text_font_size="9pt",
                                                                text_color=colour)]
-    return hv.Overlay(layers).opts(
-        title=f"{label(name, language)} {say('par région (Outre-mer en bas)', language)}",
-        xaxis=None,
-        yaxis=None, height=460, width=520, toolbar=None)
+    return hv.Overlay(layers).opts(title=_title(name, language), xaxis=None, yaxis=None,
+                                   height=460, width=520, toolbar=None)
+
+
+def tile_figure(table, name: str, language: str = "fr") -> figure:
+    """The map as a Bokeh figure, for the page: the tiles coloured on the Blues scale over
+    the shown values (grey when hidden or missing), with its colour bar; each tile's
+    abbreviation and value in black, or white on the dark end of the scale."""
+    shape = tiles(table, name)
+    data = shape.data
+    plot = figure(title=_title(name, language), height=460, width=520, toolbar_location=None,
+                  tools="", x_range=Range1d(-0.1, 5.1), y_range=Range1d(-6.1, 1.0))
+    plot.axis.visible = False
+    plot.grid.grid_line_color = None
+    plot.outline_line_color = None
+    values = data["valeur"]
+    mapper = LinearColorMapper(palette=list(reversed(Blues256)), nan_color="#dddddd",
+                               low=float(values.min()) if values.notna().any() else 0.0,
+                               high=float(values.max()) if values.notna().any() else 1.0)
+    source = ColumnDataSource({c: data[c].to_numpy() for c in data.columns})
+    quads = plot.quad(left="x0", right="x1", bottom="y0", top="y1", source=source,
+                      fill_color={"field": "valeur", "transform": mapper},
+                      line_color="white")
+    plot.add_tools(HoverTool(renderers=[quads], tooltips=[
+        (say("Région", language), "@{région}"), (label(name, language), "@texte")]))
+    for on_dark in (False, True):
+        rows = data[shape.dark == on_dark]
+        labels = ColumnDataSource({c: rows[c].to_numpy() for c in ("lx", "ly", "vx", "vy",
+                                                                   "abbr", "texte")})
+        colour = "white" if on_dark else "black"
+        plot.add_layout(LabelSet(x="lx", y="ly", text="abbr", source=labels,
+                                 text_font_size="10pt", text_color=colour,
+                                 text_align="center", text_baseline="middle"))
+        plot.add_layout(LabelSet(x="vx", y="vy", text="texte", source=labels,
+                                 text_font_size="9pt", text_color=colour,
+                                 text_align="center", text_baseline="middle"))
+    bar = ColorBar(color_mapper=mapper, title=label(name, language) +
+                   (" (%)" if shape.share else ""), formatter=fr_axis())
+    plot.add_layout(bar, "right")
+    return plot
 
 
 class TerritoriesPage(Page):
@@ -85,6 +158,6 @@ class TerritoriesPage(Page):
         if table.values.empty:
             return no_data(language=self.language)
         view = self.table_view()
-        return pn.Row(pn.Column(info([self.indicator], table, language=self.language),
-                                tile_map(table, self.indicator, self.language)),
+        drawn = pn.pane.Bokeh(tile_figure(table, self.indicator, self.language))
+        return pn.Row(pn.Column(info([self.indicator], table, language=self.language), drawn),
                       view.view(table, name="territoires"), sizing_mode="stretch_width")
