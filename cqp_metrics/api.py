@@ -15,8 +15,14 @@ from .cache import VALUES
 from .config import SecretRule
 from .dimensions import DIMENSIONS
 from .period import data_cut, year_complete
-from .query import IndicatorQuery, QueryError, build_select, facts_of, narrowed
-from .query import presence as rows_of
+from .query import (
+    IndicatorQuery,
+    QueryError,
+    build_select,
+    facts_of,
+    narrowed,
+    rows_column,
+)
 from .registry import BY_NAME, COUNTS, REGISTRY, family
 from .secret import TOTAL, Knowledge, Suppression, _key_value
 
@@ -323,7 +329,7 @@ def _values(connection: sa.Connection, query: IndicatorQuery,
     sums and medians (floats); with ``presence``, each fact's rows per group too."""
     result = connection.execute(build_select(query, connection.dialect.name, presence))
     frame = pd.DataFrame(result.all(), columns=list(result.keys()))
-    counts = set(query.counts()) | {rows_of(fact) for fact in facts_of(query)}
+    counts = set(query.counts()) | {rows_column(fact) for fact in facts_of(query)}
     for column in frame.columns:
         if column in query.by:
             continue

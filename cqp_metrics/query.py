@@ -195,7 +195,7 @@ def fact_rows(name: str, query: IndicatorQuery,
     return rows.subquery(f"r_{name}")
 
 
-def presence(fact: str) -> str:
+def rows_column(fact: str) -> str:
     """The column of a wide select (``build_select(..., presence=True)``) counting the rows
     of ``fact`` in each group: where it is 0, the fact has nothing there."""
     return f"rows__{fact}"
@@ -229,8 +229,8 @@ def _fact_select(name: str, indicators: Sequence[Indicator], query: IndicatorQue
             aggregates.append(aggregate(rows).label(column))
         fill.update(part.fill)
     if presence_column:
-        aggregates.append(sa.func.count().label(presence(name)))
-        fill[presence(name)] = 0
+        aggregates.append(sa.func.count().label(rows_column(name)))
+        fill[rows_column(name)] = 0
     select = sa.select(*keys, *aggregates).select_from(rows)
     if keys:
         select = select.group_by(*(rows.c[f"k_{d}"] for d in query.by))
@@ -241,7 +241,7 @@ def build_select(query: IndicatorQuery, dialect: str = "duckdb",
                  presence: bool = False) -> sa.Select:
     """One SELECT returning the dimensions of ``query.by`` and the database's columns of every
     indicator involved (counts, and what the other kinds derive theirs from); with
-    ``presence``, also each fact's count of rows (:func:`presence`), so that the select of
+    ``presence``, also each fact's count of rows (:func:`rows_column`), so that the select of
     fewer indicators can be cut out of it (:func:`narrowed`)."""
     context = SqlContext(rules_for(dialect), query.data_until)
     by_fact: dict[str, list[Indicator]] = {}
@@ -294,6 +294,6 @@ def narrowed(wide: pd.DataFrame, query: IndicatorQuery, dialect: str) -> pd.Data
     if query.by:
         present = np.zeros(len(wide), dtype=bool)
         for fact in facts_of(query):
-            present |= wide[presence(fact)].to_numpy() > 0
+            present |= wide[rows_column(fact)].to_numpy() > 0
         wide = wide[present]
     return wide[columns].reset_index(drop=True)
