@@ -64,6 +64,18 @@ def interval_text(low: object, high: object) -> str:
     return f"[{low} – {high}]" if low and high else ""
 
 
+def share_columns(frame: pd.DataFrame, name: str) -> dict[str, np.ndarray]:
+    """What a chart draws of the share ``name`` in each row of ``frame``: the share and its
+    95 % bounds in % (``taux``, ``bas``, ``haut``), the share and the interval in French
+    (``texte``, ``ic``)."""
+    low, high = frame[f"{name}_low"], frame[f"{name}_high"]
+    return {"taux": frame[name].to_numpy(dtype=float) * 100,
+            "bas": low.to_numpy(dtype=float) * 100, "haut": high.to_numpy(dtype=float) * 100,
+            "texte": frame[name].map(fr_pct).to_numpy(),
+            "ic": np.array([interval_text(lo, hi) for lo, hi in zip(low, high, strict=True)],
+                           dtype=object)}
+
+
 def _years_only(frame: pd.DataFrame, by: str) -> pd.DataFrame:
     """The rows of real years (no total row, no missing year); hidden values stay, as NaN."""
     real = frame[by].map(lambda v: not isinstance(v, str) and pd.notna(v)).astype(bool)
@@ -78,11 +90,7 @@ def rate_trend_data(table: IndicatorTable, name: str, by: str = "year"
     frame = _years_only(table.masked(), by)
     if frame[name].isna().all():
         return None
-    return pd.DataFrame({by: frame[by].astype(int), "taux": frame[name] * 100,
-                         "bas": frame[f"{name}_low"] * 100, "haut": frame[f"{name}_high"] * 100,
-                         "texte": frame[name].map(fr_pct),
-                         "ic": [interval_text(lo, hi) for lo, hi in zip(
-                             frame[f"{name}_low"], frame[f"{name}_high"], strict=True)]})
+    return pd.DataFrame({by: frame[by].astype(int), **share_columns(frame, name)})
 
 
 def count_trend_data(table: IndicatorTable, names: list[str]
@@ -131,15 +139,11 @@ def rate_bars_data(table: IndicatorTable, name: str, by: str, labels: dict | Non
         text = category_text(value, labels)
         seen[text] = seen.get(text, 0) + 1
         categories.append(text if seen[text] == 1 else f"{text} ({seen[text]})")
-    return pd.DataFrame({"categorie": categories, "taux": frame[name].to_numpy() * 100,
-                         "bas": frame[f"{name}_low"].to_numpy() * 100,
-                         "haut": frame[f"{name}_high"].to_numpy() * 100,
-                         "texte": frame[name].map(fr_pct).to_numpy(),
-                         "ic": [interval_text(lo, hi) for lo, hi in zip(
-                             frame[f"{name}_low"], frame[f"{name}_high"], strict=True)]})
+    return pd.DataFrame({"categorie": categories, **share_columns(frame, name)})
 
 
-def _columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+def columns_of(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """A frame's columns as a Bokeh data source takes them."""
     return {column: frame[column].to_numpy() for column in frame.columns}
 
 
@@ -214,7 +218,7 @@ class RateTrendFigure(YearFigure):
         data = rate_trend_data(table, self.name)
         if data is None:
             return False
-        self.source.data = _columns(data)
+        self.source.data = columns_of(data)
         self._frame(table, data["year"], 100)
         return True
 
@@ -237,7 +241,7 @@ class DurationTrendFigure(YearFigure):
         data = duration_trend_data(table, self.name)
         if data is None:
             return False
-        self.source.data = _columns(data)
+        self.source.data = columns_of(data)
         self._frame(table, data["year"], data["mois"].max())
         return True
 
@@ -272,7 +276,7 @@ class CountTrendFigure(YearFigure):
         if data is None:
             return False
         for name, source in self.sources.items():
-            source.data = _columns(data[name])
+            source.data = columns_of(data[name])
         counts = pd.concat([frame["effectif"] for frame in data.values()])
         top = counts.max()
         self._frame(table, next(iter(data.values()))["year"], 0 if pd.isna(top) else top)
@@ -306,7 +310,7 @@ class RateBarsFigure:
         data = rate_bars_data(table, self.name, self.by, labels)
         if data is None:
             return False
-        self.source.data = _columns(data)
+        self.source.data = columns_of(data)
         self.figure.x_range.factors = list(data["categorie"])
         self.figure.xaxis.major_label_orientation = math.pi / 6 if len(data) > 6 else 0
         return True
@@ -328,7 +332,7 @@ class StepBarsFigure:
 
     def update(self, steps: pd.DataFrame) -> None:
         """Show ``steps`` (columns ``étape``, ``effectif``, ``texte``; last step first)."""
-        self.source.data = _columns(steps)
+        self.source.data = columns_of(steps)
         self.figure.y_range.factors = list(steps["étape"])
         top = steps["effectif"].max()
         _set_range(self.figure.x_range, 0, top * 1.08 if top > 0 else 1)

@@ -23,7 +23,7 @@ from ..components import (
     rate_trend,
     secret_legend,
 )
-from ..figures import new_figure
+from ..figures import columns_of, new_figure
 from ..i18n import say
 from .base import Page
 
@@ -63,7 +63,7 @@ def completion_figure(curve: pd.DataFrame, by_year: bool,
                       "months")
         data["texte"] = (data["pct"] / 100).map(fr_pct)
         data["mois"] = data["months"].map(lambda m: f"{m:g}".replace(".", ","))
-        source = ColumnDataSource({c: data[c].to_numpy() for c in data.columns})
+        source = ColumnDataSource(columns_of(data))
         colour = ACCENT if year is None else Category10[10][i % 10]
         name = (f"{say('cohorte', language)} {year}" if year is not None
                 else say("toutes cohortes", language))

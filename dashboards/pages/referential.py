@@ -40,7 +40,7 @@ from ..components import (
     no_data,
     secret_legend,
 )
-from ..figures import interval_text, new_figure
+from ..figures import columns_of, new_figure, share_columns
 from ..i18n import say
 from .base import Page
 
@@ -155,7 +155,7 @@ def funnel_figure(data: FunnelData, language: str = "fr") -> figure:
     everyone, level = data.overall
     plot.line([n[0], n[-1]], [level, level], line_color="black", line_width=1,
               legend_label=everyone)
-    source = ColumnDataSource({c: data.points[c].to_numpy() for c in data.points.columns})
+    source = ColumnDataSource(columns_of(data.points))
     points = plot.scatter("juries", "taux", source=source, size=9, color=ACCENT,
                           legend_label=say("organismes", language))
     plot.add_tools(HoverTool(renderers=[points], tooltips=[
@@ -165,8 +165,7 @@ def funnel_figure(data: FunnelData, language: str = "fr") -> figure:
         plot.add_layout(LabelSet(
             x="juries", y="ly", text="organisme", text_font_size="9pt", text_color="black",
             text_baseline="bottom" if above else "top",
-            source=ColumnDataSource({c: side[c].to_numpy() for c in ("juries", "ly",
-                                                                     "organisme")})))
+            source=ColumnDataSource(columns_of(side[["juries", "ly", "organisme"]]))))
     legend = plot.legend[0]
     legend.update(orientation="horizontal", ncols=4, border_line_alpha=0,
                   label_text_font_size="9pt")
@@ -181,12 +180,7 @@ def blocks_data(shown: pd.DataFrame) -> pd.DataFrame:
     data = pd.DataFrame({
         "version": shown["referential_version"].fillna("?").astype(str).to_numpy(),
         "block_code": shown["block_code"].astype(str).to_numpy(),
-        "taux": (shown["block_pass_rate"] * 100).to_numpy(),
-        "bas": (shown["block_pass_rate_low"] * 100).to_numpy(),
-        "haut": (shown["block_pass_rate_high"] * 100).to_numpy(),
-        "texte": shown["block_pass_rate"].map(fr_pct).to_numpy(),
-        "ic": [interval_text(lo, hi) for lo, hi in zip(
-            shown["block_pass_rate_low"], shown["block_pass_rate_high"], strict=True)]})
+        **share_columns(shown, "block_pass_rate")})
     data["bloc"] = data["block_code"] + " · v" + data["version"]
     return data.sort_values(["block_code", "version"]).reset_index(drop=True)
 
@@ -216,7 +210,7 @@ def blocks_figure(shown: pd.DataFrame, language: str = "fr") -> figure:
                       y_axis_label="%")
     plot.xgrid.grid_line_color = None
     plot.xaxis.major_label_orientation = math.pi / 6
-    source = ColumnDataSource({c: data[c].to_numpy() for c in data.columns})
+    source = ColumnDataSource(columns_of(data))
     colours = Category10[10]
     bars = plot.vbar(x="bloc", top="taux", width=0.8, source=source, legend_field="version",
                      fill_color=factor_cmap("version", [colours[i % 10] for i in

@@ -23,7 +23,7 @@ from cqp_metrics.codes import REGIONS
 from cqp_metrics.registry import BY_NAME, label
 
 from ..components import hover, info, no_data
-from ..figures import fr_axis
+from ..figures import columns_of, fr_axis
 from ..i18n import say
 from .base import Page
 
@@ -114,7 +114,7 @@ def tile_figure(table, name: str, language: str = "fr") -> figure:
     mapper = LinearColorMapper(palette=list(reversed(Blues256)), nan_color="#dddddd",
                                low=float(values.min()) if values.notna().any() else 0.0,
                                high=float(values.max()) if values.notna().any() else 1.0)
-    source = ColumnDataSource({c: data[c].to_numpy() for c in data.columns})
+    source = ColumnDataSource(columns_of(data))
     quads = plot.quad(left="x0", right="x1", bottom="y0", top="y1", source=source,
                       fill_color={"field": "valeur", "transform": mapper},
                       line_color="white")
@@ -122,8 +122,7 @@ def tile_figure(table, name: str, language: str = "fr") -> figure:
         (say("Région", language), "@{région}"), (label(name, language), "@texte")]))
     for on_dark in (False, True):
         rows = data[shape.dark == on_dark]
-        labels = ColumnDataSource({c: rows[c].to_numpy() for c in ("lx", "ly", "vx", "vy",
-                                                                   "abbr", "texte")})
+        labels = ColumnDataSource(columns_of(rows[["lx", "ly", "vx", "vy", "abbr", "texte"]]))
         colour = "white" if on_dark else "black"
         plot.add_layout(LabelSet(x="lx", y="ly", text="abbr", source=labels,
                                  text_font_size="10pt", text_color=colour,
