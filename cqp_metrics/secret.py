@@ -86,17 +86,22 @@ def row_keys(frame: pd.DataFrame, dims: Iterable[str]) -> list[tuple]:
 
 @dataclass
 class DecidedTable:
-    """A table of counts and its secret: ``hidden`` is True where a count is hidden."""
+    """A table of counts and its secret: ``hidden`` is True where a count is hidden. The
+    decision reads the same as arrays (``keys``, ``counts``, ``fates``), made once."""
 
     dims: tuple[str, ...]
     values: pd.DataFrame
     hidden: pd.DataFrame
-    #: Row index of each key (the values of ``dims`` in order).
-    rows: dict[tuple, int]
-    #: Each row's key, and the counts and fates of the decided columns, as arrays.
-    keys: list[tuple] = field(default_factory=list)
-    counts: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
-    fates: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=bool))
+    #: Each row's values of ``dims``.
+    keys: list[tuple]
+    #: The counts and the fates of ``hidden``'s columns, row by row.
+    counts: np.ndarray
+    fates: np.ndarray
+    #: Row index of each key.
+    rows: dict[tuple, int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.rows = {key: i for i, key in enumerate(self.keys)}
 
     def hidden_in(self, frame: pd.DataFrame, rule: SecretRule) -> pd.DataFrame:
         """The fate of this table's counts in another frame cut by the same dimensions
@@ -139,7 +144,6 @@ class Suppression:
     def _decide(self, dims: tuple[str, ...]) -> DecidedTable:
         values = self.counts_of(dims).reset_index(drop=True)
         keys = row_keys(values, dims)
-        rows = {key: i for i, key in enumerate(keys)}
         counts = values[self.columns].to_numpy(dtype=float)
         graph = _Graph(counts)
         if self.columns and self.rule.enabled:
@@ -152,7 +156,7 @@ class Suppression:
         self.conflicts += graph.solve()
         fates = np.asarray(graph.local_hidden(), dtype=bool).reshape(counts.shape)
         hidden = pd.DataFrame(fates, index=values.index, columns=self.columns)
-        return DecidedTable(dims, values, hidden, rows, keys, counts, fates)
+        return DecidedTable(dims, values, hidden, keys, counts, fates)
 
     # -- what a reader knows ---------------------------------------------------------------
 
