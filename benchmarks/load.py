@@ -331,7 +331,7 @@ def run(url: str, args) -> list[str]:
             lines += [f"Server memory (resident): {memory['one']:.0f} MiB with one session "
                       f"open, {memory['many']:.0f} MiB with {memory['count']} "
                       f"(+{memory['many'] - memory['one']:.0f} MiB).", ""]
-        for pause in (0.0, *([args.pause] if getattr(args, "pause", 0) else [])):
+        for pause in (0.0, *([args.pause] if args.pause else [])):
             if args.sessions:  # --sessions 0: no load test
                 lines += load_test_lines(started, args.sessions, args.seconds, pause)
     return lines

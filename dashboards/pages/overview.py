@@ -5,6 +5,7 @@ from __future__ import annotations
 import panel as pn
 
 from cqp_metrics.period import until_of, year_complete
+from cqp_metrics.query import IndicatorQuery
 
 from ..components import LiveChart, frozen, kpi_card, kpi_html, no_data
 from ..figures import CountTrendFigure, RateTrendFigure
@@ -42,15 +43,19 @@ class OverviewPage(Page):
             sizing_mode="stretch_width")
 
     def render(self, where: dict, years: tuple) -> pn.viewable.Viewable:
-        ask = self.source.request
-        requests = {"table": ask(names=SHOWN, by=("year",), where=where, years=years)}
+        def same_months(year: int, cut) -> IndicatorQuery:
+            """An incomplete ``year`` and the one before, each up to the data cut's day."""
+            return self.source.request(names=SHOWN, by=("year",), where=where,
+                                       years=(year - 1, year), until=until_of(cut))
+
+        requests = {"table": self.source.request(names=SHOWN, by=("year",), where=where,
+                                                 years=years)}
         cut = self.source.data_cut()
         if cut is not None and not year_complete(cut.year, cut) and \
                 (years[0] or cut.year) <= cut.year <= (years[1] or cut.year):
             # The data cut's year, incomplete, is compared with the same months of the year
             # before: asked beside the table (used if that year has data here).
-            requests["same_period"] = ask(names=SHOWN, by=("year",), where=where,
-                                          years=(cut.year - 1, cut.year), until=until_of(cut))
+            requests["same_period"] = same_months(cut.year, cut)
         tables = self.source.answers(requests)
         table = tables["table"]
         if table.values.empty:
@@ -58,8 +63,7 @@ class OverviewPage(Page):
         same_period = None
         last = int(table.values["year"].iloc[-1])
         if last in table.incomplete_years() and table.data_until is not None:
-            wanted = ask(names=SHOWN, by=("year",), where=where, years=(last - 1, last),
-                         until=until_of(table.data_until))
+            wanted = same_months(last, table.data_until)
             same_period = (tables["same_period"] if requests.get("same_period") == wanted
                            else self.source.answer(wanted))
         with frozen():

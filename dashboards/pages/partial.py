@@ -30,12 +30,6 @@ from .base import Page
 KM = ("partial_completion_12m_km", "partial_completion_24m_km")
 
 
-def _shown(view):
-    """A Bokeh figure in a pane that fills the width; a message as it is."""
-    return pn.pane.Bokeh(view, sizing_mode="stretch_width") if isinstance(view, figure) \
-        else view
-
-
 def _steps(frame: pd.DataFrame, x: str) -> pd.DataFrame:
     """A step function as a polyline: each value holds until the next x."""
     before = frame.shift(1).iloc[1:].assign(**{x: frame[x].iloc[1:].to_numpy()})
@@ -44,12 +38,9 @@ def _steps(frame: pd.DataFrame, x: str) -> pd.DataFrame:
     return both.drop(columns="_o").reset_index(drop=True)
 
 
-def completion_figure(curve: pd.DataFrame, by_year: bool,
-                      language: str = "fr") -> figure | pn.pane.HTML:
+def completion_figure(curve: pd.DataFrame, by_year: bool, language: str = "fr") -> figure:
     """The Kaplan–Meier completion curve (steps, with its 95 % band for all cohorts), one
     line per cohort year with ``by_year``; a Bokeh figure made directly."""
-    if curve.empty:
-        return no_data(say("courbe de complétion", language), language)
     plot = new_figure(say("Complétion (Kaplan–Meier, IC 95 %)", language), height=340,
                       french="xy", x_range=Range1d(0, 24), y_range=Range1d(0, 100),
                       x_axis_label=say("mois depuis la première validation partielle",
@@ -149,7 +140,11 @@ class PartialPage(Page):
                    sizing_mode="stretch_width"),
             pn.Row(pn.Column(pn.Row(pn.pane.Markdown(summary),
                                     info(list(KM), by_year, language=self.language)),
-                             _shown(completion_figure(curve, self.by_cohort, self.language)),
+                             pn.pane.Bokeh(completion_figure(curve, self.by_cohort,
+                                                             self.language),
+                                           sizing_mode="stretch_width") if len(curve) else
+                             no_data(say("courbe de complétion", self.language),
+                                     self.language),
                              reading, curve_data(curve, self.by_cohort, self.language),
                              sizing_mode="stretch_width", css_classes=["km-curve"]),
                    missed, sizing_mode="stretch_width"),
