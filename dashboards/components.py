@@ -135,13 +135,13 @@ def chart_data_html(table: IndicatorTable, names: list[str], subject: str | None
 def chart_data(table: IndicatorTable, names: list[str], subject: str | None = None,
                language: str = "fr") -> pn.pane.HTML:
     """:func:`chart_data_html` as a pane."""
-    return _details_pane(chart_data_html(table, names, subject, language))
+    return details_pane(chart_data_html(table, names, subject, language))
 
 
 def data_details_html(frame: pd.DataFrame, subject: str, language: str = "fr") -> str:
     """A table behind a native ``<details>`` (Tab reaches it, Enter opens it), under a
     chart; every cell escaped."""
-    body = frame.to_html(index=False, escape=True, classes="dataframe", border=0, na_rep="")
+    body = html_table(frame)
     heading = say("Données du graphique", language)
     return (f'<details class="chart-data"><summary>{heading} ({html.escape(subject)})'
             f'</summary><div class="table-scroll" tabindex="0" role="region" '
@@ -149,25 +149,32 @@ def data_details_html(frame: pd.DataFrame, subject: str, language: str = "fr") -
             f'style="max-height: 360px; overflow: auto;">{body}</div></details>')
 
 
-def _details_pane(text: str = "") -> pn.pane.HTML:
+def details_pane(text: str = "") -> pn.pane.HTML:
     return pn.pane.HTML(text, stylesheets=[TABLE_CSS], sizing_mode="stretch_width",
                         margin=(0, 10))
 
 
 def data_details(frame: pd.DataFrame, subject: str, language: str = "fr") -> pn.pane.HTML:
     """:func:`data_details_html` as a pane."""
-    return _details_pane(data_details_html(frame, subject, language))
+    return details_pane(data_details_html(frame, subject, language))
 
 
-def secret_legend(table: IndicatorTable, language: str = "fr") -> pn.pane.Markdown:
-    """What « secret » in a table means, and the rates' interval."""
+def secret_legend_text(rule, language: str = "fr") -> str:
+    """What « secret » in a table means under ``rule``, and the rates' interval."""
     if language == "en":
-        text = (f"« {SECRET} »: {html.escape(table.rule.describe('en'))} "
+        text = (f"« {SECRET} »: {html.escape(rule.describe('en'))} "
                 "Rates: 95% confidence interval (Wilson).")
     else:
-        text = (f"« {SECRET} » : {html.escape(table.rule.describe())} "
+        text = (f"« {SECRET} » : {html.escape(rule.describe())} "
                 "Taux : intervalle de confiance à 95 % (Wilson).")
-    return pn.pane.Markdown(f"<small>{text}</small>", css_classes=["secret-legend"])
+    return f"<small>{text}</small>"
+
+
+def secret_legend(table: IndicatorTable | None, language: str = "fr") -> pn.pane.Markdown:
+    """:func:`secret_legend_text` for ``table``'s rule as a pane (empty without a table: a
+    page made once fills it)."""
+    text = "" if table is None else secret_legend_text(table.rule, language)
+    return pn.pane.Markdown(text, css_classes=["secret-legend"])
 
 
 def incomplete_note_html(table: IndicatorTable, language: str = "fr") -> str:
@@ -211,44 +218,50 @@ def frozen() -> Iterator[None]:
 
 
 class LiveChart(pn.viewable.Viewer):
-    """A chart by year made once for a session and redrawn in place.
+    """A chart made once for a session and redrawn in place.
 
-    ``figure`` (:class:`~dashboards.figures.RateTrendFigure`,
-    :class:`~dashboards.figures.CountTrendFigure`) is a Bokeh figure whose data sources each
-    table refreshes: a filter change patches the same figure, on the server and in the
-    browser, instead of building a new one. When a table has nothing to draw, a status box
+    ``figure`` (any figure of :mod:`~dashboards.figures` or of a page: an ``update(table)``
+    that says whether it drew something) is a Bokeh figure whose data sources each table
+    refreshes: a filter change patches the same figure, on the server and in the browser,
+    instead of building a new one. When a table has nothing to draw, a status box
     (« secret », « aucune donnée ») takes the chart's place. Its definitions above it, its
-    incomplete and hidden years and its data under it follow the table. A page made anew at
-    each change shows one once (:func:`rate_trend`).
+    incomplete years (a chart ``by`` year), the categories the secret hides (``by``, read
+    through ``labels``) and its data under it follow the table. A page made anew at each
+    change shows one once (:func:`rate_trend`).
     """
 
-    def __init__(self, figure, names: list[str], language: str = "fr", **params) -> None:
+    def __init__(self, figure, names: list[str], language: str = "fr", by: str | None = "year",
+                 labels: dict | None = None, subject: str | None = None, **params) -> None:
         super().__init__(**params)
         self.figure, self._names, self._language = figure, names, language
+        self._by, self._labels, self._subject = by, labels, subject
         self._info = pn.pane.HTML(margin=(0, 5), css_classes=["info-pane"])
         self._chart = pn.pane.Bokeh(figure.figure, sizing_mode="stretch_width")
         self._notes = pn.pane.HTML(margin=(0, 10), visible=False)
-        self._data = _details_pane()
+        self._data = details_pane()
         self._status = pn.pane.HTML(sizing_mode="stretch_width", visible=False)
         self._drawn = pn.Column(self._info, self._chart, self._notes, self._data,
                                 sizing_mode="stretch_width")
         self._layout = pn.Column(self._drawn, self._status, sizing_mode="stretch_width")
 
-    def show(self, table: IndicatorTable) -> bool:
-        """Draw ``table`` in place of the chart's last one; False when it has nothing to draw
-        (the status box shows)."""
-        language = self._language
-        drawn = self.figure.update(table)
+    def show(self, table: IndicatorTable, *args, names: list[str] | None = None) -> bool:
+        """Draw ``table`` in place of the chart's last one (``args``: what else the figure's
+        ``update`` takes; ``names``: the figures it now shows, when they change); False when
+        it has nothing to draw (the status box shows)."""
+        if names is not None:
+            self._names = names
+        language, names, by = self._language, self._names, self._by
+        drawn = self.figure.update(table, *args)
         self._drawn.visible, self._status.visible = drawn, not drawn
         if not drawn:
-            self._status.object = empty_html(table, self._names[0], language)
+            self._status.object = empty_html(table, names[0], language)
             return False
-        self._info.object = info_html(self._names, table, language=language)
-        notes = [incomplete_note_html(table, language),
-                 hidden_note_html(table, self._names, "year", language=language)]
+        self._info.object = info_html(names, table, self._subject, language=language)
+        notes = [incomplete_note_html(table, language) if by == "year" else "",
+                 hidden_note_html(table, names, by, self._labels, language) if by else ""]
         self._notes.object = "<br>".join(n for n in notes if n)
         self._notes.visible = any(notes)
-        self._data.object = chart_data_html(table, self._names, language=language)
+        self._data.object = chart_data_html(table, names, self._subject, language=language)
         return True
 
     def __panel__(self) -> pn.viewable.Viewable:
@@ -384,21 +397,18 @@ def rate_trend_plot(table: IndicatorTable, name: str, by: str = "year",
         yformatter=fr_axis())
 
 
-def _drawn(figure, table: IndicatorTable, names: list[str],
-           language: str = "fr") -> pn.viewable.Viewable:
-    """A figure of :mod:`~dashboards.figures` showing ``table`` with its definitions, its
-    incomplete and hidden years and its data (:class:`LiveChart`, shown once); the
-    « aucune donnée » or « secret » box when it has nothing to draw."""
-    chart = LiveChart(figure, names, language)
-    # shown once: its drawn column alone, without the status box it will not need
-    return chart._drawn if chart.show(table) else empty(table, names[0], language)
+def _drawn(chart: LiveChart, table: IndicatorTable) -> pn.viewable.Viewable:
+    """``chart`` showing ``table`` once: its drawn column alone, without the status box it
+    will not need; the « aucune donnée » or « secret » box when it has nothing to draw."""
+    return chart._drawn if chart.show(table) else empty(table, chart._names[0],
+                                                         chart._language)
 
 
 def rate_trend(table: IndicatorTable, name: str, language: str = "fr"
                ) -> pn.viewable.Viewable:
     """A share by year (:class:`~dashboards.figures.RateTrendFigure`) with its definitions,
     the incomplete and hidden years said under it."""
-    return _drawn(RateTrendFigure(name, language), table, [name], language)
+    return _drawn(LiveChart(RateTrendFigure(name, language), [name], language), table)
 
 
 def duration_trend(table: IndicatorTable, name: str, language: str = "fr"
@@ -406,20 +416,21 @@ def duration_trend(table: IndicatorTable, name: str, language: str = "fr"
     """A median duration by year, in months
     (:class:`~dashboards.figures.DurationTrendFigure`); a hidden year is a gap, incomplete
     years shaded."""
-    return _drawn(DurationTrendFigure(name, language), table, [name], language)
+    return _drawn(LiveChart(DurationTrendFigure(name, language), [name], language), table)
+
+
+def bars_chart(name: str, by: str, language: str = "fr", labels: dict | None = None,
+               title: str | None = None) -> LiveChart:
+    """A share by category (:class:`~dashboards.figures.RateBarsFigure`) with its
+    definitions, and the categories the secret hides said under it, made once."""
+    return LiveChart(RateBarsFigure(name, by, language, title, labels), [name], language,
+                     by=by, labels=labels)
 
 
 def rate_bars(table: IndicatorTable, name: str, by: str, language: str = "fr",
-              labels: dict | None = None, title: str | None = None) -> pn.Column | pn.pane.HTML:
-    """A share by category (:class:`~dashboards.figures.RateBarsFigure`) with its
-    definitions, and the categories the secret hides said under it."""
-    figure = RateBarsFigure(name, by, language, title)
-    if not figure.update(table, labels):
-        return empty(table, name, language)
-    view = explained(pn.pane.Bokeh(figure.figure, sizing_mode="stretch_width"), [name], table,
-                     language=language)
-    note = hidden_note(table, name, by, labels, language)
-    return view if note is None else pn.Column(view, note, sizing_mode="stretch_width")
+              labels: dict | None = None, title: str | None = None) -> pn.viewable.Viewable:
+    """:func:`bars_chart` showing ``table`` once."""
+    return _drawn(bars_chart(name, by, language, labels, title), table)
 
 
 def count_trend_plot(table: IndicatorTable, names: list[str], language: str = "fr"):
@@ -441,23 +452,40 @@ def count_trend_plot(table: IndicatorTable, names: list[str], language: str = "f
         ylabel=say("Effectif", language), yformatter=fr_axis())
 
 
-def data_table(frame: pd.DataFrame, caption: str = "Tableau",
-               css_classes: list[str] | None = None, **kwargs) -> pn.pane.HTML:
+def html_table(frame: pd.DataFrame) -> str:
+    """``frame`` as an HTML table, every cell escaped, missing values empty (as pandas'
+    ``to_html(index=False, escape=True, classes="dataframe", border=0, na_rep="")`` writes
+    it, for text cells, several times faster)."""
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    rows = "".join(
+        "<tr>" + "".join("<td></td>" if v is None or (not isinstance(v, str) and pd.isna(v))
+                         else f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
+        for row in frame.itertuples(index=False, name=None))
+    return (f'<table border="0" class="dataframe"><thead><tr style="text-align: right;">'
+            f"{head}</tr></thead><tbody>{rows}</tbody></table>")
+
+
+def data_table_html(frame: pd.DataFrame, caption: str = "Tableau",
+                    css_classes: list[str] | None = None) -> str:
     """A read-only HTML table (every cell escaped), scrolling past 520 px in a region the
     keyboard can reach and scroll (Tab, then arrows). (Tabulator, shown in a tab after the VAE
     page's charts, sent Chromium into an endless layout loop: plain HTML is enough here.)"""
-    table = frame.to_html(index=False, escape=True, classes="dataframe", border=0,
-                          na_rep="")
     classes = " ".join(["table-scroll", *(css_classes or [])])
-    return pn.pane.HTML(
-        f'<div class="{classes}" tabindex="0" role="region" '
-        f'aria-label="{html.escape(caption, quote=True)}" '
-        f'style="max-height: 520px; overflow: auto;">{table}</div>',
-        stylesheets=[TABLE_CSS], sizing_mode="stretch_width", **kwargs)
+    return (f'<div class="{classes}" tabindex="0" role="region" '
+            f'aria-label="{html.escape(caption, quote=True)}" '
+            f'style="max-height: 520px; overflow: auto;">{html_table(frame)}</div>')
 
 
-class IndicatorTableView(param.Parameterized):
-    """A published table with its legend and CSV / Excel downloads of exactly what it shows."""
+def data_table(frame: pd.DataFrame, caption: str = "Tableau",
+               css_classes: list[str] | None = None, **kwargs) -> pn.pane.HTML:
+    """:func:`data_table_html` as a pane."""
+    return pn.pane.HTML(data_table_html(frame, caption, css_classes), stylesheets=[TABLE_CSS],
+                        sizing_mode="stretch_width", **kwargs)
+
+
+class IndicatorTableView(pn.viewable.Viewer):
+    """A published table with its legend and CSV / Excel downloads of exactly what it shows;
+    made once, :meth:`show` puts each new table in its panes."""
 
     filters = param.ClassSelector(class_=Filters, doc="The filters the table was made with.")
     source = param.ClassSelector(class_=MetricsSource, doc="Where the notes' source comes from.")
@@ -489,25 +517,50 @@ class IndicatorTableView(param.Parameterized):
         buffer.seek(0)
         return buffer
 
-    def view(self, table: IndicatorTable, name: str = "indicateurs") -> pn.Column:
-        if table.values.empty:
-            return pn.Column(no_data(language=self.language))
+    def __init__(self, **params) -> None:
+        super().__init__(**params)
+        language = self.language
+        self._table, self._name = None, "indicateurs"
+        self._csv = pn.widgets.FileDownload(
+            callback=lambda: self.csv_bytes(self._table, self._name),
+            label=say("Télécharger CSV", language), button_type="primary",
+            css_classes=["download-csv"])
+        self._xlsx = pn.widgets.FileDownload(
+            callback=lambda: self.xlsx_bytes(self._table, self._name),
+            label=say("Télécharger Excel", language), button_type="primary",
+            css_classes=["download-xlsx"])
+        self._about = pn.pane.HTML(margin=(0, 5), css_classes=["info-pane"])
+        self._shown = pn.pane.HTML(stylesheets=[TABLE_CSS], sizing_mode="stretch_width")
+        self._note = pn.pane.HTML(margin=(0, 10), visible=False)
+        self._legend = secret_legend(None, language)
+        self._filled = pn.Column(pn.Row(self._csv, self._xlsx, self._about), self._shown,
+                                 self._note, self._legend, sizing_mode="stretch_width")
+        self._empty = no_data(language=language)
+        self._layout = pn.Column(self._filled, self._empty, sizing_mode="stretch_width")
+
+    def show(self, table: IndicatorTable, name: str = "indicateurs") -> None:
+        """Show ``table`` (``name``: its downloads' file name) in the panes made once."""
+        language = self.language
+        self._table, self._name = table, name
+        filled = not table.values.empty
+        self._filled.visible, self._empty.visible = filled, not filled
+        if not filled:
+            return
         stamp = dt.date.today().isoformat()
-        downloads = pn.Row(
-            pn.widgets.FileDownload(callback=lambda: self.csv_bytes(table, name),
-                                    filename=f"{name}_{stamp}.csv",
-                                    label=say("Télécharger CSV", self.language),
-                                    button_type="primary", css_classes=["download-csv"]),
-            pn.widgets.FileDownload(callback=lambda: self.xlsx_bytes(table, name),
-                                    filename=f"{name}_{stamp}.xlsx",
-                                    label=say("Télécharger Excel", self.language),
-                                    button_type="primary", css_classes=["download-xlsx"]),
-        )
-        shown = data_table(self.frame(table), "Tableau des indicateurs",
-                           css_classes=["indicator-table"])
-        note = incomplete_note(table, self.language)
+        self._csv.filename, self._xlsx.filename = f"{name}_{stamp}.csv", f"{name}_{stamp}.xlsx"
+        self._shown.object = data_table_html(self.frame(table), "Tableau des indicateurs",
+                                             ["indicator-table"])
+        note = incomplete_note_html(table, language)
+        self._note.object, self._note.visible = note, bool(note)
         names = [c for c in table.values.columns if c in BY_NAME]
-        about = info(names, table, say("colonnes du tableau", self.language),
-                     say("Définitions des colonnes", self.language), self.language)
-        return pn.Column(pn.Row(downloads, about), shown, *([note] if note else []),
-                         secret_legend(table, self.language), sizing_mode="stretch_width")
+        self._about.object = info_html(names, table, say("colonnes du tableau", language),
+                                       say("Définitions des colonnes", language), language)
+        self._legend.object = secret_legend_text(table.rule, language)
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        return self._layout
+
+    def view(self, table: IndicatorTable, name: str = "indicateurs") -> pn.viewable.Viewable:
+        """The table shown once (a page made anew at each change)."""
+        self.show(table, name)
+        return self._layout

@@ -285,11 +285,12 @@ class CountTrendFigure(YearFigure):
 
 class RateBarsFigure:
     """A share by category, in %, one bar each with its 95 % interval as whiskers; the
-    categories' names are text (an axis label, a hover field), never markup."""
+    categories' names are text (an axis label, a hover field), never markup; ``labels`` names
+    the categories people read."""
 
     def __init__(self, name: str, by: str, language: str = "fr",
-                 title: str | None = None) -> None:
-        self.name, self.by = name, by
+                 title: str | None = None, labels: dict | None = None) -> None:
+        self.name, self.by, self.labels = name, by, labels
         self.figure = new_figure(
             title or f"{label(name, language)} {say('par', language)} "
                      f"{label(by, language).lower()}",
@@ -305,9 +306,10 @@ class RateBarsFigure:
             (label(by, language), "@categorie"), (label(name, language), "@texte"),
             ("IC 95 %", "@ic")]))
 
-    def update(self, table: IndicatorTable, labels: dict | None = None) -> bool:
-        """Show ``table``'s shares by category; False when none is shown."""
-        data = rate_bars_data(table, self.name, self.by, labels)
+    def update(self, table: IndicatorTable) -> bool:
+        """Show ``table``'s shares by category (named through the figure's ``labels``);
+        False when none is shown."""
+        data = rate_bars_data(table, self.name, self.by, self.labels)
         if data is None:
             return False
         self.source.data = columns_of(data)

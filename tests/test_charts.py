@@ -258,7 +258,6 @@ def test_the_count_lines_read_on_white():
 def test_the_bars_draw_each_shown_share_with_its_interval(demo):
     """A share by category: each bar is vae_full / vae_juries in %, its whiskers the interval's
     bounds; the categories the secret hides get no bar and are named under the chart."""
-    import panel as pn
 
     from dashboards.components import rate_bars
     from dashboards.figures import RateBarsFigure
@@ -270,8 +269,8 @@ def test_the_bars_draw_each_shown_share_with_its_interval(demo):
     hidden = set(masked[masked.isna()].index)
     assert hidden and len(hidden) < len(raw)  # the case needs both
     labels = {code: f"<b>{code}</b>" for code in raw.index}  # text, never markup
-    bars = RateBarsFigure(name, "region_code")
-    assert bars.update(table, labels)
+    bars = RateBarsFigure(name, "region_code", labels=labels)
+    assert bars.update(table)
     data = bars.source.data
     assert list(bars.figure.x_range.factors) == list(data["categorie"])
     assert set(data["categorie"]) == {labels[c] for c in raw.index if c not in hidden}
@@ -282,7 +281,7 @@ def test_the_bars_draw_each_shown_share_with_its_interval(demo):
         assert data["bas"][at] == pytest.approx(100 * raw.loc[code, f"{name}_low"])
         assert data["haut"][at] == pytest.approx(100 * raw.loc[code, f"{name}_high"])
     view = rate_bars(table, name, "region_code", labels=labels)
-    note = [o for o in view.objects if isinstance(o, pn.pane.HTML)][-1].object
+    note = next(o.object for o in view.objects if "hidden-categories" in str(o.object))
     assert all(f"&lt;b&gt;{code}&lt;/b&gt;" in note for code in hidden)
     nothing = compute(demo, by=["region_code"], names=[name], where={"sex": ["nobody"]})
     assert not bars.update(nothing)
@@ -341,7 +340,7 @@ def test_the_completion_figure_draws_the_kaplan_meier_steps(demo):
     """Validation partielle: the curve's every estimate is drawn, as steps (each value held
     until the next month), one line per cohort when asked."""
     from cqp_metrics.survival import completion_curve
-    from dashboards.pages.partial import completion_figure
+    from dashboards.pages.partial import CompletionFigure, completion_figure
 
     curve = completion_curve(demo)
     assert len(curve) > 3
@@ -353,10 +352,19 @@ def test_the_completion_figure_draws_the_kaplan_meier_steps(demo):
         assert any(m == months and p == pytest.approx(share * 100) for m, p in drawn)
     # a step: between two estimates the line holds the earlier one (two points per month)
     assert len(line.data_source.data["months"]) == 2 * len(curve) - 1
+    # one figure for the session: a cohort line each, then the one curve again
     cohorts = completion_curve(demo, by_year=True)
-    lines = [r for r in completion_figure(cohorts, by_year=True).renderers
-             if type(r.glyph).__name__ == "Line"]
-    assert len(lines) == cohorts["year"].nunique()
+    drawn = CompletionFigure()
+    for curve_drawn, by_year, wanted in ((cohorts, True, cohorts["year"].nunique()),
+                                         (curve, False, 1)):
+        assert drawn.update(curve_drawn, by_year)
+        lines = [r for r in drawn.figure.renderers
+                 if type(r.glyph).__name__ == "Line" and r.visible]
+        assert len(lines) == wanted
+        items = [i for legend in drawn.figure.legend for i in legend.items if i.visible]
+        assert [i.label.value for i in items] == \
+            ([f"cohorte {y}" for y in sorted(cohorts["year"].unique())] if by_year else [])
+    assert not drawn.update(curve.iloc[:0], False)
 
 
 def test_the_register_bars_count_the_cqps_of_each_register():

@@ -24,7 +24,10 @@ CUTS = [d for d in DIMENSIONS if d != "block_code"]
 
 
 class DataPage(Page):
+    """Made once per session; a filter or a cut changes the table in place."""
+
     title_fr, title_en, slug = "Données", "Data", "data"
+    live = True
 
     by = param.ListSelector(default=["year"], objects=CUTS, doc="Dimensions of the table.")
     totals = param.Boolean(default=False, doc="Add total rows over the last dimension.")
@@ -71,10 +74,15 @@ class DataPage(Page):
     def refs(self) -> list:
         return [*super().refs(), self.param.by, self.param.totals]
 
+    def __init__(self, **params) -> None:
+        super().__init__(**params)
+        self._view = self.table_view()
+
     def render(self, where: dict, years: tuple) -> pn.viewable.Viewable:
         table = self.source.table(by=tuple(self.by), where=where, years=years,
                                   totals=self.totals)
-        return self.table_view().view(table, name="indicateurs_cqp")
+        self._view.show(table, name="indicateurs_cqp")
+        return self._view.__panel__()
 
 
 def _message_page(message: str) -> str:

@@ -3,6 +3,8 @@ registrations that end within 12 and 24 months."""
 
 from __future__ import annotations
 
+import html
+
 import pandas as pd
 import panel as pn
 from bokeh.models import ColumnDataSource, FactorRange, HoverTool, Range1d
@@ -10,8 +12,18 @@ from bokeh.plotting import figure
 
 from cqp_metrics.catalogue import ending_within, matching
 
-from ..components import ACCENT, data_table, in_words, no_data, rate_trend, secret_legend
-from ..figures import new_figure
+from ..components import (
+    ACCENT,
+    TABLE_CSS,
+    LiveChart,
+    data_table_html,
+    frozen,
+    in_words,
+    no_data_html,
+    secret_legend,
+    secret_legend_text,
+)
+from ..figures import RateTrendFigure, new_figure
 from ..i18n import say
 from .base import Page
 
@@ -26,24 +38,71 @@ ADMINISTRATORS_ONLY = ("La liste nomme les CQP de toutes les branches : elle est
 NOT_IMPORTED = "Catalogue national non importé (« cqp-metrics import-certifinfo »)."
 
 
+class RegisterFigure:
+    """The number of CQPs under each register today, one bar each; made once."""
+
+    def __init__(self, language: str = "fr") -> None:
+        self.figure = plot = new_figure(
+            say("CQP par registre aujourd'hui", language), height=280, x_range=FactorRange(),
+            y_range=Range1d(0, 1), x_axis_label=say("Registre", language), y_axis_label="CQP")
+        plot.xgrid.grid_line_color = None
+        self.source = ColumnDataSource({"registre": [], "cqp": []})
+        bars = plot.vbar(x="registre", top="cqp", width=0.7, source=self.source,
+                         fill_color=ACCENT, line_color=ACCENT)
+        plot.add_tools(HoverTool(renderers=[bars], tooltips=[
+            (say("Registre", language), "@registre"), ("CQP", "@cqp")]))
+
+    def update(self, counts: pd.Series) -> None:
+        """Show ``counts`` (by register, in order)."""
+        registers = [str(r) for r in counts.index]
+        self.source.data = {"registre": registers, "cqp": counts.to_numpy()}
+        self.figure.x_range.factors = registers
+        top = max(1, int(counts.max())) * 1.08
+        self.figure.y_range.update(start=0, end=top, reset_start=0, reset_end=top)
+
+
 def register_bars(counts: pd.Series, language: str = "fr") -> figure:
-    """The number of CQPs under each register today (``counts``: by register, in order)."""
-    registers = [str(r) for r in counts.index]
-    plot = new_figure(say("CQP par registre aujourd'hui", language), height=280,
-                      x_range=FactorRange(*registers),
-                      y_range=Range1d(0, max(1, int(counts.max())) * 1.08),
-                      x_axis_label=say("Registre", language), y_axis_label="CQP")
-    plot.xgrid.grid_line_color = None
-    source = ColumnDataSource({"registre": registers, "cqp": counts.to_numpy()})
-    bars = plot.vbar(x="registre", top="cqp", width=0.7, source=source, fill_color=ACCENT,
-                     line_color=ACCENT)
-    plot.add_tools(HoverTool(renderers=[bars], tooltips=[
-        (say("Registre", language), "@registre"), ("CQP", "@cqp")]))
-    return plot
+    """:class:`RegisterFigure` drawing ``counts`` once (its Bokeh figure)."""
+    drawn = RegisterFigure(language)
+    drawn.update(counts)
+    return drawn.figure
+
+
+def _listed(frame: pd.DataFrame, caption: str, nothing: str, css: str,
+            language: str) -> str:
+    """A table of CQPs in words, or the status box saying ``nothing`` when it is empty."""
+    if len(frame):
+        return data_table_html(in_words(frame, language), caption, [css])
+    return no_data_html(nothing, language)
 
 
 class RecognitionPage(Page):
+    """Made once per session; a filter change redraws its charts and lists in place."""
+
     title_fr, title_en, slug = "Reconnaissance", "Recognition", "recognition"
+    live = True
+
+    def __init__(self, **params) -> None:
+        super().__init__(**params)
+        language = self.language
+        self._rates = {name: LiveChart(RateTrendFigure(name, language), [name], language)
+                       for name in ("recognition_rate", "rncp_coverage")}
+        self._registers = RegisterFigure(language)
+        self._lists = {key: pn.pane.HTML(stylesheets=[TABLE_CSS], sizing_mode="stretch_width")
+                       for key in ("never", 12, 24)}
+        self._certifinfo = pn.pane.HTML(stylesheets=[TABLE_CSS], sizing_mode="stretch_width")
+        self._legend = secret_legend(None, language)
+        soon = [pn.Column(f"### {say(ENDING, language).format(months=months)}",
+                          self._lists[months], sizing_mode="stretch_width")
+                for months in (12, 24)]
+        self._shown = pn.Column(
+            pn.Row(*self._rates.values(), sizing_mode="stretch_width"),
+            # the registration tables get the page's width: every column shows at 1440 px
+            pn.Row(pn.pane.Bokeh(self._registers.figure, sizing_mode="stretch_width"),
+                   pn.Column(f"### {say('CQP jamais enregistrés', language)}",
+                             self._lists["never"], sizing_mode="stretch_width"),
+                   sizing_mode="stretch_width"),
+            *soon, self._certifinfo, self._legend, sizing_mode="stretch_width")
 
     def render(self, where: dict, years: tuple) -> pn.viewable.Viewable:
         language = self.language
@@ -52,49 +111,40 @@ class RecognitionPage(Page):
         catalogue = matching(self.source.certifications(), where)
         counts = catalogue["recognition"].value_counts().reindex(
             ["RNCP", "RS", "branche seule"], fill_value=0)
-        registers = pn.pane.Bokeh(register_bars(counts, language),
-                                  sizing_mode="stretch_width")
-        soon = []
-        for months in (12, 24):
-            ending = ending_within(catalogue, months)[list(COLUMNS)].rename(columns=COLUMNS)
-            heading = say(ENDING, language).format(months=months)
-            soon.append(pn.Column(
-                f"### {heading}", data_table(in_words(ending, language), heading)
-                if len(ending)
-                else no_data(say("aucun enregistrement ne prend fin", language), language),
-                sizing_mode="stretch_width"))
         never = catalogue[~catalogue["ever_registered"]][["cqp_code", "title", "branch_codes"]]
+        with frozen():
+            for chart in self._rates.values():
+                chart.show(by_year)
+            self._registers.update(counts)
+            self._lists["never"].object = _listed(
+                never.rename(columns=COLUMNS), say("CQP jamais enregistrés", language), "",
+                "never-registered", language)
+            for months in (12, 24):
+                ending = ending_within(catalogue, months)[list(COLUMNS)].rename(columns=COLUMNS)
+                self._lists[months].object = _listed(
+                    ending, say(ENDING, language).format(months=months),
+                    say("aucun enregistrement ne prend fin", language), "ending", language)
+            self._certifinfo.object = self._national()
+            self._legend.object = secret_legend_text(by_year.rule, language)
+        return self._shown
+
+    def _national(self) -> str:
+        """The national catalogue (Certif Info): its count by register, and the list itself
+        for administrators only (it names every branch's CQPs)."""
+        language = self.language
         national = self.source.catalogue("certifinfo")
-        if len(national):
-            shares = national["recognition"].value_counts()
-            summary = ", ".join(f"{shares.get(k, 0)} {k.replace('_', ' ')}"
-                                for k in ("RNCP", "RS", "branche_seule"))
-            heading = (f"### {say('Catalogue national des CQP (Certif Info)', language)} : "
-                       f"{len(national)} CQP — {summary}")
-            if "title" in national:  # the list itself: administrators only (every branch)
-                listed = national.rename(columns={
-                    "code_diplome": "Code Certif Info", "title": "Intitulé",
-                    "recognition": "Reconnaissance", "rncp_code": "Code", "level": "Niveau",
-                    "valideur": "Valideur"})
-                certifinfo = pn.Column(heading, data_table(in_words(listed, language),
-                                                           "Catalogue Certif Info"),
-                                       sizing_mode="stretch_width")
-            else:
-                certifinfo = pn.Column(heading, pn.pane.Markdown(
-                    f"<small>{say(ADMINISTRATORS_ONLY, language)}</small>"),
-                    sizing_mode="stretch_width")
-        else:
-            certifinfo = pn.pane.Markdown(f"<small>{say(NOT_IMPORTED, language)}</small>")
-        return pn.Column(
-            pn.Row(rate_trend(by_year, "recognition_rate", language=self.language),
-                   rate_trend(by_year, "rncp_coverage", language=self.language),
-                   sizing_mode="stretch_width"),
-            # the registration tables get the page's width: every column shows at 1440 px
-            pn.Row(registers, pn.Column(
-                f"### {say('CQP jamais enregistrés', language)}",
-                data_table(in_words(never.rename(columns=COLUMNS), language),
-                           say("CQP jamais enregistrés", language))
-                if len(never) else no_data(language=language), sizing_mode="stretch_width"),
-                sizing_mode="stretch_width"),
-            *soon,
-            certifinfo, secret_legend(by_year, self.language), sizing_mode="stretch_width")
+        if not len(national):
+            return f"<p><small>{html.escape(say(NOT_IMPORTED, language))}</small></p>"
+        shares = national["recognition"].value_counts()
+        summary = ", ".join(f"{shares.get(k, 0)} {k.replace('_', ' ')}"
+                            for k in ("RNCP", "RS", "branche_seule"))
+        heading = (f"<h3>{html.escape(say('Catalogue national des CQP (Certif Info)', language))}"
+                   f" : {len(national)} CQP — {html.escape(summary)}</h3>")
+        if "title" not in national:
+            return f"{heading}<p><small>{html.escape(say(ADMINISTRATORS_ONLY, language))}" \
+                   "</small></p>"
+        listed = national.rename(columns={
+            "code_diplome": "Code Certif Info", "title": "Intitulé",
+            "recognition": "Reconnaissance", "rncp_code": "Code", "level": "Niveau",
+            "valideur": "Valideur"})
+        return heading + data_table_html(in_words(listed, language), "Catalogue Certif Info")

@@ -22,7 +22,7 @@ from bokeh.plotting import figure
 from cqp_metrics.codes import REGIONS
 from cqp_metrics.registry import BY_NAME, label
 
-from ..components import hover, info, no_data
+from ..components import LiveChart, frozen, hover, no_data
 from ..figures import columns_of, fr_axis
 from ..i18n import say
 from .base import Page
@@ -99,45 +99,76 @@ def tile_map(table, name: str, language: str = "fr") -> hv.Overlay:
                                    height=460, width=520, toolbar=None)
 
 
+class TileFigure:
+    """The map as a Bokeh figure, for the page, made once: the tiles coloured on the Blues
+    scale over the shown values (grey when hidden or missing), with its colour bar; each
+    tile's abbreviation and value in black, or white on the dark end of the scale."""
+
+    def __init__(self, language: str = "fr") -> None:
+        self.language = language
+        self.figure = plot = figure(height=460, width=520, toolbar_location=None, tools="",
+                                    x_range=Range1d(-0.1, 5.1), y_range=Range1d(-6.1, 1.0))
+        plot.axis.visible = False
+        plot.grid.grid_line_color = None
+        plot.outline_line_color = None
+        self.mapper = LinearColorMapper(palette=list(reversed(Blues256)), nan_color="#dddddd")
+        self.source = ColumnDataSource({c: [] for c in (
+            "x0", "y0", "x1", "y1", "code", "région", "valeur", "texte", "lx", "ly", "vx", "vy",
+            "abbr")})
+        quads = plot.quad(left="x0", right="x1", bottom="y0", top="y1", source=self.source,
+                          fill_color={"field": "valeur", "transform": self.mapper},
+                          line_color="white")
+        self.hover = HoverTool(renderers=[quads])
+        plot.add_tools(self.hover)
+        self.labels = {}  # on a dark tile or not: the labels' source
+        for on_dark in (False, True):
+            labels = ColumnDataSource({c: [] for c in ("lx", "ly", "vx", "vy", "abbr",
+                                                       "texte")})
+            colour = "white" if on_dark else "black"
+            plot.add_layout(LabelSet(x="lx", y="ly", text="abbr", source=labels,
+                                     text_font_size="10pt", text_color=colour,
+                                     text_align="center", text_baseline="middle"))
+            plot.add_layout(LabelSet(x="vx", y="vy", text="texte", source=labels,
+                                     text_font_size="9pt", text_color=colour,
+                                     text_align="center", text_baseline="middle"))
+            self.labels[on_dark] = labels
+        self.bar = ColorBar(color_mapper=self.mapper, formatter=fr_axis())
+        plot.add_layout(self.bar, "right")
+
+    def update(self, table, name: str) -> bool:
+        """Show ``name`` by region from ``table``; False when the table has no region."""
+        if table.values.empty:
+            return False
+        language = self.language
+        shape = tiles(table, name)
+        data, values = shape.data, shape.data["valeur"]
+        self.figure.title.text = _title(name, language)
+        self.hover.tooltips = [(say("Région", language), "@{région}"),
+                               (label(name, language), "@texte")]
+        shown = values.notna().any()
+        self.mapper.update(low=float(values.min()) if shown else 0.0,
+                           high=float(values.max()) if shown else 1.0)
+        self.bar.title = label(name, language) + (" (%)" if shape.share else "")
+        self.source.data = columns_of(data)
+        for on_dark, labels in self.labels.items():
+            labels.data = columns_of(data[shape.dark == on_dark][
+                ["lx", "ly", "vx", "vy", "abbr", "texte"]])
+        return True
+
+
 def tile_figure(table, name: str, language: str = "fr") -> figure:
-    """The map as a Bokeh figure, for the page: the tiles coloured on the Blues scale over
-    the shown values (grey when hidden or missing), with its colour bar; each tile's
-    abbreviation and value in black, or white on the dark end of the scale."""
-    shape = tiles(table, name)
-    data = shape.data
-    plot = figure(title=_title(name, language), height=460, width=520, toolbar_location=None,
-                  tools="", x_range=Range1d(-0.1, 5.1), y_range=Range1d(-6.1, 1.0))
-    plot.axis.visible = False
-    plot.grid.grid_line_color = None
-    plot.outline_line_color = None
-    values = data["valeur"]
-    mapper = LinearColorMapper(palette=list(reversed(Blues256)), nan_color="#dddddd",
-                               low=float(values.min()) if values.notna().any() else 0.0,
-                               high=float(values.max()) if values.notna().any() else 1.0)
-    source = ColumnDataSource(columns_of(data))
-    quads = plot.quad(left="x0", right="x1", bottom="y0", top="y1", source=source,
-                      fill_color={"field": "valeur", "transform": mapper},
-                      line_color="white")
-    plot.add_tools(HoverTool(renderers=[quads], tooltips=[
-        (say("Région", language), "@{région}"), (label(name, language), "@texte")]))
-    for on_dark in (False, True):
-        rows = data[shape.dark == on_dark]
-        labels = ColumnDataSource(columns_of(rows[["lx", "ly", "vx", "vy", "abbr", "texte"]]))
-        colour = "white" if on_dark else "black"
-        plot.add_layout(LabelSet(x="lx", y="ly", text="abbr", source=labels,
-                                 text_font_size="10pt", text_color=colour,
-                                 text_align="center", text_baseline="middle"))
-        plot.add_layout(LabelSet(x="vx", y="vy", text="texte", source=labels,
-                                 text_font_size="9pt", text_color=colour,
-                                 text_align="center", text_baseline="middle"))
-    bar = ColorBar(color_mapper=mapper, title=label(name, language) +
-                   (" (%)" if shape.share else ""), formatter=fr_axis())
-    plot.add_layout(bar, "right")
-    return plot
+    """:class:`TileFigure` drawing ``name`` once (its Bokeh figure)."""
+    drawn = TileFigure(language)
+    drawn.update(table, name)
+    return drawn.figure
 
 
 class TerritoriesPage(Page):
+    """Made once per session; a filter change, or another indicator, redraws its map and
+    table in place."""
+
     title_fr, title_en, slug = "Territoires", "Territories", "territories"
+    live = True
 
     indicator = param.Selector(default="enrolments", objects=CHOICES, doc="What the map shows.")
     url_parameters = ("indicator",)
@@ -151,12 +182,19 @@ class TerritoriesPage(Page):
     def refs(self) -> list:
         return [*super().refs(), self.param.indicator]
 
+    def __init__(self, **params) -> None:
+        super().__init__(**params)
+        self._map = LiveChart(TileFigure(self.language), [self.indicator], self.language,
+                              by=None)
+        self._view = self.table_view()
+        self._shown = pn.Row(self._map, self._view, sizing_mode="stretch_width")
+
     def render(self, where: dict, years: tuple) -> pn.viewable.Viewable:
         table = self.source.table(by=("region_code",), where=where, years=years,
                                   names=CHOICES)
         if table.values.empty:
             return no_data(language=self.language)
-        view = self.table_view()
-        drawn = pn.pane.Bokeh(tile_figure(table, self.indicator, self.language))
-        return pn.Row(pn.Column(info([self.indicator], table, language=self.language), drawn),
-                      view.view(table, name="territoires"), sizing_mode="stretch_width")
+        with frozen():
+            self._map.show(table, self.indicator, names=[self.indicator])
+            self._view.show(table, name="territoires")
+        return self._shown

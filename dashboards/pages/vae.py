@@ -10,16 +10,16 @@ from cqp_metrics.formatting import fr_int
 
 from ..components import (
     ACCENT,
-    duration_trend,
-    explained,
+    LiveChart,
+    bars_chart,
     fr_axis,
+    frozen,
     hover,
     no_data,
-    rate_bars,
-    rate_trend,
     secret_legend,
+    secret_legend_text,
 )
-from ..figures import StepBarsFigure
+from ..figures import DurationTrendFigure, RateTrendFigure, StepBarsFigure
 from ..filters import LABELS
 from ..i18n import say
 from .base import Page
@@ -59,8 +59,49 @@ def funnel_plot(table, title: str, language: str = "fr") -> hv.Bars | None:
         xformatter=fr_axis())  # inverted axes: the counts are on x
 
 
+class PathFigure:
+    """The cohort's VAE path as horizontal bars, first step on top
+    (:class:`~dashboards.figures.StepBarsFigure`), drawn from a table of the funnel's
+    counts."""
+
+    def __init__(self, language: str = "fr") -> None:
+        self.language = language
+        self.bars = StepBarsFigure(say("Parcours VAE des entrées de la période", language),
+                                   say("Étape", language), say("Candidatures", language))
+        self.figure = self.bars.figure
+
+    def update(self, table) -> bool:
+        """Show the path of ``table``'s cohort; False when the cohort is empty."""
+        steps = funnel_steps(table, self.language)
+        if steps is None:
+            return False
+        self.bars.update(steps)
+        return True
+
+
 class VaePage(Page):
+    """Made once per session; a filter change redraws its charts in place."""
+
     title_fr, title_en, slug = "VAE", "VAE", "vae"
+    live = True
+
+    def __init__(self, **params) -> None:
+        super().__init__(**params)
+        language = self.language
+        self._path = LiveChart(PathFigure(language), [n for n, _ in FUNNEL], language,
+                               by=None, subject=say("parcours VAE", language))
+        self._by_year = LiveChart(RateTrendFigure("vae_success_rate", language),
+                                  ["vae_success_rate"], language)
+        self._by_status = bars_chart("vae_success_rate", "status", language, LABELS["status"])
+        self._by_age = bars_chart("vae_success_rate", "age_band", language)
+        self._durations = LiveChart(DurationTrendFigure("days_to_first_jury_median", language),
+                                    ["days_to_first_jury_median"], language)
+        self._legend = secret_legend(None, language)
+        self._shown = pn.Column(
+            pn.Row(self._path, self._by_year, sizing_mode="stretch_width"),
+            pn.Row(self._by_status, self._by_age, sizing_mode="stretch_width"),
+            pn.Row(self._durations, sizing_mode="stretch_width"),
+            self._legend, sizing_mode="stretch_width")
 
     def render(self, where: dict, years: tuple) -> pn.viewable.Viewable:
         vae = {**where, "pathway": ["vae"]}
@@ -77,24 +118,10 @@ class VaePage(Page):
                           years=years),
             "durations": ask(names=["days_to_first_jury_median"], by=("year",), where=vae,
                              years=years)})
-        total, by_year, by_status, by_age, durations = (tables[k] for k in (
-            "total", "by_year", "by_status", "by_age", "durations"))
-        steps = funnel_steps(total, self.language)
-        if steps is None:
-            return no_data(say("VAE", self.language), self.language)
-        funnel = StepBarsFigure(say("Parcours VAE des entrées de la période", self.language),
-                                say("Étape", self.language), say("Candidatures", self.language))
-        funnel.update(steps)
-        return pn.Column(
-            pn.Row(explained(pn.pane.Bokeh(funnel.figure, sizing_mode="stretch_width"),
-                             [n for n, _ in FUNNEL], total, say("parcours VAE", self.language),
-                             self.language),
-                   rate_trend(by_year, "vae_success_rate", language=self.language),
-                   sizing_mode="stretch_width"),
-            pn.Row(rate_bars(by_status, "vae_success_rate", "status", self.language,
-                             LABELS["status"]),
-                   rate_bars(by_age, "vae_success_rate", "age_band", self.language),
-                   sizing_mode="stretch_width"),
-            pn.Row(duration_trend(durations, "days_to_first_jury_median", self.language),
-                   sizing_mode="stretch_width"),
-            secret_legend(total, self.language), sizing_mode="stretch_width")
+        with frozen():
+            if not self._path.show(tables["total"]):  # nobody entered VAE
+                return no_data(say("VAE", self.language), self.language)
+            for key in ("by_year", "by_status", "by_age", "durations"):
+                getattr(self, f"_{key}").show(tables[key])
+            self._legend.object = secret_legend_text(tables["total"].rule, self.language)
+        return self._shown
