@@ -226,15 +226,17 @@ class LiveChart(pn.viewable.Viewer):
     instead of building a new one. When a table has nothing to draw, a status box
     (« secret », « aucune donnée ») takes the chart's place. Its definitions above it, its
     incomplete years (a chart ``by`` year), the categories the secret hides (``by``, read
-    through ``labels``) and its data under it follow the table. A page made anew at each
+    through ``labels``) and its data under it follow the table; ``nothing`` says what
+    « aucune donnée » is about, when not its first figure. A page made anew at each
     change shows one once (:func:`rate_trend`).
     """
 
     def __init__(self, figure, names: list[str], language: str = "fr", by: str | None = "year",
-                 labels: dict | None = None, subject: str | None = None, **params) -> None:
+                 labels: dict | None = None, subject: str | None = None,
+                 nothing: str | None = None, **params) -> None:
         super().__init__(**params)
         self.figure, self._names, self._language = figure, names, language
-        self._by, self._labels, self._subject = by, labels, subject
+        self._by, self._labels, self._subject, self._nothing = by, labels, subject, nothing
         self._info = pn.pane.HTML(margin=(0, 5), css_classes=["info-pane"])
         self._chart = pn.pane.Bokeh(figure.figure, sizing_mode="stretch_width")
         self._notes = pn.pane.HTML(margin=(0, 10), visible=False)
@@ -254,7 +256,7 @@ class LiveChart(pn.viewable.Viewer):
         drawn = self.figure.update(table, *args)
         self._drawn.visible, self._status.visible = drawn, not drawn
         if not drawn:
-            self._status.object = empty_html(table, names[0], language)
+            self._status.object = empty_html(table, names[0], language, self._nothing)
             return False
         self._info.object = info_html(names, table, self._subject, language=language)
         notes = [incomplete_note_html(table, language) if by == "year" else "",
@@ -305,16 +307,18 @@ def hidden_note_html(table: IndicatorTable, names: str | list[str], by: str,
     return f'<small class="hidden-categories">{said}{html.escape(" ; ".join(parts))}</small>'
 
 
-def empty_html(table: IndicatorTable, name: str, language: str = "fr") -> str:
+def empty_html(table: IndicatorTable, name: str, language: str = "fr",
+               what: str | None = None) -> str:
     """What a chart shows when it draws nothing: « secret » when the secret hides every
-    point, « aucune donnée » only when there is none."""
+    point, « aucune donnée » (for ``what``, by default ``name``'s label) only when there is
+    none."""
     hidden = table.hidden[name] if name in table.hidden else pd.Series(dtype=bool)
     if len(table.values) and bool(hidden.any()):
         return _message_html(
             f"<strong>{html.escape(label(name, language))} : « {SECRET} »</strong>"
             f" {say('pour cette sélection', language)} — "
             f"{html.escape(table.rule.describe(language))}", "no-data secret-chart")
-    return no_data_html(label(name, language), language)
+    return no_data_html(label(name, language) if what is None else what, language)
 
 
 def empty(table: IndicatorTable, name: str, language: str = "fr") -> pn.pane.HTML:

@@ -17,8 +17,8 @@ from dashboards.observatory import ObservatoryApp
 from conftest import demo_database
 
 #: The filter changes a session makes before the compared one (the last).
-CHANGES = ({}, {"region_code": ["24"]}, {"pathway": ["formation"]}, {"sex": ["F"]},
-           {"region_code": ["11"], "sex": ["F"]})
+CHANGES = ({}, {"region_code": ["24"]}, {"pathway": ["formation"]},
+           {"region_code": ["11"], "sex": ["F"]}, {"sex": ["F"]})
 
 
 @pytest.fixture(scope="module")

@@ -31,14 +31,18 @@ from cqp_metrics.stats import Z95, funnel_half_width, outside_funnel
 
 from ..components import (
     ACCENT,
-    data_table,
-    explained,
+    TABLE_CSS,
+    LiveChart,
+    data_table_html,
     file_safe,
     fr_axis,
+    frozen,
     hover,
     in_words,
     no_data,
+    no_data_html,
     secret_legend,
+    secret_legend_text,
 )
 from ..figures import columns_of, new_figure, share_columns
 from ..i18n import say
@@ -140,37 +144,77 @@ def outside_table(frame: pd.DataFrame, overall: float) -> pd.DataFrame:
                              "en dessous des limites")})
 
 
+class ProvidersFigure:
+    """:func:`funnel_plot` as a Bokeh figure, for the page, made once (made directly:
+    HoloViews took about half of the page's build). Providers' codes are text: hover fields
+    (escaped) and canvas labels."""
+
+    def __init__(self, language: str = "fr") -> None:
+        self.language = language
+        juries, rate = say("Présentés au jury", language), say("% validation totale", language)
+        self.figure = plot = new_figure(
+            say("Organismes : validation totale selon le volume", language), height=360,
+            french="xy", x_axis_label=juries, y_axis_label=rate, y_range=Range1d(0, 100))
+        self.limits = []  # (upper, lower) sources at 95 % then 99.8 %
+        for dash, name in (("dashed", "limites à 95 %"), ("dotted", "limites à 99,8 %")):
+            pair = [ColumnDataSource({"x": [], "y": []}) for _ in range(2)]
+            for source in pair:
+                plot.line("x", "y", source=source, line_color="grey", line_dash=dash,
+                          legend_label=say(name, language))
+            self.limits.append(pair)
+        self.overall = ColumnDataSource({"x": [], "y": []})
+        line = plot.line("x", "y", source=self.overall, line_color="black", line_width=1,
+                         legend_label=say("ensemble", language))
+        self.points = ColumnDataSource({c: [] for c in ("juries", "organisme", "taux", "texte",
+                                                        "volume")})
+        points = plot.scatter("juries", "taux", source=self.points, size=9, color=ACCENT,
+                              legend_label=say("organismes", language))
+        plot.add_tools(HoverTool(renderers=[points], tooltips=[
+            (say("Organisme", language), "@organisme"), (juries, "@volume"),
+            (say("Validation totale", language), "@texte")]))
+        self.named = {}  # above the limits or below: the names' source
+        for above in (True, False):
+            self.named[above] = ColumnDataSource({"juries": [], "ly": [], "organisme": []})
+            plot.add_layout(LabelSet(
+                x="juries", y="ly", text="organisme", text_font_size="9pt", text_color="black",
+                text_baseline="bottom" if above else "top", source=self.named[above]))
+        legend = plot.legend[0]
+        self._everyone = next(i for i in legend.items if line in i.renderers)
+        legend.update(orientation="horizontal", ncols=4, border_line_alpha=0,
+                      label_text_font_size="9pt")
+        plot.add_layout(legend, "below")
+
+    def draw(self, data: FunnelData) -> None:
+        """Show ``data`` (:func:`funnel_data`)."""
+        for pair, (_, _, n, upper, lower) in zip(self.limits, data.limits, strict=True):
+            pair[0].data, pair[1].data = {"x": n, "y": upper}, {"x": n, "y": lower}
+        n = data.limits[0][2]
+        everyone, level = data.overall
+        self.overall.data = {"x": [n[0], n[-1]], "y": [level, level]}
+        self._everyone.label = {"value": everyone}
+        self.points.data = columns_of(data.points)
+        sides = dict(data.named)
+        for above, source in self.named.items():
+            side = sides.get(above, pd.DataFrame({"juries": [], "ly": [], "organisme": []}))
+            source.data = columns_of(side[["juries", "ly", "organisme"]])
+        low, high = data.y_range
+        self.figure.y_range.update(start=low, end=high, reset_start=low, reset_end=high)
+
+    def update(self, providers, overall: float) -> bool:
+        """Show the providers of ``providers`` (a table by provider) around the ``overall``
+        rate; False when none is shown or the rate is unknown."""
+        visible = providers.masked().dropna(subset=["full_rate", "provider_id"])
+        if visible.empty or pd.isna(overall):
+            return False
+        self.draw(funnel_data(visible, overall, self.language))
+        return True
+
+
 def funnel_figure(data: FunnelData, language: str = "fr") -> figure:
-    """:func:`funnel_plot` as a Bokeh figure, for the page (made directly: HoloViews took
-    about half of the page's build). Providers' codes are text: hover fields (escaped) and
-    canvas labels."""
-    juries, rate = say("Présentés au jury", language), say("% validation totale", language)
-    plot = new_figure(say("Organismes : validation totale selon le volume", language),
-                      height=360, french="xy", x_axis_label=juries, y_axis_label=rate,
-                      y_range=Range1d(*data.y_range))
-    for name, dash, n, upper, lower in data.limits:
-        for line in (upper, lower):
-            plot.line(n, line, line_color="grey", line_dash=dash, legend_label=name)
-    n = data.limits[0][2]
-    everyone, level = data.overall
-    plot.line([n[0], n[-1]], [level, level], line_color="black", line_width=1,
-              legend_label=everyone)
-    source = ColumnDataSource(columns_of(data.points))
-    points = plot.scatter("juries", "taux", source=source, size=9, color=ACCENT,
-                          legend_label=say("organismes", language))
-    plot.add_tools(HoverTool(renderers=[points], tooltips=[
-        (say("Organisme", language), "@organisme"), (juries, "@volume"),
-        (say("Validation totale", language), "@texte")]))
-    for above, side in data.named:
-        plot.add_layout(LabelSet(
-            x="juries", y="ly", text="organisme", text_font_size="9pt", text_color="black",
-            text_baseline="bottom" if above else "top",
-            source=ColumnDataSource(columns_of(side[["juries", "ly", "organisme"]]))))
-    legend = plot.legend[0]
-    legend.update(orientation="horizontal", ncols=4, border_line_alpha=0,
-                  label_text_font_size="9pt")
-    plot.add_layout(legend, "below")
-    return plot
+    """:class:`ProvidersFigure` drawing ``data`` once (its Bokeh figure)."""
+    drawn = ProvidersFigure(language)
+    drawn.draw(data)
+    return drawn.figure
 
 
 def blocks_data(shown: pd.DataFrame) -> pd.DataFrame:
@@ -201,30 +245,54 @@ def blocks_plot(shown: pd.DataFrame, language: str = "fr") -> hv.Overlay:
         yformatter=fr_axis())
 
 
+class BlocksFigure:
+    """:func:`blocks_plot` as a Bokeh figure, for the page, made once: one colour per
+    version."""
+
+    def __init__(self, language: str = "fr") -> None:
+        self.figure = plot = new_figure(
+            say("Blocs : taux d'acquisition par version (IC 95 %)", language), height=380,
+            x_range=FactorRange(), y_range=Range1d(0, 100), y_axis_label="%")
+        plot.xgrid.grid_line_color = None
+        plot.xaxis.major_label_orientation = math.pi / 6
+        self.source = ColumnDataSource({c: [] for c in (
+            "version", "block_code", "taux", "bas", "haut", "texte", "ic", "bloc")})
+        self.colours = factor_cmap("version", list(Category10[10]), [])
+        bars = plot.vbar(x="bloc", top="taux", width=0.8, source=self.source,
+                         legend_field="version", fill_color=self.colours, line_color=None)
+        plot.add_layout(Whisker(base="bloc", lower="bas", upper="haut", source=self.source,
+                                line_color="black"))
+        plot.add_tools(HoverTool(renderers=[bars], tooltips=[
+            (say("Bloc", language), "@bloc"), (say("Taux d'acquisition", language), "@texte"),
+            (say("IC 95 %", language), "@ic")]))
+        legend = plot.legend[0]
+        legend.update(orientation="horizontal", border_line_alpha=0, label_text_font_size="9pt")
+        plot.add_layout(legend, "below")
+
+    def draw(self, shown: pd.DataFrame) -> None:
+        """Show ``shown`` (the masked table by version and block, hidden rates dropped)."""
+        data = blocks_data(shown)
+        versions = sorted(data["version"].unique())
+        self.colours["transform"].update(
+            factors=versions, palette=[Category10[10][i % 10] for i in range(len(versions))])
+        self.source.data = columns_of(data)
+        self.figure.x_range.factors = list(data["bloc"])
+
+    def update(self, blocks) -> bool:
+        """Show ``blocks`` (a table by version and block); False when every rate is hidden
+        or there is none."""
+        shown = blocks.masked().dropna(subset=["block_pass_rate"])
+        if shown.empty:
+            return False
+        self.draw(shown)
+        return True
+
+
 def blocks_figure(shown: pd.DataFrame, language: str = "fr") -> figure:
-    """:func:`blocks_plot` as a Bokeh figure, for the page: one colour per version."""
-    data = blocks_data(shown)
-    versions = sorted(data["version"].unique())
-    plot = new_figure(say("Blocs : taux d'acquisition par version (IC 95 %)", language),
-                      height=380, x_range=FactorRange(*data["bloc"]), y_range=Range1d(0, 100),
-                      y_axis_label="%")
-    plot.xgrid.grid_line_color = None
-    plot.xaxis.major_label_orientation = math.pi / 6
-    source = ColumnDataSource(columns_of(data))
-    colours = Category10[10]
-    bars = plot.vbar(x="bloc", top="taux", width=0.8, source=source, legend_field="version",
-                     fill_color=factor_cmap("version", [colours[i % 10] for i in
-                                                        range(len(versions))], versions),
-                     line_color=None)
-    plot.add_layout(Whisker(base="bloc", lower="bas", upper="haut", source=source,
-                            line_color="black"))
-    plot.add_tools(HoverTool(renderers=[bars], tooltips=[
-        (say("Bloc", language), "@bloc"), (say("Taux d'acquisition", language), "@texte"),
-        (say("IC 95 %", language), "@ic")]))
-    legend = plot.legend[0]
-    legend.update(orientation="horizontal", border_line_alpha=0, label_text_font_size="9pt")
-    plot.add_layout(legend, "below")
-    return plot
+    """:class:`BlocksFigure` drawing ``shown`` once (its Bokeh figure)."""
+    drawn = BlocksFigure(language)
+    drawn.draw(shown)
+    return drawn.figure
 
 
 SHEET_HELP = "Le CQP dont la fiche est présentée (les filtres de gauche s'y appliquent aussi)."
@@ -236,7 +304,10 @@ def _day(value, missing: str) -> str:
 
 
 class ReferentialPage(Page):
+    """Made once per session; a filter change, or another CQP, redraws its sheet in place."""
+
     title_fr, title_en, slug = "Référentiel", "Referential", "referential"
+    live = True
 
     sheet = param.Selector(default=None, objects=[], allow_None=True, doc="""
         The CQP under review (its code), chosen on the page; kept in the link.""")
@@ -250,6 +321,7 @@ class ReferentialPage(Page):
             self.sheet = codes[0]
         if self.filters is not None:
             self.filters.param.watch(self._follow_filter, "cqp")
+        self._make()
 
     def _follow_filter(self, event) -> None:
         """Choosing CQPs in the sidebar brings the first of them to the page."""
@@ -281,12 +353,35 @@ class ReferentialPage(Page):
     def refs(self) -> list:
         return [*super().refs(), self.param.sheet]
 
+    def _make(self) -> None:
+        """The page's panes and figures, made once; :meth:`render` fills them."""
+        language = self.language
+        self._title = pn.pane.HTML(sizing_mode="stretch_width")
+        self._view = self.table_view()
+        registrations = say("Enregistrements RNCP / RS", language)
+        self._registered = pn.pane.HTML(stylesheets=[TABLE_CSS], sizing_mode="stretch_width")
+        self._blocks = LiveChart(BlocksFigure(language), ["block_pass_rate"], language, by=None)
+        self._providers = LiveChart(ProvidersFigure(language), ["full_rate"], language, by=None,
+                                    subject=say("organismes", language),
+                                    nothing=say("organismes de plus de 20 présentés", language))
+        self._outside = pn.pane.HTML(stylesheets=[TABLE_CSS], sizing_mode="stretch_width")
+        self._comparison = pn.pane.HTML(stylesheets=[TABLE_CSS], sizing_mode="stretch_width")
+        self._legend = secret_legend(None, language)
+        self._shown = pn.Column(
+            self._title, self._view, pn.pane.Markdown(f"### {registrations}"),
+            self._registered,
+            pn.Row(self._blocks, pn.Column(self._providers, self._outside,
+                                           sizing_mode="stretch_width"),
+                   sizing_mode="stretch_width"),
+            pn.pane.Markdown(
+                f"### {say('Blocs : évolution entre versions du référentiel', language)}"),
+            self._comparison, self._legend, sizing_mode="stretch_width")
+
     def render(self, where: dict, years: tuple) -> pn.viewable.Viewable:
-        cqp = self.sheet
+        cqp, language = self.sheet, self.language
         if cqp is None:
-            return no_data(language=self.language)
+            return no_data(language=language)
         one = {**where, "cqp_code": [cqp]}
-        titles = self.filters.labels["cqp"]
         ask = self.source.request
         tables = self.source.answers({
             "sheet": ask(by=("year",), where=one, years=years, names=SHEET),
@@ -295,58 +390,43 @@ class ReferentialPage(Page):
             "overall": ask(where=one, years=years, names=["full_rate"])})
         sheet, blocks, providers = tables["sheet"], tables["blocks"], tables["providers"]
         if sheet.values.empty:
-            return no_data(cqp, self.language)
-        shown = blocks.masked().dropna(subset=["block_pass_rate"])
-        if shown.empty:
-            block_view = no_data(say("blocs", self.language), self.language)
-        else:
-            block_view = explained(pn.pane.Bokeh(blocks_figure(shown, self.language),
-                                                 sizing_mode="stretch_width"),
-                                   ["block_pass_rate"], blocks, language=self.language)
-        changes = in_words(version_changes(shown), self.language)
-        comparison = data_table(changes, say("Blocs : évolution entre versions", self.language),
-                                css_classes=["version-changes"]) if len(changes) \
-            else no_data(say("une seule version du référentiel", self.language),
-                         self.language)
-        visible = providers.masked().dropna(subset=["full_rate", "provider_id"])
+            return no_data(cqp, language)
+        changes = in_words(version_changes(blocks.masked().dropna(subset=["block_pass_rate"])),
+                           language)
         overall = tables["overall"].masked()
         rate = overall["full_rate"].iloc[0] if len(overall) else np.nan
-        if len(visible) and pd.notna(rate):
-            outside = outside_table(visible, rate)
-            if self.language == "en":
-                outside["Position"] = outside["Position"].map(lambda v: say(v, "en"))
-            provider_view = pn.Column(
-                explained(pn.pane.Bokeh(
-                    funnel_figure(funnel_data(visible, rate, self.language), self.language),
-                    sizing_mode="stretch_width"),
-                          ["full_rate"], providers, say("organismes", self.language),
-                          self.language),
-                data_table(in_words(outside, self.language),
-                           say("Organismes hors des limites à 95 %", self.language),
-                           css_classes=["funnel-outside"]) if len(outside) else
-                pn.pane.Markdown(f"<small>{say(NONE_OUTSIDE, self.language)}</small>"),
-                sizing_mode="stretch_width")
-        else:
-            provider_view = no_data(say("organismes de plus de 20 présentés", self.language),
-                                    self.language)
-        view = self.table_view()
         windows = self.source.catalogue("registrations")
         windows = windows[windows["cqp_code"] == cqp]
-        registrations = say("Enregistrements RNCP / RS", self.language)
-        registered = data_table(in_words(pd.DataFrame({
-            "Registre": windows["register"], "Code": windows["rncp_code"],
-            "Début": windows["valid_from"].map(lambda d: _day(d, "")),
-            "Fin": windows["valid_until"].map(lambda d: _day(d, say("sans fin", self.language))),
-        }), self.language), registrations, css_classes=["cqp-registrations"]) \
-            if len(windows) else pn.pane.Markdown(
-                f"<small>{say('Jamais enregistré au RNCP ni au RS.', self.language)}</small>")
-        return pn.Column(
-            pn.pane.HTML(f"<h2>{html.escape(titles.get(cqp, cqp))}</h2>",
-                         sizing_mode="stretch_width"),
-            view.view(sheet, name=f"fiche_{file_safe(cqp)}"),
-            pn.pane.Markdown(f"### {registrations}"), registered,
-            pn.Row(block_view, provider_view, sizing_mode="stretch_width"),
-            pn.pane.Markdown(
-                f"### {say('Blocs : évolution entre versions du référentiel', self.language)}"),
-            comparison,
-            secret_legend(sheet, self.language), sizing_mode="stretch_width")
+        with frozen():
+            self._title.object = f"<h2>{html.escape(self.filters.labels['cqp'].get(cqp, cqp))}</h2>"
+            self._view.show(sheet, name=f"fiche_{file_safe(cqp)}")
+            self._registered.object = data_table_html(in_words(pd.DataFrame({
+                "Registre": windows["register"], "Code": windows["rncp_code"],
+                "Début": windows["valid_from"].map(lambda d: _day(d, "")),
+                "Fin": windows["valid_until"].map(lambda d: _day(d, say("sans fin", language))),
+            }), language), say("Enregistrements RNCP / RS", language), ["cqp-registrations"]) \
+                if len(windows) else \
+                f"<p><small>{say('Jamais enregistré au RNCP ni au RS.', language)}</small></p>"
+            self._blocks.show(blocks)
+            self._comparison.object = data_table_html(
+                changes, say("Blocs : évolution entre versions", language),
+                ["version-changes"]) if len(changes) \
+                else no_data_html(say("une seule version du référentiel", language), language)
+            drawn = self._providers.show(providers, rate)
+            self._outside.visible = drawn
+            if drawn:
+                self._outside.object = self._outside_html(providers, rate)
+            self._legend.object = secret_legend_text(sheet.rule, language)
+        return self._shown
+
+    def _outside_html(self, providers, rate: float) -> str:
+        """The providers outside the 95 % limits, as a table, or a note that there is none."""
+        visible = providers.masked().dropna(subset=["full_rate", "provider_id"])
+        outside = outside_table(visible, rate)
+        if self.language == "en":
+            outside["Position"] = outside["Position"].map(lambda v: say(v, "en"))
+        if not len(outside):
+            return f"<p><small>{say(NONE_OUTSIDE, self.language)}</small></p>"
+        return data_table_html(in_words(outside, self.language),
+                               say("Organismes hors des limites à 95 %", self.language),
+                               ["funnel-outside"])
