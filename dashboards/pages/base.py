@@ -88,6 +88,16 @@ class Page(pn.viewable.Viewer):
     #: layout for each filter change.
     live = False
 
+    def _make(self) -> None:
+        """A page made once: its panes and figures, which :meth:`render` fills."""
+
+    def _ready(self) -> None:
+        """The page's panes made, at its first render: a session pays for the pages it
+        opens, not for all of them."""
+        if not self.__dict__.get("_is_made"):
+            self._make()
+            self._is_made = True
+
     def __panel__(self) -> pn.viewable.Viewable:
         if not self.live:
             content = pn.panel(pn.bind(self._safe_render, *self.refs()),

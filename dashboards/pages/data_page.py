@@ -74,11 +74,11 @@ class DataPage(Page):
     def refs(self) -> list:
         return [*super().refs(), self.param.by, self.param.totals]
 
-    def __init__(self, **params) -> None:
-        super().__init__(**params)
+    def _make(self) -> None:
         self._view = self.table_view()
 
     def render(self, where: dict, years: tuple) -> pn.viewable.Viewable:
+        self._ready()
         table = self.source.table(by=tuple(self.by), where=where, years=years,
                                   totals=self.totals)
         self._view.show(table, name="indicateurs_cqp")

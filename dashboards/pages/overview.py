@@ -28,8 +28,7 @@ class OverviewPage(Page):
     title_fr, title_en, slug = "Vue d'ensemble", "Overview", "overview"
     live = True
 
-    def __init__(self, **params) -> None:
-        super().__init__(**params)
+    def _make(self) -> None:
         language = self.language
         self._cards = {name: kpi_card() for name in KEY_FIGURES}
         self._counts = LiveChart(CountTrendFigure(COUNTED, language), COUNTED, language)
@@ -43,6 +42,7 @@ class OverviewPage(Page):
             sizing_mode="stretch_width")
 
     def render(self, where: dict, years: tuple) -> pn.viewable.Viewable:
+        self._ready()
         def same_months(year: int, cut) -> IndicatorQuery:
             """An incomplete ``year`` and the one before, each up to the data cut's day."""
             return self.source.request(names=SHOWN, by=("year",), where=where,

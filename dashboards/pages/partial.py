@@ -146,8 +146,7 @@ class PartialPage(Page):
     by_cohort = param.Boolean(default=False, doc="One completion curve per cohort year.")
     url_parameters = ("by_cohort",)
 
-    def __init__(self, **params) -> None:
-        super().__init__(**params)
+    def _make(self) -> None:
         language = self.language
         self._rate = LiveChart(RateTrendFigure("partial_rate", language), ["partial_rate"],
                                language)
@@ -182,6 +181,7 @@ class PartialPage(Page):
         return [*super().refs(), self.param.by_cohort]
 
     def render(self, where: dict, years: tuple) -> pn.viewable.Viewable:
+        self._ready()
         language = self.language
         ask = self.source.request
         tables = self.source.answers({

@@ -82,8 +82,7 @@ class RecognitionPage(Page):
     title_fr, title_en, slug = "Reconnaissance", "Recognition", "recognition"
     live = True
 
-    def __init__(self, **params) -> None:
-        super().__init__(**params)
+    def _make(self) -> None:
         language = self.language
         self._rates = {name: LiveChart(RateTrendFigure(name, language), [name], language)
                        for name in ("recognition_rate", "rncp_coverage")}
@@ -105,6 +104,7 @@ class RecognitionPage(Page):
             *soon, self._certifinfo, self._legend, sizing_mode="stretch_width")
 
     def render(self, where: dict, years: tuple) -> pn.viewable.Viewable:
+        self._ready()
         language = self.language
         by_year = self.source.table(by=("year",), where=where, years=years,
                                     names=["recognition_rate", "rncp_coverage"])

@@ -321,7 +321,6 @@ class ReferentialPage(Page):
             self.sheet = codes[0]
         if self.filters is not None:
             self.filters.param.watch(self._follow_filter, "cqp")
-        self._make()
 
     def _follow_filter(self, event) -> None:
         """Choosing CQPs in the sidebar brings the first of them to the page."""
@@ -354,7 +353,6 @@ class ReferentialPage(Page):
         return [*super().refs(), self.param.sheet]
 
     def _make(self) -> None:
-        """The page's panes and figures, made once; :meth:`render` fills them."""
         language = self.language
         self._title = pn.pane.HTML(sizing_mode="stretch_width")
         self._view = self.table_view()
@@ -378,6 +376,7 @@ class ReferentialPage(Page):
             self._comparison, self._legend, sizing_mode="stretch_width")
 
     def render(self, where: dict, years: tuple) -> pn.viewable.Viewable:
+        self._ready()
         cqp, language = self.sheet, self.language
         if cqp is None:
             return no_data(language=language)

@@ -182,14 +182,14 @@ class TerritoriesPage(Page):
     def refs(self) -> list:
         return [*super().refs(), self.param.indicator]
 
-    def __init__(self, **params) -> None:
-        super().__init__(**params)
+    def _make(self) -> None:
         self._map = LiveChart(TileFigure(self.language), [self.indicator], self.language,
                               by=None)
         self._view = self.table_view()
         self._shown = pn.Row(self._map, self._view, sizing_mode="stretch_width")
 
     def render(self, where: dict, years: tuple) -> pn.viewable.Viewable:
+        self._ready()
         table = self.source.table(by=("region_code",), where=where, years=years,
                                   names=CHOICES)
         if table.values.empty:

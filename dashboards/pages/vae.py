@@ -85,8 +85,7 @@ class VaePage(Page):
     title_fr, title_en, slug = "VAE", "VAE", "vae"
     live = True
 
-    def __init__(self, **params) -> None:
-        super().__init__(**params)
+    def _make(self) -> None:
         language = self.language
         self._path = LiveChart(PathFigure(language), [n for n, _ in FUNNEL], language,
                                by=None, subject=say("parcours VAE", language))
@@ -104,6 +103,7 @@ class VaePage(Page):
             self._legend, sizing_mode="stretch_width")
 
     def render(self, where: dict, years: tuple) -> pn.viewable.Viewable:
+        self._ready()
         vae = {**where, "pathway": ["vae"]}
         if where.get("pathway") and "vae" not in where["pathway"]:
             return no_data(say("la voie VAE n'est pas sélectionnée", self.language),
