@@ -2,9 +2,9 @@
 
 Every page's trends by year (shares, counts, durations) and its shares by category (bars
 with their intervals) are Bokeh figures made directly.
-The Vue d'ensemble makes its four once per session, and a filter change only replaces their
-data sources' columns and their ranges (:class:`~dashboards.components.LiveChart`); the
-other pages make theirs at each change. HoloViews took about three times as long to make the
+Every page makes its figures once per session, at its first render, and a filter change
+only replaces their data sources' columns and their ranges
+(:class:`~dashboards.components.LiveChart`). HoloViews took about three times as long to make the
 same figures (the largest part of opening a page) and a quarter of a second to redraw the
 Vue d'ensemble's (docs/benchmarks.md, « A session's page »). The pages' own charts (the VAE
 path, the blocks by version, the providers' funnel, the completion curve, the map) are
