@@ -107,20 +107,6 @@ def info_html(names: list[str], table: IndicatorTable, subject: str | None = Non
             '</details>')
 
 
-def info(names: list[str], table: IndicatorTable, subject: str | None = None,
-         text: str = "", language: str = "fr") -> pn.pane.HTML:
-    """:func:`info_html` as a pane, to put beside a chart or a table."""
-    return pn.pane.HTML(info_html(names, table, subject, text, language), margin=(0, 5),
-                        css_classes=["info-pane"])
-
-
-def explained(view, names: list[str], table: IndicatorTable,
-              subject: str | None = None, language: str = "fr") -> pn.Column:
-    """A chart with its information popover above it and its data one click away under it."""
-    return pn.Column(pn.Row(info(names, table, subject, language=language), align="end"), view,
-                     chart_data(table, names, subject, language), sizing_mode="stretch_width")
-
-
 def chart_data_html(table: IndicatorTable, names: list[str], subject: str | None = None,
                     language: str = "fr") -> str:
     """A chart's figures as a table, one click away: the text alternative of a chart, with
@@ -130,12 +116,6 @@ def chart_data_html(table: IndicatorTable, names: list[str], subject: str | None
         label(c, language) for n in names for c in (n, f"{n}_change")}
     frame = frame[[c for c in frame.columns if c in wanted]]
     return data_details_html(frame, subject or label(names[0], language), language)
-
-
-def chart_data(table: IndicatorTable, names: list[str], subject: str | None = None,
-               language: str = "fr") -> pn.pane.HTML:
-    """:func:`chart_data_html` as a pane."""
-    return details_pane(chart_data_html(table, names, subject, language))
 
 
 def data_details_html(frame: pd.DataFrame, subject: str, language: str = "fr") -> str:
@@ -152,11 +132,6 @@ def data_details_html(frame: pd.DataFrame, subject: str, language: str = "fr") -
 def details_pane(text: str = "") -> pn.pane.HTML:
     return pn.pane.HTML(text, stylesheets=[TABLE_CSS], sizing_mode="stretch_width",
                         margin=(0, 10))
-
-
-def data_details(frame: pd.DataFrame, subject: str, language: str = "fr") -> pn.pane.HTML:
-    """:func:`data_details_html` as a pane."""
-    return details_pane(data_details_html(frame, subject, language))
 
 
 def secret_legend_text(rule, language: str = "fr") -> str:
@@ -187,12 +162,6 @@ def incomplete_note_html(table: IndicatorTable, language: str = "fr") -> str:
         f'<small class="incomplete-year">▨ {listed} : année incomplète (données au '
         f"{fr_date(table.data_until)}), à ne pas comparer telle quelle à une année entière."
         "</small>", language)
-
-
-def incomplete_note(table: IndicatorTable, language: str = "fr") -> pn.pane.HTML | None:
-    """:func:`incomplete_note_html` as a pane, None without incomplete years."""
-    text = incomplete_note_html(table, language)
-    return pn.pane.HTML(text, margin=(0, 10)) if text else None
 
 
 def _shade_incomplete(plot, table: IndicatorTable):
@@ -276,13 +245,6 @@ def hidden_categories(table: IndicatorTable, name: str, by: str,
     hidden = table.hidden[name] if name in table.hidden else pd.Series(False,
                                                                        index=table.values.index)
     return [category_text(v, labels) for v, h in zip(table.values[by], hidden, strict=True) if h]
-
-
-def hidden_note(table: IndicatorTable, names: str | list[str], by: str,
-                labels: dict | None = None, language: str = "fr") -> pn.pane.HTML | None:
-    """:func:`hidden_note_html` as a pane, None when the chart draws every point."""
-    text = hidden_note_html(table, names, by, labels, language)
-    return pn.pane.HTML(text, margin=(0, 10)) if text else None
 
 
 def hidden_note_html(table: IndicatorTable, names: str | list[str], by: str,
@@ -480,13 +442,6 @@ def data_table_html(frame: pd.DataFrame, caption: str = "Tableau",
             f'style="max-height: 520px; overflow: auto;">{html_table(frame)}</div>')
 
 
-def data_table(frame: pd.DataFrame, caption: str = "Tableau",
-               css_classes: list[str] | None = None, **kwargs) -> pn.pane.HTML:
-    """:func:`data_table_html` as a pane."""
-    return pn.pane.HTML(data_table_html(frame, caption, css_classes), stylesheets=[TABLE_CSS],
-                        sizing_mode="stretch_width", **kwargs)
-
-
 class IndicatorTableView(pn.viewable.Viewer):
     """A published table with its legend and CSV / Excel downloads of exactly what it shows;
     made once, :meth:`show` puts each new table in its panes."""
@@ -562,9 +517,4 @@ class IndicatorTableView(pn.viewable.Viewer):
         self._legend.object = secret_legend_text(table.rule, language)
 
     def __panel__(self) -> pn.viewable.Viewable:
-        return self._layout
-
-    def view(self, table: IndicatorTable, name: str = "indicateurs") -> pn.viewable.Viewable:
-        """The table shown once (a page made anew at each change)."""
-        self.show(table, name)
         return self._layout

@@ -127,7 +127,7 @@ def rate_bars_data(table: IndicatorTable, name: str, by: str, labels: dict | Non
                    ) -> pd.DataFrame | None:
     """What a share by category draws: each shown category (in the table's order) with its
     share and 95 % bounds in %, and their French texts; hidden and undefined categories are
-    left out (:func:`~dashboards.components.hidden_note` names them). None when none is
+    left out (:func:`~dashboards.components.hidden_note_html` names them). None when none is
     shown."""
     frame = table.masked()
     frame = frame[frame[name].notna()]
