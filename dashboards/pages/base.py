@@ -35,6 +35,18 @@ class Page(pn.viewable.Viewer):
                                   language=self.language)
 
     def render(self, where: dict, years: tuple) -> pn.viewable.Viewable:
+        """The page for these filters: its panes made at its first render (a session pays
+        for the pages it opens, not for all of them), then filled by :meth:`draw`."""
+        if not self.__dict__.get("_is_made"):
+            self._make()
+            self._is_made = True
+        return self.draw(where, years)
+
+    def _make(self) -> None:
+        """A page made once: its panes and figures, which :meth:`draw` fills."""
+
+    def draw(self, where: dict, years: tuple) -> pn.viewable.Viewable:
+        """Fill the page's panes for these filters; the layout to show (or a message)."""
         raise NotImplementedError
 
     #: The page's own parameters a link carries (query name = parameter name).
@@ -87,16 +99,6 @@ class Page(pn.viewable.Viewer):
     #: made once per session, :class:`~dashboards.components.LiveChart`), rather than a new
     #: layout for each filter change.
     live = False
-
-    def _make(self) -> None:
-        """A page made once: its panes and figures, which :meth:`render` fills."""
-
-    def _ready(self) -> None:
-        """The page's panes made, at its first render: a session pays for the pages it
-        opens, not for all of them."""
-        if not self.__dict__.get("_is_made"):
-            self._make()
-            self._is_made = True
 
     def __panel__(self) -> pn.viewable.Viewable:
         if not self.live:

@@ -77,8 +77,7 @@ class DataPage(Page):
     def _make(self) -> None:
         self._view = self.table_view()
 
-    def render(self, where: dict, years: tuple) -> pn.viewable.Viewable:
-        self._ready()
+    def draw(self, where: dict, years: tuple) -> pn.viewable.Viewable:
         table = self.source.table(by=tuple(self.by), where=where, years=years,
                                   totals=self.totals)
         self._view.show(table, name="indicateurs_cqp")

@@ -41,8 +41,7 @@ class OverviewPage(Page):
                    sizing_mode="stretch_width"),
             sizing_mode="stretch_width")
 
-    def render(self, where: dict, years: tuple) -> pn.viewable.Viewable:
-        self._ready()
+    def draw(self, where: dict, years: tuple) -> pn.viewable.Viewable:
         def same_months(year: int, cut) -> IndicatorQuery:
             """An incomplete ``year`` and the one before, each up to the data cut's day."""
             return self.source.request(names=SHOWN, by=("year",), where=where,

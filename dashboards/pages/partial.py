@@ -98,13 +98,18 @@ class CompletionFigure:
         return True
 
 
+def _months_text(months: float) -> str:
+    """A curve's month in French (``1,5``, ``12``)."""
+    return f"{months:g}".replace(".", ",")
+
+
 def _step_columns(curve: pd.DataFrame, band: bool = True) -> dict:
     """A curve's columns as its line draws them: steps in %, French texts."""
     data = _steps(curve.assign(pct=curve["completion"] * 100, bas=curve["low"] * 100,
                                haut=curve["high"] * 100)[["months", "pct", "bas", "haut"]],
                   "months")
     data["texte"] = (data["pct"] / 100).map(fr_pct)
-    data["mois"] = data["months"].map(lambda m: f"{m:g}".replace(".", ","))
+    data["mois"] = data["months"].map(_months_text)
     return columns_of(data if band else data.drop(columns=["bas", "haut"]))
 
 
@@ -126,7 +131,7 @@ def curve_data_html(curve: pd.DataFrame, by_year: bool, language: str = "fr") ->
         if column in frame:
             frame[column] = frame[column].map(fr_pct)
     if "Mois" in frame:
-        frame["Mois"] = frame["Mois"].map(lambda m: f"{m:g}".replace(".", ","))
+        frame["Mois"] = frame["Mois"].map(_months_text)
     return data_details_html(in_words(frame, language), say("courbe de complétion", language),
                              language)
 
@@ -180,8 +185,7 @@ class PartialPage(Page):
     def refs(self) -> list:
         return [*super().refs(), self.param.by_cohort]
 
-    def render(self, where: dict, years: tuple) -> pn.viewable.Viewable:
-        self._ready()
+    def draw(self, where: dict, years: tuple) -> pn.viewable.Viewable:
         language = self.language
         ask = self.source.request
         tables = self.source.answers({

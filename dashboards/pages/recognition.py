@@ -103,8 +103,7 @@ class RecognitionPage(Page):
                    sizing_mode="stretch_width"),
             *soon, self._certifinfo, self._legend, sizing_mode="stretch_width")
 
-    def render(self, where: dict, years: tuple) -> pn.viewable.Viewable:
-        self._ready()
+    def draw(self, where: dict, years: tuple) -> pn.viewable.Viewable:
         language = self.language
         by_year = self.source.table(by=("year",), where=where, years=years,
                                     names=["recognition_rate", "rncp_coverage"])

@@ -375,8 +375,7 @@ class ReferentialPage(Page):
                 f"### {say('Blocs : évolution entre versions du référentiel', language)}"),
             self._comparison, self._legend, sizing_mode="stretch_width")
 
-    def render(self, where: dict, years: tuple) -> pn.viewable.Viewable:
-        self._ready()
+    def draw(self, where: dict, years: tuple) -> pn.viewable.Viewable:
         cqp, language = self.sheet, self.language
         if cqp is None:
             return no_data(language=language)

@@ -188,8 +188,7 @@ class TerritoriesPage(Page):
         self._view = self.table_view()
         self._shown = pn.Row(self._map, self._view, sizing_mode="stretch_width")
 
-    def render(self, where: dict, years: tuple) -> pn.viewable.Viewable:
-        self._ready()
+    def draw(self, where: dict, years: tuple) -> pn.viewable.Viewable:
         table = self.source.table(by=("region_code",), where=where, years=years,
                                   names=CHOICES)
         if table.values.empty:

@@ -102,8 +102,7 @@ class VaePage(Page):
             pn.Row(self._durations, sizing_mode="stretch_width"),
             self._legend, sizing_mode="stretch_width")
 
-    def render(self, where: dict, years: tuple) -> pn.viewable.Viewable:
-        self._ready()
+    def draw(self, where: dict, years: tuple) -> pn.viewable.Viewable:
         vae = {**where, "pathway": ["vae"]}
         if where.get("pathway") and "vae" not in where["pathway"]:
             return no_data(say("la voie VAE n'est pas sélectionnée", self.language),
