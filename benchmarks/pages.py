@@ -170,7 +170,8 @@ def page_times(url: str, repeat: int, raw: bool = False) -> dict[str, dict[str, 
                     started = time.perf_counter()
                     view = page.render(where, years)
                     if not raw and view is not shown.get(page.slug):
-                        view.get_root(document)  # the Bokeh models a session is sent
+                        # the Bokeh models a session is sent, in its document as served
+                        document.add_root(view.get_root(document))
                     shown[page.slug] = view
                     total = time.perf_counter() - started
                     entry = times.setdefault(page.slug, {"total": [], "sql": []})

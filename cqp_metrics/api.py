@@ -42,9 +42,9 @@ class IndicatorTable:
     total_dim: str | None = None
     _kept: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
-    def kept(self, key: tuple, make: Callable[[], pd.DataFrame]) -> pd.DataFrame:
-        """A frame made from this table once (a table is shared by every session and its
-        charts), handed out as a copy that the caller may change."""
+    def kept(self, key: tuple, make: Callable[[], pd.DataFrame | list]) -> pd.DataFrame | list:
+        """A frame (or list) made from this table once (a table is shared by every session
+        and its charts), handed out as a copy that the caller may change."""
         if key not in self._kept:
             self._kept[key] = make()
         return self._kept[key].copy()
@@ -56,6 +56,9 @@ class IndicatorTable:
 
     def incomplete_years(self) -> list[int]:
         """The years of the table that the data cut leaves incomplete."""
+        return self.kept(("incomplete",), self._incomplete_years)
+
+    def _incomplete_years(self) -> list[int]:
         if "year_complete" not in self.values:
             return []
         rows = self.values[self.values["year_complete"].eq(False)]  # noqa: E712 - NA rows out
@@ -109,9 +112,10 @@ def compute(engine: sa.Engine | sa.Connection, names: Iterable[str] | None = Non
 
 def compute_query(engine: sa.Engine | sa.Connection, query: IndicatorQuery,
                   secret: SecretRule | bool = True, totals: bool = False,
-                  changes: bool = False) -> IndicatorTable:
+                  changes: bool = False, version: int | None = None) -> IndicatorTable:
     """:func:`compute` for a request already made (:meth:`IndicatorQuery.make`): the object
-    the dashboards build once from their filters and cache results by."""
+    the dashboards build once from their filters and cache results by. ``version``: the
+    data's (:func:`cqp_metrics.derived.version`) when the caller has just read it."""
     if changes and "year" not in query.by:
         raise QueryError("--changes compare chaque année à la précédente : ajoutez year à --by")
     rule = _rule(secret)
@@ -119,7 +123,7 @@ def compute_query(engine: sa.Engine | sa.Connection, query: IndicatorQuery,
         dialects.prepare(connection)
         if query.data_until is None:
             query = replace(query, data_until=data_cut(connection))
-        fetch = _fetcher(engine, connection, query, rule, totals)
+        fetch = _fetcher(engine, connection, query, rule, totals, version)
         decisions = _suppressions(fetch, query, rule, connection)
         values = fetch(query)
         hidden = _hidden(values, query.by, decisions, rule)
@@ -144,8 +148,8 @@ def compute_query(engine: sa.Engine | sa.Connection, query: IndicatorQuery,
 
 
 def _fetcher(engine: sa.Engine | sa.Connection, connection: sa.Connection,
-             query: IndicatorQuery, rule: SecretRule,
-             totals: bool) -> Callable[[IndicatorQuery], pd.DataFrame]:
+             query: IndicatorQuery, rule: SecretRule, totals: bool,
+             version: int | None = None) -> Callable[[IndicatorQuery], pd.DataFrame]:
     """How this computation reads a request's values.
 
     Under secret, the request and its margins are read as few times as possible: for each
@@ -160,7 +164,7 @@ def _fetcher(engine: sa.Engine | sa.Connection, connection: sa.Connection,
         def read(q: IndicatorQuery, presence: bool) -> pd.DataFrame:
             return _values(connection, q, presence)
     else:
-        key = (str(engine.url), derived.version(connection))
+        key = (str(engine.url), derived.version(connection) if version is None else version)
 
         def read(q: IndicatorQuery, presence: bool) -> pd.DataFrame:
             return VALUES.get((*key, q, presence), lambda: _values(connection, q, presence))

@@ -68,7 +68,8 @@ def _data_version(url: str) -> str:
 def _indicator_table(url: str, version: str, query: IndicatorQuery,
                      totals: bool) -> IndicatorTable:
     """One request's table, shared by every session: the request itself is the key."""
-    return compute_query(engine_for(url), query, secret=SecretRule(), totals=totals)
+    return compute_query(engine_for(url), query, secret=SecretRule(), totals=totals,
+                         version=int(version))
 
 
 @pn.cache(max_items=128, policy="LRU")
@@ -164,9 +165,10 @@ class MetricsSource(param.Parameterized):
     def request(self, names=None, by=(), where=None, years=(None, None),
                 until: tuple[int, int] | None = None) -> IndicatorQuery:
         """The request for these indicators, cuts and filters, within this session's scope:
-        made (normalised and checked) once, then the key of the shared cache."""
+        made (normalised and checked) once, then the key of the shared cache. It carries
+        the data cut, read once per version of the data rather than by each computation."""
         return IndicatorQuery.make(names, by, {k: v for k, v in (where or {}).items() if v},
-                                   years, self._scope(), until)
+                                   years, self._scope(), until, self.data_cut())
 
     def table(self, names=None, by=(), where=None, years=(None, None),
               totals: bool = False, until: tuple[int, int] | None = None) -> IndicatorTable:

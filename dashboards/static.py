@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -39,12 +40,19 @@ def bokeh_js() -> str:
     return "\n".join(f"<script>{text}</script>" for text in safe)
 
 
+#: HoloViews' renderer is not thread-safe (holoviz/holoviews#6162): a report built while
+#: another thread renders (a session's report, a notebook's export) once failed with
+#: « 'Document' object has no attribute '_theme' ». One chart at a time.
+_RENDERING = threading.Lock()
+
+
 def bokeh_figure(plot, width: int, svg: bool = False):
     """A HoloViews chart as a fixed-width Bokeh figure without toolbar (SVG for print)."""
     from bokeh.models import Plot
 
-    figure = hv.render(plot.opts(responsive=False, width=width) if hasattr(plot, "opts")
-                       else plot, backend="bokeh")
+    with _RENDERING:
+        figure = hv.render(plot.opts(responsive=False, width=width) if hasattr(plot, "opts")
+                           else plot, backend="bokeh")
     figure.sizing_mode = "fixed"
     figure.width = width
     figure.toolbar_location = None

@@ -46,7 +46,7 @@ class DataPage(Page):
                                               width=150)
         report = pn.widgets.FileDownload(
             callback=self.report_bytes, filename=f"rapport_cqp_{dt.date.today()}.html",
-            label=say("Rapport (HTML, pour ces filtres)", self.language), button_type="primary",
+            label=say("Rapport (HTML, pour ces filtres)", self.language), color="primary",
             button_style="outline", css_classes=["download-report"])
         heading = say("**Découpage** (une ligne par combinaison des dimensions cochées)",
                       self.language)

@@ -7,7 +7,7 @@ import panel as pn
 from cqp_metrics.period import until_of, year_complete
 from cqp_metrics.query import IndicatorQuery
 
-from ..components import LiveChart, frozen, kpi_card, kpi_html, no_data
+from ..components import LiveChart, kpi_card, kpi_html, no_data
 from ..figures import CountTrendFigure, RateTrendFigure
 from .base import Page
 
@@ -65,9 +65,8 @@ class OverviewPage(Page):
             wanted = same_months(last, table.data_until)
             same_period = (tables["same_period"] if requests.get("same_period") == wanted
                            else self.source.answer(wanted))
-        with frozen():
-            for name, card in self._cards.items():
-                card.object = kpi_html(name, table, self.language, same_period)
-            for chart in (self._counts, *self._rates.values()):
-                chart.show(table)
+        for name, card in self._cards.items():
+            card.object = kpi_html(name, table, self.language, same_period)
+        for chart in (self._counts, *self._rates.values()):
+            chart.show(table)
         return self._shown

@@ -19,7 +19,6 @@ from ..components import (
     bars_chart,
     data_details_html,
     details_pane,
-    frozen,
     in_words,
     info_html,
     no_data,
@@ -200,17 +199,16 @@ class PartialPage(Page):
         curve = self.source.completion_curve(where=where, years=years, by_year=self.by_cohort)
         shown = blocks.masked().dropna(subset=["block_pass_rate"]).sort_values(
             "block_pass_rate").head(12)
-        with frozen():
-            self._rate.show(by_year)
-            self._km.show(by_year)
-            self._summary.object = "  \n".join(
-                f"{label(n, language)} : **{BY_NAME[n].text(overall[n].iloc[0]) or unknown}**"
-                for n in KM)
-            self._about.object = info_html(list(KM), by_year, language=language)
-            drawn = self._curve.update(curve, self.by_cohort)
-            self._curve_pane.visible, self._no_curve.visible = drawn, not drawn
-            self._curve_data.object = curve_data_html(curve, self.by_cohort, language)
-            self._missed.show(blocks.__class__(blocks.query, shown,
-                                               blocks.hidden.loc[shown.index], blocks.rule))
-            self._legend.object = secret_legend_text(by_year.rule, language)
+        self._rate.show(by_year)
+        self._km.show(by_year)
+        self._summary.object = "  \n".join(
+            f"{label(n, language)} : **{BY_NAME[n].text(overall[n].iloc[0]) or unknown}**"
+            for n in KM)
+        self._about.object = info_html(list(KM), by_year, language=language)
+        drawn = self._curve.update(curve, self.by_cohort)
+        self._curve_pane.visible, self._no_curve.visible = drawn, not drawn
+        self._curve_data.object = curve_data_html(curve, self.by_cohort, language)
+        self._missed.show(blocks.__class__(blocks.query, shown,
+                                           blocks.hidden.loc[shown.index], blocks.rule))
+        self._legend.object = secret_legend_text(by_year.rule, language)
         return self._shown

@@ -17,7 +17,6 @@ from ..components import (
     TABLE_CSS,
     LiveChart,
     data_table_html,
-    frozen,
     in_words,
     no_data_html,
     secret_legend,
@@ -111,20 +110,19 @@ class RecognitionPage(Page):
         counts = catalogue["recognition"].value_counts().reindex(
             ["RNCP", "RS", "branche seule"], fill_value=0)
         never = catalogue[~catalogue["ever_registered"]][["cqp_code", "title", "branch_codes"]]
-        with frozen():
-            for chart in self._rates.values():
-                chart.show(by_year)
-            self._registers.update(counts)
-            self._lists["never"].object = _listed(
-                never.rename(columns=COLUMNS), say("CQP jamais enregistrés", language), "",
-                "never-registered", language)
-            for months in (12, 24):
-                ending = ending_within(catalogue, months)[list(COLUMNS)].rename(columns=COLUMNS)
-                self._lists[months].object = _listed(
-                    ending, say(ENDING, language).format(months=months),
-                    say("aucun enregistrement ne prend fin", language), "ending", language)
-            self._certifinfo.object = self._national()
-            self._legend.object = secret_legend_text(by_year.rule, language)
+        for chart in self._rates.values():
+            chart.show(by_year)
+        self._registers.update(counts)
+        self._lists["never"].object = _listed(
+            never.rename(columns=COLUMNS), say("CQP jamais enregistrés", language), "",
+            "never-registered", language)
+        for months in (12, 24):
+            ending = ending_within(catalogue, months)[list(COLUMNS)].rename(columns=COLUMNS)
+            self._lists[months].object = _listed(
+                ending, say(ENDING, language).format(months=months),
+                say("aucun enregistrement ne prend fin", language), "ending", language)
+        self._certifinfo.object = self._national()
+        self._legend.object = secret_legend_text(by_year.rule, language)
         return self._shown
 
     def _national(self) -> str:

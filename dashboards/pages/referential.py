@@ -36,7 +36,6 @@ from ..components import (
     data_table_html,
     file_safe,
     fr_axis,
-    frozen,
     hover,
     in_words,
     no_data,
@@ -395,26 +394,25 @@ class ReferentialPage(Page):
         rate = overall["full_rate"].iloc[0] if len(overall) else np.nan
         windows = self.source.catalogue("registrations")
         windows = windows[windows["cqp_code"] == cqp]
-        with frozen():
-            self._title.object = f"<h2>{html.escape(self.filters.labels['cqp'].get(cqp, cqp))}</h2>"
-            self._view.show(sheet, name=f"fiche_{file_safe(cqp)}")
-            self._registered.object = data_table_html(in_words(pd.DataFrame({
-                "Registre": windows["register"], "Code": windows["rncp_code"],
-                "Début": windows["valid_from"].map(lambda d: _day(d, "")),
-                "Fin": windows["valid_until"].map(lambda d: _day(d, say("sans fin", language))),
-            }), language), say("Enregistrements RNCP / RS", language), ["cqp-registrations"]) \
-                if len(windows) else \
-                f"<p><small>{say('Jamais enregistré au RNCP ni au RS.', language)}</small></p>"
-            self._blocks.show(blocks)
-            self._comparison.object = data_table_html(
-                changes, say("Blocs : évolution entre versions", language),
-                ["version-changes"]) if len(changes) \
-                else no_data_html(say("une seule version du référentiel", language), language)
-            drawn = self._providers.show(providers, rate)
-            self._outside.visible = drawn
-            if drawn:
-                self._outside.object = self._outside_html(providers, rate)
-            self._legend.object = secret_legend_text(sheet.rule, language)
+        self._title.object = f"<h2>{html.escape(self.filters.labels['cqp'].get(cqp, cqp))}</h2>"
+        self._view.show(sheet, name=f"fiche_{file_safe(cqp)}")
+        self._registered.object = data_table_html(in_words(pd.DataFrame({
+            "Registre": windows["register"], "Code": windows["rncp_code"],
+            "Début": windows["valid_from"].map(lambda d: _day(d, "")),
+            "Fin": windows["valid_until"].map(lambda d: _day(d, say("sans fin", language))),
+        }), language), say("Enregistrements RNCP / RS", language), ["cqp-registrations"]) \
+            if len(windows) else \
+            f"<p><small>{say('Jamais enregistré au RNCP ni au RS.', language)}</small></p>"
+        self._blocks.show(blocks)
+        self._comparison.object = data_table_html(
+            changes, say("Blocs : évolution entre versions", language),
+            ["version-changes"]) if len(changes) \
+            else no_data_html(say("une seule version du référentiel", language), language)
+        drawn = self._providers.show(providers, rate)
+        self._outside.visible = drawn
+        if drawn:
+            self._outside.object = self._outside_html(providers, rate)
+        self._legend.object = secret_legend_text(sheet.rule, language)
         return self._shown
 
     def _outside_html(self, providers, rate: float) -> str:

@@ -22,7 +22,7 @@ from bokeh.plotting import figure
 from cqp_metrics.codes import REGIONS
 from cqp_metrics.registry import BY_NAME, label
 
-from ..components import LiveChart, frozen, hover, no_data
+from ..components import LiveChart, hover, no_data
 from ..figures import columns_of, fr_axis
 from ..i18n import say
 from .base import Page
@@ -193,7 +193,6 @@ class TerritoriesPage(Page):
                                   names=CHOICES)
         if table.values.empty:
             return no_data(language=self.language)
-        with frozen():
-            self._map.show(table, self.indicator, names=[self.indicator])
-            self._view.show(table, name="territoires")
+        self._map.show(table, self.indicator, names=[self.indicator])
+        self._view.show(table, name="territoires")
         return self._shown

@@ -13,7 +13,6 @@ from ..components import (
     LiveChart,
     bars_chart,
     fr_axis,
-    frozen,
     hover,
     no_data,
     secret_legend,
@@ -117,10 +116,9 @@ class VaePage(Page):
                           years=years),
             "durations": ask(names=["days_to_first_jury_median"], by=("year",), where=vae,
                              years=years)})
-        with frozen():
-            if not self._path.show(tables["total"]):  # nobody entered VAE
-                return no_data(say("VAE", self.language), self.language)
-            for key in ("by_year", "by_status", "by_age", "durations"):
-                getattr(self, f"_{key}").show(tables[key])
-            self._legend.object = secret_legend_text(tables["total"].rule, self.language)
+        if not self._path.show(tables["total"]):  # nobody entered VAE
+            return no_data(say("VAE", self.language), self.language)
+        for key in ("by_year", "by_status", "by_age", "durations"):
+            getattr(self, f"_{key}").show(tables[key])
+        self._legend.object = secret_legend_text(tables["total"].rule, self.language)
         return self._shown
