@@ -123,8 +123,11 @@ def compute_query(engine: sa.Engine | sa.Connection, query: IndicatorQuery,
         dialects.prepare(connection)
         if query.data_until is None:
             query = replace(query, data_until=data_cut(connection))
-        fetch = _fetcher(engine, connection, query, rule, totals, version)
-        decisions = _suppressions(fetch, query, rule, connection)
+        # what the process's shared results are keyed by (None: a caller's transaction)
+        data = None if isinstance(engine, sa.Connection) else (
+            str(engine.url), derived.version(connection) if version is None else version)
+        fetch = _fetcher(connection, query, rule, totals, data)
+        decisions = _suppressions(fetch, query, rule, connection, data)
         values = fetch(query)
         hidden = _hidden(values, query.by, decisions, rule)
         total_dim = None
@@ -147,27 +150,25 @@ def compute_query(engine: sa.Engine | sa.Connection, query: IndicatorQuery,
     return IndicatorTable(query, _with_year_complete(values, query), mask, rule, total_dim)
 
 
-def _fetcher(engine: sa.Engine | sa.Connection, connection: sa.Connection,
-             query: IndicatorQuery, rule: SecretRule, totals: bool,
-             version: int | None = None) -> Callable[[IndicatorQuery], pd.DataFrame]:
+def _fetcher(connection: sa.Connection, query: IndicatorQuery, rule: SecretRule,
+             totals: bool, data: tuple | None) -> Callable[[IndicatorQuery], pd.DataFrame]:
     """How this computation reads a request's values.
 
     Under secret, the request and its margins are read as few times as possible: for each
     set of cuts, one select with every count of the families the secret decides on (and the
     request's own indicators at its cuts), out of which each of them is cut
     (:func:`cqp_metrics.query.narrowed`). Selects go through the process's shared results
-    when the computation owns its connection (an engine given), straight to the database
-    inside a caller's transaction (whose writes others must not see).
+    when the computation owns its connection (``data``: the database and the version of
+    its data), straight to the database inside a caller's transaction (whose writes others
+    must not see).
     """
     dialect = connection.dialect.name
-    if isinstance(engine, sa.Connection):
+    if data is None:
         def read(q: IndicatorQuery, presence: bool) -> pd.DataFrame:
             return _values(connection, q, presence)
     else:
-        key = (str(engine.url), derived.version(connection) if version is None else version)
-
         def read(q: IndicatorQuery, presence: bool) -> pd.DataFrame:
-            return VALUES.get((*key, q, presence), lambda: _values(connection, q, presence))
+            return VALUES.get((*data, q, presence), lambda: _values(connection, q, presence))
     if not rule.enabled:
         return lambda q: read(q, False)
     counted = set(family(query.counts()))
@@ -185,9 +186,15 @@ def _fetcher(engine: sa.Engine | sa.Connection, connection: sa.Connection,
 
 
 def _suppressions(fetch: Callable[[IndicatorQuery], pd.DataFrame], query: IndicatorQuery,
-                  rule: SecretRule, connection: sa.Connection) -> list[Suppression]:
+                  rule: SecretRule, connection: sa.Connection,
+                  data: tuple | None) -> list[Suppression]:
     """The secret's decisions for this filter set, one per fact: each over every count of
-    its fact and the rows where that fact has something, whatever the request names."""
+    its fact and the rows where that fact has something, whatever the request names.
+
+    With ``data``, each decided table is shared by the process's other computations of the
+    same filters (:data:`cqp_metrics.cache.DECISIONS`): a page's requests, which share their
+    filters and their margins, decide each margin once. A decision depends on the filters,
+    the fact, the cuts, the rule and the data only (what a reader knows follows from them)."""
     if not rule.enabled:
         return []
     knowledge = _knowledge(connection, query)
@@ -200,7 +207,8 @@ def _suppressions(fetch: Callable[[IndicatorQuery], pd.DataFrame], query: Indica
             frame = fetch(replace(query, by=dims, names=names))
             return frame.loc[_order(frame, dims)].reset_index(drop=True)
 
-        out.append(Suppression(counts_of, rule, knowledge, list(names)))
+        shared = None if data is None else (*data, replace(query, names=(), by=()), fact, rule)
+        out.append(Suppression(counts_of, rule, knowledge, list(names), shared))
     return out
 
 

@@ -17,10 +17,12 @@ import pandas as pd
 
 
 class ResultCache:
-    """A bounded, thread-safe LRU of data frames (each caller gets its own copy)."""
+    """A bounded, thread-safe LRU of data frames (each caller gets its own copy; with
+    ``copy=False``, of values that nobody changes, handed out as they are)."""
 
-    def __init__(self, size: int = 512) -> None:
+    def __init__(self, size: int = 512, copy: bool = True) -> None:
         self.size = size
+        self.copy = copy
         self._frames: OrderedDict[Hashable, pd.DataFrame] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = self.misses = 0
@@ -31,7 +33,7 @@ class ResultCache:
             if frame is not None:
                 self._frames.move_to_end(key)
                 self.hits += 1
-                return frame.copy()
+                return frame.copy() if self.copy else frame
             self.misses += 1
         frame = compute()  # outside the lock: other requests go on meanwhile
         with self._lock:
@@ -39,7 +41,7 @@ class ResultCache:
             self._frames.move_to_end(key)
             while len(self._frames) > self.size:
                 self._frames.popitem(last=False)
-        return frame.copy()
+        return frame.copy() if self.copy else frame
 
     def clear(self) -> None:
         with self._lock:
@@ -49,3 +51,8 @@ class ResultCache:
 
 #: The database's results for a request: cuts and counts, before the secret.
 VALUES = ResultCache()
+
+#: The secret's decided tables (:class:`cqp_metrics.secret.DecidedTable`, read only) by
+#: data, filters, fact, rule and cuts: a margin is decided once for every request and
+#: session that shares its filters.
+DECISIONS = ResultCache(size=1024, copy=False)

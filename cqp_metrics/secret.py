@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from .cache import DECISIONS
 from .config import SecretRule
 from .dimensions import DIMENSIONS
 from .registry import COUNTS, REGISTRY
@@ -123,8 +124,11 @@ class Suppression:
     """Decides the hidden cells of every table of one filter set, each table once."""
 
     def __init__(self, counts_of: CountsOf, rule: SecretRule, knowledge: Knowledge,
-                 columns: list[str]) -> None:
+                 columns: list[str], shared: tuple | None = None) -> None:
         self.counts_of = counts_of
+        #: The key under which its tables are shared with the process's other decisions
+        #: of the same filters, fact, rule and data (:data:`cqp_metrics.cache.DECISIONS`).
+        self.shared = shared
         self.rule = rule
         self.knowledge = knowledge
         #: The counts under secret, every count of the facts involved.
@@ -138,7 +142,11 @@ class Suppression:
         """The table cut by ``dims`` (any order), its counts and its hidden cells."""
         key = canonical(dims)
         if key not in self._tables:
-            self._tables[key] = self._decide(key)
+            if self.shared is None:
+                self._tables[key] = self._decide(key)
+            else:
+                self._tables[key] = DECISIONS.get((*self.shared, key),
+                                                  lambda: self._decide(key))
         return self._tables[key]
 
     def _decide(self, dims: tuple[str, ...]) -> DecidedTable:

@@ -85,6 +85,32 @@ def test_results_are_shared_until_the_data_change(engine):
     assert expected == 0 and after.values["full"].iloc[0] == 0
 
 
+def test_a_margin_is_decided_once_for_the_requests_of_its_filters(engine):
+    """The requests of one filter set (a page's) share the secret's decision of their common
+    margin, and publish what they publish when each decides alone (inside a transaction,
+    where nothing is shared)."""
+    from cqp_metrics import compute
+    from cqp_metrics.cache import DECISIONS, VALUES
+
+    with engine.begin() as connection:
+        write_dataset(connection, demo.generate(500, seed=9), source="test")
+    VALUES.clear()
+    DECISIONS.clear()
+    ask = {"names": ["juries", "full_rate"], "where": {"pathway": ["vae"]}}
+    compute(engine, by=["year"], **ask)
+    hits, misses = DECISIONS.hits, DECISIONS.misses
+    by_status = compute(engine, by=["status"], **ask)
+    assert DECISIONS.hits == hits + 1  # the jury decisions' margin without cuts
+    assert DECISIONS.misses == misses + 1  # the table by status itself
+    with engine.connect() as connection:
+        alone = compute(connection, by=["status"], **ask)
+    pd.testing.assert_frame_equal(by_status.published(), alone.published())
+    pd.testing.assert_frame_equal(by_status.hidden, alone.hidden)
+    other = compute(engine, by=["status"], names=ask["names"], where={"pathway": ["formation"]})
+    assert DECISIONS.misses == misses + 3  # other filters: decided anew, margin included
+    assert other.query.where != by_status.query.where
+
+
 def test_a_request_and_its_margins_are_read_once_per_set_of_cuts(engine):
     """Under secret, the request and the margins its secret decides on are cut out of one
     select per set of cuts; each cut-out equals the select of the narrower request itself."""
