@@ -80,8 +80,17 @@ def rebuild(connection: sa.Connection, names: tuple[str, ...] | None = None) -> 
         table, _ = TABLES[name]
         connection.execute(table.delete())
         connection.execute(table.insert().from_select([c.name for c in table.columns],
-                                                      select_raw(name)))
+                                                      stored_order(name)))
     return rebuilt
+
+
+def stored_order(name: str) -> sa.Select:
+    """The rows of fact ``name`` in the order its table keeps them: by CQP. DuckDB stores
+    rows in the order they arrive and skips the row groups (about 120,000 rows each) whose
+    CQPs a filter excludes (a branch, a CQP, a user's scope): such selects read a fraction
+    of the table. Other backends ignore the order."""
+    select = select_raw(name)
+    return select.order_by(select.selected_columns.cqp_code)
 
 
 def version(connection: sa.Connection) -> int:
