@@ -11,7 +11,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from . import derived, dialects, schema
-from .cache import VALUES
+from .cache import KNOWLEDGE, VALUES
 from .config import SecretRule
 from .dimensions import DIMENSIONS
 from .period import data_cut, year_complete
@@ -194,10 +194,17 @@ def _suppressions(fetch: Callable[[IndicatorQuery], pd.DataFrame], query: Indica
     With ``data``, each decided table is shared by the process's other computations of the
     same filters (:data:`cqp_metrics.cache.DECISIONS`): a page's requests, which share their
     filters and their margins, decide each margin once. A decision depends on the filters,
-    the fact, the cuts, the rule and the data only (what a reader knows follows from them)."""
+    the fact, the cuts, the rule and the data only (what a reader knows follows from them:
+    it is read once for them, :data:`cqp_metrics.cache.KNOWLEDGE`)."""
     if not rule.enabled:
         return []
-    knowledge = _knowledge(connection, query)
+    if data is None:
+        knowledge = _knowledge(connection, query)
+    else:
+        knowledge = KNOWLEDGE.get(
+            (*data, query.where, query.allowed_branches(),
+             "branch_code" in query.by, "block_code" in query.by),
+            lambda: _knowledge(connection, query))
     out = []
     for fact in dict.fromkeys(COUNTS[n].fact for n in family(query.counts())):
         names = tuple(family([n for n in query.counts() if COUNTS[n].fact == fact]))

@@ -12,8 +12,9 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
+from typing import Any, TypeVar
 
-import pandas as pd
+T = TypeVar("T")
 
 
 class ResultCache:
@@ -23,11 +24,11 @@ class ResultCache:
     def __init__(self, size: int = 512, copy: bool = True) -> None:
         self.size = size
         self.copy = copy
-        self._frames: OrderedDict[Hashable, pd.DataFrame] = OrderedDict()
+        self._frames: OrderedDict[Hashable, Any] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = self.misses = 0
 
-    def get(self, key: Hashable, compute: Callable[[], pd.DataFrame]) -> pd.DataFrame:
+    def get(self, key: Hashable, compute: Callable[[], T]) -> T:
         with self._lock:
             frame = self._frames.get(key)
             if frame is not None:
@@ -56,3 +57,8 @@ VALUES = ResultCache()
 #: data, filters, fact, rule and cuts: a margin is decided once for every request and
 #: session that shares its filters.
 DECISIONS = ResultCache(size=1024, copy=False)
+
+#: What a reader of some filters knows (:class:`cqp_metrics.secret.Knowledge`, read only:
+#: who owns which CQP, which CQP a block is of) by data and filters: read from the database
+#: once for them, not by each computation.
+KNOWLEDGE = ResultCache(size=256, copy=False)

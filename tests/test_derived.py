@@ -111,6 +111,31 @@ def test_a_margin_is_decided_once_for_the_requests_of_its_filters(engine):
     assert other.query.where != by_status.query.where
 
 
+def test_what_a_reader_knows_is_read_once_for_its_filters(engine):
+    """Who owns which CQP is read from the database once for a filter set, not by each
+    computation cut by branch."""
+    from cqp_metrics import compute
+    from cqp_metrics.cache import KNOWLEDGE, VALUES
+
+    with engine.begin() as connection:
+        write_dataset(connection, demo.generate(300, seed=10), source="test")
+    VALUES.clear()
+    KNOWLEDGE.clear()
+    statements = []
+
+    def seen(conn, cursor, statement, *args):
+        if "certification_branch.cqp_code, certification_branch.branch_code" in statement:
+            statements.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", seen)
+    try:
+        compute(engine, names=["juries"], by=["branch_code"])
+        compute(engine, names=["enrolments"], by=["branch_code", "year"])
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", seen)
+    assert len(statements) == 1 and KNOWLEDGE.hits == 1
+
+
 def test_a_request_and_its_margins_are_read_once_per_set_of_cuts(engine):
     """Under secret, the request and the margins its secret decides on are cut out of one
     select per set of cuts; each cut-out equals the select of the narrower request itself."""
