@@ -37,8 +37,7 @@ import sqlalchemy as sa
 from bokeh.document import Document
 from page_open import describe, warm_page
 
-from cqp_metrics import demo, derived, query, schema
-from cqp_metrics.cache import DECISIONS, VALUES
+from cqp_metrics import cache, demo, derived, query, schema
 from cqp_metrics.db import ensure_schema, make_engine
 from cqp_metrics.facts import RAW_FACTS
 from cqp_metrics.loading import write_dataset
@@ -163,9 +162,7 @@ def page_times(url: str, repeat: int, raw: bool = False) -> dict[str, dict[str, 
             for _label, where, years in CHANGES:
                 for page in app.pages:
                     pn.state.clear_caches()
-                    # a cold start: the page's own requests may still share their margins
-                    VALUES.clear()
-                    DECISIONS.clear()
+                    cache.clear()  # cold: the page's own requests may still share margins
                     clock.seconds = 0.0
                     document = documents[page.slug] if page.live else Document()
                     pn.state.curdoc = document
@@ -199,8 +196,7 @@ def sessions(url: str, count: int = 20) -> dict[str, float]:
 
     hv.extension("bokeh")
     pn.state.clear_caches()
-    VALUES.clear()
-    DECISIONS.clear()
+    cache.clear()
     started = time.perf_counter()
     kept = [ObservatoryApp(source=MetricsSource(url=url, scope=None))]
     kept.append(_page_of(kept[0]).get_root())

@@ -62,3 +62,9 @@ DECISIONS = ResultCache(size=1024, copy=False)
 #: who owns which CQP, which CQP a block is of) by data and filters: read from the database
 #: once for them, not by each computation.
 KNOWLEDGE = ResultCache(size=256, copy=False)
+
+
+def clear() -> None:
+    """Forget every shared result, decision and knowledge (a cold start, for benchmarks)."""
+    for cache in (VALUES, DECISIONS, KNOWLEDGE):
+        cache.clear()
