@@ -7,24 +7,32 @@ from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
 from . import derived, dialects, schema
-from .cache import KNOWLEDGE, VALUES
+from .cache import DECISIONS, KNOWLEDGE, VALUES
 from .config import SecretRule
 from .dimensions import DIMENSIONS
 from .period import data_cut, year_complete
 from .query import (
+    GROUPING_COLUMN,
     IndicatorQuery,
     QueryError,
+    build_grouped_select,
     build_select,
     facts_of,
+    grouped_cuts,
+    grouping_mask,
     narrowed,
     rows_column,
+    scan_of,
+    select_columns,
+    windowed,
 )
 from .registry import BY_NAME, COUNTS, REGISTRY, family
-from .secret import TOTAL, Knowledge, Suppression, _key_value
+from .secret import TOTAL, Knowledge, Suppression, _key_value, tables_deciding
 
 #: What a hidden cell reads in every published table.
 SECRET = "secret"
@@ -157,32 +165,120 @@ def _fetcher(connection: sa.Connection, query: IndicatorQuery, rule: SecretRule,
     Under secret, the request and its margins are read as few times as possible: for each
     set of cuts, one select with every count of the families the secret decides on (and the
     request's own indicators at its cuts), out of which each of them is cut
-    (:func:`cqp_metrics.query.narrowed`). Selects go through the process's shared results
-    when the computation owns its connection (``data``: the database and the version of
-    its data), straight to the database inside a caller's transaction (whose writes others
-    must not see).
+    (:func:`cqp_metrics.query.narrowed`); and these selects are read together, in one scan
+    of each fact where the backend groups by several sets of cuts at once (:func:`_read`).
+    Selects go through the process's shared results when the computation owns its
+    connection (``data``: the database and the version of its data), straight to the
+    database inside a caller's transaction (whose writes others must not see).
     """
     dialect = connection.dialect.name
-    if data is None:
-        def read(q: IndicatorQuery, presence: bool) -> pd.DataFrame:
-            return _values(connection, q, presence)
-    else:
-        def read(q: IndicatorQuery, presence: bool) -> pd.DataFrame:
-            return VALUES.get((*data, q, presence), lambda: _values(connection, q, presence))
     if not rule.enabled:
-        return lambda q: read(q, False)
-    counted = set(family(query.counts()))
-    own = {query.by, query.by[:-1]} if totals else {query.by}
-    read_here: dict[IndicatorQuery, pd.DataFrame] = {}
+        if data is None:
+            return lambda q: _values(connection, q, False)
+        return lambda q: VALUES.get((*data, q, False), lambda: _values(connection, q, False))
+    wide = _widened(query, totals)
+    read_here = _read(connection, _reads(query, rule, totals, data), data)
 
     def fetch(q: IndicatorQuery) -> pd.DataFrame:
-        names = counted | set(q.names) | (set(query.names) if q.by in own else set())
-        wide = replace(q, names=tuple(e.name for e in REGISTRY if e.name in names))
-        if wide not in read_here:
-            read_here[wide] = read(wide, True)
-        return narrowed(read_here[wide], q, dialect)
+        w = wide(q)
+        if w not in read_here:  # not foreseen (or a shared decision forgotten since)
+            read_here.update(_read(connection, [w], data))
+        return narrowed(read_here[w], q, dialect)
 
     return fetch
+
+
+def _widened(query: IndicatorQuery, totals: bool) -> Callable[[IndicatorQuery], IndicatorQuery]:
+    """The select a computation of ``query`` reads a request of its own or of its secret
+    from: the same cuts and filters, with every count the secret decides on, and the
+    request's own indicators at its own cuts."""
+    counted = set(family(query.counts()))
+    own = {query.by, query.by[:-1]} if totals else {query.by}
+
+    def wide(q: IndicatorQuery) -> IndicatorQuery:
+        names = counted | set(q.names) | (set(query.names) if q.by in own else set())
+        return replace(q, names=tuple(e.name for e in REGISTRY if e.name in names))
+
+    return wide
+
+
+def _reads(query: IndicatorQuery, rule: SecretRule, totals: bool,
+           data: tuple | None) -> list[IndicatorQuery]:
+    """The selects a computation under secret will read, known before it reads them: its
+    own cuts, and the tables its decisions go through (:func:`~cqp_metrics.secret.
+    tables_deciding`) but those whose decisions are already shared."""
+    wide = _widened(query, totals)
+    own = [query.by, *([query.by[:-1]] if totals and query.by else [])]
+    reads = [wide(replace(query, by=cut)) for cut in own]
+    if not query.counts():
+        return reads
+    facts = list(dict.fromkeys(COUNTS[n].fact for n in family(query.counts())))
+    filters = replace(query, names=(), by=())
+    for table in dict.fromkeys(t for cut in own for t in tables_deciding(cut)):
+        if data is not None and all(
+                DECISIONS.peek((*data, filters, fact, rule, table)) is not None
+                for fact in facts):
+            continue
+        reads.append(wide(replace(query, by=table, names=())))
+    return list(dict.fromkeys(reads))
+
+
+def prefetch(engine: sa.Engine, queries: Iterable[IndicatorQuery],
+             secret: SecretRule | bool = True, totals: bool = False,
+             version: int | None = None) -> None:
+    """Read what the computations of ``queries`` (:func:`compute_query`, same ``secret``
+    and ``totals``) will read, into the process's shared results, in as few scans as the
+    backend allows: the requests of one set of filters and their margins together. A page
+    calls it with its requests before computing them side by side; with the data's
+    ``version`` and requests that carry their data cut, nothing already shared opens the
+    database."""
+    rule = _rule(secret)
+    queries = list(queries)
+    if not rule.enabled or not queries:
+        return
+    if version is None or any(q.data_until is None for q in queries):
+        with engine.connect() as connection:
+            version = derived.version(connection) if version is None else version
+            cut = data_cut(connection)
+        queries = [q if q.data_until is not None else replace(q, data_until=cut)
+                   for q in queries]
+    data = (str(engine.url), version)
+    reads = [w for q in queries for w in _reads(q, rule, totals, data)
+             if VALUES.peek((*data, w, True)) is None]
+    if reads:
+        with engine.connect() as connection:
+            dialects.prepare(connection)
+            _read(connection, reads, data)
+
+
+def _read(connection: sa.Connection, reads: Iterable[IndicatorQuery],
+          data: tuple | None) -> dict[IndicatorQuery, pd.DataFrame]:
+    """The values of these selects (with presence): those shared already, and the others
+    from the database, one select per scan (:func:`cqp_metrics.query.scan_of`) where the
+    backend groups by several sets of cuts at once, each alone otherwise; shared with the
+    process when ``data`` says whose they are."""
+    dialect = connection.dialect.name
+    out: dict[IndicatorQuery, pd.DataFrame] = {}
+    scans: dict[tuple, list[IndicatorQuery]] = {}
+    for w in dict.fromkeys(reads):
+        frame = None if data is None else VALUES.peek((*data, w, True), used=True)
+        if frame is not None:
+            out[w] = frame
+        elif dialects.rules_for(dialect).grouping_sets and not windowed(w.names, dialect):
+            scans.setdefault(scan_of(w), []).append(w)
+        else:
+            scans[("alone", w)] = [w]
+    for group in scans.values():
+        if len(group) == 1:
+            w = group[0]
+            out[w] = (_values(connection, w, True) if data is None else
+                      VALUES.get((*data, w, True), lambda w=w: _values(connection, w, True)))
+            continue
+        for w, frame in _grouped_values(connection, group).items():
+            out[w] = frame
+            if data is not None:
+                VALUES.put((*data, w, True), frame.copy())
+    return out
 
 
 def _suppressions(fetch: Callable[[IndicatorQuery], pd.DataFrame], query: IndicatorQuery,
@@ -347,7 +443,35 @@ def _values(connection: sa.Connection, query: IndicatorQuery,
     """What the database computes: the cuts, the counts (integers) and the other kinds'
     sums and medians (floats); with ``presence``, each fact's rows per group too."""
     result = connection.execute(build_select(query, connection.dialect.name, presence))
+    return _typed(pd.DataFrame(result.all(), columns=list(result.keys())), query)
+
+
+def _grouped_values(connection: sa.Connection,
+                    group: list[IndicatorQuery]) -> dict[IndicatorQuery, pd.DataFrame]:
+    """What :func:`_values` (with presence) returns for each request of ``group``, read in
+    one select grouped by each one's cuts (:func:`cqp_metrics.query.build_grouped_select`)."""
+    dialect = connection.dialect.name
+    result = connection.execute(build_grouped_select(group, dialect))
     frame = pd.DataFrame(result.all(), columns=list(result.keys()))
+    cuts = grouped_cuts(group)
+    sets = frame[GROUPING_COLUMN].to_numpy()
+    out = {}
+    for w in group:
+        part = frame[sets == grouping_mask(cuts, w.by)]
+        facts = facts_of(w)
+        if w.by:
+            present = np.zeros(len(part), dtype=bool)
+            for fact in facts:
+                present |= part[rows_column(fact)].to_numpy() > 0
+            part = part[present]
+        columns = list(select_columns(w.names, w.by, dialect, True))
+        out[w] = _typed(part[columns].reset_index(drop=True), w)
+    return out
+
+
+def _typed(frame: pd.DataFrame, query: IndicatorQuery) -> pd.DataFrame:
+    """The database's columns as the computation reads them: counts as integers, the other
+    kinds' sums and medians as floats, numeric cuts as nullable integers."""
     counts = set(query.counts()) | {rows_column(fact) for fact in facts_of(query)}
     for column in frame.columns:
         if column in query.by:

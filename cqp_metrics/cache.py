@@ -26,23 +26,54 @@ class ResultCache:
         self.copy = copy
         self._frames: OrderedDict[Hashable, Any] = OrderedDict()
         self._lock = threading.Lock()
+        #: Keys being computed, each with the event its computation sets when done.
+        self._running: dict[Hashable, threading.Event] = {}
         self.hits = self.misses = 0
 
     def get(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """The value of ``key``, computed once: a caller asking while another computes it
+        waits for that value rather than computing it again."""
+        while True:
+            with self._lock:
+                frame = self._frames.get(key)
+                if frame is not None:
+                    self._frames.move_to_end(key)
+                    self.hits += 1
+                    return frame.copy() if self.copy else frame
+                running = self._running.get(key)
+                if running is None:
+                    self.misses += 1
+                    running = self._running[key] = threading.Event()
+                    break
+            running.wait()  # then read it, or compute it if that computation failed
+        try:
+            frame = compute()  # outside the lock: other requests go on meanwhile
+            self.put(key, frame)
+        finally:
+            with self._lock:
+                del self._running[key]
+            running.set()
+        return frame.copy() if self.copy else frame
+
+    def peek(self, key: Hashable, used: bool = False) -> Any | None:
+        """The value kept for ``key`` (as :meth:`get` hands it out), or None: nothing is
+        computed. A look counts as neither hit nor miss; with ``used``, a value found counts
+        as a hit."""
         with self._lock:
             frame = self._frames.get(key)
-            if frame is not None:
-                self._frames.move_to_end(key)
-                self.hits += 1
-                return frame.copy() if self.copy else frame
-            self.misses += 1
-        frame = compute()  # outside the lock: other requests go on meanwhile
+            if frame is None:
+                return None
+            self._frames.move_to_end(key)
+            self.hits += used
+        return frame.copy() if self.copy else frame
+
+    def put(self, key: Hashable, frame: Any) -> None:
+        """Keep ``frame`` as the value of ``key`` (computed elsewhere, with others)."""
         with self._lock:
             self._frames[key] = frame
             self._frames.move_to_end(key)
             while len(self._frames) > self.size:
                 self._frames.popitem(last=False)
-        return frame.copy() if self.copy else frame
 
     def clear(self) -> None:
         with self._lock:
@@ -64,7 +95,13 @@ DECISIONS = ResultCache(size=1024, copy=False)
 KNOWLEDGE = ResultCache(size=256, copy=False)
 
 
+#: Computed tables (:class:`cqp_metrics.api.IndicatorTable`, read only) by database, data
+#: version, request and totals: what the dashboards' sessions share.
+TABLES = ResultCache(size=512, copy=False)
+
+
 def clear() -> None:
-    """Forget every shared result, decision and knowledge (a cold start, for benchmarks)."""
-    for cache in (VALUES, DECISIONS, KNOWLEDGE):
+    """Forget every shared table, result, decision and knowledge (a cold start, for
+    benchmarks)."""
+    for cache in (TABLES, VALUES, DECISIONS, KNOWLEDGE):
         cache.clear()

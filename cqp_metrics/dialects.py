@@ -9,10 +9,13 @@ backend (the way ibis' compilers keep one translation table per backend):
 - median: DuckDB ``median(x)``, PostgreSQL ``percentile_cont(0.5) WITHIN GROUP (ORDER BY x)``,
   SQLite has none: a portable fallback ranks the rows with window functions;
 - natural logarithm: ``ln`` everywhere, but SQLite has it only when built with its math
-  functions; :func:`prepare` registers one otherwise.
+  functions; :func:`prepare` registers one otherwise;
+- several sets of cuts in one scan: ``GROUP BY GROUPING SETS`` with ``GROUPING()`` on DuckDB
+  and PostgreSQL; SQLite has neither, and reads each set of cuts in its own select.
 
-What a backend cannot do is declared in :data:`RULES` (``native_median``), and the query
-builder asks here rather than testing backend names itself.
+What a backend cannot do is declared in :data:`RULES` (``native_median``,
+``grouping_sets``), and the query builder asks here rather than testing backend names
+itself.
 """
 
 from __future__ import annotations
@@ -33,11 +36,13 @@ class Rules:
     name: str
     #: A ``median`` aggregate (exact: the mean of the two middle values for an even count).
     native_median: bool
+    #: ``GROUP BY GROUPING SETS`` with ``GROUPING()``: several sets of cuts in one scan.
+    grouping_sets: bool = False
 
 
 RULES = {
-    "duckdb": Rules("duckdb", native_median=True),
-    "postgresql": Rules("postgresql", native_median=True),
+    "duckdb": Rules("duckdb", native_median=True, grouping_sets=True),
+    "postgresql": Rules("postgresql", native_median=True, grouping_sets=True),
     "sqlite": Rules("sqlite", native_median=False),
 }
 

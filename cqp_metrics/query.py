@@ -13,7 +13,7 @@ import datetime as dt
 import functools
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -208,10 +208,13 @@ def facts_of(query: IndicatorQuery) -> list[str]:
 
 def _fact_select(name: str, indicators: Sequence[Indicator], query: IndicatorQuery,
                  context: SqlContext, presence_column: bool = False,
+                 sets: Sequence[tuple[str, ...]] | None = None,
                  ) -> tuple[sa.Select, dict[str, object]]:
     """The fact's rows under the filters, grouped by the cuts, with each indicator's
     aggregates (and the count of its rows with ``presence_column``); and the value of each
-    column for a group without rows."""
+    column for a group without rows. With ``sets``, grouped by each of these sets of
+    ``query.by`` at once (``GROUPING SETS``), each row saying its set in
+    :data:`GROUPING_COLUMN`."""
     parts: list[Sql] = []
 
     def columns(fact: FactSource, partition: list[sa.ColumnElement]) -> dict:
@@ -222,7 +225,10 @@ def _fact_select(name: str, indicators: Sequence[Indicator], query: IndicatorQue
         return out
 
     rows = fact_rows(name, query, columns)
-    keys = [rows.c[f"k_{d}"].label(d) for d in query.by]
+    cuts = [rows.c[f"k_{d}"] for d in query.by]
+    keys = [cut.label(d) for cut, d in zip(cuts, query.by, strict=True)]
+    if sets is not None:
+        keys.append(sa.func.grouping(*cuts).label(GROUPING_COLUMN))
     aggregates, fill = [], {}
     for part in parts:
         for column, aggregate in part.aggregates.items():
@@ -232,8 +238,11 @@ def _fact_select(name: str, indicators: Sequence[Indicator], query: IndicatorQue
         aggregates.append(sa.func.count().label(rows_column(name)))
         fill[rows_column(name)] = 0
     select = sa.select(*keys, *aggregates).select_from(rows)
-    if keys:
-        select = select.group_by(*(rows.c[f"k_{d}"] for d in query.by))
+    if sets is not None:
+        select = select.group_by(sa.func.grouping_sets(
+            *(sa.tuple_(*(rows.c[f"k_{d}"] for d in cut)) for cut in sets)))
+    elif cuts:
+        select = select.group_by(*cuts)
     return select, fill
 
 
@@ -243,15 +252,88 @@ def build_select(query: IndicatorQuery, dialect: str = "duckdb",
     indicator involved (counts, and what the other kinds derive theirs from); with
     ``presence``, also each fact's count of rows (:func:`rows_column`), so that the select of
     fewer indicators can be cut out of it (:func:`narrowed`)."""
-    context = SqlContext(rules_for(dialect), query.data_until)
+    return _joined(query, dialect, presence, None)
+
+
+#: The column of a grouped select (:func:`build_grouped_select`) saying which set of cuts a
+#: row belongs to: SQL's ``GROUPING()`` of every cut, a bit set for each cut not in the set.
+GROUPING_COLUMN = "grouping__set"
+
+
+def grouping_mask(dims: Sequence[str], cut: Iterable[str]) -> int:
+    """The :data:`GROUPING_COLUMN` of the rows grouped by ``cut`` in a select over ``dims``
+    (``GROUPING(a, b, c)``: the first argument is the most significant bit)."""
+    cut = set(cut)
+    return sum(1 << (len(dims) - 1 - i) for i, d in enumerate(dims) if d not in cut)
+
+
+def grouped_cuts(queries: Sequence[IndicatorQuery]) -> tuple[str, ...]:
+    """The cuts of a grouped select of ``queries``: all of theirs, in registry order."""
+    used = {d for q in queries for d in q.by}
+    return tuple(d for d in DIMENSIONS if d in used)
+
+
+def build_grouped_select(queries: Sequence[IndicatorQuery], dialect: str) -> sa.Select:
+    """One SELECT for requests that differ only by their cuts and indicators, with presence
+    (:func:`build_select`): each fact's rows are read once and grouped by every set of cuts
+    at once (``GROUPING SETS``). A row carries every cut of :func:`grouped_cuts` (NULL
+    where its set has not it), the columns of every request, and :data:`GROUPING_COLUMN`.
+
+    The requests must share one reading of the rows (:func:`scan_of`: the same filters,
+    the branch link for all or none of them) and have no window over the cuts
+    (:func:`windowed`)."""
+    if len({scan_of(q) for q in queries}) != 1 or any(windowed(q.names, dialect)
+                                                       for q in queries):
+        raise QueryError("ces requêtes ne se lisent pas en un seul passage")
+    names = {n for q in queries for n in q.names}
+    union = replace(queries[0], by=grouped_cuts(queries),
+                    names=tuple(e.name for e in REGISTRY if e.name in names))
+    sets = list(dict.fromkeys(tuple(d for d in union.by if d in q.by) for q in queries))
+    return _joined(union, dialect, True, sets)
+
+
+def scan_of(query: IndicatorQuery) -> tuple:
+    """What the reading of a request's rows depends on besides its indicators and cuts:
+    requests of one scan may be grouped in one select (:func:`build_grouped_select`). The
+    filters; the facts read (a fact's rows are grouped by every set of cuts of the select,
+    and only blocks are cut by block); whether the rows are joined to their branches (a
+    CQPI's rows count in each of its branches when cut by branch); for the activity fact,
+    whether the year is a cut (the end of the period a registration is checked at)."""
+    facts = tuple(facts_of(query))
+    return (replace(query, names=(), by=()), facts, "branch_code" in query.by,
+            "activity" in facts and "year" in query.by)
+
+
+@functools.lru_cache(maxsize=1024)
+def windowed(names: tuple[str, ...], dialect: str) -> bool:
+    """Whether a row-level column of these indicators is a window over the cuts
+    (Kaplan–Meier's at-risk counts, a median where the backend has none): their rows then
+    depend on the cuts, and cannot be grouped by other sets of cuts in the same scan."""
+    context = SqlContext(rules_for(dialect), None)
+    query = IndicatorQuery(names)
+    for fact, indicators in _by_fact(query).items():
+        select, _ = _fact_select(fact, indicators, query, context)
+        if any(isinstance(e, sa.sql.elements.Over) for e in sa.sql.visitors.iterate(select)):
+            return True
+    return False
+
+
+def _by_fact(query: IndicatorQuery) -> dict[str, list[Indicator]]:
     by_fact: dict[str, list[Indicator]] = {}
     for name in query.needed():
         entry = BY_NAME[name]
         if entry.fact:
             by_fact.setdefault(entry.fact, []).append(entry)
+    return by_fact
+
+
+def _joined(query: IndicatorQuery, dialect: str, presence: bool,
+            sets: list[tuple[str, ...]] | None) -> sa.Select:
+    """Each fact's grouped rows in its CTE, joined on the union of their keys."""
+    context = SqlContext(rules_for(dialect), query.data_until)
     ctes, fills = {}, {}
-    for fact, indicators in by_fact.items():
-        select, fill = _fact_select(fact, indicators, query, context, presence)
+    for fact, indicators in _by_fact(query).items():
+        select, fill = _fact_select(fact, indicators, query, context, presence, sets)
         ctes[fact] = select.cte(f"f_{fact}")
         fills.update({column: (fact, value) for column, value in fill.items()})
     columns = list(fills)
@@ -261,13 +343,14 @@ def build_select(query: IndicatorQuery, dialect: str = "duckdb",
         for cte in rest:
             from_ = from_.join(cte, sa.true())
         return sa.select(*(_filled(ctes, fills, c) for c in columns)).select_from(from_)
-    keys = sa.union(*(sa.select(*(cte.c[d] for d in query.by)) for cte in ctes.values()))
+    key_columns = [*query.by, *([GROUPING_COLUMN] if sets is not None else [])]
+    keys = sa.union(*(sa.select(*(cte.c[d] for d in key_columns)) for cte in ctes.values()))
     keys = keys.subquery("k")
     from_ = keys
     for cte in ctes.values():
-        on = sa.and_(*(keys.c[d].is_not_distinct_from(cte.c[d]) for d in query.by))
+        on = sa.and_(*(keys.c[d].is_not_distinct_from(cte.c[d]) for d in key_columns))
         from_ = from_.outerjoin(cte, on)
-    return sa.select(*(keys.c[d] for d in query.by),
+    return sa.select(*(keys.c[d] for d in key_columns),
                      *(_filled(ctes, fills, c) for c in columns)).select_from(from_)
 
 
@@ -281,8 +364,10 @@ def _filled(ctes: dict[str, sa.CTE], fills: dict[str, tuple[str, object]],
 
 
 @functools.lru_cache(maxsize=1024)
-def _columns_of(names: tuple[str, ...], by: tuple[str, ...], dialect: str) -> tuple[str, ...]:
-    select = build_select(IndicatorQuery(names, by), dialect)
+def select_columns(names: tuple[str, ...], by: tuple[str, ...], dialect: str,
+                presence: bool = False) -> tuple[str, ...]:
+    """The columns of :func:`build_select` for these indicators and cuts."""
+    select = build_select(IndicatorQuery(names, by), dialect, presence)
     return tuple(select.selected_columns.keys())
 
 
@@ -290,7 +375,7 @@ def narrowed(wide: pd.DataFrame, query: IndicatorQuery, dialect: str) -> pd.Data
     """What :func:`build_select` of ``query`` returns, cut out of the frame of a wider request
     with the same cuts and filters, made with ``presence``: its columns, and the groups where
     one of its facts has rows."""
-    columns = list(_columns_of(query.names, query.by, dialect))
+    columns = list(select_columns(query.names, query.by, dialect))
     if query.by:
         present = np.zeros(len(wide), dtype=bool)
         for fact in facts_of(query):

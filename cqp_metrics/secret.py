@@ -70,6 +70,30 @@ def canonical(dims: Iterable[str]) -> tuple[str, ...]:
     return tuple(d for d in DIMENSIONS if d in dims)
 
 
+def tables_deciding(dims: Iterable[str]) -> list[tuple[str, ...]]:
+    """The tables (their cuts, canonical) whose counts a decision of the table cut by
+    ``dims`` reads, itself last: its margins, coarse first, and the tables its branch and
+    block relations go through (:meth:`Suppression._decide`). What a computation will ask
+    for, known before it asks, so that it can be read in one go."""
+    out: list[tuple[str, ...]] = []
+
+    def visit(cut: tuple[str, ...]) -> None:
+        if cut in out:
+            return
+        for dim in cut:
+            rest = tuple(d for d in cut if d != dim)
+            visit(rest)
+            if dim == "branch_code" and "cqp_code" not in cut:
+                visit(canonical((*rest, "cqp_code")))
+        if "block_code" in cut and "cqp_code" not in cut:
+            visit(canonical((*(d for d in cut if d != "block_code"), "cqp_code")))
+        if cut not in out:
+            out.append(cut)
+
+    visit(canonical(dims))
+    return out
+
+
 def _key_value(value: object) -> object:
     if value is None or (not isinstance(value, str) and pd.isna(value)):
         return None

@@ -4,10 +4,11 @@ write: a load, a correction, the migration that creates it (on the three backend
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 import sqlalchemy as sa
 from alembic import command
 
-from cqp_metrics import db, demo, derived, schema
+from cqp_metrics import db, demo, derived, dialects, schema
 from cqp_metrics.loading import write_dataset
 
 
@@ -138,7 +139,8 @@ def test_what_a_reader_knows_is_read_once_for_its_filters(engine):
 
 def test_a_request_and_its_margins_are_read_once_per_set_of_cuts(engine):
     """Under secret, the request and the margins its secret decides on are cut out of one
-    select per set of cuts; each cut-out equals the select of the narrower request itself."""
+    select per set of cuts, and these selects are one where the backend groups by several
+    sets of cuts at once; each cut-out equals the select of the narrower request itself."""
     from cqp_metrics import compute
     from cqp_metrics.api import _values
     from cqp_metrics.cache import VALUES
@@ -158,7 +160,9 @@ def test_a_request_and_its_margins_are_read_once_per_set_of_cuts(engine):
         compute(engine, names=["enrolments", "full_rate", "vae_success_rate"], by=["year"])
     finally:
         sa.event.remove(engine, "before_cursor_execute", seen)
-    assert len(statements) == 2  # by year, and the margin without cuts
+    grouped = dialects.rules_for(engine.dialect.name).grouping_sets
+    # by year, and the margin without cuts: together where the backend can
+    assert len(statements) == (1 if grouped else 2)
     wider_somewhere = False
     with engine.connect() as connection:
         dialect = connection.dialect.name
@@ -183,3 +187,135 @@ def _sorted(frame: pd.DataFrame, by: tuple[str, ...]) -> pd.DataFrame:
     if not by:
         return frame
     return frame.sort_values(list(by), na_position="last").reset_index(drop=True)
+
+
+def test_a_grouped_select_gives_each_request_what_its_own_select_gives(engine):
+    """Requests of one set of filters read in one select grouped by their cuts
+    (``GROUPING SETS``): each one's rows and columns are those of its own select, NULL cuts
+    included (where the backend groups; SQLite reads each alone)."""
+    from cqp_metrics.api import _grouped_values, _values
+    from cqp_metrics.query import IndicatorQuery, QueryError, build_grouped_select
+
+    with engine.begin() as connection:
+        write_dataset(connection, demo.generate(500, seed=12), source="test")
+    where = {"pathway": ["vae", "formation"]}
+    groups = [[IndicatorQuery.make(names, by, where, years=(2019, None))
+                for names, by in group] for group in (
+        [(["juries", "full", "partial", "refused"], ("year",)),
+         (["juries", "full", "partial", "refused"], ()),
+         (["juries", "vae_full"], ("funding", "region_code")),
+         (["juries"], ("funding",)),
+         (["juries", "full"], ("region_code", "year"))],
+        [(["days_to_first_jury_median"], ("year",)), (["first_juries"], ()),
+         (["days_to_first_jury_median"], ("sex",))])]
+    with engine.connect() as connection:
+        dialects.prepare(connection)
+        if not dialects.rules_for(connection.dialect.name).grouping_sets:
+            return
+        nulls = False
+        for group in groups:
+            together = _grouped_values(connection, group)
+            for query in group:
+                expected = _values(connection, query, True)
+                pd.testing.assert_frame_equal(_sorted(together[query], query.by),
+                                              _sorted(expected, query.by))
+                nulls |= bool(query.by) and expected[list(query.by)].isna().any().any()
+        assert nulls  # a cut's missing values are a group of their own, kept apart
+        # rows read differently cannot share a select: by branch (a CQPI in each branch)
+        with pytest.raises(QueryError):
+            build_grouped_select([groups[0][0], IndicatorQuery.make(
+                ["juries"], ("branch_code",), where, years=(2019, None))],
+                connection.dialect.name)
+
+
+def test_the_tables_a_decision_reads_are_known_before_it_reads_them():
+    """``tables_deciding`` foresees exactly the tables a decision asks for, whatever the cuts
+    (margins, a branch's CQPs, a CQP's blocks)."""
+    from cqp_metrics.config import SecretRule
+    from cqp_metrics.secret import Knowledge, Suppression, canonical, tables_deciding
+
+    for dims in [(), ("year",), ("region_code", "year"), ("branch_code",),
+                 ("year", "branch_code"), ("branch_code", "cqp_code"), ("block_code",),
+                 ("block_code", "referential_version"), ("year", "block_code", "sex")]:
+        asked = []
+
+        def counts_of(cut, asked=asked):
+            asked.append(cut)
+            return pd.DataFrame({**{d: pd.Series([], dtype=object) for d in cut},
+                                 "juries": pd.Series([], dtype="int64")})
+
+        Suppression(counts_of, SecretRule(), Knowledge(), ["juries"]).table(dims)
+        assert sorted(asked) == sorted(tables_deciding(dims)), dims
+        assert tables_deciding(dims)[-1] == canonical(dims)
+
+
+def test_a_page_s_requests_are_read_together_before_they_are_computed(engine):
+    """``prefetch`` reads what a page's requests and their secret will read (one select per
+    set of filters and facts where the backend groups cuts); their computations then read
+    nothing more, and publish what each publishes alone inside a transaction."""
+    from cqp_metrics import cache
+    from cqp_metrics.api import compute_query, prefetch
+    from cqp_metrics.config import SecretRule
+    from cqp_metrics.query import IndicatorQuery
+
+    with engine.begin() as connection:
+        write_dataset(connection, demo.generate(500, seed=13), source="test")
+    where = {"pathway": ["vae"]}
+    requests = [IndicatorQuery.make(["juries", "full_rate"], by, where) for by in
+                (("year",), ("status",), ("age_band",), ("region_code", "sex"))]
+    requests.append(IndicatorQuery.make(["juries"], ("branch_code",), where))
+    statements = []
+
+    def seen(conn, cursor, statement, *args):
+        if statement.lstrip().startswith("WITH"):
+            statements.append(statement)
+
+    cache.clear()
+    sa.event.listen(engine, "before_cursor_execute", seen)
+    try:
+        prefetch(engine, requests, SecretRule())
+        read = len(statements)
+        tables = [compute_query(engine, query, SecretRule()) for query in requests]
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", seen)
+    assert len(statements) == read  # the computations read nothing more
+    grouped = dialects.rules_for(engine.dialect.name).grouping_sets
+    # with the branch link and without; every set of cuts alone where the backend can't
+    assert read == 2 if grouped else read > 2
+    with engine.connect() as connection:
+        for query, table in zip(requests, tables, strict=True):
+            alone = compute_query(connection, query, SecretRule())
+            pd.testing.assert_frame_equal(table.published(), alone.published())
+
+
+def test_a_shared_result_is_computed_once_for_callers_asking_together():
+    """Callers asking for a result while another computes it wait for that one, and a
+    failed computation leaves the next caller to compute it again."""
+    import threading
+    import time
+
+    from cqp_metrics.cache import ResultCache
+
+    shared = ResultCache(copy=False)
+    computed = []
+
+    def slow():
+        computed.append(1)
+        time.sleep(0.2)
+        return "value"
+
+    got = []
+    threads = [threading.Thread(target=lambda: got.append(shared.get("k", slow)))
+               for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert got == ["value"] * 4 and len(computed) == 1
+
+    def failing():
+        raise RuntimeError("database gone")
+
+    with pytest.raises(RuntimeError):
+        shared.get("other", failing)
+    assert shared.get("other", lambda: "again") == "again"
