@@ -6,6 +6,7 @@ import logging
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 import pandas as pd
 import panel as pn
@@ -14,7 +15,8 @@ import sqlalchemy as sa
 
 from cqp_metrics import catalogue, derived
 from cqp_metrics.access import NOBODY, Access
-from cqp_metrics.api import IndicatorTable, compute_query
+from cqp_metrics.api import IndicatorTable, compute_query, prefetch
+from cqp_metrics.cache import TABLES
 from cqp_metrics.config import SecretRule, resolve_db_url, scope_from_env
 from cqp_metrics.db import DatabaseError, check_schema, error_reason, make_engine
 from cqp_metrics.formatting import source_note
@@ -64,12 +66,12 @@ def _data_version(url: str) -> str:
     return value
 
 
-@pn.cache(max_items=512, policy="LRU", hash_funcs={IndicatorQuery: IndicatorQuery.key})
 def _indicator_table(url: str, version: str, query: IndicatorQuery,
                      totals: bool) -> IndicatorTable:
-    """One request's table, shared by every session: the request itself is the key."""
-    return compute_query(engine_for(url), query, secret=SecretRule(), totals=totals,
-                         version=int(version))
+    """One request's table, shared by every session: the request itself is the key (a
+    session asking while another computes it waits for that table)."""
+    return TABLES.get((url, version, query, totals), lambda: compute_query(
+        engine_for(url), query, secret=SecretRule(), totals=totals, version=int(version)))
 
 
 @pn.cache(max_items=128, policy="LRU")
@@ -182,7 +184,21 @@ class MetricsSource(param.Parameterized):
 
     def answers(self, requests: dict[str, IndicatorQuery]) -> dict[str, IndicatorTable]:
         """The tables of a page's requests, computed side by side (the database works while
-        Python decides another table's secret), each cached for every session."""
+        Python decides another table's secret), each cached for every session.
+
+        What the requests not cached yet will read is read first, together
+        (:func:`cqp_metrics.api.prefetch`): the requests of one set of filters and all
+        their margins in one scan of each fact, the sets of filters side by side."""
+        version = _data_version(self.url)
+        missing = [q for q in dict.fromkeys(requests.values())
+                   if TABLES.peek((self.url, version, q, False)) is None]
+        scans: dict[IndicatorQuery, list[IndicatorQuery]] = {}
+        for query in missing:
+            scans.setdefault(replace(query, names=(), by=()), []).append(query)
+        engine = engine_for(self.url)
+        for future in [_POOL.submit(prefetch, engine, group, SecretRule(), False, int(version))
+                       for group in scans.values()]:
+            future.result()
         futures = {name: _POOL.submit(self.answer, query) for name, query in requests.items()}
         return {name: future.result() for name, future in futures.items()}
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import panel as pn
 import pytest
 
+from cqp_metrics import cache
 from dashboards import data, warm
 from dashboards.data import MetricsSource
 from dashboards.filters import Filters
@@ -21,6 +22,7 @@ def url(tmp_path_factory):
 
 def test_a_warmed_cache_answers_the_default_view_without_the_database(url, monkeypatch):
     pn.state.clear_caches()
+    cache.clear()
     assert warm.warm(url) == len(PAGES)
     asked = []
     real = data.compute_query
