@@ -86,8 +86,8 @@ def build(url: str, candidacies: int) -> dict[str, float]:
 
 
 class SqlClock:
-    """Adds up the wall time during which ``cqp_metrics`` computations (the page's queries)
-    run: requests run side by side count once."""
+    """Adds up the wall time during which ``cqp_metrics`` computations (the page's queries,
+    and their reading together beforehand) run: requests run side by side count once."""
 
     def __init__(self) -> None:
         self.seconds = 0.0
@@ -111,7 +111,7 @@ class SqlClock:
     def patched(self) -> Iterator[None]:
         from dashboards import data
 
-        originals = data.compute_query, data.completion_curve
+        originals = data.compute_query, data.completion_curve, data.prefetch
 
         def timed(function):
             def wrapper(*args, **kwargs):
@@ -122,11 +122,12 @@ class SqlClock:
                     self._leave()
             return wrapper
 
-        data.compute_query, data.completion_curve = (timed(f) for f in originals)
+        data.compute_query, data.completion_curve, data.prefetch = (timed(f)
+                                                                     for f in originals)
         try:
             yield
         finally:
-            data.compute_query, data.completion_curve = originals
+            data.compute_query, data.completion_curve, data.prefetch = originals
 
 
 @contextlib.contextmanager

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 
@@ -64,14 +63,6 @@ class IndicatorQuery:
     until: tuple[int, int] | None = None
     #: The data cut: censoring day of durations, and which years are complete.
     data_until: dt.date | None = None
-
-    def key(self) -> bytes:
-        """A stable digest of the request (equal requests, equal keys, in any process): for
-        caches that hash their arguments (Panel's)."""
-        canonical = (self.names, self.by, self.where, self.years,
-                     None if self.scope is None else tuple(sorted(self.scope)), self.until,
-                     None if self.data_until is None else self.data_until.isoformat())
-        return hashlib.sha256(repr(canonical).encode("utf-8")).digest()
 
     @classmethod
     def make(cls, names: Iterable[str] | None = None, by: Iterable[str] = (),
