@@ -7,7 +7,6 @@ from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
-import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
@@ -28,7 +27,6 @@ from .query import (
     narrowed,
     rows_column,
     scan_of,
-    select_columns,
     windowed,
 )
 from .registry import BY_NAME, COUNTS, REGISTRY, family
@@ -212,11 +210,10 @@ def _reads(query: IndicatorQuery, rule: SecretRule, totals: bool,
     reads = [wide(replace(query, by=cut)) for cut in own]
     if not query.counts():
         return reads
-    facts = list(dict.fromkeys(COUNTS[n].fact for n in family(query.counts())))
-    filters = replace(query, names=(), by=())
+    facts = _secret_facts(query)
     for table in dict.fromkeys(t for cut in own for t in tables_deciding(cut)):
         if data is not None and all(
-                DECISIONS.peek((*data, filters, fact, rule, table)) is not None
+                DECISIONS.peek((*_decisions_key(data, query, fact, rule), table)) is not None
                 for fact in facts):
             continue
         reads.append(wide(replace(query, by=table, names=())))
@@ -302,7 +299,7 @@ def _suppressions(fetch: Callable[[IndicatorQuery], pd.DataFrame], query: Indica
              "branch_code" in query.by, "block_code" in query.by),
             lambda: _knowledge(connection, query))
     out = []
-    for fact in dict.fromkeys(COUNTS[n].fact for n in family(query.counts())):
+    for fact in _secret_facts(query):
         names = tuple(family([n for n in query.counts() if COUNTS[n].fact == fact]))
 
         def counts_of(dims: tuple[str, ...], names=names) -> pd.DataFrame:
@@ -310,9 +307,20 @@ def _suppressions(fetch: Callable[[IndicatorQuery], pd.DataFrame], query: Indica
             frame = fetch(replace(query, by=dims, names=names))
             return frame.loc[_order(frame, dims)].reset_index(drop=True)
 
-        shared = None if data is None else (*data, replace(query, names=(), by=()), fact, rule)
+        shared = None if data is None else _decisions_key(data, query, fact, rule)
         out.append(Suppression(counts_of, rule, knowledge, list(names), shared))
     return out
+
+
+def _secret_facts(query: IndicatorQuery) -> list[str]:
+    """The facts whose counts the secret decides on for ``query``, one decision each."""
+    return list(dict.fromkeys(COUNTS[n].fact for n in family(query.counts())))
+
+
+def _decisions_key(data: tuple, query: IndicatorQuery, fact: str, rule: SecretRule) -> tuple:
+    """What a fact's decided tables are shared by (:data:`cqp_metrics.cache.DECISIONS`,
+    followed by each table's cuts): the data, the filters, the fact and the rule."""
+    return (*data, query.filters(), fact, rule)
 
 
 def _hidden(values: pd.DataFrame, by: tuple[str, ...], decisions: list[Suppression],
@@ -455,18 +463,8 @@ def _grouped_values(connection: sa.Connection,
     frame = pd.DataFrame(result.all(), columns=list(result.keys()))
     cuts = grouped_cuts(group)
     sets = frame[GROUPING_COLUMN].to_numpy()
-    out = {}
-    for w in group:
-        part = frame[sets == grouping_mask(cuts, w.by)]
-        facts = facts_of(w)
-        if w.by:
-            present = np.zeros(len(part), dtype=bool)
-            for fact in facts:
-                present |= part[rows_column(fact)].to_numpy() > 0
-            part = part[present]
-        columns = list(select_columns(w.names, w.by, dialect, True))
-        out[w] = _typed(part[columns].reset_index(drop=True), w)
-    return out
+    return {w: _typed(narrowed(frame[sets == grouping_mask(cuts, w.by)], w, dialect, True), w)
+            for w in group}
 
 
 def _typed(frame: pd.DataFrame, query: IndicatorQuery) -> pd.DataFrame:

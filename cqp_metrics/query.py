@@ -101,6 +101,11 @@ class IndicatorQuery:
         return cls(names, by, tuple(filters), (lo, hi),
                    None if scope is None else frozenset(scope), until, data_until)
 
+    def filters(self) -> IndicatorQuery:
+        """The request without its indicators and cuts: what its rows are (filters, period,
+        scope, data cut), shared by every request read from the same rows."""
+        return replace(self, names=(), by=())
+
     def allowed_branches(self) -> frozenset[str] | None:
         """The branches a row may belong to: the scope, narrowed by a branch filter."""
         allowed = self.scope
@@ -291,7 +296,7 @@ def scan_of(query: IndicatorQuery) -> tuple:
     CQPI's rows count in each of its branches when cut by branch); for the activity fact,
     whether the year is a cut (the end of the period a registration is checked at)."""
     facts = tuple(facts_of(query))
-    return (replace(query, names=(), by=()), facts, "branch_code" in query.by,
+    return (query.filters(), facts, "branch_code" in query.by,
             "activity" in facts and "year" in query.by)
 
 
@@ -362,11 +367,12 @@ def select_columns(names: tuple[str, ...], by: tuple[str, ...], dialect: str,
     return tuple(select.selected_columns.keys())
 
 
-def narrowed(wide: pd.DataFrame, query: IndicatorQuery, dialect: str) -> pd.DataFrame:
-    """What :func:`build_select` of ``query`` returns, cut out of the frame of a wider request
-    with the same cuts and filters, made with ``presence``: its columns, and the groups where
-    one of its facts has rows."""
-    columns = list(select_columns(query.names, query.by, dialect))
+def narrowed(wide: pd.DataFrame, query: IndicatorQuery, dialect: str,
+             presence: bool = False) -> pd.DataFrame:
+    """What :func:`build_select` of ``query`` (with ``presence`` or not) returns, cut out of
+    the frame of a wider request with the same cuts and filters, made with ``presence``:
+    its columns, and the groups where one of its facts has rows."""
+    columns = list(select_columns(query.names, query.by, dialect, presence))
     if query.by:
         present = np.zeros(len(wide), dtype=bool)
         for fact in facts_of(query):

@@ -6,7 +6,6 @@ import logging
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 
 import pandas as pd
 import panel as pn
@@ -70,8 +69,13 @@ def _indicator_table(url: str, version: str, query: IndicatorQuery,
                      totals: bool) -> IndicatorTable:
     """One request's table, shared by every session: the request itself is the key (a
     session asking while another computes it waits for that table)."""
-    return TABLES.get((url, version, query, totals), lambda: compute_query(
+    return TABLES.get(_table_key(url, version, query, totals), lambda: compute_query(
         engine_for(url), query, secret=SecretRule(), totals=totals, version=int(version)))
+
+
+def _table_key(url: str, version: str, query: IndicatorQuery, totals: bool) -> tuple:
+    """What a request's table is shared by (:data:`cqp_metrics.cache.TABLES`)."""
+    return (url, version, query, totals)
 
 
 @pn.cache(max_items=128, policy="LRU")
@@ -191,10 +195,10 @@ class MetricsSource(param.Parameterized):
         their margins in one scan of each fact, the sets of filters side by side."""
         version = _data_version(self.url)
         missing = [q for q in dict.fromkeys(requests.values())
-                   if TABLES.peek((self.url, version, q, False)) is None]
+                   if TABLES.peek(_table_key(self.url, version, q, False)) is None]
         scans: dict[IndicatorQuery, list[IndicatorQuery]] = {}
         for query in missing:
-            scans.setdefault(replace(query, names=(), by=()), []).append(query)
+            scans.setdefault(query.filters(), []).append(query)
         engine = engine_for(self.url)
         for future in [_POOL.submit(prefetch, engine, group, SecretRule(), False, int(version))
                        for group in scans.values()]:

@@ -3,6 +3,9 @@ write: a load, a correction, the migration that creates it (on the three backend
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
+
 import pandas as pd
 import pytest
 import sqlalchemy as sa
@@ -15,6 +18,27 @@ from cqp_metrics.loading import write_dataset
 def _rows(connection: sa.Connection, select: sa.Select) -> list[tuple]:
     return sorted(tuple("" if v is None else str(int(v) if isinstance(v, bool) else v)
                         for v in row) for row in connection.execute(select).all())
+
+
+@contextlib.contextmanager
+def statements(engine: sa.Engine, wanted: Callable[[str], bool]) -> Iterator[list[str]]:
+    """The statements the engine runs meanwhile that ``wanted`` keeps, in order."""
+    seen: list[str] = []
+
+    def listen(conn, cursor, statement, *args):
+        if wanted(statement):
+            seen.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", listen)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", listen)
+
+
+def _with(statement: str) -> bool:
+    """A computation's select (its facts in CTEs)."""
+    return statement.lstrip().startswith("WITH")
 
 
 def assert_exact(engine: sa.Engine) -> dict[str, int]:
@@ -122,19 +146,11 @@ def test_what_a_reader_knows_is_read_once_for_its_filters(engine):
         write_dataset(connection, demo.generate(300, seed=10), source="test")
     VALUES.clear()
     KNOWLEDGE.clear()
-    statements = []
-
-    def seen(conn, cursor, statement, *args):
-        if "certification_branch.cqp_code, certification_branch.branch_code" in statement:
-            statements.append(statement)
-
-    sa.event.listen(engine, "before_cursor_execute", seen)
-    try:
+    owners = "certification_branch.cqp_code, certification_branch.branch_code"
+    with statements(engine, lambda statement: owners in statement) as read:
         compute(engine, names=["juries"], by=["branch_code"])
         compute(engine, names=["enrolments"], by=["branch_code", "year"])
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", seen)
-    assert len(statements) == 1 and KNOWLEDGE.hits == 1
+    assert len(read) == 1 and KNOWLEDGE.hits == 1
 
 
 def test_a_request_and_its_margins_are_read_once_per_set_of_cuts(engine):
@@ -148,21 +164,12 @@ def test_a_request_and_its_margins_are_read_once_per_set_of_cuts(engine):
 
     with engine.begin() as connection:
         write_dataset(connection, demo.generate(500, seed=8), source="test")
-    statements = []
-
-    def seen(conn, cursor, statement, *args):
-        if statement.lstrip().startswith("WITH"):
-            statements.append(statement)
-
     VALUES.clear()
-    sa.event.listen(engine, "before_cursor_execute", seen)
-    try:
+    with statements(engine, _with) as read:
         compute(engine, names=["enrolments", "full_rate", "vae_success_rate"], by=["year"])
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", seen)
     grouped = dialects.rules_for(engine.dialect.name).grouping_sets
     # by year, and the margin without cuts: together where the backend can
-    assert len(statements) == (1 if grouped else 2)
+    assert len(read) == (1 if grouped else 2)
     wider_somewhere = False
     with engine.connect() as connection:
         dialect = connection.dialect.name
@@ -264,21 +271,12 @@ def test_a_page_s_requests_are_read_together_before_they_are_computed(engine):
     requests = [IndicatorQuery.make(["juries", "full_rate"], by, where) for by in
                 (("year",), ("status",), ("age_band",), ("region_code", "sex"))]
     requests.append(IndicatorQuery.make(["juries"], ("branch_code",), where))
-    statements = []
-
-    def seen(conn, cursor, statement, *args):
-        if statement.lstrip().startswith("WITH"):
-            statements.append(statement)
-
     cache.clear()
-    sa.event.listen(engine, "before_cursor_execute", seen)
-    try:
+    with statements(engine, _with) as selects:
         prefetch(engine, requests, SecretRule())
-        read = len(statements)
+        read = len(selects)
         tables = [compute_query(engine, query, SecretRule()) for query in requests]
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", seen)
-    assert len(statements) == read  # the computations read nothing more
+    assert len(selects) == read  # the computations read nothing more
     grouped = dialects.rules_for(engine.dialect.name).grouping_sets
     # with the branch link and without; every set of cuts alone where the backend can't
     assert read == 2 if grouped else read > 2
