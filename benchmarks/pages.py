@@ -1,7 +1,7 @@
 """Benchmark: each page's recompute after a filter change, as the server does it (#11).
 
     .venv/bin/python benchmarks/pages.py [--candidacies 100000 1000000] [--repeat 3]
-        [--also sqlite postgresql] [--load] [--db URL] [--markdown docs/benchmarks.md]
+        [--also sqlite postgresql] [--no-duckdb] [--load] [--db URL] [--markdown docs/benchmarks.md]
 
 For each size, a DuckDB file is filled with the demo generator (``write_dataset``: validation
 excluded, derived layer included; in parts of a million), and with ``--also`` a SQLite file
@@ -298,6 +298,8 @@ def main() -> None:
     parser.add_argument("--candidacies", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--also", nargs="*", default=[], choices=["sqlite", "postgresql"],
                         help="at the largest size, the same figures on these backends too")
+    parser.add_argument("--no-duckdb", dest="duckdb", action="store_false",
+                        help="only the --also backends, at the largest size (DuckDB skipped)")
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--db", default=None, help="an existing database (no build)")
     parser.add_argument("--no-raw", dest="raw", action="store_false",
@@ -324,7 +326,7 @@ def main() -> None:
     if args.db:
         configs = [(sa.make_url(args.db).get_backend_name(), None)]
     else:
-        configs = [("duckdb", size) for size in args.candidacies]
+        configs = [("duckdb", size) for size in args.candidacies if args.duckdb]
         configs += [(backend, max(args.candidacies)) for backend in args.also]
     with tempfile.TemporaryDirectory() as folder:
         for backend, size in configs:

@@ -241,3 +241,20 @@ def test_juries_can_be_loaded_alone_against_the_database(engine, folder):
     edit(folder, "juries", "K5,2023-12-01,full", "K5,2023-12-01,partial")
     load(folder, engine)
     assert ("K5", "2023-12-01", "partial") in table_rows(engine)["jury"]
+
+
+def test_awkward_text_and_blanks_are_stored_as_read(engine, folder):
+    """Commas, quotes, a backslash, markup: stored as read on every backend (PostgreSQL
+    copies the rows as CSV); a blank cell is stored as NULL, not as empty text."""
+    name = 'Métallurgie, "UIMM" \\N; <b>&amp;</b>'
+    edit(folder, "branches", "3248,Métallurgie", '3248,"' + name.replace('"', '""') + '"')
+    load(folder, engine)
+    with engine.connect() as connection:
+        stored = connection.exec_driver_sql(
+            "SELECT name FROM branch WHERE branch_code = '3248'").scalar_one()
+        providers = dict(connection.exec_driver_sql(
+            "SELECT candidacy_id, provider_id FROM candidacy").all())
+    assert stored == name
+    expected = pd.read_csv(folder / "candidacies.csv", dtype=str, keep_default_na=False)
+    assert providers == {row.candidacy_id: row.provider_id or None
+                         for row in expected.itertuples()}

@@ -9,12 +9,13 @@ CQP's branches, and its registrations when the file has the RNCP columns, read f
 from __future__ import annotations
 
 import datetime as dt
+import io
 from collections.abc import Callable
 
 import pandas as pd
 import pyarrow as pa
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 
 from .. import derived, schema
 from ..period import latest_fact_date
@@ -77,12 +78,12 @@ def _upsert(connection: sa.Connection, table: sa.Table, frame: pd.DataFrame,
     # A foreign-key column is never updated: DuckDB cannot update an indexed column of a row
     # that other rows reference, and the validation refuses such changes on every backend.
     others = [c for c in columns if c not in keys and not table.c[c].foreign_keys]
-    if connection.dialect.name == "duckdb":
-        _upsert_duckdb(connection, table, frame, keys, others)
+    set_based = {"duckdb": _upsert_duckdb, "postgresql": _upsert_postgresql}
+    if connection.dialect.name in set_based:
+        set_based[connection.dialect.name](connection, table, frame, keys, others)
         progress(len(frame))
         return
-    dialect_insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
-    statement = dialect_insert(table)
+    statement = sqlite.insert(table)
     if others:
         statement = statement.on_conflict_do_update(
             index_elements=keys, set_={c: statement.excluded[c] for c in others})
@@ -94,24 +95,38 @@ def _upsert(connection: sa.Connection, table: sa.Table, frame: pd.DataFrame,
         progress(min(start + CHUNK, len(records)))
 
 
+def _typed(frame: pd.DataFrame, table: sa.Table) -> pd.DataFrame:
+    """The rows with each column in its table's type: dates as datetimes, integers as
+    nullable integers, text as text (blanks stay missing)."""
+    columns = {}
+    for column in frame.columns:
+        kind = table.c[column].type
+        if isinstance(kind, sa.Date):
+            columns[column] = pd.to_datetime(frame[column])
+        elif isinstance(kind, sa.Integer):
+            columns[column] = frame[column].astype("Int64")
+        elif isinstance(kind, sa.Boolean):
+            columns[column] = frame[column].astype(bool)
+        else:
+            columns[column] = frame[column].astype("str")
+    return pd.DataFrame(columns)
+
+
+def _set_based(keys: list[str], others: list[str]) -> str:
+    """The ``ON CONFLICT`` clause of a set-based upsert (DuckDB and PostgreSQL spell it
+    alike)."""
+    conflict = ", ".join(f'"{c}"' for c in keys)
+    return f" ON CONFLICT ({conflict}) " + (
+        "DO UPDATE SET " + ", ".join(f'"{c}" = excluded."{c}"' for c in others)
+        if others else "DO NOTHING")
+
+
 def _upsert_duckdb(connection: sa.Connection, table: sa.Table, frame: pd.DataFrame,
                    keys: list[str], others: list[str]) -> None:
     """DuckDB reads the rows in place, as one Arrow table: one set-based INSERT (… ON CONFLICT
     when the table already holds rows)."""
     duck = connection.connection.driver_connection
-    columns = {}
-    for column in frame.columns:
-        kind = table.c[column].type
-        if isinstance(kind, sa.Date):
-            values = pd.to_datetime(frame[column])
-        elif isinstance(kind, sa.Integer):
-            values = frame[column].astype("Int64")
-        elif isinstance(kind, sa.Boolean):
-            values = frame[column].astype(bool)
-        else:
-            values = frame[column].astype("str")
-        columns[column] = pa.array(values, from_pandas=True)
-    staged = pa.table(columns)
+    staged = pa.Table.from_pandas(_typed(frame, table), preserve_index=False)
     name = f"incoming_{table.name}"
     duck.register(name, staged)
     try:
@@ -122,13 +137,34 @@ def _upsert_duckdb(connection: sa.Connection, table: sa.Table, frame: pd.DataFra
         insert = f'INSERT INTO "{table.name}" ({column_list}) SELECT {select_list} FROM {name}'
         empty = duck.execute(f'SELECT NOT EXISTS (SELECT 1 FROM "{table.name}")').fetchone()[0]
         if not empty:  # an upsert checks every row against the key index: only when needed
-            conflict = ", ".join(f'"{c}"' for c in keys)
-            insert += f" ON CONFLICT ({conflict}) " + (
-                "DO UPDATE SET " + ", ".join(f'"{c}" = excluded."{c}"' for c in others)
-                if others else "DO NOTHING")
+            insert += _set_based(keys, others)
         duck.execute(insert)
     finally:
         duck.unregister(name)
+
+
+def _upsert_postgresql(connection: sa.Connection, table: sa.Table, frame: pd.DataFrame,
+                       keys: list[str], others: list[str]) -> None:
+    """PostgreSQL copies the rows, as CSV, into a temporary table of the same columns, then
+    one set-based INSERT … ON CONFLICT (row by row, a million candidacies took minutes).
+    A blank is NULL, quoted or not (the validation has made every blank text missing)."""
+    columns = list(frame.columns)
+    column_list = ", ".join(f'"{c}"' for c in columns)
+    name = f"incoming_{table.name}"
+    buffer = io.StringIO()
+    _typed(frame, table).to_csv(buffer, index=False, header=False, date_format="%Y-%m-%d")
+    cursor = connection.connection.driver_connection.cursor()
+    try:
+        cursor.execute(f'CREATE TEMPORARY TABLE "{name}" ON COMMIT DROP AS '
+                       f'SELECT {column_list} FROM "{table.name}" WITH NO DATA')
+        with cursor.copy(f'COPY "{name}" ({column_list}) FROM STDIN WITH (FORMAT csv, '
+                         f'FORCE_NULL ({column_list}))') as copy:
+            copy.write(buffer.getvalue())
+        cursor.execute(f'INSERT INTO "{table.name}" ({column_list}) '
+                       f'SELECT {column_list} FROM "{name}"' + _set_based(keys, others))
+        cursor.execute(f'DROP TABLE "{name}"')
+    finally:
+        cursor.close()
 
 
 def _records(frame: pd.DataFrame, table: sa.Table) -> list[dict]:
