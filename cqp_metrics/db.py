@@ -21,6 +21,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from .config import resolve_db_url
+from .dialects import rules_for
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 log = logging.getLogger("cqp_metrics")
@@ -62,8 +63,12 @@ def make_engine(db: str | None = None, *, read_only: bool = False,
                                 "ou « cqp-metrics load », ou donnez --db).")
         if not read_only:
             file.parent.mkdir(parents=True, exist_ok=True)
+    kwargs["connect_args"] = connect_args = {}
+    for key, value in rules_for(url.get_backend_name()).connect_args:
+        given = url.query.get(key)  # the URL's own (PostgreSQL's options=…) come first
+        connect_args[key] = value if given is None else f"{given} {value}"
     if url.get_backend_name() == "duckdb":
-        kwargs["connect_args"] = {"read_only": read_only}
+        connect_args["read_only"] = read_only
         if not hold_file:
             kwargs["poolclass"] = sa.pool.NullPool
     try:

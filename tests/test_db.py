@@ -51,3 +51,15 @@ def test_a_new_file_waits_for_the_queries_on_the_old_one(tmp_path):
         assert reading.execute(sa.text("SELECT v FROM t")).scalar_one() == 1
     later.join(timeout=SharedReadOnlyFile.WAIT)
     assert seen == [2]
+
+
+def test_postgresql_connections_compile_no_jit_and_keep_the_urls_options(postgres_server):
+    """JIT compiling costs PostgreSQL more than it saves on the indicators' selects: every
+    connection turns it off, after the options the URL gives (kept)."""
+    url = postgres_server.url()
+    for address, expected in ((url, "4MB"), (url + "?options=-c%20work_mem%3D64MB", "64MB")):
+        engine = make_engine(address)
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql("SHOW jit").scalar() == "off"
+            assert connection.exec_driver_sql("SHOW work_mem").scalar() == expected
+        engine.dispose()
