@@ -157,6 +157,12 @@ class Session:
     def _run(self) -> None:
         self.connection._loop_until(lambda: self._stop)
 
+    def text(self) -> str:
+        """What the page's text panes say (an alert, an error message), in one line."""
+        texts = [str(getattr(m, "text", "")) for m in self.session.document.models
+                 if type(m).__name__ in ("HTML", "Markdown", "Alert")]
+        return " ".join(" ".join(t.split()) for t in texts if t)
+
     @property
     def connected(self) -> bool:
         return self.session.connected
@@ -198,6 +204,9 @@ def user(base: str, seconds: float, seed: int, out: list, errors: list,
         return
     opened.append(session.opened)
     try:
+        if not session.choices:  # the page came without its filters: what it says instead
+            errors.append(f"page without filters: {session.text()[:200]!r}")
+            return
         end = time.perf_counter() + seconds
         while time.perf_counter() < end:
             title = rng.choice([t for t in CHOICES if t in session.choices])
@@ -317,7 +326,11 @@ def percentiles(values: list[float]) -> str:
 
 def run(url: str, args) -> list[str]:
     lines = []
-    with tempfile.TemporaryDirectory() as folder, servers(url, args.servers, folder) as started:
+    kept = getattr(args, "logs", None)  # the servers' logs kept there, else thrown away
+    if kept:
+        Path(kept).mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as scratch, \
+            servers(url, args.servers, str(kept or scratch)) as started:
         first = started[0]
         lines += [f"Served by {len(started)} `panel serve` process(es) on 127.0.0.1, database "
                   f"{sa.make_url(url).get_backend_name()}.", ""]
@@ -403,6 +416,8 @@ def main() -> None:
                         help="also run the load test with sessions reading the page this many "
                              "seconds (on average) between two changes")
     parser.add_argument("--title", default=None, help="a heading for this run's section")
+    parser.add_argument("--logs", type=Path, default=None,
+                        help="keep the servers' logs in this folder")
     parser.add_argument("--markdown", type=Path, default=None)
     args = parser.parse_args()
     lines = [f"### {args.title}", ""] if args.title else []

@@ -315,6 +315,8 @@ def main() -> None:
     parser.add_argument("--clicks", type=int, default=30)
     parser.add_argument("--markdown", type=Path, default=None,
                         help="write the results into this file, between its markers")
+    parser.add_argument("--logs", type=Path, default=None,
+                        help="keep the servers' logs of --load in this folder (one per base)")
     parser.add_argument("--plot", type=Path, default=None,
                         help="a PNG of the growth with the data (two sizes or more)")
     args = parser.parse_args()
@@ -355,7 +357,8 @@ def main() -> None:
 
                     settings = argparse.Namespace(
                         servers=2 if backend == "postgresql" else 1, sessions=args.sessions,
-                        seconds=args.seconds, clicks=args.clicks, memory=True, pause=args.pause)
+                        seconds=args.seconds, clicks=args.clicks, memory=True, pause=args.pause,
+                        logs=args.logs / f"{backend}_{size}" if args.logs else None)
                     lines += load.run(url, settings)
                 if backend == "duckdb":
                     growth.append((size, derived_times, raw_times))

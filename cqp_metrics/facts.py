@@ -162,13 +162,23 @@ def activity_fact() -> FactSource:
     cand = schema.candidacy.alias("c")
     activity = _activity("act")
     from_ = activity.join(cand, cand.c.candidacy_id == activity.c.candidacy_id)
-    return FactSource(from_, cand, activity.c.activity_date, {"cqp_code": cand.c.cqp_code})
+    return FactSource(from_, cand, activity.c.activity_date, {
+        "cqp_code": cand.c.cqp_code,
+        # what the RNCP coverage by year asks of each row; stored by the derived layer, so
+        # that PostgreSQL and SQLite do not look up the windows row by row at each request
+        "registered_year_end": registered_on_last_day(cand.c.cqp_code,
+                                                      year_of(activity.c.activity_date))})
 
 
-def last_activity_year() -> sa.ScalarSelect:
-    """The last year with an entry or a jury decision in the whole database."""
-    activity = _activity("act_all")
-    return sa.select(sa.func.max(year_of(activity.c.activity_date))).scalar_subquery()
+def last_activity_year(activity: FactSource | None = None) -> sa.ScalarSelect:
+    """The last year with an entry or a jury decision in the whole database (read from
+    ``activity``, the activity fact's rows; by default the raw tables)."""
+    if activity is None:
+        rows = _activity("act_all")
+        return sa.select(sa.func.max(year_of(rows.c.activity_date))).scalar_subquery()
+    # never correlated: the request reads the same table
+    return sa.select(sa.func.max(year_of(activity.date))).select_from(
+        activity.from_).correlate(None).scalar_subquery()
 
 
 #: Each fact over the raw tables: what the derived layer (:mod:`cqp_metrics.derived`) is

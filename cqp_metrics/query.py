@@ -147,14 +147,14 @@ def fact_rows(name: str, query: IndicatorQuery,
         link = schema.certification_branch.alias("cb")
     lo, hi = query.years
     if name == "activity":
-        if "year" in query.by:
-            end_year = year_of(fact.date)
-        elif hi is not None:
-            end_year = sa.literal(hi)
+        last_day = query.until or (12, 31)
+        if "year" in query.by and last_day == (12, 31):  # stored with each row
+            fact.columns["registered_at_end"] = fact.columns["registered_year_end"]
         else:
-            end_year = last_activity_year()
-        fact.columns["registered_at_end"] = registered_on_last_day(
-            cand.c.cqp_code, end_year, query.until or (12, 31))
+            end_year = year_of(fact.date) if "year" in query.by else \
+                sa.literal(hi) if hi is not None else last_activity_year(FACTS[name]())
+            fact.columns["registered_at_end"] = registered_on_last_day(
+                cand.c.cqp_code, end_year, last_day)
     dims = {d: DIMENSIONS[d].expression(fact, link) for d in query.by}
     row_columns = columns(fact, list(dims.values()))
     rows = sa.select(*(e.label(f"k_{d}") for d, e in dims.items()),

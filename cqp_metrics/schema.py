@@ -223,7 +223,9 @@ fact_block_result = _fact_table(
     sa.Column("acquired", sa.Boolean))
 fact_activity = _fact_table(
     "fact_activity",
-    sa.Column("activity_date", sa.Date, doc="an entry or a jury decision"))
+    sa.Column("activity_date", sa.Date, doc="an entry or a jury decision"),
+    sa.Column("registered_year_end", sa.Boolean,
+              doc="the CQP is registered in the RNCP or the RS on 31 December of that year"))
 
 fact_refresh = sa.Table(
     "fact_refresh",

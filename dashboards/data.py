@@ -49,44 +49,44 @@ def engine_for(url: str) -> sa.Engine:
 #: How long a read of the data version holds (seconds): a page's requests share one read
 #: instead of opening the database once more each; a load shows within that time.
 VERSION_HOLDS = 1.0
-_VERSIONS: dict[str, tuple[float, str]] = {}
+_VERSIONS: dict[str, tuple[float, int]] = {}
 
 
-def _data_version(url: str) -> str:
+def _data_version(url: str) -> int:
     """Changes whenever the data change (a load, a correction, an RNCP import): the cache
     key includes it."""
     now = time.monotonic()
-    read_at, value = _VERSIONS.get(url, (-VERSION_HOLDS, ""))
+    read_at, value = _VERSIONS.get(url, (-VERSION_HOLDS, 0))
     if now - read_at < VERSION_HOLDS:
         return value
     with engine_for(url).connect() as connection:
-        value = str(derived.version(connection))
+        value = derived.version(connection)
     _VERSIONS[url] = (now, value)
     return value
 
 
-def _indicator_table(url: str, version: str, query: IndicatorQuery,
+def _indicator_table(url: str, version: int, query: IndicatorQuery,
                      totals: bool) -> IndicatorTable:
     """One request's table, shared by every session: the request itself is the key (a
     session asking while another computes it waits for that table)."""
     return TABLES.get(_table_key(url, version, query, totals), lambda: compute_query(
-        engine_for(url), query, secret=SecretRule(), totals=totals, version=int(version)))
+        engine_for(url), query, secret=SecretRule(), totals=totals, version=version))
 
 
-def _table_key(url: str, version: str, query: IndicatorQuery, totals: bool) -> tuple:
+def _table_key(url: str, version: int, query: IndicatorQuery, totals: bool) -> tuple:
     """What a request's table is shared by (:data:`cqp_metrics.cache.TABLES`)."""
     return (url, version, query, totals)
 
 
 @pn.cache(max_items=128, policy="LRU")
-def _completion_curve(url: str, version: str, where: tuple, years: tuple,
+def _completion_curve(url: str, version: int, where: tuple, years: tuple,
                       scope: tuple | None, by_year: bool) -> pd.DataFrame:
     return completion_curve(engine_for(url), where=dict(where), years=years, scope=scope,
                             by_year=by_year, secret=SecretRule())
 
 
 @pn.cache(max_items=64, policy="LRU")
-def _catalogue(url: str, version: str, scope: tuple | None, what: str):
+def _catalogue(url: str, version: int, scope: tuple | None, what: str):
     with engine_for(url).connect() as connection:
         if what == "certifications":
             return catalogue.certifications(connection, scope)
@@ -200,7 +200,7 @@ class MetricsSource(param.Parameterized):
         for query in missing:
             scans.setdefault(query.filters(), []).append(query)
         engine = engine_for(self.url)
-        for future in [_POOL.submit(prefetch, engine, group, SecretRule(), False, int(version))
+        for future in [_POOL.submit(prefetch, engine, group, SecretRule(), False, version)
                        for group in scans.values()]:
             future.result()
         futures = {name: _POOL.submit(self.answer, query) for name, query in requests.items()}

@@ -79,6 +79,25 @@ def test_the_migration_builds_the_layer_from_the_data_there(engine):
     assert all(assert_exact(engine).values())
 
 
+def test_the_layer_of_an_earlier_definition_is_rebuilt_at_the_current_one(engine):
+    """A database whose activity table predates its stored flag (0007) gets the flag, exact,
+    and a new version of the data (caches of results are renewed)."""
+    with engine.begin() as connection:
+        write_dataset(connection, demo.generate(300, seed=6), source="test")
+    with engine.begin() as connection:
+        command.downgrade(db._alembic_config(connection), "0007")
+        connection.execute(sa.text("ALTER TABLE fact_activity DROP COLUMN registered_year_end"))
+        before = derived.version(connection)
+    db.upgrade(engine)
+    with engine.connect() as connection:
+        columns = connection.execute(sa.text("SELECT * FROM fact_activity WHERE 1 = 0")).keys()
+        assert "registered_year_end" in columns
+        assert derived.version(connection) == before + 1
+        flagged = connection.execute(sa.select(sa.func.count()).where(
+            schema.fact_activity.c.registered_year_end)).scalar_one()
+    assert flagged and all(assert_exact(engine).values())
+
+
 def test_results_are_shared_until_the_data_change(engine):
     """The second identical request is answered from the shared results; a correction
     (a new version of the data) is seen at once."""
