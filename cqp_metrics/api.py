@@ -233,6 +233,11 @@ def prefetch(engine: sa.Engine, queries: Iterable[IndicatorQuery],
     queries = list(queries)
     if not rule.enabled or not queries:
         return
+    if not dialects.rules_for(engine.dialect.name).grouping_sets:
+        # SQLite reads each set of cuts alone: read ahead in one thread, they would only
+        # wait for one another, where the computations read them side by side (measured:
+        # the Référentiel page 0.85 s with, 0.5 s without, 100,000 candidacies)
+        return
     if version is None or any(q.data_until is None for q in queries):
         with engine.connect() as connection:
             version = derived.version(connection) if version is None else version
