@@ -260,13 +260,14 @@ def _read(connection: sa.Connection, reads: Iterable[IndicatorQuery],
     backend groups by several sets of cuts at once, each alone otherwise; shared with the
     process when ``data`` says whose they are."""
     dialect = connection.dialect.name
+    grouped = dialects.rules_for(dialect).grouping_sets
     out: dict[IndicatorQuery, pd.DataFrame] = {}
     scans: dict[tuple, list[IndicatorQuery]] = {}
     for w in dict.fromkeys(reads):
         frame = None if data is None else VALUES.peek((*data, w, True), used=True)
         if frame is not None:
             out[w] = frame
-        elif dialects.rules_for(dialect).grouping_sets and not windowed(w.names, dialect):
+        elif grouped and not windowed(w.names, dialect):
             scans.setdefault(scan_of(w), []).append(w)
         else:
             scans[("alone", w)] = [w]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -54,3 +54,9 @@ DIMENSIONS: dict[str, Dimension] = {
                   lambda fact, _l: fact["block_code"], facts=("block_result",)),
     )
 }
+
+
+def canonical(dims: Iterable[str]) -> tuple[str, ...]:
+    """Dimensions in registry order: one name for one table, whatever the request's order."""
+    dims = set(dims)
+    return tuple(d for d in DIMENSIONS if d in dims)

@@ -170,13 +170,10 @@ def activity_fact() -> FactSource:
                                                       year_of(activity.c.activity_date))})
 
 
-def last_activity_year(activity: FactSource | None = None) -> sa.ScalarSelect:
-    """The last year with an entry or a jury decision in the whole database (read from
-    ``activity``, the activity fact's rows; by default the raw tables)."""
-    if activity is None:
-        rows = _activity("act_all")
-        return sa.select(sa.func.max(year_of(rows.c.activity_date))).scalar_subquery()
-    # never correlated: the request reads the same table
+def last_activity_year(activity: FactSource) -> sa.ScalarSelect:
+    """The last year with an entry or a jury decision in the whole database, read from
+    ``activity`` (the activity fact's rows, raw or derived)."""
+    # never correlated: the request reads the same rows
     return sa.select(sa.func.max(year_of(activity.date))).select_from(
         activity.from_).correlate(None).scalar_subquery()
 

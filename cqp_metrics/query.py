@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from . import schema
 from .derived import FACTS
 from .dialects import rules_for
-from .dimensions import DIMENSIONS
+from .dimensions import DIMENSIONS, canonical
 from .facts import (
     FactSource,
     cqps_of,
@@ -152,7 +152,7 @@ def fact_rows(name: str, query: IndicatorQuery,
             fact.columns["registered_at_end"] = fact.columns["registered_year_end"]
         else:
             end_year = year_of(fact.date) if "year" in query.by else \
-                sa.literal(hi) if hi is not None else last_activity_year(FACTS[name]())
+                sa.literal(hi) if hi is not None else last_activity_year(fact)
             fact.columns["registered_at_end"] = registered_on_last_day(
                 cand.c.cqp_code, end_year, last_day)
     dims = {d: DIMENSIONS[d].expression(fact, link) for d in query.by}
@@ -265,8 +265,7 @@ def grouping_mask(dims: Sequence[str], cut: Iterable[str]) -> int:
 
 def grouped_cuts(queries: Sequence[IndicatorQuery]) -> tuple[str, ...]:
     """The cuts of a grouped select of ``queries``: all of theirs, in registry order."""
-    used = {d for q in queries for d in q.by}
-    return tuple(d for d in DIMENSIONS if d in used)
+    return canonical(d for q in queries for d in q.by)
 
 
 def build_grouped_select(queries: Sequence[IndicatorQuery], dialect: str) -> sa.Select:

@@ -42,7 +42,7 @@ import pandas as pd
 
 from .cache import DECISIONS
 from .config import SecretRule
-from .dimensions import DIMENSIONS
+from .dimensions import canonical
 from .registry import COUNTS, REGISTRY
 
 #: The value a dimension takes in a total row.
@@ -62,12 +62,6 @@ class Knowledge:
     allowed: Mapping[str, frozenset] = field(default_factory=dict)
     #: The CQPs each block code belongs to (a block is named by its CQP and its code).
     blocks: Mapping[str, frozenset[str]] = field(default_factory=dict)
-
-
-def canonical(dims: Iterable[str]) -> tuple[str, ...]:
-    """Dimensions in registry order: one name for one table, whatever the request's order."""
-    dims = set(dims)
-    return tuple(d for d in DIMENSIONS if d in dims)
 
 
 def tables_deciding(dims: Iterable[str]) -> list[tuple[str, ...]]:

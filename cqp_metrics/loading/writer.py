@@ -155,7 +155,7 @@ def _upsert_postgresql(connection: sa.Connection, table: sa.Table, frame: pd.Dat
     _typed(frame, table).to_csv(buffer, index=False, header=False, date_format="%Y-%m-%d")
     cursor = connection.connection.driver_connection.cursor()
     try:
-        cursor.execute(f'CREATE TEMPORARY TABLE "{name}" ON COMMIT DROP AS '
+        cursor.execute(f'CREATE TEMPORARY TABLE "{name}" AS '
                        f'SELECT {column_list} FROM "{table.name}" WITH NO DATA')
         with cursor.copy(f'COPY "{name}" ({column_list}) FROM STDIN WITH (FORMAT csv, '
                          f'FORCE_NULL ({column_list}))') as copy:
