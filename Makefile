@@ -78,7 +78,7 @@ bench: $(STAMP) system-deps bench-secret
 	$(BIN)/python benchmarks/pages.py --candidacies 100000 1000000 10000000 \
 	  --also sqlite postgresql --load \
 	  --markdown docs/benchmarks.md --plot docs/benchmarks-growth.png
-	$(BIN)/python benchmarks/load_million.py
+	$(BIN)/python benchmarks/load_million.py --markdown docs/benchmarks.md
 
 # The secret's information loss beside tau-Argus (MOD, OPT), and the attacker on the demo data.
 bench-secret: $(STAMP)

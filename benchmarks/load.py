@@ -324,7 +324,11 @@ def percentiles(values: list[float]) -> str:
     return f"{ms(statistics.median(values))} | {ms(p95(values))} | {ms(max(values))}"
 
 
-def run(url: str, args) -> list[str]:
+def run(url: str, args, figures: dict | None = None) -> list[str]:
+    """Serve ``url`` and measure it, as Markdown lines; ``figures`` (when given) receives the
+    numbers the targets are judged on: ``browser_p95`` (s), ``memory_more`` (MiB, 20
+    sessions over one), and per load test ``changes``, ``errors`` and ``opened_median`` (s)."""
+    figures = {} if figures is None else figures
     lines = []
     kept = getattr(args, "logs", None)  # the servers' logs kept there, else thrown away
     if kept:
@@ -336,23 +340,27 @@ def run(url: str, args) -> list[str]:
                   f"{sa.make_url(url).get_backend_name()}.", ""]
         if args.clicks:
             trips = browser_round_trip(first.base, url, args.clicks)
+            figures["browser_p95"] = p95(trips) if trips else float("nan")
             lines += ["| browser: filter click → key figures updated | median (ms) | p95 | "
                       "max |", "|---|---|---|---|",
                       f"| {len(trips)} clicks (voie, sexe) | {percentiles(trips)} |", ""]
         if args.memory:
             memory = open_sessions(first, 20)
+            figures["memory_more"] = memory["many"] - memory["one"]
             lines += [f"Server memory (resident): {memory['one']:.0f} MiB with one session "
                       f"open, {memory['many']:.0f} MiB with {memory['count']} "
                       f"(+{memory['many'] - memory['one']:.0f} MiB).", ""]
         for pause in (0.0, *([args.pause] if args.pause else [])):
             if args.sessions:  # --sessions 0: no load test
-                lines += load_test_lines(started, args.sessions, args.seconds, pause)
+                lines += load_test_lines(started, args.sessions, args.seconds, pause,
+                                         figures.setdefault("load_tests", []))
     return lines
 
 
 def load_test_lines(started: list[Server], sessions: int, seconds: float,
-                    pause: float) -> list[str]:
-    """The load test against the started servers, as Markdown lines."""
+                    pause: float, figures: list | None = None) -> list[str]:
+    """The load test against the started servers, as Markdown lines (and its figures
+    appended to ``figures``)."""
     before = [s.rss() for s in started]
     already = [len(s.errors()) for s in started]  # a server's log keeps an earlier test's
     cpu_before, own_before, wall = [s.cpu() for s in started], time.process_time(), \
@@ -362,6 +370,10 @@ def load_test_lines(started: list[Server], sessions: int, seconds: float,
     servers_cpu = sum(s.cpu() for s in started) - sum(cpu_before)
     client_cpu, wall = time.process_time() - own_before, time.perf_counter() - wall
     logged = [e for s, old in zip(started, already, strict=True) for e in s.errors()[old:]]
+    if figures is not None:
+        figures.append({"sessions": sessions, "seconds": seconds, "pause": pause,
+                        "changes": len(times), "errors": len(errors) + len(logged),
+                        "opened_median": statistics.median(opened) if opened else float("nan")})
     pace = (f", each reading the page {pause:g} s on average between two changes" if pause
             else ", each changing again as soon as the last change is answered")
     lines = [f"Load test: {sessions} Bokeh client sessions changing filters for "
@@ -380,7 +392,7 @@ def load_test_lines(started: list[Server], sessions: int, seconds: float,
              ""]
     if errors or logged:
         lines += ["Errors: " + "; ".join(sorted(set(errors + logged))[:5]), ""]
-    for server in started:
+    for server in started if logged else ():  # an earlier step's errors are not this test's
         first = server.first_error()
         if first:
             lines += ["The first error in a server's log:", "", "```", first, "```", ""]

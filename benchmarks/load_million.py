@@ -1,8 +1,10 @@
 """Benchmark: load N demo candidacies from interchange files, then compute indicators.
 
     .venv/bin/python benchmarks/load_million.py [--candidacies 1000000] [--db URL]
+        [--markdown docs/benchmarks.md]
 
-Prints a Markdown table row per step; docs/benchmarks.md records the figures. On DuckDB it
+Prints a Markdown table row per step and the loading rate beside #11's target (100,000
+candidacies a second); ``--markdown`` writes them between their markers in that file. On DuckDB it
 also measures, for reference, what the engine alone takes: its own CSV reader over the same
 files (no check), and writing the loaded rows into tables with and without the schema's
 keys (primary and foreign keys), each with its commit.
@@ -11,10 +13,14 @@ keys (primary and foreign keys), each with its commit.
 from __future__ import annotations
 
 import argparse
+import os
+import platform
 import resource
 import tempfile
 import time
 from pathlib import Path
+
+from pages import write_section
 
 from cqp_metrics import compute, demo
 from cqp_metrics.db import make_engine
@@ -66,6 +72,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--candidacies", type=int, default=1_000_000)
     parser.add_argument("--db", default=None, help="database URL (default: a new DuckDB file)")
+    parser.add_argument("--markdown", type=Path, default=None,
+                        help="write the results into this file, between its markers")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
@@ -99,10 +107,26 @@ def main() -> None:
             engine_alone(Path(url.removeprefix("duckdb:///")), folder / "files",
                          folder / "alone.duckdb", step)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"\nbackend {url.split(':')[0]}, rows {rows}, peak memory {peak:.0f} MiB\n")
-    print("| step | seconds |\n|---|---|")
-    for name, seconds in steps:
-        print(f"| {name} | {seconds:.1f} |")
+    loaded = dict(steps)["cqp-metrics load (read, validate, write)"]
+    per_second = args.candidacies / loaded
+    verdict = "met" if per_second >= 100_000 else "**not met**"
+    lines = [f"Machine: {platform.machine()}, {len(os.sched_getaffinity(0))} cores, Python "
+             f"{platform.python_version()}, {time.strftime('%Y-%m-%d')}; backend "
+             f"{url.split(':')[0]}.", "",
+             "Rows: " + ", ".join(f"{count:,} {name}" for name, count in rows.items()) + ".", "",
+             "| step | seconds |", "|---|---|",
+             *(f"| {name} | {seconds:.1f} |" for name, seconds in steps), "",
+             f"Peak memory of the whole run (generation included): {peak / 1024:.1f} GiB.", "",
+             f"Loading, validation included: **{per_second:,.0f} candidacies a second** "
+             f"(target ≥ 100,000: {verdict}).", ""]
+    text = "\n".join(lines)
+    print("\n" + text, flush=True)
+    if args.markdown:
+        write_section(args.markdown, text, BEGIN, END)
+
+
+BEGIN = "<!-- BEGIN loading: written by benchmarks/load_million.py (make bench) -->"
+END = "<!-- END loading -->"
 
 
 if __name__ == "__main__":
