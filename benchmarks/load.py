@@ -64,6 +64,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _is_error(line: str) -> bool:
+    """A line of a server's log that says something went wrong."""
+    return "Traceback" in line or " ERROR" in line or "Exception" in line
+
+
 class Server:
     """One ``panel serve`` process on 127.0.0.1, its log and its resident memory."""
 
@@ -101,17 +106,16 @@ class Server:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def errors(self) -> list[str]:
-        text = self.log.read_text(errors="replace")
-        return [line for line in text.splitlines()
-                if "Traceback" in line or " ERROR" in line or "Exception" in line]
+        """The log's error lines, oldest first."""
+        return [line for line in self.log.read_text(errors="replace").splitlines()
+                if _is_error(line)]
 
-    def first_error(self, lines: int = 40) -> str:
-        """The first error of the log with the lines that follow it (its traceback)."""
+    def first_error(self, after: int = 0, lines: int = 40) -> str:
+        """The first error of the log after its first ``after`` error lines (those of an
+        earlier step), with the lines that follow it (its traceback); empty when none."""
         text = self.log.read_text(errors="replace").splitlines()
-        for k, line in enumerate(text):
-            if "Traceback" in line or " ERROR" in line or "Exception" in line:
-                return "\n".join(text[max(0, k - 2):k + lines])
-        return ""
+        at = [k for k, line in enumerate(text) if _is_error(line)][after:after + 1]
+        return "\n".join(text[max(0, at[0] - 2):at[0] + lines]) if at else ""
 
     def stop(self) -> None:
         self.process.terminate()
@@ -358,9 +362,9 @@ def run(url: str, args, figures: dict | None = None) -> list[str]:
 
 
 def load_test_lines(started: list[Server], sessions: int, seconds: float,
-                    pause: float, figures: list | None = None) -> list[str]:
-    """The load test against the started servers, as Markdown lines (and its figures
-    appended to ``figures``)."""
+                    pause: float, figures: list) -> list[str]:
+    """The load test against the started servers, as Markdown lines; its figures are
+    appended to ``figures``."""
     before = [s.rss() for s in started]
     already = [len(s.errors()) for s in started]  # a server's log keeps an earlier test's
     cpu_before, own_before, wall = [s.cpu() for s in started], time.process_time(), \
@@ -370,10 +374,9 @@ def load_test_lines(started: list[Server], sessions: int, seconds: float,
     servers_cpu = sum(s.cpu() for s in started) - sum(cpu_before)
     client_cpu, wall = time.process_time() - own_before, time.perf_counter() - wall
     logged = [e for s, old in zip(started, already, strict=True) for e in s.errors()[old:]]
-    if figures is not None:
-        figures.append({"sessions": sessions, "seconds": seconds, "pause": pause,
-                        "changes": len(times), "errors": len(errors) + len(logged),
-                        "opened_median": statistics.median(opened) if opened else float("nan")})
+    figures.append({"sessions": sessions, "seconds": seconds, "pause": pause,
+                    "changes": len(times), "errors": len(errors) + len(logged),
+                    "opened_median": statistics.median(opened) if opened else float("nan")})
     pace = (f", each reading the page {pause:g} s on average between two changes" if pause
             else ", each changing again as soon as the last change is answered")
     lines = [f"Load test: {sessions} Bokeh client sessions changing filters for "
@@ -392,8 +395,8 @@ def load_test_lines(started: list[Server], sessions: int, seconds: float,
              ""]
     if errors or logged:
         lines += ["Errors: " + "; ".join(sorted(set(errors + logged))[:5]), ""]
-    for server in started if logged else ():  # an earlier step's errors are not this test's
-        first = server.first_error()
+    for server, old in zip(started, already, strict=True):
+        first = server.first_error(after=old)  # this test's, not an earlier step's
         if first:
             lines += ["The first error in a server's log:", "", "```", first, "```", ""]
             break
