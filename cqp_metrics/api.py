@@ -7,11 +7,12 @@ from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from . import derived, dialects, schema
-from .cache import DECISIONS, KNOWLEDGE, VALUES
+from . import derived, dialects
+from .cache import RULES, VALUES
 from .config import SecretRule
 from .dimensions import DIMENSIONS
 from .period import data_cut, year_complete
@@ -29,17 +30,21 @@ from .query import (
     scan_of,
     windowed,
 )
-from .registry import BY_NAME, COUNTS, REGISTRY, family
-from .secret import TOTAL, Knowledge, Suppression, _key_value, tables_deciding
+from .registry import BY_NAME, COUNTS
+from .secret import CELL_KEY, SECRET, database_rule, publish, small
 
-#: What a hidden cell reads in every published table.
-SECRET = "secret"
+#: The value a dimension takes in a total row.
+TOTAL = "Total"
+
+__all__ = ["SECRET", "TOTAL", "IndicatorTable", "compute", "compute_query", "indicators",
+           "prefetch"]
 
 
 @dataclass
 class IndicatorTable:
-    """Computed indicators: ``values`` (numbers; hidden cells still hold theirs) and
-    ``hidden`` (True where the secret hides a cell)."""
+    """Computed indicators: ``values`` (the published numbers: under the secret, counts
+    perturbed and what is computed from them; hidden cells still hold theirs) and ``hidden``
+    (True where the secret hides a cell). ``rule`` is the rule they were published under."""
 
     query: IndicatorQuery
     values: pd.DataFrame
@@ -106,11 +111,12 @@ def compute(engine: sa.Engine | sa.Connection, names: Iterable[str] | None = Non
     row over the last dimension of ``by`` (per value of the others); ``until``: (month, day),
     keep in each year only the facts dated on or before that day; ``changes``: with ``year``
     in ``by``, each share's change on the year before with Newcombe's interval;
-    ``data_until``: the data cut (default: the database's).
+    ``data_until``: the data cut (default: the database's); ``secret``: the database's rule
+    (True), its thresholds raised to a :class:`SecretRule`'s, or exact figures (False).
 
-    The secret is decided on the table together with its margins (the same filters without
-    one of the cuts), coarse tables first, so that a cell hidden here cannot be recovered
-    from any other table served for the same filters (:mod:`cqp_metrics.secret`).
+    Every count of persons is published by the cell-key method (:mod:`cqp_metrics.secret`):
+    the same people read the same value whatever the request, so nothing hidden comes back
+    by subtracting two requests.
     """
     query = IndicatorQuery.make(names, by, where, years, scope, until, data_until)
     return compute_query(engine, query, secret, totals, changes)
@@ -124,7 +130,6 @@ def compute_query(engine: sa.Engine | sa.Connection, query: IndicatorQuery,
     data's (:func:`cqp_metrics.derived.version`) when the caller has just read it."""
     if changes and "year" not in query.by:
         raise QueryError("--changes compare chaque année à la précédente : ajoutez year à --by")
-    rule = _rule(secret)
     with _connection(engine) as connection:
         dialects.prepare(connection)
         if query.data_until is None:
@@ -132,106 +137,55 @@ def compute_query(engine: sa.Engine | sa.Connection, query: IndicatorQuery,
         # what the process's shared results are keyed by (None: a caller's transaction)
         data = None if isinstance(engine, sa.Connection) else (
             str(engine.url), derived.version(connection) if version is None else version)
-        fetch = _fetcher(connection, query, rule, totals, data)
-        decisions = _suppressions(fetch, query, rule, connection, data)
-        values = fetch(query)
-        hidden = _hidden(values, query.by, decisions, rule)
+        rule, ptable = _database_rule(connection, data)
+        rule = rule.at_least(_rule(secret))
+        read_here = _read(connection, _reads(query, totals), data)
+        values = narrowed(read_here[query], query, connection.dialect.name)
         total_dim = None
         if totals and query.by:
             total_dim = query.by[-1]
             rest = replace(query, by=query.by[:-1])
-            margin = fetch(rest)
-            margin_hidden = _hidden(margin, rest.by, decisions, rule)
+            margin = narrowed(read_here[rest], rest, connection.dialect.name)
             margin[total_dim] = TOTAL
             values = pd.concat([values.astype({total_dim: object}), margin[values.columns]],
                                ignore_index=True)
-            hidden = pd.concat([hidden, margin_hidden], ignore_index=True)
-        order = _order(values, query.by)
-        values = values.loc[order].reset_index(drop=True)
-        hidden = hidden.loc[order].reset_index(drop=True)
+        values = values.loc[_order(values, query.by)].reset_index(drop=True)
+    counts = [n for n in query.counts() if COUNTS[n].secret]
+    if rule.enabled:
+        values = publish(values, counts, ptable)
     values = _derived(values, query)
-    mask = _published_mask(values, hidden, query, rule)
+    mask = _published_mask(values, query, rule)
     if changes:
         values, mask = _with_changes(values, mask, query)
     return IndicatorTable(query, _with_year_complete(values, query), mask, rule, total_dim)
 
 
-def _fetcher(connection: sa.Connection, query: IndicatorQuery, rule: SecretRule,
-             totals: bool, data: tuple | None) -> Callable[[IndicatorQuery], pd.DataFrame]:
-    """How this computation reads a request's values.
-
-    Under secret, the request and its margins are read as few times as possible: for each
-    set of cuts, one select with every count of the families the secret decides on (and the
-    request's own indicators at its cuts), out of which each of them is cut
-    (:func:`cqp_metrics.query.narrowed`); and these selects are read together, in one scan
-    of each fact where the backend groups by several sets of cuts at once (:func:`_read`).
-    Selects go through the process's shared results when the computation owns its
-    connection (``data``: the database and the version of its data), straight to the
-    database inside a caller's transaction (whose writes others must not see).
-    """
-    dialect = connection.dialect.name
-    if not rule.enabled:
-        if data is None:
-            return lambda q: _values(connection, q, False)
-        return lambda q: VALUES.get((*data, q, False), lambda: _values(connection, q, False))
-    wide = _widened(query, totals)
-    read_here = _read(connection, _reads(query, rule, totals, data), data)
-
-    def fetch(q: IndicatorQuery) -> pd.DataFrame:
-        w = wide(q)
-        if w not in read_here:  # not foreseen (or a shared decision forgotten since)
-            read_here.update(_read(connection, [w], data))
-        return narrowed(read_here[w], q, dialect)
-
-    return fetch
+def _database_rule(connection: sa.Connection,
+                   data: tuple | None) -> tuple[SecretRule, np.ndarray]:
+    """The database's secret rule and perturbation table (read once per version of the
+    data by the process; at each computation inside a caller's transaction)."""
+    if data is None:
+        return database_rule(connection)
+    return RULES.get(data, lambda: database_rule(connection))
 
 
-def _widened(query: IndicatorQuery, totals: bool) -> Callable[[IndicatorQuery], IndicatorQuery]:
-    """The select a computation of ``query`` reads a request of its own or of its secret
-    from: the same cuts and filters, with every count the secret decides on, and the
-    request's own indicators at its own cuts."""
-    counted = set(family(query.counts()))
-    own = {query.by, query.by[:-1]} if totals else {query.by}
-
-    def wide(q: IndicatorQuery) -> IndicatorQuery:
-        names = counted | set(q.names) | (set(query.names) if q.by in own else set())
-        return replace(q, names=tuple(e.name for e in REGISTRY if e.name in names))
-
-    return wide
+def _reads(query: IndicatorQuery, totals: bool) -> list[IndicatorQuery]:
+    """The selects a computation reads: its own, and with ``totals`` its margin (the same
+    filters, one cut fewer)."""
+    if totals and query.by:
+        return [query, replace(query, by=query.by[:-1])]
+    return [query]
 
 
-def _reads(query: IndicatorQuery, rule: SecretRule, totals: bool,
-           data: tuple | None) -> list[IndicatorQuery]:
-    """The selects a computation under secret will read, known before it reads them: its
-    own cuts, and the tables its decisions go through (:func:`~cqp_metrics.secret.
-    tables_deciding`) but those whose decisions are already shared."""
-    wide = _widened(query, totals)
-    own = [query.by, *([query.by[:-1]] if totals and query.by else [])]
-    reads = [wide(replace(query, by=cut)) for cut in own]
-    if not query.counts():
-        return reads
-    facts = _secret_facts(query)
-    for table in dict.fromkeys(t for cut in own for t in tables_deciding(cut)):
-        if data is not None and all(
-                DECISIONS.peek((*_decisions_key(data, query, fact, rule), table)) is not None
-                for fact in facts):
-            continue
-        reads.append(wide(replace(query, by=table, names=())))
-    return list(dict.fromkeys(reads))
-
-
-def prefetch(engine: sa.Engine, queries: Iterable[IndicatorQuery],
-             secret: SecretRule | bool = True, totals: bool = False,
+def prefetch(engine: sa.Engine, queries: Iterable[IndicatorQuery], totals: bool = False,
              version: int | None = None) -> None:
-    """Read what the computations of ``queries`` (:func:`compute_query`, same ``secret``
-    and ``totals``) will read, into the process's shared results, in as few scans as the
-    backend allows: the requests of one set of filters and their margins together. A page
-    calls it with its requests before computing them side by side; with the data's
-    ``version`` and requests that carry their data cut, nothing already shared opens the
-    database."""
-    rule = _rule(secret)
+    """Read what the computations of ``queries`` (:func:`compute_query`, same ``totals``)
+    will read, into the process's shared results, in as few scans as the backend allows: the
+    requests of one set of filters together. A page calls it with its requests before
+    computing them side by side; with the data's ``version`` and requests that carry their
+    data cut, nothing already shared opens the database."""
     queries = list(queries)
-    if not rule.enabled or not queries:
+    if not queries:
         return
     if not dialects.rules_for(engine.dialect.name).grouping_sets:
         # SQLite reads each set of cuts alone: read ahead in one thread, they would only
@@ -245,8 +199,7 @@ def prefetch(engine: sa.Engine, queries: Iterable[IndicatorQuery],
         queries = [q if q.data_until is not None else replace(q, data_until=cut)
                    for q in queries]
     data = (str(engine.url), version)
-    reads = [w for q in queries for w in _reads(q, rule, totals, data)
-             if VALUES.peek((*data, w, True)) is None]
+    reads = [w for q in queries for w in _reads(q, totals) if VALUES.peek((*data, w)) is None]
     if reads:
         with engine.connect() as connection:
             dialects.prepare(connection)
@@ -264,7 +217,7 @@ def _read(connection: sa.Connection, reads: Iterable[IndicatorQuery],
     out: dict[IndicatorQuery, pd.DataFrame] = {}
     scans: dict[tuple, list[IndicatorQuery]] = {}
     for w in dict.fromkeys(reads):
-        frame = None if data is None else VALUES.peek((*data, w, True), used=True)
+        frame = None if data is None else VALUES.peek((*data, w), used=True)
         if frame is not None:
             out[w] = frame
         elif grouped and not windowed(w.names, dialect):
@@ -275,106 +228,35 @@ def _read(connection: sa.Connection, reads: Iterable[IndicatorQuery],
         if len(group) == 1:
             w = group[0]
             out[w] = (_values(connection, w, True) if data is None else
-                      VALUES.get((*data, w, True), lambda w=w: _values(connection, w, True)))
+                      VALUES.get((*data, w), lambda w=w: _values(connection, w, True)))
             continue
         for w, frame in _grouped_values(connection, group).items():
             out[w] = frame
             if data is not None:
-                VALUES.put((*data, w, True), frame.copy())
+                VALUES.put((*data, w), frame.copy())
     return out
 
 
-def _suppressions(fetch: Callable[[IndicatorQuery], pd.DataFrame], query: IndicatorQuery,
-                  rule: SecretRule, connection: sa.Connection,
-                  data: tuple | None) -> list[Suppression]:
-    """The secret's decisions for this filter set, one per fact: each over every count of
-    its fact and the rows where that fact has something, whatever the request names.
-
-    With ``data``, each decided table is shared by the process's other computations of the
-    same filters (:data:`cqp_metrics.cache.DECISIONS`): a page's requests, which share their
-    filters and their margins, decide each margin once. A decision depends on the filters,
-    the fact, the cuts, the rule and the data only (what a reader knows follows from them:
-    it is read once for them, :data:`cqp_metrics.cache.KNOWLEDGE`)."""
-    if not rule.enabled:
-        return []
-    if data is None:
-        knowledge = _knowledge(connection, query)
-    else:
-        knowledge = KNOWLEDGE.get(
-            (*data, query.where, query.allowed_branches(),
-             "branch_code" in query.by, "block_code" in query.by),
-            lambda: _knowledge(connection, query))
-    out = []
-    for fact in _secret_facts(query):
-        names = tuple(family([n for n in query.counts() if COUNTS[n].fact == fact]))
-
-        def counts_of(dims: tuple[str, ...], names=names) -> pd.DataFrame:
-            # Rows in a fixed order: ties in the secret's choices fall the same way each time.
-            frame = fetch(replace(query, by=dims, names=names))
-            return frame.loc[_order(frame, dims)].reset_index(drop=True)
-
-        shared = None if data is None else _decisions_key(data, query, fact, rule)
-        out.append(Suppression(counts_of, rule, knowledge, list(names), shared))
-    return out
-
-
-def _secret_facts(query: IndicatorQuery) -> list[str]:
-    """The facts whose counts the secret decides on for ``query``, one decision each."""
-    return list(dict.fromkeys(COUNTS[n].fact for n in family(query.counts())))
-
-
-def _decisions_key(data: tuple, query: IndicatorQuery, fact: str, rule: SecretRule) -> tuple:
-    """What a fact's decided tables are shared by (:data:`cqp_metrics.cache.DECISIONS`,
-    followed by each table's cuts): the data, the filters, the fact and the rule."""
-    return (*data, query.filters(), fact, rule)
-
-
-def _hidden(values: pd.DataFrame, by: tuple[str, ...], decisions: list[Suppression],
-            rule: SecretRule) -> pd.DataFrame:
-    """The decided fate of every count of ``values``; counts of no fact under secret: shown."""
-    hidden = pd.DataFrame(False, index=values.index,
-                          columns=[c for c in values.columns if c not in by])
-    for decision in decisions:
-        fates = decision.table(by).hidden_in(values, rule)
-        hidden[fates.columns] = fates
-    return hidden
-
-
-def _knowledge(connection: sa.Connection, query: IndicatorQuery) -> Knowledge:
-    """Who owns which CQP (a CQPI counts in each of its branches), which CQP a block belongs
-    to, what the filters fix."""
-    allowed = {dim: frozenset(values) for dim, values in query.where}
-    owners: dict[str, set[str]] = {}
-    if "branch_code" in query.by:
-        branches = query.allowed_branches()
-        link = schema.certification_branch
-        for cqp, branch in connection.execute(sa.select(link.c.cqp_code, link.c.branch_code)):
-            if branches is None or branch in branches:
-                owners.setdefault(cqp, set()).add(branch)
-    blocks: dict[str, set[str]] = {}
-    if "block_code" in query.by:
-        for cqp, code in connection.execute(sa.select(schema.block.c.cqp_code,
-                                                      schema.block.c.block_code)):
-            blocks.setdefault(code, set()).add(cqp)
-    return Knowledge({cqp: frozenset(b) for cqp, b in owners.items()}, allowed,
-                     {code: frozenset(c) for code, c in blocks.items()})
-
-
-def _published_mask(values: pd.DataFrame, hidden: pd.DataFrame, query: IndicatorQuery,
+def _published_mask(values: pd.DataFrame, query: IndicatorQuery,
                     rule: SecretRule) -> pd.DataFrame:
-    """True where a published cell is hidden: counts as decided, every other kind by its own
-    rule (a rate with its terms, an estimate with its cohort, a median on a small base)."""
+    """True where a published cell reads « secret »: a published count of persons from 1 to
+    ``min_count`` - 1, every other kind by its own rule on the published counts (a rate on
+    a small published denominator, an estimate or a median on a small published cohort).
+    A figure undefined on the published counts (its base is 0) is emptied in ``values``."""
     columns = [c for c in values.columns if c not in query.by]
     mask = pd.DataFrame(False, index=values.index, columns=columns)
-    for name in columns:
-        if name in hidden:
-            mask[name] = hidden[name].to_numpy()
     for name in query.needed():
         entry = BY_NAME[name]
-        if entry.unit != "count":
-            shown = entry.hidden(values, mask, rule)
-            for column in entry.columns():
-                mask[column] = shown.to_numpy()
+        if entry.unit == "count":
+            if rule.enabled and entry.secret:
+                mask[name] = small(values[name].to_numpy(), rule)
+            continue
+        empty = entry.empty(values).to_numpy()
+        if empty.any():
+            values.loc[empty, entry.columns()] = np.nan
+        shown = entry.hidden(values, rule).to_numpy()
+        for column in entry.columns():
+            mask[column] = shown
     return mask
 
 
@@ -391,8 +273,8 @@ def _with_changes(values: pd.DataFrame, mask: pd.DataFrame,
         year = values.at[i, "year"]
         if isinstance(year, str):  # a total row
             continue
-        position[(int(year), *(_key_value(values.at[i, d]) for d in others))] = i
-    before = [position.get((int(y) - 1, *(_key_value(values.at[i, d]) for d in others)))
+        position[(int(year), *(_key(values.at[i, d]) for d in others))] = i
+    before = [position.get((int(y) - 1, *(_key(values.at[i, d]) for d in others)))
               if not isinstance(y, str) else None for i, y in values["year"].items()]
     previous = numbers.reindex([b if b is not None else -1 for b in before])
     previous.index = values.index
@@ -435,6 +317,15 @@ def indicators(engine: sa.Engine | sa.Connection, names: Iterable[str] | None = 
     ``secret``, undefined rates are empty (NaN)."""
     return compute(engine, names, by, where, years, scope, secret, totals, until,
                    changes).published()
+
+
+def _key(value: object) -> object:
+    """A cut's value as a key: missing values None, numbers as int."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    if isinstance(value, float | np.integer):
+        return int(value)
+    return value
 
 
 def _rule(secret: SecretRule | bool) -> SecretRule:
@@ -480,7 +371,7 @@ def _typed(frame: pd.DataFrame, query: IndicatorQuery) -> pd.DataFrame:
     for column in frame.columns:
         if column in query.by:
             continue
-        if column in counts:
+        if column in counts or column.endswith(CELL_KEY):
             frame[column] = frame[column].astype("int64")
         else:
             frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)

@@ -1,9 +1,8 @@
 """Results shared by every caller of a process: what the database computed for a request,
 kept by (database, version of its data, request).
 
-The statistical secret decides a table with its margins (the same filters, coarser cuts),
-so the requests of one page, which share their filters, ask for the same margins again and
-again: each is computed once. The version (:func:`cqp_metrics.derived.version`) changes at
+Sessions ask for the same requests (the default view, the same filters): each is computed
+once. The version (:func:`cqp_metrics.derived.version`) changes at
 each load, correction or RNCP import, so nothing stale is ever read.
 """
 
@@ -84,15 +83,9 @@ class ResultCache:
 #: The database's results for a request: cuts and counts, before the secret.
 VALUES = ResultCache()
 
-#: The secret's decided tables (:class:`cqp_metrics.secret.DecidedTable`, read only) by
-#: data, filters, fact, rule and cuts: a margin is decided once for every request and
-#: session that shares its filters.
-DECISIONS = ResultCache(size=1024, copy=False)
-
-#: What a reader of some filters knows (:class:`cqp_metrics.secret.Knowledge`, read only:
-#: who owns which CQP, which CQP a block is of) by data and filters: read from the database
-#: once for them, not by each computation.
-KNOWLEDGE = ResultCache(size=256, copy=False)
+#: Each database's secret rule and perturbation table, by data (they change with it only
+#: through ``cqp-metrics db secret``, which records a new version of the data).
+RULES = ResultCache(size=64, copy=False)
 
 
 #: Computed tables (:class:`cqp_metrics.api.IndicatorTable`, read only) by database, data
@@ -101,7 +94,6 @@ TABLES = ResultCache(size=512, copy=False)
 
 
 def clear() -> None:
-    """Forget every shared table, result, decision and knowledge (a cold start, for
-    benchmarks)."""
-    for cache in (TABLES, VALUES, DECISIONS, KNOWLEDGE):
+    """Forget every shared table, result and rule (a cold start, for benchmarks)."""
+    for cache in (TABLES, VALUES, RULES):
         cache.clear()

@@ -24,6 +24,7 @@ from .dimensions import DIMENSIONS
 from .formatting import export_notes, source_note
 from .loading import LoadError, load, write_dataset
 from .query import QueryError, parse_until
+from .secret import database_rule
 
 app = typer.Typer(help="Indicateurs des CQP : chargement, calcul en SQL, secret statistique.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -263,14 +264,18 @@ def indicators_command(
     scope: Annotated[str | None, typer.Option(
         help="Branches visibles (codes IDCC séparés par des virgules) ; défaut : toutes.")] = None,
     totals: Annotated[bool, typer.Option(help="Ajouter une ligne Total sur la dernière "
-                                         "dimension (avec secret secondaire).")] = False,
+                                         "dimension (publiée pour elle-même : elle peut "
+                                         "différer de quelques unités de la somme des "
+                                         "lignes).")] = False,
     no_secret: Annotated[bool, typer.Option(
         "--no-secret", help="Désactiver le secret statistique (usage interne seulement).")]
     = False,
-    min_count: Annotated[int, typer.Option(help="Seuil du secret sur les effectifs.",
-                                           min=1)] = 5,
-    min_denominator: Annotated[int, typer.Option(
-        help="Seuil du secret sur les dénominateurs des taux.", min=1)] = 20,
+    min_count: Annotated[int | None, typer.Option(
+        help="Effectifs publiés masqués en dessous de ce seuil (défaut : la règle de la base ; "
+        "peut la relever, jamais l'abaisser).", min=1)] = None,
+    min_denominator: Annotated[int | None, typer.Option(
+        help="Taux masqués si leur dénominateur publié est sous ce seuil (défaut : la règle "
+        "de la base ; peut la relever, jamais l'abaisser).", min=1)] = None,
     lang: Annotated[Language, typer.Option(help="Langue des libellés (fr ou en).")]
     = Language.fr,
     until: Annotated[str | None, typer.Option(
@@ -286,9 +291,9 @@ def indicators_command(
     with _errors(), ExitStack() as stack:
         dims = [d.strip() for d in by.split(",") if d.strip()]
         filters = _parse_where(where or [])
-        rule = SecretRule(min_count, min_denominator, enabled=not no_secret)
         engine = stack.enter_context(_engine(db, read_only=True))
         database.check_schema(engine)
+        rule = _requested_rule(engine, min_count, min_denominator, no_secret)
         branches = _scope(scope)
         day = None if until is None else parse_until(until)
         table = compute(engine, by=dims, where=filters, years=(from_year, to_year),
@@ -300,7 +305,7 @@ def indicators_command(
             notes = export_notes(source_note(engine), {
                 "découpage": ", ".join(dims), **{k: ", ".join(map(str, v)) for k, v in
                                                   filters.items()},
-                "de": from_year, "à": to_year, "jusqu'au (chaque année)": until}, rule,
+                "de": from_year, "à": to_year, "jusqu'au (chaque année)": until}, table.rule,
                 table.data_until)
             analyst_xlsx(table, output, notes)
             _say(f"Classeur écrit : {output}")
@@ -314,6 +319,23 @@ def indicators_command(
             console = Console(width=None if out.is_terminal else 220) if output is None \
                 else Console(file=output.open("w", encoding="utf-8"), width=220)
             print_table(table, console, lang.value)
+
+
+def _requested_rule(engine: sa.Engine, min_count: int | None, min_denominator: int | None,
+                    no_secret: bool) -> SecretRule:
+    """The secret a request asks for: the database's rule, thresholds raised where given
+    (lowered, never: only ``--no-secret`` publishes exact figures)."""
+    if no_secret:
+        return SecretRule(enabled=False)
+    with engine.connect() as connection:
+        base, _ = database_rule(connection)
+    for option, given, floor in (("--min-count", min_count, base.min_count),
+                                 ("--min-denominator", min_denominator, base.min_denominator)):
+        if given is not None and given < floor:
+            raise Failure(f"{option} {given} abaisserait la règle de secret de la base "
+                          f"({floor}) : un seuil peut être relevé, jamais abaissé (seul "
+                          "--no-secret, pour un usage interne, publie les chiffres exacts)")
+    return SecretRule(min_count or base.min_count, min_denominator or base.min_denominator)
 
 
 @app.command("import-rncp")
@@ -439,6 +461,53 @@ def db_upgrade(db: DbOption = None) -> None:
             database.upgrade(engine)
             after = database.current_revision(engine)
         _say(f"Schéma : {before or 'vide'} → {after}")
+
+
+@db_app.command("secret")
+def db_secret(
+    max_deviation: Annotated[int | None, typer.Option(
+        "--max-deviation", help="D : écart maximal d'un effectif publié à l'effectif exact.",
+        min=1, max=5)] = None,
+    variance: Annotated[float | None, typer.Option(
+        help="V : variance de la perturbation.", min=0.1, max=4.0)] = None,
+    min_count: Annotated[int | None, typer.Option(
+        help="Effectifs publiés masqués en dessous de ce seuil.", min=1)] = None,
+    min_denominator: Annotated[int | None, typer.Option(
+        help="Taux masqués si leur dénominateur publié est sous ce seuil.", min=1)] = None,
+    db: DbOption = None,
+) -> None:
+    """Affiche la règle de secret de la base ; la change avec des options (la clé HMAC, et
+    donc la clé de chaque personne, ne change jamais)."""
+    from dataclasses import replace
+
+    from . import derived
+    from .secret import configure
+
+    with _errors():
+        changes = {k: v for k, v in (("max_deviation", max_deviation), ("variance", variance),
+                                     ("min_count", min_count),
+                                     ("min_denominator", min_denominator)) if v is not None}
+        if not changes:
+            with _engine(db, read_only=True) as engine:
+                database.check_schema(engine)
+                with engine.connect() as connection:
+                    rule, _ = database_rule(connection)
+            _say(_rule_line(rule))
+            return
+        with database.writing(db) as engine:
+            database.check_schema(engine)
+            with engine.begin() as connection:
+                rule, _ = database_rule(connection)
+                rule = replace(rule, **changes)
+                configure(connection, rule)
+                derived.new_version(connection, "secret")
+        _say("Règle de secret changée : " + _rule_line(rule))
+
+
+def _rule_line(rule: SecretRule) -> str:
+    return (f"écart maximal D = {rule.max_deviation}, variance V = {rule.variance:g}, "
+            f"effectifs publiés masqués sous {rule.min_count}, taux masqués sur un "
+            f"dénominateur publié sous {rule.min_denominator}.")
 
 
 @db_app.command("current")

@@ -65,25 +65,51 @@ def resolve_db_url(db: str | None = None) -> str:
 
 @dataclass(frozen=True)
 class SecretRule:
-    """The statistical secret: counts below ``min_count`` and rates whose denominator is
-    below ``min_denominator`` are hidden (InserJeunes rule by default)."""
+    """The statistical secret (DOMAIN.md, « Statistical secret »): the cell-key method.
+
+    Every count of persons is published perturbed by at most ``max_deviation`` (D) persons,
+    with variance ``variance`` (V), the same people always reading the same value; a
+    published count from 1 to ``min_count`` - 1 reads « secret »; a rate whose published
+    denominator is below ``min_denominator`` (the InserJeunes rule) reads « secret ». The
+    database holds its rule (:func:`cqp_metrics.secret.database_rule`); a request may raise
+    its thresholds (:meth:`at_least`), never lower them; ``enabled=False`` (``--no-secret``)
+    publishes exact figures."""
 
     min_count: int = 5
     min_denominator: int = 20
     enabled: bool = True
+    max_deviation: int = 2
+    variance: float = 1.0
+
+    def at_least(self, requested: SecretRule) -> SecretRule:
+        """This rule (the database's), its thresholds raised to a request's; off when the
+        request turns the secret off."""
+        if not requested.enabled:
+            return SecretRule(self.min_count, self.min_denominator, False, self.max_deviation,
+                              self.variance)
+        return SecretRule(max(self.min_count, requested.min_count),
+                          max(self.min_denominator, requested.min_denominator), True,
+                          self.max_deviation, self.variance)
 
     def describe(self, language: str = "fr") -> str:
-        """The rule in words (French by default), for the notes that go with every export."""
+        """The rule in words (French by default), for the notes that go with every export:
+        what readers must know of the figures."""
+        d = self.max_deviation
         if language == "en":
             if not self.enabled:
                 return "Statistical secrecy off (option --no-secret): not for publication."
-            return (f"Statistical secrecy: counts under {self.min_count} and rates whose "
-                    f"denominator is under {self.min_denominator} hidden (« secret »), with "
-                    "the cells that would give them back (secondary secrecy).")
+            return (f"Statistical secrecy (cell-key method): every count is exact to within "
+                    f"{d} persons; counts of 1 to {self.min_count - 1} (under "
+                    f"{self.min_count}) and rates whose "
+                    f"denominator is under {self.min_denominator} read « secret »; a total "
+                    "may differ from the sum of its rows by a few units; the same people "
+                    "always show the same figure, whatever the table.")
         if not self.enabled:
             return "Secret statistique désactivé (option --no-secret) : diffusion interdite."
-        return (
-            f"Secret statistique : effectifs inférieurs à {self.min_count} et taux dont le "
-            f"dénominateur est inférieur à {self.min_denominator} masqués (« secret »), "
-            "ainsi que les cases qui permettraient de les retrouver (secret secondaire)."
-        )
+        return (f"Secret statistique (méthode des clés de cellule) : chaque effectif est exact "
+                f"à {d} personnes près ; les effectifs de 1 à {self.min_count - 1} (sous le "
+                f"seuil de {self.min_count}) et les taux "
+                f"dont le dénominateur est inférieur à {self.min_denominator} sont masqués "
+                "(« secret ») ; un total peut différer de quelques unités de la somme de ses "
+                "lignes ; les mêmes personnes donnent toujours le même chiffre, quel que soit "
+                "le tableau.")

@@ -31,10 +31,12 @@ TABLES: dict[str, tuple[sa.Table, str | None]] = {
 _CANDIDACY = [c.name for c in schema.candidacy.columns]
 
 
-def _own(raw: FactSource, date: str | None) -> dict[str, sa.ColumnElement]:
-    """A raw fact's columns that its table stores besides the candidacy's."""
+def _own(raw: FactSource, table: sa.Table, date: str | None) -> dict[str, sa.ColumnElement]:
+    """A raw fact's columns that its table stores besides the candidacy's (its own record
+    key among them, where its unit is not the candidacy)."""
     own = {date: raw.date} if date else {}
-    own.update({k: v for k, v in raw.columns.items() if k not in _CANDIDACY})
+    own.update({k: v for k, v in raw.columns.items()
+                if k not in _CANDIDACY or k in table.info["own"]})
     return own
 
 
@@ -59,7 +61,7 @@ def select_raw(name: str) -> sa.Select:
     table, date = TABLES[name]
     raw = RAW_FACTS[name]()
     values = {c: raw.candidacy.c[c] for c in _CANDIDACY}
-    values.update(_own(raw, date))
+    values.update(_own(raw, table, date))
     return sa.select(*(values[c.name].label(c.name) for c in table.columns)).select_from(
         raw.from_)
 
@@ -71,6 +73,13 @@ def refresh(connection: sa.Connection, names: tuple[str, ...] | None = None) -> 
     connection.execute(schema.fact_refresh.insert().values(
         version=version(connection) + 1, refreshed_at=dt.datetime.now(),
         facts=",".join(rebuilt)))
+
+
+def new_version(connection: sa.Connection, what: str) -> None:
+    """Record a new version of the data without rebuilding anything (``what`` changed: the
+    secret's rule), so that every cache of results is renewed."""
+    connection.execute(schema.fact_refresh.insert().values(
+        version=version(connection) + 1, refreshed_at=dt.datetime.now(), facts=what))
 
 
 def rebuild(connection: sa.Connection, names: tuple[str, ...] | None = None) -> list[str]:

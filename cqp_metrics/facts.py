@@ -2,8 +2,11 @@
 
 A fact is a FROM clause over the schema that yields one row per thing counted (a candidacy,
 a jury decision, a first partial validation, a block result, a CQP's activity), joined to
-its candidacy so that every dimension can cut it. These definitions over the raw tables are
-materialised at each load by :mod:`cqp_metrics.derived`, which the query builder reads.
+its candidacy so that every dimension can cut it. Each fact of persons or decisions names
+its unit's ``record_key`` (the statistical secret's, :mod:`cqp_metrics.secret`): the
+candidacy's where the unit is a person, the decision's or block result's own otherwise.
+These definitions over the raw tables are materialised at each load by
+:mod:`cqp_metrics.derived`, which the query builder reads.
 """
 
 from __future__ import annotations
@@ -84,7 +87,8 @@ def candidacy_fact() -> FactSource:
     has_full = sa.exists().where(full.c.candidacy_id == cand.c.candidacy_id,
                                  full.c.decision == "full")
     return FactSource(cand, cand, cand.c.entered_on, {"has_decision": has_decision,
-                                                      "has_full": has_full})
+                                                      "has_full": has_full,
+                                                      "record_key": cand.c.record_key})
 
 
 def jury_fact() -> FactSource:
@@ -100,7 +104,8 @@ def jury_fact() -> FactSource:
         sa.or_(reg.c.valid_until.is_(None), reg.c.valid_until >= decided.c.jury_date),
     )
     return FactSource(from_, cand, decided.c.jury_date,
-                      {"decision": decided.c.decision, "in_registration": in_window})
+                      {"decision": decided.c.decision, "in_registration": in_window,
+                       "record_key": decided.c.record_key})
 
 
 def first_partial_fact() -> FactSource:
@@ -122,7 +127,7 @@ def first_partial_fact() -> FactSource:
     from_ = first.join(cand, cand.c.candidacy_id == first.c.candidacy_id)
     return FactSource(from_, cand, first.c.first_partial,
                       {"completed": completed, "start": first.c.first_partial,
-                       "event": first_full})
+                       "event": first_full, "record_key": cand.c.record_key})
 
 
 def first_jury_fact() -> FactSource:
@@ -134,7 +139,8 @@ def first_jury_fact() -> FactSource:
              .where(_decided(jury)).group_by(jury.c.candidacy_id).subquery("fj"))
     from_ = first.join(cand, cand.c.candidacy_id == first.c.candidacy_id)
     return FactSource(from_, cand, first.c.first_jury,
-                      {"days": days_between(cand.c.entered_on, first.c.first_jury)})
+                      {"days": days_between(cand.c.entered_on, first.c.first_jury),
+                       "record_key": cand.c.record_key})
 
 
 def block_result_fact() -> FactSource:
@@ -146,7 +152,8 @@ def block_result_fact() -> FactSource:
                                       jury.c.jury_date == result.c.jury_date, _decided(jury)))
     from_ = from_.join(cand, cand.c.candidacy_id == result.c.candidacy_id)
     return FactSource(from_, cand, result.c.jury_date,
-                      {"acquired": result.c.acquired, "block_code": result.c.block_code})
+                      {"acquired": result.c.acquired, "block_code": result.c.block_code,
+                       "record_key": result.c.record_key})
 
 
 def _activity(alias: str) -> sa.Subquery:

@@ -6,7 +6,9 @@ the kind rather than testing which kind they hold:
 
 - :meth:`Indicator.sql`: the columns the database computes for it (``None``: derived only);
 - :meth:`Indicator.derive`: its published columns from those (rates, intervals, estimates);
-- :meth:`Indicator.hidden` and :meth:`Indicator.primary`: the statistical secret;
+- :meth:`Indicator.hidden` and :meth:`Indicator.empty`: the statistical secret, read on the
+  published counts (:mod:`cqp_metrics.secret`: each count of persons comes with its cell key
+  and is published perturbed);
 - :meth:`Indicator.text`, :meth:`Indicator.csv`, :meth:`Indicator.compare`: for people and
   for machines.
 """
@@ -25,6 +27,7 @@ from . import dialects
 from .config import SecretRule
 from .facts import FactSource
 from .formatting import fr_int, fr_pct
+from .secret import CELL_KEY, KEYS
 from .stats import Z95, newcombe, poisson_change_significant, wilson
 
 Condition = Callable[[FactSource], sa.ColumnElement]
@@ -118,12 +121,13 @@ class Indicator:
     def derive(self, frame: pd.DataFrame) -> None:
         """Add the published columns computed from the database's columns (in place)."""
 
-    def primary(self, values: pd.DataFrame, rule: SecretRule) -> dict[str, pd.Series]:
-        """Counts this indicator requires hidden (a rate's numerator on a small denominator)."""
-        return {}
+    def hidden(self, values: pd.DataFrame, rule: SecretRule) -> pd.Series:
+        """Where its columns read « secret », given the published counts in ``values``
+        (a count's own rule is :func:`cqp_metrics.secret.small`)."""
+        return pd.Series(False, index=values.index)
 
-    def hidden(self, values: pd.DataFrame, mask: pd.DataFrame, rule: SecretRule) -> pd.Series:
-        """Where its columns are hidden, given the counts' fates in ``mask``."""
+    def empty(self, values: pd.DataFrame) -> pd.Series:
+        """Where it is undefined (« sans objet ») on the published counts: its base is 0."""
         return pd.Series(False, index=values.index)
 
     def text(self, value: object) -> str:
@@ -203,10 +207,20 @@ class Count(Indicator):
             return Sql({name: target}, {name: lambda rows: sa.func.count(
                 sa.distinct(rows.c[name]))}, {name: 0})
         if self.condition is None:
-            return Sql({}, {name: lambda rows: sa.func.count()}, {name: 0})
-        flag = sa.case((self.condition(fact), 1), else_=0)
-        return Sql({name: flag}, {name: lambda rows: sa.func.coalesce(
-            sa.func.sum(rows.c[name]), 0)}, {name: 0})
+            part = Sql({}, {name: lambda rows: sa.func.count()}, {name: 0})
+            key = fact["record_key"]
+        else:
+            flag = sa.case((self.condition(fact), 1), else_=0)
+            part = Sql({name: flag}, {name: lambda rows: sa.func.coalesce(
+                sa.func.sum(rows.c[name]), 0)}, {name: 0})
+            key = sa.case((self.condition(fact), fact["record_key"]), else_=0)
+        if self.secret:  # its cell key: the sum of its units' record keys, modulo 256
+            column = name + CELL_KEY
+            part.rows[column] = key
+            part.aggregates[column] = lambda rows: sa.func.coalesce(
+                sa.func.sum(rows.c[column]), 0) % KEYS
+            part.fill[column] = 0
+        return part
 
     def compare(self, this, before) -> Change | None:
         now, then = this[self.name], before[self.name]
@@ -219,13 +233,14 @@ class Count(Indicator):
         return Change(text, poisson_change_significant(int(now), int(then)))
 
     def hidden_when(self, rule: SecretRule, language: str = "fr") -> str:
+        d, limit = rule.max_deviation, rule.min_count
         if language == "en":
-            return (f"Count hidden (« secret ») under {rule.min_count}, with the cells that "
-                    "would give it back by difference (totals, other tables, secondary "
-                    "secrecy).")
-        return (f"Effectif masqué (« secret ») s'il est inférieur à {rule.min_count}, "
-                "ainsi que les cases qui permettraient de le retrouver par différence "
-                "(totaux, autres tableaux, secret secondaire).")
+            return (f"Count exact to within {d} persons (cell-key method: the same people "
+                    f"always read the same figure); « secret » when it reads 1 to {limit - 1} "
+                    f"(under {limit}); a 0 stays 0.")
+        return (f"Effectif exact à {d} personnes près (méthode des clés de cellule : les "
+                f"mêmes personnes donnent toujours le même chiffre) ; « secret » s'il vaut "
+                f"de 1 à {limit - 1} (sous le seuil de {limit}) ; un 0 reste 0.")
 
 
 # -- shares with an interval -----------------------------------------------------------------
@@ -287,30 +302,26 @@ class Rate(Share):
 
     def hidden_when(self, rule: SecretRule, language: str = "fr") -> str:
         if language == "en":
-            return (f"Rate hidden when its denominator is under {rule.min_denominator} or one "
-                    "of its two counts is hidden; 95% confidence interval (Wilson).")
-        return (f"Taux masqué si son dénominateur est inférieur à {rule.min_denominator} ou si "
-                "l'un de ses deux effectifs est masqué ; intervalle de confiance à 95 % "
-                "(Wilson).")
+            return (f"Rate of the published counts, « secret » when its published denominator "
+                    f"is under {rule.min_denominator}, empty when it is 0; 95% confidence "
+                    "interval (Wilson).")
+        return (f"Taux des effectifs publiés, « secret » si son dénominateur publié est "
+                f"inférieur à {rule.min_denominator}, vide s'il est nul ; intervalle de "
+                "confiance à 95 % (Wilson).")
 
     def derive(self, frame: pd.DataFrame) -> None:
-        p, low, high = wilson(frame[self.numerator], frame[self.denominator])
+        """The rate and its interval; published counts may put the numerator above the
+        denominator: the rate is clipped to 1."""
+        denominator = frame[self.denominator]
+        numerator = frame[self.numerator].clip(upper=denominator)
+        p, low, high = wilson(numerator, denominator)
         frame[self.name], frame[f"{self.name}_low"], frame[f"{self.name}_high"] = p, low, high
 
-    def primary(self, values, rule) -> dict[str, pd.Series]:
-        if not rule.enabled or not self.secret:
-            return {}
-        return {self.numerator: values[self.denominator] < rule.min_denominator}
-
-    def hidden(self, values, mask, rule) -> pd.Series:
-        """Hidden with its numerator or its denominator, or on a small denominator."""
+    def hidden(self, values, rule) -> pd.Series:
+        """« secret » on a published denominator from 1 to ``min_denominator`` - 1."""
         if not rule.enabled or not self.secret:
             return pd.Series(False, index=values.index)
-        out = values[self.denominator] < rule.min_denominator
-        for term in self.terms():
-            if term in mask:
-                out = out | mask[term]
-        return out
+        return values[self.denominator].between(1, rule.min_denominator - 1)
 
 
 @dataclass(frozen=True)
@@ -343,12 +354,12 @@ class KaplanMeier(Share):
 
     def hidden_when(self, rule: SecretRule, language: str = "fr") -> str:
         if language == "en":
-            return (f"Estimate hidden when the cohort has fewer than {rule.min_denominator} "
-                    "candidacies or its count is hidden; 95% confidence interval (log-log, "
+            return (f"Estimate of the exact data, « secret » when the cohort's published count "
+                    f"is under {rule.min_denominator}; 95% confidence interval (log-log, "
                     "Greenwood's variance).")
-        return (f"Estimation masquée si la cohorte compte moins de {rule.min_denominator} "
-                "candidatures ou si son effectif est masqué ; intervalle de confiance à 95 % "
-                "(log-log, variance de Greenwood).")
+        return (f"Estimation sur les données exactes, « secret » si l'effectif publié de la "
+                f"cohorte est inférieur à {rule.min_denominator} ; intervalle de confiance à "
+                "95 % (log-log, variance de Greenwood).")
 
     def sql(self, fact, partition, context) -> Sql:
         if context.data_until is None:
@@ -399,14 +410,14 @@ class KaplanMeier(Share):
                                           self.horizon)
         frame[n], frame[f"{n}_low"], frame[f"{n}_high"] = 1 - survival, 1 - high, 1 - low
 
-    def hidden(self, values, mask, rule) -> pd.Series:
-        """Hidden on a small cohort, or where the cohort's count is hidden."""
+    def hidden(self, values, rule) -> pd.Series:
+        """« secret » on a published cohort from 1 to ``min_denominator`` - 1."""
         if not rule.enabled or not self.secret:
             return pd.Series(False, index=values.index)
-        out = values[self.cohort] < rule.min_denominator
-        if self.cohort in mask:
-            out = out | mask[self.cohort]
-        return out
+        return values[self.cohort].between(1, rule.min_denominator - 1)
+
+    def empty(self, values) -> pd.Series:
+        return values[self.cohort].eq(0)
 
 
 def km_estimate(logs: pd.Series, var: pd.Series, zero: pd.Series, reach: pd.Series,
@@ -449,9 +460,10 @@ class Median(Indicator):
 
     def hidden_when(self, rule: SecretRule, language: str = "fr") -> str:
         if language == "en":
-            return f"Median hidden when based on fewer than {rule.min_denominator} candidacies."
-        return (f"Médiane masquée si elle porte sur moins de {rule.min_denominator} "
-                "candidatures.")
+            return (f"Median of the exact data, « secret » when the published count it is "
+                    f"based on is under {rule.min_denominator}.")
+        return (f"Médiane des données exactes, « secret » si l'effectif publié sur lequel "
+                f"elle porte est inférieur à {rule.min_denominator}.")
 
     def sql(self, fact, partition, context) -> Sql:
         parts = dialects.median(context.rules, self.name, self.value(fact), partition)
@@ -460,10 +472,13 @@ class Median(Indicator):
     def derive(self, frame: pd.DataFrame) -> None:
         frame[self.name] = frame[self.name].astype(float)
 
-    def hidden(self, values, mask, rule) -> pd.Series:
+    def hidden(self, values, rule) -> pd.Series:
         if not rule.enabled or not self.secret:
             return pd.Series(False, index=values.index)
-        return values[self.base] < rule.min_denominator
+        return values[self.base].between(1, rule.min_denominator - 1)
+
+    def empty(self, values) -> pd.Series:
+        return values[self.base].eq(0)
 
     def text(self, value: object) -> str:
         if not _number(value):

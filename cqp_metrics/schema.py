@@ -116,6 +116,9 @@ candidacy = sa.Table(
     sa.Column("referential_version", sa.String(32)),
     sa.Column("admissible_on", sa.Date),
     sa.Column("withdrawn_on", sa.Date),
+    sa.Column("record_key", sa.SmallInteger,
+              doc="0-255, HMAC of the candidacy's id: the statistical secret's key of the "
+                  "person (cqp_metrics.secret)"),
     _in("pathway", PATHWAYS),
     _in("funding", FUNDINGS),
     _in("status", STATUSES),
@@ -130,6 +133,7 @@ jury = sa.Table(
     ),
     sa.Column("jury_date", sa.Date, primary_key=True),
     sa.Column("decision", sa.String(8), nullable=False),
+    sa.Column("record_key", sa.SmallInteger, doc="0-255, HMAC of the candidacy's id and date"),
     _in("decision", DECISIONS),
 )
 
@@ -140,6 +144,8 @@ block_result = sa.Table(
     sa.Column("jury_date", sa.Date, primary_key=True),
     sa.Column("block_code", sa.String(64), primary_key=True),
     sa.Column("acquired", sa.Boolean, nullable=False),
+    sa.Column("record_key", sa.SmallInteger,
+              doc="0-255, HMAC of the candidacy's id, the jury's date and the block's code"),
     sa.ForeignKeyConstraint(
         ["candidacy_id", "jury_date"], ["jury.candidacy_id", "jury.jury_date"],
         name="fk_block_result_jury",
@@ -187,15 +193,40 @@ audit_event = sa.Table(
     sa.Column("address", sa.String(64), doc="the client's address as the server saw it"),
 )
 
+secret_setting = sa.Table(
+    "secret_setting",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False, doc="1: one row"),
+    sa.Column("hmac_key", sa.Text, nullable=False,
+              doc="hex; drawn once per database, never shown: the units' record keys"),
+    sa.Column("max_deviation", sa.Integer, nullable=False, doc="D: |perturbation| <= D"),
+    sa.Column("variance", sa.Float, nullable=False, doc="V: the perturbation's variance"),
+    sa.Column("min_count", sa.Integer, nullable=False,
+              doc="published counts from 1 to min_count - 1 read « secret »"),
+    sa.Column("min_denominator", sa.Integer, nullable=False,
+              doc="rates on a published denominator below it read « secret »"),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+
+secret_ptable = sa.Table(
+    "secret_ptable",
+    metadata,
+    sa.Column("n", sa.Integer, primary_key=True, autoincrement=False,
+              doc="the count, up to D (a row for every count from D on)"),
+    sa.Column("cell_key", sa.Integer, primary_key=True, autoincrement=False, doc="0-255"),
+    sa.Column("perturbation", sa.Integer, nullable=False),
+)
+
 # -- the derived fact layer (cqp_metrics.derived): rebuilt from the tables above ---------
 
 
 def _fact_table(name: str, *columns: sa.Column) -> sa.Table:
-    """A derived fact table: one row per thing a fact counts, its own columns (its date and
-    precomputed flags), then its candidacy's columns (every dimension, its dates)."""
-    own = {c.name for c in columns}
+    """A derived fact table: one row per thing a fact counts, its own columns (its date,
+    precomputed flags, its own record key where its unit is not a person), then its
+    candidacy's columns (every dimension, its dates, the person's record key)."""
+    own = [c.name for c in columns]
     copied = [sa.Column(c.name, c.type) for c in candidacy.columns if c.name not in own]
-    return sa.Table(name, metadata, *columns, *copied, info={"derived": True})
+    return sa.Table(name, metadata, *columns, *copied, info={"derived": True, "own": own})
 
 
 fact_candidacy = _fact_table(
@@ -206,7 +237,8 @@ fact_jury = _fact_table(
     "fact_jury",
     sa.Column("jury_date", sa.Date),
     sa.Column("decision", sa.String(8), doc="full, partial or refused (absences left out)"),
-    sa.Column("in_registration", sa.Boolean, doc="the jury falls in an RNCP/RS window"))
+    sa.Column("in_registration", sa.Boolean, doc="the jury falls in an RNCP/RS window"),
+    sa.Column("record_key", sa.SmallInteger, doc="the decision's (not the candidacy's)"))
 fact_first_partial = _fact_table(
     "fact_first_partial",
     sa.Column("start", sa.Date, doc="the candidacy's first partial validation"),
@@ -220,7 +252,8 @@ fact_block_result = _fact_table(
     "fact_block_result",
     sa.Column("jury_date", sa.Date),
     sa.Column("block_code", sa.String(64)),
-    sa.Column("acquired", sa.Boolean))
+    sa.Column("acquired", sa.Boolean),
+    sa.Column("record_key", sa.SmallInteger, doc="the block result's"))
 fact_activity = _fact_table(
     "fact_activity",
     sa.Column("activity_date", sa.Date, doc="an entry or a jury decision"),

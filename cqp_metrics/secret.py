@@ -1,561 +1,224 @@
-"""Statistical secret: primary suppression, then complementary suppression over linked tables.
+"""Statistical secret: the cell-key method (DOMAIN.md, « Statistical secret »).
 
-Primary: a count of persons below ``min_count`` is hidden; a rate whose denominator is below
-``min_denominator`` is hidden, and so is its numerator (the rate and its denominator would
-give it back).
+Flexible table builders (ABS TableBuilder, the UK ONS census 2021, Destatis' census 2022)
+protect counts that users may cut and filter at will by giving every set of people one
+published value, whatever the request that shows it:
 
-Complementary (as INSEE practises it): a hidden cell must not be recoverable from any cell
-the product publishes for the same filters. Every table is protected together with its
-margins, the same table without one of its cuts, which are published elsewhere (the page's
-other charts, ``indicators`` without ``--by``, the total rows). The relations a reader can
-use are:
+1. **Record keys.** Every unit a count counts carries a key 0–255 fixed for that unit:
+   HMAC-SHA256 of its identity (:data:`UNITS`) under a key drawn once per database and kept
+   in it (:func:`record_keys`). Candidacies, first partial validations, first juries and
+   holders are persons: they carry their candidacy's key; a jury decision and a block result
+   carry their own.
+2. **Cell keys.** Each count of each cell comes with the sum of its units' keys modulo 256,
+   from the same grouped select as the count (:meth:`cqp_metrics.kinds.Count.sql`).
+3. **Perturbation.** The published count is ``n + p(n, cell key)``, read from the
+   perturbation table (:func:`build_ptable`: maximum entropy under |p| ≤ D, variance V,
+   mean 0 for every n, p(0) = 0, n + p ≥ 0), stored with the database so that a figure never
+   changes between two runs on the same data (:func:`perturb`).
+4. **Publication.** A published count of 1 to ``min_count`` - 1 reads « secret »
+   (:func:`small`); rates, intervals and changes are computed from the published counts
+   (:mod:`cqp_metrics.kinds`).
 
-- in a row, ``juries = full + partial + refused`` (:attr:`Count.parts`), ``certified = full``
-  (:attr:`Count.equals`), ``vae_full = full`` where only VAE is selected and ``0`` where VAE
-  is excluded (:attr:`Count.restricts`);
-- a margin is the sum of the cells it totals; a cell alone in its group *is* its margin;
-- a branch's cell is the sum of the cells of its CQPs, a CQPI counting in each of its
-  branches: the same CQPI cell, shown in two branches, is one cell;
-- a CQP's cell is the sum of its blocks' cells (a block belongs to its CQP);
-- a rate, its numerator and its denominator: two of them give the third.
-
-**Consistency across requests.** The cells of the table cut by a set of dimensions get their
-fate from that table's own decision, taken once, coarse tables first: a table respects the
-decisions of its margins and only hides more of its own cells. Two requests that show the
-same cell (the same filters, the same cut) therefore show it or hide it alike, whichever
-indicators they name: the decision is always taken over every count of a fact
-(:func:`cqp_metrics.registry.family`).
-
-**How cells are chosen.** Whenever a relation has exactly one unknown (hidden) value, the
-smallest visible cell of that relation that the table may still hide is hidden too, until no
-relation has a single unknown. A linear-algebra check then looks for hidden values that a
-combination of relations would give back and hides more where it finds one.
+The ONS ``cell-key-perturbation`` package shows the SQL pattern (its BigQuery variant:
+``SUM(record_key)`` per cell, modulo the ptable's width, then a look-up); its ptable (a
+threshold of 10 and rounding to 5) is not our rule. Nothing here reads a unit's row: the
+database sums the keys, Python looks up the aggregated cells.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+import datetime as dt
+import hmac
+import itertools
+import secrets
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
+import sqlalchemy as sa
+from scipy.optimize import minimize
 
-from .cache import DECISIONS
+from . import schema
 from .config import SecretRule
-from .dimensions import canonical
-from .registry import COUNTS, REGISTRY
 
-#: The value a dimension takes in a total row.
-TOTAL = "Total"
-
-#: The counts of a table cut by some dimensions (one column per dimension, then the counts).
-CountsOf = Callable[[tuple[str, ...]], pd.DataFrame]
-
-
-@dataclass(frozen=True)
-class Knowledge:
-    """What a reader knows besides the published numbers."""
-
-    #: The branches each CQP counts in (within the user's scope and the branch filter).
-    owners: Mapping[str, frozenset[str]] = field(default_factory=dict)
-    #: The values the filters allow, per filtered dimension.
-    allowed: Mapping[str, frozenset] = field(default_factory=dict)
-    #: The CQPs each block code belongs to (a block is named by its CQP and its code).
-    blocks: Mapping[str, frozenset[str]] = field(default_factory=dict)
+#: The number of record and cell keys (0 to 255).
+KEYS = 256
+#: What a hidden cell reads in every published table.
+SECRET = "secret"
+#: The suffix of a count's cell-key column in the database's answer (``juries__ckey``).
+CELL_KEY = "__ckey"
+#: What identifies each kind of unit that carries its own key (the columns of its table).
+UNITS = {
+    "candidacy": ("candidacy_id",),
+    "jury": ("candidacy_id", "jury_date"),
+    "block_result": ("candidacy_id", "jury_date", "block_code"),
+}
+#: Joins the parts of an identity: a control character, refused in every code and id.
+_SEPARATOR = "\x1f"
 
 
-def tables_deciding(dims: Iterable[str]) -> list[tuple[str, ...]]:
-    """The tables (their cuts, canonical) whose counts a decision of the table cut by
-    ``dims`` reads, itself last: its margins, coarse first, and the tables its branch and
-    block relations go through (:meth:`Suppression._decide`). What a computation will ask
-    for, known before it asks, so that it can be read in one go."""
-    out: list[tuple[str, ...]] = []
-
-    def visit(cut: tuple[str, ...]) -> None:
-        if cut in out:
-            return
-        for dim in cut:
-            rest = tuple(d for d in cut if d != dim)
-            visit(rest)
-            if dim == "branch_code" and "cqp_code" not in cut:
-                visit(canonical((*rest, "cqp_code")))
-        if "block_code" in cut and "cqp_code" not in cut:
-            visit(canonical((*(d for d in cut if d != "block_code"), "cqp_code")))
-        if cut not in out:
-            out.append(cut)
-
-    visit(canonical(dims))
-    return out
+# -- record keys -------------------------------------------------------------------------------
 
 
-def _key_value(value: object) -> object:
-    if value is None or (not isinstance(value, str) and pd.isna(value)):
-        return None
-    if isinstance(value, float | np.integer):
-        return int(value)
-    return value
+def record_keys(hmac_key: bytes, unit: str, columns: Sequence[Iterable[object]]) -> np.ndarray:
+    """The record key (0–255) of each unit of kind ``unit`` whose identity is given column by
+    column (``UNITS[unit]``: dates as dates or ISO text): the first byte of
+    HMAC-SHA256(key, unit ␟ identity)."""
+    prefix = unit + _SEPARATOR
+    out = [hmac.digest(hmac_key, (prefix + _SEPARATOR.join(parts)).encode("utf-8"),
+                       "sha256")[0] for parts in zip(*(map(_text, c) for c in columns),
+                                                     strict=True)]
+    return np.asarray(out, dtype=np.int16)
 
 
-def row_keys(frame: pd.DataFrame, dims: Iterable[str]) -> list[tuple]:
-    """Each row's values of ``dims``, as keys (missing values None, numbers as int), read
-    column by column once rather than cell by cell."""
-    columns = [[_key_value(v) for v in frame[d].tolist()] for d in dims]
-    return list(zip(*columns, strict=True)) if columns else [()] * len(frame)
+def _text(value: object) -> str:
+    if isinstance(value, dt.datetime | pd.Timestamp):
+        return value.strftime("%Y-%m-%d")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
 
 
-@dataclass
-class DecidedTable:
-    """A table of counts and its secret: ``hidden`` is True where a count is hidden. The
-    decision reads the same as arrays (``keys``, ``counts``, ``fates``), made once."""
-
-    dims: tuple[str, ...]
-    values: pd.DataFrame
-    hidden: pd.DataFrame
-    #: Each row's values of ``dims``.
-    keys: list[tuple]
-    #: The counts and the fates of ``hidden``'s columns, row by row.
-    counts: np.ndarray
-    fates: np.ndarray
-    #: Row index of each key.
-    rows: dict[tuple, int] = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.rows = {key: i for i, key in enumerate(self.keys)}
-
-    def hidden_in(self, frame: pd.DataFrame, rule: SecretRule) -> pd.DataFrame:
-        """The fate of this table's counts in another frame cut by the same dimensions
-        (a request's table: the same cells, perhaps more rows, whose counts are then 0)."""
-        columns = [c for c in self.hidden.columns if c in frame.columns]
-        at = [self.hidden.columns.get_loc(c) for c in columns]
-        rows = [self.rows.get(key) for key in row_keys(frame, self.dims)]
-        found = np.array([r is not None for r in rows], dtype=bool)
-        fates = np.zeros((len(frame), len(columns)), dtype=bool)
-        if found.any():
-            fates[found] = self.fates[np.array([r for r in rows if r is not None])][:, at]
-        if rule.enabled and not found.all():
-            small = frame[columns].to_numpy(dtype=float) < rule.min_count
-            fates[~found] = small[~found]
-        return pd.DataFrame(fates, index=frame.index, columns=columns)
+def with_record_keys(frame: pd.DataFrame, unit: str, hmac_key: bytes) -> pd.DataFrame:
+    """``frame`` (rows of a unit's table) with its ``record_key`` column."""
+    columns = [frame[c].tolist() for c in UNITS[unit]]
+    return frame.assign(record_key=record_keys(hmac_key, unit, columns))
 
 
-class Suppression:
-    """Decides the hidden cells of every table of one filter set, each table once."""
-
-    def __init__(self, counts_of: CountsOf, rule: SecretRule, knowledge: Knowledge,
-                 columns: list[str], shared: tuple | None = None) -> None:
-        self.counts_of = counts_of
-        #: The key under which its tables are shared with the process's other decisions
-        #: of the same filters, fact, rule and data (:data:`cqp_metrics.cache.DECISIONS`).
-        self.shared = shared
-        self.rule = rule
-        self.knowledge = knowledge
-        #: The counts under secret, every count of the facts involved.
-        self.columns = columns
-        self._tables: dict[tuple[str, ...], DecidedTable] = {}
-        #: Relations that could not be protected without changing a coarser table's
-        #: published cells (see docs/secret.md); counted, for the benchmark.
-        self.conflicts = 0
-
-    def table(self, dims: Iterable[str]) -> DecidedTable:
-        """The table cut by ``dims`` (any order), its counts and its hidden cells."""
-        key = canonical(dims)
-        if key not in self._tables:
-            if self.shared is None:
-                self._tables[key] = self._decide(key)
-            else:
-                self._tables[key] = DECISIONS.get((*self.shared, key),
-                                                  lambda: self._decide(key))
-        return self._tables[key]
-
-    def _decide(self, dims: tuple[str, ...]) -> DecidedTable:
-        values = self.counts_of(dims).reset_index(drop=True)
-        keys = row_keys(values, dims)
-        counts = values[self.columns].to_numpy(dtype=float)
-        graph = _Graph(counts)
-        if self.columns and self.rule.enabled:
-            self._row_relations(graph, keys, counts, dims)
-            for dim in dims:
-                self._margin_relations(graph, keys, dims, dim)
-            if "block_code" in dims and "cqp_code" not in dims:
-                self._block_relations(graph, keys, dims)
-            self._primary(graph, values)
-        self.conflicts += graph.solve()
-        fates = np.asarray(graph.local_hidden(), dtype=bool).reshape(counts.shape)
-        hidden = pd.DataFrame(fates, index=values.index, columns=self.columns)
-        return DecidedTable(dims, values, hidden, keys, counts, fates)
-
-    # -- what a reader knows ---------------------------------------------------------------
-
-    def _allowed(self, key: tuple, dims: tuple[str, ...], dim: str) -> frozenset | None:
-        """The values ``dim`` may take in the row of this key (None: any)."""
-        if dim in dims:
-            return frozenset([key[dims.index(dim)]])
-        return self.knowledge.allowed.get(dim)
-
-    def _row_relations(self, graph: _Graph, keys: list[tuple], counts: np.ndarray,
-                       dims: tuple[str, ...]) -> None:
-        index = {name: j for j, name in enumerate(self.columns)}
-        for name, j in index.items():
-            count = COUNTS[name]
-            for i, key in enumerate(keys):
-                cell = graph.local(i, j)
-                if count.equals in index:
-                    graph.union(cell, graph.local(i, index[count.equals]))
-                if count.restricts is not None:
-                    base, dim, value = count.restricts
-                    allowed = self._allowed(key, dims, dim)
-                    if self._known_zero(key, dims, counts[i, j], name):
-                        graph.known[cell] = True
-                    elif allowed == {value} and base in index:
-                        graph.union(cell, graph.local(i, index[base]))
-                    elif base in index:
-                        # base - restricted (juries outside VAE) is a count of persons too,
-                        # published by difference: it is protected like a cell
-                        # (not shown in this table: unknown, to protect when small)
-                        rest = counts[i, index[base]] - counts[i, j]
-                        other = graph.external(("rest", i, j), float(rest), True,
-                                               needs=bool(0 < rest < self.rule.min_count))
-                        graph.equation([(graph.local(i, index[base]), 1.0), (cell, -1.0),
-                                        (other, -1.0)])
-        for name, j in index.items():
-            parts = COUNTS[name].parts
-            if parts and all(p in index for p in parts):
-                for i in range(len(keys)):
-                    graph.equation([(graph.local(i, j), 1.0)]
-                                   + [(graph.local(i, index[p]), -1.0) for p in parts])
-
-    def _margin_relations(self, graph: _Graph, keys: list[tuple], dims: tuple[str, ...],
-                          dim: str) -> None:
-        """Relations between this table and its margin without ``dim`` (decided first)."""
-        rest = tuple(d for d in dims if d != dim)
-        margin = self.table(rest)
-        position = [dims.index(d) for d in rest]
-        groups: dict[tuple, list[int]] = {}
-        for i, key in enumerate(keys):
-            groups.setdefault(tuple(key[p] for p in position), []).append(i)
-        if dim == "branch_code":
-            self._branch_relations(graph, keys, dims, margin)
-            return
-        for group, members in groups.items():
-            m = margin.rows.get(group)
-            if m is None:
-                continue
-            for j in range(len(self.columns)):
-                graph.equation([(self._external(graph, margin, m, j), 1.0)]
-                               + [(graph.local(i, j), -1.0) for i in members])
-
-    def _branch_relations(self, graph: _Graph, keys: list[tuple], dims: tuple[str, ...],
-                          margin: DecidedTable) -> None:
-        """A branch's cell is the sum of its CQPs' cells (a CQPI in each of its branches)."""
-        if "cqp_code" in dims:
-            rest = [p for p, d in enumerate(dims) if d != "branch_code"]
-            for i, key in enumerate(keys):
-                m = margin.rows.get(tuple(key[p] for p in rest))
-                if m is not None:
-                    for j in range(len(self.columns)):
-                        graph.union(graph.local(i, j), self._external(graph, margin, m, j))
-            return
-        atoms = self.table([d for d in dims if d != "branch_code"] + ["cqp_code"])
-        by_rest: dict[tuple, list[tuple[str, int]]] = {}
-        cqp_at = atoms.dims.index("cqp_code")
-        for key, a in atoms.rows.items():
-            rest_key = tuple(v for p, v in enumerate(key) if p != cqp_at)
-            by_rest.setdefault(rest_key, []).append((key[cqp_at], a))
-        branch_at = dims.index("branch_code")
-        for i, key in enumerate(keys):
-            rest_key = tuple(v for p, v in enumerate(key) if p != branch_at)
-            terms = [a for cqp, a in by_rest.get(rest_key, [])
-                     if key[branch_at] in self.knowledge.owners.get(cqp, ())]
-            for j in range(len(self.columns)):
-                graph.equation([(graph.local(i, j), 1.0)]
-                               + [(self._external(graph, atoms, a, j), -1.0) for a in terms])
-        # The CQPs' cells add up to the margin: the reader has that table too.
-        for rest_key, members in by_rest.items():
-            m = margin.rows.get(rest_key)
-            if m is None:
-                continue
-            for j in range(len(self.columns)):
-                graph.equation([(self._external(graph, margin, m, j), 1.0)]
-                               + [(self._external(graph, atoms, a, j), -1.0)
-                                  for _, a in members])
-
-    def _block_relations(self, graph: _Graph, keys: list[tuple],
-                         dims: tuple[str, ...]) -> None:
-        """A CQP's cell is the sum of its blocks' cells: the table cut by CQP instead of block
-        is a margin of this one (decided first). Block codes shared by several CQPs tie them
-        together: the relation is then over the CQPs and blocks so tied."""
-        coarse = self.table([d for d in dims if d != "block_code"] + ["cqp_code"])
-        tie = _Ties()
-        for code, cqps in self.knowledge.blocks.items():
-            for cqp in cqps:
-                tie.union(("block", code), ("cqp", cqp))
-        rest = [d for d in dims if d != "block_code"]
-        groups: dict[tuple, dict[object, list[int]]] = {}
-        for i, key in enumerate(keys):
-            named = dict(zip(dims, key, strict=True))
-            if named["block_code"] not in self.knowledge.blocks:
-                return  # a block the reader cannot place: no relation to offer
-            group = groups.setdefault(tuple(named[d] for d in rest), {})
-            group.setdefault(tie.find(("block", named["block_code"])), []).append(i)
-        for key, m in coarse.rows.items():
-            named = dict(zip(coarse.dims, key, strict=True))
-            rest_key = tuple(named[d] for d in rest)
-            root = tie.find(("cqp", named["cqp_code"]))
-            groups.setdefault(rest_key, {}).setdefault(root, []).append(-1 - m)
-        for members in (m for group in groups.values() for m in group.values()):
-            for j in range(len(self.columns)):
-                graph.equation([(graph.local(i, j), -1.0) if i >= 0 else
-                                (self._external(graph, coarse, -1 - i, j), 1.0)
-                                for i in members])
-
-    def _external(self, graph: _Graph, table: DecidedTable, row: int, j: int) -> int:
-        count = float(table.counts[row, j])
-        return graph.external((table.dims, row, j), count, bool(table.fates[row, j]),
-                              self._known_zero(table.keys[row], table.dims, count,
-                                               self.columns[j]))
-
-    def _known_zero(self, key: tuple, dims: tuple[str, ...], count: float,
-                    name: str) -> bool:
-        """A count restricted to a value that the filters or the row (``key``) exclude: 0 by
-        structure. So is a restricted count of 0: the table cut by that dimension has no
-        such row."""
-        restricts = COUNTS[name].restricts
-        if restricts is None:
-            return False
-        allowed = self._allowed(key, dims, restricts[1])
-        return (allowed is not None and restricts[2] not in allowed) or count == 0
-
-    def _primary(self, graph: _Graph, values: pd.DataFrame) -> None:
-        index = {name: j for j, name in enumerate(self.columns)}
-        counts = values[self.columns].to_numpy(dtype=float)
-        small = counts < self.rule.min_count
-        for entry in REGISTRY:  # a rate hides its numerator on a small denominator
-            if entry.unit == "count" or not all(t in index for t in entry.terms()):
-                continue
-            for count, hide in entry.primary(values, self.rule).items():
-                small[:, index[count]] |= hide.to_numpy(dtype=bool)
-        graph.hide_local(small)
+# -- the perturbation table --------------------------------------------------------------------
 
 
-class _Ties:
-    """Union-find over hashable things (blocks and the CQPs they belong to)."""
+def _max_entropy(support: np.ndarray, variance: float) -> np.ndarray:
+    """The distribution of largest entropy over ``support`` with mean 0 and ``variance``."""
+    squares = support.astype(float) ** 2
 
-    def __init__(self) -> None:
-        self.parent: dict[object, object] = {}
+    def negative_entropy(p: np.ndarray) -> float:
+        return float(np.sum(p * np.log(np.maximum(p, 1e-300))))
 
-    def find(self, x: object) -> object:
-        while self.parent.setdefault(x, x) != x:
-            self.parent[x] = self.parent[self.parent[x]]
-            x = self.parent[x]
-        return x
+    constraints = [{"type": "eq", "fun": lambda p: p.sum() - 1.0},
+                   {"type": "eq", "fun": lambda p: p @ support},
+                   {"type": "eq", "fun": lambda p: p @ squares - variance}]
+    start = np.full(len(support), 1.0 / len(support))
+    found = minimize(negative_entropy, start, method="SLSQP", bounds=[(0.0, 1.0)] * len(support),
+                     constraints=constraints, options={"ftol": 1e-14, "maxiter": 500})
+    p = np.clip(found.x, 0.0, None)
+    return p / p.sum()
 
-    def union(self, a: object, b: object) -> None:
-        self.parent[self.find(a)] = self.find(b)
+
+def _on_grain(p: np.ndarray, support: np.ndarray, variance: float, keys: int) -> np.ndarray:
+    """Slots of ``keys`` per perturbation: integers near ``keys * p`` that sum to ``keys``
+    with a mean exactly 0, the variance nearest ``variance``, then the largest entropy."""
+    target = keys * p
+    reach = 2 if len(support) <= 7 else 1
+    ranges = [range(max(0, int(np.floor(t)) - reach), int(np.ceil(t)) + reach + 1)
+              for t in target]
+    best, best_key = None, None
+    for counts in itertools.product(*ranges):
+        c = np.asarray(counts)
+        if c.sum() != keys or c @ support != 0:
+            continue
+        q = c[c > 0] / keys
+        key = (abs(c @ support ** 2 / keys - variance), float(np.sum(q * np.log(q))))
+        if best_key is None or key < best_key:
+            best, best_key = c, key
+    if best is None:  # cannot happen for a support around 0; kept as a clear failure
+        raise ValueError("aucune table de perturbation entière pour ces paramètres")
+    return best
 
 
-class _Graph:
-    """Cells (a table's own, and its margins' with a fixed fate), links and relations."""
+def build_ptable(max_deviation: int = 2, variance: float = 1.0,
+                 keys: int = KEYS) -> np.ndarray:
+    """The perturbation of a count ``n`` (row ``min(n, D)``) for each cell key (column):
+    for every n, at most D away, never below -n, mean 0 over the keys and variance V (or
+    the largest n allows), of maximum entropy under these constraints (Giessing 2016;
+    Enderle, Giessing & Tent 2018), on the grain of 1/``keys``. Row 0 is all zeros."""
+    if max_deviation < 1 or variance <= 0:
+        raise ValueError("la déviation maximale doit être d'au moins 1 et la variance positive")
+    table = np.zeros((max_deviation + 1, keys), dtype=np.int16)
+    for n in range(1, max_deviation + 1):
+        support = np.arange(-n, max_deviation + 1)
+        # a two-point law at the ends has the largest variance a support allows
+        wanted = min(variance, n * max_deviation)
+        slots = _on_grain(_max_entropy(support, wanted), support, wanted, keys)
+        table[n] = np.repeat(support, slots)
+    return table
 
-    def __init__(self, counts: np.ndarray) -> None:
-        self.rows, self.width = counts.shape
-        size = self.rows * self.width
-        self.value: list[float] = counts.reshape(-1).tolist()
-        self.fixed: list[bool | None] = [None] * size
-        self.known: list[bool] = [False] * size
-        self.needs: list[bool] = [True] * size
-        self.hidden: list[bool] = [False] * size
-        self.parent: list[int] = list(range(size))
-        self._externals: dict[tuple, int] = {}
-        self.relations: list[list[tuple[int, float]]] = []
 
-    def local(self, row: int, column: int) -> int:
-        return row * self.width + column
+def perturb(counts: np.ndarray, cell_keys: np.ndarray, ptable: np.ndarray) -> np.ndarray:
+    """Each count plus its perturbation, looked up by the count and its cell key."""
+    n = np.asarray(counts, dtype=np.int64)
+    row = np.minimum(n, len(ptable) - 1)
+    return n + ptable[row, np.asarray(cell_keys, dtype=np.int64) % ptable.shape[1]]
 
-    def external(self, key: tuple, value: float, hidden: bool, known: bool = False,
-                 needs: bool = True) -> int:
-        """A cell of another table, whose fate was decided there; ``needs``: a hidden value
-        that must not be given back (False for a count shown nowhere that is not small)."""
-        if key not in self._externals:
-            node = len(self.value)
-            self._externals[key] = node
-            self.value.append(value)
-            self.fixed.append(hidden)
-            self.known.append(known)
-            self.needs.append(needs)
-            self.hidden.append(hidden)
-            self.parent.append(node)
-        return self._externals[key]
 
-    def find(self, node: int) -> int:
-        while self.parent[node] != node:
-            self.parent[node] = self.parent[self.parent[node]]
-            node = self.parent[node]
-        return node
+def small(published: np.ndarray, rule: SecretRule) -> np.ndarray:
+    """The published counts that read « secret »: from 1 to ``min_count`` - 1 (a published
+    0 reads 0: a true 0, or a small count perturbed to 0, nobody can tell)."""
+    published = np.asarray(published)
+    return (published >= 1) & (published < rule.min_count)
 
-    def union(self, a: int, b: int) -> None:
-        """Two cells that always hold the same number: one fate."""
-        ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            self.parent[max(ra, rb)] = min(ra, rb)
 
-    def equation(self, terms: list[tuple[int, float]]) -> None:
-        """A linear relation ``sum(coefficient * cell) = 0`` a reader can use. Cells known to
-        be 0 drop out; two cells left that must be equal are one cell; one cell left is 0."""
-        unknown = [(node, c) for node, c in terms if not self.known[node]]
-        if len(unknown) == 2 and unknown[0][1] == -unknown[1][1]:
-            self.union(unknown[0][0], unknown[1][0])
-        elif len(unknown) == 1:
-            self.known[unknown[0][0]] = True
-        elif unknown:
-            self.relations.append(unknown)
+# -- the database's rule -------------------------------------------------------------------------
 
-    def hide_local(self, mask: np.ndarray) -> None:
-        for node in np.flatnonzero(mask.reshape(-1)):
-            self.hidden[int(node)] = True
 
-    def local_hidden(self) -> np.ndarray:
-        size = self.rows * self.width
-        out = np.array([self.state[self.find(n)] for n in range(size)], dtype=bool)
-        return out.reshape(self.rows, self.width)
+#: The rule a new database starts with (DOMAIN.md: D = 2, V = 1, 1–4 and rates under 20).
+DEFAULT_RULE = SecretRule()
 
-    # -- the decision -----------------------------------------------------------------------
 
-    def solve(self) -> int:
-        """Hide cells until no hidden value can be given back; the number of conflicts."""
-        roots = {}
-        for node in range(len(self.value)):
-            roots.setdefault(self.find(node), []).append(node)
-        self.state: dict[int, bool] = {}
-        self.frozen: dict[int, bool] = {}
-        self.constant: dict[int, bool] = {}
-        self.size: dict[int, float] = {}
-        self.protect: dict[int, bool] = {}
-        conflicts = 0
-        for root, members in roots.items():
-            fates = {self.fixed[m] for m in members} - {None}
-            hidden = any(self.hidden[m] for m in members) or True in fates
-            if False in fates and hidden:
-                conflicts += 1  # a margin shows what this table must hide
-            self.state[root] = hidden
-            self.frozen[root] = bool(fates)
-            self.constant[root] = any(self.known[m] for m in members)
-            self.protect[root] = any(self.needs[m] for m in members)
-            self.size[root] = min(self.value[m] for m in members)
-        relations = []
-        for terms in self.relations:
-            merged: dict[int, float] = {}
-            for node, coefficient in terms:
-                root = self.find(node)
-                if not self.constant[root]:
-                    merged[root] = merged.get(root, 0.0) + coefficient
-            merged = {r: c for r, c in merged.items() if c != 0.0}
-            if len(merged) > 1 or (merged and any(self.state[r] for r in merged)):
-                relations.append(merged)
-        by_root: dict[int, list[int]] = {}
-        for k, merged in enumerate(relations):
-            for root in merged:
-                by_root.setdefault(root, []).append(k)
-        conflicts += self._public(relations, by_root)
-        conflicts += self._spread(relations, by_root, range(len(relations)))
-        for _ in range(50):
-            determined = self._determined(relations)
-            if not determined:
-                break
-            touched = []
-            for root in determined:
-                if not self.state[root] or not self.protect[root]:
-                    continue
-                options = {r for k in by_root.get(root, ()) for r in relations[k]
-                           if self._hideable(r)}
-                if not options:
-                    conflicts += 1
-                    continue
-                chosen = min(options, key=lambda r: (self.size[r], r))
-                self.state[chosen] = True
-                touched += by_root[chosen]
-            if not touched:
-                break
-            conflicts += self._spread(relations, by_root, touched)
-        return conflicts
+def initialise(connection: sa.Connection, rule: SecretRule = DEFAULT_RULE) -> None:
+    """Give a new database its secret: an HMAC key drawn here, never shown, and its rule
+    with the perturbation table built from it."""
+    connection.execute(schema.secret_setting.insert().values(
+        id=1, hmac_key=secrets.token_hex(32), created_at=dt.datetime.now(), **_columns(rule)))
+    _write_ptable(connection, rule)
 
-    def _public(self, relations: list[dict[int, float]], by_root: dict[int, list[int]]) -> int:
-        """Cells the margins already give away (every other term of a relation is shown
-        there): they are public, so hiding them would protect nothing; kept shown."""
-        conflicts = 0
-        queue = list(range(len(relations)))
-        while queue:
-            merged = relations[queue.pop()]
-            open_ = [r for r in merged if not (self.frozen[r] and not self.state[r])]
-            if len(open_) != 1:
-                continue
-            (root,) = open_
-            if self.frozen[root]:
-                continue
-            self.frozen[root] = True
-            if self.state[root]:
-                conflicts += 1  # a margin shows what this table must hide
-            queue += by_root[root]
-        return conflicts
 
-    def _hideable(self, root: int) -> bool:
-        return not self.state[root] and not self.frozen[root] and not self.constant[root]
+def configure(connection: sa.Connection, rule: SecretRule) -> None:
+    """Change the database's rule (its perturbation table is built again); the HMAC key, and
+    so every unit's record key, stays."""
+    connection.execute(schema.secret_setting.update().where(schema.secret_setting.c.id == 1)
+                       .values(**_columns(rule)))
+    connection.execute(schema.secret_ptable.delete())
+    _write_ptable(connection, rule)
 
-    def _spread(self, relations: list[dict[int, float]], by_root: dict[int, list[int]],
-                todo: Iterable[int]) -> int:
-        """Hide another cell of every relation left with a single hidden value."""
-        conflicts = 0
-        queue = list(todo)
-        done_conflicts: set[int] = set()
-        while queue:
-            k = queue.pop()
-            merged = relations[k]
-            hidden = [r for r in merged if self.state[r]]
-            if len(hidden) != 1 or not self.protect[hidden[0]]:
-                continue
-            options = [r for r in merged if self._hideable(r)]
-            if not options:
-                if k not in done_conflicts:
-                    done_conflicts.add(k)
-                    conflicts += 1
-                continue
-            chosen = min(options, key=lambda r: (self.size[r], r))
-            self.state[chosen] = True
-            queue += by_root[chosen]
-        return conflicts
 
-    def _determined(self, relations: list[dict[int, float]]) -> list[int]:
-        """Hidden values that the relations give back (a null-space test per component)."""
-        unknown_of = [[r for r in merged if self.state[r]] for merged in relations]
-        parent: dict[int, int] = {}
+def _columns(rule: SecretRule) -> dict:
+    return {"max_deviation": rule.max_deviation, "variance": rule.variance,
+            "min_count": rule.min_count, "min_denominator": rule.min_denominator}
 
-        def find(x: int) -> int:
-            while parent.setdefault(x, x) != x:
-                parent[x] = parent[parent[x]]
-                x = parent[x]
-            return x
 
-        for unknowns in unknown_of:
-            for other in unknowns[1:]:
-                a, b = find(unknowns[0]), find(other)
-                if a != b:
-                    parent[a] = b
-        components: dict[int, list[int]] = {}
-        for k, unknowns in enumerate(unknown_of):
-            if unknowns:
-                components.setdefault(find(unknowns[0]), []).append(k)
-        determined = []
-        for ks in components.values():
-            columns = sorted({r for k in ks for r in unknown_of[k]})
-            position = {r: p for p, r in enumerate(columns)}
-            matrix = np.zeros((len(ks), len(columns)))
-            for row, k in enumerate(ks):
-                for r in unknown_of[k]:
-                    matrix[row, position[r]] = relations[k][r]
-            gram = matrix.T @ matrix
-            eigenvalues, vectors = np.linalg.eigh(gram)
-            tolerance = 1e-9 * max(1.0, float(eigenvalues.max(initial=0.0)))
-            null = vectors[:, eigenvalues <= tolerance]
-            free = np.abs(null).max(axis=1) > 1e-6 if null.size else np.zeros(len(columns),
-                                                                                bool)
-            determined += [r for r, p in position.items() if not free[p]]
-        return determined
+def _write_ptable(connection: sa.Connection, rule: SecretRule) -> None:
+    table = build_ptable(rule.max_deviation, rule.variance)
+    connection.execute(schema.secret_ptable.insert(), [
+        {"n": n, "cell_key": k, "perturbation": int(table[n, k])}
+        for n in range(table.shape[0]) for k in range(table.shape[1])])
+
+
+def hmac_key(connection: sa.Connection) -> bytes:
+    """The database's HMAC key (for the writer: never shown, never exported)."""
+    text = connection.execute(sa.select(schema.secret_setting.c.hmac_key)).scalar_one()
+    return bytes.fromhex(text)
+
+
+def database_rule(connection: sa.Connection) -> tuple[SecretRule, np.ndarray]:
+    """The database's rule and its perturbation table."""
+    s = schema.secret_setting.c
+    row = connection.execute(sa.select(s.min_count, s.min_denominator, s.max_deviation,
+                                       s.variance)).one()
+    rule = SecretRule(int(row.min_count), int(row.min_denominator), True,
+                      int(row.max_deviation), float(row.variance))
+    p = schema.secret_ptable.c
+    cells = connection.execute(sa.select(p.n, p.cell_key, p.perturbation)).all()
+    table = np.zeros((rule.max_deviation + 1, KEYS), dtype=np.int16)
+    for n, key, value in cells:
+        table[n, key] = value
+    return rule, table
+
+
+def publish(values: pd.DataFrame, counts: Iterable[str], ptable: np.ndarray) -> pd.DataFrame:
+    """``values`` (the database's answer) with each of ``counts`` replaced by its published
+    value, from its cell-key column (then dropped)."""
+    out = values.copy()
+    for name in counts:
+        out[name] = perturb(out[name].to_numpy(), out[name + CELL_KEY].to_numpy(), ptable)
+    return out.drop(columns=[c for c in out.columns if c.endswith(CELL_KEY)])

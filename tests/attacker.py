@@ -1,198 +1,182 @@
-"""An attacker of the statistical secret, written apart from ``cqp_metrics.secret``.
+"""An attacker of the statistical secret across requests, written apart from
+``cqp_metrics.secret``.
 
-It reads published tables as a user would (numbers, and ``secret`` where hidden), writes down
-every relation a reader knows (sums over decisions, equal columns, rate x denominator, a table
-against its margin, a CQPI shown in each of its branches) and solves them by substitution,
-again and again, until nothing more comes out. A hidden cell whose value comes out is a leak.
+A user of the CLI, the pages or the API chooses filter sets at will: value lists, year
+ranges, ``--until`` days, a branch or the list of its CQPs, a scope. The attacker reads, as
+separate requests, pairs of filter sets that select **the same people** (a row of a cut and
+the same filter alone; a year row and ``--from y --to y``; a branch, its CQPs and a scope;
+``vae_x`` and ``x`` under a VAE-only filter; ``certified`` and ``full``; ``--until 12-31``
+and the whole year) and notes every count they publish differently; and it subtracts
+published totals of two filter sets whose difference is one small cell, to see how often
+that lands on the cell's true value.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections.abc import Iterable
 
 import pandas as pd
 import sqlalchemy as sa
 
 from cqp_metrics import compute, schema
-from cqp_metrics.registry import COUNTS, RATES
+from cqp_metrics.registry import COUNTS
 
-Cell = tuple  # (dimensions, key, column)
-
-SUMS = {"juries": ("full", "partial", "refused")}
-EQUAL = {"certified": "full"}
+#: Counts of persons or decisions (the secret's); counts of CQPs are public facts.
+PERSONS = [name for name, entry in COUNTS.items() if entry.secret]
+#: ``vae_x`` is ``x`` where only VAE is selected.
 VAE_OF = {"vae_enrolments": "enrolments", "vae_juries": "juries", "vae_full": "full"}
+#: The dimensions a user cuts and filters by (their values read from the published rows).
+CUTS = ("region_code", "pathway", "sex", "age_band", "status", "funding", "cqp_code",
+        "branch_code")
 
 
-def _norm(value: object) -> object:
+def _key(value: object) -> object:
     if value is None or (not isinstance(value, str) and pd.isna(value)):
         return None
     return int(value) if not isinstance(value, str) else value
 
 
-class Reader:
-    """What one user saw for one filter set, and what they can work out of it."""
+def published_counts(table) -> list[dict]:
+    """Each row of a published table as {column: value} for the counts of persons: a number,
+    or the text « secret »; the cuts as keys."""
+    frame = table.published()
+    rows = []
+    for _, row in frame.iterrows():
+        rows.append({c: (row[c] if isinstance(row[c], str) else _key(row[c]))
+                     for c in frame.columns})
+    return rows
 
-    def __init__(self, engine: sa.Engine, where: dict, years: tuple, scope,
-                 owners: dict[str, set[str]] | None = None) -> None:
-        self.engine, self.where, self.years, self.scope = engine, where, years, scope
-        self.shown: dict[Cell, float | None] = {}  # None: read "secret"
-        self.truth: dict[Cell, float] = {}
-        self.rows: dict[tuple, set[tuple]] = defaultdict(set)
-        self.equations: list[dict[Cell, float]] = []
-        self.owners = owners if owners is not None else _owners(engine)
-        self.fates: dict[Cell, set[bool]] = defaultdict(set)
 
-    def read(self, by: tuple[str, ...], names=None, totals: bool = False) -> None:
-        """Request one table as the CLI or a page would, and note what it shows."""
-        table = compute(self.engine, names=names, by=list(by), where=self.where,
-                        years=self.years, scope=self.scope, totals=totals)
-        truth = compute(self.engine, names=names, by=list(by), where=self.where,
-                        years=self.years, scope=self.scope, totals=totals, secret=False)
-        published = table.published()
-        for i in published.index:
-            dims = tuple(by)
-            if totals and by and published.at[i, by[-1]] == "Total":
-                dims = tuple(by[:-1])
-            key = tuple(sorted((d, _norm(published.at[i, d])) for d in dims))
-            self.rows[tuple(sorted(dims))].add(key)
-            for column in published.columns:
-                if column in by or column.endswith(("_low", "_high")):
-                    continue
-                cell = (tuple(sorted(dims)), key, column)
-                value = published.at[i, column]
-                hidden = isinstance(value, str)
-                self.fates[cell].add(hidden)
-                real = truth.values.at[i, column]
-                self.truth[cell] = None if pd.isna(real) else float(real)
-                if hidden:
-                    self.shown.setdefault(cell, None)
-                else:
-                    self.shown[cell] = None if pd.isna(value) else float(value)
+def _only(table) -> dict:
+    (row,) = published_counts(table)
+    return row
 
-    def inconsistent(self) -> list[Cell]:
-        """Cells shown by one request and hidden by another."""
-        return [cell for cell, fates in self.fates.items() if len(fates) > 1]
 
-    # -- relations -----------------------------------------------------------------------
+class Attacker:
+    """One user reading the published tables of a database, as separate requests."""
 
-    def _pathways(self, key: tuple) -> set | None:
-        values = dict(key)
-        if "pathway" in values:
-            return {values["pathway"]}
-        if "pathway" in self.where:
-            return set(self.where["pathway"])
-        return None
+    def __init__(self, engine: sa.Engine, where: dict | None = None,
+                 years: tuple = (None, None), scope=None) -> None:
+        self.engine, self.where, self.years, self.scope = engine, dict(where or {}), years, scope
+        #: (route, column, one value, the other) for every count read differently.
+        self.differences: list[tuple[str, str, object, object]] = []
+        self.routes = 0
 
-    def row_relations(self) -> None:
-        for (dims, key, column) in list(self.shown):
-            def cell(name: str, dims=dims, key=key) -> Cell:
-                return (dims, key, name)
+    def read(self, by: Iterable[str] = (), where: dict | None = None, years=None,
+             scope=..., until=None, names=None):
+        return compute(self.engine, names=names, by=list(by),
+                       where=where if where is not None else self.where,
+                       years=years if years is not None else self.years,
+                       scope=self.scope if scope is ... else scope, until=until)
 
-            if column in SUMS and all(cell(p) in self.shown for p in SUMS[column]):
-                self.equations.append({cell(column): 1.0,
-                                       **{cell(p): -1.0 for p in SUMS[column]}})
-            if column in EQUAL and cell(EQUAL[column]) in self.shown:
-                self.equations.append({cell(column): 1.0, cell(EQUAL[column]): -1.0})
-            if column in VAE_OF:
-                pathways = self._pathways(key)
-                if pathways == {"vae"} and cell(VAE_OF[column]) in self.shown:
-                    self.equations.append({cell(column): 1.0, cell(VAE_OF[column]): -1.0})
-                elif pathways is not None and "vae" not in pathways:
-                    self.equations.append({cell(column): 1.0})
-            if column in RATES:
-                rate = RATES[column]
-                p = self.shown[(dims, key, column)]
-                numerator, denominator = cell(rate.numerator), cell(rate.denominator)
-                if p is not None and numerator in self.shown and denominator in self.shown:
-                    self.equations.append({numerator: 1.0, denominator: -p})
+    def compare(self, route: str, one: dict, other: dict,
+                columns: Iterable[tuple[str, str]] | None = None) -> None:
+        """Two readings of the same people: every count must read the same."""
+        self.routes += 1
+        pairs = columns if columns is not None else [(c, c) for c in PERSONS if c in one]
+        for a, b in pairs:
+            if one[a] != other[b]:
+                self.differences.append((route, f"{a}/{b}", one[a], other[b]))
 
-    def margin_relations(self, fine: tuple[str, ...], coarse: tuple[str, ...]) -> None:
-        """The coarse table is the fine one summed over the dimension it lacks."""
-        fine, coarse = tuple(sorted(fine)), tuple(sorted(coarse))
-        (lost,) = set(fine) - set(coarse)
-        columns = {c for (d, _k, c) in self.shown if d == fine and c in COUNTS}
-        groups: dict[tuple, list[tuple]] = defaultdict(list)
-        for key in self.rows[fine]:
-            groups[tuple((d, v) for d, v in key if d != lost)].append(key)
-        for group, keys in groups.items():
-            if group not in self.rows[coarse]:
+    # -- the routes ----------------------------------------------------------------------
+
+    def a_row_and_its_filter(self, dim: str, limit: int = 6) -> None:
+        """The row ``v`` of the table cut by ``dim``, and the filter ``dim = v`` alone."""
+        rows = published_counts(self.read([dim]))
+        for row in rows[:limit]:
+            value = row[dim]
+            if value is None or (dim in self.where and value not in self.where[dim]):
                 continue
-            for column in columns:
-                if lost == "branch_code":
-                    if "cqp_code" in fine:  # a CQPI's cell in each branch is its own cell
-                        for key in keys:
-                            self.equations.append({(fine, key, column): 1.0,
-                                                   (coarse, group, column): -1.0})
-                    continue
-                self.equations.append({(coarse, group, column): 1.0,
-                                       **{(fine, key, column): -1.0 for key in keys}})
+            where = {**self.where, dim: [value]}
+            if dim == "branch_code" and self.scope is not None and value not in self.scope:
+                continue
+            self.compare(f"{dim}={value}: row / filter", row, _only(self.read((), where)))
 
-    # -- solving -------------------------------------------------------------------------
+    def a_year_and_its_range(self) -> None:
+        """The row ``y`` of the table by year, and ``--from y --to y``; and a year range
+        made of its years' rows read as one total."""
+        rows = published_counts(self.read(["year"]))
+        for row in rows:
+            year = row["year"]
+            self.compare(f"year {year}: row / --from --to", row,
+                         _only(self.read((), years=(year, year))))
 
-    def attack(self) -> dict[Cell, float]:
-        """Hidden cells worked out by substitution: {cell: value}."""
-        known = {c: v for c, v in self.shown.items() if v is not None}
-        found: dict[Cell, float] = {}
-        progress = True
-        while progress:
-            progress = False
-            for equation in self.equations:
-                unknown = [c for c in equation if c not in known]
-                if len(unknown) != 1:
-                    continue
-                (target,) = unknown
-                rest = sum(coefficient * known[c] for c, coefficient in equation.items()
-                           if c != target)
-                value = round(-rest / equation[target], 6)
-                known[target] = value
-                found[target] = value
-                progress = True
-        return {cell: value for cell, value in found.items() if self._sensitive(cell)}
+    def the_whole_year_and_until_december(self) -> None:
+        """``--until 12-31`` keeps every fact of each year: the table by year, twice."""
+        whole = published_counts(self.read(["year"]))
+        until = published_counts(self.read(["year"], until=(12, 31)))
+        for one, other in zip(whole, until, strict=True):
+            self.compare(f"year {one['year']}: whole / --until 12-31", one, other)
 
-    def _sensitive(self, cell: Cell) -> bool:
-        """A hidden cell, unless it is a structural zero: VAE figures where VAE is excluded,
-        or a row where its fact has nothing at all (no jury in that region that year: no
-        person is behind it, see docs/secret.md)."""
-        dims, key, column = cell
-        if self.shown.get(cell, 0.0) is not None and cell in self.shown:
-            return False
-        if column in COUNTS:
-            fact = COUNTS[column].fact
-            same_fact = [self.truth.get((dims, key, c)) for c in COUNTS
-                         if COUNTS[c].fact == fact and (dims, key, c) in self.truth]
-            if all(v == 0 for v in same_fact):
-                return False
-        if column in VAE_OF:
-            pathways = self._pathways(key)
-            if pathways is not None and "vae" not in pathways or self.truth.get(cell) == 0:
-                return False  # no VAE there: the table cut by pathway has no VAE row
-        return True
+    def a_branch_its_cqps_and_its_scope(self, branches: dict[str, list[str]]) -> None:
+        """A branch filter, the list of its CQPs as a filter, and the branch as a scope."""
+        for branch, cqps in branches.items():
+            by_branch = _only(self.read((), {**self.where, "branch_code": [branch]}))
+            by_cqps = _only(self.read((), {**self.where, "cqp_code": cqps}))
+            scoped = _only(self.read((), self.where, scope=[branch]))
+            self.compare(f"branch {branch} / its CQPs", by_branch, by_cqps)
+            self.compare(f"branch {branch} / scope", by_branch, scoped)
+
+    def vae_columns_under_a_vae_filter(self) -> None:
+        """``vae_x`` of every request and ``x`` where only VAE is selected; ``certified``
+        and ``full`` in every row."""
+        everyone = published_counts(self.read(["year"]))
+        vae_only = published_counts(self.read(["year"], {**self.where, "pathway": ["vae"]}))
+        by_year = {row["year"]: row for row in vae_only}
+        for row in everyone:
+            if row["year"] in by_year:
+                self.compare(f"year {row['year']}: vae_x / x under pathway=vae", row,
+                             by_year[row["year"]], VAE_OF.items())
+            self.compare(f"year {row['year']}: certified / full", row, row,
+                         [("certified", "full")])
 
 
-def _owners(engine: sa.Engine) -> dict[str, set[str]]:
+def branches_and_cqps(engine: sa.Engine) -> dict[str, list[str]]:
     link = schema.certification_branch
-    owners: dict[str, set[str]] = defaultdict(set)
+    out: dict[str, list[str]] = {}
     with engine.connect() as connection:
         for cqp, branch in connection.execute(sa.select(link.c.cqp_code, link.c.branch_code)):
-            owners[cqp].add(branch)
-    return owners
+            out.setdefault(branch, []).append(cqp)
+    return {b: sorted(c) for b, c in out.items()}
 
 
-def leaks(engine: sa.Engine, where: dict, years: tuple, scope, cuts: list[str],
-          names=None) -> tuple[dict, list]:
-    """Read the tables a user gets for one filter set cut by ``cuts`` (up to two) and their
-    margins, as separate requests; return (recovered hidden cells, inconsistent cells)."""
-    reader = Reader(engine, where, years, scope)
-    tables = [()] + [(d,) for d in cuts] + ([tuple(cuts)] if len(cuts) == 2 else [])
-    for by in tables:
-        reader.read(by, names=names)
-    if len(cuts) == 2:
-        reader.read(tuple(cuts), names=names, totals=True)
-    reader.row_relations()
-    for by in tables[1:]:
-        for lost in by:
-            reader.margin_relations(by, tuple(d for d in by if d != lost))
-    found = reader.attack()
-    for cell, value in found.items():  # the attacker is right: the leak is real
-        assert reader.truth[cell] is None or abs(reader.truth[cell] - value) < 1e-6, cell
-    return found, reader.inconsistent()
+def every_route(engine: sa.Engine, where: dict | None = None, years: tuple = (None, None),
+                scope=None) -> Attacker:
+    """Read every pair of requests of the same people the attacker knows, for one filter
+    set; the attacker holds the differences found."""
+    attacker = Attacker(engine, where, years, scope)
+    for dim in CUTS:
+        attacker.a_row_and_its_filter(dim)
+    attacker.a_year_and_its_range()
+    attacker.the_whole_year_and_until_december()
+    branches = branches_and_cqps(engine)
+    if scope is not None:
+        branches = {b: c for b, c in branches.items() if b in scope}
+    attacker.a_branch_its_cqps_and_its_scope(branches)
+    attacker.vae_columns_under_a_vae_filter()
+    return attacker
+
+
+def subtractions(engine: sa.Engine, cqps: Iterable[str], dim: str = "region_code",
+                 count: str = "enrolments") -> list[tuple[int, int]]:
+    """For every small cell (true count 1 to 4) of ``count`` by CQP and ``dim``: the
+    difference of two published totals of the same CQP, ``dim`` in {v, w} minus ``dim`` = w
+    (w another value), against the cell's true count. [(estimate, truth)]"""
+    out = []
+    for cqp in cqps:
+        exact = compute(engine, [count], [dim], {"cqp_code": [cqp]}, secret=False).values
+        values = [v for v in exact[dim] if v is not None]
+        for v, truth in zip(exact[dim], exact[count], strict=True):
+            if v is None or not 1 <= truth <= 4:
+                continue
+            for w in values:
+                if w == v:
+                    continue
+                pair = compute(engine, [count], (), {"cqp_code": [cqp], dim: [v, w]})
+                alone = compute(engine, [count], (), {"cqp_code": [cqp], dim: [w]})
+                a, b = pair.values[count].iloc[0], alone.values[count].iloc[0]
+                if pair.hidden[count].iloc[0] or alone.hidden[count].iloc[0]:
+                    continue  # a small total reads « secret »: nothing to subtract
+                out.append((int(a - b), int(truth)))
+                break  # one route per cell here: each cell counted once
+    return out

@@ -91,6 +91,22 @@ def demo_database(path: Path, candidacies: int, seed: int) -> str:
     return f"duckdb:///{path}"
 
 
+#: An HMAC key for the tests that need record keys known in advance.
+TEST_HMAC_KEY = bytes(range(32))
+
+
+def use_hmac_key(engine: sa.Engine, key: bytes = TEST_HMAC_KEY) -> None:
+    """Give a database a known HMAC key (one is drawn at random when a database is made):
+    two databases loaded with the same data then publish the same figures, and a test's
+    figures are the same at every run. Before any load: keys are given when rows are
+    written."""
+    from cqp_metrics import schema
+
+    ensure_schema(engine)
+    with engine.begin() as connection:
+        connection.execute(schema.secret_setting.update().values(hmac_key=key.hex()))
+
+
 def table_rows(engine: sa.Engine) -> dict[str, list[tuple]]:
     """Every row of every data table, sorted: to compare databases before and after."""
     from cqp_metrics import schema

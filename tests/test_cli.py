@@ -79,10 +79,39 @@ def test_xlsx_export_carries_its_notes(demo_db, tmp_path):
     notes = {row[0]: row[1] for row in workbook["notes"].iter_rows(min_row=2, values_only=True)}
     assert "démo" in notes["Source"]
     assert "pathway = vae" in notes["Filtres"]
-    assert "inférieurs à 5" in notes["Règle de secret"]
+    assert "exact à 2 personnes près" in notes["Règle de secret"]
+    assert "sous le seuil de 5" in notes["Règle de secret"]
     values = [c for row in workbook["indicateurs"].iter_rows(min_row=2, values_only=True)
               for c in row]
     assert "secret" in values  # small VAE cells by CQP are hidden
+
+
+def test_a_threshold_may_be_raised_never_lowered(demo_db):
+    raised = run("indicators", "--db", demo_db, "--by", "cqp_code,region_code", "--min-count",
+                 "12")
+    assert raised.exit_code == 0, raised.output
+    rows = list(csv.DictReader(io.StringIO(raised.stdout)))
+    assert any(row["enrolments"] == "secret" for row in rows)
+    assert all(row["enrolments"] == "secret" or not 1 <= int(row["enrolments"]) <= 11
+               for row in rows)
+    lowered = run("indicators", "--db", demo_db, "--min-count", "3")
+    assert lowered.exit_code == 1 and "jamais abaissé" in lowered.stderr
+    assert "Traceback" not in lowered.output
+
+
+def test_the_database_rule_is_shown_and_changed_by_its_own_command(tmp_path):
+    url = f"duckdb:///{tmp_path / 'rule.duckdb'}"
+    assert run("demo", "--db", url, "--candidacies", "300").exit_code == 0
+    shown = run("db", "secret", "--db", url)
+    assert shown.exit_code == 0 and "D = 2, variance V = 1" in shown.stdout
+    assert "hmac" not in shown.stdout.lower()
+    changed = run("db", "secret", "--db", url, "--min-count", "11")
+    assert changed.exit_code == 0, changed.output
+    rows = list(csv.DictReader(io.StringIO(run("indicators", "--db", url, "--by",
+                                               "cqp_code").stdout)))
+    assert all(row["enrolments"] == "secret" or not 1 <= int(row["enrolments"]) <= 10
+               for row in rows)
+    assert run("indicators", "--db", url, "--min-count", "8").exit_code == 1
 
 
 def test_bad_folder_exits_1_with_a_report_and_no_traceback(tmp_path):

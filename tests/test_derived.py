@@ -129,53 +129,10 @@ def test_results_are_shared_until_the_data_change(engine):
     assert expected == 0 and after.values["full"].iloc[0] == 0
 
 
-def test_a_margin_is_decided_once_for_the_requests_of_its_filters(engine):
-    """The requests of one filter set (a page's) share the secret's decision of their common
-    margin, and publish what they publish when each decides alone (inside a transaction,
-    where nothing is shared)."""
-    from cqp_metrics import compute
-    from cqp_metrics.cache import DECISIONS, VALUES
-
-    with engine.begin() as connection:
-        write_dataset(connection, demo.generate(500, seed=9), source="test")
-    VALUES.clear()
-    DECISIONS.clear()
-    ask = {"names": ["juries", "full_rate"], "where": {"pathway": ["vae"]}}
-    compute(engine, by=["year"], **ask)
-    hits, misses = DECISIONS.hits, DECISIONS.misses
-    by_status = compute(engine, by=["status"], **ask)
-    assert DECISIONS.hits == hits + 1  # the jury decisions' margin without cuts
-    assert DECISIONS.misses == misses + 1  # the table by status itself
-    with engine.connect() as connection:
-        alone = compute(connection, by=["status"], **ask)
-    pd.testing.assert_frame_equal(by_status.published(), alone.published())
-    pd.testing.assert_frame_equal(by_status.hidden, alone.hidden)
-    other = compute(engine, by=["status"], names=ask["names"], where={"pathway": ["formation"]})
-    assert DECISIONS.misses == misses + 3  # other filters: decided anew, margin included
-    assert other.query.where != by_status.query.where
-
-
-def test_what_a_reader_knows_is_read_once_for_its_filters(engine):
-    """Who owns which CQP is read from the database once for a filter set, not by each
-    computation cut by branch."""
-    from cqp_metrics import compute
-    from cqp_metrics.cache import KNOWLEDGE, VALUES
-
-    with engine.begin() as connection:
-        write_dataset(connection, demo.generate(300, seed=10), source="test")
-    VALUES.clear()
-    KNOWLEDGE.clear()
-    owners = "certification_branch.cqp_code, certification_branch.branch_code"
-    with statements(engine, lambda statement: owners in statement) as read:
-        compute(engine, names=["juries"], by=["branch_code"])
-        compute(engine, names=["enrolments"], by=["branch_code", "year"])
-    assert len(read) == 1 and KNOWLEDGE.hits == 1
-
-
-def test_a_request_and_its_margins_are_read_once_per_set_of_cuts(engine):
-    """Under secret, the request and the margins its secret decides on are cut out of one
-    select per set of cuts, and these selects are one where the backend groups by several
-    sets of cuts at once; each cut-out equals the select of the narrower request itself."""
+def test_a_request_and_its_margin_are_read_in_one_select(engine):
+    """A request with its total rows reads its own cuts and its margin (one cut fewer): one
+    select where the backend groups by several sets of cuts at once; and a narrower request
+    cut out of a wider select equals the narrower request's own select."""
     from cqp_metrics import compute
     from cqp_metrics.api import _values
     from cqp_metrics.cache import VALUES
@@ -185,7 +142,8 @@ def test_a_request_and_its_margins_are_read_once_per_set_of_cuts(engine):
         write_dataset(connection, demo.generate(500, seed=8), source="test")
     VALUES.clear()
     with statements(engine, _with) as read:
-        compute(engine, names=["enrolments", "full_rate", "vae_success_rate"], by=["year"])
+        compute(engine, names=["enrolments", "full_rate", "vae_success_rate"], by=["year"],
+                totals=True)
     grouped = dialects.rules_for(engine.dialect.name).grouping_sets
     # by year, and the margin without cuts: together where the backend can
     assert len(read) == (1 if grouped else 2)
@@ -254,29 +212,8 @@ def test_a_grouped_select_gives_each_request_what_its_own_select_gives(engine):
                 connection.dialect.name)
 
 
-def test_the_tables_a_decision_reads_are_known_before_it_reads_them():
-    """``tables_deciding`` foresees exactly the tables a decision asks for, whatever the cuts
-    (margins, a branch's CQPs, a CQP's blocks)."""
-    from cqp_metrics.config import SecretRule
-    from cqp_metrics.secret import Knowledge, Suppression, canonical, tables_deciding
-
-    for dims in [(), ("year",), ("region_code", "year"), ("branch_code",),
-                 ("year", "branch_code"), ("branch_code", "cqp_code"), ("block_code",),
-                 ("block_code", "referential_version"), ("year", "block_code", "sex")]:
-        asked = []
-
-        def counts_of(cut, asked=asked):
-            asked.append(cut)
-            return pd.DataFrame({**{d: pd.Series([], dtype=object) for d in cut},
-                                 "juries": pd.Series([], dtype="int64")})
-
-        Suppression(counts_of, SecretRule(), Knowledge(), ["juries"]).table(dims)
-        assert sorted(asked) == sorted(tables_deciding(dims)), dims
-        assert tables_deciding(dims)[-1] == canonical(dims)
-
-
 def test_a_page_s_requests_are_read_together_before_they_are_computed(engine):
-    """``prefetch`` reads what a page's requests and their secret will read (one select per
+    """``prefetch`` reads what a page's requests will read (one select per
     set of filters and facts where the backend groups cuts; nothing where it cannot); their
     computations then read nothing more, and publish what each publishes alone inside a
     transaction."""
@@ -293,7 +230,7 @@ def test_a_page_s_requests_are_read_together_before_they_are_computed(engine):
     requests.append(IndicatorQuery.make(["juries"], ("branch_code",), where))
     cache.clear()
     with statements(engine, _with) as selects:
-        prefetch(engine, requests, SecretRule())
+        prefetch(engine, requests)
         read = len(selects)
         tables = [compute_query(engine, query, SecretRule()) for query in requests]
     grouped = dialects.rules_for(engine.dialect.name).grouping_sets

@@ -228,8 +228,9 @@ def test_reloading_is_idempotent_and_a_corrected_row_replaces_the_old(engine, fo
     edit(folder, "branches", "Métallurgie", "Métallurgie (UIMM)")
     load(folder, engine)
     rows = table_rows(engine)
-    assert ("K4", "2023-11-20", "partial") in rows["jury"]
-    assert ("K4", "2023-11-20", "refused") not in rows["jury"]
+    juries = {row[:3] for row in rows["jury"]}  # then its record key
+    assert ("K4", "2023-11-20", "partial") in juries
+    assert ("K4", "2023-11-20", "refused") not in juries
     assert ("3248", "Métallurgie (UIMM)") in rows["branch"]
     assert len(rows["jury"]) == len(first["jury"])
 
@@ -240,7 +241,7 @@ def test_juries_can_be_loaded_alone_against_the_database(engine, folder):
         (folder / f"{name}.csv").unlink()
     edit(folder, "juries", "K5,2023-12-01,full", "K5,2023-12-01,partial")
     load(folder, engine)
-    assert ("K5", "2023-12-01", "partial") in table_rows(engine)["jury"]
+    assert ("K5", "2023-12-01", "partial") in {row[:3] for row in table_rows(engine)["jury"]}
 
 
 def test_awkward_text_and_blanks_are_stored_as_read(engine, folder):

@@ -1,7 +1,9 @@
 """Write a :class:`Dataset` in one transaction: rows are upserted by their key.
 
 Loading the same files twice changes nothing; a corrected row replaces the old one, in the
-columns its file carries only (a column absent from the file keeps the stored values). A
+columns its file carries only (a column absent from the file keeps the stored values). Each
+candidacy, jury decision and block result gets its record key (:mod:`cqp_metrics.secret`)
+from its identity, so a reload or a correction never changes it. A
 CQP's branches, and its registrations when the file has the RNCP columns, read from
 ``certifications.csv`` are replaced as a whole.
 """
@@ -19,6 +21,7 @@ from sqlalchemy.dialects import sqlite
 
 from .. import derived, schema
 from ..period import latest_fact_date
+from ..secret import UNITS, hmac_key, with_record_keys
 from .problems import LoadError, Problem
 from .validate import Dataset
 
@@ -49,10 +52,14 @@ def write_dataset(connection: sa.Connection, dataset: Dataset, source: str,
             for start in range(0, len(cqps), 1000):
                 connection.execute(table.delete().where(condition),
                                    {"cqps": cqps[start:start + 1000]})
+    key = None
     for table in schema.WRITE_ORDER:
         frame = dataset.tables.get(table.name)
         if frame is None or frame.empty:
             continue
+        if table.name in UNITS:  # each unit's record key, from its identity (never changes)
+            key = key or hmac_key(connection)
+            frame = with_record_keys(frame, table.name, key)
         _upsert(connection, table, frame, lambda n, t=table.name, d=done: progress and progress(
             t, d + n, total))
         done += len(frame)
