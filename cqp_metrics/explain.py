@@ -113,8 +113,8 @@ def markdown() -> str:
     lines = [BEGIN, "", "## Definitions (generated from the registry)", "",
              "Each figure of the dashboards and of the report shows this text in its "
              "information popover (the circled « i »), with the filters it was computed "
-             "with. The secret rule is the default one (`--min-count 5`, "
-             "`--min-denominator 20`).", ""]
+             "with. The secret rule is a new database's (`cqp-metrics db secret`: D = 2, "
+             "V = 1, `--min-count 5`, `--min-denominator 20`; docs/secret.md).", ""]
     for entry in REGISTRY:
         about = explain(entry.name)
         lines += [f"### `{entry.name}` — {about.title}", ""]

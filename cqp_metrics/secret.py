@@ -13,8 +13,9 @@ published value, whatever the request that shows it:
    from the same grouped select as the count (:meth:`cqp_metrics.kinds.Count.sql`).
 3. **Perturbation.** The published count is ``n + p(n, cell key)``, read from the
    perturbation table (:func:`build_ptable`: maximum entropy under |p| ≤ D, variance V,
-   mean 0 for every n, p(0) = 0, n + p ≥ 0), stored with the database so that a figure never
-   changes between two runs on the same data (:func:`perturb`).
+   mean 0 for every n, p(0) = 0, n + p ≥ 0; its keys in an order drawn once), stored with
+   the database so that a figure never changes between two runs on the same data
+   (:func:`perturb`).
 4. **Publication.** A published count of 1 to ``min_count`` - 1 reads « secret »
    (:func:`small`); rates, intervals and changes are computed from the published counts
    (:mod:`cqp_metrics.kinds`).
@@ -126,12 +127,17 @@ def _on_grain(p: np.ndarray, support: np.ndarray, variance: float, keys: int) ->
     return best
 
 
-def build_ptable(max_deviation: int = 2, variance: float = 1.0,
-                 keys: int = KEYS) -> np.ndarray:
+def build_ptable(max_deviation: int = 2, variance: float = 1.0, keys: int = KEYS,
+                 shuffle: np.random.Generator | None = None) -> np.ndarray:
     """The perturbation of a count ``n`` (row ``min(n, D)``) for each cell key (column):
     for every n, at most D away, never below -n, mean 0 over the keys and variance V (or
     the largest n allows), of maximum entropy under these constraints (Giessing 2016;
-    Enderle, Giessing & Tent 2018), on the grain of 1/``keys``. Row 0 is all zeros."""
+    Enderle, Giessing & Tent 2018), on the grain of 1/``keys``. Row 0 is all zeros.
+
+    With ``shuffle``, each row's keys are in an order drawn by it rather than by value: two
+    cells whose keys differ by the few keys of a small cell (a total with and without it)
+    would otherwise fall in the same run of keys, draw the same perturbation, and their
+    difference would give the small cell back."""
     if max_deviation < 1 or variance <= 0:
         raise ValueError("la déviation maximale doit être d'au moins 1 et la variance positive")
     table = np.zeros((max_deviation + 1, keys), dtype=np.int16)
@@ -141,6 +147,8 @@ def build_ptable(max_deviation: int = 2, variance: float = 1.0,
         wanted = min(variance, n * max_deviation)
         slots = _on_grain(_max_entropy(support, wanted), support, wanted, keys)
         table[n] = np.repeat(support, slots)
+        if shuffle is not None:
+            table[n] = shuffle.permutation(table[n])
     return table
 
 
@@ -188,7 +196,9 @@ def _columns(rule: SecretRule) -> dict:
 
 
 def _write_ptable(connection: sa.Connection, rule: SecretRule) -> None:
-    table = build_ptable(rule.max_deviation, rule.variance)
+    """The database's ptable, its keys in an order drawn here (kept with it, never shown)."""
+    table = build_ptable(rule.max_deviation, rule.variance,
+                         shuffle=np.random.default_rng(secrets.randbits(128)))
     connection.execute(schema.secret_ptable.insert(), [
         {"n": n, "cell_key": k, "perturbation": int(table[n, k])}
         for n in range(table.shape[0]) for k in range(table.shape[1])])

@@ -76,6 +76,18 @@ def client_address(handler) -> str:
 
 def audit_download(page: str, filters: dict, format: str, rows: int) -> None:
     """Record a download of the current session (no-op outside ``cqp-metrics serve``)."""
+    _audit("download", page, filters, format=format, rows=rows)
+
+
+def audit_view(page: str, filters: dict) -> None:
+    """Record that the current session computed ``page`` for these filters (no-op outside
+    ``cqp-metrics serve``): every filter set a user reads is in the audit trail, so that
+    averaging many requests to undo the statistical secret's noise leaves a row per request
+    (docs/secret.md)."""
+    _audit("view", page, filters)
+
+
+def _audit(event: str, page: str, filters: dict, **details) -> None:
     settings = SETTINGS
     if settings is None:
         return
@@ -83,10 +95,10 @@ def audit_download(page: str, filters: dict, format: str, rows: int) -> None:
         state.curdoc.session_context else None
     address = getattr(request, "remote_ip", None) if request is not None else None
     try:
-        settings.audit.record(state.user or "", "download", page=page, filters=filters,
-                              format=format, rows=rows, address=address)
-    except Exception:  # the download itself must not fail: the incident is logged
-        log.exception("audit row of a download not written")
+        settings.audit.record(state.user or "", event, page=page, filters=filters,
+                              address=address, **details)
+    except Exception:  # what the user asked for must not fail: the incident is logged
+        log.exception("audit row of a %s not written", event)
 
 
 def check_sign_in(settings: AuthSettings, login: str, password: str, address: str) -> str:

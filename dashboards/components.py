@@ -265,11 +265,11 @@ def hidden_note_html(table: IndicatorTable, names: str | list[str], by: str,
         return ""
     rule = table.rule
     if language == "en":
-        said = (f"Not drawn, « {SECRET} » (counts under {rule.min_count}, rates over fewer "
-                f"than {rule.min_denominator} people, and what would give them back): ")
+        said = (f"Not drawn, « {SECRET} » (published counts of 1 to {rule.min_count - 1}, "
+                f"rates over a published denominator under {rule.min_denominator}): ")
     else:
-        said = (f"Non tracé, « {SECRET} » (effectifs sous {rule.min_count}, taux sur moins de "
-                f"{rule.min_denominator} personnes, et ce qui permettrait de les retrouver) : ")
+        said = (f"Non tracé, « {SECRET} » (effectifs publiés de 1 à {rule.min_count - 1}, "
+                f"taux sur un dénominateur publié inférieur à {rule.min_denominator}) : ")
     return f'<small class="hidden-categories">{said}{html.escape(" ; ".join(parts))}</small>'
 
 

@@ -21,6 +21,7 @@ from cqp_metrics.db import DatabaseError, check_schema, error_reason, make_engin
 from cqp_metrics.formatting import source_note
 from cqp_metrics.period import data_cut
 from cqp_metrics.query import IndicatorQuery
+from cqp_metrics.secret import database_rule
 from cqp_metrics.survival import completion_curve
 
 _ENGINES: dict[str, sa.Engine] = {}
@@ -101,6 +102,8 @@ def _catalogue(url: str, version: int, scope: tuple | None, what: str):
             return national if scope is None else national[["recognition"]]
         if what == "data_cut":
             return data_cut(connection)
+        if what == "secret_rule":
+            return database_rule(connection)[0]
         return tuple(catalogue.dimension_values(connection, what, scope))  # shared: frozen
 
 
@@ -187,12 +190,12 @@ class MetricsSource(param.Parameterized):
         return _indicator_table(self.url, _data_version(self.url), query, totals)
 
     def answers(self, requests: dict[str, IndicatorQuery]) -> dict[str, IndicatorTable]:
-        """The tables of a page's requests, computed side by side (the database works while
-        Python decides another table's secret), each cached for every session.
+        """The tables of a page's requests, computed side by side, each cached for every
+        session.
 
         What the requests not cached yet will read is read first, together
-        (:func:`cqp_metrics.api.prefetch`): the requests of one set of filters and all
-        their margins in one scan of each fact, the sets of filters side by side."""
+        (:func:`cqp_metrics.api.prefetch`): the requests of one set of filters in one scan
+        of each fact, the sets of filters side by side."""
         version = _data_version(self.url)
         missing = [q for q in dict.fromkeys(requests.values())
                    if TABLES.peek(_table_key(self.url, version, q, False)) is None]
@@ -200,7 +203,7 @@ class MetricsSource(param.Parameterized):
         for query in missing:
             scans.setdefault(query.filters(), []).append(query)
         engine = engine_for(self.url)
-        for future in [_POOL.submit(prefetch, engine, group, SecretRule(), False, version)
+        for future in [_POOL.submit(prefetch, engine, group, False, version)
                        for group in scans.values()]:
             future.result()
         futures = {name: _POOL.submit(self.answer, query) for name, query in requests.items()}
@@ -215,6 +218,10 @@ class MetricsSource(param.Parameterized):
     def data_cut(self):
         """The database's data cut (a date), or None."""
         return self.catalogue("data_cut")
+
+    def secret_rule(self) -> SecretRule:
+        """The database's statistical secret rule (what every figure is published under)."""
+        return self.catalogue("secret_rule")
 
     def catalogue(self, what: str):
         """``certifications``, ``branches``, ``source`` or the values of a dimension."""

@@ -16,9 +16,6 @@ ENGLISH: dict[str, str] = {
     "Formation": "Training", "VAE": "VAE", "Femmes": "Women", "Hommes": "Men",
     "Contrat pro": "Professionalisation contract", "Plan": "Employer's plan", "Autre": "Other",
     "Salarié": "Employee", "Demandeur d'emploi": "Jobseeker", "Alternant": "Work-study",
-    "Données sous secret statistique : les effectifs de moins de 5 et les taux sur moins de "
-    "20 personnes sont masqués.": "Data under statistical secrecy: counts under 5 and rates "
-    "over fewer than 20 people are hidden.",
     # banner
     "Données au": "Data as of", "Données : aucune": "Data: none",
     # charts

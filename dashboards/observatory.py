@@ -198,9 +198,9 @@ class ObservatoryApp(pn.viewable.Viewer):
         who = self.who()
         if self.filters is None:
             return [who] if who else []
-        note = pn.pane.Markdown("<small>" + say(
-            "Données sous secret statistique : les effectifs de moins de 5 et les taux sur "
-            "moins de 20 personnes sont masqués.", self.language) + "</small>")
+        note = pn.pane.HTML('<small class="secret-rule">'
+                            + html.escape(self.source.secret_rule().describe(self.language))
+                            + "</small>")
         return [*([who] if who else []), pn.pane.Markdown(f"### {say('Filtres', self.language)}"),
                 self.filters.widgets(self.language), note]
 

@@ -134,7 +134,9 @@ def build(engine: sa.Engine, where: dict, year: int | None = None,
         _providers(table, year, charts),
         _territories(table, year, charts),
     ]
-    sections.append(_method(source, cut, rule, where, scope, year, list(BY_NAME), since))
+    # the rule every figure was published under: the database's, raised by ``rule``
+    sections.append(_method(source, cut, trends.rule, where, scope, year, list(BY_NAME),
+                            since))
     heading = title or "Rapport annuel des CQP"
     environment = Environment(loader=PackageLoader("dashboards", "templates"),
                               autoescape=select_autoescape(["html"]))
@@ -395,8 +397,13 @@ def _method(source: dict, cut: dt.date | None, rule: SecretRule, where: dict,
         f"{year} ; tendances, validations partielles, reconnaissance et blocs de "
         f"{since or 'la première année disponible'} à {year} ; organismes et territoires en "
         f"{year}.</p>",
-        f"<p><strong>Secret statistique</strong> : {_esc(rule.describe())} Les cases "
-        "masquées se lisent « secret » ; un graphique ne trace pas un point masqué.</p>",
+        f"<p><strong>Secret statistique</strong> : {_esc(rule.describe())} Chaque effectif "
+        "de personnes est publié avec une petite perturbation tirée des clés des personnes "
+        "qu'il compte : un même ensemble de personnes donne le même chiffre dans chaque "
+        "tableau, de sorte qu'aucune différence entre deux tableaux ne révèle une case "
+        "masquée. Les taux, leurs intervalles et leurs évolutions sont calculés sur les "
+        "effectifs publiés. Les cases masquées se lisent « secret » ; un graphique ne trace "
+        "pas un point masqué.</p>",
         "<p><strong>Intervalles</strong> : à 95 % ; méthode de Wilson pour les taux, "
         "Kaplan–Meier (log-log, Greenwood) pour la complétion, Newcombe pour une évolution "
         "d'une année à l'autre.</p>",

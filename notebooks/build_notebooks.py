@@ -67,8 +67,11 @@ TOUR = [
          "explain(e.name).nature, e.description, e.name) for e in REGISTRY],\n"
          "             columns=['Indicateur', 'Nature', 'Définition', 'Nom dans les "
          "exports'])"),
-    new_markdown_cell("## Par année, sous secret statistique\n\nLes cases masquées se lisent "
-                      "« secret » ; l'année en cours, incomplète, est signalée."),
+    new_markdown_cell("## Par année, sous secret statistique\n\nChaque effectif est exact "
+                      "à 2 personnes près (méthode des clés de cellule) et les mêmes "
+                      "personnes donnent toujours le même chiffre, quel que soit le tableau ; "
+                      "les cases masquées se lisent « secret » ; l'année en cours, "
+                      "incomplète, est signalée."),
     cell("par_annee = compute(engine, by=['year'], where=filtre, years=(DE, A), names=[\n"
          "    'enrolments', 'juries', 'full_rate', 'vae_success_rate', 'recognition_rate'],"
          "\n    changes=True)\nfrench_frame(par_annee)"),
@@ -80,7 +83,9 @@ TOUR = [
     new_markdown_cell(INTERVALS + "\n\nLa colonne « évolution » ci-dessus compare chaque "
                       "année à la précédente de cette façon."),
     new_markdown_cell("## Découpages\n\nUne CQPI compte dans chacune de ses branches : les "
-                      "totaux par branche ne s'additionnent pas."),
+                      "totaux par branche ne s'additionnent pas. Une ligne de total est "
+                      "publiée pour elle-même : elle peut différer de quelques unités de la "
+                      "somme des lignes."),
     cell("table = compute(engine, by=['branch_code', 'pathway'], years=(A - 1, A), "
          "totals=True,\n                names=['juries', 'full', 'partial', 'refused', "
          "'full_rate'])\nfrench_frame(table)"),

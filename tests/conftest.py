@@ -62,9 +62,10 @@ def backend(request, tmp_path) -> str:
 
 @pytest.fixture
 def engine(backend):
-    """An engine on a fresh database of each backend, schema at the head revision."""
+    """An engine on a fresh database of each backend, schema at the head revision, with the
+    tests' HMAC key (the same published figures at every run)."""
     engine = make_engine(backend)
-    ensure_schema(engine)
+    use_hmac_key(engine)
     yield engine
     engine.dispose()
 
@@ -79,12 +80,12 @@ def worked(engine):
 
 
 def demo_database(path: Path, candidacies: int, seed: int) -> str:
-    """A DuckDB file holding the demo dataset; its URL."""
+    """A DuckDB file holding the demo dataset (with the tests' HMAC key); its URL."""
     from cqp_metrics import demo
     from cqp_metrics.loading import write_dataset
 
     engine = make_engine(f"duckdb:///{path}")
-    ensure_schema(engine)
+    use_hmac_key(engine)
     with engine.begin() as connection:
         write_dataset(connection, demo.generate(candidacies, seed=seed), source="démo")
     engine.dispose()

@@ -313,10 +313,15 @@ def test_downloads_are_scoped_secret_formula_safe_and_audited(served, database, 
     assert FORMULA in [c.value for c in sheet["A"]]  # as text
     log = AuditLog(database["url"])
     downloads = log.events(kinds=("download",))
+    views = log.events(kinds=("view",))
     log.dispose()
     mine = downloads[downloads["login"] == "alice"]
     assert sorted(mine["format"]) == ["csv", "xlsx"]
     assert (mine["rows"] > 0).all() and mine["page"].str.startswith("indicateurs").all()
+    # every page computed is in the trail too, with its filters (docs/secret.md: averaging
+    # many requests leaves a row per request)
+    seen = views[views["login"] == "alice"]
+    assert "data" in set(seen["page"]) and seen["filters"].str.contains("Années").all()
 
 
 def test_a_link_changes_nothing_for_later_visitors(served, browser):
@@ -410,7 +415,9 @@ groups_claim = "groups"
         log = AuditLog(database["url"])
         events = log.events(login="carla@obs.example")
         log.dispose()
-        assert events["event"].tolist()[-1] == "sign_in"
+        # signed in, then the pages she computed
+        assert events["event"].tolist()[0] == "sign_in"
+        assert set(events["event"].tolist()[1:]) == {"view"}
     finally:
         provider.shutdown()
         server.stop()

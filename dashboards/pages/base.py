@@ -8,6 +8,7 @@ import logging
 import panel as pn
 import param
 
+from ..auth import audit_view
 from ..components import IndicatorTableView
 from ..data import MetricsSource
 from ..filters import Filters, checked_values
@@ -88,6 +89,7 @@ class Page(pn.viewable.Viewer):
 
     def _safe_render(self, *_values) -> pn.viewable.Viewable:
         state = self.filters.state()
+        audit_view(self.slug, self.filters.description())
         try:
             return self.render(state["where"], state["years"])
         except Exception as error:  # never a traceback, a path or a process id in the page
