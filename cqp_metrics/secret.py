@@ -13,7 +13,8 @@ published value, whatever the request that shows it:
    from the same grouped select as the count (:meth:`cqp_metrics.kinds.Count.sql`).
 3. **Perturbation.** The published count is ``n + p(n, cell key)``, read from the
    perturbation table (:func:`build_ptable`: maximum entropy under |p| ≤ D, variance V,
-   mean 0 for every n, p(0) = 0, n + p ≥ 0; its keys in an order drawn once), stored with
+   mean 0 for every n, p(0) = 0, n + p ≥ 0; its keys in an order drawn from the database's
+   HMAC key), stored with
    the database so that a figure never changes between two runs on the same data
    (:func:`perturb`).
 4. **Publication.** A published count of 1 to ``min_count`` - 1 reads « secret »
@@ -196,9 +197,11 @@ def _columns(rule: SecretRule) -> dict:
 
 
 def _write_ptable(connection: sa.Connection, rule: SecretRule) -> None:
-    """The database's ptable, its keys in an order drawn here (kept with it, never shown)."""
+    """The database's ptable, its keys in an order drawn from its HMAC key (as secret as
+    the key: two databases with the same key and rule have the same ptable)."""
+    seed = hmac.digest(hmac_key(connection), b"ptable order", "sha256")
     table = build_ptable(rule.max_deviation, rule.variance,
-                         shuffle=np.random.default_rng(secrets.randbits(128)))
+                         shuffle=np.random.default_rng(int.from_bytes(seed, "big")))
     connection.execute(schema.secret_ptable.insert(), [
         {"n": n, "cell_key": k, "perturbation": int(table[n, k])}
         for n in range(table.shape[0]) for k in range(table.shape[1])])

@@ -102,10 +102,12 @@ def use_hmac_key(engine: sa.Engine, key: bytes = TEST_HMAC_KEY) -> None:
     figures are the same at every run. Before any load: keys are given when rows are
     written."""
     from cqp_metrics import schema
+    from cqp_metrics.secret import configure, database_rule
 
     ensure_schema(engine)
     with engine.begin() as connection:
         connection.execute(schema.secret_setting.update().values(hmac_key=key.hex()))
+        configure(connection, database_rule(connection)[0])  # its ptable's order follows
 
 
 def table_rows(engine: sa.Engine) -> dict[str, list[tuple]]:

@@ -34,8 +34,8 @@ TILES = {"32": (2, 0), "53": (0, 1), "28": (1, 1), "11": (2, 1), "44": (3, 1), "
 SHORT = {"32": "HdF", "53": "BRE", "28": "NOR", "11": "IdF", "44": "GES", "52": "PdL",
          "24": "CVL", "27": "BFC", "75": "NAQ", "84": "ARA", "76": "OCC", "93": "PACA",
          "94": "COR", "01": "GUA", "02": "MAR", "03": "GUY", "04": "RÉU", "06": "MAY"}
-#: Where the Blues scale turns dark enough to need white labels (share of the value range).
-DARK_FROM = 0.7
+#: The tiles' colours, light for the smallest value (the page's map and the report's).
+PALETTE = list(reversed(Blues256))
 CHOICES = ["enrolments", "juries", "full_rate", "vae_success_rate", "partial_rate",
            "withdrawal_rate"]
 
@@ -67,11 +67,32 @@ def tiles(table, name: str) -> Tiles:
                      "vx": x + 0.475, "vy": -y + 0.3, "abbr": SHORT[code]})
     data = pd.DataFrame(rows)
     data["valeur"] = pd.to_numeric(data["valeur"], errors="coerce").astype(float)
-    # white on the dark end of the scale, black elsewhere: readable on every tile (AA)
+    # white where it contrasts more than black with the tile's own colour (AA on every tile)
     scale = data["valeur"]
-    span = scale.max() - scale.min()
-    dark = ((scale - scale.min()) / span > DARK_FROM) if span > 0 else scale.notna() & False
+    low, high = scale.min(), scale.max()
+    dark = scale.map(lambda v: pd.notna(v) and _contrast("#ffffff", _fill(v, low, high))
+                     > _contrast("#000000", _fill(v, low, high)))
     return Tiles(data, dark.fillna(False).astype(bool), share)
+
+
+def _fill(value: float, low: float, high: float) -> str:
+    """The tile's colour, as a linear colour mapper places ``value`` on :data:`PALETTE`."""
+    if not high > low:
+        return PALETTE[0]
+    at = int((value - low) / (high - low) * len(PALETTE))
+    return PALETTE[min(max(at, 0), len(PALETTE) - 1)]
+
+
+def _luminance(colour: str) -> float:
+    """WCAG's relative luminance of ``#rrggbb``."""
+    channels = [int(colour[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+    r, g, b = (c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def _contrast(a: str, b: str) -> float:
+    high, low = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
 
 
 def _title(name: str, language: str) -> str:
@@ -102,7 +123,7 @@ def tile_map(table, name: str, language: str = "fr") -> hv.Overlay:
 class TileFigure:
     """The map as a Bokeh figure, for the page, made once: the tiles coloured on the Blues
     scale over the shown values (grey when hidden or missing), with its colour bar; each
-    tile's abbreviation and value in black, or white on the dark end of the scale."""
+    tile's abbreviation and value in black, or white where it contrasts more."""
 
     def __init__(self, language: str = "fr") -> None:
         self.language = language
@@ -111,7 +132,7 @@ class TileFigure:
         plot.axis.visible = False
         plot.grid.grid_line_color = None
         plot.outline_line_color = None
-        self.mapper = LinearColorMapper(palette=list(reversed(Blues256)), nan_color="#dddddd")
+        self.mapper = LinearColorMapper(palette=PALETTE, nan_color="#dddddd")
         self.source = ColumnDataSource({c: [] for c in (
             "x0", "y0", "x1", "y1", "code", "région", "valeur", "texte", "lx", "ly", "vx", "vy",
             "abbr")})

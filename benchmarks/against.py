@@ -1,0 +1,201 @@
+"""Benchmark: this checkout against an earlier release, in the same run (#32, #34).
+
+    .venv/bin/python benchmarks/against.py --reference REV [--candidacies 1000000]
+        [--backends duckdb postgresql] [--rounds 2] [--repeat 1] [--clicks 30]
+        [--markdown docs/benchmarks.md]
+
+The machine is shared and noisy: a figure means something only beside a reference measured
+in the same run. The reference release is checked out (``git worktree``) beside this one;
+each release builds its own database of the demo generator at the same size (each with its
+own schema), then the two are measured **in alternation**, round after round, by their own
+benchmark code (``benchmarks/pages.py``'s ``page_times``: every page redrawn after each of a
+session's usual filter changes, on a cold cache, server side; and ``benchmarks/load.py``'s
+browser round trip: a click on a filter to the key figure updated, in chromium), each in a
+process whose imports come from its own tree. Prints Markdown; ``--markdown`` writes it
+between the markers of the file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+from postgres import PostgresServer  # noqa: E402
+
+BEGIN = "<!-- BEGIN against: written by benchmarks/against.py -->"
+END = "<!-- END against -->"
+#: What a measuring process prints before its JSON answer.
+MARK = "@@answer@@"
+#: The code each tree runs for one step, with its own ``pages`` and ``load`` modules.
+STEP = f"""
+import json, pathlib, sys, tempfile
+import pages
+what, url, number = sys.argv[1], sys.argv[2], int(sys.argv[3])
+if what == "build":
+    answer = pages.build(url, number)
+elif what == "pages":
+    answer = pages.page_times(url, number)
+else:
+    import load
+    with tempfile.TemporaryDirectory() as folder:
+        server = load.Server(url, pathlib.Path(folder) / "serve.log")
+        try:
+            answer = load.browser_round_trip(server.base, url, number)
+        finally:
+            server.stop()
+print("{MARK}" + json.dumps(answer), flush=True)
+"""
+NAMES = {"duckdb": "DuckDB", "postgresql": "PostgreSQL"}
+
+
+def step(tree: Path, what: str, url: str, number: int) -> object:
+    """Run one step in ``tree``'s own code; its answer."""
+    env = {**os.environ, "PYTHONPATH": f"{tree}{os.pathsep}{tree / 'benchmarks'}"}
+    env.pop("CQP_DB", None)
+    done = subprocess.run([sys.executable, "-c", STEP, what, url, str(number)],
+                          cwd=tree / "benchmarks", env=env, capture_output=True, text=True,
+                          check=False)
+    for line in reversed(done.stdout.splitlines()):
+        if line.startswith(MARK):
+            return json.loads(line[len(MARK):])
+    raise RuntimeError(f"{what} failed in {tree}:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
+
+
+@contextlib.contextmanager
+def reference_tree(revision: str, folder: Path) -> Iterator[Path]:
+    """The reference release checked out beside this one, removed at the end."""
+    tree = folder / "reference"
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "--force",
+                    str(tree), revision], check=True, capture_output=True)
+    try:
+        yield tree
+    finally:
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)],
+                       check=False, capture_output=True)
+
+
+def _new_database(server: PostgresServer, name: str) -> str:
+    admin = sa.create_engine(server.url(), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text(f"CREATE DATABASE {name}"))
+    admin.dispose()
+    return server.url(name)
+
+
+def p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
+def ms(value: float) -> str:
+    return f"{value * 1000:,.0f}".replace(",", " ")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--reference", required=True, help="the earlier release (a git rev)")
+    parser.add_argument("--candidacies", type=int, default=1_000_000)
+    parser.add_argument("--backends", nargs="+", default=["duckdb", "postgresql"],
+                        choices=list(NAMES))
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="the filter changes of one round, this many times")
+    parser.add_argument("--clicks", type=int, default=30,
+                        help="browser clicks per round on DuckDB (0: none)")
+    parser.add_argument("--markdown", type=Path, default=None)
+    args = parser.parse_args()
+    revision = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", args.reference],
+                              check=True, capture_output=True, text=True).stdout.strip()
+    current = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                             check=True, capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--",
+                            "cqp_metrics", "dashboards"], capture_output=True, text=True,
+                           check=True).stdout.strip()
+    lines = [f"Run of {time.strftime('%Y-%m-%d %H:%M')}, {len(os.sched_getaffinity(0))} cores: "
+             f"this checkout ({current}{', with changes' if dirty else ''}) against "
+             f"{revision}, {args.candidacies:,} demo candidacies each, ".replace(",", " ")
+             + f"{args.rounds} rounds in alternation.", ""]
+    with tempfile.TemporaryDirectory() as scratch, \
+            reference_tree(args.reference, Path(scratch)) as reference:
+        trees = {"reference": reference, "current": ROOT}
+        server = None
+        if "postgresql" in args.backends:
+            server = PostgresServer()
+            server.start()
+        try:
+            urls = {}
+            for backend in args.backends:
+                for side, tree in trees.items():
+                    if backend == "duckdb":
+                        url = f"duckdb:///{Path(scratch) / f'{side}.duckdb'}"
+                    else:
+                        url = _new_database(server, f"bench_{side}")
+                    print(f"building {side} on {backend}…", flush=True)
+                    steps = step(tree, "build", url, args.candidacies)
+                    print(f"  {steps}", flush=True)
+                    urls[backend, side] = url
+            pages: dict = {}
+            clicks: dict = {}
+            for round_ in range(args.rounds):
+                for backend in args.backends:
+                    for side in (("reference", "current") if round_ % 2 == 0
+                                 else ("current", "reference")):
+                        print(f"round {round_ + 1}: {side} on {backend}…", flush=True)
+                        times = step(trees[side], "pages", urls[backend, side], args.repeat)
+                        for slug, entry in times.items():
+                            pages.setdefault((backend, side, slug), []).extend(entry["total"])
+                        if backend == "duckdb" and args.clicks:
+                            clicks.setdefault(side, []).extend(
+                                step(trees[side], "browser", urls[backend, side], args.clicks))
+        finally:
+            if server is not None:
+                server.stop()
+    for backend in args.backends:
+        lines += [f"**{NAMES[backend]}**, each page redrawn after a filter change on a cold "
+                  "cache, server side (ms):", "",
+                  f"| page | {revision} median | p95 | this checkout median | p95 |",
+                  "|---|---:|---:|---:|---:|"]
+        slugs = sorted({s for (b, _, s) in pages if b == backend})
+        for slug in slugs:
+            ref, cur = pages[backend, "reference", slug], pages[backend, "current", slug]
+            lines.append(f"| {slug} | {ms(statistics.median(ref))} | {ms(p95(ref))} | "
+                         f"{ms(statistics.median(cur))} | {ms(p95(cur))} |")
+        worst = {side: max(p95(pages[backend, side, s]) for s in slugs)
+                 for side in ("reference", "current")}
+        lines += ["", f"Slowest page's p95: {ms(worst['reference'])} ms ({revision}), "
+                      f"{ms(worst['current'])} ms (this checkout).", ""]
+    if clicks:
+        lines += ["**Browser** (DuckDB, chromium): from a click on a filter to the key figure "
+                  "updated (ms):", "", f"| | {revision} | this checkout |", "|---|---:|---:|",
+                  f"| median | {ms(statistics.median(clicks['reference']))} | "
+                  f"{ms(statistics.median(clicks['current']))} |",
+                  f"| p95 | {ms(p95(clicks['reference']))} | {ms(p95(clicks['current']))} |",
+                  f"| clicks | {len(clicks['reference'])} | {len(clicks['current'])} |", ""]
+    print("\n".join(lines))
+    if args.markdown:
+        text = args.markdown.read_text(encoding="utf-8")
+        block = f"{BEGIN}\n\n" + "\n".join(lines).strip() + f"\n\n{END}"
+        if BEGIN in text and END in text:
+            head, _, rest = text.partition(BEGIN)
+            _, _, tail = rest.partition(END)
+            text = head + block + tail
+        else:
+            text = text.rstrip("\n") + "\n\n" + block + "\n"
+        args.markdown.write_text(text, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
