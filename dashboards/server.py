@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import os
 import secrets
@@ -46,14 +47,44 @@ def is_loopback(address: str) -> bool:
         return False
 
 
+#: The shortest cookie key a server accepts, in bytes.
+MIN_KEY_BYTES = 32
+#: SHA-256 of keys that are public: a cookie signed with one of them opens the app as anyone.
+#: The first is the key committed by mistake with the sign-in (data/cookie_secret, #31).
+PUBLIC_KEYS = frozenset({
+    "5e3f0143b423f4c9fb4808f76e643999d1e7629072151b3a26bc811270bed6b2",
+})
+
+
+def check_key(key: str, where: str) -> str:
+    """The cookie key, refused when it is public or shorter than :data:`MIN_KEY_BYTES`."""
+    key = key.strip()
+    if hashlib.sha256(key.encode()).hexdigest() in PUBLIC_KEYS:
+        raise InputError(f"{where} : cette clé de signature des cookies est publique (elle a été "
+                         "publiée avec le code) ; supprimez-la : le serveur en génère une à son "
+                         "premier démarrage (docs/deployment.md, « Changer la clé »)")
+    if len(key.encode()) < MIN_KEY_BYTES:
+        raise InputError(f"{where} : clé de signature des cookies trop courte ({len(key.encode())} "
+                         f"octets, au moins {MIN_KEY_BYTES}) ; par exemple : python -c "
+                         "\"import secrets; print(secrets.token_urlsafe(48))\"")
+    return key
+
+
 def cookie_secret(given: str | None, folder: Path) -> str:
-    """The given secret, else the one kept in ``folder/cookie_secret`` (made on first use,
-    readable by its owner only)."""
+    """The given key ($CQP_COOKIE_SECRET), else the one kept in ``folder/cookie_secret``: made
+    at the first start, readable by its owner only, never tracked by git. A key that is
+    public, too short, or kept in a file others may read (as a checkout writes it) is
+    refused."""
     if given:
-        return given
+        return check_key(given, "CQP_COOKIE_SECRET")
     path = folder / "cookie_secret"
     if path.exists():
-        return path.read_text(encoding="ascii").strip()
+        if path.stat().st_mode & 0o077:
+            raise InputError(f"{path} est lisible par d'autres que son propriétaire (une clé "
+                             "livrée avec le code, ou copiée sans précaution) : supprimez-le "
+                             "pour qu'une nouvelle clé soit générée, ou « chmod 600 » s'il "
+                             "est bien le vôtre")
+        return check_key(path.read_text(encoding="ascii"), str(path))
     folder.mkdir(parents=True, exist_ok=True)
     value = secrets.token_urlsafe(48)
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -98,13 +129,13 @@ def app() -> None:
 
 def run(options: ServeOptions) -> None:
     """Serve until interrupted."""
+    secret = cookie_secret(options.cookie_secret, project_data_dir())
     settings, kwargs = settings_for(options)
     auth.SETTINGS = settings
     os.environ["CQP_DB"] = resolve_db_url(options.db)  # the sessions' MetricsSource
     apps: dict = {"/": app}
     if NOTEBOOK.exists():
         apps["/tableau_de_bord"] = str(NOTEBOOK)
-    secret = cookie_secret(options.cookie_secret, project_data_dir())
     if settings is not None:
         auth.register()
         pn.config.authorize_callback = auth.authorize
