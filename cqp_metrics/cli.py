@@ -529,8 +529,7 @@ def users_remove(login: Annotated[str, typer.Argument(help="Identifiant.")],
     with _errors():
         with database.writing(db) as engine:
             database.check_schema(engine)
-            with engine.begin() as connection:
-                access.remove_user(connection, login)
+            access.remove_user(engine, login)
         _say(f"Utilisateur « {login} » supprimé.")
 
 
