@@ -10,12 +10,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import panel as pn
+from bokeh.server.urls import per_app_patterns
+from panel.auth import AUTH_PROVIDERS
+from panel.io.server import WSHandler
+from panel.models.location import Location as LocationModel
+from tornado.web import OutputTransform
 
 from cqp_metrics.access import OidcSettings
 from cqp_metrics.config import InputError, project_data_dir, resolve_db_url
 from cqp_metrics.db import check_schema, make_engine
 
 from . import auth
+from .login import LoginHandler, LogoutHandler, oidc_handler
+from .observatory import serve as serve_page
 
 ROOT = Path(__file__).resolve().parent.parent
 #: The notebook that is a dashboard, served beside the app when the checkout has it.
@@ -102,17 +109,25 @@ def settings_for(options: ServeOptions) -> tuple[auth.AuthSettings | None, dict]
         check_schema(engine)
     finally:
         engine.dispose()
+    origins = tuple(options.origins)
     if options.oidc is not None:
         oidc = OidcSettings.read(options.oidc, os.environ)
-        settings = auth.AuthSettings(url, "oidc", oidc.rules)
-        kwargs = {"oauth_provider": "cqp-oidc" if oidc.provider == "generic" else oidc.provider,
-                  "oauth_key": oidc.client_id, "oauth_secret": oidc.client_secret,
-                  "oauth_extra_params": dict(oidc.extra)}
+        if oidc.provider != "generic" and oidc.provider not in AUTH_PROVIDERS:
+            raise InputError(f"{options.oidc.name} : fournisseur inconnu « {oidc.provider} » "
+                             "(generic, azure, …)")
+        settings = auth.AuthSettings(url, "oidc", oidc.rules, options.session_hours, origins,
+                                     options.behind_proxy)
+        kwargs = {"oauth_key": oidc.client_id, "oauth_secret": oidc.client_secret,
+                  "oauth_extra_params": dict(oidc.extra),
+                  "auth_provider": auth.SessionAuth(oidc_handler(oidc.provider),
+                                                    LogoutHandler)}
         if oidc.redirect_uri:
             kwargs["oauth_redirect_uri"] = oidc.redirect_uri
         return settings, kwargs
     if auth.has_users(url):
-        return auth.AuthSettings(url, "password"), {"oauth_provider": "cqp"}
+        return (auth.AuthSettings(url, "password", None, options.session_hours, origins,
+                                  options.behind_proxy),
+                {"auth_provider": auth.SessionAuth(LoginHandler, LogoutHandler)})
     if not is_loopback(options.address) and not options.open_access:
         raise InputError(f"aucun utilisateur : servir sur {options.address} montrerait toutes "
                          "les branches à quiconque atteint le port. Ajoutez un utilisateur "
@@ -120,11 +135,54 @@ def settings_for(options: ServeOptions) -> tuple[auth.AuthSettings | None, dict]
     return None, {}
 
 
+class SecurityHeaders(OutputTransform):
+    """Headers of every response: no framing by another site, no type sniffing, no server
+    version. (Cookies get their flags where they are set: :class:`dashboards.login.Hardened`;
+    tornado adds them to a response after its transforms.)"""
+
+    def transform_first_chunk(self, status_code, headers, chunk, finishing):
+        headers.pop("Server", None)
+        headers["X-Frame-Options"] = "DENY"
+        headers["Content-Security-Policy"] = "frame-ancestors 'none'"
+        headers["X-Content-Type-Options"] = "nosniff"
+        headers["Referrer-Policy"] = "same-origin"
+        return status_code, headers, chunk
+
+
+class CheckedWebSocket(WSHandler):
+    """Panel's websocket, with the page's session checked before each of its messages: once
+    the session has ended (sign-out, password changed, user removed, lock, expiry) the
+    message is dropped (nothing is computed), the page reloads (the sign-in page) and the
+    connection closes."""
+
+    _ended = False
+
+    async def on_message(self, fragment):
+        if self._ended:
+            return None
+        if auth.SETTINGS is not None and auth.session_of(self) is None:
+            self._ended = True
+            await self._leave()
+            return None
+        return await super().on_message(fragment)
+
+    async def _leave(self) -> None:
+        session = getattr(self.connection, "session", None) if self.connection else None
+        if session is not None and not session.destroyed:
+            await session.with_document_locked(_reload, session.document)
+        self.close(4001, "session ended")
+
+
+def _reload(document) -> None:
+    """Make the page reload itself (Panel's location model): the server then answers with
+    the sign-in page."""
+    for location in document.select({"type": LocationModel}):
+        location.reload = not location.reload
+
+
 def app() -> None:
     """The served page of one session."""
-    from .observatory import serve
-
-    serve()
+    serve_page()
 
 
 def run(options: ServeOptions) -> None:
@@ -136,13 +194,9 @@ def run(options: ServeOptions) -> None:
     apps: dict = {"/": app}
     if NOTEBOOK.exists():
         apps["/tableau_de_bord"] = str(NOTEBOOK)
-    if settings is not None:
-        auth.register()
-        pn.config.authorize_callback = auth.authorize
-        pn.config.auth_template = str(auth.TEMPLATES / "denied.html")
-        kwargs.update(login_template=str(auth.TEMPLATES / "login.html"),
-                      logout_template=str(auth.TEMPLATES / "logout.html"))
-        pn.config.oauth_expiry = options.session_hours / 24
+    if settings is not None:  # each action of an open page checks its session
+        per_app_patterns[:] = [(path, CheckedWebSocket if handler is WSHandler else handler)
+                               for path, handler in per_app_patterns]
     origins = [f"{host}:{options.port}" for host in ("localhost", "127.0.0.1",
                                                       options.address)]
     print(f"Tableaux de bord : http://{options.address}:{options.port}/ "  # noqa: T201
@@ -151,4 +205,7 @@ def run(options: ServeOptions) -> None:
              websocket_origin=sorted({*origins, *options.origins}), cookie_secret=secret,
              num_procs=options.num_procs, title="Observatoire des CQP",
              unused_session_lifetime_milliseconds=15 * 60 * 1000,
-             use_xheaders=options.behind_proxy, **kwargs)
+             use_xheaders=options.behind_proxy, transforms=[SecurityHeaders],
+             # no cookie (the signed session cookie) in Bokeh's session token, the page or
+             # /autoload.js: the session is found from the request itself
+             include_cookies=[], exclude_headers=["Cookie", "Authorization"], **kwargs)

@@ -8,6 +8,7 @@ import io
 import subprocess
 import sys
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -17,10 +18,12 @@ from openpyxl import load_workbook
 
 from cqp_metrics import access, api, schema
 from cqp_metrics.access import Access, ClaimRules, OidcSettings, locked_until
-from cqp_metrics.audit import AuditLog
+from cqp_metrics.audit import AuditLog, server_writer
 from cqp_metrics.config import InputError
-from cqp_metrics.db import make_engine, writing
+from cqp_metrics.db import ensure_schema, make_engine, writing
 from cqp_metrics.render import safe_cell, safe_frame, write_sheets
+from cqp_metrics.sessions import SessionStore
+from dashboards.auth import AuthSettings, check_sign_in
 
 from conftest import ROOT
 
@@ -93,8 +96,6 @@ def test_the_lock_starts_at_the_fifth_failure_within_15_minutes_and_lasts_15_min
 
 def test_failed_sign_ins_lock_a_login_and_a_success_resets_the_count(backend):
     engine = make_engine(backend)
-    from cqp_metrics.db import ensure_schema
-
     ensure_schema(engine)
     engine.dispose()
     log = AuditLog(backend)
@@ -120,8 +121,6 @@ def test_failed_sign_ins_lock_a_login_and_a_success_resets_the_count(backend):
 
 
 def test_sign_in_check_records_every_attempt_and_refuses_a_locked_login(engine):
-    from dashboards.auth import AuthSettings, check_sign_in
-
     with engine.begin() as connection:
         access.add_user(connection, "alice", PASSWORD, ["0016"])
     engine.dispose()  # DuckDB: the server opens the file read-only
@@ -140,12 +139,8 @@ def test_sign_in_check_records_every_attempt_and_refuses_a_locked_login(engine):
 
 
 def test_a_load_beside_the_server_loses_no_audit_row_and_does_not_block_sign_in(tmp_path):
-    from dashboards.auth import AuthSettings, check_sign_in
-
     url = f"duckdb:///{tmp_path / 'cqp.duckdb'}"
     with writing(url) as engine:
-        from cqp_metrics.db import ensure_schema
-
         ensure_schema(engine)
         with engine.begin() as connection:
             access.add_user(connection, "alice", PASSWORD, ["0016"])
@@ -281,3 +276,71 @@ def test_the_users_commands(backend):
     assert rows[["login", "event", "format", "rows"]].values.tolist() == \
         [["alice", "download", "xlsx", 3]]
     assert run("audit", "--since", "hier").returncode == 1
+
+
+def test_sessions_are_kept_by_the_server_and_end_when_they_should(engine):
+    """A session is found by its id only while it is open: not after its end, its hours, or
+    the end of every session of its login; the store keeps the id's hash, never the id."""
+    url = engine.url.render_as_string(hide_password=False)
+    engine.dispose()
+    store = SessionStore(url)
+    now = dt.datetime(2026, 1, 1, 9, 0)
+    first = store.open("alice", 12, address="127.0.0.1", now=now)
+    second = store.open("alice", 12, now=now)
+    other = store.open("bob", 0.5, claims={"email": "bob@x.fr", "groups": ["g"]}, now=now)
+    assert store.find(first, now + dt.timedelta(hours=11)).login == "alice"
+    assert store.find(first, now + dt.timedelta(hours=12, seconds=1)) is None  # expired
+    assert store.find(other, now + dt.timedelta(minutes=20)).claims["groups"] == ["g"]
+    assert store.find(other, now + dt.timedelta(minutes=31)) is None
+    assert store.find("forged", now) is None and store.find(None, now) is None
+    store.end(first, "logout")
+    assert store.find(first, now) is None and store.find(second, now).login == "alice"
+    assert store.end_all("alice", "password") == 1
+    assert store.find(second, now) is None
+    with pytest.raises(ValueError):
+        store.open("alice", 1e308)
+    writer, _ = server_writer(url, schema.app_session)
+    with writer.connect() as connection:
+        kept = connection.execute(sa.select(schema.app_session.c.session_key)).scalars().all()
+    writer.dispose()
+    assert len(kept) == 3 and not {first, second, other} & set(kept)
+    store.dispose()
+
+
+def test_five_failures_lock_a_login_even_under_30_concurrent_attempts(engine):
+    """Each attempt is written before its password is checked: of 30 attempts at once, at
+    most five are checked, the others are refused as locked; the lock ends the login's
+    sessions."""
+    with engine.begin() as connection:
+        access.add_user(connection, "alice", PASSWORD, ["0016"])
+    engine.dispose()
+    settings = AuthSettings(engine.url.render_as_string(hide_password=False), "password")
+    session = settings.sessions.open("alice", 12)
+    with ThreadPoolExecutor(30) as pool:
+        outcomes = list(pool.map(lambda _: check_sign_in(settings, "alice", "wrong password",
+                                                         "10.0.0.1"), range(30)))
+    events = settings.audit.events(login="alice")["event"].tolist()
+    assert events.count("sign_in_failed") <= 5 and len(events) == 30
+    assert events.count("sign_in_locked") == 30 - events.count("sign_in_failed")
+    assert outcomes.count("locked") >= 25 and set(outcomes) <= {"invalid", "locked"}
+    assert check_sign_in(settings, "alice", PASSWORD, "10.0.0.1") == "locked"
+    assert settings.sessions.find(session) is None
+    settings.sessions.dispose()
+    settings.audit.dispose()
+    settings.engine.dispose()
+
+
+def test_the_audit_journal_stores_typed_text_escaped(backend):
+    """A login typed with a line break or a bidirectional override cannot forge a line of the
+    journal or of its export (#31)."""
+    engine = make_engine(backend)
+    ensure_schema(engine)
+    engine.dispose()
+    log = AuditLog(backend)
+    forged = "mallory\n2026-01-01 09:00:00;root;sign_in\u202e"
+    log.record(forged, "sign_in_failed", address="1.2.3.4\r\nX")
+    events = log.events()
+    log.dispose()
+    stored = events["login"].iloc[0]
+    assert "\n" not in stored and "\u202e" not in stored and stored.startswith("mallory\\n")
+    assert "\r" not in events["address"].iloc[0] and "\n" not in events["address"].iloc[0]
