@@ -286,7 +286,10 @@ def import_rncp(engine: sa.Engine, path: str | Path, confirm: dict[str, str] | N
             _record_blocks(connection, cqp, code, export.blocks, report)
         _record_fiches(connection, export.fiches[export.fiches["rncp_code"].isin(
             {code for _, code, _ in pairs})])
-        derived.refresh(connection, ("jury",))  # its flag « in a registration window »
+        # the facts that read the registration windows (a jury's « in a window », an
+        # activity's « registered on 31 December »), in the same transaction
+        derived.refresh(connection, derived.reading(schema.registration,
+                                                    schema.registration_history))
         taken = {code for _, code, _ in pairs}
         for cqp in cqps.itertuples():
             branches = set(owners.loc[owners["cqp_code"] == cqp.cqp_code, "branch_code"])
