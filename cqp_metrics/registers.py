@@ -21,6 +21,7 @@ from . import derived, schema
 from .codes import fold
 from .db import ensure_schema
 from .loading.problems import LoadError, Problem
+from .loading.reader import BIDI, CONTROL, FORMAT, visible
 
 #: Tables of the RNCP/RS export this importer needs, and the columns it reads in each.
 RNCP_TABLES = {
@@ -30,6 +31,9 @@ RNCP_TABLES = {
     "CCN": ("Numero_Fiche", "Ccn_1_Numero", "Ccn_2_Numero", "Ccn_3_Numero"),
     "Certificateurs": ("Numero_Fiche", "Nom_Certificateur"),
 }
+#: The columns that hold titles (text for people); the others hold codes.
+TITLES = {"Intitule", "Bloc_Competences_Libelle", "Nom_Certificateur", "Libelle_Diplome",
+          "Libelle_Type_Diplome", "valideur", "certificateur"}
 _EXPORT_NAME = re.compile(r"export_fiches_CSV_(?P<table>.+)_(?P<date>\d{4}_\d{2}_\d{2})\.csv$")
 
 
@@ -116,7 +120,29 @@ def _read_table(archive: zipfile.ZipFile, member: str, columns: tuple[str, ...],
         return None
     frame = frame.map(lambda v: v.strip().lstrip("\t").strip() if isinstance(v, str) else v)
     frame["__line__"] = range(2, len(frame) + 2)
-    return frame
+    return frame if _readable(frame, name, columns, problems) else None
+
+
+def _readable(frame: pd.DataFrame, file: str, columns: tuple[str, ...],
+              problems: list[Problem]) -> bool:
+    """No control character (the NUL byte…) in a column read, no character that reorders
+    text in a title, no invisible character in a code."""
+    found = False
+    for column in columns:
+        text = frame[column].astype(str)
+        control = text.str.contains(CONTROL, regex=True)
+        hidden = ~control & text.str.contains(BIDI if column in TITLES else FORMAT, regex=True)
+        for mask, message in ((control, "caractère de contrôle interdit (octet nul, saut de "
+                                        "page…)"),
+                              (hidden, "caractère de mise en forme de direction interdit (il "
+                                       "réordonne le texte affiché)" if column in TITLES else
+                                       "caractère invisible interdit (espace de largeur nulle, "
+                                       "marque de direction…)")):
+            for index in frame.index[mask]:
+                found = True
+                problems.append(Problem(file, int(frame.at[index, "__line__"]), column,
+                                        visible(text[index]), message))
+    return not found
 
 
 def _dates(frame: pd.DataFrame, column: str, file: str, problems: list[Problem]) -> pd.Series:
@@ -377,12 +403,16 @@ def read_certifinfo(path: str | Path) -> pd.DataFrame:
     if missing:
         raise LoadError([Problem(path.name, 1, c, None, "colonne attendue absente")
                          for c in missing])
+    frame["__line__"] = range(2, len(frame) + 2)
     is_cqp = frame["Libelle_Diplome"].str.strip().str.upper().str.startswith("CQP") | \
         frame["code_type_diplome"].str.strip().isin(CQP_TYPES)
     cqps = frame[is_cqp]
     if cqps.empty:
         raise LoadError([Problem(path.name, None, None, None,
                                  "aucun CQP dans ce fichier : le catalogue n'est pas modifié")])
+    problems: list[Problem] = []
+    if not _readable(cqps, path.name, CERTIFINFO_COLUMNS, problems):
+        raise LoadError(problems)
     date = cqps["Date_MaJ"].str.strip()
     parsed = pd.to_datetime(date.where(date != ""), format="%d/%m/%Y", errors="coerce")
     bad = (date != "") & parsed.isna()

@@ -25,6 +25,21 @@ LINE = "__line__"
 #: Characters no identifier or title may hold (the NUL byte PostgreSQL refuses, and the
 #: other control characters but tab).
 CONTROL = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
+#: Format characters (Unicode category Cf): zero-width spaces and joiners, direction marks,
+#: embeddings and overrides, soft hyphens, the byte order mark… Invisible: no identifier or
+#: code may hold one (« C0000001 » followed by U+200B would be a second candidacy).
+FORMAT = ("[\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890-\u0891\u08e2\u180e\u200b-\u200f"
+          "\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd"
+          "\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001"
+          "\U000e0020-\U000e007f]")
+#: Bidirectional embeddings, overrides and isolates: no title may hold one (they reorder the
+#: text a reader sees).
+BIDI = "[\u202a-\u202e\u2066-\u2069]"
+
+
+def visible(text: str) -> str:
+    """A value as a message shows it: control and format characters as ``<U+XXXX>``."""
+    return re.sub(f"{CONTROL}|{FORMAT}", lambda m: f"<U+{ord(m.group()):04X}>", text)
 
 
 @dataclass
@@ -36,8 +51,8 @@ class RawTable:
     frame: pd.DataFrame
     #: The text encoding the file was read in (a CSV file); None for a workbook's sheet.
     encoding: str | None = None
-    #: True when the whole file was seen to hold no control character (``CONTROL``): its
-    #: cells need not be searched one by one.
+    #: True when the whole file was seen to hold no control or format character
+    #: (``CONTROL``, ``FORMAT``): its cells need not be searched one by one.
     plain: bool = False
 
 
@@ -134,7 +149,8 @@ def _read_csv(file: Path) -> tuple[pd.DataFrame, str, bool]:
         raise _Unreadable(f"CSV illisible ({str(error).strip()[:120]})") from None
     frame.columns = [str(column).strip() for column in frame.columns]
     frame[LINE] = range(2, len(frame) + 2)
-    return _drop_blank_rows(frame), encoding, re.search(CONTROL, text) is None
+    plain = re.search(CONTROL, text) is None and re.search(FORMAT, text) is None
+    return _drop_blank_rows(frame), encoding, plain
 
 
 def _drop_blank_rows(frame: pd.DataFrame) -> pd.DataFrame:
