@@ -73,6 +73,8 @@ class ImportReport:
 #: the largest under 100 MB once decompressed.
 MAX_MEMBERS = 200
 MAX_MEMBER_BYTES = 512 * 1024 * 1024
+#: Columns of one table (the export's widest has about 40).
+MAX_COLUMNS = 500
 
 
 def _read_member(archive: zipfile.ZipFile, member: str) -> bytes:
@@ -95,6 +97,12 @@ def _read_table(archive: zipfile.ZipFile, member: str, columns: tuple[str, ...],
     name = Path(member).name
     try:
         text = _read_member(archive, member).decode("utf-8-sig")
+        width = text.partition("\n")[0].count(";") + 1
+        if width > MAX_COLUMNS:
+            problems.append(Problem(name, 1, None, None, f"{width} colonnes dans l'en-tête (au "
+                                    f"plus {MAX_COLUMNS}) : ce n'est pas un export de France "
+                                    "Compétences"))
+            return None
         frame = pd.read_csv(io.StringIO(text), sep=";", dtype=str, keep_default_na=False)
     except _TooLarge:
         problems.append(Problem(name, None, None, None, "fichier trop volumineux une fois "
@@ -177,7 +185,7 @@ def read_rncp_export(path: str | Path) -> RncpExport:
                                  "Compétences)")])
     try:
         archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError):
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError):
         raise LoadError([Problem(path.name, None, None, None, "archive zip illisible")]) from None
     with archive:
         members: dict[str, str] = {}
@@ -386,16 +394,37 @@ CERTIFINFO_COLUMNS = ("Code_Diplome", "Libelle_Diplome", "Libelle_Type_Diplome",
                       "Code_RS", "valideur", "certificateur", "Code_Niveau_Europeen",
                       "code_type_diplome", "Date_MaJ")
 CQP_TYPES = {"966", "968"}
+#: Bounds of a Certif Info extract, checked before it is parsed: the national extract of
+#: every certification weighs a few tens of MB (a 1.36 MB gzip once became 400 MB).
+MAX_CATALOGUE_BYTES = 256 * 1024**2
+MAX_CATALOGUE_ROWS = 2_000_000
 
 
 def read_certifinfo(path: str | Path) -> pd.DataFrame:
     """The CQPs of a Certif Info extract with their recognition (RNCP, RS, branche_seule)."""
     path = Path(path)
-    if not path.exists():
+    if not path.is_file():
         raise LoadError([Problem(path.name, None, None, None, "fichier introuvable")])
+    size = path.stat().st_size
+    if size > MAX_CATALOGUE_BYTES:
+        raise LoadError([Problem(path.name, None, None, None, "fichier trop volumineux "
+                                 f"({size // 2**20} Mo, au plus {MAX_CATALOGUE_BYTES // 2**20} "
+                                 "Mo) : ce n'est pas l'extrait de Certif Info")])
+    data = path.read_bytes()
+    if data.startswith((b"PK\x03\x04", b"\x1f\x8b", b"PK\x05\x06")):
+        raise LoadError([Problem(path.name, None, None, None, "fichier compressé (zip, gzip) : "
+                                 "décompressez-le et donnez le fichier CSV qu'il contient")])
+    header = data.split(b"\n", 1)[0]
+    if header.count(b";") + 1 > MAX_COLUMNS:
+        raise LoadError([Problem(path.name, 1, None, None, f"{header.count(b';') + 1} colonnes "
+                                 f"dans l'en-tête (au plus {MAX_COLUMNS}) : ce n'est pas "
+                                 "l'extrait de Certif Info")])
+    if data.count(b"\n") > MAX_CATALOGUE_ROWS + 1:
+        raise LoadError([Problem(path.name, None, None, None, f"plus de {MAX_CATALOGUE_ROWS} "
+                                 "lignes : ce n'est pas l'extrait de Certif Info")])
     try:
-        frame = pd.read_csv(path, sep=";", dtype=str, keep_default_na=False,
-                            encoding="utf-8-sig")
+        frame = pd.read_csv(io.BytesIO(data), sep=";", dtype=str, keep_default_na=False,
+                            encoding="utf-8-sig", compression=None)
     except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
         raise LoadError([Problem(path.name, None, None, None,
                                  f"fichier illisible ({str(error)[:120]})")]) from None
