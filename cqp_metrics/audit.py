@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import unicodedata
 import uuid
 from collections.abc import Mapping
@@ -23,8 +24,9 @@ import sqlalchemy as sa
 
 from . import schema
 from .access import LOCK_WINDOW, locked_until, utcnow
-from .db import database_url, file_of, make_engine
+from .db import database_url, error_reason, file_of, make_engine
 
+log = logging.getLogger("cqp_metrics")
 COLUMNS = [c.name for c in schema.audit_event.columns if c.name != "event_id"]
 
 
@@ -57,7 +59,11 @@ def server_writer(url: str, table: sa.Table) -> tuple[sa.Engine, bool]:
     if journal is None:
         return make_engine(url), False
     engine = sa.create_engine(f"sqlite:///{journal}", connect_args={"timeout": 30})
-    table.create(engine, checkfirst=True)
+    try:
+        table.create(engine, checkfirst=True)
+    except sa.exc.OperationalError as error:  # a full disk: the server still serves, and
+        # each write says it cannot be made (sign-in « indisponible »)
+        log.error("journal %s not writable: %s", journal.name, error_reason(error))
     return engine, True
 
 

@@ -51,6 +51,11 @@ class Language(StrEnum):
     en = "en"
 
 
+#: The one message of a full disk, whatever wrote (a copy, DuckDB, SQLite, PostgreSQL).
+FULL_DISK = ("disque plein : rien n'a été écrit et la base est restée telle qu'elle était ; "
+             "libérez de la place puis relancez la commande.")
+
+
 class Failure(Exception):
     """A user-facing error: its message is printed, the exit status is 1."""
 
@@ -72,8 +77,12 @@ def _errors():
     except (Failure, QueryError, database.DatabaseError, InputError) as error:
         _fail("Erreur :", str(error))
     except sa.exc.SQLAlchemyError as error:
+        if database.disk_full(error):
+            _fail("Erreur :", FULL_DISK)
         _fail("Erreur de base de données :", _database_message(error))
     except OSError as error:
+        if database.disk_full(error):
+            _fail("Erreur :", FULL_DISK)
         _fail("Erreur :", f"{error.strerror or error.__class__.__name__}"
               + (f" ({Path(error.filename).name})" if error.filename else ""))
     except (typer.Exit, typer.Abort, KeyboardInterrupt):

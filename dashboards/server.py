@@ -18,7 +18,7 @@ from tornado.web import OutputTransform
 
 from cqp_metrics.access import OidcSettings
 from cqp_metrics.config import InputError, project_data_dir, resolve_db_url
-from cqp_metrics.db import check_schema, make_engine
+from cqp_metrics.db import check_schema, make_engine, remove_stale_copies
 
 from . import auth
 from .login import LoginHandler, LogoutHandler, oidc_handler
@@ -188,6 +188,7 @@ def app() -> None:
 def run(options: ServeOptions) -> None:
     """Serve until interrupted."""
     secret = cookie_secret(options.cookie_secret, project_data_dir())
+    remove_stale_copies(options.db)  # copies a killed load left: they filled the disk
     settings, kwargs = settings_for(options)
     auth.SETTINGS = settings
     os.environ["CQP_DB"] = resolve_db_url(options.db)  # the sessions' MetricsSource

@@ -16,12 +16,14 @@ import pytest
 import sqlalchemy as sa
 from openpyxl import Workbook
 
-from cqp_metrics import schema
+from cqp_metrics import demo, schema
+from cqp_metrics.db import ensure_schema, remove_stale_copies, writing
 from cqp_metrics.formatting import source_note
 from cqp_metrics.loading import LoadError, load, reader
 from cqp_metrics.registers import import_certifinfo
 
 from conftest import REFERENCE, ROOT, WORKED, table_rows
+from test_serve import PASSWORD, Client, Serve, fetch
 
 CATALOGUE = REFERENCE / "certifinfo_cqp_subset.csv"
 
@@ -177,3 +179,82 @@ def test_session_hours_out_of_bounds_is_one_message(tmp_path):
                               capture_output=True, text=True, cwd=ROOT, timeout=120)
         assert done.returncode != 0 and "--session-hours" in done.stderr, (hours, done.stderr)
         assert "Traceback" not in done.stderr
+
+
+# -- failed loads clean up and say one thing (#31) --------------------------------------------
+
+def test_the_copy_of_a_killed_load_is_removed_by_the_next_writer_or_server(tmp_path):
+    url = f"duckdb:///{tmp_path / 'cqp.duckdb'}"
+    with writing(url) as engine:
+        ensure_schema(engine)
+    # a load killed with -9 while it writes its copy
+    script = ("import time, sys; from cqp_metrics.db import writing\n"
+              f"with writing({url!r}) as engine:\n"
+              "    print('writing', flush=True); time.sleep(60)\n")
+    writer = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                              text=True, cwd=ROOT)
+    assert writer.stdout.readline().strip() == "writing"
+    writer.kill()
+    writer.wait(timeout=30)
+    left = list(tmp_path.glob(".cqp.duckdb.*.writing*"))
+    assert left and all(p.stat().st_size > 0 for p in left if p.suffix == ".writing")
+    assert remove_stale_copies(url) == [] or not list(tmp_path.glob(".cqp.duckdb.*"))
+    assert not list(tmp_path.glob(".cqp.duckdb.*.writing*"))
+    (tmp_path / ".cqp.duckdb.4242.writing").write_bytes(b"x" * 1000)  # another one
+    with writing(url):
+        pass
+    assert not list(tmp_path.glob(".cqp.duckdb.*.writing*"))
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 32 MB file system of its own (tmpfs), to fill; skipped where mounting is not
+    allowed."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=32m", "tmpfs", str(disk)],
+                             capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip("mounting a small file system needs root")
+    yield disk
+    subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "cqp_metrics", *args], capture_output=True,
+                          text=True, cwd=ROOT, input=PASSWORD + "\n", timeout=300)
+
+
+def test_a_full_disk_is_one_message_and_the_server_stays_up_for_reading(small_disk, tmp_path):
+    url = f"duckdb:///{small_disk / 'cqp.duckdb'}"
+    assert _cli("demo", "--db", url, "--candidacies", "1000").returncode == 0
+    assert _cli("users", "add", "alice", "--branches", "0016", "--password-stdin",
+                "--db", url).returncode == 0
+    files = tmp_path / "files"
+    demo.write_files(demo.generate(1000, seed=2024), files)  # the same data
+    filler = small_disk / "filler"
+    with open(filler, "wb") as fill:  # the disk full, but for a few kilobytes
+        try:
+            while True:
+                fill.write(b"\0" * 65536)
+                fill.flush()
+        except OSError:
+            pass
+    before = (small_disk / "cqp.duckdb").read_bytes()
+    loaded = _cli("load", str(files), "--db", url)
+    assert loaded.returncode == 1
+    message = " ".join(loaded.stderr.split())  # one message, however the terminal wraps it
+    assert message == ("Erreur : disque plein : rien n'a été écrit et la base est restée telle "
+                       "qu'elle était ; libérez de la place puis relancez la commande."), message
+    assert "Traceback" not in loaded.stderr and "sqlalchemy" not in loaded.stderr.lower()
+    assert not list(small_disk.glob(".cqp.duckdb.*.writing*"))
+    assert (small_disk / "cqp.duckdb").read_bytes() == before
+    server = Serve(url, tmp_path / "serve.log")
+    try:
+        assert fetch(server.base + "/login")[0] == 200  # up, on a full disk
+        status, location = Client(server.base).sign_in("alice")
+        assert (status, location) in ((302, "/login?error=unavailable"), (302, "/"))
+    finally:
+        server.stop()
+    filler.unlink()
+    assert _cli("load", str(files), "--db", url).returncode == 0  # space again: it loads
