@@ -126,6 +126,14 @@ class OidcSessions(Hardened):
     _TOKENS = {"user", "id_token", "access_token", "refresh_token", "oauth_expiry"}
     _claims: object = None
 
+    def get_state(self):
+        """The flow's state, whose ``next`` leads to a path of this site only (Panel's own
+        check lets ``///host`` through)."""
+        if "next" in self.request.arguments:
+            self.request.arguments["next"] = [
+                auth.safe_next(self.get_argument("next", "/")).encode()]
+        return super().get_state()
+
     def set_secure_cookie(self, name, value, *args, **kwargs):
         if name == "id_token":
             self._claims = value

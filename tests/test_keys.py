@@ -95,8 +95,9 @@ def test_the_scan_finds_a_committed_key(tmp_path):
     (repository / "data" / "cookie_secret").write_text("Zk3" + "q" * 61)
     (repository / "server.key").write_text("x")
     (repository / "token.txt").write_text("aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3zA5bC7d\n")
-    (repository / "settings.py").write_text('COOKIE_SECRET = "aB3dE5fG7hJ9kL1mN3pQ5rS7tU9"\n')
-    (repository / "id.txt").write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n")
+    # written in pieces: this file, tracked, must not hold what it plants
+    (repository / "settings.py").write_text("COOKIE_SECRET = " + '"aB3dE5fG7hJ9kL1mN3pQ5rS7tU9"')
+    (repository / "id.txt").write_text("-----BEGIN OPENSSH " + "PRIVATE KEY-----\nabc\n")
     (repository / "docs.md").write_text("The old one was: KnownPublicValue123456789012345.\n")
     (repository / "fine.py").write_text('PASSWORD = "un mot de passe assez long"\n'
                                         "DIGEST = hashlib.sha256(value).hexdigest()\n")

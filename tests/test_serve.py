@@ -467,7 +467,17 @@ groups_claim = "groups"
             "Connecté : carla@obs.example · 3248")
         assert database["titles"][database["only_b"][0]] in text
         assert "CQP-TR-AQ" not in text
+        # the provider's tokens and claims stay on the server: one cookie, the session's
+        names = {cookie["name"] for cookie in page.context.cookies()}
+        assert "cqp_session" in names, names
+        assert not names & {"user", "id_token", "access_token", "refresh_token"}, names
         page.close()
+        hostile = Watched(browser, server.base, app="/")  # next= leads back to this site only
+        hostile.page.goto(server.base + "/login?next=" + urllib.parse.quote(
+            "///evil.example/x", safe=""))
+        hostile.page.wait_for_selector(".kpi", timeout=60_000)
+        assert hostile.page.url.startswith(server.base + "/"), hostile.page.url
+        hostile.close()
         log = AuditLog(database["url"])
         events = log.events(login="carla@obs.example")
         log.dispose()
