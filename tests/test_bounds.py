@@ -22,7 +22,8 @@ from cqp_metrics.formatting import source_note
 from cqp_metrics.loading import LoadError, load, reader
 from cqp_metrics.registers import import_certifinfo
 
-from conftest import REFERENCE, ROOT, WORKED, table_rows
+from conftest import REFERENCE, ROOT, WORKED
+from test_loading import refused
 from test_serve import PASSWORD, Client, Serve, fetch
 
 CATALOGUE = REFERENCE / "certifinfo_cqp_subset.csv"
@@ -33,18 +34,6 @@ def folder(tmp_path) -> Path:
     target = tmp_path / "input"
     shutil.copytree(WORKED, target)
     return target
-
-
-def refused(engine, path: Path, first: bool = True) -> list[str]:
-    """Load ``path`` over the worked example (loaded ``first``): refused, nothing changed;
-    its messages."""
-    if first:
-        load(WORKED, engine)
-    before = table_rows(engine)
-    with pytest.raises(LoadError) as caught:
-        load(path, engine)
-    assert table_rows(engine) == before
-    return [str(problem) for problem in caught.value.problems]
 
 
 def test_a_csv_of_a_million_columns_is_refused_before_it_is_parsed(engine, folder):
