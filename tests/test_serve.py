@@ -655,5 +655,24 @@ def test_five_failures_lock_a_login_under_30_concurrent_attempts(served, databas
     log = AuditLog(database["url"])
     events = log.events(login="gina-locked")["event"].tolist()
     log.dispose()
-    assert events.count("sign_in_failed") == 5, events
-    assert events.count("sign_in_locked") == 25
+    # at most five checked (7 were, #31); under a burst fewer may be: the refused count too
+    assert 1 <= events.count("sign_in_failed") <= 5, events
+    assert events.count("sign_in_locked") == 30 - events.count("sign_in_failed")
+    assert Client(served.base).sign_in("gina-locked", PASSWORD) == (302, "/login?error=locked")
+
+
+def test_the_sidebar_signs_out_with_a_post_and_the_page_then_opens_nothing(served, browser):
+    carol = Signed(browser, served.base, "carol")
+    try:
+        carol.open()
+        carol.page.wait_for_selector(".kpi", timeout=60_000)
+        cookie = "; ".join(f"{c['name']}={c['value']}" for c in carol.context.cookies())
+        with carol.page.expect_request(lambda r: r.url.endswith("/logout")) as sent:
+            carol.page.get_by_role("button", name="Se déconnecter").click()
+        assert sent.value.method == "POST"
+        carol.page.get_by_text("Vous êtes déconnecté").wait_for(timeout=30_000)
+        assert fetch(served.base + "/", cookie=cookie)[0] == 302
+        carol.page.goto(served.base + "/")
+        assert "/login" in carol.page.url
+    finally:
+        carol.close()
