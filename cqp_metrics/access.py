@@ -112,11 +112,21 @@ def set_password(connection: sa.Connection, login: str, password: str) -> None:
                        .values(password_hash=hash_password(password)))
 
 
-def remove_user(connection: sa.Connection, login: str) -> None:
-    _require(connection, login)
-    connection.execute(schema.app_user_branch.delete().where(
-        schema.app_user_branch.c.login == login))
-    connection.execute(schema.app_user.delete().where(schema.app_user.c.login == login))
+def remove_user(engine: sa.Engine, login: str) -> None:
+    """Remove a user and their branches. DuckDB checks a foreign key against the rows as
+    they stood when the transaction began (the branches deleted in it still reference the
+    user): there the branches go in a first transaction, the user in a second; a DuckDB
+    file is written as a copy swapped in at the end (:func:`cqp_metrics.db.writing`), so
+    the removal is still all or nothing."""
+    branches = schema.app_user_branch
+    with engine.begin() as connection:
+        _require(connection, login)
+        connection.execute(branches.delete().where(branches.c.login == login))
+        if connection.dialect.name != "duckdb":
+            connection.execute(schema.app_user.delete().where(schema.app_user.c.login == login))
+            return
+    with engine.begin() as connection:
+        connection.execute(schema.app_user.delete().where(schema.app_user.c.login == login))
 
 
 def list_users(connection: sa.Connection) -> list[Access]:

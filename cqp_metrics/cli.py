@@ -25,6 +25,7 @@ from .formatting import export_notes, source_note
 from .loading import LoadError, load, write_dataset
 from .query import QueryError, parse_until
 from .secret import database_rule
+from .sessions import SESSION_HOURS, end_sessions
 
 app = typer.Typer(help="Indicateurs des CQP : chargement, calcul en SQL, secret statistique.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -51,6 +52,11 @@ class Language(StrEnum):
     en = "en"
 
 
+#: The one message of a full disk, whatever wrote (a copy, DuckDB, SQLite, PostgreSQL).
+FULL_DISK = ("disque plein : rien n'a été écrit et la base est restée telle qu'elle était ; "
+             "libérez de la place puis relancez la commande.")
+
+
 class Failure(Exception):
     """A user-facing error: its message is printed, the exit status is 1."""
 
@@ -72,8 +78,12 @@ def _errors():
     except (Failure, QueryError, database.DatabaseError, InputError) as error:
         _fail("Erreur :", str(error))
     except sa.exc.SQLAlchemyError as error:
+        if database.disk_full(error):
+            _fail("Erreur :", FULL_DISK)
         _fail("Erreur de base de données :", _database_message(error))
     except OSError as error:
+        if database.disk_full(error):
+            _fail("Erreur :", FULL_DISK)
         _fail("Erreur :", f"{error.strerror or error.__class__.__name__}"
               + (f" ({Path(error.filename).name})" if error.filename else ""))
     except (typer.Exit, typer.Abort, KeyboardInterrupt):
@@ -577,7 +587,7 @@ def users_passwd(
         "--password-stdin", help="Lire le mot de passe sur l'entrée standard.")] = False,
     db: DbOption = None,
 ) -> None:
-    """Change le mot de passe d'un utilisateur."""
+    """Change le mot de passe d'un utilisateur et ferme ses sessions ouvertes."""
     from . import access
 
     with _errors():
@@ -586,21 +596,23 @@ def users_passwd(
             database.check_schema(engine)
             with engine.begin() as connection:
                 access.set_password(connection, login, password)
-        _say(f"Mot de passe de « {login} » changé.")
+        ended = end_sessions(resolve_db_url(db), login, "password")
+        _say(f"Mot de passe de « {login} » changé ; sessions ouvertes fermées : {ended}.")
 
 
 @users_app.command("remove")
 def users_remove(login: Annotated[str, typer.Argument(help="Identifiant.")],
                  db: DbOption = None) -> None:
-    """Supprime un utilisateur : ses sessions ouvertes ne voient plus rien."""
+    """Supprime un utilisateur et ferme ses sessions : ses pages ouvertes ne calculent plus
+    rien et reviennent à la connexion."""
     from . import access
 
     with _errors():
         with database.writing(db) as engine:
             database.check_schema(engine)
-            with engine.begin() as connection:
-                access.remove_user(connection, login)
-        _say(f"Utilisateur « {login} » supprimé.")
+            access.remove_user(engine, login)
+        ended = end_sessions(resolve_db_url(db), login, "removed")
+        _say(f"Utilisateur « {login} » supprimé ; sessions ouvertes fermées : {ended}.")
 
 
 class AuditFormat(StrEnum):
@@ -656,8 +668,9 @@ def serve_command(
     cookie_secret: Annotated[str | None, typer.Option(
         envvar="CQP_COOKIE_SECRET", help="Secret des cookies (défaut : $CQP_COOKIE_SECRET, "
         "sinon généré et gardé dans data/cookie_secret).")] = None,
-    session_hours: Annotated[float, typer.Option(help="Durée d'une session connectée.",
-                                                 min=0.1)] = 12.0,
+    session_hours: Annotated[float, typer.Option(
+        help="Durée d'une session connectée, en heures (0,1 à 720).", min=SESSION_HOURS[0],
+        max=SESSION_HOURS[1])] = 12.0,
     allow_origin: Annotated[list[str] | None, typer.Option(
         help="Origine publique (hôte:port) derrière un proxy ; répétable.")] = None,
     num_procs: Annotated[int, typer.Option(help="Processus (derrière un proxy à sessions "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import logging
 import os
@@ -37,6 +38,19 @@ class DuckDBImpl(PostgresqlImpl):
 
 class DatabaseError(Exception):
     """The database cannot be opened or is not in a usable state; the message says why."""
+
+
+#: What the drivers say when the disk is full (DuckDB, SQLite, PostgreSQL).
+_FULL = ("no space left on device", "database or disk is full", "could not extend file",
+         "disk full")
+
+
+def disk_full(error: BaseException) -> bool:
+    """Whether a failed write failed for want of disk space."""
+    if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+        return True
+    text = str(getattr(error, "orig", None) or error).lower()
+    return any(words in text for words in _FULL)
 
 
 def error_reason(error: BaseException, limit: int | None = 200) -> str:
@@ -203,16 +217,17 @@ def writing(db: str | None = None) -> Iterator[sa.Engine]:
     file.parent.mkdir(parents=True, exist_ok=True)
     with open(file.with_name(file.name + ".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
+        _remove_copies(file)  # left by a writer killed or failed: we hold the lock
         work = file.with_name(f".{file.name}.{os.getpid()}.writing")
         wal = file.with_name(file.name + ".wal")
-        for stale in (work, work.with_name(work.name + ".wal")):
-            stale.unlink(missing_ok=True)
-        if file.exists():
-            shutil.copy2(file, work)
-            if wal.exists():
-                shutil.copy2(wal, work.with_name(work.name + ".wal"))
-        engine = make_engine(url.set(database=str(work)).render_as_string(hide_password=False))
+        engine = None
         try:
+            if file.exists():  # a copy that fails half-way (a full disk) is removed below
+                shutil.copy2(file, work)
+                if wal.exists():
+                    shutil.copy2(wal, work.with_name(work.name + ".wal"))
+            engine = make_engine(url.set(database=str(work)).render_as_string(
+                hide_password=False))
             yield engine
             with engine.connect() as connection:
                 connection.exec_driver_sql("CHECKPOINT")
@@ -220,9 +235,42 @@ def writing(db: str | None = None) -> Iterator[sa.Engine]:
             wal.unlink(missing_ok=True)
             os.replace(work, file)
         finally:
-            engine.dispose()
+            if engine is not None:
+                engine.dispose()
             for leftover in (work, work.with_name(work.name + ".wal")):
                 leftover.unlink(missing_ok=True)
+
+
+def _remove_copies(file: Path) -> list[Path]:
+    """Remove the copies of ``file`` that writers left (``.cqp.duckdb.<pid>.writing`` and
+    its WAL); the caller holds the writers' lock, so none of them is being written."""
+    removed = []
+    for copy in file.parent.glob(f".{file.name}.*.writing*"):
+        copy.unlink(missing_ok=True)
+        removed.append(copy)
+    if removed:
+        log.warning("removed %d copie(s) left by interrupted writes of %s", len(removed),
+                    file.name)
+    return removed
+
+
+def remove_stale_copies(db: str | None = None) -> list[Path]:
+    """Remove the copies a killed or failed write left beside a DuckDB file (each the size
+    of the database, never removed until then), when no writer is at work; the copies
+    removed (none when a writer holds the lock, or on another backend)."""
+    url = database_url(db)
+    file = file_of(url)
+    if url.get_backend_name() != "duckdb" or file is None or not file.parent.exists():
+        return []
+    try:
+        with open(file.with_name(file.name + ".lock"), "a") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return []
+            return _remove_copies(file)
+    except OSError:  # a read-only folder: nothing to clean there
+        return []
 
 
 def _sqlite_foreign_keys(dbapi_connection, _record) -> None:

@@ -66,6 +66,20 @@ def select_raw(name: str) -> sa.Select:
         raw.from_)
 
 
+def reading(*tables: sa.Table) -> tuple[str, ...]:
+    """The facts whose raw definition reads any of ``tables`` (through an alias, a join or a
+    correlated ``EXISTS``): those a write to these tables leaves stale."""
+    wanted = set(tables)
+    facts = []
+    for name in TABLES:
+        read = sa.sql.util.find_tables(select_raw(name), include_aliases=True,
+                                       include_joins=True, include_selects=True)
+        bases = {getattr(table, "element", table) for table in read}
+        if bases & wanted:
+            facts.append(name)
+    return tuple(facts)
+
+
 def refresh(connection: sa.Connection, names: tuple[str, ...] | None = None) -> None:
     """Rebuild the derived tables (of the facts ``names``; all by default) from the raw
     tables, in the caller's transaction, and record the new version of the data."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from pathlib import PurePosixPath
 
 import pandas as pd
 import sqlalchemy as sa
@@ -43,7 +44,9 @@ def source_note(connection: sa.Connection | sa.Engine) -> dict[str, str]:
         row = connection.execute(query).first()
     if row is None:
         return {"source": "inconnue", "loaded_at": ""}
-    return {"source": row.source, "loaded_at": row.loaded_at.strftime("%d/%m/%Y %H:%M")}
+    # the loaded file's name, never its path on the server (older loads recorded the path)
+    name = PurePosixPath(row.source.replace("\\", "/")).name or row.source
+    return {"source": name, "loaded_at": row.loaded_at.strftime("%d/%m/%Y %H:%M")}
 
 
 #: The words of the export notes, per language: each note's heading and fixed text.

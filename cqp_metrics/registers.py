@@ -21,6 +21,7 @@ from . import derived, schema
 from .codes import fold
 from .db import ensure_schema
 from .loading.problems import LoadError, Problem
+from .loading.reader import BIDI, CONTROL, FORMAT, visible
 
 #: Tables of the RNCP/RS export this importer needs, and the columns it reads in each.
 RNCP_TABLES = {
@@ -30,6 +31,9 @@ RNCP_TABLES = {
     "CCN": ("Numero_Fiche", "Ccn_1_Numero", "Ccn_2_Numero", "Ccn_3_Numero"),
     "Certificateurs": ("Numero_Fiche", "Nom_Certificateur"),
 }
+#: The columns that hold titles (text for people); the others hold codes.
+TITLES = {"Intitule", "Bloc_Competences_Libelle", "Nom_Certificateur", "Libelle_Diplome",
+          "Libelle_Type_Diplome", "valideur", "certificateur"}
 _EXPORT_NAME = re.compile(r"export_fiches_CSV_(?P<table>.+)_(?P<date>\d{4}_\d{2}_\d{2})\.csv$")
 
 
@@ -69,6 +73,8 @@ class ImportReport:
 #: the largest under 100 MB once decompressed.
 MAX_MEMBERS = 200
 MAX_MEMBER_BYTES = 512 * 1024 * 1024
+#: Columns of one table (the export's widest has about 40).
+MAX_COLUMNS = 500
 
 
 def _read_member(archive: zipfile.ZipFile, member: str) -> bytes:
@@ -91,6 +97,12 @@ def _read_table(archive: zipfile.ZipFile, member: str, columns: tuple[str, ...],
     name = Path(member).name
     try:
         text = _read_member(archive, member).decode("utf-8-sig")
+        width = text.partition("\n")[0].count(";") + 1
+        if width > MAX_COLUMNS:
+            problems.append(Problem(name, 1, None, None, f"{width} colonnes dans l'en-tête (au "
+                                    f"plus {MAX_COLUMNS}) : ce n'est pas un export de France "
+                                    "Compétences"))
+            return None
         frame = pd.read_csv(io.StringIO(text), sep=";", dtype=str, keep_default_na=False)
     except _TooLarge:
         problems.append(Problem(name, None, None, None, "fichier trop volumineux une fois "
@@ -116,7 +128,29 @@ def _read_table(archive: zipfile.ZipFile, member: str, columns: tuple[str, ...],
         return None
     frame = frame.map(lambda v: v.strip().lstrip("\t").strip() if isinstance(v, str) else v)
     frame["__line__"] = range(2, len(frame) + 2)
-    return frame
+    return frame if _readable(frame, name, columns, problems) else None
+
+
+def _readable(frame: pd.DataFrame, file: str, columns: tuple[str, ...],
+              problems: list[Problem]) -> bool:
+    """No control character (the NUL byte…) in a column read, no character that reorders
+    text in a title, no invisible character in a code."""
+    found = False
+    for column in columns:
+        text = frame[column].astype(str)
+        control = text.str.contains(CONTROL, regex=True)
+        hidden = ~control & text.str.contains(BIDI if column in TITLES else FORMAT, regex=True)
+        for mask, message in ((control, "caractère de contrôle interdit (octet nul, saut de "
+                                        "page…)"),
+                              (hidden, "caractère de mise en forme de direction interdit (il "
+                                       "réordonne le texte affiché)" if column in TITLES else
+                                       "caractère invisible interdit (espace de largeur nulle, "
+                                       "marque de direction…)")):
+            for index in frame.index[mask]:
+                found = True
+                problems.append(Problem(file, int(frame.at[index, "__line__"]), column,
+                                        visible(text[index]), message))
+    return not found
 
 
 def _dates(frame: pd.DataFrame, column: str, file: str, problems: list[Problem]) -> pd.Series:
@@ -151,7 +185,7 @@ def read_rncp_export(path: str | Path) -> RncpExport:
                                  "Compétences)")])
     try:
         archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError):
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError):
         raise LoadError([Problem(path.name, None, None, None, "archive zip illisible")]) from None
     with archive:
         members: dict[str, str] = {}
@@ -286,7 +320,10 @@ def import_rncp(engine: sa.Engine, path: str | Path, confirm: dict[str, str] | N
             _record_blocks(connection, cqp, code, export.blocks, report)
         _record_fiches(connection, export.fiches[export.fiches["rncp_code"].isin(
             {code for _, code, _ in pairs})])
-        derived.refresh(connection, ("jury",))  # its flag « in a registration window »
+        # the facts that read the registration windows (a jury's « in a window », an
+        # activity's « registered on 31 December »), in the same transaction
+        derived.refresh(connection, derived.reading(schema.registration,
+                                                    schema.registration_history))
         taken = {code for _, code, _ in pairs}
         for cqp in cqps.itertuples():
             branches = set(owners.loc[owners["cqp_code"] == cqp.cqp_code, "branch_code"])
@@ -357,16 +394,37 @@ CERTIFINFO_COLUMNS = ("Code_Diplome", "Libelle_Diplome", "Libelle_Type_Diplome",
                       "Code_RS", "valideur", "certificateur", "Code_Niveau_Europeen",
                       "code_type_diplome", "Date_MaJ")
 CQP_TYPES = {"966", "968"}
+#: Bounds of a Certif Info extract, checked before it is parsed: the national extract of
+#: every certification weighs a few tens of MB (a 1.36 MB gzip once became 400 MB).
+MAX_CATALOGUE_BYTES = 256 * 1024**2
+MAX_CATALOGUE_ROWS = 2_000_000
 
 
 def read_certifinfo(path: str | Path) -> pd.DataFrame:
     """The CQPs of a Certif Info extract with their recognition (RNCP, RS, branche_seule)."""
     path = Path(path)
-    if not path.exists():
+    if not path.is_file():
         raise LoadError([Problem(path.name, None, None, None, "fichier introuvable")])
+    size = path.stat().st_size
+    if size > MAX_CATALOGUE_BYTES:
+        raise LoadError([Problem(path.name, None, None, None, "fichier trop volumineux "
+                                 f"({size // 2**20} Mo, au plus {MAX_CATALOGUE_BYTES // 2**20} "
+                                 "Mo) : ce n'est pas l'extrait de Certif Info")])
+    data = path.read_bytes()
+    if data.startswith((b"PK\x03\x04", b"\x1f\x8b", b"PK\x05\x06")):
+        raise LoadError([Problem(path.name, None, None, None, "fichier compressé (zip, gzip) : "
+                                 "décompressez-le et donnez le fichier CSV qu'il contient")])
+    header = data.split(b"\n", 1)[0]
+    if header.count(b";") + 1 > MAX_COLUMNS:
+        raise LoadError([Problem(path.name, 1, None, None, f"{header.count(b';') + 1} colonnes "
+                                 f"dans l'en-tête (au plus {MAX_COLUMNS}) : ce n'est pas "
+                                 "l'extrait de Certif Info")])
+    if data.count(b"\n") > MAX_CATALOGUE_ROWS + 1:
+        raise LoadError([Problem(path.name, None, None, None, f"plus de {MAX_CATALOGUE_ROWS} "
+                                 "lignes : ce n'est pas l'extrait de Certif Info")])
     try:
-        frame = pd.read_csv(path, sep=";", dtype=str, keep_default_na=False,
-                            encoding="utf-8-sig")
+        frame = pd.read_csv(io.BytesIO(data), sep=";", dtype=str, keep_default_na=False,
+                            encoding="utf-8-sig", compression=None)
     except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
         raise LoadError([Problem(path.name, None, None, None,
                                  f"fichier illisible ({str(error)[:120]})")]) from None
@@ -374,12 +432,16 @@ def read_certifinfo(path: str | Path) -> pd.DataFrame:
     if missing:
         raise LoadError([Problem(path.name, 1, c, None, "colonne attendue absente")
                          for c in missing])
+    frame["__line__"] = range(2, len(frame) + 2)
     is_cqp = frame["Libelle_Diplome"].str.strip().str.upper().str.startswith("CQP") | \
         frame["code_type_diplome"].str.strip().isin(CQP_TYPES)
     cqps = frame[is_cqp]
     if cqps.empty:
         raise LoadError([Problem(path.name, None, None, None,
                                  "aucun CQP dans ce fichier : le catalogue n'est pas modifié")])
+    problems: list[Problem] = []
+    if not _readable(cqps, path.name, CERTIFINFO_COLUMNS, problems):
+        raise LoadError(problems)
     date = cqps["Date_MaJ"].str.strip()
     parsed = pd.to_datetime(date.where(date != ""), format="%d/%m/%Y", errors="coerce")
     bad = (date != "") & parsed.isna()

@@ -217,6 +217,20 @@ secret_ptable = sa.Table(
     sa.Column("perturbation", sa.Integer, nullable=False),
 )
 
+app_session = sa.Table(
+    "app_session",
+    metadata,
+    sa.Column("session_key", sa.String(64), primary_key=True,
+              doc="SHA-256 of the session id the signed cookie carries (never the id itself)"),
+    sa.Column("login", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False, doc="UTC"),
+    sa.Column("expires_at", sa.DateTime, nullable=False, doc="UTC: created_at + --session-hours"),
+    sa.Column("ended_at", sa.DateTime, doc="UTC; empty while the session is open"),
+    sa.Column("ended_why", sa.String(16), doc="logout, password, removed, locked"),
+    sa.Column("claims", sa.Text, doc="the identity provider's claims (JSON), for OIDC"),
+    sa.Column("address", sa.String(64), doc="the client's address at sign-in"),
+)
+
 # -- the derived fact layer (cqp_metrics.derived): rebuilt from the tables above ---------
 
 

@@ -1,37 +1,47 @@
-"""Sign-in for ``cqp-metrics serve``, through Panel's own plug-in points.
+"""Sign-in for ``cqp-metrics serve``: server-side sessions behind a signed cookie.
 
-- :mod:`dashboards.login` holds the sign-in handlers Panel loads (entry points
-  ``panel.auth``: ``cqp``, ``cqp-oidc``).
-- :func:`authorize` is Panel's ``authorize_callback``: a user removed since their cookie was
-  signed gets nothing.
+- :class:`SessionAuth` is the server's Bokeh auth provider: every HTTP request and websocket
+  handshake is checked against the session its signed cookie names
+  (:class:`cqp_metrics.sessions.SessionStore`); :mod:`dashboards.login` holds the sign-in
+  and sign-out pages, :mod:`dashboards.server` the check of each action of an open page.
 - :func:`session_access` gives the signed-in user's :class:`~cqp_metrics.access.Access`,
-  from the server side only (the signed cookie, the database or the identity provider's
-  claims): it becomes the scope of every query of the session.
+  from the server side only (the session, the database or the identity provider's claims
+  kept with it): it becomes the scope of every query of the session.
+
+The cookie carries the session id only, signed; it never enters Bokeh's session token, the
+page or ``/autoload.js`` (the server passes no cookie into the token).
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import sqlalchemy as sa
+from bokeh.server.auth_provider import AuthProvider
 from panel.io.state import state
+from tornado.web import RequestHandler
 
 from cqp_metrics import access
 from cqp_metrics.access import NOBODY, Access, ClaimRules
 from cqp_metrics.audit import AuditLog
 from cqp_metrics.db import DatabaseError
+from cqp_metrics.sessions import Session, SessionStore
 
 from .data import engine_for
 
 log = logging.getLogger("dashboards")
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+#: The signed cookie that carries the session id.
+COOKIE = "cqp_session"
 #: Messages of the sign-in page, by the code in its ``?error=`` (never free text).
 MESSAGES = {
     "invalid": "Identifiant ou mot de passe incorrect.",
     "locked": "Trop d'essais infructueux : cet identifiant est bloqué pendant 15 minutes.",
     "unavailable": "La connexion est indisponible pour le moment : réessayez dans un instant.",
+    "expired": "Le formulaire a expiré : saisissez à nouveau vos identifiants.",
 }
 
 
@@ -42,32 +52,138 @@ class AuthSettings:
     url: str
     mode: str  # "password" or "oidc"
     rules: ClaimRules | None = None
+    session_hours: float = 12.0
+    #: Public origins (``host:port``) a form may be posted from besides the request's host.
+    origins: tuple[str, ...] = field(default_factory=tuple)
+    #: Behind nginx (``--behind-proxy``), which speaks HTTPS to browsers: cookies ``Secure``.
+    behind_proxy: bool = False
 
     def __post_init__(self) -> None:
         self.engine = engine_for(self.url)
         self.audit = AuditLog(self.url)
+        self.sessions = SessionStore(self.url)
 
 
 #: The server's settings; None when the app is served without ``cqp-metrics serve``.
 SETTINGS: AuthSettings | None = None
 
 
+def session_of(handler: RequestHandler) -> tuple[str, Session] | None:
+    """The open session the request's signed cookie names, and its id; None when there is
+    none, it has ended or expired, or its user has been removed. A store that cannot be
+    read refuses (logged)."""
+    settings = SETTINGS
+    if settings is None:
+        return None
+    value = handler.get_signed_cookie(COOKIE, max_age_days=settings.session_hours / 24)
+    if not value:
+        return None
+    session_id = value.decode("ascii", "replace")
+    try:
+        session = settings.sessions.find(session_id)
+        if session is None:
+            return None
+        if settings.mode == "password":
+            with settings.engine.connect() as connection:
+                if access.access_of(connection, session.login) is NOBODY:
+                    return None
+    except Exception:  # the store or the database unreachable: nobody gets in meanwhile
+        log.exception("session check failed")
+        return None
+    return session_id, session
+
+
+class SessionAuth(AuthProvider):
+    """Bokeh's auth provider of ``cqp-metrics serve``: the user of a request is the login of
+    its open session; the session's id goes with the request to the Bokeh session it
+    creates (never into its token)."""
+
+    def __init__(self, login_handler: type[RequestHandler],
+                 logout_handler: type[RequestHandler]) -> None:
+        self._login_handler, self._logout_handler = login_handler, logout_handler
+        super().__init__()
+
+    @property
+    def get_user(self):
+        def get_user(handler: RequestHandler) -> str | None:
+            found = session_of(handler)
+            if found is None:
+                return None
+            handler.request.cqp_session = found[0]  # read back by session_access()
+            return found[1].login
+        return get_user
+
+    @property
+    def login_url(self) -> str:
+        return "/login"
+
+    @property
+    def login_handler(self) -> type[RequestHandler]:
+        return self._login_handler
+
+    @property
+    def logout_url(self) -> str:
+        return "/logout"
+
+    @property
+    def logout_handler(self) -> type[RequestHandler]:
+        return self._logout_handler
+
+
+def current_session() -> tuple[str, Session] | None:
+    """The open session of the current Bokeh session (its id came with the request that
+    created it); None when it has ended."""
+    settings = SETTINGS
+    context = state.curdoc.session_context if state.curdoc is not None else None
+    request = getattr(context, "request", None) if context is not None else None
+    session_id = getattr(request, "cqp_session", None) if request is not None else None
+    if settings is None or session_id is None:
+        return None
+    session = settings.sessions.find(session_id)
+    return None if session is None else (session_id, session)
+
+
 def session_access() -> Access:
     """Who is signed in to the current session and what they may see; :data:`NOBODY` when
     nobody (deny by default)."""
     settings = SETTINGS
-    if settings is None:
+    found = current_session() if settings is not None else None
+    if found is None:
         return NOBODY
+    session = found[1]
     if settings.mode == "oidc":
-        return settings.rules.access_for(state.user_info)
+        return settings.rules.access_for(session.claims)
     with settings.engine.connect() as connection:
-        return access.access_of(connection, state.user)
+        return access.access_of(connection, session.login)
 
 
-def authorize(user_info: dict | None, path: str) -> bool:
-    """Panel's ``authorize_callback``: the user still exists (password sign-in) or the
-    identity provider's claims name someone (OIDC)."""
-    return session_access() is not NOBODY
+def safe_next(target: str | None) -> str:
+    """Where to go after signing in: a path of this site, else ``/``. Refused: a scheme or
+    host, ``//`` or a backslash at the start (also once decoded: ``/%2F%2Fhost``), and
+    control characters."""
+    if not target or not target.startswith("/"):
+        return "/"
+    decoded = unquote(target)
+    if any(text.startswith(("//", "/\\")) for text in (target, decoded)):
+        return "/"
+    if any(ord(char) < 32 or char in "\\\x7f" for char in decoded):
+        return "/"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return "/"
+    return target
+
+
+def same_origin(handler: RequestHandler) -> bool:
+    """Whether a form was posted from a page of this site: its ``Origin`` (else its
+    ``Referer``) names the request's host or a public origin given to the server."""
+    origin = handler.request.headers.get("Origin") or handler.request.headers.get("Referer")
+    if not origin or origin == "null":
+        return False
+    host = urlsplit(origin).netloc.lower()
+    allowed = {handler.request.host.lower(), *(o.lower() for o in
+                                                (SETTINGS.origins if SETTINGS else ()))}
+    return bool(host) and host in allowed
 
 
 def client_address(handler) -> str:
@@ -94,37 +210,29 @@ def _audit(event: str, page: str, filters: dict, **details) -> None:
     request = state.curdoc.session_context.request if state.curdoc and \
         state.curdoc.session_context else None
     address = getattr(request, "remote_ip", None) if request is not None else None
+    found = current_session()
     try:
-        settings.audit.record(state.user or "", event, page=page, filters=filters,
-                              address=address, **details)
+        settings.audit.record(found[1].login if found else "", event, page=page,
+                              filters=filters, address=address, **details)
     except Exception:  # what the user asked for must not fail: the incident is logged
         log.exception("audit row of a %s not written", event)
 
 
 def check_sign_in(settings: AuthSettings, login: str, password: str, address: str) -> str:
-    """``ok``, ``invalid`` or ``locked``; every attempt is in the audit trail."""
-    if settings.audit.locked_until(login) is not None:
-        settings.audit.record(login, "sign_in_locked", address=address)
-        return "locked"
-    with settings.engine.connect() as connection:
-        valid = access.verify(connection, login, password)
-    settings.audit.record(login, "sign_in" if valid else "sign_in_failed", address=address)
-    if not valid and settings.audit.locked_until(login) is not None:
-        return "locked"
-    return "ok" if valid else "invalid"
-
-
-def register() -> None:
-    """Make the handlers of :mod:`dashboards.login` known to Panel: through the ``panel.auth``
-    entry points when installed, else here (a checkout whose metadata predates them)."""
-    from panel import auth
-    from panel.config import config
-
-    if "cqp" not in auth.AUTH_PROVIDERS:
-        from .login import LoginHandler, OidcLoginHandler
-
-        auth.AUTH_PROVIDERS.update({"cqp": LoginHandler, "cqp-oidc": OidcLoginHandler})
-        config.param["_oauth_provider"].objects = list(auth.AUTH_PROVIDERS)
+    """``ok``, ``invalid`` or ``locked``; every attempt is in the audit trail, written before
+    the password is checked (:meth:`AuditLog.begin_sign_in`). A login that becomes locked
+    has its open sessions ended."""
+    attempt = settings.audit.begin_sign_in(login, address)
+    if attempt is not None:
+        with settings.engine.connect() as connection:
+            valid = access.verify(connection, login, password)
+        if valid:
+            settings.audit.settle(attempt, "sign_in")
+            return "ok"
+        if settings.audit.locked_until(login) is None:
+            return "invalid"
+    settings.sessions.end_all(login[:64], "locked")
+    return "locked"
 
 
 def has_users(url: str) -> bool:
@@ -136,4 +244,3 @@ def has_users(url: str) -> bool:
         return False
     except sa.exc.SQLAlchemyError:  # no such table yet: the app asks for `db upgrade`
         return False
-

@@ -192,7 +192,11 @@ class ObservatoryApp(pn.viewable.Viewer):
         return pn.pane.HTML(
             f'<div class="signed-in">Connecté : <strong>{html.escape(signed.login)}</strong>'
             f" · {html.escape(signed.describe())} · "
-            '<a href="/logout">Se déconnecter</a></div>', sizing_mode="stretch_width")
+            '<form method="post" action="/logout" class="sign-out" style="display: inline">'
+            '<button type="submit" style="background: none; border: 0; padding: 0; '
+            'color: #1f5f8b; text-decoration: underline; cursor: pointer; font: inherit">'
+            "Se déconnecter</button></form></div>",
+            sizing_mode="stretch_width")
 
     def sidebar(self) -> list:
         who = self.who()

@@ -8,6 +8,8 @@ import io
 import subprocess
 import sys
 import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -16,10 +18,12 @@ from openpyxl import load_workbook
 
 from cqp_metrics import access, api, schema
 from cqp_metrics.access import Access, ClaimRules, OidcSettings, locked_until
-from cqp_metrics.audit import AuditLog
+from cqp_metrics.audit import AuditLog, server_writer
 from cqp_metrics.config import InputError
-from cqp_metrics.db import make_engine, writing
+from cqp_metrics.db import ensure_schema, make_engine, writing
 from cqp_metrics.render import safe_cell, safe_frame, write_sheets
+from cqp_metrics.sessions import SessionStore
+from dashboards.auth import AuthSettings, check_sign_in
 
 from conftest import ROOT
 
@@ -43,7 +47,7 @@ def test_users_are_stored_with_argon2_hashes_and_their_branches(engine):
         assert access.access_of(connection, None).scope == ()
     with engine.begin() as connection:
         access.set_password(connection, "alice", "another long secret")
-        access.remove_user(connection, "root")
+    access.remove_user(engine, "root")
     with engine.connect() as connection:
         assert access.verify(connection, "alice", "another long secret")
         assert [u.login for u in access.list_users(connection)] == ["alice"]
@@ -57,7 +61,7 @@ def test_bad_user_input_is_refused_with_a_message(engine):
         (lambda c: access.add_user(c, "bob", PASSWORD, []), "--branches"),
         (lambda c: access.add_user(c, "bo b", PASSWORD, ["0016"]), "identifiant invalide"),
         (lambda c: access.add_user(c, "bob", "short", ["0016"]), "trop court"),
-        (lambda c: access.remove_user(c, "carol"), "inconnu"),
+        (lambda c: access.set_password(c, "carol", PASSWORD), "inconnu"),
     ]:
         with engine.begin() as connection, pytest.raises(InputError, match=expected):
             call(connection)
@@ -92,8 +96,6 @@ def test_the_lock_starts_at_the_fifth_failure_within_15_minutes_and_lasts_15_min
 
 def test_failed_sign_ins_lock_a_login_and_a_success_resets_the_count(backend):
     engine = make_engine(backend)
-    from cqp_metrics.db import ensure_schema
-
     ensure_schema(engine)
     engine.dispose()
     log = AuditLog(backend)
@@ -119,8 +121,6 @@ def test_failed_sign_ins_lock_a_login_and_a_success_resets_the_count(backend):
 
 
 def test_sign_in_check_records_every_attempt_and_refuses_a_locked_login(engine):
-    from dashboards.auth import AuthSettings, check_sign_in
-
     with engine.begin() as connection:
         access.add_user(connection, "alice", PASSWORD, ["0016"])
     engine.dispose()  # DuckDB: the server opens the file read-only
@@ -139,12 +139,8 @@ def test_sign_in_check_records_every_attempt_and_refuses_a_locked_login(engine):
 
 
 def test_a_load_beside_the_server_loses_no_audit_row_and_does_not_block_sign_in(tmp_path):
-    from dashboards.auth import AuthSettings, check_sign_in
-
     url = f"duckdb:///{tmp_path / 'cqp.duckdb'}"
     with writing(url) as engine:
-        from cqp_metrics.db import ensure_schema
-
         ensure_schema(engine)
         with engine.begin() as connection:
             access.add_user(connection, "alice", PASSWORD, ["0016"])
@@ -226,8 +222,10 @@ def test_exports_never_start_a_cell_with_a_formula(tmp_path):
     assert sheet.cell(row=2, column=2).value == -0.1
 
 
-def test_the_users_commands(tmp_path):
-    url = f"duckdb:///{tmp_path / 'cqp.duckdb'}"
+def test_the_users_commands(backend):
+    """Every ``users`` command on a user who has branches, on the three backends (DuckDB
+    refused to remove one: its foreign key, #31)."""
+    url = backend
 
     def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "cqp_metrics", *args, "--db", url],
@@ -238,21 +236,36 @@ def test_the_users_commands(tmp_path):
     assert added.returncode == 0, added.stderr
     assert run("users", "add", "root", "--admin", "--password-stdin",
                stdin=PASSWORD + "\n").returncode == 0
+    assert run("users", "add", "bob", "--branches", "0016", "--password-stdin",
+               stdin=PASSWORD + "\n").returncode == 0
     listed = run("users", "list")
-    assert listed.stdout.splitlines() == ["alice : 0016, 3248",
+    assert listed.stdout.splitlines() == ["alice : 0016, 3248", "bob : 0016",
                                           "root : toutes les branches (administrateur)"]
-    assert PASSWORD not in (tmp_path / "cqp.duckdb").read_bytes().decode("latin-1")
+    file = make_engine(url).url.database
+    if not url.startswith("postgresql"):
+        assert PASSWORD not in Path(file).read_bytes().decode("latin-1")
     again = run("users", "add", "alice", "--branches", "16", "--password-stdin",
                 stdin=PASSWORD + "\n")
     assert again.returncode == 1 and "existe déjà" in again.stderr
     assert "Traceback" not in again.stderr
     assert run("users", "passwd", "alice", "--password-stdin",
                stdin="new long password\n").returncode == 0
-    with make_engine(url, read_only=True).connect() as connection:
+    engine = make_engine(url, read_only=True)
+    with engine.connect() as connection:
         assert access.verify(connection, "alice", "new long password")
+    engine.dispose()
+    removed = run("users", "remove", "alice")  # a user with two branches
+    assert removed.returncode == 0, removed.stderr
     assert run("users", "remove", "root").returncode == 0
-    assert run("users", "remove", "root").returncode == 1
-    assert run("users", "list").stdout.splitlines() == ["alice : 0016, 3248"]
+    gone = run("users", "remove", "root")
+    assert gone.returncode == 1 and "inconnu" in gone.stderr and "Traceback" not in gone.stderr
+    assert run("users", "list").stdout.splitlines() == ["bob : 0016"]
+    engine = make_engine(url, read_only=True)
+    with engine.connect() as connection:
+        assert access.access_of(connection, "alice") == access.NOBODY
+        links = connection.execute(sa.select(schema.app_user_branch.c.login)).scalars().all()
+    engine.dispose()
+    assert links == ["bob"]
     log = AuditLog(url)
     log.record("alice", "download", format="xlsx", rows=3, page="données",
                filters={"CQP": '=HYPERLINK("x")'})
@@ -263,3 +276,71 @@ def test_the_users_commands(tmp_path):
     assert rows[["login", "event", "format", "rows"]].values.tolist() == \
         [["alice", "download", "xlsx", 3]]
     assert run("audit", "--since", "hier").returncode == 1
+
+
+def test_sessions_are_kept_by_the_server_and_end_when_they_should(engine):
+    """A session is found by its id only while it is open: not after its end, its hours, or
+    the end of every session of its login; the store keeps the id's hash, never the id."""
+    url = engine.url.render_as_string(hide_password=False)
+    engine.dispose()
+    store = SessionStore(url)
+    now = dt.datetime(2026, 1, 1, 9, 0)
+    first = store.open("alice", 12, address="127.0.0.1", now=now)
+    second = store.open("alice", 12, now=now)
+    other = store.open("bob", 0.5, claims={"email": "bob@x.fr", "groups": ["g"]}, now=now)
+    assert store.find(first, now + dt.timedelta(hours=11)).login == "alice"
+    assert store.find(first, now + dt.timedelta(hours=12, seconds=1)) is None  # expired
+    assert store.find(other, now + dt.timedelta(minutes=20)).claims["groups"] == ["g"]
+    assert store.find(other, now + dt.timedelta(minutes=31)) is None
+    assert store.find("forged", now) is None and store.find(None, now) is None
+    store.end(first, "logout")
+    assert store.find(first, now) is None and store.find(second, now).login == "alice"
+    assert store.end_all("alice", "password") == 1
+    assert store.find(second, now) is None
+    with pytest.raises(ValueError):
+        store.open("alice", 1e308)
+    writer, _ = server_writer(url, schema.app_session)
+    with writer.connect() as connection:
+        kept = connection.execute(sa.select(schema.app_session.c.session_key)).scalars().all()
+    writer.dispose()
+    assert len(kept) == 3 and not {first, second, other} & set(kept)
+    store.dispose()
+
+
+def test_five_failures_lock_a_login_even_under_30_concurrent_attempts(engine):
+    """Each attempt is written before its password is checked: of 30 attempts at once, at
+    most five are checked, the others are refused as locked; the lock ends the login's
+    sessions."""
+    with engine.begin() as connection:
+        access.add_user(connection, "alice", PASSWORD, ["0016"])
+    engine.dispose()
+    settings = AuthSettings(engine.url.render_as_string(hide_password=False), "password")
+    session = settings.sessions.open("alice", 12)
+    with ThreadPoolExecutor(30) as pool:
+        outcomes = list(pool.map(lambda _: check_sign_in(settings, "alice", "wrong password",
+                                                         "10.0.0.1"), range(30)))
+    events = settings.audit.events(login="alice")["event"].tolist()
+    assert events.count("sign_in_failed") <= 5 and len(events) == 30
+    assert events.count("sign_in_locked") == 30 - events.count("sign_in_failed")
+    assert outcomes.count("locked") >= 25 and set(outcomes) <= {"invalid", "locked"}
+    assert check_sign_in(settings, "alice", PASSWORD, "10.0.0.1") == "locked"
+    assert settings.sessions.find(session) is None
+    settings.sessions.dispose()
+    settings.audit.dispose()
+    settings.engine.dispose()
+
+
+def test_the_audit_journal_stores_typed_text_escaped(backend):
+    """A login typed with a line break or a bidirectional override cannot forge a line of the
+    journal or of its export (#31)."""
+    engine = make_engine(backend)
+    ensure_schema(engine)
+    engine.dispose()
+    log = AuditLog(backend)
+    forged = "mallory\n2026-01-01 09:00:00;root;sign_in\u202e"
+    log.record(forged, "sign_in_failed", address="1.2.3.4\r\nX")
+    events = log.events()
+    log.dispose()
+    stored = events["login"].iloc[0]
+    assert "\n" not in stored and "\u202e" not in stored and stored.startswith("mallory\\n")
+    assert "\r" not in events["address"].iloc[0] and "\n" not in events["address"].iloc[0]

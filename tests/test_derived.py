@@ -10,9 +10,14 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 from alembic import command
+from typer.testing import CliRunner
 
 from cqp_metrics import db, demo, derived, dialects, schema
+from cqp_metrics.cli import app
 from cqp_metrics.loading import write_dataset
+
+from conftest import REFERENCE
+from test_registers import EXPORT, FILES
 
 
 def _rows(connection: sa.Connection, select: sa.Select) -> list[tuple]:
@@ -275,3 +280,52 @@ def test_a_shared_result_is_computed_once_for_callers_asking_together():
     with pytest.raises(RuntimeError):
         shared.get("other", failing)
     assert shared.get("other", lambda: "again") == "again"
+
+
+#: Each command that writes, after a first load of the demo and of a CQP whose registration
+#: window the RNCP export moves (#31: import-rncp left the activity fact stale).
+COMMANDS = ("load", "correction", "import-rncp", "import-certifinfo", "db upgrade")
+
+
+@pytest.mark.parametrize("what", COMMANDS)
+def test_every_command_that_writes_leaves_each_derived_table_exact(backend, tmp_path, what):
+    def run(*args: str) -> None:
+        done = CliRunner().invoke(app, [*args, "--db", backend])
+        assert done.exit_code == 0, done.output
+
+    demo_files, tourier = tmp_path / "demo", tmp_path / "tourier"
+    demo.write_files(demo.generate(300, seed=14), demo_files)
+    tourier.mkdir()
+    for name, text in FILES.items():
+        (tourier / name).write_text(text, encoding="utf-8")
+    run("load", str(demo_files))
+    if what != "load":
+        run("load", str(tourier))
+    if what == "correction":  # juries only: other decisions, one more jury
+        correction = tmp_path / "correction"
+        correction.mkdir()
+        (correction / "juries.csv").write_text(
+            "candidacy_id,jury_date,decision\nT1,2022-12-15,partial\nT2,2021-05-01,refused\n"
+            "T2,2022-06-01,full\n", encoding="utf-8")
+        run("load", str(correction))
+    elif what == "import-rncp":
+        run("import-rncp", str(EXPORT))
+    elif what == "import-certifinfo":
+        run("import-certifinfo", str(REFERENCE / "certifinfo_extract_2024-10.csv"))
+    elif what == "db upgrade":
+        engine = db.make_engine(backend)
+        with engine.begin() as connection:
+            command.downgrade(db._alembic_config(connection), "0005")
+        engine.dispose()
+        run("db", "upgrade")
+    engine = db.make_engine(backend, read_only=True)
+    try:
+        sizes = assert_exact(engine)
+        assert all(sizes.values()), sizes
+        with engine.connect() as connection:
+            windows = connection.execute(sa.select(schema.registration.c.valid_until).where(
+                schema.registration.c.cqp_code == "CQP-TOURIER")).scalars().all()
+    finally:
+        engine.dispose()
+    if what == "import-rncp":  # the export moved the window: the layer followed it
+        assert [str(w)[:10] for w in windows] == ["2021-07-21"]

@@ -31,9 +31,11 @@ def edit(folder: Path, name: str, old: str, new: str) -> None:
     path.write_text(text.replace(old, new, 1), encoding="utf-8")
 
 
-def refused(engine, folder) -> list[str]:
-    """Load ``folder`` over the worked example; assert it fails and changes nothing."""
-    load(WORKED, engine)
+def refused(engine, folder, first: bool = True) -> list[str]:
+    """Load ``folder`` over the worked example (loaded ``first``); assert it fails and changes
+    nothing; its messages."""
+    if first:
+        load(WORKED, engine)
     before = table_rows(engine)
     with pytest.raises(LoadError) as caught:
         load(folder, engine)

@@ -3,7 +3,10 @@ is accounted for, implausible facts are refused, and every engine refuses the sa
 
 from __future__ import annotations
 
+import re
 import shutil
+import sys
+import unicodedata
 import zipfile
 from pathlib import Path
 
@@ -14,6 +17,7 @@ from openpyxl import Workbook
 
 from cqp_metrics import schema
 from cqp_metrics.loading import LoadError, load
+from cqp_metrics.loading.reader import FORMAT
 
 from conftest import WORKED, table_rows
 from test_loading import refused
@@ -149,10 +153,23 @@ LENGTHS = [
     ("candidacies", ",2019,", "," + "v" * 33 + ",",
      ["colonne referential_version", "trop longue (au plus 32"]),
     ("branches", "Métallurgie", "Métal\x00lurgie", ["colonne name", "caractère de contrôle"]),
+    # invisible characters (#31): a candidacy id followed by a zero-width space was a second
+    # candidacy; format characters in any code, direction overrides in titles
+    ("candidacies", "K2,P2,CQP-A", "K2\u200b,P2,CQP-A",
+     ["colonne candidacy_id", "« K2<U+200B> »", "caractère invisible"]),
+    ("candidacies", "K3,P3,CQP-B", "K3,P3\ufeff,CQP-B",
+     ["colonne candidate_id", "<U+FEFF>", "caractère invisible"]),
+    ("certifications", "CQP-C,Opérateur", "CQP-\u00adC,Opérateur",
+     ["colonne cqp_code", "<U+00AD>", "caractère invisible"]),
+    ("certifications", "Conducteur routier", "Conducteur \u202eroutier",
+     ["colonne title", "<U+202E>", "direction"]),
+    ("branches", "Métallurgie", "Métal\u2066lurgie", ["colonne name", "direction"]),
 ]
 
 
-@pytest.mark.parametrize("name, old, new, pieces", LENGTHS, ids=["cqp", "version", "nul"])
+@pytest.mark.parametrize("name, old, new, pieces", LENGTHS,
+                         ids=["cqp", "version", "nul", "zero-width", "bom", "soft-hyphen",
+                              "override", "isolate"])
 def test_lengths_and_characters_are_refused_alike_on_every_engine(engine, folder, name, old,
                                                                    new, pieces):
     messages = spoil(engine, folder, name, old, new)
@@ -221,6 +238,44 @@ def rewritten_export(tmp_path: Path, change) -> Path:
     return target
 
 
+@pytest.mark.parametrize("character, expected", [("\x00", "caractère de contrôle"),
+                                                 ("\u202e", "direction")])
+def test_register_titles_refuse_nul_and_direction_overrides(engine, tmp_path, character,
+                                                            expected):
+    """A title of the RNCP export or of Certif Info holding a NUL byte or a direction
+    override is refused with its file, line and column, and changes nothing (#31)."""
+    from cqp_metrics.registers import import_certifinfo, read_rncp_export
+
+    from conftest import REFERENCE
+
+    def spoiled(data: bytes) -> bytes:
+        head, first, *rest = data.split(b"\n")
+        cells = first.split(b";")
+        title = head.split(b";").index(b'"Intitule"')
+        cells[title] = cells[title][:3] + character.encode() + cells[title][3:]
+        return b"\n".join([head, b";".join(cells), *rest])
+
+    with pytest.raises(LoadError) as caught:
+        read_rncp_export(rewritten_export(tmp_path, spoiled))
+    report = caught.value.report()
+    assert "ligne 2, colonne Intitule" in report and expected in report, report
+    catalogue = (REFERENCE / "certifinfo_cqp_subset.csv").read_text(encoding="utf-8-sig")
+    head, *rows = catalogue.split("\n")
+    columns = head.split(";")
+    cells = rows[0].split(";")
+    title = columns.index("Libelle_Diplome")
+    cells[title] = cells[title][:4] + character + cells[title][4:]
+    spoilt = tmp_path / "certifinfo.csv"
+    spoilt.write_text("\n".join([head, ";".join(cells), *rows[1:]]), encoding="utf-8")
+    with pytest.raises(LoadError) as caught:
+        import_certifinfo(engine, spoilt)
+    report = caught.value.report()
+    assert "ligne 2, colonne Libelle_Diplome" in report and expected in report, report
+    with engine.connect() as connection:
+        assert connection.execute(sa.select(sa.func.count()).select_from(
+            schema.catalogue_entry)).scalar_one() == 0
+
+
 def test_a_register_export_with_a_duplicate_fiche_is_one_message(engine, tmp_path):
     from cqp_metrics.registers import read_rncp_export
 
@@ -282,3 +337,14 @@ def test_a_file_loaded_alone_is_checked_against_the_database(engine, folder, nam
     before = table_rows(engine)
     load(folder, engine)  # the same file unspoilt is accepted and changes nothing
     assert table_rows(engine) == before
+
+
+def test_the_invisible_characters_refused_are_unicode_s_format_characters():
+    """``FORMAT`` holds every character of category Cf this Python knows (and nothing
+    visible): a new Unicode version is seen here first."""
+    pattern = re.compile(FORMAT)
+    every = (chr(code) for code in range(sys.maxunicode + 1))
+    matched = {char for char in every if pattern.fullmatch(char)}
+    known = {c for c in map(chr, range(sys.maxunicode + 1)) if unicodedata.category(c) == "Cf"}
+    assert known <= matched
+    assert {unicodedata.category(c) for c in matched - known} <= {"Cn"}  # unassigned yet

@@ -9,6 +9,7 @@ import http.server
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -16,12 +17,15 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from bokeh.util.token import get_token_payload
 from openpyxl import load_workbook
+from tornado.web import create_signed_value
 
 from cqp_metrics import access, demo, schema
 from cqp_metrics.audit import AuditLog
@@ -31,6 +35,7 @@ from cqp_metrics.registry import BY_NAME
 
 from conftest import ROOT
 from test_dashboards_browser import PAGES, Watched, _free_port, kpi_value
+from test_keys import leaked_key
 
 pytestmark = pytest.mark.browser
 PASSWORD = "un mot de passe assez long"
@@ -72,6 +77,10 @@ def database(tmp_path_factory) -> dict:
             access.add_user(connection, "bob", PASSWORD, ["3248"])
             access.add_user(connection, "root", PASSWORD, admin=True)
             access.add_user(connection, "locky", PASSWORD, ["0016"])
+            # the sessions' tests: each changes its user (passwd, remove, lock)
+            for login in ("carol", "erin", "frank", "gina"):
+                access.add_user(connection, login, PASSWORD, ["0016"])
+            access.add_user(connection, "dave", PASSWORD, admin=True)
     engine = make_engine(url, read_only=True)
     with engine.connect() as connection:
         owners = pd.DataFrame(connection.execute(sa.select(schema.certification_branch)).all(),
@@ -132,17 +141,69 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
-def fetch(url: str, data: dict | None = None, cookie: str | None = None) -> tuple[int, str]:
+def fetch(url: str, data: dict | None = None, cookie: str | None = None,
+          headers: dict | None = None) -> tuple[int, str]:
     """Status and Location of one request, redirects not followed."""
-    request = urllib.request.Request(
+    return request(url, data, cookie, headers)[:2]
+
+
+def request(url: str, data: dict | None = None, cookie: str | None = None,
+            headers: dict | None = None) -> tuple[int, str, object, str]:
+    """Status, Location, headers and body of one request, redirects not followed."""
+    sent = urllib.request.Request(
         url, data=None if data is None else urllib.parse.urlencode(data).encode(),
-        headers={"Cookie": cookie} if cookie else {})
+        headers={**({"Cookie": cookie} if cookie else {}), **(headers or {})})
     opener = urllib.request.build_opener(_NoRedirect)
     try:
-        response = opener.open(request, timeout=30)
-        return response.status, response.headers.get("Location", "")
+        response = opener.open(sent, timeout=30)
     except urllib.error.HTTPError as error:
-        return error.code, error.headers.get("Location", "")
+        response = error
+    return (response.status if hasattr(response, "status") else response.code,
+            response.headers.get("Location", ""), response.headers,
+            response.read().decode("utf-8", "replace"))
+
+
+class Client:
+    """A browser without a browser: its cookies, the sign-in form's token, its Origin."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.cookies: dict[str, str] = {}
+
+    def cookie(self) -> str:
+        return "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+
+    def get(self, path: str, **headers) -> tuple[int, str, object, str]:
+        answer = request(self.base + path, cookie=self.cookie(), headers=headers)
+        self._keep(answer[2])
+        return answer
+
+    def post(self, path: str, data: dict, origin: str | None = "same") -> tuple[int, str]:
+        headers = {} if origin is None else {"Origin": self.base if origin == "same"
+                                              else origin}
+        answer = request(self.base + path, data, self.cookie(), headers)
+        self._keep(answer[2])
+        return answer[:2]
+
+    def _keep(self, headers) -> None:
+        for line in headers.get_all("Set-Cookie") or []:
+            name, _, rest = line.partition("=")
+            value = rest.split(";")[0]
+            if "expires=" in line.lower() and value in ('""', ""):
+                self.cookies.pop(name, None)
+            else:
+                self.cookies[name] = value
+
+    def form_token(self, next_path: str | None = None) -> str:
+        query = "" if next_path is None else "?next=" + urllib.parse.quote(next_path)
+        body = self.get("/login" + query)[3]
+        return re.search(r'name="form_token" value="([^"]+)"', body).group(1)
+
+    def sign_in(self, login: str, password: str = PASSWORD, next_path: str = "/",
+                origin: str | None = "same") -> tuple[int, str]:
+        token = self.form_token()
+        return self.post("/login", {"username": login, "password": password,
+                                    "form_token": token, "next": next_path}, origin)
 
 
 class Signed(Watched):
@@ -204,7 +265,7 @@ def test_no_session_gets_the_sign_in_page_for_every_url(served):
 
 def test_wrong_unknown_hostile_and_locked_logins_are_refused(served, database):
     def attempt(login, password):
-        return fetch(served.base + "/login", {"username": login, "password": password})
+        return Client(served.base).sign_in(login, password)
 
     assert attempt("alice", "mauvais mot de passe") == (302, "/login?error=invalid")
     assert attempt("personne", PASSWORD) == (302, "/login?error=invalid")
@@ -411,7 +472,17 @@ groups_claim = "groups"
             "Connecté : carla@obs.example · 3248")
         assert database["titles"][database["only_b"][0]] in text
         assert "CQP-TR-AQ" not in text
+        # the provider's tokens and claims stay on the server: one cookie, the session's
+        names = {cookie["name"] for cookie in page.context.cookies()}
+        assert "cqp_session" in names, names
+        assert not names & {"user", "id_token", "access_token", "refresh_token"}, names
         page.close()
+        hostile = Watched(browser, server.base, app="/")  # next= leads back to this site only
+        hostile.page.goto(server.base + "/login?next=" + urllib.parse.quote(
+            "///evil.example/x", safe=""))
+        hostile.page.wait_for_selector(".kpi", timeout=60_000)
+        assert hostile.page.url.startswith(server.base + "/"), hostile.page.url
+        hostile.close()
         log = AuditLog(database["url"])
         events = log.events(login="carla@obs.example")
         log.dispose()
@@ -421,3 +492,194 @@ groups_claim = "groups"
     finally:
         provider.shutdown()
         server.stop()
+
+
+# -- sessions, cookies and sign-in that cannot be turned against users (#31) ----------------
+
+def _users(url: str, *args: str) -> subprocess.CompletedProcess:
+    done = subprocess.run([sys.executable, "-m", "cqp_metrics", "users", *args, "--db", url],
+                          input=PASSWORD + "\n", capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    return done
+
+
+def test_a_cookie_signed_with_the_formerly_committed_key_opens_nothing(served):
+    old = leaked_key() or "x" * 64  # a shallow clone: any key but the server's
+    for name, value in (("user", "root"), ("cqp_session", "root"), ("user", "dave")):
+        forged = create_signed_value(old, name, value).decode()
+        status, location = fetch(served.base + "/?page=data", cookie=f"{name}={forged}")
+        assert status == 302 and location.lstrip(".").startswith("/login"), name
+
+
+def test_a_session_ends_at_logout_and_its_cookie_replayed_opens_nothing(served):
+    client = Client(served.base)
+    assert client.sign_in("carol") == (302, "/")
+    cookie = client.cookie()
+    assert "cqp_session=" in cookie and client.get("/")[0] == 200
+    assert client.get("/logout")[0] == 200  # a GET asks, it ends nothing
+    assert client.get("/")[0] == 200
+    assert client.post("/logout", {}, origin="http://evil.example")[0] == 403
+    assert client.get("/")[0] == 200
+    assert client.post("/logout", {})[0] == 200
+    for path in ("/", "/?page=data", "/tableau_de_bord"):
+        status, location = fetch(served.base + path, cookie=cookie)  # the cookie replayed
+        assert status == 302 and location.lstrip(".").startswith("/login"), path
+    assert client.sign_in("carol") == (302, "/")  # a new session
+    assert client.get("/")[0] == 200
+
+
+def test_users_passwd_a_lock_and_expiry_end_sessions(served, database):
+    erin, frank, gina = (Client(served.base) for _ in range(3))
+    for client, login in ((erin, "erin"), (frank, "frank"), (gina, "gina")):
+        assert client.sign_in(login) == (302, "/")
+        assert client.get("/")[0] == 200
+    changed = _users(database["url"], "passwd", "erin", "--password-stdin")
+    assert "sessions ouvertes fermées : 1" in changed.stdout
+    assert fetch(served.base + "/", cookie=erin.cookie())[0] == 302
+    for _ in range(5):  # someone else fails five times: frank is locked, his session ends
+        assert Client(served.base).sign_in("frank", "mauvais mot de passe")[0] == 302
+    assert fetch(served.base + "/", cookie=frank.cookie())[0] == 302
+    # gina's session reaches its end (--session-hours): written as if the hours had passed
+    with sa.create_engine(f"sqlite:///{database['folder'] / 'cqp.duckdb.audit.sqlite'}"
+                          ).begin() as connection:
+        connection.execute(schema.app_session.update().where(
+            schema.app_session.c.login == "gina").values(
+            expires_at=access.utcnow() - pd.Timedelta(seconds=1)))
+    assert fetch(served.base + "/", cookie=gina.cookie())[0] == 302
+
+
+def test_an_open_page_of_a_removed_user_computes_nothing_and_signs_in_again(
+        served, database, browser):
+    dave = Signed(browser, served.base, "dave")
+    gina = Signed(browser, served.base, "carol")
+    try:
+        for signed in (dave, gina):
+            signed.open()
+            signed.page.wait_for_selector(".kpi", timeout=60_000)
+        _users(database["url"], "remove", "dave")
+        client = Client(served.base)  # carol signs out elsewhere: her open page ends too
+        client.cookies = {c["name"]: c["value"] for c in gina.context.cookies()}
+        assert client.post("/logout", {})[0] == 200
+        for signed in (dave, gina):
+            signed.frames.clear()
+            signed.page.locator(".page-nav").get_by_role(
+                "button", name="Données", exact=True).click()
+            signed.page.wait_for_url("**/login**", timeout=30_000)
+            assert signed.page.get_by_label("Mot de passe").count() == 1
+            # what the server sent after the click: the reload, no figure, no table
+            computed = [f for f in signed.frames if "PATCH-DOC" not in f and f.strip()
+                        and '"reload"' not in f]
+            assert not [f for f in signed.frames if "Tabulator" in f or "kpi" in f], computed
+    finally:
+        dave.close()
+        gina.close()
+
+
+def test_cookies_never_reach_the_page_the_token_or_autoload_and_headers_hold(served):
+    client = Client(served.base)
+    status, _, headers, _ = client.get("/login")
+    assert status == 200
+    _, _ = client.sign_in("carol")
+    value = client.cookies["cqp_session"]
+    status, _, headers, page = client.get("/?page=data")
+    assert status == 200 and value not in page and "cqp_session" not in page
+    token = re.search(r'"token":"([^"]+)"', page).group(1)
+    payload = get_token_payload(token)
+    assert payload["cookies"] == {} and "Cookie" not in payload["headers"]
+    assert value not in json.dumps(payload, default=str)
+    status, _, _, script = client.get("/autoload.js?bokeh-autoload-element=x&bokeh-app-path=/"
+                                      f"&bokeh-absolute-url={served.base}")
+    assert status == 200 and value not in script and "cqp_session" not in script
+    autoload = re.search(r'"token":\s*"([^"]+)"|token\W+"([^"]+)"', script)
+    assert autoload and get_token_payload(autoload.group(1) or autoload.group(2))["cookies"] \
+        == {}
+    signed = Client(served.base)
+    token = signed.form_token()
+    _, _, answer, _ = request(served.base + "/login", {
+        "username": "carol", "password": PASSWORD, "form_token": token, "next": "/"},
+        signed.cookie(), {"Origin": served.base})
+    for line in answer.get_all("Set-Cookie"):
+        assert "HttpOnly" in line and "SameSite=Lax" in line and "Secure" not in line, line
+    for path in ("/", "/login", "/?page=data", "/static/js/bokeh.min.js", "/nope"):
+        _, _, headers, _ = client.get(path)
+        assert headers["X-Frame-Options"] == "DENY", path
+        assert "frame-ancestors 'none'" in headers["Content-Security-Policy"], path
+        assert headers["X-Content-Type-Options"] == "nosniff", path
+        assert "Server" not in headers, path
+
+
+def test_behind_the_proxy_cookies_are_secure(database, tmp_path):
+    server = Serve(database["url"], tmp_path / "proxy.log", "--behind-proxy")
+    try:
+        client = Client(server.base)
+        token = client.form_token()
+        _, _, answer, _ = request(server.base + "/login", {
+            "username": "carol", "password": PASSWORD, "form_token": token, "next": "/"},
+            client.cookie(), {"Origin": server.base, "X-Forwarded-Proto": "https"})
+        lines = answer.get_all("Set-Cookie")
+        assert any(line.startswith("cqp_session=") for line in lines)
+        assert all("Secure" in line and "HttpOnly" in line for line in lines), lines
+    finally:
+        server.stop()
+
+
+def test_sign_in_leads_only_to_paths_of_this_site_and_refuses_forged_forms(served):
+    for hostile in ("///evil.example/x", "/%2F%2Fevil.example", "//evil.example",
+                    "https://evil.example/", "/\\evil.example", "/%5Cevil.example",
+                    "javascript:alert(1)", "/%0d%0aSet-Cookie:x=1"):
+        client = Client(served.base)
+        body = client.get("/login?next=" + urllib.parse.quote(hostile, safe=""))[3]
+        assert 'name="next" value="/"' in body, hostile
+        assert client.sign_in("carol", next_path=hostile) == (302, "/"), hostile
+    client = Client(served.base)
+    assert client.sign_in("carol", next_path="/?page=data") == (302, "/?page=data")
+    # a form posted from another site, or without its token, signs nobody in
+    for origin in ("http://evil.example", None):
+        client = Client(served.base)
+        status, location = client.sign_in("carol", origin=origin)
+        assert (status, location) == (302, "/login?error=expired") and \
+            "cqp_session" not in client.cookies
+    client = Client(served.base)
+    client.form_token()
+    assert client.post("/login", {"username": "carol", "password": PASSWORD,
+                                  "form_token": "forged"}) == (302, "/login?error=expired")
+    assert "cqp_session" not in client.cookies
+
+
+def test_five_failures_lock_a_login_under_30_concurrent_attempts(served, database):
+    client = Client(served.base)
+    token = client.form_token()
+    data = {"username": "gina-locked", "password": "mauvais mot de passe",
+            "form_token": token, "next": "/"}
+
+    def attempt(_):
+        return request(served.base + "/login", data, client.cookie(),
+                       {"Origin": served.base})[:2]
+
+    with ThreadPoolExecutor(30) as pool:
+        outcomes = list(pool.map(attempt, range(30)))
+    assert all(status == 302 for status, _ in outcomes)
+    log = AuditLog(database["url"])
+    events = log.events(login="gina-locked")["event"].tolist()
+    log.dispose()
+    # at most five checked (7 were, #31); under a burst fewer may be: the refused count too
+    assert 1 <= events.count("sign_in_failed") <= 5, events
+    assert events.count("sign_in_locked") == 30 - events.count("sign_in_failed")
+    assert Client(served.base).sign_in("gina-locked", PASSWORD) == (302, "/login?error=locked")
+
+
+def test_the_sidebar_signs_out_with_a_post_and_the_page_then_opens_nothing(served, browser):
+    carol = Signed(browser, served.base, "carol")
+    try:
+        carol.open()
+        carol.page.wait_for_selector(".kpi", timeout=60_000)
+        cookie = "; ".join(f"{c['name']}={c['value']}" for c in carol.context.cookies())
+        with carol.page.expect_request(lambda r: r.url.endswith("/logout")) as sent:
+            carol.page.get_by_role("button", name="Se déconnecter").click()
+        assert sent.value.method == "POST"
+        carol.page.get_by_text("Vous êtes déconnecté").wait_for(timeout=30_000)
+        assert fetch(served.base + "/", cookie=cookie)[0] == 302
+        carol.page.goto(served.base + "/")
+        assert "/login" in carol.page.url
+    finally:
+        carol.close()

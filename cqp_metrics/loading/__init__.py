@@ -57,7 +57,8 @@ def load(path: str | Path, engine: sa.Engine, progress: Progress | None = None,
     ensure_schema(engine)
     with engine.begin() as connection:
         dataset = validate(raw, connection, data_until=data_until)
-        rows = write_dataset(connection, dataset, source=str(Path(path).resolve()),
+        # the file's or folder's name: exports and reports name it, never its server path
+        rows = write_dataset(connection, dataset, source=Path(path).resolve().name,
                              progress=progress, data_until=data_until)
         cut = data_cut(connection)
     encodings = {table.file: table.encoding for table in raw.values() if table.encoding}

@@ -25,6 +25,21 @@ LINE = "__line__"
 #: Characters no identifier or title may hold (the NUL byte PostgreSQL refuses, and the
 #: other control characters but tab).
 CONTROL = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
+#: Format characters (Unicode category Cf): zero-width spaces and joiners, direction marks,
+#: embeddings and overrides, soft hyphens, the byte order mark… Invisible: no identifier or
+#: code may hold one (« C0000001 » followed by U+200B would be a second candidacy).
+FORMAT = ("[\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890-\u0891\u08e2\u180e\u200b-\u200f"
+          "\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd"
+          "\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001"
+          "\U000e0020-\U000e007f]")
+#: Bidirectional embeddings, overrides and isolates: no title may hold one (they reorder the
+#: text a reader sees).
+BIDI = "[\u202a-\u202e\u2066-\u2069]"
+
+
+def visible(text: str) -> str:
+    """A value as a message shows it: control and format characters as ``<U+XXXX>``."""
+    return re.sub(f"{CONTROL}|{FORMAT}", lambda m: f"<U+{ord(m.group()):04X}>", text)
 
 
 @dataclass
@@ -36,8 +51,8 @@ class RawTable:
     frame: pd.DataFrame
     #: The text encoding the file was read in (a CSV file); None for a workbook's sheet.
     encoding: str | None = None
-    #: True when the whole file was seen to hold no control character (``CONTROL``): its
-    #: cells need not be searched one by one.
+    #: True when the whole file was seen to hold no control or format character
+    #: (``CONTROL``, ``FORMAT``): its cells need not be searched one by one.
     plain: bool = False
 
 
@@ -117,12 +132,50 @@ def decode(data: bytes) -> tuple[str, str]:
                       f"{data[failure.start]:02X}) ; enregistrez en « CSV UTF-8 »", line)
 
 
+#: Bounds checked before a file is parsed: its size, its rows and its columns (an
+#: interchange file has at most 14 columns; ten million candidacies weigh about 1 GB).
+MAX_FILE_BYTES = 2 * 1024**3
+MAX_ROWS = 20_000_000
+MAX_COLUMNS = 100
+#: A workbook's members once decompressed (its sheets' XML), checked before it is opened.
+MAX_WORKBOOK_BYTES = 1024**3
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 2**20:,.0f}".replace(",", " ") + " Mo"
+
+
 def _read_csv(file: Path) -> tuple[pd.DataFrame, str, bool]:
-    text, encoding = decode(file.read_bytes())
+    size = file.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise _Unreadable(f"fichier trop volumineux ({_megabytes(size)}, au plus "
+                          f"{_megabytes(MAX_FILE_BYTES)}) : découpez-le en plusieurs chargements")
+    data = file.read_bytes()
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")) or data[:400].count(b"\x00") > 20:
+        raise _Unreadable("fichier en UTF-16 (« Texte Unicode » d'Excel) : enregistrez-le en "
+                          "« CSV UTF-8 (délimité par des virgules) » ou « CSV (séparateur : "
+                          "point-virgule) »")
+    if data.startswith((b"PK\x03\x04", b"\x1f\x8b")):
+        raise _Unreadable("fichier compressé (zip, gzip) ou classeur renommé en .csv : "
+                          "donnez le fichier CSV lui-même")
+    text, encoding = decode(data)
     if not text.strip():
         raise _Unreadable("fichier vide")
-    header = text.split("\n", 1)[0]
+    header, _, rest = text.partition("\n")
     sep = ";" if header.count(";") > header.count(",") else ","
+    width = header.count(sep) + 1
+    if width > MAX_COLUMNS:
+        raise _Unreadable(f"{width} colonnes dans l'en-tête (au plus {MAX_COLUMNS}) : ce n'est "
+                          "pas un fichier d'échange", 1)
+    rows = text.count("\n")
+    if rows > MAX_ROWS + 1:
+        raise _Unreadable(f"{rows} lignes (au plus {MAX_ROWS}) : découpez le fichier en "
+                          "plusieurs chargements")
+    second = rest.partition("\n")[0]
+    other = "," if sep == ";" else ";"
+    if width > 1 and second.strip() and sep not in second and other in second:
+        raise _Unreadable(f"l'en-tête est séparé par « {sep} » et les lignes par « {other} » : "
+                          "enregistrez le fichier avec un seul séparateur", 2)
     try:
         frame = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False,
                             na_filter=False, skip_blank_lines=False, engine="c")
@@ -134,7 +187,8 @@ def _read_csv(file: Path) -> tuple[pd.DataFrame, str, bool]:
         raise _Unreadable(f"CSV illisible ({str(error).strip()[:120]})") from None
     frame.columns = [str(column).strip() for column in frame.columns]
     frame[LINE] = range(2, len(frame) + 2)
-    return _drop_blank_rows(frame), encoding, re.search(CONTROL, text) is None
+    plain = re.search(CONTROL, text) is None and re.search(FORMAT, text) is None
+    return _drop_blank_rows(frame), encoding, plain
 
 
 def _drop_blank_rows(frame: pd.DataFrame) -> pd.DataFrame:
@@ -153,7 +207,11 @@ def _drop_blank_rows(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _read_workbook(path: Path) -> tuple[dict[str, RawTable], list[Problem]]:
     from openpyxl import load_workbook
+    from openpyxl.utils import column_index_from_string
 
+    refused = _workbook_refused(path)
+    if refused:
+        return {}, [Problem(path.name, None, None, None, refused)]
     try:
         workbook = load_workbook(path, read_only=True, data_only=True)
     except Exception as error:  # openpyxl raises many kinds for a broken file
@@ -167,7 +225,7 @@ def _read_workbook(path: Path) -> tuple[dict[str, RawTable], list[Problem]]:
         if key not in TABLE_NAMES:
             problems.append(Problem(f"{path.name}[{sheet}]", None, None, None,
                                     _unexpected(key, list(TABLE_NAMES))))
-    merged = _merged_ranges(path)
+    merged, formulas = _sheet_marks(path)
     for name in TABLE_NAMES:
         if name not in sheets:
             continue
@@ -176,13 +234,36 @@ def _read_workbook(path: Path) -> tuple[dict[str, RawTable], list[Problem]]:
             problems.append(Problem(where, None, None, cells, "cellules fusionnées : "
                                     "défusionnez-les et remplissez chaque ligne"))
         sheet = workbook[sheets[name]]
-        rows = [[_cell_text(value) for value in row] for row in sheet.iter_rows(values_only=True)]
-        if not rows or not any(cell for cell in rows[0]):
-            problems.append(Problem(where, None, None, None, "feuille vide"))
-            continue
-        columns = [cell.strip() for cell in rows[0]]
+        # the header whole (Excel stops at 16,384 columns), then the rows as wide as it
+        header = next(sheet.iter_rows(max_row=1, values_only=True), ())
+        columns = [_cell_text(value).strip() for value in header]
         while columns and not columns[-1]:
             columns.pop()
+        if not columns:
+            problems.append(Problem(where, None, None, None, "feuille vide"))
+            continue
+        if len(columns) > MAX_COLUMNS:
+            problems.append(Problem(where, 1, None, None, f"plus de {MAX_COLUMNS} colonnes "
+                                    "dans l'en-tête : ce n'est pas un fichier d'échange"))
+            continue
+        rows = [columns]
+        for row in sheet.iter_rows(min_row=2, max_col=len(columns), values_only=True):
+            if len(rows) > MAX_ROWS:
+                break
+            rows.append([_cell_text(value) for value in row])
+        if len(rows) > MAX_ROWS:
+            problems.append(Problem(where, None, None, None, f"plus de {MAX_ROWS} lignes : "
+                                    "découpez la feuille en plusieurs chargements"))
+            continue
+        uncached = [(int(line), letters) for letters, line in formulas.get(sheets[name], [])]
+        for line, letters in sorted(uncached):
+            index = column_index_from_string(letters) - 1
+            problems.append(Problem(where, line, columns[index] if index < len(columns)
+                                    else letters, None, "formule sans valeur calculée (classeur "
+                                    "écrit par un programme, jamais ouvert dans Excel) : ouvrez-le "
+                                    "et enregistrez-le dans Excel, ou collez les valeurs"))
+        if uncached:
+            continue
         doubled = sorted({c for c in columns if c and columns.count(c) > 1})
         for column in doubled:
             problems.append(Problem(where, 1, column, None, "colonne en double"))
@@ -199,10 +280,34 @@ def _read_workbook(path: Path) -> tuple[dict[str, RawTable], list[Problem]]:
     return tables, problems
 
 
-def _merged_ranges(path: Path) -> dict[str, list[str]]:
-    """Merged cell ranges of each sheet (``A2:A3``), read from the workbook's XML: openpyxl's
-    streaming reader does not see them."""
+def _workbook_refused(path: Path) -> str | None:
+    """Why a workbook is refused before it is opened: not a zip (an .xlsx is one), or
+    members that would fill the memory once decompressed."""
+    if not zipfile.is_zipfile(path):
+        return ("ce n'est pas un classeur Excel .xlsx (un ancien .xls, un CSV renommé ?) : "
+                "enregistrez-le au format « Classeur Excel (.xlsx) »")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            size = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        return "classeur illisible (archive endommagée)"
+    if size > MAX_WORKBOOK_BYTES:
+        return (f"classeur trop volumineux une fois décompressé ({_megabytes(size)}, au plus "
+                f"{_megabytes(MAX_WORKBOOK_BYTES)})")
+    return None
+
+
+#: A cell (``<c r="B7" …>…</c>``) of a sheet's XML: its formula (``<f>``) and its cached
+#: value (``<v>``, empty or absent when the formula was never computed).
+_CELL = re.compile(r'<c r="([A-Z]+)(\d+)"[^>]*(?<!/)>(.*?)</c>', re.S)
+
+
+def _sheet_marks(path: Path) -> tuple[dict[str, list[str]], dict[str, list[tuple[str, str]]]]:
+    """Of each sheet, read from the workbook's XML (openpyxl's streaming reader does not see
+    them): its merged cell ranges (``A2:A3``), and its cells holding a formula without a
+    cached value (column letters, line), which read as blank."""
     ranges: dict[str, list[str]] = {}
+    formulas: dict[str, list[tuple[str, str]]] = {}
     try:
         with zipfile.ZipFile(path) as archive:
             book = archive.read("xl/workbook.xml").decode("utf-8", "replace")
@@ -218,9 +323,15 @@ def _merged_ranges(path: Path) -> dict[str, list[str]]:
                     found = re.findall(r'<mergeCell ref="([A-Z]+\d+:[A-Z]+\d+)"', xml)
                     if found:
                         ranges[html.unescape(name)] = found
+                    if "<f" in xml:
+                        uncached = [(letters, line) for letters, line, body in _CELL.findall(xml)
+                                    if re.search(r"<f[ >/]", body)
+                                    and not re.search(r"<v>[^<]", body)]
+                        if uncached:
+                            formulas[html.unescape(name)] = uncached
     except (KeyError, zipfile.BadZipFile, OSError):
-        return {}
-    return ranges
+        return {}, {}
+    return ranges, formulas
 
 
 def _cell_text(value: object) -> str:

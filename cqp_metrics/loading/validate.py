@@ -19,8 +19,7 @@ import sqlalchemy as sa
 from .. import schema
 from ..codes import REGIONS, SYNONYMS, fold
 from .problems import LoadError, Problem
-from .reader import CONTROL as _CONTROL
-from .reader import LINE, RawTable
+from .reader import BIDI, CONTROL, FORMAT, LINE, RawTable, visible
 
 # --------------------------------------------------------------------------------------------
 # What each file holds
@@ -246,11 +245,19 @@ def _parse_file(raw: RawTable, spec: FileSpec, problems: list[Problem]) -> pd.Da
         empty = text.eq("")
         if spec_field.required:
             check.flag(empty, spec_field.name, None, "valeur obligatoire manquante")
-        control = (pd.Series(False, index=text.index) if raw.plain
-                   else text.str.contains(_CONTROL, regex=True))
-        check.flag(control, spec_field.name,
-                   lambda text=text: text.str.replace(_CONTROL, "?", regex=True),
+        nothing = pd.Series(False, index=text.index)
+        control = nothing if raw.plain else text.str.contains(CONTROL, regex=True)
+        check.flag(control, spec_field.name, lambda text=text: text.map(visible),
                    "caractère de contrôle interdit (octet nul, saut de page…)")
+        # invisible characters: any in an identifier or a code, those that reorder text in a
+        # title
+        hidden = nothing if raw.plain else ~control & text.str.contains(
+            BIDI if spec_field.kind == "text" else FORMAT, regex=True)
+        check.flag(hidden, spec_field.name, lambda text=text: text.map(visible),
+                   "caractère de mise en forme de direction interdit (il réordonne le texte "
+                   "affiché)" if spec_field.kind == "text" else "caractère invisible interdit "
+                   "(espace de largeur nulle, marque de direction…)")
+        control = control | hidden
         limit = _length(spec.name, spec_field.name) if spec_field.kind in ("text", "id") \
             else None
         long = ~control & (text.str.len() > limit) if limit else pd.Series(False, text.index)

@@ -18,7 +18,7 @@ from alembic import op
 from cqp_metrics import derived, schema, secret
 
 revision = "0010"
-down_revision = "0008"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
