@@ -124,10 +124,11 @@ def main() -> None:
     dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--",
                             "cqp_metrics", "dashboards"], capture_output=True, text=True,
                            check=True).stdout.strip()
+    size = f"{args.candidacies:,}".replace(",", " ")
     lines = [f"Run of {time.strftime('%Y-%m-%d %H:%M')}, {len(os.sched_getaffinity(0))} cores: "
              f"this checkout ({current}{', with changes' if dirty else ''}) against "
-             f"{revision}, {args.candidacies:,} demo candidacies each, ".replace(",", " ")
-             + f"{args.rounds} rounds in alternation.", ""]
+             f"{revision}, {size} demo candidacies each, {args.rounds} round(s) in "
+             "alternation.", ""]
     with tempfile.TemporaryDirectory() as scratch, \
             reference_tree(args.reference, Path(scratch)) as reference:
         trees = {"reference": reference, "current": ROOT}
