@@ -14,7 +14,8 @@ import sqlalchemy as sa
 from . import derived, dialects
 from .cache import RULES, VALUES
 from .config import SecretRule
-from .dimensions import DIMENSIONS
+from .dimensions import DIMENSIONS, canonical
+from .kinds import RakedRate
 from .period import data_cut, year_complete
 from .query import (
     GROUPING_COLUMN,
@@ -140,12 +141,12 @@ def compute_query(engine: sa.Engine | sa.Connection, query: IndicatorQuery,
         rule, ptable = _database_rule(connection, data)
         rule = rule.at_least(_rule(secret))
         read_here = _read(connection, _reads(query, totals), data)
-        values = narrowed(read_here[query], query, connection.dialect.name)
+        values = _cut_out(read_here, query, connection.dialect.name)
         total_dim = None
         if totals and query.by:
             total_dim = query.by[-1]
             rest = replace(query, by=query.by[:-1])
-            margin = narrowed(read_here[rest], rest, connection.dialect.name)
+            margin = _cut_out(read_here, rest, connection.dialect.name)
             margin[total_dim] = TOTAL
             values = pd.concat([values.astype({total_dim: object}), margin[values.columns]],
                                ignore_index=True)
@@ -170,11 +171,40 @@ def _database_rule(connection: sa.Connection,
 
 
 def _reads(query: IndicatorQuery, totals: bool) -> list[IndicatorQuery]:
-    """The selects a computation reads: its own, and with ``totals`` its margin (the same
-    filters, one cut fewer)."""
-    if totals and query.by:
-        return [query, replace(query, by=query.by[:-1])]
-    return [query]
+    """The selects a computation reads: its own, with ``totals`` its margin (the same
+    filters, one cut fewer), and for each the cells its weighted rates are raked on."""
+    own = [query, replace(query, by=query.by[:-1])] if totals and query.by else [query]
+    return list(dict.fromkeys([*own, *(d for q in own for _, d in _details(q))]))
+
+
+def _details(query: IndicatorQuery) -> list[tuple[RakedRate, IndicatorQuery]]:
+    """Each weighted rate of ``query`` and the request of its cells: the same filters, cut
+    by ``query``'s cuts and the rate's margins, for the counts it is raked on."""
+    out = []
+    for name in query.needed():
+        entry = BY_NAME[name]
+        if isinstance(entry, RakedRate):
+            out.append((entry, replace(query, names=entry.detail_counts(),
+                                       by=canonical((*query.by, *entry.detail_cuts())))))
+    return out
+
+
+def _cut_out(read_here: dict[IndicatorQuery, pd.DataFrame], query: IndicatorQuery,
+             dialect: str) -> pd.DataFrame:
+    """The database's answer to ``query`` out of what was read, with its weighted rates
+    computed on their cells' exact counts."""
+    values = narrowed(read_here[query], query, dialect)
+    for entry, detail in _details(query):
+        weighted = entry.from_cells(narrowed(read_here[detail], detail, dialect), query.by)
+        by = list(query.by)
+        found = {tuple(_key(v) for v in row): i
+                 for i, row in enumerate(weighted[by].itertuples(index=False, name=None))}
+        at = [found.get(tuple(_key(v) for v in row))
+              for row in values[by].itertuples(index=False, name=None)]
+        for column in entry.columns():
+            computed = weighted[column].to_numpy(dtype=float)
+            values[column] = [np.nan if i is None else computed[i] for i in at]
+    return values
 
 
 def prefetch(engine: sa.Engine, queries: Iterable[IndicatorQuery], totals: bool = False,

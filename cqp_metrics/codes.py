@@ -13,6 +13,13 @@ DECISIONS = ("full", "partial", "refused", "absent")
 JURY_DECISIONS = ("full", "partial", "refused")
 REGISTERS = ("RNCP", "RS")
 AGE_BANDS = ("<26", "26-44", "45+")
+#: The insertion survey (DOMAIN.md, « Insertion of holders »): its horizons in months, a
+#: respondent's situation, the contract of one in work.
+HORIZONS = (6, 24)
+SITUATIONS = ("emploi", "recherche", "formation", "inactif", "incapacite")
+#: Situations France compétences leaves out of the rates' numerator and denominator.
+NEUTRALISED = ("formation", "incapacite")
+CONTRACTS = ("cdi", "cdd", "interim", "alternance", "independant", "fonctionnaire", "autre")
 
 #: The 18 INSEE region codes (2016 geography) and their names.
 REGIONS = {
@@ -78,4 +85,19 @@ SYNONYMS: dict[str, dict[str, str]] = {
         "1": "1", "0": "0", "oui": "1", "non": "0", "true": "1", "false": "0",
         "vrai": "1", "faux": "0", "o": "1", "n": "0", "acquis": "1", "non acquis": "0",
     },
+    "situation": _table(
+        SITUATIONS,
+        {"en emploi": "emploi", "en recherche d'emploi": "recherche",
+         "recherche d'emploi": "recherche", "chomage": "recherche", "etudes": "formation",
+         "poursuite d'etudes": "formation", "en formation": "formation",
+         "incapacite de travail": "incapacite"},
+    ),
+    "contract": _table(
+        CONTRACTS,
+        {"interimaire": "interim", "intérim": "interim", "apprentissage": "alternance",
+         "contrat de professionnalisation": "alternance", "independante": "independant",
+         "auto-entrepreneur": "independant", "fonction publique": "fonctionnaire"},
+    ),
 }
+#: Yes/no columns (``responded``, ``in_target_job``), as ``acquired``.
+SYNONYMS["responded"] = SYNONYMS["in_target_job"] = SYNONYMS["acquired"]

@@ -21,6 +21,7 @@ from alembic.ddl.postgresql import PostgresqlImpl
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
+from . import derived
 from .config import resolve_db_url
 from .dialects import rules_for
 
@@ -287,9 +288,13 @@ def _alembic_config(connection: sa.Connection) -> Config:
 
 
 def upgrade(engine: sa.Engine, revision: str = "head") -> None:
-    """Bring the schema to ``revision`` in place, keeping the data."""
+    """Bring the schema to ``revision`` in place, keeping the data; at the head revision,
+    the derived fact tables at this release's definition (:func:`cqp_metrics.derived.
+    ensure_current`)."""
     with engine.begin() as connection:
         command.upgrade(_alembic_config(connection), revision)
+        if revision == "head" or revision == head_revision():
+            derived.ensure_current(connection)
 
 
 def current_revision(engine: sa.Engine) -> str | None:

@@ -2,8 +2,9 @@
 
 Real branches (IDCC) and plausible CQPs, one CQPI, registrations at the RNCP, at the RS or
 none (some ending during the period), both pathways, absences, withdrawals, partial then full
-validations, block results, and rates in the ranges official statistics report (DOMAIN.md:
-about 60 % full validation in VAE, 70-80 % in training, refusals rare).
+validations, block results, the holders' insertion surveys, and rates in the ranges official
+statistics report (DOMAIN.md: about 60 % full validation in VAE, 70-80 % in training,
+refusals rare; about 85 % of the surveyed holders in work at 6 months).
 """
 
 from __future__ import annotations
@@ -119,6 +120,7 @@ def generate(candidacies: int = 20_000, seed: int = 2024, first: int = 1) -> Dat
     tables["candidacy"] = cand.drop(columns=["_full", "_version_year"])
     tables["jury"] = juries
     tables["block_result"] = results
+    tables["insertion_response"] = _insertion(rng, cand, juries)
     return Dataset(tables)
 
 
@@ -294,6 +296,68 @@ def _result_rows(ids, dates, codes, acquired, only=None) -> pd.DataFrame:
                          "block_code": codes[col], "acquired": acquired[row, col]})
 
 
+#: Each CQP's labour market: its holders' chance of a job at 6 months beside the demo's
+#: average, and of the targeted occupation once in work (a falling CQP places worse).
+PLACEMENT = {"CQP-TR-CR": 0.05, "CQP-TR-AQ": 0.0, "CQPI-LOG": 0.03, "CQP-MET-OR": -0.12,
+             "CQP-MET-TU": 0.07, "CQP-MET-SO": 0.02, "CQP-HCR-CU": -0.03, "CQP-HCR-SE": -0.08,
+             "CQP-HCR-RE": -0.02, "CQP-SYN-CP": 0.04, "CQP-SAN-AS": 0.06, "CQP-SAN-SM": -0.04}
+#: The median gross monthly pay (euros) of a first job after a CQP, by its level.
+PAY = {"3": 1_950.0, "4": 2_300.0, "6": 3_100.0}
+
+
+def _insertion(rng: np.random.Generator, cand: pd.DataFrame,
+               juries: pd.DataFrame) -> pd.DataFrame:
+    """The branches' insertion surveys (DOMAIN.md): most holders surveyed 6 months after
+    their full validation and, for the older promotions, 24 months after; about half answer;
+    about 85 % of the respondents in work at 6 months and three in four in the targeted
+    occupation, varying by CQP, pathway, age and status at entry (OPCO 2i's pooled surveys:
+    89 % and 76 %)."""
+    full = juries[juries["decision"] == "full"].groupby("candidacy_id")["jury_date"].min()
+    holders = cand.set_index("candidacy_id").loc[full.index]
+    cut = pd.Timestamp(DATA_CUT)
+    level = dict(zip([c.code for c in CQPS], [c.level for c in CQPS], strict=True))
+    age = holders["entered_on"].dt.year - holders["birth_year"]
+    frames = []
+    for horizon, surveyed_p, answer_p, employed_p in ((6, 0.9, 0.5, 0.88), (24, 0.6, 0.4, 0.92)):
+        due = full + pd.to_timedelta(30 * horizon, unit="D")
+        n = len(holders)
+        surveyed = (due <= cut).to_numpy() & (rng.random(n) < surveyed_p)
+        on = (due + pd.to_timedelta(rng.integers(0, 45, n), unit="D")).clip(upper=cut)
+        vae = (holders["pathway"] == "vae").to_numpy()
+        answered = rng.random(n) < answer_p + np.where(vae, 0.08, 0.0) \
+            - np.where(age.to_numpy() < 26, 0.08, 0.0)
+        neutral = rng.random(n)
+        chance = (employed_p + holders["cqp_code"].map(PLACEMENT).to_numpy()
+                  + np.where(vae, 0.06, 0.0) - np.where(age.to_numpy() >= 45, 0.07, 0.0)
+                  - np.where(holders["status"].to_numpy() == "demandeur_emploi", 0.12, 0.0))
+        employed = rng.random(n) < chance
+        situation = np.where(neutral < 0.04, "formation", np.where(
+            neutral < 0.05, "incapacite", np.where(employed, "emploi", np.where(
+                rng.random(n) < 0.8, "recherche", "inactif"))))
+        working = situation == "emploi"
+        target = rng.random(n) < 0.88 + holders["cqp_code"].map(PLACEMENT).to_numpy()
+        contract = np.where((age.to_numpy() < 26) & (rng.random(n) < 0.25), "alternance",
+                            rng.choice(["cdi", "cdd", "interim", "independant",
+                                        "fonctionnaire", "autre"], n,
+                                       p=[.62, .2, .1, .03, .03, .02]))
+        pay = (holders["cqp_code"].map(level).map(PAY).to_numpy()
+               * np.exp(rng.normal(0.0, 0.15, n)) * (1 + 0.004 * (age.to_numpy() - 30))
+               * (1.06 if horizon == 24 else 1.0)).round(0)
+        gives_pay = rng.random(n) < 0.8
+        frame = pd.DataFrame({
+            "candidacy_id": holders.index.to_numpy(), "horizon_months": horizon,
+            "responded": answered, "surveyed_on": on.astype("datetime64[s]").to_numpy(),
+            "situation": np.where(answered, situation, None),
+            "in_target_job": pd.array(np.where(answered & working, target, None),
+                                      dtype="boolean"),
+            "contract": np.where(answered & working, contract, None),
+            "gross_monthly_pay": pd.array(np.where(answered & working & gives_pay, pay, np.nan),
+                                          dtype="Float64"),
+        })
+        frames.append(frame[surveyed])
+    return pd.concat(frames, ignore_index=True)
+
+
 def write_files(dataset: Dataset, folder: str | Path) -> list[Path]:
     """Write the dataset as interchange CSV files (the format ``cqp-metrics load`` reads)."""
     folder = Path(folder)
@@ -315,6 +379,12 @@ def write_files(dataset: Dataset, folder: str | Path) -> list[Path]:
         "block_results": t["block_result"].assign(
             acquired=t["block_result"]["acquired"].astype(int)),
     }
+    if "insertion_response" in t:
+        answers = t["insertion_response"]
+        yes_no = {True: "oui", False: "non"}
+        files["insertion"] = answers.assign(
+            responded=answers["responded"].map(yes_no),
+            in_target_job=answers["in_target_job"].astype(object).map(yes_no))
     written = []
     for name, frame in files.items():
         path = folder / f"{name}.csv"

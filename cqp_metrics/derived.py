@@ -6,8 +6,9 @@ candidacy's dimensions.
 The raw definitions (correlated ``EXISTS``, first decisions, joins) are evaluated once per
 load instead of once per request: :func:`refresh` rebuilds the tables inside the writing
 transaction of a load or a correction (:func:`cqp_metrics.loading.write_dataset`), of an
-RNCP import and of the migration that creates them. Nothing in them depends on the data cut
-or on a request: the cut, the period and the filters apply when a request reads them.
+RNCP import, and after the migrations of an upgrade (:func:`ensure_current`). Nothing in them
+depends on the data cut or on a request: the cut, the period and the filters apply when a
+request reads them.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ TABLES: dict[str, tuple[sa.Table, str | None]] = {
     "first_jury": (schema.fact_first_jury, "first_jury"),
     "block_result": (schema.fact_block_result, "jury_date"),
     "activity": (schema.fact_activity, "activity_date"),
+    "holder": (schema.fact_holder, "first_full"),
+    "insertion": (schema.fact_insertion, "first_full"),
 }
 _CANDIDACY = [c.name for c in schema.candidacy.columns]
 
@@ -78,6 +81,28 @@ def reading(*tables: sa.Table) -> tuple[str, ...]:
         if bases & wanted:
             facts.append(name)
     return tuple(facts)
+
+
+def ensure_current(connection: sa.Connection) -> bool:
+    """Bring the derived tables to this release's definition: when one is missing or its
+    columns differ from :mod:`cqp_metrics.schema`'s (a migration changed the facts, or
+    dropped the tables to have them rebuilt), every derived table is made again and filled,
+    with a new version of the data. Called by :func:`cqp_metrics.db.upgrade` once the
+    migrations have run, so that no migration depends on a later definition. True when
+    rebuilt."""
+    existing = set(sa.inspect(connection).get_table_names())
+    current = all(
+        table.name in existing and list(connection.execute(sa.text(
+            f'SELECT * FROM "{table.name}" WHERE 1 = 0')).keys())
+        == [c.name for c in table.columns]
+        for table, _ in TABLES.values())
+    if current:
+        return False
+    for table, _ in TABLES.values():
+        table.drop(connection, checkfirst=True)
+        table.create(connection)
+    refresh(connection)
+    return True
 
 
 def refresh(connection: sa.Connection, names: tuple[str, ...] | None = None) -> None:

@@ -52,6 +52,8 @@ DIMENSIONS: dict[str, Dimension] = {
                   _attribute("referential_version")),
         Dimension("block_code", "Bloc de compétences", "Competence block",
                   lambda fact, _l: fact["block_code"], facts=("block_result",)),
+        Dimension("contract", "Contrat", "Contract", lambda fact, _l: fact["contract"],
+                  facts=("insertion",)),
     )
 }
 

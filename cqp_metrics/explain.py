@@ -24,11 +24,13 @@ NATURES = {
     "count": "effectif (un nombre, sans dénominateur)",
     "share": "part, donnée avec son intervalle de confiance à 95 %",
     "days": "durée médiane en jours, présentée en mois",
+    "euros": "médiane d'un salaire brut mensuel, en euros",
 }
 NATURES_EN = {
     "count": "count (a number, without a denominator)",
     "share": "share, given with its 95% confidence interval",
     "days": "median duration in days, shown in months",
+    "euros": "median of a gross monthly pay, in euros",
 }
 #: What the filters read when there is none.
 NO_FILTER = "aucun (toutes les données visibles)"

@@ -156,6 +156,38 @@ def block_result_fact() -> FactSource:
                        "record_key": result.c.record_key})
 
 
+def _first_full(alias: str) -> sa.Subquery:
+    """Each candidacy's (first) full validation: the day it became a holder."""
+    jury = schema.jury.alias(f"{alias}_j")
+    return (sa.select(jury.c.candidacy_id, sa.func.min(jury.c.jury_date).label("first_full"))
+            .where(jury.c.decision == "full").group_by(jury.c.candidacy_id).subquery(alias))
+
+
+def holder_fact() -> FactSource:
+    """One row per candidacy with a full validation, dated by it: the promotion of holders
+    of its year."""
+    cand = schema.candidacy.alias("c")
+    full = _first_full("ff")
+    from_ = full.join(cand, cand.c.candidacy_id == full.c.candidacy_id)
+    return FactSource(from_, cand, full.c.first_full, {"record_key": cand.c.record_key})
+
+
+def insertion_fact() -> FactSource:
+    """One row per survey response (a holder and a horizon: 6 or 24 months), dated by the
+    holder's full validation (its promotion); the unit is the person (the candidacy's
+    record key)."""
+    cand = schema.candidacy.alias("c")
+    full = _first_full("fi")
+    answer = schema.insertion_response.alias("ir")
+    from_ = answer.join(full, full.c.candidacy_id == answer.c.candidacy_id).join(
+        cand, cand.c.candidacy_id == answer.c.candidacy_id)
+    return FactSource(from_, cand, full.c.first_full, {
+        "horizon_months": answer.c.horizon_months, "responded": answer.c.responded,
+        "surveyed_on": answer.c.surveyed_on, "situation": answer.c.situation,
+        "in_target_job": answer.c.in_target_job, "contract": answer.c.contract,
+        "gross_monthly_pay": answer.c.gross_monthly_pay, "record_key": cand.c.record_key})
+
+
 def _activity(alias: str) -> sa.Subquery:
     entries = sa.select(schema.candidacy.c.candidacy_id.label("candidacy_id"),
                         schema.candidacy.c.entered_on.label("activity_date"))
@@ -194,6 +226,8 @@ RAW_FACTS = {
     "first_jury": first_jury_fact,
     "block_result": block_result_fact,
     "activity": activity_fact,
+    "holder": holder_fact,
+    "insertion": insertion_fact,
 }
 
 #: What places each fact's rows in a period, for people (the definitions' "période").
@@ -204,6 +238,8 @@ PERIODS_FR = {
     "first_jury": "date de la première décision de jury de la candidature",
     "block_result": "date du jury qui a évalué le bloc",
     "activity": "date d'entrée ou de décision de jury",
+    "holder": "date de la validation totale (la promotion)",
+    "insertion": "date de la validation totale du titulaire enquêté (sa promotion)",
 }
 PERIODS_EN = {
     "candidacy": "date of entering the pathway (entered_on)",
@@ -212,4 +248,6 @@ PERIODS_EN = {
     "first_jury": "date of the candidacy's first jury decision",
     "block_result": "date of the jury that assessed the block",
     "activity": "date of entry or of jury decision",
+    "holder": "date of the full validation (the promotion)",
+    "insertion": "date of the surveyed holder's full validation (their promotion)",
 }

@@ -27,6 +27,7 @@ from . import dialects
 from .config import SecretRule
 from .facts import FactSource
 from .formatting import fr_int, fr_pct
+from .raking import kish, rake
 from .secret import CELL_KEY, KEYS
 from .stats import Z95, newcombe, poisson_change_significant, wilson
 
@@ -501,3 +502,104 @@ def months(days: float) -> str:
     return f"{days / DAYS_PER_MONTH:.1f}".replace(".", ",") + "\u00a0mois"
 
 
+
+
+@dataclass(frozen=True)
+class PayMedian(Median):
+    """The median of a pay (euros a month) over the fact's rows that give one, hidden when
+    its base count is below the rate threshold."""
+
+    unit = "euros"
+
+    def parts_said(self, language: str = "fr") -> tuple[str | None, str | None]:
+        return ("median" if language == "en" else "médiane"), self.base
+
+    def hidden_when(self, rule: SecretRule, language: str = "fr") -> str:
+        if language == "en":
+            return (f"Median of the exact pays, « secret » when the published count of those "
+                    f"who gave one is under {rule.min_denominator}.")
+        return (f"Médiane des salaires exacts, « secret » si l'effectif publié de ceux qui "
+                f"l'ont donné est inférieur à {rule.min_denominator}.")
+
+    def text(self, value: object) -> str:
+        if not _number(value):
+            return value if isinstance(value, str) else ""
+        return f"{fr_int(round(float(value)))}\u00a0€"
+
+    def compare(self, this, before) -> Change | None:
+        now, then = this[self.name], before[self.name]
+        if not (_number(now) and _number(then)):
+            return None
+        return Change(f"{round(float(now - then)):+d}\u00a0€")
+
+
+@dataclass(frozen=True)
+class RakedRate(Share):
+    """``numerator / denominator`` among survey respondents weighted by raking to the
+    surveyed population's margins (:mod:`cqp_metrics.raking`), with the Wilson interval on
+    Kish's effective size. The database gives the four counts per cell of the request's cuts
+    and the :attr:`margins` (:meth:`detail_cuts`); the weights are computed on those
+    aggregated counts (:meth:`from_cells`)."""
+
+    numerator: str = ""
+    denominator: str = ""
+    #: Who answered (weighted) and who was surveyed (the margins to reach).
+    respondents: str = ""
+    population: str = ""
+    margins: tuple[str, ...] = ("cqp_code", "pathway", "sex", "age_band")
+
+    def terms(self) -> tuple[str, ...]:
+        return (self.numerator, self.denominator)
+
+    def parts_said(self, language: str = "fr") -> tuple[str | None, str | None]:
+        if language == "en":
+            return (f"{self.numerator}, respondents weighted by raking to the surveyed "
+                    "holders' margins (CQP, pathway, sex, age band)", self.denominator)
+        return (f"{self.numerator}, répondants pondérés par calage (raking) sur les marges "
+                "des titulaires enquêtés (CQP, voie, sexe, tranche d'âge)", self.denominator)
+
+    def detail_cuts(self) -> tuple[str, ...]:
+        return self.margins
+
+    def detail_counts(self) -> tuple[str, ...]:
+        return (self.numerator, self.denominator, self.respondents, self.population)
+
+    def from_cells(self, cells: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
+        """Per group of ``by``: the weighted rate and its interval, from the exact counts of
+        each cell (``by`` and the margins)."""
+        rows = []
+        groups = cells.groupby(list(by), dropna=False, sort=False) if by else [((), cells)]
+        for key, group in groups:
+            key = key if isinstance(key, tuple) else (key,)
+            weights = rake(group, list(self.margins), self.respondents, self.population)
+            counted = group[self.denominator].to_numpy(dtype=float)
+            total = float(np.sum(weights * counted))
+            share = float(np.sum(weights * group[self.numerator].to_numpy(dtype=float))) / total \
+                if total > 0 else np.nan
+            effective = kish(weights, counted)
+            rows.append((*key, share, effective))
+        frame = pd.DataFrame(rows, columns=[*by, "p", "n"])
+        n = frame["n"].where(frame["n"] > 0)
+        p, low, high = wilson(frame["p"] * n, n)
+        out = frame[list(by)].copy()
+        out[self.name], out[f"{self.name}_low"], out[f"{self.name}_high"] = \
+            frame["p"].where(n.notna()), low, high
+        return out
+
+    def hidden(self, values, rule) -> pd.Series:
+        """« secret » on a published denominator from 1 to ``min_denominator`` - 1."""
+        if not rule.enabled or not self.secret:
+            return pd.Series(False, index=values.index)
+        return values[self.denominator].between(1, rule.min_denominator - 1)
+
+    def empty(self, values) -> pd.Series:
+        return values[self.denominator].eq(0)
+
+    def hidden_when(self, rule: SecretRule, language: str = "fr") -> str:
+        if language == "en":
+            return (f"Weighted rate of the exact survey counts, « secret » when its published "
+                    f"denominator is under {rule.min_denominator}; 95% interval (Wilson on "
+                    "Kish's effective size).")
+        return (f"Taux pondéré des effectifs exacts de l'enquête, « secret » si son "
+                f"dénominateur publié est inférieur à {rule.min_denominator} ; intervalle à "
+                "95 % (Wilson sur la taille effective de Kish).")

@@ -15,10 +15,11 @@ MONTHS_FR = ("janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "août",
 
 def latest_fact_date(connection: sa.Connection) -> dt.date | None:
     """The latest date of a fact in the database (entries, admissibility, withdrawals,
-    jury decisions)."""
+    jury decisions, survey dates)."""
     c, j = schema.candidacy.c, schema.jury.c
     dates = [sa.select(sa.func.max(column)).scalar_subquery()
-             for column in (c.entered_on, c.admissible_on, c.withdrawn_on, j.jury_date)]
+             for column in (c.entered_on, c.admissible_on, c.withdrawn_on, j.jury_date,
+                            schema.insertion_response.c.surveyed_on)]
     values = [v for v in connection.execute(sa.select(*dates)).one() if v is not None]
     return max((_as_date(v) for v in values), default=None)
 

@@ -83,16 +83,20 @@ class IndicatorQuery:
                                  + ", ".join(DIMENSIONS) + ")")
         if len(set(by)) != len(by):
             raise QueryError("une dimension est répétée dans --by")
-        block_cut = "block_code" in by or any(d == "block_code" for d, _ in filters)
+        # a dimension only some facts carry (blocks, contracts) limits the indicators
+        narrowing = [DIMENSIONS[d] for d in dict.fromkeys((*by, *(d for d, _ in filters)))
+                     if DIMENSIONS[d].facts is not None]
         if names is None:
             names = tuple(e.name for e in REGISTRY
-                          if not block_cut or fact_of(e.name) == "block_result")
+                          if all(fact_of(e.name) in dim.facts for dim in narrowing))
         names = tuple(names)
         for name in names:
             if name not in BY_NAME:
                 raise QueryError(f"indicateur inconnu : {name}")
-            if block_cut and fact_of(name) != "block_result":
-                raise QueryError(f"{name} ne se découpe pas par bloc de compétences")
+            for dim in narrowing:
+                if fact_of(name) not in dim.facts:
+                    raise QueryError(f"{name} ne se découpe pas par "
+                                     f"{dim.label_fr[0].lower()}{dim.label_fr[1:]}")
         lo, hi = years or (None, None)
         if lo is not None and hi is not None and lo > hi:
             raise QueryError(f"période vide : de {lo} à {hi}")

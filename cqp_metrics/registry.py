@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from .codes import NEUTRALISED
 from .facts import FactSource
-from .kinds import Condition, Count, Indicator, KaplanMeier, Median, Rate
+from .kinds import Condition, Count, Indicator, KaplanMeier, Median, PayMedian, RakedRate, Rate
 
 
 def rate(name: str, numerator: str, denominator: str, label_fr: str, label_en: str,
@@ -27,6 +28,134 @@ def _decision(kind: str) -> Condition:
 
 def _vae(f: FactSource) -> sa.ColumnElement:
     return f.candidacy.c.pathway == "vae"
+
+
+def _surveyed(h: int) -> Condition:
+    return lambda f: f["horizon_months"] == h
+
+
+def _answered(h: int) -> Condition:
+    return lambda f: sa.and_(f["horizon_months"] == h, f["responded"])
+
+
+def _counted(h: int) -> Condition:
+    """Respondents at ``h`` months but the neutralised (further study, incapacity)."""
+    return lambda f: sa.and_(_answered(h)(f), f["situation"].is_not(None),
+                             f["situation"].not_in(NEUTRALISED))
+
+
+def _employed(h: int) -> Condition:
+    return lambda f: sa.and_(_answered(h)(f), f["situation"] == "emploi")
+
+
+def _jobseeker(condition: Condition) -> Condition:
+    return lambda f: sa.and_(condition(f), f.candidacy.c.status == "demandeur_emploi")
+
+
+def _paid(h: int) -> Condition:
+    return lambda f: sa.and_(_employed(h)(f), f["gross_monthly_pay"].is_not(None))
+
+
+def insertion(h: int) -> tuple[Indicator, ...]:
+    """The survey's indicators at ``h`` months (DOMAIN.md, « Insertion of holders »): one
+    entry each, the same definitions at 6 and 24 months."""
+    at = f"{h} mois"
+    at_en = f"{h} months"
+    return (
+        Count(f"insertion_surveyed_{h}m", "insertion", f"Titulaires enquêtés à {at}",
+              f"Holders surveyed at {at_en}",
+              f"Titulaires de la promotion ayant une ligne d'enquête à {at}.", _surveyed(h),
+              description_en=f"Holders of the promotion with a survey row at {at_en}."),
+        Count(f"insertion_respondents_{h}m", "insertion", f"Répondants à {at}",
+              f"Respondents at {at_en}",
+              f"Titulaires enquêtés à {at} qui ont répondu.", _answered(h),
+              description_en=f"Holders surveyed at {at_en} who answered."),
+        rate(f"insertion_response_rate_{h}m", f"insertion_respondents_{h}m",
+             f"insertion_surveyed_{h}m", f"Taux de réponse à {at}", f"Response rate at {at_en}",
+             "Répondants / titulaires enquêtés.",
+             description_en="Respondents / holders surveyed."),
+        Count(f"insertion_neutralised_{h}m", "insertion", f"Répondants neutralisés à {at}",
+              f"Neutralised respondents at {at_en}",
+              f"Répondants à {at} en formation (poursuite d'études) ou en incapacité : "
+              "exclus du numérateur et du dénominateur des taux (règle de France "
+              "compétences).",
+              lambda f, h=h: sa.and_(_answered(h)(f), f["situation"].in_(NEUTRALISED)),
+              description_en=f"Respondents at {at_en} in further study or unable to work: "
+                             "left out of the rates' numerator and denominator (the rule of "
+                             "the national certification authority)."),
+        Count(f"insertion_counted_{h}m", "insertion", f"Répondants comptés à {at}",
+              f"Counted respondents at {at_en}",
+              f"Répondants à {at} moins les neutralisés : le dénominateur des taux "
+              "d'insertion.", _counted(h),
+              description_en=f"Respondents at {at_en} but the neutralised: the insertion "
+                             "rates' denominator."),
+        Count(f"insertion_employed_{h}m", "insertion", f"En emploi à {at}",
+              f"In employment at {at_en}", f"Répondants à {at} en emploi.", _employed(h),
+              description_en=f"Respondents at {at_en} in employment."),
+        rate(f"employment_rate_{h}m", f"insertion_employed_{h}m", f"insertion_counted_{h}m",
+             f"Taux d'emploi à {at}", f"Employment rate at {at_en}",
+             "En emploi / (répondants − neutralisés).",
+             description_en="In employment / (respondents − neutralised)."),
+        Count(f"insertion_target_job_{h}m", "insertion", f"Dans le métier visé à {at}",
+              f"In the targeted occupation at {at_en}",
+              f"Répondants à {at} en emploi dans le métier visé par le CQP.",
+              lambda f, h=h: sa.and_(_employed(h)(f), f["in_target_job"]),
+              description_en=f"Respondents at {at_en} employed in the occupation the CQP "
+                             "targets."),
+        rate(f"target_job_rate_{h}m", f"insertion_target_job_{h}m", f"insertion_counted_{h}m",
+             f"Taux d'emploi dans le métier visé à {at}",
+             f"Targeted-occupation rate at {at_en}",
+             "En emploi dans le métier visé / (répondants − neutralisés).",
+             description_en="In the targeted occupation / (respondents − neutralised)."),
+        Count(f"insertion_jobseekers_counted_{h}m", "insertion",
+              f"Anciens demandeurs d'emploi comptés à {at}",
+              f"Former job seekers counted at {at_en}",
+              f"Répondants comptés à {at} dont la candidature a commencé en tant que "
+              "demandeur d'emploi (statut à l'entrée).", _jobseeker(_counted(h)),
+              description_en=f"Counted respondents at {at_en} whose candidacy began as a job "
+                             "seeker (status at entry)."),
+        Count(f"insertion_jobseekers_employed_{h}m", "insertion",
+              f"Anciens demandeurs d'emploi en emploi à {at}",
+              f"Former job seekers in employment at {at_en}",
+              f"Parmi eux, ceux en emploi à {at}.", _jobseeker(_employed(h)),
+              description_en=f"Among them, those in employment at {at_en}."),
+        rate(f"return_to_work_rate_{h}m", f"insertion_jobseekers_employed_{h}m",
+             f"insertion_jobseekers_counted_{h}m", f"Taux de retour à l'emploi à {at}",
+             f"Return-to-work rate at {at_en}",
+             "Anciens demandeurs d'emploi en emploi / anciens demandeurs d'emploi comptés.",
+             description_en="Former job seekers in employment / former job seekers counted."),
+        Count(f"insertion_paid_{h}m", "insertion", f"Salaires déclarés à {at}",
+              f"Pays given at {at_en}",
+              f"Répondants en emploi à {at} qui ont donné leur salaire brut mensuel.",
+              _paid(h),
+              description_en=f"Respondents in employment at {at_en} who gave their gross "
+                             "monthly pay."),
+        PayMedian(f"pay_median_{h}m", "insertion", f"Salaire brut médian à {at}",
+                  f"Median gross pay at {at_en}",
+                  f"Médiane du salaire brut mensuel (euros) des répondants en emploi à {at} qui "
+                  "l'ont donné (moyenne des deux valeurs du milieu pour un nombre pair).",
+                  value=lambda f, h=h: sa.case((_paid(h)(f), f["gross_monthly_pay"])),
+                  base=f"insertion_paid_{h}m",
+                  description_en=f"Median gross monthly pay (euros) of the respondents in "
+                                 f"employment at {at_en} who gave it (the mean of the two "
+                                 "middle values for an even count)."),
+    )
+
+
+def adjusted(name: str, numerator: str, label_fr: str, label_en: str) -> RakedRate:
+    """A 6-month rate corrected for non-response (respondents raked to the surveyed)."""
+    return RakedRate(
+        name, "", label_fr, label_en,
+        "Même taux, corrigé de la non-réponse : répondants pondérés par calage (raking, "
+        "ajustement proportionnel itératif) sur les marges des titulaires enquêtés (CQP, voie "
+        "d'accès, sexe, tranche d'âge), calculé sur les effectifs agrégés ; intervalle de "
+        "Wilson sur la taille effective de Kish.",
+        numerator=numerator, denominator="insertion_counted_6m",
+        respondents="insertion_respondents_6m", population="insertion_surveyed_6m",
+        description_en="The same rate corrected for non-response: respondents weighted by "
+                       "raking (iterative proportional fitting) to the surveyed holders' "
+                       "margins (CQP, pathway, sex, age band), computed on aggregated "
+                       "counts; Wilson interval on Kish's effective size.")
 
 
 REGISTRY: tuple[Indicator, ...] = (
@@ -183,6 +312,18 @@ REGISTRY: tuple[Indicator, ...] = (
     rate("block_pass_rate", "blocks_acquired", "block_results", "Taux d'acquisition des blocs",
          "Block pass rate", "Blocs acquis / résultats de blocs (par bloc avec --by block_code).",
          description_en="Blocks acquired / block results (per block with --by block_code)."),
+    Count("holders", "holder", "Titulaires (promotion)", "Holders (promotion)",
+          "Candidatures dont la validation totale tombe dans la période : la promotion.",
+          description_en="Candidacies whose full validation falls in the period: the "
+                         "promotion."),
+    *insertion(6),
+    adjusted("employment_rate_6m_adjusted", "insertion_employed_6m",
+             "Taux d'emploi à 6 mois (corrigé de la non-réponse)",
+             "Employment rate at 6 months (corrected for non-response)"),
+    adjusted("target_job_rate_6m_adjusted", "insertion_target_job_6m",
+             "Taux d'emploi dans le métier visé à 6 mois (corrigé de la non-réponse)",
+             "Targeted-occupation rate at 6 months (corrected for non-response)"),
+    *insertion(24),
 )
 
 BY_NAME: dict[str, Indicator] = {entry.name: entry for entry in REGISTRY}

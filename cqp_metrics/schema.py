@@ -8,7 +8,17 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from .codes import DECISIONS, FUNDINGS, PATHWAYS, REGISTERS, SEXES, STATUSES
+from .codes import (
+    CONTRACTS,
+    DECISIONS,
+    FUNDINGS,
+    HORIZONS,
+    PATHWAYS,
+    REGISTERS,
+    SEXES,
+    SITUATIONS,
+    STATUSES,
+)
 
 metadata = sa.MetaData()
 
@@ -152,6 +162,25 @@ block_result = sa.Table(
     ),
 )
 
+insertion_response = sa.Table(
+    "insertion_response",
+    metadata,
+    sa.Column("candidacy_id", sa.String(64), sa.ForeignKey("candidacy.candidacy_id"),
+              primary_key=True, doc="a holder: a candidacy with a full decision"),
+    sa.Column("horizon_months", sa.Integer, primary_key=True, autoincrement=False,
+              doc="6 or 24 months after the full decision"),
+    sa.Column("responded", sa.Boolean, nullable=False),
+    sa.Column("surveyed_on", sa.Date),
+    sa.Column("situation", sa.String(16), doc="a respondent's: emploi, recherche, formation…"),
+    sa.Column("in_target_job", sa.Boolean, doc="in the targeted occupation (emploi only)"),
+    sa.Column("contract", sa.String(16), doc="cdi, cdd, interim… (emploi only)"),
+    sa.Column("gross_monthly_pay", sa.Float, doc="euros a month (emploi only)"),
+    _in("situation", SITUATIONS),
+    _in("contract", CONTRACTS),
+    sa.CheckConstraint("horizon_months IN (" + ", ".join(map(str, HORIZONS)) + ")",
+                       name="ck_horizon_months_code"),
+)
+
 load_log = sa.Table(
     "load_log",
     metadata,
@@ -274,6 +303,20 @@ fact_activity = _fact_table(
     sa.Column("registered_year_end", sa.Boolean,
               doc="the CQP is registered in the RNCP or the RS on 31 December of that year"))
 
+fact_holder = _fact_table(
+    "fact_holder",
+    sa.Column("first_full", sa.Date, doc="the candidacy's full validation: its promotion"))
+fact_insertion = _fact_table(
+    "fact_insertion",
+    sa.Column("first_full", sa.Date, doc="the holder's full validation: its promotion"),
+    sa.Column("horizon_months", sa.Integer),
+    sa.Column("responded", sa.Boolean),
+    sa.Column("surveyed_on", sa.Date),
+    sa.Column("situation", sa.String(16)),
+    sa.Column("in_target_job", sa.Boolean),
+    sa.Column("contract", sa.String(16)),
+    sa.Column("gross_monthly_pay", sa.Float))
+
 fact_refresh = sa.Table(
     "fact_refresh",
     metadata,
@@ -285,4 +328,4 @@ fact_refresh = sa.Table(
 
 #: Tables in the order they are written (parents before children).
 WRITE_ORDER = (branch, certification, certification_branch, registration, block, candidacy,
-               jury, block_result)
+               jury, block_result, insertion_response)

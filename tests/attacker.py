@@ -27,7 +27,7 @@ PERSONS = [name for name, entry in COUNTS.items() if entry.secret]
 VAE_OF = {"vae_enrolments": "enrolments", "vae_juries": "juries", "vae_full": "full"}
 #: The dimensions a user cuts and filters by (their values read from the published rows).
 CUTS = ("region_code", "pathway", "sex", "age_band", "status", "funding", "cqp_code",
-        "branch_code")
+        "branch_code", "contract")
 
 
 def _key(value: object) -> object:

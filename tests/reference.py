@@ -31,11 +31,12 @@ def _age_band(entered: dt.date, birth_year) -> str | None:
 
 
 def latest_date(dataset: Dataset) -> dt.date | None:
-    """The latest date of a fact (entries, admissibility, withdrawals, any jury)."""
+    """The latest date of a fact (entries, admissibility, withdrawals, any jury, surveys)."""
     dates = [_date(v) for name, columns in (("candidacy", ("entered_on", "admissible_on",
                                                              "withdrawn_on")),
-                                              ("jury", ("jury_date",)))
-             for column in columns for v in dataset.tables[name].get(column, [])]
+                                              ("jury", ("jury_date",)),
+                                              ("insertion_response", ("surveyed_on",)))
+             for column in columns for v in dataset.tables.get(name, {}).get(column, [])]
     dates = [d for d in dates if d is not None]
     return max(dates) if dates else None
 
@@ -102,7 +103,8 @@ def expected_counts(dataset: Dataset, by: list[str], where: dict[str, list],
     registered: dict[tuple, set] = defaultdict(set)
     lo, hi = years
 
-    def keys(cand: dict, date: dt.date, block: str | None = None) -> list[tuple]:
+    def keys(cand: dict, date: dt.date, block: str | None = None,
+             contract: str | None = None) -> list[tuple]:
         """The keys this fact counts under, or none if a filter excludes it."""
         if lo is not None and date.year < lo or hi is not None and date.year > hi:
             return []
@@ -115,6 +117,7 @@ def expected_counts(dataset: Dataset, by: list[str], where: dict[str, list],
                                                       cand["birth_year"]),
             "provider_id": cand["provider_id"],
             "referential_version": cand["referential_version"], "block_code": block,
+            "contract": contract,
         }
         values = {k: (None if v is not None and not isinstance(v, str | int) and pd.isna(v)
                       else v) for k, v in values.items()}
@@ -131,7 +134,8 @@ def expected_counts(dataset: Dataset, by: list[str], where: dict[str, list],
         return [tuple(values[d] for d in by)]
 
     blocks_only = "block_code" in by or "block_code" in where
-    for cand in [] if blocks_only else t["candidacy"]:
+    survey_only = "contract" in by or "contract" in where
+    for cand in [] if blocks_only or survey_only else t["candidacy"]:
         entered = _date(cand["entered_on"])
         decided = [(d, k) for d, k in juries[cand["candidacy_id"]] if k in DECIDED]
         for key in keys(cand, entered):
@@ -161,6 +165,10 @@ def expected_counts(dataset: Dataset, by: list[str], where: dict[str, list],
             for key in keys(cand, first_jury):
                 counts[key]["first_juries"] += 1
                 counts[key].setdefault("_days", []).append((first_jury - entered).days)
+        fulls_ever = [d for d, k in decided if k == "full"]
+        if fulls_ever:
+            for key in keys(cand, min(fulls_ever)):
+                counts[key]["holders"] += 1
         partials = [d for d, k in decided if k == "partial"]
         if partials:
             first = min(partials)
@@ -173,7 +181,7 @@ def expected_counts(dataset: Dataset, by: list[str], where: dict[str, list],
     all_dates = [_date(c["entered_on"]) for c in t["candidacy"]] + [
         d for js in juries.values() for d, k in js if k in DECIDED]
     last_year = max(d.year for d in all_dates) if all_dates else None
-    for cand in [] if blocks_only else t["candidacy"]:
+    for cand in [] if blocks_only or survey_only else t["candidacy"]:
         dates = [_date(cand["entered_on"])] + [d for d, k in juries[cand["candidacy_id"]]
                                                if k in DECIDED]
         for date in dates:
@@ -185,7 +193,15 @@ def expected_counts(dataset: Dataset, by: list[str], where: dict[str, list],
                 if any((a is None or a <= end) and (b is None or end <= b)
                        for a, b in windows[cand["cqp_code"]]):
                     registered[key].add(cand["cqp_code"])
-    for result in t["block_result"]:
+    for answer in [] if blocks_only else t.get("insertion_response", []):
+        cand = candidacies[answer["candidacy_id"]]
+        fulls = [d for d, k in juries[answer["candidacy_id"]] if k == "full"]
+        if not fulls:
+            continue
+        contract = answer["contract"] if isinstance(answer["contract"], str) else None
+        for key in keys(cand, min(fulls), contract=contract):
+            _count_answer(counts[key], answer, cand)
+    for result in [] if survey_only else t["block_result"]:
         cand = candidacies[result["candidacy_id"]]
         decision = dict(juries[result["candidacy_id"]])[_date(result["jury_date"])]
         if decision not in DECIDED:
@@ -193,12 +209,14 @@ def expected_counts(dataset: Dataset, by: list[str], where: dict[str, list],
         for key in keys(cand, _date(result["jury_date"]), result["block_code"]):
             counts[key]["block_results"] += 1
             counts[key]["blocks_acquired"] += bool(result["acquired"])
-    for key in [] if blocks_only else counts:
+    for key in [] if blocks_only or survey_only else counts:
         counts[key]["cqps_active"] = len(active[key])
         counts[key]["cqps_registered"] = len(registered[key])
     out = {key: dict(value) for key, value in counts.items()}
     for value in out.values():
         value["days_to_first_jury_median"] = median(value.pop("_days", []))
+        for h in (6, 24):
+            value[f"pay_median_{h}m"] = median(value.pop(f"_pay_{h}", []))
         km = value.pop("_km", [])
         for months, horizon in ((12, 365), (24, 730)):
             estimate, low, high = kaplan_meier(km, horizon)
@@ -206,6 +224,31 @@ def expected_counts(dataset: Dataset, by: list[str], where: dict[str, list],
             value[f"partial_completion_{months}m_km_low"] = low
             value[f"partial_completion_{months}m_km_high"] = high
     return out
+
+
+def _count_answer(c: dict, answer: dict, cand: dict) -> None:
+    """A survey row's part in the counts of DOMAIN.md's table, at its horizon."""
+    h = int(answer["horizon_months"])
+    situation = answer["situation"] if isinstance(answer["situation"], str) else None
+    responded = bool(answer["responded"])
+    c[f"insertion_surveyed_{h}m"] += 1
+    if not responded:
+        return
+    c[f"insertion_respondents_{h}m"] += 1
+    neutral = situation in ("formation", "incapacite")
+    c[f"insertion_neutralised_{h}m"] += neutral
+    counted = situation is not None and not neutral
+    employed = situation == "emploi"
+    seeker = cand["status"] == "demandeur_emploi"
+    c[f"insertion_counted_{h}m"] += counted
+    c[f"insertion_employed_{h}m"] += employed
+    c[f"insertion_target_job_{h}m"] += employed and answer["in_target_job"] is True
+    c[f"insertion_jobseekers_counted_{h}m"] += counted and seeker
+    c[f"insertion_jobseekers_employed_{h}m"] += employed and seeker
+    pay = answer["gross_monthly_pay"]
+    if employed and pay is not None and not pd.isna(pay):
+        c[f"insertion_paid_{h}m"] += 1
+        c.setdefault(f"_pay_{h}", []).append(float(pay))
 
 
 # --------------------------------------------------------------------------------------------
@@ -271,6 +314,30 @@ def random_dataset(seed: int, size: int, coarse: bool = False) -> Dataset:
             for block in rnd.sample(cqp_blocks, rnd.randint(0, len(cqp_blocks))):
                 results.append({"candidacy_id": f"K{k}", "jury_date": date, "block_code": block,
                                 "acquired": rnd.random() < 0.6})
+    answers = []
+    fulls = {}
+    for jury in juries:
+        if jury["decision"] == "full":
+            fulls[jury["candidacy_id"]] = min(jury["jury_date"],
+                                              fulls.get(jury["candidacy_id"], jury["jury_date"]))
+    for candidacy_id, full in fulls.items():
+        for horizon in (6, 24):
+            if rnd.random() < 0.4:
+                continue
+            responded = rnd.random() < 0.6
+            situation = rnd.choice(["emploi", "emploi", "emploi", "recherche", "formation",
+                                    "inactif", "incapacite"]) if responded else None
+            working = situation == "emploi"
+            answers.append({
+                "candidacy_id": candidacy_id, "horizon_months": horizon,
+                "responded": responded,
+                "surveyed_on": rnd.choice([None, full + dt.timedelta(days=30 * horizon)]),
+                "situation": situation,
+                "in_target_job": rnd.random() < 0.7 if working else None,
+                "contract": rnd.choice([None, "cdi", "cdd"]) if working else None,
+                "gross_monthly_pay": rnd.choice([None, 1800.0, 2050.5, 2400.0, 3000.0])
+                if working else None,
+            })
     frames = {
         "branch": pd.DataFrame({"branch_code": branch_codes, "name": branch_codes}),
         "certification": pd.DataFrame({"cqp_code": cqps, "title": cqps, "level": None}),
@@ -283,10 +350,17 @@ def random_dataset(seed: int, size: int, coarse: bool = False) -> Dataset:
         "jury": pd.DataFrame(juries, columns=["candidacy_id", "jury_date", "decision"]),
         "block_result": pd.DataFrame(results, columns=["candidacy_id", "jury_date",
                                                        "block_code", "acquired"]),
+        "insertion_response": pd.DataFrame(answers, columns=[
+            "candidacy_id", "horizon_months", "responded", "surveyed_on", "situation",
+            "in_target_job", "contract", "gross_monthly_pay"]),
     }
+    frames["insertion_response"]["in_target_job"] = \
+        frames["insertion_response"]["in_target_job"].astype("boolean")
+    frames["insertion_response"]["gross_monthly_pay"] = \
+        frames["insertion_response"]["gross_monthly_pay"].astype("Float64")
     for frame in frames.values():
         for column in ("valid_from", "valid_until", "entered_on", "admissible_on",
-                       "withdrawn_on", "jury_date"):
+                       "withdrawn_on", "jury_date", "surveyed_on"):
             if column in frame.columns:
                 frame[column] = pd.to_datetime(frame[column])
     return Dataset(frames)

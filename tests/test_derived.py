@@ -81,7 +81,9 @@ def test_the_migration_builds_the_layer_from_the_data_there(engine):
     with engine.connect() as connection:
         assert not sa.inspect(connection).has_table("fact_jury")
     db.upgrade(engine)
-    assert all(assert_exact(engine).values())
+    sizes = assert_exact(engine)
+    # the survey's table came with 0011: going down to 0005 dropped it and its rows
+    assert sizes.pop("insertion") == 0 and all(sizes.values())
 
 
 def test_the_layer_of_an_earlier_definition_is_rebuilt_at_the_current_one(engine):
@@ -100,7 +102,9 @@ def test_the_layer_of_an_earlier_definition_is_rebuilt_at_the_current_one(engine
         assert derived.version(connection) == before + 1
         flagged = connection.execute(sa.select(sa.func.count()).where(
             schema.fact_activity.c.registered_year_end)).scalar_one()
-    assert flagged and all(assert_exact(engine).values())
+    sizes = assert_exact(engine)
+    sizes.pop("insertion")  # the survey's table came with 0011: going down dropped it
+    assert flagged and all(sizes.values())
 
 
 def test_results_are_shared_until_the_data_change(engine):
@@ -321,6 +325,8 @@ def test_every_command_that_writes_leaves_each_derived_table_exact(backend, tmp_
     engine = db.make_engine(backend, read_only=True)
     try:
         sizes = assert_exact(engine)
+        if what == "db upgrade":  # the survey's table came with 0011: going down dropped it
+            assert sizes.pop("insertion") == 0
         assert all(sizes.values()), sizes
         with engine.connect() as connection:
             windows = connection.execute(sa.select(schema.registration.c.valid_until).where(

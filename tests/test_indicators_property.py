@@ -46,6 +46,7 @@ requests = st.fixed_dictionaries({
                        st.one_of(st.none(), st.integers(2021, 2026))),
     "scope": st.one_of(st.none(), st.sets(st.sampled_from(["0016", "3248", "1979"]))),
     "blocks": st.booleans(),
+    "contracts": st.booleans(),
     "coarse": st.booleans(),
     "until": st.one_of(st.none(), st.tuples(st.integers(1, 12), st.integers(1, 28))),
     "extra_days": st.sampled_from([0, 0, 31, 400]),
@@ -73,6 +74,8 @@ def test_counts_and_rates_match_the_reference(engine, rounds, request, data):
     if request["blocks"]:
         by = [*by[:1], "block_code"]
         names = ["block_results", "blocks_acquired", "block_pass_rate"]
+    elif request["contracts"]:  # survey figures only, cut by the employed's contract
+        by = [*by[:1], "contract"]
     until = request["until"]
     table = compute(engine, names=names, by=by, where=where, years=years,
                     scope=request["scope"], secret=False, until=until)
@@ -109,5 +112,5 @@ def test_counts_and_rates_match_the_reference(engine, rounds, request, data):
 
 
 #: The figures that are neither counts nor Wilson rates, checked against the reference.
-ESTIMATES = ["days_to_first_jury_median",
+ESTIMATES = ["days_to_first_jury_median", "pay_median_6m", "pay_median_24m",
              *(f"partial_completion_{m}m_km{s}" for m in (12, 24) for s in ("", "_low", "_high"))]

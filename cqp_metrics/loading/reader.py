@@ -20,7 +20,8 @@ import pandas as pd
 from .problems import LoadError, Problem
 
 #: The tables of the interchange format, in the order they are read.
-TABLE_NAMES = ("branches", "certifications", "blocks", "candidacies", "juries", "block_results")
+TABLE_NAMES = ("branches", "certifications", "blocks", "candidacies", "juries", "block_results",
+               "insertion")
 LINE = "__line__"
 #: Characters no identifier or title may hold (the NUL byte PostgreSQL refuses, and the
 #: other control characters but tab).

@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from .. import schema
-from ..codes import REGIONS, SYNONYMS, fold
+from ..codes import HORIZONS, REGIONS, SYNONYMS, fold
 from .problems import LoadError, Problem
 from .reader import BIDI, CONTROL, FORMAT, LINE, RawTable, visible
 
@@ -77,6 +77,12 @@ FILES: dict[str, FileSpec] = {
             Field("candidacy_id", "id", True), Field("jury_date", "date", True),
             Field("block_code", "id", True), Field("acquired", "code", True),
         ), ("candidacy_id", "jury_date", "block_code")),
+        FileSpec("insertion", (
+            Field("candidacy_id", "id", True), Field("horizon_months", "horizon", True),
+            Field("responded", "code", True), Field("surveyed_on", "date"),
+            Field("situation", "code"), Field("in_target_job", "code"),
+            Field("contract", "code"), Field("gross_monthly_pay", "pay"),
+        ), ("candidacy_id", "horizon_months")),
     )
 }
 
@@ -160,6 +166,28 @@ def _parse_code(column: str) -> Callable[[pd.Series], tuple[pd.Series, pd.Series
     return parse
 
 
+def _parse_horizon(text: pd.Series) -> tuple[pd.Series, pd.Series, str]:
+    number = pd.to_numeric(text.where(text.str.fullmatch(r"\d{1,3}")), errors="coerce")
+    bad = ~number.isin(HORIZONS)
+    return number.astype("Int64"), bad, ("horizon d'enquête invalide (attendu : "
+                                         + " ou ".join(map(str, HORIZONS)) + " mois)")
+
+
+#: The gross monthly pays taken as plausible (euros).
+PAYS = (1, 100_000)
+
+
+def _parse_pay(text: pd.Series) -> tuple[pd.Series, pd.Series, str]:
+    """Euros, with a decimal comma or point and spaces between thousands (French Excel)."""
+    cleaned = text.str.replace(r"[\s\u202f\u00a0€]", "", regex=True).str.replace(",", ".")
+    number = pd.to_numeric(cleaned.where(cleaned.str.fullmatch(r"\d+(\.\d{1,2})?")),
+                           errors="coerce")
+    bad = number.isna() | (number < PAYS[0]) | (number > PAYS[1])
+    return number.astype("Float64"), bad, (f"salaire brut mensuel invalide (attendu un montant "
+                                           f"en euros de {PAYS[0]} à {PAYS[1]:,})"
+                                           .replace(",", " "))
+
+
 def _parse_text(text: pd.Series) -> tuple[pd.Series, pd.Series, str]:
     return text, pd.Series(False, index=text.index), ""
 
@@ -167,12 +195,13 @@ def _parse_text(text: pd.Series) -> tuple[pd.Series, pd.Series, str]:
 PARSERS: dict[str, Callable[[pd.Series], tuple[pd.Series, pd.Series, str]]] = {
     "text": _parse_text, "id": _parse_text, "date": _parse_date, "year": _parse_year,
     "branch": _parse_branch, "region": _parse_region, "rncp": _parse_rncp,
-    "branches": _parse_branches,
+    "branches": _parse_branches, "horizon": _parse_horizon, "pay": _parse_pay,
 }
 
 
 #: Where each column of a file is stored, for its length limit.
-_STORED_IN = {"branches": "branch", "certifications": "certification", "blocks": "block",
+_STORED_IN = {"insertion": "insertion_response",
+              "branches": "branch", "certifications": "certification", "blocks": "block",
               "candidacies": "candidacy", "juries": "jury", "block_results": "block_result"}
 
 
@@ -421,6 +450,8 @@ def _check_links(parsed: dict[str, pd.DataFrame], checks: dict[str, _Checker],
                    "jury daté avant l'entrée en parcours de la candidature")
     if "block_results" in parsed:
         _check_block_results(parsed, checks["block_results"], existing, candidacies)
+    if "insertion" in parsed:
+        _check_insertion(parsed, checks["insertion"], existing)
 
 
 def _flag_unknown(frame: pd.DataFrame, check: _Checker, column: str,
@@ -494,13 +525,60 @@ def _check_block_results(parsed: dict[str, pd.DataFrame], check: _Checker,
                "bloc inconnu pour le CQP de cette candidature (absent de blocks.csv et de la base)")
 
 
+def _check_insertion(parsed: dict[str, pd.DataFrame], check: _Checker,
+                     existing: _Existing) -> None:
+    """The survey (DOMAIN.md): a row for a holder (a candidacy with a full decision), dated
+    on or after it; a situation for a respondent only, and every respondent's; a contract,
+    a pay or ``in_target_job`` for someone in work only, and ``in_target_job`` for each."""
+    frame = parsed["insertion"]
+    keys = ["candidacy_id", "jury_date"]
+    mine = (parsed["juries"][[*keys, "decision"]].dropna() if "juries" in parsed
+            else pd.DataFrame(columns=[*keys, "decision"]))
+    stored = existing.typed(schema.jury, [*keys, "decision"])
+    stored = stored[_known(stored["candidacy_id"], frame["candidacy_id"].dropna())]
+    if len(stored) and len(mine):  # a stored jury the file gives again is read from the file
+        stored = stored[_lookup(stored, keys, mine.assign(again=True), "again").isna()]
+    every = pd.concat([mine, stored], ignore_index=True)
+    full = every[every["decision"] == "full"].groupby("candidacy_id")["jury_date"].min()
+    holder = frame["candidacy_id"].map(full)
+    named = frame["candidacy_id"].notna()
+    known = _known(frame["candidacy_id"], parsed["candidacies"]["candidacy_id"]) \
+        if "candidacies" in parsed else pd.Series(False, index=frame.index)
+    if (named & ~known & holder.isna()).any():
+        known |= _known(frame["candidacy_id"],
+                        existing.frame(schema.candidacy, ["candidacy_id"])["candidacy_id"])
+    check.flag(named & ~known & holder.isna(), "candidacy_id", frame["candidacy_id"],
+               "candidature inconnue (absente de candidacies.csv et de la base)")
+    check.flag(named & known & holder.isna(), "candidacy_id", frame["candidacy_id"],
+               "candidature sans validation totale : l'enquête d'insertion porte sur les "
+               "titulaires")
+    early = (pd.to_datetime(frame["surveyed_on"]) < pd.to_datetime(holder)).fillna(False)
+    check.flag(early.astype(bool), "surveyed_on", frame["surveyed_on"],
+               "enquête datée avant la validation totale de la candidature")
+    answered, situation = frame["responded"].eq("1"), frame["situation"]
+    check.flag(frame["responded"].eq("0") & situation.notna(), "situation", situation,
+               "situation donnée pour un titulaire qui n'a pas répondu")
+    check.flag(answered & situation.isna(), "situation", None,
+               "situation manquante pour un répondant (attendu : emploi, recherche, "
+               "formation, inactif ou incapacite)")
+    working = situation.eq("emploi")
+    for column, what in (("in_target_job", "métier visé"), ("contract", "contrat"),
+                         ("gross_monthly_pay", "salaire")):
+        given = frame[column].notna()
+        check.flag(given & ~working, column, frame[column],
+                   f"{what} donné pour quelqu'un qui n'est pas en emploi")
+    check.flag(working & frame["in_target_job"].isna(), "in_target_job", None,
+               "in_target_job manquant pour quelqu'un en emploi (oui ou non)")
+
+
 # --------------------------------------------------------------------------------------------
 # Plausibility
 
 #: Ages at entry (year of entry minus birth year) a candidate may have.
 AGES = (14, 80)
 #: The dates of facts: none may fall after the data cut (or today).
-FACT_DATES = {"candidacies": ("entered_on", "admissible_on", "withdrawn_on"),
+FACT_DATES = {"insertion": ("surveyed_on",),
+              "candidacies": ("entered_on", "admissible_on", "withdrawn_on"),
               "juries": ("jury_date",), "block_results": ("jury_date",)}
 
 
@@ -588,6 +666,13 @@ def _to_dataset(parsed: dict[str, pd.DataFrame], present: dict[str, list[str]],
     if "block_results" in parsed:
         frame = parsed["block_results"][["candidacy_id", "jury_date", "block_code", "acquired"]]
         tables["block_result"] = frame.assign(acquired=frame["acquired"].eq("1"))
+    if "insertion" in parsed:
+        frame = parsed["insertion"]
+        frame = frame.assign(responded=frame["responded"].eq("1"),
+                             in_target_job=frame["in_target_job"].map(
+                                 {"1": True, "0": False}).astype("boolean"))
+        tables["insertion_response"] = frame[carried(
+            "insertion", [c.name for c in schema.insertion_response.columns])]
     return Dataset({name: frame.reset_index(drop=True) for name, frame in tables.items()},
                    registrations=registrations)
 

@@ -112,8 +112,10 @@ def _typed(frame: pd.DataFrame, table: sa.Table) -> pd.DataFrame:
             columns[column] = pd.to_datetime(frame[column])
         elif isinstance(kind, sa.Integer):
             columns[column] = frame[column].astype("Int64")
-        elif isinstance(kind, sa.Boolean):
-            columns[column] = frame[column].astype(bool)
+        elif isinstance(kind, sa.Float):
+            columns[column] = frame[column].astype("Float64")
+        elif isinstance(kind, sa.Boolean):  # missing stays missing (in_target_job)
+            columns[column] = frame[column].astype("boolean")
         else:
             columns[column] = frame[column].astype("str")
     return pd.DataFrame(columns)
@@ -184,8 +186,11 @@ def _records(frame: pd.DataFrame, table: sa.Table) -> list[dict]:
             values = [None if pd.isna(v) else v.date() for v in stamps]
         elif isinstance(table.c[column].type, sa.Integer):
             values = [None if pd.isna(v) else int(v) for v in series]
+        elif isinstance(table.c[column].type, sa.Float):
+            values = [None if pd.isna(v) else float(v) for v in series]
         elif isinstance(table.c[column].type, sa.Boolean):
-            values = [bool(v) for v in series]
+            values = [None if v is None or v is pd.NA or (isinstance(v, float) and pd.isna(v))
+                      else bool(v) for v in series]
         else:
             values = [None if v is None or (isinstance(v, float) and pd.isna(v)) else str(v)
                       for v in series]

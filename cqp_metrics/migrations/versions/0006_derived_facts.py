@@ -1,7 +1,9 @@
 """The derived fact layer: one table per fact, rebuilt at each load (cqp_metrics.derived).
 
-The tables are a cache of the raw ones: they are created from the schema module's current
-definition and filled from the data already there.
+The tables are a cache of the raw ones. They are made at the release's current definition,
+and filled from the data already there, once every migration has run
+(``cqp_metrics.derived.ensure_current``, called by ``cqp_metrics.db.upgrade``): a migration
+never depends on a later definition of the facts.
 
 Revision ID: 0006
 Revises: 0005
@@ -19,12 +21,10 @@ depends_on = None
 
 
 def upgrade() -> None:
-    bind = op.get_bind()
-    for table, _ in derived.TABLES.values():
-        table.create(bind)
-    # filled by 0010, which rebuilds them with the record keys of the raw tables
+    """Nothing here: ``derived.ensure_current`` makes the tables after the migrations."""
 
 
 def downgrade() -> None:
+    bind = op.get_bind()
     for table, _ in derived.TABLES.values():
-        op.drop_table(table.name)
+        table.drop(bind, checkfirst=True)

@@ -1,8 +1,9 @@
 """The derived fact tables rebuilt at the schema module's current definition: the activity
 fact stores whether its CQP is registered on 31 December of its year.
 
-The tables are a cache of the raw ones (0006): dropped, created again and filled from the
-data already there, with a new version of the data so that caches of results are renewed.
+The tables are a cache of the raw ones (0006): dropped here, then made again and filled from
+the data already there, with a new version of the data so that caches of results are renewed
+(``cqp_metrics.derived.ensure_current``, after the migrations).
 
 Revision ID: 0008
 Revises: 0007
@@ -20,11 +21,11 @@ depends_on = None
 
 
 def upgrade() -> None:
+    """The tables dropped: ``derived.ensure_current`` makes them again at the current
+    definition and fills them, once every migration has run."""
     bind = op.get_bind()
     for table, _ in derived.TABLES.values():
-        op.drop_table(table.name)
-        table.create(bind)
-    # filled by 0010, which rebuilds them with the record keys of the raw tables
+        table.drop(bind, checkfirst=True)
 
 
 def downgrade() -> None:

@@ -4,8 +4,8 @@ the record keys.
 
 Existing candidacies, jury decisions and block results get their keys from their identity
 (the same as a load would give them). The derived tables are a cache of the raw ones:
-created again at the schema module's current definition and filled, with a new version of
-the data.
+dropped here, made again at the current definition and filled with a new version of the
+data once the migrations have run (``cqp_metrics.derived.ensure_current``).
 
 Revision ID: 0010
 Revises: 0009
@@ -38,10 +38,9 @@ def upgrade() -> None:
         if "record_key" not in _columns(bind, table.name):  # kept by a DuckDB downgrade
             op.add_column(table.name, sa.Column("record_key", sa.SmallInteger))
         _give_keys(bind, unit, table, key)
+    # the derived tables, now with record keys, are made again after the migrations
     for table, _ in derived.TABLES.values():
-        op.drop_table(table.name)
-        table.create(bind)
-    derived.refresh(bind)
+        table.drop(bind, checkfirst=True)
 
 
 def _give_keys(bind: sa.Connection, unit: str, table: sa.Table, key: bytes) -> None:
