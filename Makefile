@@ -8,6 +8,9 @@ STAMP := $(VENV)/.installed
 PORT ?= 5006
 DB_FILE := data/cqp.duckdb
 PYTEST_ARGS ?=
+# The release `make bench` measures this checkout against, in the same run: the last one
+# before the cell-key secret (complementary suppression).
+REFERENCE ?= 6974742
 
 .PHONY: install system-deps demo-db serve test lint docs notebooks screenshots bench bench-secret clean
 
@@ -73,12 +76,15 @@ screenshots: $(STAMP) system-deps
 # on DuckDB and 1,000,000 on SQLite and PostgreSQL (derived layer, raw tables, pandas), first
 # page, sessions' memory, each database served (browser round trip, 50 sessions for 60 s, two
 # servers on PostgreSQL), the growth plot; then loading 1,000,000 candidacies from files;
-# then the secret's information loss. Takes a few hours.
+# then the secret's information loss; then this checkout against $(REFERENCE) at 1,000,000
+# candidacies on DuckDB and PostgreSQL, in alternation. Takes a few hours.
 bench: $(STAMP) system-deps bench-secret
 	$(BIN)/python benchmarks/pages.py --candidacies 100000 1000000 10000000 \
 	  --also sqlite postgresql --load \
 	  --markdown docs/benchmarks.md --plot docs/benchmarks-growth.png
 	$(BIN)/python benchmarks/load_million.py --markdown docs/benchmarks.md
+	$(BIN)/python benchmarks/against.py --reference $(REFERENCE) --candidacies 1000000 \
+	  --backends duckdb postgresql --markdown docs/benchmarks.md
 
 # The secret's information loss beside tau-Argus (MOD, OPT), and the attacker across requests
 # on the demo data: written into docs/secret.md.

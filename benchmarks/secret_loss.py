@@ -94,7 +94,7 @@ def tau_argus(engine: sa.Engine, count: str, where: dict, cut: list[str],
         result = protect(micro, [f"v_{c}" for c in cut], response="one",
                          safety_rules="FREQ(5,0)", suppress=f"{method}(1)", workdir=workdir)
         frame = result.tables[0].dataframe()
-    return list(zip(frame["status"] != "S", frame["freq"] < 5, strict=True))
+    return list(zip(frame["status"] == "S", frame["freq"] < 5, strict=True))  # S: safe, shown
 
 
 def averaging(engine: sa.Engine, cqps: list[str], rng: np.random.Generator,
@@ -200,7 +200,7 @@ def report(args: argparse.Namespace) -> list[str]:
         attacker = every_route(engine)
         filtered = every_route(engine, where={"region_code": ["11", "84", "93"]},
                                years=(2021, 2024), scope=["0016", "1979"])
-        found = subtractions(engine, cqps)
+        found = subtractions(engine, cqps, every=True)
         hit = np.mean([e == t for e, t in found]) if found else math.nan
         shares = np.array([(ptable[-1] == j).mean() for j in np.unique(ptable[-1])])
         chance = float(shares @ shares)
@@ -215,8 +215,9 @@ def report(args: argparse.Namespace) -> list[str]:
                   f"**{len(attacker.differences) + len(filtered.differences)} values read "
                   "differently**.",
                   f"- The difference of two totals (`region in {{v, w}}` minus "
-                  f"`region = w`) for each small cell of enrolments by CQP and region: "
-                  f"**{hit:.1%} land on the exact value** ({len(found)} cells), against "
+                  f"`region = w`) for each small cell of enrolments by CQP and region and "
+                  f"each other region w: **{hit:.1%} land on the exact value** "
+                  f"({len(found)} routes), against "
                   f"{chance:.1%} by chance (two independent perturbations cancelling).",
                   f"- Averaging k routes `total(S + {{v}}) - total(S)` over distinct sets S "
                   f"of other regions ({tried} small cells, {asked:,} requests):", "",

@@ -33,7 +33,7 @@ import datetime as dt
 import hmac
 import itertools
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
@@ -62,29 +62,31 @@ _SEPARATOR = "\x1f"
 # -- record keys -------------------------------------------------------------------------------
 
 
-def record_keys(hmac_key: bytes, unit: str, columns: Sequence[Iterable[object]]) -> np.ndarray:
-    """The record key (0–255) of each unit of kind ``unit`` whose identity is given column by
-    column (``UNITS[unit]``: dates as dates or ISO text): the first byte of
-    HMAC-SHA256(key, unit ␟ identity)."""
-    prefix = unit + _SEPARATOR
-    out = [hmac.digest(hmac_key, (prefix + _SEPARATOR.join(parts)).encode("utf-8"),
-                       "sha256")[0] for parts in zip(*(map(_text, c) for c in columns),
-                                                     strict=True)]
-    return np.asarray(out, dtype=np.int16)
+def record_keys(hmac_key: bytes, unit: str, identity: pd.DataFrame) -> np.ndarray:
+    """The record key (0–255) of each unit of kind ``unit`` whose identity is a row of
+    ``identity`` (the columns ``UNITS[unit]``; dates as dates): the first byte of
+    HMAC-SHA256(key, unit ␟ identity), the identity written as text (dates ISO). The texts
+    are made column by column; only the digests are computed one by one (about 2 µs each)."""
+    message = pd.Series(unit, index=identity.index, dtype=object)
+    for column in UNITS[unit]:
+        values = identity[column]
+        if column in _DATES:
+            text = pd.to_datetime(values).dt.strftime("%Y-%m-%d")
+        else:
+            text = values.astype(str)
+        message = message + _SEPARATOR + text
+    digest = hmac.digest
+    return np.fromiter((digest(hmac_key, m, "sha256")[0] for m in message.str.encode("utf-8")),
+                       dtype=np.int16, count=len(message))
 
 
-def _text(value: object) -> str:
-    if isinstance(value, dt.datetime | pd.Timestamp):
-        return value.strftime("%Y-%m-%d")
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    return str(value)
+#: The identity columns that are dates.
+_DATES = frozenset({"jury_date"})
 
 
 def with_record_keys(frame: pd.DataFrame, unit: str, hmac_key: bytes) -> pd.DataFrame:
     """``frame`` (rows of a unit's table) with its ``record_key`` column."""
-    columns = [frame[c].tolist() for c in UNITS[unit]]
-    return frame.assign(record_key=record_keys(hmac_key, unit, columns))
+    return frame.assign(record_key=record_keys(hmac_key, unit, frame[list(UNITS[unit])]))
 
 
 # -- the perturbation table --------------------------------------------------------------------

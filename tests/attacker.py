@@ -158,10 +158,11 @@ def every_route(engine: sa.Engine, where: dict | None = None, years: tuple = (No
 
 
 def subtractions(engine: sa.Engine, cqps: Iterable[str], dim: str = "region_code",
-                 count: str = "enrolments") -> list[tuple[int, int]]:
+                 count: str = "enrolments", every: bool = False) -> list[tuple[int, int]]:
     """For every small cell (true count 1 to 4) of ``count`` by CQP and ``dim``: the
     difference of two published totals of the same CQP, ``dim`` in {v, w} minus ``dim`` = w
-    (w another value), against the cell's true count. [(estimate, truth)]"""
+    (w another value: the first that works, or ``every`` one), against the cell's true
+    count. [(estimate, truth)]"""
     out = []
     for cqp in cqps:
         exact = compute(engine, [count], [dim], {"cqp_code": [cqp]}, secret=False).values
@@ -178,5 +179,6 @@ def subtractions(engine: sa.Engine, cqps: Iterable[str], dim: str = "region_code
                 if pair.hidden[count].iloc[0] or alone.hidden[count].iloc[0]:
                     continue  # a small total reads « secret »: nothing to subtract
                 out.append((int(a - b), int(truth)))
-                break  # one route per cell here: each cell counted once
+                if not every:
+                    break  # one route per cell: each cell counted once
     return out

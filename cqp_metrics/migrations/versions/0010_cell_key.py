@@ -12,6 +12,7 @@ Revises: 0009
 Create Date: 2026-12-06
 """
 
+import pandas as pd
 import sqlalchemy as sa
 from alembic import op
 
@@ -53,7 +54,7 @@ def _give_keys(bind: sa.Connection, unit: str, table: sa.Table, key: bytes) -> N
     rows = bind.execute(sa.select(*(table.c[c] for c in identity))).all()
     for start in range(0, len(rows), CHUNK):
         part = rows[start:start + CHUNK]
-        keys = secret.record_keys(key, unit, list(zip(*part, strict=True)))
+        keys = secret.record_keys(key, unit, pd.DataFrame(part, columns=list(identity)))
         bind.execute(staging.insert(), [
             {**dict(zip(identity, row, strict=True)), "record_key": int(k)}
             for row, k in zip(part, keys, strict=True)])
