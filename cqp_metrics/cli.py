@@ -4,6 +4,7 @@ audit, serve."""
 from __future__ import annotations
 
 import datetime as dt
+import getpass
 import sys
 from contextlib import ExitStack, contextmanager
 from enum import StrEnum
@@ -460,6 +461,65 @@ def report_command(
         except ReportError as error:
             raise Failure(str(error)) from None
         _say(f"Rapport écrit : {output} ({made.title}, {made.year}).")
+
+
+@app.command("dossier-rncp")
+def dossier_rncp_command(
+    cqp: Annotated[str, typer.Option("--cqp", help="Code du CQP dont l'enregistrement est à "
+                                     "renouveler.")],
+    output: Annotated[Path, typer.Option("--output", help="Fichier .xlsx ou .pdf.")],
+    promotions: Annotated[str | None, typer.Option(
+        help="Promotions (années de validation) séparées par des virgules ; défaut : les "
+        "deux dernières complètes.")] = None,
+    db: DbOption = None,
+) -> None:
+    """Le dossier de renouvellement RNCP d'un CQP : l'insertion de ses promotions, en chiffres
+    exacts pour France compétences (commande journalisée comme un téléchargement)."""
+    from . import dossier
+    from .audit import AuditLog
+
+    with _errors():
+        suffix = output.suffix.lower()
+        if suffix not in (".xlsx", ".pdf"):
+            raise Failure(f"--output attend un fichier .xlsx ou .pdf, reçu « {output.name} »")
+        years = _years(promotions) if promotions is not None else None
+        with _engine(db, read_only=True) as engine:
+            database.check_schema(engine)
+            try:
+                made = dossier.build(engine, cqp.strip(), years)
+            except dossier.DossierError as error:
+                raise Failure(str(error)) from None
+        if suffix == ".xlsx":
+            dossier.write_xlsx(made, output)
+        else:
+            try:
+                from dashboards.static import ChromiumMissing, pdf_of
+            except ImportError:
+                raise Failure("le PDF demande les tableaux de bord : pip install "
+                              "'cqp-metrics[dashboards]'") from None
+            try:
+                output.write_bytes(pdf_of(dossier.to_html(made),
+                                          f"Dossier RNCP {made.cqp} — chiffres exacts"))
+            except ChromiumMissing as missing:
+                raise Failure(str(missing)) from None
+        log = AuditLog(resolve_db_url(db))
+        try:
+            log.record(f"{getpass.getuser()} (ligne de commande)", "download",
+                       page="dossier-rncp", filters={"cqp": made.cqp,
+                                                     "promotions": made.promotions},
+                       format=suffix.lstrip("."), rows=len(made.promotions_table))
+        finally:
+            log.dispose()
+        _say(f"Dossier écrit : {output} ({made.cqp}, promotions "
+             + ", ".join(map(str, made.promotions)) + ") — chiffres exacts, à ne pas diffuser.")
+
+
+def _years(text: str) -> list[int]:
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not parts or not all(p.isascii() and p.isdigit() and len(p) == 4 for p in parts):
+        raise Failure(f"--promotions attend des années séparées par des virgules (2022,2023), "
+                      f"reçu « {text} »")
+    return sorted({int(p) for p in parts})
 
 
 @db_app.command("upgrade")

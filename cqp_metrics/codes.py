@@ -20,6 +20,10 @@ SITUATIONS = ("emploi", "recherche", "formation", "inactif", "incapacite")
 #: Situations France compétences leaves out of the rates' numerator and denominator.
 NEUTRALISED = ("formation", "incapacite")
 CONTRACTS = ("cdi", "cdd", "interim", "alternance", "independant", "fonctionnaire", "autre")
+#: The contracts as people read them.
+CONTRACT_LABELS = {"cdi": "CDI", "cdd": "CDD", "interim": "Intérim", "alternance": "Alternance",
+                   "independant": "Indépendant", "fonctionnaire": "Fonctionnaire",
+                   "autre": "Autre"}
 
 #: The 18 INSEE region codes (2016 geography) and their names.
 REGIONS = {

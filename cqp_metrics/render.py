@@ -175,7 +175,8 @@ def print_table(table: IndicatorTable, console: Console, language: str = "fr") -
 
 
 #: Excel number formats of the analyst's workbook, by kind of column.
-EXCEL_FORMATS = {"count": "#,##0", "share": "0.0%", "months": "0.0", "year": "0"}
+EXCEL_FORMATS = {"count": "#,##0", "share": "0.0%", "months": "0.0", "year": "0",
+                 "euros": '#,##0 "€"'}
 
 
 def analyst_frame(table: IndicatorTable, language: str = "fr",
@@ -183,8 +184,8 @@ def analyst_frame(table: IndicatorTable, language: str = "fr",
     """The shown table for computing: one column per published number (a rate, its low and
     high bounds apart), numbers as numbers (``secret`` where hidden, empty where undefined),
     French headers; shares in percent (``percent``) or as fractions (for Excel's % format),
-    medians in months. Also each column's kind (``count``, ``share``, ``months``, ``year``,
-    ``text``)."""
+    medians in months, pays in euros. Also each column's kind (``count``, ``share``,
+    ``months``, ``euros``, ``year``, ``text``)."""
     published = table.published()
     out, kinds = pd.DataFrame(index=published.index), {}
     for dim in table.query.by:
@@ -208,14 +209,16 @@ def analyst_frame(table: IndicatorTable, language: str = "fr",
         if entry is None:
             continue
         for name in entry.columns():
-            header, kind = label(name, language), {"share": "share", "days": "months"}.get(
-                entry.unit, "count")
+            header, kind = label(name, language), {"share": "share", "days": "months",
+                                                   "euros": "euros"}.get(entry.unit, "count")
             scale = 1.0
             if kind == "share" and percent:
                 header, scale = f"{header} (%)", 100.0
             elif kind == "months":
                 header, scale = f"{header} ({'mois' if language == 'fr' else 'months'})", \
                     1 / DAYS_PER_MONTH
+            elif kind == "euros":
+                header = f"{header} (€)"
             out[header] = published[name].map(lambda v, scale=scale, kind=kind: _number(
                 v, scale, kind))
             kinds[header] = kind

@@ -98,6 +98,34 @@ ENGLISH: dict[str, str] = {
     "Jamais enregistré au RNCP ni au RS.": "Never registered in the RNCP or the RS.",
     "une seule version du référentiel": "a single version of the referential",
     "organismes de plus de 20 présentés": "providers with more than 20 before the jury",
+    # holders' outcomes
+    "Horizon": "Horizon", "6 mois": "6 months", "24 mois": "24 months",
+    "Taux d'emploi par promotion": "Employment rate by promotion",
+    "Taux d'emploi dans le métier visé par promotion":
+        "Targeted-occupation rate by promotion",
+    "Répondants": "Respondents", "Corrigé de la non-réponse": "Corrected for non-response",
+    "Promotion": "Promotion", "Par promotion": "By promotion", "Par CQP": "By CQP",
+    "Contrats des titulaires en emploi": "Contracts of the holders in work",
+    "Contrat": "Contract", "Contrats": "Contracts", "contrats": "contracts",
+    "Part des emplois": "Share of the jobs", "Intérim": "Temporary work",
+    "Alternance": "Work-study", "Indépendant": "Self-employed",
+    "Fonctionnaire": "Civil servant",
+    "aucune enquête d'insertion à": "no insertion survey at",
+    "chargez insertion.csv": "load insertion.csv",
+    "À lire avec prudence": "To be read with care",
+    "taux de réponse inférieur à 30 % ou moins de 20 répondants":
+        "response rate under 30% or fewer than 20 respondents",
+    "Enquête auprès des titulaires {h} mois après leur validation totale ; une promotion est "
+    "l'année de la validation. Les taux excluent les répondants neutralisés (poursuite "
+    "d'études, incapacité), selon la règle de France compétences. Le taux corrigé pondère les "
+    "répondants pour retrouver les titulaires enquêtés par CQP, voie d'accès, sexe et tranche "
+    "d'âge.":
+        "Survey of the holders {h} months after their full validation; a promotion is the "
+        "year of the validation. The rates leave out the neutralised respondents (further "
+        "study, incapacity), as France compétences' rule says. The corrected rate weights the "
+        "respondents to match the surveyed holders by CQP, pathway, sex and age band.",
+    "À 24 mois, les taux sont ceux des répondants (pas de correction).":
+        "At 24 months, the rates are the respondents' (no correction).",
 }
 
 HELP_EN = {

@@ -27,6 +27,7 @@ from cqp_metrics.api import IndicatorTable
 from cqp_metrics.config import SecretRule
 from cqp_metrics.explain import explain, filters_text
 from cqp_metrics.formatting import source_note
+from cqp_metrics.insertion import fragile, promotion_names
 from cqp_metrics.kinds import NOT_SIGNIFICANT, SIGNIFICANT
 from cqp_metrics.period import data_cut, fr_date, period_label, until_of
 from cqp_metrics.query import IndicatorQuery, QueryError
@@ -130,6 +131,7 @@ def build(engine: sa.Engine, where: dict, year: int | None = None,
         _vae(table, year, charts),
         _partial(table, year, charts),
         _recognition(table, year, certifications, today, charts),
+        _insertion(table, year, charts),
         _blocks(table, year, charts),
         _providers(table, year, charts),
         _territories(table, year, charts),
@@ -326,6 +328,30 @@ def _recognition(table, year: int, certifications: pd.DataFrame, today: dt.date,
     section.add("<h3>CQP jamais enregistrés</h3>", _table_html(
         never[["cqp_code", "title"]].rename(columns=columns), "catalogue") if len(never)
         else "<p>Aucun.</p>")
+    return section
+
+
+def _insertion(table, year: int, charts: _Charts) -> Section:
+    section = Section("insertion", "Devenir des titulaires")
+    by_year = table(promotion_names(6), ("year",), (None, year))
+    surveyed = by_year.values.get("insertion_surveyed_6m", pd.Series(dtype=float))
+    if by_year.values.empty or not surveyed.fillna(0).astype(float).gt(0).any():
+        section.add(_nothing("l'insertion des titulaires : aucune enquête chargée "
+                             "(insertion.csv)"))
+        return section
+    section.add("<p>Enquête auprès des titulaires six mois après leur validation totale ; une "
+                "promotion est l'année de la validation. Les taux excluent les répondants "
+                "neutralisés (poursuite d'études, incapacité), selon la règle de France "
+                "compétences ; le taux corrigé pondère les répondants pour retrouver les "
+                "titulaires enquêtés par CQP, voie d'accès, sexe et tranche d'âge.</p>")
+    section.add(charts.add(rate_trend_plot(by_year, "employment_rate_6m"),
+                           "Taux d'emploi à 6 mois par promotion, avec son intervalle"))
+    section.add(_table_html(french_frame(by_year), "figures"))
+    careful = [str(by_year.values.at[i, "year"]) for i in fragile(by_year, 6)]
+    if careful:
+        section.add(f'<p class="note">À lire avec prudence (taux de réponse inférieur à '
+                    f"30 % ou moins de 20 répondants) : promotions {_esc(', '.join(careful))}."
+                    "</p>")
     return section
 
 

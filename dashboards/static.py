@@ -5,6 +5,7 @@ saved outputs must show in any viewer, trusted or not, online or not)."""
 from __future__ import annotations
 
 import base64
+import html
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
@@ -86,6 +87,25 @@ def offline_page() -> Iterator:
             yield page
         finally:
             browser.close()
+
+
+def pdf_of(page_html: str, footer: str) -> bytes:
+    """A self-contained HTML page printed by chromium to PDF (its own ``@page`` size),
+    ``footer`` and the page numbers at the foot of each page."""
+    return in_worker(_printed, page_html, footer)
+
+
+def _printed(page_html: str, footer: str) -> bytes:
+    bottom = ('<div style="font-size:8px;width:100%;text-align:center;color:#555;">'
+              f"{html.escape(footer)} — page <span class=\"pageNumber\"></span> / "
+              '<span class="totalPages"></span></div>')
+    with tempfile.TemporaryDirectory() as folder, offline_page() as page:
+        path = Path(folder) / "document.html"
+        path.write_text(page_html, encoding="utf-8")
+        page.goto(path.as_uri())
+        return page.pdf(print_background=True, prefer_css_page_size=True,
+                        display_header_footer=True, header_template="<span></span>",
+                        footer_template=bottom)
 
 
 def wait_for_charts(page) -> None:

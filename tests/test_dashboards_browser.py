@@ -19,16 +19,18 @@ from openpyxl import load_workbook
 
 from cqp_metrics import compute
 from cqp_metrics.db import make_engine
-from cqp_metrics.formatting import fr_int
+from cqp_metrics.formatting import fr_int, fr_pct
+from cqp_metrics.insertion import fragile
 from cqp_metrics.period import data_cut, period_label
 from cqp_metrics.registry import label
 
 from conftest import ROOT, demo_database
 
 pytestmark = pytest.mark.browser
-PAGES = ["Vue d'ensemble", "VAE", "Validation partielle", "Reconnaissance", "Référentiel",
-         "Territoires", "Données"]
-SLUGS = ["overview", "vae", "partial", "recognition", "referential", "territories", "data"]
+PAGES = ["Vue d'ensemble", "VAE", "Validation partielle", "Reconnaissance",
+         "Devenir des titulaires", "Référentiel", "Territoires", "Données"]
+SLUGS = ["overview", "vae", "partial", "recognition", "insertion", "referential",
+         "territories", "data"]
 SHOTS = Path(os.environ.get("CQP_SCREENSHOTS", "")) if os.environ.get("CQP_SCREENSHOTS") else None
 
 
@@ -192,7 +194,7 @@ def test_every_figure_explains_itself_from_the_keyboard(watched):
 def test_every_chart_has_its_data_one_key_away(watched):
     """Under each chart, a « Données du graphique » disclosure (Tab, Enter) holds its figures
     as a table, « secret » where the chart leaves a gap."""
-    least = {"overview": 4, "vae": 5, "partial": 4, "referential": 2}
+    least = {"overview": 4, "vae": 5, "partial": 4, "referential": 2, "insertion": 2}
     for slug, wanted in least.items():
         watched.open(f"?page={slug}")
         page = watched.page
@@ -409,6 +411,43 @@ def test_the_cpne_page_chooses_its_cqp_and_keeps_it_in_the_link(watched):
     page.locator("h2", has_text="CQP-TR-AQ").wait_for(timeout=30_000)
     page.wait_for_function("() => location.search.includes('sheet=CQP-TR-AQ')",
                            timeout=10_000)
+    assert watched.errors == []
+
+
+def test_the_holders_page_shows_each_promotion_raw_and_adjusted(watched, demo_url):
+    """« Devenir des titulaires »: by promotion, the employment rate raw and corrected for
+    non-response side by side with their intervals, the response rate, the contracts; the
+    horizon is in the link; the promotions to read with care are named."""
+    watched.open("?page=insertion")
+    page = watched.page
+    table = page.locator(".indicator-table table").first
+    table.wait_for(state="visible", timeout=60_000)
+    head = table.locator("th").all_inner_texts()
+    for words in ("Taux d'emploi à 6 mois", "Taux d'emploi à 6 mois (corrigé de la "
+                  "non-réponse)", "Taux de réponse à 6 mois", "Salaire brut médian à 6 mois"):
+        assert words in head, head
+    engine = make_engine(demo_url, read_only=True)
+    expected = compute(engine, ["employment_rate_6m", "employment_rate_6m_adjusted",
+                                "insertion_response_rate_6m"], ["year"])
+    engine.dispose()
+    rows = table.locator("tbody tr").all_inner_texts()
+    assert len(rows) == len(expected.values)
+    shown = expected.published()
+    for text, (_, row) in zip(rows, shown.iterrows(), strict=True):
+        cell = row["employment_rate_6m"]
+        assert (cell if isinstance(cell, str) else fr_pct(cell)) in text, (text, cell)
+    assert page.locator("details.chart-data").count() >= 2
+    careful = [str(expected.values.at[i, "year"]) for i in fragile(expected, 6)]
+    note = page.locator(".careful").all_inner_texts()
+    if careful:
+        assert any(all(y in n for y in careful) and "prudence" in n for n in note), note
+    assert "Contrats" in page.content()
+    page.get_by_role("radio", name="24 mois").or_(
+        page.get_by_role("button", name="24 mois")).first.click()
+    page.wait_for_function("() => location.search.includes('horizon=24')", timeout=30_000)
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.indicator-table th')]"
+        ".some(th => th.textContent.includes('à 24 mois'))", timeout=30_000)
     assert watched.errors == []
 
 

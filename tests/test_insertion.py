@@ -5,21 +5,25 @@ survey counts, and the demo's surveys."""
 from __future__ import annotations
 
 import math
+import subprocess
 
 import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from openpyxl import Workbook
+from openpyxl import Workbook, load_workbook
 from scipy.optimize import least_squares
 from test_derived import assert_exact
+from typer.testing import CliRunner
 
 from cqp_metrics import compute, demo, derived, schema
+from cqp_metrics.audit import AuditLog
+from cqp_metrics.cli import app
 from cqp_metrics.db import ensure_schema, make_engine
 from cqp_metrics.loading import LoadError, load, write_dataset
 from cqp_metrics.raking import kish, rake
 
-from conftest import SHARED, WORKED, table_rows
+from conftest import SHARED, WORKED, demo_database, table_rows
 
 INSERTION = SHARED / "examples" / "worked-insertion"
 HEADER = ("candidacy_id,horizon_months,responded,surveyed_on,situation,in_target_job,contract,"
@@ -275,3 +279,76 @@ def test_a_survey_of_the_demo_files_loads_with_them(tmp_path, engine):
         count = connection.execute(sa.select(sa.func.count()).select_from(
             schema.insertion_response)).scalar_one()
     assert count == len(dataset.tables["insertion_response"])
+
+
+# -- the renewal file ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def demo_url(tmp_path_factory) -> str:
+    return demo_database(tmp_path_factory.mktemp("dossier") / "demo.duckdb", 6000, seed=11)
+
+
+def _cli(*args: str):
+    return CliRunner().invoke(app, list(args))
+
+
+def test_the_renewal_file_holds_exact_figures_per_promotion_and_pathway(demo_url, tmp_path):
+    output = tmp_path / "dossier.xlsx"
+    done = _cli("dossier-rncp", "--cqp", "CQP-TR-AQ", "--output", str(output), "--db", demo_url)
+    assert done.exit_code == 0, done.output
+    sheet = load_workbook(output)["promotions"]
+    rows = [list(row) for row in sheet.iter_rows(values_only=True)]
+    assert rows[0][0].startswith("Chiffres exacts, non soumis au secret statistique")
+    header = next(i for i, row in enumerate(rows) if row[0] == "Promotion")
+    columns = rows[header]
+    lines = [dict(zip(columns, row, strict=False)) for row in rows[header + 1:] if row[0]]
+    engine = make_engine(demo_url, read_only=True)
+    exact = compute(engine, ["holders", "insertion_respondents_6m", "employment_rate_6m"],
+                    ["year", "pathway"], {"cqp_code": ["CQP-TR-AQ"]}, secret=False,
+                    totals=True).values
+    cut = compute(engine, ["holders"], ["year"], {"cqp_code": ["CQP-TR-AQ"]},
+                  secret=False).data_until
+    engine.dispose()
+    # the last two complete promotions: six months after their year's end by the data cut
+    complete = [y for y in sorted({int(y) for y in exact["year"]})
+                if cut >= pd.Timestamp(f"{y + 1}-06-30").date()][-2:]
+    assert sorted({line["Promotion"] for line in lines}) == complete
+    names = {"Formation": "formation", "VAE": "vae", "Ensemble": "Total"}
+    for line in lines:
+        want = exact[(exact["year"] == line["Promotion"])
+                     & (exact["pathway"] == names[line["Voie d'accès"]])].iloc[0]
+        assert line["Titulaires"] == want["holders"]
+        assert line["Répondants à 6 mois"] == want["insertion_respondents_6m"]
+        assert line["Taux d'emploi à 6 mois"].startswith(
+            f"{100 * want['employment_rate_6m']:.1f}".replace(".", ","))
+    log = AuditLog(demo_url)
+    events = log.events(kinds=("download",))
+    log.dispose()
+    assert (events["page"] == "dossier-rncp").any()
+    assert "CQP-TR-AQ" in events.loc[events["page"] == "dossier-rncp", "filters"].iloc[-1]
+
+
+def test_the_renewal_file_in_pdf_says_it_is_exact(demo_url, tmp_path):
+    output = tmp_path / "dossier.pdf"
+    done = _cli("dossier-rncp", "--cqp", "CQP-TR-AQ", "--promotions", "2023,2024", "--output",
+                str(output), "--db", demo_url)
+    assert done.exit_code == 0, done.output
+    text = subprocess.run(["pdftotext", "-layout", str(output), "-"], capture_output=True,
+                          text=True, check=True).stdout
+    assert "Chiffres exacts" in text and "CQP-TR-AQ" in text
+    assert "Taux d'emploi" in text and "2023" in text and "2024" in text
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--cqp", "CQP-NOPE", "--output", "x.xlsx"], "CQP inconnu"),
+    (["--cqp", "CQP-TR-AQ", "--promotions", "2023,deux", "--output", "x.xlsx"],
+     "--promotions attend"),
+    (["--cqp", "CQP-TR-AQ", "--promotions", "2012", "--output", "x.xlsx"], "aucun titulaire"),
+    (["--cqp", "CQP-TR-AQ", "--output", "x.csv"], ".xlsx ou .pdf"),
+])
+def test_the_renewal_file_refuses_with_one_message(demo_url, tmp_path, args, message):
+    done = _cli("dossier-rncp", *[a if a != "x.xlsx" else str(tmp_path / a) for a in args],
+                "--db", demo_url)
+    assert done.exit_code == 1 and message in done.stderr, done.output
+    assert "Traceback" not in done.output
