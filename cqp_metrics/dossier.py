@@ -155,7 +155,7 @@ def _promotions(rows: pd.DataFrame) -> pd.DataFrame:
                 line["Taux dans le métier visé corrigé à 6 mois"] = _rate(
                     row, "target_job_rate_6m_adjusted")
         out.append(line)
-    return pd.DataFrame(out).fillna("")
+    return pd.DataFrame(out).astype(object).fillna("")
 
 
 def label_pay(value: object) -> str:

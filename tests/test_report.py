@@ -144,13 +144,13 @@ def test_the_pdf_has_its_pages_and_text(demo_url, tmp_path):
                           text=True, check=True).stdout
     first = text.split("\f")[0]
     for heading in ("Sommaire", "Chiffres clés", "Tendances", "VAE", "Validations partielles",
-                    "Reconnaissance nationale", "Blocs de compétences", "Organismes",
-                    "Territoires", "Méthode"):
+                    "Reconnaissance nationale", "Devenir des titulaires",
+                    "Blocs de compétences", "Organismes", "Territoires", "Méthode"):
         assert heading in text, heading
     # the table of contents gives each section's page, and the page says it is that one
     contents = first.split("Sommaire", 1)[1].lstrip("\n").split("\n\n\n")[0]
     entries = re.findall(r"^\s*(\S.*?\S)\s{3,}(\d+)\s*$", contents, flags=re.M)
-    assert len(entries) == 9, first
+    assert len(entries) == 10, first
     sheets = text.split("\f")
     for title, number in entries:
         assert title in sheets[int(number) - 1], (title, number)
@@ -227,3 +227,31 @@ def test_chromium_missing_is_said(monkeypatch, demo_url, tmp_path):
                                  str(tmp_path / "r.pdf")])
     assert result.exit_code == 1 and "chromium introuvable" in result.output
     assert not (tmp_path / "r.pdf").exists()
+
+
+def test_the_holders_section_shows_each_promotion_as_the_cli(report_file, demo_url):
+    """« Devenir des titulaires »: the branch's promotions with their employment rates, raw
+    and corrected for non-response, the same as ``indicators`` gives (published)."""
+    parser = Tables()
+    parser.feed(report_file.read_text(encoding="utf-8"))
+    raw, adjusted = label("employment_rate_6m"), label("employment_rate_6m_adjusted")
+    (table,) = [t for t in parser.tables if raw in t[0] and adjusted in t[0]]
+    header, *rows = table
+    result = runner.invoke(app, ["indicators", "--db", demo_url, "--by", "year", "--where",
+                                 "branch_code=0016", "--to", str(max(int(r[0][:4])
+                                                                     for r in rows))])
+    assert result.exit_code == 0, result.output
+    expected = {line["year"]: line for line in csv.DictReader(io.StringIO(result.stdout))}
+    checked = 0
+    for row in rows:
+        cells = dict(zip(header, row, strict=True))
+        line = expected[cells[label("year")][:4]]
+        for name, column in (("employment_rate_6m", raw), ("employment_rate_6m_adjusted",
+                                                             adjusted)):
+            value = line[name]
+            shown = value if value in ("secret", "") else BY_NAME[name].text(float(value))
+            assert cells[column].startswith(shown), (cells[column], shown)
+            checked += 1
+    assert checked >= 10
+    assert 'aria-label="Taux d&#x27;emploi à 6 mois par promotion' in \
+        report_file.read_text(encoding="utf-8")
