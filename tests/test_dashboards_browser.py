@@ -441,13 +441,12 @@ def test_the_holders_page_shows_each_promotion_raw_and_adjusted(watched, demo_ur
     note = page.locator(".careful").all_inner_texts()
     if careful:
         assert any(all(y in n for y in careful) and "prudence" in n for n in note), note
-    assert "Contrats" in page.content()
+    contracts = page.locator(".contracts table").first.inner_text()  # in Panel's shadow DOM
+    assert "CDI" in contracts and "Part des emplois" in contracts
     page.get_by_role("radio", name="24 mois").or_(
         page.get_by_role("button", name="24 mois")).first.click()
     page.wait_for_function("() => location.search.includes('horizon=24')", timeout=30_000)
-    page.wait_for_function(
-        "() => [...document.querySelectorAll('.indicator-table th')]"
-        ".some(th => th.textContent.includes('à 24 mois'))", timeout=30_000)
+    page.locator(".indicator-table th", has_text="à 24 mois").first.wait_for(timeout=30_000)
     assert watched.errors == []
 
 
