@@ -141,12 +141,12 @@ def branches_and_cqps(engine: sa.Engine) -> dict[str, list[str]]:
 
 
 def every_route(engine: sa.Engine, where: dict | None = None, years: tuple = (None, None),
-                scope=None) -> Attacker:
+                scope=None, rows: int = 6) -> Attacker:
     """Read every pair of requests of the same people the attacker knows, for one filter
-    set; the attacker holds the differences found."""
+    set (up to ``rows`` rows of each cut); the attacker holds the differences found."""
     attacker = Attacker(engine, where, years, scope)
     for dim in CUTS:
-        attacker.a_row_and_its_filter(dim)
+        attacker.a_row_and_its_filter(dim, rows)
     attacker.a_year_and_its_range()
     attacker.the_whole_year_and_until_december()
     branches = branches_and_cqps(engine)

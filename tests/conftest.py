@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import uuid
 from pathlib import Path
 
@@ -60,12 +61,57 @@ def backend(request, tmp_path) -> str:
         admin.dispose()
 
 
+#: The PostgreSQL database every test database of a session is copied from.
+TEMPLATE = "t_template_head"
+
+
+@pytest.fixture(scope="session")
+def templates(tmp_path_factory) -> dict[str, str]:
+    """Per backend, a database at the head revision with the tests' HMAC key, made once per
+    session (and worker): the migrations run once, not for every test. Filled lazily."""
+    return {"folder": str(tmp_path_factory.mktemp("templates"))}
+
+
+def _template(kind: str, templates: dict[str, str], request) -> str:
+    """The template of ``kind`` (a file, or a PostgreSQL database's name), made once."""
+    if kind not in templates:
+        if kind == "postgresql":
+            server = request.getfixturevalue("postgres_server")
+            admin = sa.create_engine(server.url(), isolation_level="AUTOCOMMIT")
+            with admin.connect() as connection:
+                connection.execute(sa.text(f"CREATE DATABASE {TEMPLATE}"))
+            admin.dispose()
+            made = make_engine(server.url(TEMPLATE))
+            templates[kind] = TEMPLATE
+        else:
+            templates[kind] = str(Path(templates["folder"]) / f"head.{kind}")
+            made = make_engine(f"{kind}:///{templates[kind]}")
+        use_hmac_key(made)
+        if kind == "duckdb":  # the file alone holds everything: a copy is a database
+            with made.connect() as connection:
+                connection.exec_driver_sql("CHECKPOINT")
+        made.dispose()
+    return templates[kind]
+
+
 @pytest.fixture
-def engine(backend):
+def engine(backend, templates, request):
     """An engine on a fresh database of each backend, schema at the head revision, with the
-    tests' HMAC key (the same published figures at every run)."""
+    tests' HMAC key (the same published figures at every run): a copy of the session's
+    template (:func:`templates`)."""
+    url = sa.make_url(backend)
+    kind = url.get_backend_name()
+    template = _template(kind, templates, request)
+    if kind == "postgresql":
+        server = request.getfixturevalue("postgres_server")
+        admin = sa.create_engine(server.url(), isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            connection.execute(sa.text(f"DROP DATABASE {url.database} WITH (FORCE)"))
+            connection.execute(sa.text(f"CREATE DATABASE {url.database} TEMPLATE {template}"))
+        admin.dispose()
+    else:
+        shutil.copyfile(template, url.database)
     engine = make_engine(backend)
-    use_hmac_key(engine)
     yield engine
     engine.dispose()
 

@@ -257,12 +257,12 @@ def test_the_same_people_read_the_same_through_every_request(demo_engine):
     """A row of a cut and the same filter alone, a year and its range, a branch, its CQPs
     and its scope, VAE columns and a VAE filter, certified and full, ``--until 12-31`` and
     the whole year: one value each, on every backend."""
-    attacker = every_route(demo_engine)
-    assert attacker.routes > 60
+    attacker = every_route(demo_engine, rows=3)
+    assert attacker.routes > 40
     assert attacker.differences == []
     filtered = every_route(demo_engine, where={"region_code": ["11", "84"]},
-                           years=(2021, 2024), scope=["0016", "1979"])
-    assert filtered.routes > 30
+                           years=(2021, 2024), scope=["0016", "1979"], rows=2)
+    assert filtered.routes > 25
     assert filtered.differences == []
 
 
@@ -310,7 +310,7 @@ requests = st.fixed_dictionaries({
 ATTACK_EXAMPLES = int(os.environ.get("CQP_ATTACK_EXAMPLES", "0"))
 
 
-@settings(max_examples=ATTACK_EXAMPLES or 4, deadline=None, derandomize=not ATTACK_EXAMPLES,
+@settings(max_examples=ATTACK_EXAMPLES or 3, deadline=None, derandomize=not ATTACK_EXAMPLES,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(request=requests, data=st.data())
 def test_random_data_and_filters_read_one_value_per_set_of_people(engine, request, data):
@@ -320,5 +320,5 @@ def test_random_data_and_filters_read_one_value_per_set_of_people(engine, reques
                       source="test")
     where = {dim: data.draw(st.lists(st.sampled_from(FILTER_VALUES[dim]), min_size=1,
                                      max_size=2, unique=True)) for dim in request["where"]}
-    attacker = every_route(engine, where, (None, None), request["scope"])
-    assert attacker.differences == []
+    attacker = every_route(engine, where, (None, None), request["scope"], rows=2)
+    assert attacker.differences == []  # (a scope may hold no data: no route then)
