@@ -79,6 +79,15 @@ def kaplan_meier(observations: list[tuple[int, bool]], horizon: int
 Z = 1.959963984540054
 
 
+def wilson_interval(k: float, n: float) -> tuple[float, float, float]:
+    """(rate, low, high): the Wilson score interval at 95 %, from its textbook formula
+    (Wilson 1927), written here apart from the product's."""
+    p = k / n
+    centre = (p + Z * Z / (2 * n)) / (1 + Z * Z / n)
+    half = Z / (1 + Z * Z / n) * math.sqrt(p * (1 - p) / n + Z * Z / (4 * n * n))
+    return p, max(0.0, centre - half), min(1.0, centre + half)
+
+
 def expected_counts(dataset: Dataset, by: list[str], where: dict[str, list],
                     years: tuple[int | None, int | None], scope: set[str] | None,
                     until: tuple[int, int] | None = None,

@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from openpyxl import load_workbook
+from playwright.sync_api import expect
 
 from cqp_metrics import compute
 from cqp_metrics.db import make_engine
@@ -114,6 +115,14 @@ def watched(browser, server):
     page.close()
 
 
+def settled(page, timeout: float = 60_000) -> None:
+    """Until the page's panes have come from the server: Panel marks a pane it waits for
+    with ``pn-loading`` (Playwright's locators see into Panel's shadow roots)."""
+    page.locator(".page-nav button").first.wait_for(timeout=timeout)
+    expect(page.locator(".pn-loading")).to_have_count(0, timeout=timeout)
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => r()))")
+
+
 def kpi_value(page, name: str) -> str:
     return page.locator(f'[data-kpi="{name}"] .kpi-value').inner_text().strip()
 
@@ -145,7 +154,7 @@ def test_every_page_renders_with_no_console_error_and_no_outside_request(watched
         if slug != "overview":  # the server answers the click, then writes the link
             page.wait_for_function(f"() => location.search.includes('page={slug}')",
                                    timeout=30_000)
-        page.wait_for_timeout(2500)
+        settled(page)
         assert page.locator(".page-error").count() == 0, slug
         target = (SHOTS or tmp_path) / f"{slug}.png"
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -306,7 +315,7 @@ def test_no_page_has_a_critical_or_serious_accessibility_violation(watched):
     found = {}
     for slug in SLUGS:
         watched.open(f"?page={slug}")
-        watched.page.wait_for_timeout(3000)
+        settled(watched.page)
         violations = axe.run(watched.page).response["violations"]
         found[slug] = [(v["id"], v["impact"], [n["html"][:120] for n in v["nodes"][:2]])
                        for v in violations if v["impact"] in ("critical", "serious")]
@@ -383,14 +392,14 @@ def test_the_secret_is_said_not_hidden(watched, demo_url):
     page = watched.page
     watched.open("?" + urllib.parse.urlencode({"pathway": json.dumps(["vae"]),
                                                "region": json.dumps([partly[0]])}))
-    page.wait_for_selector(".kpi", timeout=30_000)
-    page.wait_for_timeout(2000)
+    expect(page.locator(".hidden-categories").first).to_contain_text("secret", timeout=30_000)
+    settled(page)
     notes = " ".join(page.locator(".hidden-categories").all_inner_texts())
     assert "secret" in notes and all(y in notes for y in partly[1]), (notes, partly)
     watched.open("?" + urllib.parse.urlencode({"pathway": json.dumps(["vae"]),
                                                "region": json.dumps([wholly])}))
-    page.wait_for_selector(".kpi", timeout=30_000)
-    page.wait_for_timeout(2000)
+    expect(page.locator(".secret-chart").first).to_contain_text("secret", timeout=30_000)
+    settled(page)
     said = page.locator(".secret-chart").all_inner_texts()
     assert any("Taux de validation totale" in t and "secret" in t for t in said), said
     assert not [t for t in page.locator(".no-data").all_inner_texts() if "Aucune" in t]
@@ -488,8 +497,7 @@ def test_english_pages_say_their_sidebar_banner_and_key_figures_in_english(watch
               "Mois restants", "Tapez un code", "Complétées", "Bloc de compétences")
     for slug in ("overview", "partial", "recognition", "referential", "territories"):
         watched.open(f"?lang=en&page={slug}")
-        page.wait_for_selector(".cqp-info", timeout=30_000)
-        page.wait_for_timeout(1500)
+        settled(page)
         text = page.evaluate("""() => { const out = [];
             const walk = (n) => { if (n.nodeType === 3) out.push(n.textContent);
               if (n.shadowRoot) walk(n.shadowRoot); for (const c of n.childNodes) walk(c); };
@@ -504,15 +512,15 @@ def test_each_page_setting_is_in_the_link(watched):
     into it when changed, and a bad value is named without discarding the others."""
     watched.open("?page=territories&indicator=full_rate&pathway=%5B%22vae%22%5D")
     page = watched.page
-    page.wait_for_timeout(4000)
     select = page.locator("select").filter(has_text="Taux de validation totale").first
+    select.wait_for(timeout=30_000)
+    settled(page)
     assert select.evaluate("e => e.options[e.selectedIndex].text") == \
         "Taux de validation totale"
     assert "indicator=full_rate" in page.url and "pathway" in page.url
     watched.open("?page=partial&by_cohort=true&indicator=nope")
-    page.wait_for_timeout(4000)
     toggle = page.get_by_role("button", name="Une courbe par année de cohorte")
-    assert "active" in (toggle.get_attribute("class") or "")
+    expect(toggle).to_have_class(re.compile("active"), timeout=30_000)
     assert "by_cohort=true" in page.url
     assert "indicator « nope »" in page.locator(".ignored-link").inner_text()
     assert watched.errors == []
@@ -522,7 +530,7 @@ def test_the_data_page_offers_the_report_for_its_filters(watched, demo_url, tmp_
     watched.open("?page=data&pathway=vae&year_from=2020&year_to=2023")
     page = watched.page
     page.wait_for_selector(".download-report", timeout=30_000)
-    page.wait_for_timeout(1000)
+    settled(page)
     with page.expect_download(timeout=60_000) as info:
         page.locator(".download-report").get_by_role("button").click()
     path = tmp_path / "rapport.html"
@@ -543,7 +551,7 @@ def test_downloads_hold_what_the_data_page_shows(watched, demo_url, tmp_path):
     watched.open("?page=data")
     page = watched.page
     page.wait_for_selector(".download-csv", timeout=30_000)
-    time.sleep(1)
+    settled(page)
     with page.expect_download() as info:
         page.locator(".download-csv").get_by_role("button").click()
     csv_path = tmp_path / "shown.csv"
@@ -685,8 +693,9 @@ def test_a_malformed_scope_shows_nothing(browser, demo_url, tmp_path, scope):
 
 def test_the_pages_stay_up_during_a_load_and_switch_when_it_commits(browser, demo_url,
                                                                      tmp_path):
-    """A load holds the DuckDB write lock for seconds: new sessions still open on the last
-    complete data, then show the new data once the load has committed."""
+    """A load holds the DuckDB write lock (here until the page has opened): new sessions
+    still open on the last complete data, then show the new data once the load has
+    committed."""
     import shutil
 
     path = tmp_path / "served.duckdb"
@@ -709,7 +718,12 @@ with writing({url!r}) as engine:
     with engine.begin() as connection:
         write_dataset(connection, extra, source="extra")
     open({str(tmp_path / "written")!r}, "w").close()
-    time.sleep(8)
+    # the lock is held until the test has seen the page: no race with a slow page
+    import pathlib
+    release = pathlib.Path({str(tmp_path / "release")!r})
+    deadline = time.time() + 300
+    while not release.exists() and time.time() < deadline:
+        time.sleep(0.1)
 """], cwd=ROOT)
     served = Server(url, tmp_path / "log")
     try:
@@ -722,6 +736,8 @@ with writing({url!r}) as engine:
         wait_for_kpi(page.page, "juries", before)
         assert page.page.get_by_text("Base inaccessible").count() == 0
         page.close()
+        assert writer.poll() is None, "the writer held its lock while the page opened"
+        (tmp_path / "release").touch()
         assert writer.wait(timeout=60) == 0
         after = expected_last_year(url, "juries")
         assert after != before

@@ -28,7 +28,7 @@ from cqp_metrics.secret import build_ptable, configure, database_rule
 
 from attacker import PERSONS, branches_and_cqps, every_route, subtractions
 from conftest import TEST_HMAC_KEY, WORKED, use_hmac_key
-from reference import random_dataset
+from reference import random_dataset, wilson_interval
 from test_indicators_property import FILTER_VALUES, clear
 
 # -- the perturbation table ------------------------------------------------------------------
@@ -165,13 +165,6 @@ def test_cell_keys_are_summed_in_the_database(engine):
 # -- the publication rule --------------------------------------------------------------------
 
 
-def _wilson(k: float, n: float, z: float = 1.959963984540054) -> tuple[float, float, float]:
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return p, max(0.0, centre - half), min(1.0, centre + half)
-
-
 @pytest.fixture
 def demo_engine(engine):
     """A small demo (the product's generator) on each backend, with a known HMAC key."""
@@ -205,7 +198,7 @@ def test_published_figures_follow_the_rule(demo_engine):
                 if n == 0:
                     assert pd.isna(table.values.at[i, name]) and not table.hidden.at[i, name]
                     continue
-                p, low, high = _wilson(min(k, n), n)
+                p, low, high = wilson_interval(min(k, n), n)
                 assert table.values.at[i, name] == pytest.approx(p)
                 assert table.values.at[i, f"{name}_low"] == pytest.approx(low)
                 assert table.values.at[i, f"{name}_high"] == pytest.approx(high)

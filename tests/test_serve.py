@@ -25,6 +25,7 @@ import pytest
 import sqlalchemy as sa
 from bokeh.util.token import get_token_payload
 from openpyxl import load_workbook
+from playwright.sync_api import expect
 from tornado.web import create_signed_value
 
 from cqp_metrics import access, demo, schema
@@ -347,7 +348,7 @@ def test_downloads_are_scoped_secret_formula_safe_and_audited(served, database, 
     try:
         alice.open("?page=data&by=%5B%22provider_id%22%5D")
         alice.page.wait_for_selector(".download-csv", timeout=60_000)
-        time.sleep(1)
+        expect(alice.page.locator(".pn-loading")).to_have_count(0, timeout=60_000)
         paths = {}
         for kind in ("csv", "xlsx"):
             with alice.page.expect_download() as info:
