@@ -27,10 +27,12 @@ from tornado.web import RequestHandler
 from cqp_metrics import access
 from cqp_metrics.access import NOBODY, Access, ClaimRules
 from cqp_metrics.audit import AuditLog
+from cqp_metrics.config import resolve_db_url, scope_from_env
 from cqp_metrics.db import DatabaseError
 from cqp_metrics.sessions import Session, SessionStore
 
-from .data import engine_for
+from .data import MetricsSource, in_served_session
+from .engines import engine_for
 
 log = logging.getLogger("dashboards")
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -233,6 +235,27 @@ def check_sign_in(settings: AuthSettings, login: str, password: str, address: st
             return "invalid"
     settings.sessions.end_all(login[:64], "locked")
     return "locked"
+
+
+def session_scope(url: str) -> tuple[list[str] | None, Access | None]:
+    """The scope of this session's queries, from the server side only: the signed-in user's
+    branches under ``cqp-metrics serve``; no branch when a served database has users but
+    nobody signed in (plain ``panel serve``); else ``$CQP_SCOPE`` (None: every branch)."""
+    if SETTINGS is not None:
+        found = session_access()
+        return (None if found.scope is None else list(found.scope)), found
+    if in_served_session() and has_users(url):
+        log.warning("users exist but the app is served without sign-in: nothing is shown")
+        return [], NOBODY
+    return scope_from_env(), None  # InputError when set but malformed
+
+
+def session_source(url: str | None = None) -> MetricsSource:
+    """The data source of this session: the database, within the signed-in user's scope
+    (passed down: the data layer never asks who is signed in)."""
+    url = url or resolve_db_url(None)
+    scope, found = session_scope(url)
+    return MetricsSource(url=url, scope=scope, access=found)
 
 
 def has_users(url: str) -> bool:

@@ -4,27 +4,26 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pandas as pd
 import panel as pn
 import param
-import sqlalchemy as sa
 
-from cqp_metrics import catalogue, derived
+from cqp_metrics import catalogue
 from cqp_metrics.access import NOBODY, Access
 from cqp_metrics.api import IndicatorTable, compute_query, prefetch
 from cqp_metrics.cache import TABLES
 from cqp_metrics.config import SecretRule, resolve_db_url, scope_from_env
-from cqp_metrics.db import DatabaseError, check_schema, error_reason, make_engine
+from cqp_metrics.db import DatabaseError, check_schema, error_reason
 from cqp_metrics.formatting import source_note
 from cqp_metrics.period import data_cut
 from cqp_metrics.query import IndicatorQuery
 from cqp_metrics.secret import database_rule
 from cqp_metrics.survival import completion_curve
 
-_ENGINES: dict[str, sa.Engine] = {}
+from .engines import data_version, engine_for
+
 #: Threads that answer a page's requests side by side, shared by every session.
 _POOL = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2),
                            thread_name_prefix="cqp-requests")
@@ -37,33 +36,6 @@ def _for_people(message: str) -> str:
         return ("Base introuvable : l'administrateur doit charger des données "
                 "(« cqp-metrics load » ou « cqp-metrics demo »).")
     return message
-
-
-def engine_for(url: str) -> sa.Engine:
-    """One engine per database for the whole server (a DuckDB file opened read-only once,
-    and again when a load has replaced it)."""
-    if url not in _ENGINES:
-        _ENGINES[url] = make_engine(url, read_only=True, hold_file=False)
-    return _ENGINES[url]
-
-
-#: How long a read of the data version holds (seconds): a page's requests share one read
-#: instead of opening the database once more each; a load shows within that time.
-VERSION_HOLDS = 1.0
-_VERSIONS: dict[str, tuple[float, int]] = {}
-
-
-def _data_version(url: str) -> int:
-    """Changes whenever the data change (a load, a correction, an RNCP import): the cache
-    key includes it."""
-    now = time.monotonic()
-    read_at, value = _VERSIONS.get(url, (-VERSION_HOLDS, 0))
-    if now - read_at < VERSION_HOLDS:
-        return value
-    with engine_for(url).connect() as connection:
-        value = derived.version(connection)
-    _VERSIONS[url] = (now, value)
-    return value
 
 
 def _indicator_table(url: str, version: int, query: IndicatorQuery,
@@ -111,21 +83,6 @@ def in_served_session() -> bool:
     return bool(pn.state.curdoc and pn.state.curdoc.session_context)
 
 
-def session_scope(url: str) -> tuple[list[str] | None, Access | None]:
-    """The scope of this session's queries, from the server side only: the signed-in user's
-    branches under ``cqp-metrics serve``; no branch when a served database has users but
-    nobody signed in (plain ``panel serve``); else ``$CQP_SCOPE`` (None: every branch)."""
-    from . import auth
-
-    if auth.SETTINGS is not None:
-        access = auth.session_access()
-        return (None if access.scope is None else list(access.scope)), access
-    if in_served_session() and auth.has_users(url):
-        log.warning("users exist but the app is served without sign-in: nothing is shown")
-        return [], NOBODY
-    return scope_from_env(), None  # InputError when set but malformed
-
-
 def _frozen(where: dict | None) -> tuple:
     return tuple(sorted((k, tuple(v)) for k, v in (where or {}).items() if v))
 
@@ -138,12 +95,19 @@ class MetricsSource(param.Parameterized):
     scope = param.List(default=None, allow_None=True, item_type=str, doc="""
         Branches (IDCC) the user may see; None: all. Default: $CQP_SCOPE.""")
 
-    def __init__(self, **params):
+    def __init__(self, access: Access | None = None, **params):
+        """``scope`` comes from the server side: the app passes the signed-in user's
+        (:func:`dashboards.auth.session_scope`). Without one, ``$CQP_SCOPE`` outside a
+        served session, and nothing at all inside one (deny by default)."""
         params.setdefault("url", resolve_db_url(None))
         #: Who is signed in (``cqp-metrics serve``), None when nobody signs in.
-        self.access: Access | None = None
+        self.access: Access | None = access
         if "scope" not in params:
-            params["scope"], self.access = session_scope(params["url"])
+            if in_served_session():
+                log.warning("a served session's source made without its scope: nothing shown")
+                params["scope"], self.access = [], NOBODY
+            else:
+                params["scope"] = scope_from_env()  # InputError when set but malformed
         super().__init__(**params)
         self.param.scope.constant = True  # from the server side only, never a widget
 
@@ -187,7 +151,7 @@ class MetricsSource(param.Parameterized):
 
     def answer(self, query: IndicatorQuery, totals: bool = False) -> IndicatorTable:
         """The table of a request (cached for every session)."""
-        return _indicator_table(self.url, _data_version(self.url), query, totals)
+        return _indicator_table(self.url, data_version(self.url), query, totals)
 
     def answers(self, requests: dict[str, IndicatorQuery]) -> dict[str, IndicatorTable]:
         """The tables of a page's requests, computed side by side, each cached for every
@@ -196,7 +160,7 @@ class MetricsSource(param.Parameterized):
         What the requests not cached yet will read is read first, together
         (:func:`cqp_metrics.api.prefetch`): the requests of one set of filters in one scan
         of each fact, the sets of filters side by side."""
-        version = _data_version(self.url)
+        version = data_version(self.url)
         missing = [q for q in dict.fromkeys(requests.values())
                    if TABLES.peek(_table_key(self.url, version, q, False)) is None]
         scans: dict[IndicatorQuery, list[IndicatorQuery]] = {}
@@ -212,7 +176,7 @@ class MetricsSource(param.Parameterized):
     def completion_curve(self, where=None, years=(None, None),
                          by_year: bool = False) -> pd.DataFrame:
         """The Kaplan–Meier completion curve of partial validations (cached)."""
-        return _completion_curve(self.url, _data_version(self.url), _frozen(where),
+        return _completion_curve(self.url, data_version(self.url), _frozen(where),
                                  tuple(years), self._scope(), by_year)
 
     def data_cut(self):
@@ -225,7 +189,7 @@ class MetricsSource(param.Parameterized):
 
     def catalogue(self, what: str):
         """``certifications``, ``branches``, ``source`` or the values of a dimension."""
-        return _catalogue(self.url, _data_version(self.url), self._scope(), what)
+        return _catalogue(self.url, data_version(self.url), self._scope(), what)
 
     def certifications(self) -> pd.DataFrame:
         return self.catalogue("certifications")

@@ -16,6 +16,7 @@ from cqp_metrics.db import DatabaseError
 from cqp_metrics.period import fr_date
 
 from . import warm
+from .auth import session_source
 from .components import frozen
 from .data import MetricsSource
 from .filters import URL_PARAMETERS, Filters
@@ -63,7 +64,8 @@ class ObservatoryApp(pn.viewable.Viewer):
         self.error: str | None = None
         self.ignored: list[str] = []
         try:
-            params.setdefault("source", MetricsSource())
+            if "source" not in params:
+                params["source"] = session_source()
         except InputError as error:  # fail closed: a bad scope shows nothing
             log.error("invalid configuration: %s", error)
             params["source"] = None

@@ -13,7 +13,8 @@ import logging
 import os
 import threading
 
-from .data import MetricsSource, _data_version
+from .data import MetricsSource
+from .engines import data_version
 
 log = logging.getLogger("dashboards")
 
@@ -44,7 +45,7 @@ def _watch(url: str, stop: threading.Event) -> None:
     warmed = None
     while not stop.is_set():
         try:
-            version = _data_version(url)
+            version = data_version(url)
             if version != warmed:
                 warm(url)
                 warmed = version
