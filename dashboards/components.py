@@ -418,7 +418,7 @@ def count_trend_plot(table: IndicatorTable, names: list[str], language: str = "f
                        size=6, **hover((year, "year"), (label(n, language), "texte")))]
     return _shade_incomplete(hv.Overlay(curves), table).opts(
         title=say("Volumes par année", language), height=300, responsive=True,
-        shared_axes=False, legend_position="top_left", xlabel=year,
+        shared_axes=False, legend_position="top", xlabel=year,
         ylabel=say("Effectif", language), yformatter=fr_axis())
 
 

@@ -41,6 +41,7 @@ from .static import (
     bokeh_js,
     in_worker,
     offline_page,
+    take_legends,
     wait_for_charts,
 )
 
@@ -169,10 +170,15 @@ class _Charts:
         if plot is None:
             return ""
         figure = bokeh_figure(plot, CHART_WIDTH, svg=True)
+        legend = take_legends(figure)  # written under the chart, as text
         key = f"chart_{len(self.figures)}"
         self.figures.append((key, figure))
-        return (f'<figure class="chart" role="img" aria-label="{html.escape(description)}">'
-                f"{{{key}}}</figure>")
+        items = "".join(f"<li>{entry.swatch()}<span>{_esc(entry.label)}</span></li>"
+                        for entry in legend)
+        return (f'<figure class="chart"><div role="img" aria-label="{_esc(description)}">'
+                f"{{{key}}}</div>"
+                + (f'<ul class="legend" aria-label="Légende">{items}</ul>' if items else "")
+                + "</figure>")
 
     def embed(self) -> tuple[str, dict[str, str]]:
         if not self.figures:

@@ -406,3 +406,31 @@ def test_every_tile_label_of_the_page_map_meets_wcag_aa_contrast(demo):
                     assert _contrast(colour, fill[abbr]) >= 4.5, (name, abbr)
                     checked += 1
         assert checked == 18
+
+
+def test_the_notebooks_pictures_draw_every_chart_with_its_plotting_area(demo, browser):
+    """The HoloViews charts the notebooks save as pictures, in the very page
+    :func:`~dashboards.static.png` photographs: BokehJS lays out each plotting area at a
+    readable size (a legend outside the frame once squeezed it)."""
+    from dashboards.components import count_trend_plot, rate_trend_plot
+    from dashboards.pages.referential import blocks_plot, funnel_plot
+    from dashboards.static import chart_document, frames
+
+    by_year = compute(demo, by=["year"])
+    blocks = compute(demo, by=["referential_version", "block_code"],
+                     where={"cqp_code": ["CQPI-LOG"]}).masked().dropna(
+        subset=["block_pass_rate"])
+    providers = compute(demo, names=["full_rate"], by=["provider_id"]).masked().dropna(
+        subset=["full_rate", "provider_id"])
+    overall = compute(demo, names=["full_rate"]).masked()["full_rate"].iloc[0]
+    plots = [count_trend_plot(by_year, ["enrolments", "juries", "full"]),
+             rate_trend_plot(by_year, "full_rate"), blocks_plot(blocks),
+             funnel_plot(providers, overall),
+             tile_map(compute(demo, by=["region_code"]), "enrolments")]
+    for plot in plots:
+        page = browser.new_page()
+        page.set_content(chart_document(plot))
+        (laid,) = frames(page)
+        page.close()
+        assert laid["frame_width"] >= 0.6 * laid["width"], laid
+        assert laid["frame_height"] >= 0.5 * laid["height"] - 60, laid

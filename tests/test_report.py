@@ -100,6 +100,40 @@ def test_the_report_opens_offline_and_requests_nothing(report_file, browser):
     assert "<link" not in markup and "@import" not in markup
 
 
+#: A chart whose plotting area BokehJS laid out smaller than this is squeezed, not drawn.
+MIN_FRAME = (300, 150)
+
+
+def _frames_of(page) -> list[dict]:
+    from dashboards.static import frames
+
+    return frames(page)
+
+
+def test_every_chart_draws_its_plotting_area_and_its_legend_covers_nothing(report_file,
+                                                                         browser):
+    """Each chart's plotting area as BokehJS lays it out (``frame.bbox``), in the report's
+    HTML: as many as the report has charts, none squeezed; each legend is text under its
+    chart, below the chart's box."""
+    page = browser.new_page(viewport={"width": 900, "height": 1200})
+    page.goto(report_file.as_uri())
+    laid = _frames_of(page)
+    charts = page.locator("figure.chart").count()
+    boxes = page.evaluate("""() => [...document.querySelectorAll('figure.chart')].map(f => {
+        const chart = f.querySelector('[role=img]').getBoundingClientRect();
+        const legend = f.querySelector('ul.legend');
+        return {bottom: chart.bottom, legend: legend ? legend.getBoundingClientRect().top
+                                                      : null};})""")
+    page.close()
+    assert len(laid) == charts >= 9, laid
+    squeezed = [f for f in laid if f["frame_width"] < MIN_FRAME[0]
+                or f["frame_height"] < MIN_FRAME[1]]
+    assert not squeezed, squeezed
+    legends = [b for b in boxes if b["legend"] is not None]
+    assert len(legends) >= 3  # counts, blocks by version, providers' funnel
+    assert all(b["legend"] >= b["bottom"] - 0.5 for b in legends), boxes
+
+
 def test_its_key_figures_are_the_cli_ones(report_file, demo_url):
     text = report_file.read_text(encoding="utf-8")
     year = int(re.search(r"Chiffres clés (\d{4})", text).group(1))
@@ -150,15 +184,53 @@ def test_the_pdf_has_its_pages_and_text(demo_url, tmp_path):
     # the table of contents gives each section's page, and the page says it is that one
     contents = first.split("Sommaire", 1)[1].lstrip("\n").split("\n\n\n")[0]
     entries = re.findall(r"^\s*(\S.*?\S)\s{3,}(\d+)\s*$", contents, flags=re.M)
-    assert len(entries) == 9, first
+    assert len(entries) == 10, first
     sheets = text.split("\f")
     for title, number in entries:
         assert title in sheets[int(number) - 1], (title, number)
     assert f"page 1 / {pages}" in first
     year = int(re.search(r"Chiffres clés (\d{4})", text).group(1))
     spaced = " ".join(text.replace("\xa0", " ").replace("\u202f", " ").split())
+    _each_chart_label_read_once(output, demo_url, tmp_path)
     for value in key_figures_from_cli(demo_url, year).values():
         assert value.replace("\xa0", " ").replace("\u202f", " ") in spaced, value
+
+
+def _each_chart_label_read_once(pdf: Path, demo_url: str, tmp_path: Path) -> None:
+    """The PDF's text (pdftotext) holds each chart's title as often as the page shows it
+    (in the charts, laid out by BokehJS, and in the text around them): once per chart, never
+    twice, never mirrored."""
+    from playwright.sync_api import sync_playwright
+
+    from dashboards.chromium import CHROMIUM_ARGS, chromium_path
+
+    html_file = tmp_path / "same.html"
+    result = runner.invoke(app, ["report", "--branch", "0016", "--db", demo_url,
+                                 "--output", str(html_file)])
+    assert result.exit_code == 0, result.output
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path(),
+                                             args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.goto(html_file.as_uri())
+        laid = _frames_of(page)
+        around = page.inner_text("body")  # the charts' own text is not in it
+        browser.close()
+
+    def flat(text: str) -> str:
+        return " ".join(text.replace("\xa0", " ").replace("\u202f", " ").split())
+
+    read = flat(subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True,
+                               check=True).stdout)
+    titles = [flat(f["title"]) for f in laid]
+    own = [t for t in set(titles) if t not in flat(around)]  # said by a chart only
+    assert len(own) >= 5, own
+    for title in own:
+        assert read.count(title) == titles.count(title), (title, read.count(title))
+    for title in titles:
+        assert title[::-1] not in read
+    for axis in ("Effectif", "Présentés au jury", "Année"):
+        assert axis[::-1] not in read, axis
 
 
 def test_a_cqp_sheet_for_the_cpne(demo_url, tmp_path):
