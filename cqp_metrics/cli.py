@@ -390,17 +390,23 @@ def import_certifinfo_command(
 @app.command("registrations")
 def registrations_command(
     db: DbOption = None,
-    ending_within: Annotated[int, typer.Option(help="Horizon en mois.", min=0)] = 12,
+    ending_within: Annotated[int, typer.Option(
+        "--ending-within", help="Enregistrements en cours qui prennent fin d'ici N mois.",
+        min=0)] = 12,
+    lapsed: Annotated[bool, typer.Option(
+        "--lapsed", help="Les enregistrements expirés et non renouvelés, à la place.")]
+    = False,
     scope: Annotated[str | None, typer.Option(help="Branches visibles (IDCC).")] = None,
     today: Annotated[str | None, typer.Option(help="Date de référence AAAA-MM-JJ.")] = None,
 ) -> None:
-    """Par branche : enregistrements qui prennent fin dans N mois, CQP jamais enregistrés."""
-    import datetime as dt
-
+    """Par branche : enregistrements qui prennent fin d'ici N mois (ou expirés, avec
+    --lapsed) et CQP jamais enregistrés."""
     from rich.table import Table
 
     from .catalogue import certifications
     from .catalogue import ending_within as ending
+    from .catalogue import lapsed as lapsed_of
+    from .formatting import months_text, registration_state
 
     with _errors(), _engine(db, read_only=True) as engine:
         database.check_schema(engine)
@@ -413,15 +419,34 @@ def registrations_command(
         if branches is not None:
             catalogue = catalogue[catalogue["branch"].isin(branches)]
         for branch, rows in catalogue.groupby("branch"):
-            table = Table(title=Text(f"Branche {branch} — fin d'enregistrement d'ici "
-                                     f"{ending_within} mois (au {day:%d/%m/%Y})"))
-            for column in ("CQP", "Intitulé", "Registre", "Code", "Fin", "Mois restants"):
-                table.add_column(column)
-            for row in ending(rows, ending_within).itertuples():
-                table.add_row(*(Text(str(v)) for v in (
-                    row.cqp_code, row.title, row.recognition, row.rncp_code,
-                    f"{row.valid_until:%d/%m/%Y}", int(row.months_left))))
-            out.print(table)
+            ended = lapsed_of(rows)
+            if lapsed:
+                title = f"Branche {branch} — enregistrements expirés, non renouvelés (au " \
+                        f"{day:%d/%m/%Y})"
+                listed = [(r.cqp_code, r.title, r.lapsed_register, r.lapsed_code,
+                           registration_state("lapsed", None, r.lapsed_on))
+                          for r in ended.itertuples()]
+                columns = ("CQP", "Intitulé", "Registre", "Code", "État")
+            else:
+                title = f"Branche {branch} — fin d'enregistrement d'ici {ending_within} " \
+                        f"mois (au {day:%d/%m/%Y})"
+                listed = [(r.cqp_code, r.title, r.recognition, r.rncp_code,
+                           f"{r.valid_until:%d/%m/%Y}", months_text(r.months_left))
+                          for r in ending(rows, ending_within).itertuples()]
+                columns = ("CQP", "Intitulé", "Registre", "Code", "Fin", "Mois restants")
+            if listed:
+                table = Table(title=Text(title))
+                for column in columns:
+                    table.add_column(column)
+                for row in listed:
+                    table.add_row(*(Text(str(v)) for v in row))
+                out.print(table)
+            else:
+                _say(f"{title} : aucun.")
+            if not lapsed and len(ended):
+                _say(f"Expirés, non renouvelés : {len(ended)} (" + ", ".join(
+                    f"{r.cqp_code} {r.lapsed_code} le {r.lapsed_on:%d/%m/%Y}"
+                    for r in ended.itertuples()) + ") — détail : --lapsed.")
             never = rows[~rows["ever_registered"]]
             _say("CQP jamais enregistrés : " + (", ".join(
                 f"{r.cqp_code} ({r.title})" for r in never.itertuples()) or "aucun"))

@@ -119,7 +119,8 @@ def _french_frame(table: IndicatorTable, language: str, intervals: str) -> pd.Da
         if entry is None:
             continue
         values = frame[column].map(entry.text)
-        if f"{column}_low" not in frame:
+        if f"{column}_low" not in frame or not getattr(entry, "secret", True):
+            # a census (the RNCP/RS coverage of the CQPs) has no sampling interval
             out[label(column, language)] = values
         else:
             bounds = [_interval(lo, hi) for lo, hi in zip(

@@ -76,6 +76,9 @@ ENGLISH: dict[str, str] = {
     "Enregistrements qui prennent fin d'ici {months} mois":
         "Registrations ending within {months} months",
     "aucun enregistrement ne prend fin": "no registration ends",
+    "Enregistrements expirés, non renouvelés": "Lapsed registrations, not renewed",
+    "aucun enregistrement expiré sans renouvellement": "no registration lapsed unrenewed",
+    "État": "State",
     "Catalogue national des CQP (Certif Info)": "National catalogue of CQPs (Certif Info)",
     "La liste nomme les CQP de toutes les branches : elle est réservée aux administrateurs.":
         "The list names the CQPs of every branch: it is for administrators only.",

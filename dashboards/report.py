@@ -26,7 +26,7 @@ from cqp_metrics import catalogue, compute
 from cqp_metrics.api import IndicatorTable
 from cqp_metrics.config import SecretRule
 from cqp_metrics.explain import explain, filters_text
-from cqp_metrics.formatting import source_note
+from cqp_metrics.formatting import months_text, registration_state, source_note
 from cqp_metrics.insertion import fragile, promotion_names
 from cqp_metrics.kinds import NOT_SIGNIFICANT, SIGNIFICANT
 from cqp_metrics.period import data_cut, fr_date, period_label, until_of
@@ -34,7 +34,7 @@ from cqp_metrics.query import IndicatorQuery, QueryError
 from cqp_metrics.registry import BY_NAME, label
 from cqp_metrics.render import french_frame, version_changes
 
-from .components import count_trend_plot, rate_trend_plot
+from .components import count_trend_plot, lapse_note, rate_trend_plot
 from .static import (
     ChromiumMissing,
     bokeh_figure,
@@ -106,10 +106,12 @@ def build(engine: sa.Engine, where: dict, year: int | None = None,
     rule = rule or SecretRule()
     today = today or dt.date.today()
 
-    def table(names, by=(), years=(None, None), until=None) -> IndicatorTable:
-        """One request of the report; its periods start at ``since`` unless told."""
+    def table(names, by=(), years=(None, None), until=None, only=None) -> IndicatorTable:
+        """One request of the report; its periods start at ``since`` unless told; ``only``:
+        some of its CQPs."""
         first = since if years[0] is None else years[0]
-        return compute(engine, names, by, where, (first, years[1]), scope, rule, until=until)
+        chosen = where if only is None else {**where, "cqp_code": only}
+        return compute(engine, names, by, chosen, (first, years[1]), scope, rule, until=until)
 
     trends = table(None, ("year",))
     if trends.values.empty:
@@ -125,13 +127,15 @@ def build(engine: sa.Engine, where: dict, year: int | None = None,
         source = source_note(connection)
         certifications = catalogue.matching(catalogue.certifications(connection, scope, today),
                                             where)
+        windows = catalogue.registrations(connection, scope)
+        windows = windows[windows["cqp_code"].isin(certifications["cqp_code"])]
     charts = _Charts()
     sections = [
-        _key_figures(table, trends, year, cut),
+        _key_figures(table, trends, year, cut, certifications, windows),
         _trends(trends, charts),
         _vae(table, year, charts),
         _partial(table, year, charts),
-        _recognition(table, year, certifications, today, charts),
+        _recognition(table, year, certifications, windows, today, charts),
         _insertion(table, year, charts),
         _blocks(table, year, charts),
         _providers(table, year, charts),
@@ -225,7 +229,8 @@ def _key_values(trends: IndicatorTable, year: int) -> dict[str, str]:
     return {name: BY_NAME[name].text(row[name]) for name in KEY_FIGURES}
 
 
-def _key_figures(table, trends: IndicatorTable, year: int, cut: dt.date | None) -> Section:
+def _key_figures(table, trends: IndicatorTable, year: int, cut: dt.date | None,
+                 certifications: pd.DataFrame, windows: pd.DataFrame) -> Section:
     section = Section("chiffres-cles", f"Chiffres clés {year}")
     incomplete = year in trends.incomplete_years()
     until = until_of(cut) if incomplete and cut else None
@@ -252,12 +257,15 @@ def _key_figures(table, trends: IndicatorTable, year: int, cut: dt.date | None) 
                     f" ({period_label(year, until)} / {period_label(year - 1, until)})"
                     if until else f" par rapport à {year - 1}")
         about = explain(name)  # its title and definition
+        note = _lapses(table, year, until, certifications, windows) \
+            if name == "recognition_rate" and change else ""
         cards.append(
             f'<div class="kpi" data-kpi="{name}"><div class="kpi-title">'
             f'{_defined(about.title, name)}</div><div class="kpi-value">{_esc(value)}</div>'
             f'<div class="kpi-change">{_esc(interval)}</div>'
             f'<div class="kpi-change">{_esc(change)}</div>'
-            f'<div class="kpi-def">{_esc(about.definition)}</div></div>')
+            + (f'<div class="kpi-note">{_esc(note)}</div>' if note else "")
+            + f'<div class="kpi-def">{_esc(about.definition)}</div></div>')
     section.add(f'<div class="kpis">{"".join(cards)}</div>')
     if incomplete:
         section.add(f"<p class=\"note\">{year} est incomplète (données au {_esc(fr_date(cut))}) :"
@@ -265,6 +273,24 @@ def _key_figures(table, trends: IndicatorTable, year: int, cut: dt.date | None) 
     section.add(f'<p class="note">Une évolution est « {SIGNIFICANT} » quand son intervalle '
                 f"de confiance à 95 % exclut zéro ; sinon elle est « {NOT_SIGNIFICANT} ».</p>")
     return section
+
+
+def _lapses(table, year: int, until: tuple[int, int] | None, certifications: pd.DataFrame,
+            windows: pd.DataFrame) -> str:
+    """What the recognition rate's change owes to registrations that ended without renewal
+    in the compared periods (the other CQPs' change beside it), as the Vue d'ensemble says."""
+    month, day = until or (12, 31)
+    ended = catalogue.ended_between(windows, dt.date(year - 1, 1, 1), dt.date(year, month, day))
+    if ended.empty:
+        return ""
+    others = sorted(set(certifications["cqp_code"]) - set(ended["cqp_code"]))
+    without = None
+    if others:
+        rows = table(["recognition_rate"], ("year",), (year - 1, year), until,
+                     only=others).published()
+        if len(rows) == 2:
+            without = BY_NAME["recognition_rate"].compare(rows.iloc[-1], rows.iloc[-2])
+    return lapse_note(ended, without)
 
 
 def _trends(trends: IndicatorTable, charts: _Charts) -> Section:
@@ -314,9 +340,26 @@ def _partial(table, year: int, charts: _Charts) -> Section:
     return section
 
 
-def _recognition(table, year: int, certifications: pd.DataFrame, today: dt.date,
-                 charts: _Charts) -> Section:
+def _recognition(table, year: int, certifications: pd.DataFrame, windows: pd.DataFrame,
+                 today: dt.date, charts: _Charts) -> Section:
     section = Section("reconnaissance", "Reconnaissance nationale (RNCP, RS)")
+    on = _esc(fr_date(today))
+    ended = catalogue.lapsed(certifications)
+    section.add(f"<h3>Enregistrements expirés, non renouvelés (au {on})</h3>")
+    section.add(_table_html(pd.DataFrame({
+        "CQP": ended["cqp_code"], "Intitulé": ended["title"],
+        "Registre": ended["lapsed_register"], "Code": ended["lapsed_code"],
+        "État": [registration_state("lapsed", None, d) for d in ended["lapsed_on"]]}),
+        "catalogue") if len(ended) else
+        "<p>Aucun : chaque CQP enregistré l'est encore ou a été renouvelé.</p>")
+    if len(certifications) == 1:  # a CQP's sheet names its own registrations
+        own = catalogue.registration_status(windows, today)
+        section.add("<h3>Enregistrements de ce CQP</h3>", _table_html(pd.DataFrame({
+            "Registre": own["register"], "Code": own["rncp_code"],
+            "Début": own["valid_from"].map(fr_date), "Fin": own["valid_until"].map(fr_date),
+            "État": [registration_state(w.status, w.valid_from, w.valid_until, w.successor)
+                     for w in own.itertuples()]}), "catalogue") if len(own) else
+            "<p>Jamais enregistré au RNCP ni au RS.</p>")
     by_year = table(list(RECOGNITION), ("year",), (None, year))
     section.add(charts.add(rate_trend_plot(by_year, "recognition_rate"),
                            "Taux de reconnaissance nationale par année"))
@@ -325,11 +368,14 @@ def _recognition(table, year: int, certifications: pd.DataFrame, today: dt.date,
                "rncp_code": "Code", "valid_until": "Fin", "months_left": "Mois restants"}
     for months in (12, 24):
         ending = catalogue.ending_within(certifications, months)[list(columns)]
-        ending = ending.assign(valid_until=ending["valid_until"].map(fr_date))
-        section.add(f"<h3>Enregistrements qui prennent fin d'ici {months} mois "
-                    f"(au {_esc(fr_date(today))})</h3>")
+        ending = ending.assign(valid_until=ending["valid_until"].map(fr_date),
+                               months_left=ending["months_left"].map(months_text))
+        section.add(f"<h3>Enregistrements en cours qui prennent fin d'ici {months} mois "
+                    f"(au {on})</h3>")
         section.add(_table_html(ending.rename(columns=columns), "catalogue") if len(ending)
-                    else _nothing("une fin d'enregistrement dans ce délai"))
+                    else f"<p>Aucun enregistrement en cours ne prend fin d'ici {months} mois"
+                         + (" (les enregistrements expirés sont listés plus haut)."
+                            if len(ended) else ".") + "</p>")
     never = certifications[~certifications["ever_registered"]]
     section.add("<h3>CQP jamais enregistrés</h3>", _table_html(
         never[["cqp_code", "title"]].rename(columns=columns), "catalogue") if len(never)

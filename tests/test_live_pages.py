@@ -95,3 +95,36 @@ def test_a_page_redrawn_in_place_shows_what_a_new_page_shows(url, slug):
         assert len(figures) == len(views[-1].select(pn.pane.Bokeh))
     finally:
         pn.state.curdoc = None
+
+
+def test_the_referential_page_follows_the_branch_filter(url):
+    """Choosing a branch in the sidebar: the Référentiel page's selector lists that branch's
+    CQPs only (a CQPI in each of its branches), and a CQP of another branch gives its place
+    to one of the branch's, drawn (not « aucune donnée »)."""
+    from dashboards.filters import Filters
+    from dashboards.pages.referential import ReferentialPage
+
+    source = MetricsSource(url=url, scope=None)
+    filters = Filters(source)
+    page = ReferentialPage(filters=filters, source=source)
+    (box,) = page.controls()
+    owners = source.certifications().set_index("cqp_code")["branch_codes"]
+
+    def of(branch: str) -> set[str]:
+        return {c for c, b in owners.items() if branch in str(b).split("|")}
+
+    page.sheet = "CQP-HCR-CU"
+    filters.branch = ["0016"]
+    assert set(page.param.sheet.objects) == of("0016") == {"CQP-TR-CR", "CQP-TR-AQ",
+                                                            "CQPI-LOG"}
+    assert page.sheet in of("0016")
+    assert box.options == [filters.labels["cqp"][c] for c in page.param.sheet.objects]
+    assert box.value == filters.labels["cqp"][page.sheet]
+    page.sheet = "CQPI-LOG"
+    filters.branch = ["3248"]
+    assert page.sheet == "CQPI-LOG"  # a CQPI belongs to both
+    state = filters.state()
+    page.render(state["where"], state["years"])
+    assert "CQPI-LOG" in page._title.object
+    filters.branch = []
+    assert set(page.param.sheet.objects) == set(owners.index)

@@ -299,3 +299,42 @@ def test_chromium_missing_is_said(monkeypatch, demo_url, tmp_path):
                                  str(tmp_path / "r.pdf")])
     assert result.exit_code == 1 and "chromium introuvable" in result.output
     assert not (tmp_path / "r.pdf").exists()
+
+
+def _section(text: str, anchor: str) -> str:
+    return text.split(f'<h2 id="{anchor}">', 1)[1].split("</section>", 1)[0]
+
+
+def test_lapsed_registrations_come_first_in_recognition_and_the_sheet_names_its_own(demo_url):
+    """Every registration of branch 0016 has ended on 1 June 2026 but CQPI-LOG's (it ends
+    on 31 May 2026: the day before): the recognition section opens with the lapsed ones,
+    « expirée le …, non renouvelée »; a CQP's sheet names its registrations and dates; the
+    recognition key figure says its change comes from CQP-TR-CR's registration, ended on
+    29 February 2024 and not renewed."""
+    import datetime as dt
+
+    from cqp_metrics import make_engine
+    from dashboards.report import report_for
+
+    engine = make_engine(demo_url, read_only=True)
+    try:
+        branch = report_for(engine, branch="0016", year=2024, today=dt.date(2026, 6, 1))
+        sheet = report_for(engine, cqp="CQP-TR-AQ", year=2024, today=dt.date(2026, 6, 1))
+    finally:
+        engine.dispose()
+    parser = Tables()
+    parser.feed(_section(branch.html, "reconnaissance"))
+    first = parser.tables[0]
+    assert first[0] == ["CQP", "Intitulé", "Registre", "Code", "État"]
+    assert sorted((row[0], row[3], row[4]) for row in first[1:]) == [
+        ("CQP-TR-AQ", "RS5678", "expirée le 31/12/2025, non renouvelée"),
+        ("CQP-TR-CR", "RNCP34001", "expirée le 29/02/2024, non renouvelée"),
+        ("CQPI-LOG", "RNCP35120", "expirée le 31/05/2026, non renouvelée")]
+    note = re.search(r'data-kpi="recognition_rate".*?kpi-note">([^<]*)<', branch.html, re.S)
+    assert note and "RNCP34001 (CQP-TR-CR) le 29/02/2024" in note.group(1)
+    parser = Tables()
+    parser.feed(_section(sheet.html, "reconnaissance"))
+    own = parser.tables[1]
+    assert own == [["Registre", "Code", "Début", "Fin", "État"],
+                   ["RS", "RS5678", "01/01/2021", "31/12/2025",
+                    "expirée le 31/12/2025, non renouvelée"]]
