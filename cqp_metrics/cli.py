@@ -461,9 +461,13 @@ def report_command(
     year: Annotated[int | None, typer.Option(
         "--year", help="Année des chiffres clés (défaut : la dernière année complète).")]
     = None,
-    output: Annotated[Path, typer.Option(
-        "--output", help="Fichier .html (autonome, lisible hors ligne) ou .pdf (A4).")]
-    = Path("rapport.html"),
+    output: Annotated[str, typer.Option(
+        "--output", help="Fichier .html (autonome, lisible hors ligne) ou .pdf (A4) ; « - » : "
+        "le HTML sur la sortie standard.")] = "rapport.html",
+    publisher: Annotated[str | None, typer.Option(
+        "--publisher", help="Éditeur du rapport, sur sa couverture (l'observatoire).")] = None,
+    logo: Annotated[Path | None, typer.Option(
+        "--logo", help="Logo de l'éditeur (PNG, JPEG ou SVG), intégré au fichier.")] = None,
     scope: Annotated[str | None, typer.Option(
         help="Branches visibles (codes IDCC séparés par des virgules) ; défaut : toutes.")]
     = None,
@@ -471,8 +475,10 @@ def report_command(
 ) -> None:
     """Le rapport annuel d'une branche ou la fiche d'un CQP, en un fichier HTML ou PDF."""
     with _errors(), _engine(db, read_only=True) as engine:
-        if output.suffix.lower() not in (".html", ".pdf"):
-            raise Failure(f"--output attend un fichier .html ou .pdf, reçu « {output.name} »")
+        target = None if output == "-" else Path(output)
+        if target is not None and target.suffix.lower() not in (".html", ".pdf"):
+            raise Failure(f"--output attend un fichier .html ou .pdf (ou « - »), reçu "
+                          f"« {target.name} »")
         try:
             from dashboards.report import ReportError, report_for, write
         except ImportError:
@@ -481,11 +487,14 @@ def report_command(
         database.check_schema(engine)
         try:
             made = report_for(engine, None if branch is None else branch_code(branch), cqp,
-                              year, _scope(scope))
-            write(made, output)
+                              year, _scope(scope), publisher=publisher, logo=logo)
+            if target is None:
+                sys.stdout.write(made.html)
+                return
+            write(made, target)
         except ReportError as error:
             raise Failure(str(error)) from None
-        _say(f"Rapport écrit : {output} ({made.title}, {made.year}).")
+        _say(f"Rapport écrit : {target} ({made.title}, {made.year}).")
 
 
 @app.command("dossier-rncp")
