@@ -90,7 +90,8 @@ def certifications(connection: sa.Connection, scope: Iterable[str] | None = None
         if len(windows) else windows
     current = current.sort_values("valid_until", na_position="first").drop_duplicates(
         "cqp_code", keep="last").set_index("cqp_code")
-    frame["recognition"] = frame["cqp_code"].map(current["register"]).fillna("branche seule")
+    register = frame["cqp_code"].map(current["register"]).astype(object)
+    frame["recognition"] = register.where(register.notna(), "branche seule")
     frame["rncp_code"] = frame["cqp_code"].map(current["rncp_code"])
     frame["valid_until"] = frame["cqp_code"].map(current["valid_until"])
     frame["months_left"] = frame["valid_until"].map(

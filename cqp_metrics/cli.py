@@ -497,6 +497,51 @@ def report_command(
         _say(f"Rapport écrit : {target} ({made.title}, {made.year}).")
 
 
+@app.command("notify")
+def notify_command(
+    config: Annotated[Path, typer.Option(
+        "--config", help="Fichier TOML : serveur SMTP, expéditeur, variable d'environnement "
+        "du mot de passe, destinataires et leurs branches, rapports et alertes.")],
+    dry_run: Annotated[Path | None, typer.Option(
+        "--dry-run", help="Écrire les messages en fichiers .eml dans ce dossier au lieu de "
+        "les envoyer.")] = None,
+    today: Annotated[str | None, typer.Option(help="Date de référence AAAA-MM-JJ.")] = None,
+    db: DbOption = None,
+) -> None:
+    """Envoie à chaque destinataire, par SMTP, les rapports et les alertes de ses branches
+    qui lui sont dus (à lancer chaque jour par cron ou un minuteur systemd)."""
+    from . import notify
+    from .audit import AuditLog
+
+    with _errors():
+        day = _date_option("--today", today) or dt.date.today()
+        settings = notify.read_config(config)
+        try:
+            from dashboards.report import ReportError, attachment
+        except ImportError:
+            raise Failure("les rapports demandent les tableaux de bord : pip install "
+                          "'cqp-metrics[dashboards]'") from None
+        with _engine(db, read_only=True) as engine:
+            database.check_schema(engine)
+            notify.check_scope(engine, settings)
+            audit = AuditLog(resolve_db_url(db))
+            try:
+                try:
+                    items = notify.plan(engine, settings, audit, attachment, day)
+                except ReportError as error:
+                    raise Failure(str(error)) from None
+                if dry_run is not None:
+                    written = notify.write_eml(items, dry_run, audit)
+                    _say(f"{len(written)} message(s) écrit(s) dans {dry_run} (rien n'a été "
+                         "envoyé).", *(f"  {path.name}" for path in written))
+                    return
+                sent = notify.send(items, settings.smtp, audit)
+            finally:
+                audit.dispose()
+        _say(f"{sent} message(s) envoyé(s)." if sent else "Rien à envoyer aujourd'hui.",
+             *(f"  {item.recipient.email} : {item.message['Subject']}" for item in items))
+
+
 @app.command("dossier-rncp")
 def dossier_rncp_command(
     cqp: Annotated[str, typer.Option("--cqp", help="Code du CQP dont l'enregistrement est à "

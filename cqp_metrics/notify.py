@@ -37,7 +37,6 @@ from . import catalogue, schema
 from .api import compute
 from .audit import AuditLog
 from .config import InputError, branch_code
-from .formatting import registration_state
 from .period import data_cut, fr_date, period_label, until_of, year_complete
 from .registry import BY_NAME, label
 
@@ -268,8 +267,8 @@ def registration_alerts(engine: sa.Engine, branches: tuple[str, ...], today: dt.
         end = pd.Timestamp(row.lapsed_on).date()
         out.append(Alert(f"lapsed:{row.cqp_code}:{row.lapsed_code}:{end}",
                          f"{row.cqp_code} ({row.title}) : l'enregistrement {row.lapsed_code} "
-                         f"est {registration_state('lapsed', None, end)} ; ses certificats "
-                         "n'ont plus de reconnaissance nationale."))
+                         f"a expiré le {fr_date(end)} sans être renouvelé ; les certificats "
+                         "délivrés depuis n'ont plus de reconnaissance nationale."))
     return out
 
 
@@ -281,7 +280,7 @@ def drop_alerts(engine: sa.Engine, branches: tuple[str, ...]) -> list[Alert]:
         cut = data_cut(connection)
     if cut is None:
         return []
-    year = cut.year if not year_complete(cut.year, cut) else cut.year
+    year = cut.year
     until = None if year_complete(year, cut) else until_of(cut)
     out = []
     for branch in branches:
@@ -415,7 +414,7 @@ def plan(engine: sa.Engine, config: Config, audit: AuditLog, reporter: Reporter,
         message = _message(config, recipient,
                            f"CQP — {len(news)} alerte(s) pour les branches "
                            f"{', '.join(recipient.branches)}",
-                           f"Bonjour,\n\nNouveau depuis le dernier envoi ({fr_date(today)}) :"
+                           f"Bonjour,\n\nNouveau au {fr_date(today)} :"
                            f"\n\n{lines}\n" + footer)
         outgoing.append(Outgoing(recipient, "alertes", message, [a.key for a in news]))
     return outgoing

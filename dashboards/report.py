@@ -867,3 +867,16 @@ def report_for(engine: sa.Engine, branch: str | None = None, cqp: str | None = N
                      logo=logo)
     except QueryError as error:
         raise ReportError(str(error)) from None
+
+
+def attachment(engine: sa.Engine, branch: str | None, cqp: str | None, scope: list[str],
+               publisher: str | None, logo: Path | None, format: str,
+               today: dt.date) -> tuple[str, bytes, str]:
+    """A report as a file to send (``cqp-metrics notify``): its name, its bytes (PDF or
+    HTML) and its title."""
+    made = report_for(engine, branch, cqp, scope=scope, today=today, publisher=publisher,
+                      logo=logo)
+    stem = f"rapport_{branch}_{made.year}" if branch is not None else f"fiche_{cqp}_{made.year}"
+    stem = re.sub(r"[^A-Za-z0-9_-]", "_", stem)
+    data = to_pdf(made) if format == "pdf" else made.html.encode("utf-8")
+    return f"{stem}.{format}", data, f"{made.title} — {made.year}"
