@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
+import io
 import sys
 from contextlib import ExitStack, contextmanager
 from enum import StrEnum
@@ -20,6 +21,7 @@ from rich.text import Text
 from . import db as database
 from . import schema
 from .api import compute
+from .cli_french import install as install_french
 from .config import InputError, SecretRule, branch_code, parse_branches, resolve_db_url
 from .dimensions import DIMENSIONS
 from .formatting import export_notes, source_note
@@ -44,6 +46,7 @@ DbOption = Annotated[str | None, typer.Option("--db", help="URL SQLAlchemy de la
 
 class Format(StrEnum):
     csv = "csv"
+    csv_fr = "csv-fr"
     xlsx = "xlsx"
     table = "table"
 
@@ -257,6 +260,33 @@ def _parse_where(items: list[str]) -> dict[str, list]:
     return where
 
 
+def _check_values(engine: sa.Engine, where: dict[str, list],
+                  scope: list[str] | None) -> None:
+    """Every value of ``--where`` is one the data know (within the scope): a value that
+    does not exist is one French message naming the known ones, not an empty table."""
+    from .catalogue import dimension_values
+    from .codes import REGIONS, fold
+
+    with engine.connect() as connection:
+        for dim, values in where.items():
+            if dim == "year":
+                continue
+            known = [str(v) for v in dimension_values(connection, dim, scope)]
+            if dim == "region_code":
+                known = sorted(set(known) | set(REGIONS))
+            for value in values:
+                if str(value) in known:
+                    continue
+                near = [k for k in known if fold(k) == fold(str(value))]
+                if dim == "region_code":
+                    near += [c for c, name in REGIONS.items() if fold(name) == fold(str(value))]
+                hint = f" ; vouliez-vous dire « {near[0]} » ?" if near else ""
+                shown = ", ".join(known[:30]) + (f", … ({len(known)} en tout)"
+                                                 if len(known) > 30 else "")
+                raise Failure(f"--where {dim} : valeur inconnue « {value} »{hint} (valeurs "
+                              f"connues : {shown or 'aucune'})")
+
+
 def _scope(text: str | None) -> list[str] | None:
     return None if text is None else parse_branches(text)
 
@@ -270,8 +300,11 @@ def indicators_command(
         help="Filtre DIM=VALEUR[,VALEUR…] ; répétable.")] = None,
     from_year: Annotated[int | None, typer.Option("--from", help="Première année.")] = None,
     to_year: Annotated[int | None, typer.Option("--to", help="Dernière année.")] = None,
-    format: Annotated[Format, typer.Option(help="csv, xlsx ou table.")] = Format.csv,
-    output: Annotated[Path | None, typer.Option(help="Fichier de sortie.")] = None,
+    format: Annotated[Format, typer.Option(
+        help="csv (pour les programmes), csv-fr (pour Excel en français : points-virgules, "
+        "virgules décimales, BOM, notes), xlsx ou table.")] = Format.csv,
+    output: Annotated[str | None, typer.Option(
+        help="Fichier de sortie ; « - » ou rien : la sortie standard.")] = None,
     scope: Annotated[str | None, typer.Option(
         help="Branches visibles (codes IDCC séparés par des virgules) ; défaut : toutes.")] = None,
     totals: Annotated[bool, typer.Option(help="Ajouter une ligne Total sur la dernière "
@@ -297,7 +330,7 @@ def indicators_command(
         "et son intervalle (Newcombe).")] = False,
 ) -> None:
     """Calcule les indicateurs dans la base et les écrit (CSV par défaut)."""
-    from .render import analyst_xlsx, print_table, to_csv
+    from .render import analyst_csv, analyst_xlsx, print_table, to_csv
 
     with _errors(), ExitStack() as stack:
         dims = [d.strip() for d in by.split(",") if d.strip()]
@@ -306,30 +339,53 @@ def indicators_command(
         database.check_schema(engine)
         rule = _requested_rule(engine, min_count, min_denominator, no_secret)
         branches = _scope(scope)
+        _check_values(engine, filters, branches)
         day = None if until is None else parse_until(until)
         table = compute(engine, by=dims, where=filters, years=(from_year, to_year),
                         scope=branches, secret=rule, totals=totals, until=day,
                         changes=changes)
+        target = None if output in (None, "-") else Path(output)
+        notes = export_notes(source_note(engine), {
+            "découpage": ", ".join(dims), **{k: ", ".join(map(str, v)) for k, v in
+                                              filters.items()},
+            "de": from_year, "à": to_year, "jusqu'au (chaque année)": until}, table.rule,
+            table.data_until)
         if format is Format.xlsx:
-            if output is None:
-                raise Failure("--format xlsx demande --output FICHIER.xlsx")
-            notes = export_notes(source_note(engine), {
-                "découpage": ", ".join(dims), **{k: ", ".join(map(str, v)) for k, v in
-                                                  filters.items()},
-                "de": from_year, "à": to_year, "jusqu'au (chaque année)": until}, table.rule,
-                table.data_until)
-            analyst_xlsx(table, output, notes)
-            _say(f"Classeur écrit : {output}")
+            if target is None:
+                buffer = io.BytesIO()
+                analyst_xlsx(table, buffer, notes)
+                _write_bytes(buffer.getvalue())
+                return
+            analyst_xlsx(table, target, notes)
+            _say(f"Classeur écrit : {target}")
+        elif format is Format.csv_fr:
+            data = analyst_csv(table, notes, lang.value)
+            if target is None:
+                _write_bytes(data)
+            else:
+                target.write_bytes(data)
         elif format is Format.csv:
             text = to_csv(table)
-            if output is None:
+            if target is None:
                 sys.stdout.write(text)
             else:
-                output.write_text(text, encoding="utf-8")
+                target.write_text(text, encoding="utf-8")
         else:
-            console = Console(width=None if out.is_terminal else 220) if output is None \
-                else Console(file=output.open("w", encoding="utf-8"), width=220)
+            console = Console(width=None if out.is_terminal else 220) if target is None \
+                else Console(file=stack.enter_context(target.open("w", encoding="utf-8")),
+                             width=220)
             print_table(table, console, lang.value)
+
+
+def _write_bytes(data: bytes) -> None:
+    """Bytes on standard output (``--output -``), as they are."""
+    sys.stdout.flush()
+    stream = getattr(sys.stdout, "buffer", None)
+    if stream is None:  # a captured output (tests) takes text
+        sys.stdout.write(data.decode("utf-8", errors="surrogateescape"))
+    else:
+        stream.write(data)
+        stream.flush()
 
 
 def _requested_rule(engine: sa.Engine, min_count: int | None, min_denominator: int | None,
@@ -834,3 +890,6 @@ def serve_command(
 def main() -> None:
     """Entry point of the console script."""
     app()
+
+
+install_french(app, db_app, users_app)
