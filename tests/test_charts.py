@@ -434,3 +434,24 @@ def test_the_notebooks_pictures_draw_every_chart_with_its_plotting_area(demo, br
         page.close()
         assert laid["frame_width"] >= 0.6 * laid["width"], laid
         assert laid["frame_height"] >= 0.5 * laid["height"] - 60, laid
+
+
+def test_a_key_figure_s_popover_states_the_period_it_covers(demo):
+    """The key figure shows the last year, on the data cut's months when it is incomplete:
+    its popover says that period and the one it is compared with, not the table's years."""
+    import html as markup
+
+    from cqp_metrics.period import period_label, until_of
+    from dashboards.components import kpi_html
+
+    table = compute(demo, names=["enrolments"], by=["year"])
+    cut = table.data_until
+    assert cut.year in table.incomplete_years()
+    same = compute(demo, names=["enrolments"], by=["year"], years=(cut.year - 1, cut.year),
+                   until=until_of(cut))
+    shown = markup.unescape(kpi_html("enrolments", table, same_period=same))
+    popover = shown.split("cqp-info-body", 1)[1].split("</details>", 1)[0]
+    now, then = period_label(cut.year, until_of(cut)), period_label(cut.year - 1, until_of(cut))
+    assert f"{now} (données au {cut:%d/%m/%Y}), comparé à {then}." in popover, popover
+    first = int(table.values["year"].iloc[0])
+    assert f"{first}–" not in popover and "Années" not in popover
