@@ -128,3 +128,38 @@ def test_the_referential_page_follows_the_branch_filter(url):
     assert "CQPI-LOG" in page._title.object
     filters.branch = []
     assert set(page.param.sheet.objects) == set(owners.index)
+
+
+def test_lapsed_registrations_are_said_on_the_recognition_and_referential_pages(url):
+    """Reconnaissance lists the lapsed registrations first (« expirée le …, non
+    renouvelée »), its months as whole numbers; Référentiel gives each of the CQP's
+    registrations its state; the VAE page says why its path and its rate differ."""
+    import datetime as dt
+    import html
+
+    from dashboards.filters import Filters
+    from dashboards.pages.recognition import RecognitionPage
+    from dashboards.pages.referential import ReferentialPage
+    from dashboards.pages.vae import VaePage
+
+    assert dt.date.today() > dt.date(2025, 12, 31)  # RS5678 (CQP-TR-AQ) ended then
+    source = MetricsSource(url=url, scope=None)
+    filters = Filters(source)
+    filters.branch = ["0016"]
+    state = filters.state()
+    recognition = RecognitionPage(filters=filters, source=source)
+    recognition.render(state["where"], state["years"])
+    lapsed = html.unescape(recognition._lists["lapsed"].object)
+    assert "RS5678" in lapsed and "expirée le 31/12/2025, non renouvelée" in lapsed
+    assert "RNCP34001" in lapsed and "expirée le 29/02/2024, non renouvelée" in lapsed
+    for months in (12, 24):
+        assert ".0<" not in recognition._lists[months].object
+    referential = ReferentialPage(filters=filters, source=source)
+    referential.sheet = "CQP-TR-AQ"
+    referential.render(state["where"], state["years"])
+    shown = html.unescape(referential._registered.object)
+    assert "<th>État</th>" in shown and "expirée le 31/12/2025, non renouvelée" in shown
+    vae = VaePage(filters=filters, source=source)
+    vae.render(state["where"], state["years"])
+    notes = [o.object for o in vae._shown.objects if "vae-path-note" in o.css_classes]
+    assert notes and "décisions de jury prononcées dans la période" in notes[0]
