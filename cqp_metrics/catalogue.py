@@ -90,7 +90,8 @@ def certifications(connection: sa.Connection, scope: Iterable[str] | None = None
         if len(windows) else windows
     current = current.sort_values("valid_until", na_position="first").drop_duplicates(
         "cqp_code", keep="last").set_index("cqp_code")
-    frame["recognition"] = frame["cqp_code"].map(current["register"]).fillna("branche seule")
+    register = frame["cqp_code"].map(current["register"]).astype(object)
+    frame["recognition"] = register.where(register.notna(), "branche seule")
     frame["rncp_code"] = frame["cqp_code"].map(current["rncp_code"])
     frame["valid_until"] = frame["cqp_code"].map(current["valid_until"])
     frame["months_left"] = frame["valid_until"].map(
@@ -98,7 +99,78 @@ def certifications(connection: sa.Connection, scope: Iterable[str] | None = None
         (d.year - today.year) * 12 + d.month - today.month)
     ever = set(windows["cqp_code"])
     frame["ever_registered"] = frame["cqp_code"].isin(ever)
+    lapsed = registration_status(windows, today)
+    lapsed = lapsed[lapsed["status"] == LAPSED].set_index("cqp_code")
+    frame["lapsed_code"] = frame["cqp_code"].map(lapsed["rncp_code"])
+    frame["lapsed_register"] = frame["cqp_code"].map(lapsed["register"])
+    frame["lapsed_on"] = frame["cqp_code"].map(lapsed["valid_until"])
     return frame
+
+
+#: A registration's state on a day: in force, not yet begun, ended but followed by another
+#: window of the same CQP (renewed), ended with none after it (lapsed).
+CURRENT, FUTURE, RENEWED, LAPSED = "current", "future", "renewed", "lapsed"
+
+
+def registration_status(windows: pd.DataFrame, today: dt.date) -> pd.DataFrame:
+    """Each registration window (:func:`registrations`) with its ``status`` on ``today``
+    (:data:`CURRENT`, :data:`FUTURE`, :data:`RENEWED`, :data:`LAPSED`) and, for one that has
+    ended, the ``successor``'s code: the window of the same CQP that ends latest after it (an
+    open end counts as the latest). A window whose end date is past and that has no
+    successor has lapsed."""
+    frame = windows.copy()
+    for column in ("valid_from", "valid_until"):
+        frame[column] = frame[column].map(_day)
+    status, successor = [], []
+    for row in frame.itertuples():
+        later = frame[(frame["cqp_code"] == row.cqp_code) & (frame.index != row.Index)
+                      & frame["valid_until"].map(lambda d, end=row.valid_until: end is not None
+                                                 and (d is None or d > end))]
+        follower = None
+        if len(later):
+            follower = later.sort_values("valid_until", na_position="last",
+                                         key=lambda s: s.map(lambda d: d or dt.date.max)
+                                         ).iloc[-1]["rncp_code"]
+        if row.valid_from is not None and row.valid_from > today:
+            status.append(FUTURE)
+        elif row.valid_until is None or row.valid_until >= today:
+            status.append(CURRENT)
+        else:
+            status.append(RENEWED if follower is not None else LAPSED)
+        successor.append(follower if status[-1] == RENEWED else None)
+    frame["status"], frame["successor"] = status, successor
+    return frame
+
+
+def _day(value) -> dt.date | None:
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    return pd.Timestamp(value).date()
+
+
+def lapsed(frame: pd.DataFrame) -> pd.DataFrame:
+    """The CQPs of :func:`certifications` whose registration has lapsed (ended, not
+    renewed), the most recent first."""
+    return frame[frame["lapsed_on"].notna()].sort_values("lapsed_on", ascending=False)
+
+
+def ended_between(windows: pd.DataFrame, start: dt.date, end: dt.date) -> pd.DataFrame:
+    """The registration windows that ended from ``start`` to ``end`` (bounds included)
+    with no window of the same CQP in force the day after: the CQPs whose certificates
+    stopped being recognised in that period."""
+    frame = windows.copy()
+    for column in ("valid_from", "valid_until"):
+        frame[column] = frame[column].map(_day)
+    ended = frame[frame["valid_until"].map(lambda d: d is not None and start <= d <= end)]
+    keep = []
+    for row in ended.itertuples():
+        after = row.valid_until + dt.timedelta(days=1)
+        same = frame[frame["cqp_code"] == row.cqp_code]
+        taken_over = same.apply(lambda w, day=after: (w.valid_from is None
+                                                     or w.valid_from <= day)
+                                and (w.valid_until is None or w.valid_until >= day), axis=1)
+        keep.append(not bool(taken_over.any()))
+    return ended[keep].sort_values("valid_until") if len(ended) else ended
 
 
 def registrations(connection: sa.Connection, scope: Iterable[str] | None = None) -> pd.DataFrame:

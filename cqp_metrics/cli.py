@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
+import io
 import sys
 from contextlib import ExitStack, contextmanager
 from enum import StrEnum
@@ -20,6 +21,7 @@ from rich.text import Text
 from . import db as database
 from . import schema
 from .api import compute
+from .cli_french import install as install_french
 from .config import InputError, SecretRule, branch_code, parse_branches, resolve_db_url
 from .dimensions import DIMENSIONS
 from .formatting import export_notes, source_note
@@ -44,6 +46,7 @@ DbOption = Annotated[str | None, typer.Option("--db", help="URL SQLAlchemy de la
 
 class Format(StrEnum):
     csv = "csv"
+    csv_fr = "csv-fr"
     xlsx = "xlsx"
     table = "table"
 
@@ -257,6 +260,33 @@ def _parse_where(items: list[str]) -> dict[str, list]:
     return where
 
 
+def _check_values(engine: sa.Engine, where: dict[str, list],
+                  scope: list[str] | None) -> None:
+    """Every value of ``--where`` is one the data know (within the scope): a value that
+    does not exist is one French message naming the known ones, not an empty table."""
+    from .catalogue import dimension_values
+    from .codes import REGIONS, fold
+
+    with engine.connect() as connection:
+        for dim, values in where.items():
+            if dim == "year":
+                continue
+            known = [str(v) for v in dimension_values(connection, dim, scope)]
+            if dim == "region_code":
+                known = sorted(set(known) | set(REGIONS))
+            for value in values:
+                if str(value) in known:
+                    continue
+                near = [k for k in known if fold(k) == fold(str(value))]
+                if dim == "region_code":
+                    near += [c for c, name in REGIONS.items() if fold(name) == fold(str(value))]
+                hint = f" ; vouliez-vous dire « {near[0]} » ?" if near else ""
+                shown = ", ".join(known[:30]) + (f", … ({len(known)} en tout)"
+                                                 if len(known) > 30 else "")
+                raise Failure(f"--where {dim} : valeur inconnue « {value} »{hint} (valeurs "
+                              f"connues : {shown or 'aucune'})")
+
+
 def _scope(text: str | None) -> list[str] | None:
     return None if text is None else parse_branches(text)
 
@@ -270,8 +300,11 @@ def indicators_command(
         help="Filtre DIM=VALEUR[,VALEUR…] ; répétable.")] = None,
     from_year: Annotated[int | None, typer.Option("--from", help="Première année.")] = None,
     to_year: Annotated[int | None, typer.Option("--to", help="Dernière année.")] = None,
-    format: Annotated[Format, typer.Option(help="csv, xlsx ou table.")] = Format.csv,
-    output: Annotated[Path | None, typer.Option(help="Fichier de sortie.")] = None,
+    format: Annotated[Format, typer.Option(
+        help="csv (pour les programmes), csv-fr (pour Excel en français : points-virgules, "
+        "virgules décimales, BOM, notes), xlsx ou table.")] = Format.csv,
+    output: Annotated[str | None, typer.Option(
+        help="Fichier de sortie ; « - » ou rien : la sortie standard.")] = None,
     scope: Annotated[str | None, typer.Option(
         help="Branches visibles (codes IDCC séparés par des virgules) ; défaut : toutes.")] = None,
     totals: Annotated[bool, typer.Option(help="Ajouter une ligne Total sur la dernière "
@@ -297,7 +330,7 @@ def indicators_command(
         "et son intervalle (Newcombe).")] = False,
 ) -> None:
     """Calcule les indicateurs dans la base et les écrit (CSV par défaut)."""
-    from .render import analyst_xlsx, print_table, to_csv
+    from .render import analyst_csv, analyst_xlsx, print_table, to_csv
 
     with _errors(), ExitStack() as stack:
         dims = [d.strip() for d in by.split(",") if d.strip()]
@@ -306,30 +339,53 @@ def indicators_command(
         database.check_schema(engine)
         rule = _requested_rule(engine, min_count, min_denominator, no_secret)
         branches = _scope(scope)
+        _check_values(engine, filters, branches)
         day = None if until is None else parse_until(until)
         table = compute(engine, by=dims, where=filters, years=(from_year, to_year),
                         scope=branches, secret=rule, totals=totals, until=day,
                         changes=changes)
+        target = None if output in (None, "-") else Path(output)
+        notes = export_notes(source_note(engine), {
+            "découpage": ", ".join(dims), **{k: ", ".join(map(str, v)) for k, v in
+                                              filters.items()},
+            "de": from_year, "à": to_year, "jusqu'au (chaque année)": until}, table.rule,
+            table.data_until)
         if format is Format.xlsx:
-            if output is None:
-                raise Failure("--format xlsx demande --output FICHIER.xlsx")
-            notes = export_notes(source_note(engine), {
-                "découpage": ", ".join(dims), **{k: ", ".join(map(str, v)) for k, v in
-                                                  filters.items()},
-                "de": from_year, "à": to_year, "jusqu'au (chaque année)": until}, table.rule,
-                table.data_until)
-            analyst_xlsx(table, output, notes)
-            _say(f"Classeur écrit : {output}")
+            if target is None:
+                buffer = io.BytesIO()
+                analyst_xlsx(table, buffer, notes)
+                _write_bytes(buffer.getvalue())
+                return
+            analyst_xlsx(table, target, notes)
+            _say(f"Classeur écrit : {target}")
+        elif format is Format.csv_fr:
+            data = analyst_csv(table, notes, lang.value)
+            if target is None:
+                _write_bytes(data)
+            else:
+                target.write_bytes(data)
         elif format is Format.csv:
             text = to_csv(table)
-            if output is None:
+            if target is None:
                 sys.stdout.write(text)
             else:
-                output.write_text(text, encoding="utf-8")
+                target.write_text(text, encoding="utf-8")
         else:
-            console = Console(width=None if out.is_terminal else 220) if output is None \
-                else Console(file=output.open("w", encoding="utf-8"), width=220)
+            console = Console(width=None if out.is_terminal else 220) if target is None \
+                else Console(file=stack.enter_context(target.open("w", encoding="utf-8")),
+                             width=220)
             print_table(table, console, lang.value)
+
+
+def _write_bytes(data: bytes) -> None:
+    """Bytes on standard output (``--output -``), as they are."""
+    sys.stdout.flush()
+    stream = getattr(sys.stdout, "buffer", None)
+    if stream is None:  # a captured output (tests) takes text
+        sys.stdout.write(data.decode("utf-8", errors="surrogateescape"))
+    else:
+        stream.write(data)
+        stream.flush()
 
 
 def _requested_rule(engine: sa.Engine, min_count: int | None, min_denominator: int | None,
@@ -390,17 +446,23 @@ def import_certifinfo_command(
 @app.command("registrations")
 def registrations_command(
     db: DbOption = None,
-    ending_within: Annotated[int, typer.Option(help="Horizon en mois.", min=0)] = 12,
+    ending_within: Annotated[int, typer.Option(
+        "--ending-within", help="Enregistrements en cours qui prennent fin d'ici N mois.",
+        min=0)] = 12,
+    lapsed: Annotated[bool, typer.Option(
+        "--lapsed", help="Les enregistrements expirés et non renouvelés, à la place.")]
+    = False,
     scope: Annotated[str | None, typer.Option(help="Branches visibles (IDCC).")] = None,
     today: Annotated[str | None, typer.Option(help="Date de référence AAAA-MM-JJ.")] = None,
 ) -> None:
-    """Par branche : enregistrements qui prennent fin dans N mois, CQP jamais enregistrés."""
-    import datetime as dt
-
+    """Par branche : enregistrements qui prennent fin d'ici N mois (ou expirés, avec
+    --lapsed) et CQP jamais enregistrés."""
     from rich.table import Table
 
     from .catalogue import certifications
     from .catalogue import ending_within as ending
+    from .catalogue import lapsed as lapsed_of
+    from .formatting import months_text, registration_state
 
     with _errors(), _engine(db, read_only=True) as engine:
         database.check_schema(engine)
@@ -413,15 +475,34 @@ def registrations_command(
         if branches is not None:
             catalogue = catalogue[catalogue["branch"].isin(branches)]
         for branch, rows in catalogue.groupby("branch"):
-            table = Table(title=Text(f"Branche {branch} — fin d'enregistrement d'ici "
-                                     f"{ending_within} mois (au {day:%d/%m/%Y})"))
-            for column in ("CQP", "Intitulé", "Registre", "Code", "Fin", "Mois restants"):
-                table.add_column(column)
-            for row in ending(rows, ending_within).itertuples():
-                table.add_row(*(Text(str(v)) for v in (
-                    row.cqp_code, row.title, row.recognition, row.rncp_code,
-                    f"{row.valid_until:%d/%m/%Y}", int(row.months_left))))
-            out.print(table)
+            ended = lapsed_of(rows)
+            if lapsed:
+                title = f"Branche {branch} — enregistrements expirés, non renouvelés (au " \
+                        f"{day:%d/%m/%Y})"
+                listed = [(r.cqp_code, r.title, r.lapsed_register, r.lapsed_code,
+                           registration_state("lapsed", None, r.lapsed_on))
+                          for r in ended.itertuples()]
+                columns = ("CQP", "Intitulé", "Registre", "Code", "État")
+            else:
+                title = f"Branche {branch} — fin d'enregistrement d'ici {ending_within} " \
+                        f"mois (au {day:%d/%m/%Y})"
+                listed = [(r.cqp_code, r.title, r.recognition, r.rncp_code,
+                           f"{r.valid_until:%d/%m/%Y}", months_text(r.months_left))
+                          for r in ending(rows, ending_within).itertuples()]
+                columns = ("CQP", "Intitulé", "Registre", "Code", "Fin", "Mois restants")
+            if listed:
+                table = Table(title=Text(title))
+                for column in columns:
+                    table.add_column(column)
+                for row in listed:
+                    table.add_row(*(Text(str(v)) for v in row))
+                out.print(table)
+            else:
+                _say(f"{title} : aucun.")
+            if not lapsed and len(ended):
+                _say(f"Expirés, non renouvelés : {len(ended)} (" + ", ".join(
+                    f"{r.cqp_code} {r.lapsed_code} le {r.lapsed_on:%d/%m/%Y}"
+                    for r in ended.itertuples()) + ") — détail : --lapsed.")
             never = rows[~rows["ever_registered"]]
             _say("CQP jamais enregistrés : " + (", ".join(
                 f"{r.cqp_code} ({r.title})" for r in never.itertuples()) or "aucun"))
@@ -436,9 +517,13 @@ def report_command(
     year: Annotated[int | None, typer.Option(
         "--year", help="Année des chiffres clés (défaut : la dernière année complète).")]
     = None,
-    output: Annotated[Path, typer.Option(
-        "--output", help="Fichier .html (autonome, lisible hors ligne) ou .pdf (A4).")]
-    = Path("rapport.html"),
+    output: Annotated[str, typer.Option(
+        "--output", help="Fichier .html (autonome, lisible hors ligne) ou .pdf (A4) ; « - » : "
+        "le HTML sur la sortie standard.")] = "rapport.html",
+    publisher: Annotated[str | None, typer.Option(
+        "--publisher", help="Éditeur du rapport, sur sa couverture (l'observatoire).")] = None,
+    logo: Annotated[Path | None, typer.Option(
+        "--logo", help="Logo de l'éditeur (PNG, JPEG ou SVG), intégré au fichier.")] = None,
     scope: Annotated[str | None, typer.Option(
         help="Branches visibles (codes IDCC séparés par des virgules) ; défaut : toutes.")]
     = None,
@@ -446,8 +531,10 @@ def report_command(
 ) -> None:
     """Le rapport annuel d'une branche ou la fiche d'un CQP, en un fichier HTML ou PDF."""
     with _errors(), _engine(db, read_only=True) as engine:
-        if output.suffix.lower() not in (".html", ".pdf"):
-            raise Failure(f"--output attend un fichier .html ou .pdf, reçu « {output.name} »")
+        target = None if output == "-" else Path(output)
+        if target is not None and target.suffix.lower() not in (".html", ".pdf"):
+            raise Failure(f"--output attend un fichier .html ou .pdf (ou « - »), reçu "
+                          f"« {target.name} »")
         try:
             from dashboards.report import ReportError, report_for, write
         except ImportError:
@@ -456,11 +543,59 @@ def report_command(
         database.check_schema(engine)
         try:
             made = report_for(engine, None if branch is None else branch_code(branch), cqp,
-                              year, _scope(scope))
-            write(made, output)
+                              year, _scope(scope), publisher=publisher, logo=logo)
+            if target is None:
+                sys.stdout.write(made.html)
+                return
+            write(made, target)
         except ReportError as error:
             raise Failure(str(error)) from None
-        _say(f"Rapport écrit : {output} ({made.title}, {made.year}).")
+        _say(f"Rapport écrit : {target} ({made.title}, {made.year}).")
+
+
+@app.command("notify")
+def notify_command(
+    config: Annotated[Path, typer.Option(
+        "--config", help="Fichier TOML : serveur SMTP, expéditeur, variable d'environnement "
+        "du mot de passe, destinataires et leurs branches, rapports et alertes.")],
+    dry_run: Annotated[Path | None, typer.Option(
+        "--dry-run", help="Écrire les messages en fichiers .eml dans ce dossier au lieu de "
+        "les envoyer.")] = None,
+    today: Annotated[str | None, typer.Option(help="Date de référence AAAA-MM-JJ.")] = None,
+    db: DbOption = None,
+) -> None:
+    """Envoie à chaque destinataire, par SMTP, les rapports et les alertes de ses branches
+    qui lui sont dus (à lancer chaque jour par cron ou un minuteur systemd)."""
+    from . import notify
+    from .audit import AuditLog
+
+    with _errors():
+        day = _date_option("--today", today) or dt.date.today()
+        settings = notify.read_config(config)
+        try:
+            from dashboards.report import ReportError, attachment
+        except ImportError:
+            raise Failure("les rapports demandent les tableaux de bord : pip install "
+                          "'cqp-metrics[dashboards]'") from None
+        with _engine(db, read_only=True) as engine:
+            database.check_schema(engine)
+            notify.check_scope(engine, settings)
+            audit = AuditLog(resolve_db_url(db))
+            try:
+                try:
+                    items = notify.plan(engine, settings, audit, attachment, day)
+                except ReportError as error:
+                    raise Failure(str(error)) from None
+                if dry_run is not None:
+                    written = notify.write_eml(items, dry_run, audit)
+                    _say(f"{len(written)} message(s) écrit(s) dans {dry_run} (rien n'a été "
+                         "envoyé).", *(f"  {path.name}" for path in written))
+                    return
+                sent = notify.send(items, settings.smtp, audit)
+            finally:
+                audit.dispose()
+        _say(f"{sent} message(s) envoyé(s)." if sent else "Rien à envoyer aujourd'hui.",
+             *(f"  {item.recipient.email} : {item.message['Subject']}" for item in items))
 
 
 @app.command("dossier-rncp")
@@ -755,3 +890,6 @@ def serve_command(
 def main() -> None:
     """Entry point of the console script."""
     app()
+
+
+install_french(app, db_app, users_app)

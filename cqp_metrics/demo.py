@@ -94,7 +94,10 @@ REVISIONS = {"CQP-TR-CR": 2023, "CQPI-LOG": 2022, "CQP-HCR-CU": 2024}
 REGION_WEIGHTS = {"11": 18, "84": 12, "75": 9, "76": 9, "32": 9, "44": 8, "93": 8, "52": 6,
                   "53": 5, "28": 5, "27": 4, "24": 4, "94": 0.5, "04": 1.3, "01": 0.6,
                   "02": 0.5, "03": 0.4, "06": 0.4}
-START, LAST_ENTRY, DATA_CUT = dt.date(2019, 1, 1), dt.date(2025, 6, 30), dt.date(2025, 9, 30)
+#: Entries run up to the data cut: the last year is incomplete, not short of entries (its
+#: same months compare with the year before).
+START, DATA_CUT = dt.date(2019, 1, 1), dt.date(2025, 9, 30)
+LAST_ENTRY = DATA_CUT
 
 
 def generate(candidacies: int = 20_000, seed: int = 2024, first: int = 1) -> Dataset:
@@ -173,8 +176,9 @@ def _candidacies(rng: np.random.Generator, n: int, first: int = 1) -> pd.DataFra
     region_p = np.array(list(REGION_WEIGHTS.values()))
     region = rng.choice(regions, n, p=region_p / region_p.sum())
     sex = np.where(rng.random(n) < attribute["women"], "F", "M")
-    admissible = vae & (rng.random(n) < 0.78)
     admissible_on = entered + pd.to_timedelta(rng.integers(15, 75, n), unit="D")
+    # nothing is known after the data cut: an admissibility after it has not happened yet
+    admissible = vae & (rng.random(n) < 0.78) & (admissible_on <= pd.Timestamp(DATA_CUT))
     frame = pd.DataFrame({
         "candidacy_id": [f"C{k:07d}" for k in range(first, first + n)],
         "candidate_id": [f"P{k:07d}" for k in rng.permutation(n) + first],

@@ -7,6 +7,7 @@ The dashboards' information popovers, the report's method section and ``docs/ind
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,17 +67,33 @@ class Explanation:
         return [(k, v) for k, v in zip(HEADINGS[self.language], texts, strict=True) if v]
 
 
-def _term(name: str | None, language: str = "fr") -> str | None:
-    """An indicator named by its label and code (``Présentés au jury (juries)``)."""
+def _term(name: str | None, language: str = "fr", codes: bool = True) -> str | None:
+    """An indicator named by its label and code (``Présentés au jury (juries)``), or by its
+    label alone (``codes`` false)."""
     if name is None or name not in BY_NAME:
-        return name
-    return f"{label(name, language)} ({name})"
+        return name if codes or name is None else in_words(name)
+    return f"{label(name, language)} ({name})" if codes else label(name, language)
+
+
+#: A code name between brackets (``(entered_on)``) and a command line's option (``avec --by
+#: block_code``): words for analysts who read a published report need neither.
+_CODES = re.compile(r" \((?:[a-z]+_[a-z_]+)\)|\s*avec --[a-z-]+ [a-z_]+")
+_CODE = re.compile(r"\b[a-z]+(?:_[a-z0-9]+)+\b")
+
+
+def in_words(text: str) -> str:
+    """``text`` without code names nor command-line options (a code name left in a sentence
+    becomes its label)."""
+    text = _CODES.sub("", text)
+    return _CODE.sub(lambda m: label(m.group(0)).lower() if m.group(0) in BY_NAME
+                     else m.group(0), text)
 
 
 def explain(name: str, filters: str = "", rule: SecretRule | None = None,
-            language: str = "fr") -> Explanation:
+            language: str = "fr", codes: bool = True) -> Explanation:
     """The explanation of one indicator (or of one of its columns: ``full_rate_low``), in
-    French or (``language="en"``) English."""
+    French or (``language="en"``) English; ``codes`` false: in words only, without the code
+    names of the indicators and of the data's columns (a published report)."""
     entry = owner(name)
     if entry is None:
         raise KeyError(f"indicateur inconnu : {name}")
@@ -85,9 +102,12 @@ def explain(name: str, filters: str = "", rule: SecretRule | None = None,
     period = (f"Facts dated in the chosen period, by {PERIODS_EN[fact_of(entry.name)]}."
               if english else
               f"Faits datés dans la période choisie, par {PERIODS_FR[fact_of(entry.name)]}.")
+    definition = entry.description_in(language)
+    if not codes:
+        definition, period = in_words(definition), in_words(period)
     return Explanation(
         entry.name, label(entry.name, language), (NATURES_EN if english else NATURES)[entry.unit],
-        entry.description_in(language), _term(numerator, language), _term(denominator, language),
+        definition, _term(numerator, language, codes), _term(denominator, language, codes),
         period, filters or (NO_FILTER_EN if english else NO_FILTER),
         entry.secret_text(rule or SecretRule(), language), "en" if english else "fr")
 

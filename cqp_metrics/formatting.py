@@ -83,3 +83,30 @@ def export_notes(source: dict[str, str], filters: dict[str, object], rule: Secre
         (words["rule"], rule.describe(language)),
         (words["rates"], words["wilson"]),
     ]
+
+
+def registration_state(status: str, valid_from: dt.date | None, valid_until: dt.date | None,
+                       successor: str | None = None, language: str = "fr") -> str:
+    """A registration's state in words (:func:`cqp_metrics.catalogue.registration_status`):
+    « expirée le 31/12/2025, non renouvelée », « en cours jusqu'au 31/05/2026 »…"""
+    english = language == "en"
+    end = "" if valid_until is None else f"{valid_until:%d/%m/%Y}"
+    if status == "lapsed":
+        return f"lapsed on {end}, not renewed" if english else \
+            f"expirée le {end}, non renouvelée"
+    if status == "renewed":
+        return (f"ended on {end}, renewed ({successor})" if english else
+                f"terminée le {end}, renouvelée ({successor})")
+    if status == "future":
+        start = "" if valid_from is None else f"{valid_from:%d/%m/%Y}"
+        return f"from {start}" if english else f"à partir du {start}"
+    if valid_until is None:
+        return "in force, no end date" if english else "en cours, sans date de fin"
+    return f"in force until {end}" if english else f"en cours jusqu'au {end}"
+
+
+def months_text(value: object) -> str:
+    """A number of months as a French reader writes it (``8``, not ``8.0``)."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return ""
+    return fr_int(int(value))

@@ -38,6 +38,9 @@ SIGNIFICANT = "significatif"
 #: What a change within noise reads.
 NOT_SIGNIFICANT = "dans la marge d'incertitude"
 
+#: Why a figure is missing (:meth:`Indicator.missing`); the renderers say it in words.
+NO_BASE, TOO_RECENT, NOT_COMPUTED = "no_base", "too_recent", "not_computed"
+
 #: Days in an average month, to speak of durations in months.
 DAYS_PER_MONTH = 365.25 / 12
 
@@ -134,6 +137,21 @@ class Indicator:
     def text(self, value: object) -> str:
         """A value for people (``secret`` passes through; missing is empty)."""
         return fr_int(value)
+
+    def missing(self, values: pd.DataFrame) -> pd.Series:
+        """Why its value is missing, row by row (None where it is there or under secret):
+        :data:`NO_BASE` (its base is 0: nothing to relate), :data:`TOO_RECENT` (the follow-up
+        has not reached its horizon at the data cut), :data:`NOT_COMPUTED` otherwise."""
+        value = values[self.name] if self.name in values else pd.Series(np.nan,
+                                                                         index=values.index)
+        absent = value.map(lambda v: not isinstance(v, str) and (v is None or pd.isna(v)))
+        base = self.empty(values)
+        return pd.Series([None if not a else NO_BASE if b else self._why_missing()
+                          for a, b in zip(absent, base, strict=True)], index=values.index,
+                         dtype=object)
+
+    def _why_missing(self) -> str:
+        return NOT_COMPUTED
 
     def csv(self, value: object) -> object:
         """A value for machines: dot decimals, empty when undefined, ``secret`` as text."""
@@ -324,6 +342,9 @@ class Rate(Share):
             return pd.Series(False, index=values.index)
         return values[self.denominator].between(1, rule.min_denominator - 1)
 
+    def empty(self, values) -> pd.Series:
+        return values[self.denominator].eq(0)
+
 
 @dataclass(frozen=True)
 class KaplanMeier(Share):
@@ -419,6 +440,9 @@ class KaplanMeier(Share):
 
     def empty(self, values) -> pd.Series:
         return values[self.cohort].eq(0)
+
+    def _why_missing(self) -> str:
+        return TOO_RECENT  # a cohort whose follow-up has not reached the horizon
 
 
 def km_estimate(logs: pd.Series, var: pd.Series, zero: pd.Series, reach: pd.Series,

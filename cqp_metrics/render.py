@@ -119,7 +119,8 @@ def _french_frame(table: IndicatorTable, language: str, intervals: str) -> pd.Da
         if entry is None:
             continue
         values = frame[column].map(entry.text)
-        if f"{column}_low" not in frame:
+        if f"{column}_low" not in frame or not getattr(entry, "secret", True):
+            # a census (the RNCP/RS coverage of the CQPs) has no sampling interval
             out[label(column, language)] = values
         else:
             bounds = [_interval(lo, hi) for lo, hi in zip(
@@ -187,7 +188,7 @@ def analyst_frame(table: IndicatorTable, language: str = "fr",
     medians in months, pays in euros. Also each column's kind (``count``, ``share``,
     ``months``, ``euros``, ``year``, ``text``)."""
     published = table.published()
-    out, kinds = pd.DataFrame(index=published.index), {}
+    out, kinds = {}, {}  # columns, made into one frame at the end
     for dim in table.query.by:
         header = label(dim, language)
         if dim == "year":
@@ -222,7 +223,7 @@ def analyst_frame(table: IndicatorTable, language: str = "fr",
             out[header] = published[name].map(lambda v, scale=scale, kind=kind: _number(
                 v, scale, kind))
             kinds[header] = kind
-    return out, kinds
+    return pd.DataFrame(out, index=published.index), kinds
 
 
 def _number(value: object, scale: float, kind: str) -> object:
@@ -240,8 +241,8 @@ def analyst_csv(table: IndicatorTable, notes: list[tuple[str, str]],
     data cut, export time, filters, secret rule) are its last columns, the same on every
     row, so that a row copied elsewhere keeps where it comes from."""
     frame, _ = analyst_frame(table, language)
-    for key, value in notes:
-        frame[key] = value
+    frame = pd.concat([frame, pd.DataFrame({key: value for key, value in notes},
+                                           index=frame.index)], axis=1)
     text = safe_frame(frame).to_csv(index=False, sep=";", decimal=",", lineterminator="\r\n")
     return ("\ufeff" + text).encode("utf-8")
 

@@ -214,7 +214,8 @@ audit_event = sa.Table(
     sa.Column("occurred_at", sa.DateTime, nullable=False, doc="UTC"),
     sa.Column("login", sa.String(64), nullable=False, doc="as typed, for a failed sign-in"),
     sa.Column("event", sa.String(16), nullable=False,
-              doc="sign_in, sign_in_failed, sign_in_locked, sign_out, download, view"),
+              doc="sign_in, sign_in_failed, sign_in_locked, sign_out, download, view, "
+                  "email, email_preview (cqp-metrics notify)"),
     sa.Column("page", sa.Text),
     sa.Column("filters", sa.Text),
     sa.Column("format", sa.String(8)),

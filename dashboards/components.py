@@ -7,6 +7,7 @@ import html
 import io
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 
 import holoviews as hv
 import pandas as pd
@@ -80,18 +81,23 @@ def in_words(frame: pd.DataFrame, language: str = "fr") -> pd.DataFrame:
 
 
 def info_html(names: list[str], table: IndicatorTable, subject: str | None = None,
-              text: str = "", language: str = "fr") -> str:
+              text: str = "", language: str = "fr", period: str | None = None) -> str:
     """An information popover (an "i" in a circle, a native ``<details>``: Tab reaches it,
     Enter or Space opens it) with each figure's definition, numerator, denominator, period,
-    filters and secret rule, from the registry; every text escaped."""
-    filters = filters_text(table.query, language) or (NO_FILTER_EN if language == "en"
-                                                      else NO_FILTER)
+    filters and secret rule, from the registry; every text escaped. ``period``: the period
+    the figure covers, when it is not the table's years (a key figure's last year)."""
+    query = table.query if period is None else replace(table.query, years=(None, None),
+                                                       until=None)
+    filters = filters_text(query, language) or (NO_FILTER_EN if language == "en"
+                                                else NO_FILTER)
     several = len(names) > 1
     heading_filters = say("Filtres", language)
     sections = [f"<p><strong>{heading_filters}</strong> : {html.escape(filters)}</p>"] \
         if several else []
     for name in names:
         about = explain(name, filters, table.rule, language)
+        if period is not None:
+            about = replace(about, period=period)
         rows = "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>"
                        for k, v in about.rows(filters=not several))
         heading = f"<h3>{html.escape(about.title)}</h3>" if several else ""
@@ -298,13 +304,15 @@ def kpi_card(text: str = "") -> pn.pane.HTML:
 
 
 def kpi_html(name: str, table: IndicatorTable, language: str = "fr",
-             same_period: IndicatorTable | None = None) -> str:
+             same_period: IndicatorTable | None = None, note: str = "") -> str:
     """A key figure: its last value in the period, its interval, and its change on the year
     before (on the same period of both years when ``same_period`` is given, the last year
-    being incomplete), saying whether the change is significant."""
+    being incomplete), saying whether the change is significant; its popover gives the
+    period the figure covers; ``note`` (text) says what else a reader must know of it."""
     entry = BY_NAME[name]
     values, published = table.values, table.published()
     title = label(name, language)
+    period = None
     if values.empty:
         body, change = NO_DATA, ""
     else:
@@ -316,31 +324,71 @@ def kpi_html(name: str, table: IndicatorTable, language: str = "fr",
         if low in last and not isinstance(last[low], str) and pd.notna(last[low]):
             change = f"IC 95 % [{entry.text(last[low])} – {entry.text(last[f'{name}_high'])}]"
         moved = None
+        compared = None
         if same_period is not None and len(same_period.values) >= 2:
             rows = same_period.published()
             year = int(rows["year"].iloc[-1])
             if int(rows["year"].iloc[-2]) == year - 1:
                 moved = entry.compare(rows.iloc[-1], rows.iloc[-2])
                 until = same_period.query.until
+                compared = period_label(year - 1, until)
                 moved_text = moved and (f"{moved.label()} · {period_label(year, until)} / "
-                                        f"{period_label(year - 1, until)}")
+                                        f"{compared}")
         elif len(published) > 1:
             moved = entry.compare(last, published.iloc[-2])
             moved_text = moved and f"{moved.label()} sur un an"
+            if "year" in values:
+                compared = str(int(values["year"].iloc[-2]))
         if moved is not None:
             change = moved_text + (f" · {change}" if change else "")
         if "year" in values:
             year = int(values["year"].iloc[-1])
             cut = table.data_until
-            title = f"{title} ({year})" if year not in table.incomplete_years() else \
-                f"{title} ({period_label(year, (cut.month, cut.day))})"
+            covered = str(year) if year not in table.incomplete_years() else \
+                period_label(year, (cut.month, cut.day))
+            title = f"{title} ({covered})"
+            period = _kpi_period(covered, compared, table, language)
     significant = ' data-significant="true"' if "· significatif" in change else ""
     title, change = phrases(title, language), phrases(change, language)
+    said = f'<div class="kpi-note">{html.escape(note)}</div>' if note else ""
     return (f'<div class="kpi" data-kpi="{name}"{significant}>'
-            f'{info_html([name], table, language=language)}'
+            f'{info_html([name], table, language=language, period=period)}'
             f'<div class="kpi-title">{html.escape(title)}</div>'
             f'<div class="kpi-value">{html.escape(str(body))}</div>'
-            f'<div class="kpi-change">{html.escape(change)}</div></div>')
+            f'<div class="kpi-change">{html.escape(change)}</div>{said}</div>')
+
+
+def _kpi_period(covered: str, compared: str | None, table: IndicatorTable,
+                language: str) -> str:
+    """The period a key figure covers, and the one its change compares it with."""
+    cut = table.data_until
+    if language == "en":
+        text = phrases(covered, language)
+        if cut is not None and covered != covered.split()[-1]:
+            text += f" (data as of {fr_date(cut)})"
+        return text + (f", compared with {phrases(compared, language)}." if compared else ".")
+    text = covered
+    if cut is not None and covered != covered.split()[-1]:
+        text += f" (données au {fr_date(cut)})"
+    return text + (f", comparé à {compared}." if compared else ".")
+
+
+def lapse_note(ended: pd.DataFrame, without, language: str = "fr") -> str:
+    """What a recognition rate's change owes to registrations that ended without renewal
+    (``ended``: :func:`cqp_metrics.catalogue.ended_between`), with the change the other CQPs
+    show (``without``, a :class:`~cqp_metrics.kinds.Change`, or None)."""
+    if ended.empty:
+        return ""
+    english = language == "en"
+    listed = ", ".join(f"{r.rncp_code} ({r.cqp_code}) {'on' if english else 'le'} "
+                       f"{pd.Timestamp(r.valid_until):%d/%m/%Y}" for r in ended.itertuples())
+    if english:
+        text = f"Registration ended without renewal: {listed}"
+        return text + (f"; without it: {phrases(without.label(), language)}." if without
+                       else ".")
+    text = f"Fin d'enregistrement sans renouvellement : {listed}"
+    return text + (f" ; hors ce{'s' if len(ended) > 1 else ''} CQP : {without.label()}."
+                   if without else ".")
 
 
 def rate_trend_plot(table: IndicatorTable, name: str, by: str = "year",
@@ -418,7 +466,7 @@ def count_trend_plot(table: IndicatorTable, names: list[str], language: str = "f
                        size=6, **hover((year, "year"), (label(n, language), "texte")))]
     return _shade_incomplete(hv.Overlay(curves), table).opts(
         title=say("Volumes par année", language), height=300, responsive=True,
-        shared_axes=False, legend_position="top_left", xlabel=year,
+        shared_axes=False, legend_position="top", xlabel=year,
         ylabel=say("Effectif", language), yformatter=fr_axis())
 
 

@@ -76,6 +76,22 @@ ENGLISH: dict[str, str] = {
     "Enregistrements qui prennent fin d'ici {months} mois":
         "Registrations ending within {months} months",
     "aucun enregistrement ne prend fin": "no registration ends",
+    "Enregistrements expirés, non renouvelés": "Lapsed registrations, not renewed",
+    ("Le parcours suit les candidatures entrées en VAE dans la période (une cohorte : chaque "
+     "étape est comptée quelle que soit sa date, jusqu'à la date d'arrêt des données ; les "
+     "entrées récentes n'ont pas encore eu le temps d'aller au jury). Le taux de réussite "
+     "rapporte les validations totales aux décisions de jury prononcées dans la période, "
+     "quelle que soit l'année d'entrée. Les deux ne portent donc pas sur les mêmes candidats : "
+     "« Certifiés » / « Présentés au jury » du parcours n'est pas le taux de réussite de la "
+     "période."):
+        ("The path follows the candidacies that entered VAE in the period (a cohort: each step "
+         "is counted whatever its date, up to the data cut; recent entries have not had the "
+         "time to reach a jury yet). The success rate relates full validations to the jury "
+         "decisions made in the period, whatever the year of entry. They are not about the "
+         "same candidates: the path's « Certified » / « Presented to a jury » is not the "
+         "period's success rate."),
+    "aucun enregistrement expiré sans renouvellement": "no registration lapsed unrenewed",
+    "État": "State",
     "Catalogue national des CQP (Certif Info)": "National catalogue of CQPs (Certif Info)",
     "La liste nomme les CQP de toutes les branches : elle est réservée aux administrateurs.":
         "The list names the CQPs of every branch: it is for administrators only.",

@@ -28,6 +28,7 @@ CSS = """
 .kpi-title {font-size: 0.85em; color: #444; padding-right: 22px;}
 .kpi-value {font-size: 1.9em; font-weight: 600; color: #1f5f8b;}
 .kpi-change {font-size: 0.8em; color: #555;}
+.kpi-note {font-size: 0.75em; color: #7a4100; margin-top: 2px;}
 .kpi {position: relative;}
 .kpi .cqp-info {position: absolute; top: 4px; right: 6px;}
 details.cqp-info {display: inline-block; position: relative; font-size: 13px; line-height: 1.35;}

@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -37,8 +38,34 @@ def bokeh_js() -> str:
     from bokeh.resources import Resources
 
     code = Resources(mode="inline", components=["bokeh"]).js_raw
-    safe = [text.replace("</script", "<\\/script") for text in code]
+    safe = [text.replace("</script", "<\\/script") for text in [*code, TEXT_ONCE]]
     return "\n".join(f"<script>{text}</script>" for text in safe)
+
+
+#: Bokeh writes every text of an SVG chart twice: filled, then stroked with an invisible
+#: outline (``strokeText`` with a transparent colour). A PDF keeps both, so its text (copy,
+#: search, ``pdftotext``, screen readers) read each label twice, a rotated one once mirrored.
+#: An invisible outline is not written.
+TEXT_ONCE = """
+(function () {
+  const svg = Bokeh.require("core/util/svg");
+  const context = svg && svg.SVGRenderingContext2D;
+  if (!context) { return; }
+  const stroke = context.prototype.strokeText;
+  context.prototype.strokeText = function (text, x, y) {
+    const root = this.__root;
+    const before = root ? root.childNodes.length : 0;
+    stroke.call(this, text, x, y);
+    if (!root || root.childNodes.length === before) { return; }
+    const added = root.lastChild;
+    const element = added.tagName === "g" ? added.firstChild : added;
+    if (element && element.tagName === "text" && (element.getAttribute("stroke") === "none"
+        || element.getAttribute("stroke-opacity") === "0")) {
+      root.removeChild(added);
+    }
+  };
+})();
+"""
 
 
 #: HoloViews' renderer is not thread-safe (holoviz/holoviews#6162): a report built while
@@ -108,22 +135,64 @@ def _printed(page_html: str, footer: str) -> bytes:
                         footer_template=bottom)
 
 
+#: True once BokehJS has built and laid out every chart of the page.
+CHARTS_DRAWN = """() => {
+  if (!window.Bokeh || !Bokeh.index) { return false; }
+  const index = Bokeh.index;
+  const roots = typeof index.values === "function" ? [...index.values()] : Object.values(index);
+  const wanted = document.querySelectorAll("[data-root-id]").length;
+  return roots.length >= wanted && roots.every(view => view.has_finished());
+}"""
+
+#: Each chart's plotting area as BokehJS laid it out (``frame.bbox``), with the figure's own
+#: size and title: what a test reads to know a chart is drawn, not squeezed to nothing.
+FRAMES = """() => {
+  const found = [];
+  const seen = new Set();
+  function walk(view) {
+    if (!view || seen.has(view)) { return; }
+    seen.add(view);
+    if (view.frame && view.frame.bbox) {
+      const frame = view.frame.bbox;
+      found.push({title: view.model.title ? view.model.title.text : "",
+                  frame_width: frame.width, frame_height: frame.height,
+                  width: view.bbox.width, height: view.bbox.height});
+    }
+    for (const child of view.child_views || []) { walk(child); }
+  }
+  const index = Bokeh.index;
+  for (const root of typeof index.values === "function" ? index.values() : Object.values(index)) {
+    walk(root);
+  }
+  return found;
+}"""
+
+
 def wait_for_charts(page) -> None:
-    """Until every Bokeh root of the page has drawn."""
-    page.wait_for_function("() => [...document.querySelectorAll('[data-root-id]')]"
-                           ".every(e => e.childElementCount > 0)", timeout=60_000)
-    page.wait_for_timeout(300)
+    """Until BokehJS has built and laid out every chart of the page."""
+    page.wait_for_function(CHARTS_DRAWN, timeout=60_000)
+
+
+def frames(page) -> list[dict]:
+    """The plotting area of each chart of an open page, as BokehJS laid it out."""
+    wait_for_charts(page)
+    return page.evaluate(FRAMES)
+
+
+def chart_document(plot, width: int = 860) -> str:
+    """One chart alone in a self-contained page, as :func:`png` photographs it."""
+    from bokeh.embed import components
+
+    script, div = components(bokeh_figure(plot, width))
+    return ('<!DOCTYPE html><html lang="fr"><head><meta charset="utf-8">'
+            f"{bokeh_js()}</head><body style=\"margin:0;background:#fff\">"
+            f'<div id="chart" style="display:inline-block;padding:4px">{div}</div>'
+            f"{script}</body></html>")
 
 
 def png(plot, width: int = 860) -> bytes:
     """One chart as a PNG image, drawn by Bokeh in chromium (nothing requested outside)."""
-    from bokeh.embed import components
-
-    script, div = components(bokeh_figure(plot, width))
-    document = ('<!DOCTYPE html><html lang="fr"><head><meta charset="utf-8">'
-                f"{bokeh_js()}</head><body style=\"margin:0;background:#fff\">"
-                f'<div id="chart" style="display:inline-block;padding:4px">{div}</div>'
-                f"{script}</body></html>")
+    document = chart_document(plot, width)
 
     def shoot() -> bytes:
         with tempfile.TemporaryDirectory() as folder, offline_page() as page:
@@ -147,3 +216,103 @@ class Chart:
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
         image = base64.b64encode(png(self.plot, self.width)).decode("ascii")
         return {"image/png": image, "text/plain": self.alt}
+
+
+#: Bokeh's named dashes, as SVG's ``stroke-dasharray``.
+_DASHES = {"solid": "", "dashed": "6", "dotted": "2 4", "dotdash": "2 4 6 4",
+           "dashdot": "6 4 2 4"}
+
+
+@dataclass(frozen=True)
+class LegendEntry:
+    """One line of a chart's legend: its label (text) and the sample of what it names."""
+
+    label: str
+    lines: tuple[tuple[str, str, float], ...] = ()  # (colour, dash, width)
+    fill: str | None = None
+    marker: str | None = None
+
+    def swatch(self) -> str:
+        """The sample as a small SVG picture (its colours are the chart's own)."""
+        parts = []
+        if self.fill is not None:
+            parts.append(f'<rect x="4" y="2" width="18" height="10" '
+                         f'fill="{html.escape(self.fill)}" fill-opacity="0.8"/>')
+        for colour, dash, width in self.lines:
+            dashes = f' stroke-dasharray="{dash}"' if dash else ""
+            parts.append(f'<line x1="1" y1="7" x2="25" y2="7" stroke="{html.escape(colour)}" '
+                         f'stroke-width="{width:g}"{dashes}/>')
+        if self.marker is not None:
+            parts.append(f'<circle cx="13" cy="7" r="4" fill="{html.escape(self.marker)}"/>')
+        return ('<svg width="26" height="14" viewBox="0 0 26 14" aria-hidden="true">'
+                + "".join(parts) + "</svg>")
+
+
+def _colour(value) -> str | None:
+    if value is None or isinstance(value, dict) or hasattr(value, "field"):
+        return None
+    return value if isinstance(value, str) else "rgb({}, {}, {})".format(*tuple(value)[:3])
+
+
+def _dash(value) -> str:
+    if isinstance(value, str):
+        return _DASHES.get(value, value)
+    return " ".join(str(v) for v in value or ())
+
+
+def _entries(item) -> list[LegendEntry]:
+    """The entries of one legend item: one, or one per value of a field it is labelled by
+    (a bar chart coloured by version)."""
+    label = item.label
+    field = getattr(label, "field", None) or (label.get("field") if isinstance(label, dict)
+                                              else None)
+    if field is None:
+        text = getattr(label, "value", None)
+        text = label.get("value") if isinstance(label, dict) else text
+        lines, fill, marker = [], None, None
+        for renderer in item.renderers:
+            glyph = renderer.glyph
+            kind = type(glyph).__name__
+            if kind in ("Line", "Step", "MultiLine"):
+                lines.append((_colour(glyph.line_color) or "black", _dash(glyph.line_dash),
+                              float(glyph.line_width)))
+            elif kind == "Scatter":
+                marker = _colour(glyph.fill_color) or _colour(glyph.line_color)
+            elif hasattr(glyph, "fill_color"):
+                fill = _colour(glyph.fill_color)
+        return [LegendEntry(str(text), tuple(lines), fill, marker)]
+    entries = []
+    for renderer in item.renderers:
+        colour = renderer.glyph.fill_color
+        mapper = getattr(colour, "transform", None) if not isinstance(colour, dict) \
+            else colour.get("transform")
+        factors = list(getattr(mapper, "factors", []) or [])
+        palette = list(getattr(mapper, "palette", []) or [])
+        seen = []
+        for value in renderer.data_source.data.get(field, []):
+            if value not in seen:
+                seen.append(value)
+        for value in seen:
+            fill = palette[factors.index(value) % len(palette)] if value in factors and \
+                palette else _colour(colour)
+            entries.append(LegendEntry(str(value), fill=fill or "grey"))
+    return entries
+
+
+def take_legends(figure) -> list[LegendEntry]:
+    """Take the legends out of a Bokeh figure and return their entries, for the page to
+    write them under the chart as text: BokehJS lays out a legend outside the plotting area
+    of an SVG chart at an absurd size (the frame squeezed to 0 pixels), and a legend inside
+    covers data."""
+    from bokeh.models import Legend
+
+    entries: list[LegendEntry] = []
+    for side in ("above", "below", "left", "right", "center"):
+        panel = getattr(figure, side)
+        for model in list(panel):
+            if isinstance(model, Legend):
+                for item in model.items:
+                    if item.visible:
+                        entries += _entries(item)
+                panel.remove(model)
+    return entries

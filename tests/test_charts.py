@@ -406,3 +406,52 @@ def test_every_tile_label_of_the_page_map_meets_wcag_aa_contrast(demo):
                     assert _contrast(colour, fill[abbr]) >= 4.5, (name, abbr)
                     checked += 1
         assert checked == 18
+
+
+def test_the_notebooks_pictures_draw_every_chart_with_its_plotting_area(demo, browser):
+    """The HoloViews charts the notebooks save as pictures, in the very page
+    :func:`~dashboards.static.png` photographs: BokehJS lays out each plotting area at a
+    readable size (a legend outside the frame once squeezed it)."""
+    from dashboards.components import count_trend_plot, rate_trend_plot
+    from dashboards.pages.referential import blocks_plot, funnel_plot
+    from dashboards.static import chart_document, frames
+
+    by_year = compute(demo, by=["year"])
+    blocks = compute(demo, by=["referential_version", "block_code"],
+                     where={"cqp_code": ["CQPI-LOG"]}).masked().dropna(
+        subset=["block_pass_rate"])
+    providers = compute(demo, names=["full_rate"], by=["provider_id"]).masked().dropna(
+        subset=["full_rate", "provider_id"])
+    overall = compute(demo, names=["full_rate"]).masked()["full_rate"].iloc[0]
+    plots = [count_trend_plot(by_year, ["enrolments", "juries", "full"]),
+             rate_trend_plot(by_year, "full_rate"), blocks_plot(blocks),
+             funnel_plot(providers, overall),
+             tile_map(compute(demo, by=["region_code"]), "enrolments")]
+    for plot in plots:
+        page = browser.new_page()
+        page.set_content(chart_document(plot))
+        (laid,) = frames(page)
+        page.close()
+        assert laid["frame_width"] >= 0.6 * laid["width"], laid
+        assert laid["frame_height"] >= 0.5 * laid["height"] - 60, laid
+
+
+def test_a_key_figure_s_popover_states_the_period_it_covers(demo):
+    """The key figure shows the last year, on the data cut's months when it is incomplete:
+    its popover says that period and the one it is compared with, not the table's years."""
+    import html as markup
+
+    from cqp_metrics.period import period_label, until_of
+    from dashboards.components import kpi_html
+
+    table = compute(demo, names=["enrolments"], by=["year"])
+    cut = table.data_until
+    assert cut.year in table.incomplete_years()
+    same = compute(demo, names=["enrolments"], by=["year"], years=(cut.year - 1, cut.year),
+                   until=until_of(cut))
+    shown = markup.unescape(kpi_html("enrolments", table, same_period=same))
+    popover = shown.split("cqp-info-body", 1)[1].split("</details>", 1)[0]
+    now, then = period_label(cut.year, until_of(cut)), period_label(cut.year - 1, until_of(cut))
+    assert f"{now} (données au {cut:%d/%m/%Y}), comparé à {then}." in popover, popover
+    first = int(table.values["year"].iloc[0])
+    assert f"{first}–" not in popover and "Années" not in popover

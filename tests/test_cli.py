@@ -174,8 +174,11 @@ def test_scope_limits_the_branches(demo_db):
     (["--where", "branch_code=16a"], "code de branche invalide : « 16a »"),
     (["--scope", "0016;3248"], "code de branche invalide : « 0016;3248 »"),
     (["--scope", ","], "aucune branche donnée"),
-    (["--lang", "de"], "Invalid value for '--lang'"),
-    (["--min-count", "-1"], "Invalid value for '--min-count'"),
+    (["--lang", "de"], "valeur invalide pour --lang : « de » n'est pas une valeur possible "
+                       "(fr, en)"),
+    (["--min-count", "-1"], "valeur invalide pour --min-count : au moins 1"),
+    (["--nope"], "option inconnue : --nope"),
+    (["--from", "deux"], "valeur invalide pour --from : un nombre entier est attendu"),
     (["--db", "mysql://root@localhost/cqp"], "Base non prise en charge : mysql"),
     (["--db", "::not a url::"], "Adresse de base illisible"),
 ])
@@ -183,7 +186,7 @@ def test_every_bad_option_is_one_message(demo_db, args, message):
     command = ["indicators", *args] if "--db" in args else ["indicators", "--db", demo_db,
                                                             *args]
     result = run(*command)
-    assert result.exit_code in (1, 2), result.output
+    assert result.exit_code == 1, result.output
     assert message in " ".join(result.stderr.replace("│", " ").split()), result.stderr
     assert "Traceback" not in result.stdout + result.stderr
 
@@ -270,3 +273,67 @@ def test_the_data_cut_of_a_load_and_the_time_options(tmp_path):
         result = run("indicators", "--db", url, *args)
         assert result.exit_code == 1 and message in result.output, result.output
         assert "Traceback" not in result.output
+
+
+def test_typer_speaks_french(demo_db):
+    """Typer's own words: the help's headings and defaults, the usage line, a missing option,
+    an unknown command, an extra argument; every usage error is exit status 1."""
+    shown = run("registrations", "--help")
+    assert shown.exit_code == 0
+    for words in ("Utilisation : ", "registrations [OPTIONS]", "Afficher cette aide et quitter.",
+                  "[défaut : 12]", "Options"):
+        assert words in shown.stdout, words
+    for english in ("Usage:", "Show this message", "[default"):
+        assert english not in shown.stdout
+    for args, said in ((["notify"], "option obligatoire manquante : --config"),
+                       (["frobnicate"], "commande inconnue : frobnicate"),
+                       (["registrations", "en-trop", "--db", demo_db],
+                        "argument en trop : en-trop")):
+        result = run(*args)
+        assert result.exit_code == 1, result.output
+        assert said in " ".join(result.stderr.split()), result.stderr
+        assert "Error" not in result.stderr and "Try" not in result.stderr
+
+
+@pytest.mark.parametrize("value,said", [
+    ("region_code=Île-de-France", "--where region_code : valeur inconnue « Île-de-France » ; "
+                                  "vouliez-vous dire « 11 » ?"),
+    ("cqp_code=CQP-tr-aq", "--where cqp_code : valeur inconnue « CQP-tr-aq » ; vouliez-vous "
+                           "dire « CQP-TR-AQ » ?"),
+    ("pathway=apprentissage", "--where pathway : valeur inconnue « apprentissage » (valeurs "
+                              "connues : formation, vae)"),
+])
+def test_a_where_value_that_does_not_exist_is_one_message(demo_db, value, said):
+    """Not an empty table with exit status 0: the known values are named."""
+    result = run("indicators", "--db", demo_db, "--where", value)
+    assert result.exit_code == 1 and result.stdout == ""
+    assert said in " ".join(result.stderr.split()), result.stderr
+    assert "CQP-TR-AQ" in result.stderr or "formation" in result.stderr or "11" in \
+        result.stderr
+
+
+def test_output_dash_is_standard_output_and_csv_fr_is_french_excel(demo_db, tmp_path,
+                                                                   monkeypatch):
+    """``--output -`` writes to standard output, not to a file named « - »; ``--format
+    csv-fr`` is the dashboards' CSV: semicolons, decimal commas, a BOM, the notes."""
+    import pandas as pd
+
+    monkeypatch.chdir(tmp_path)
+    table = run("indicators", "--db", demo_db, "--by", "pathway", "--format", "table",
+                "--output", "-")
+    assert table.exit_code == 0 and "Taux de validation totale" in table.stdout
+    plain = run("indicators", "--db", demo_db, "--by", "year", "--output", "-")
+    assert plain.stdout.startswith("year,year_complete,enrolments")
+    assert list(tmp_path.iterdir()) == []
+    french = run("indicators", "--db", demo_db, "--by", "year", "--format", "csv-fr",
+                 "--output", "-")
+    assert french.exit_code == 0, french.output
+    assert french.stdout.startswith("\ufeffAnnée;Année complète;Entrées en parcours")
+    frame = pd.read_csv(io.StringIO(french.stdout.lstrip("\ufeff")), sep=";", decimal=",",
+                        na_values="secret")
+    assert frame["Taux de validation totale (%)"].between(0, 100).all()
+    assert "Règle de secret" in frame.columns
+    written = run("indicators", "--db", demo_db, "--by", "year", "--format", "csv-fr",
+                  "--output", "t.csv")
+    assert written.exit_code == 0
+    assert (tmp_path / "t.csv").read_bytes().startswith("\ufeffAnnée;".encode())

@@ -95,3 +95,71 @@ def test_a_page_redrawn_in_place_shows_what_a_new_page_shows(url, slug):
         assert len(figures) == len(views[-1].select(pn.pane.Bokeh))
     finally:
         pn.state.curdoc = None
+
+
+def test_the_referential_page_follows_the_branch_filter(url):
+    """Choosing a branch in the sidebar: the Référentiel page's selector lists that branch's
+    CQPs only (a CQPI in each of its branches), and a CQP of another branch gives its place
+    to one of the branch's, drawn (not « aucune donnée »)."""
+    from dashboards.filters import Filters
+    from dashboards.pages.referential import ReferentialPage
+
+    source = MetricsSource(url=url, scope=None)
+    filters = Filters(source)
+    page = ReferentialPage(filters=filters, source=source)
+    (box,) = page.controls()
+    owners = source.certifications().set_index("cqp_code")["branch_codes"]
+
+    def of(branch: str) -> set[str]:
+        return {c for c, b in owners.items() if branch in str(b).split("|")}
+
+    page.sheet = "CQP-HCR-CU"
+    filters.branch = ["0016"]
+    assert set(page.param.sheet.objects) == of("0016") == {"CQP-TR-CR", "CQP-TR-AQ",
+                                                            "CQPI-LOG"}
+    assert page.sheet in of("0016")
+    assert box.options == [filters.labels["cqp"][c] for c in page.param.sheet.objects]
+    assert box.value == filters.labels["cqp"][page.sheet]
+    page.sheet = "CQPI-LOG"
+    filters.branch = ["3248"]
+    assert page.sheet == "CQPI-LOG"  # a CQPI belongs to both
+    state = filters.state()
+    page.render(state["where"], state["years"])
+    assert "CQPI-LOG" in page._title.object
+    filters.branch = []
+    assert set(page.param.sheet.objects) == set(owners.index)
+
+
+def test_lapsed_registrations_are_said_on_the_recognition_and_referential_pages(url):
+    """Reconnaissance lists the lapsed registrations first (« expirée le …, non
+    renouvelée »), its months as whole numbers; Référentiel gives each of the CQP's
+    registrations its state; the VAE page says why its path and its rate differ."""
+    import datetime as dt
+    import html
+
+    from dashboards.filters import Filters
+    from dashboards.pages.recognition import RecognitionPage
+    from dashboards.pages.referential import ReferentialPage
+    from dashboards.pages.vae import VaePage
+
+    assert dt.date.today() > dt.date(2025, 12, 31)  # RS5678 (CQP-TR-AQ) ended then
+    source = MetricsSource(url=url, scope=None)
+    filters = Filters(source)
+    filters.branch = ["0016"]
+    state = filters.state()
+    recognition = RecognitionPage(filters=filters, source=source)
+    recognition.render(state["where"], state["years"])
+    lapsed = html.unescape(recognition._lists["lapsed"].object)
+    assert "RS5678" in lapsed and "expirée le 31/12/2025, non renouvelée" in lapsed
+    assert "RNCP34001" in lapsed and "expirée le 29/02/2024, non renouvelée" in lapsed
+    for months in (12, 24):
+        assert ".0<" not in recognition._lists[months].object
+    referential = ReferentialPage(filters=filters, source=source)
+    referential.sheet = "CQP-TR-AQ"
+    referential.render(state["where"], state["years"])
+    shown = html.unescape(referential._registered.object)
+    assert "<th>État</th>" in shown and "expirée le 31/12/2025, non renouvelée" in shown
+    vae = VaePage(filters=filters, source=source)
+    vae.render(state["where"], state["years"])
+    notes = [o.object for o in vae._shown.objects if "vae-path-note" in o.css_classes]
+    assert notes and "décisions de jury prononcées dans la période" in notes[0]

@@ -158,3 +158,54 @@ def test_registrations_command_lists_renewals_and_unregistered_cqps(tourier, bac
     assert result.exit_code == 0, result.output
     assert "RS6117" in result.stdout and "29/09/2025" in result.stdout
     assert "CQP jamais enregistrés : CQP-VENDEUR" in result.stdout
+
+
+def test_a_registration_past_its_end_without_successor_has_lapsed():
+    """Each window's state on a day: in force, renewed (a later window of the same CQP
+    follows), lapsed (ended, none after), not yet begun; and the windows that ended in a
+    period with none in force the next day."""
+    import datetime as dt
+
+    import pandas as pd
+
+    from cqp_metrics.catalogue import ended_between, registration_status
+
+    windows = pd.DataFrame([
+        ("CQP-A", "RNCP", "RNCP1", dt.date(2016, 1, 1), dt.date(2021, 7, 21)),
+        ("CQP-A", "RS", "RS2", dt.date(2022, 9, 29), dt.date(2025, 9, 29)),
+        ("CQP-B", "RNCP", "RNCP3", dt.date(2020, 1, 1), dt.date(2024, 12, 31)),
+        ("CQP-B", "RNCP", "RNCP4", dt.date(2025, 1, 1), None),
+        ("CQP-C", "RS", "RS5", dt.date(2027, 1, 1), dt.date(2031, 12, 31)),
+    ], columns=["cqp_code", "register", "rncp_code", "valid_from", "valid_until"])
+    on = registration_status(windows, dt.date(2026, 1, 1)).set_index("rncp_code")
+    assert on["status"].to_dict() == {"RNCP1": "renewed", "RS2": "lapsed",
+                                      "RNCP3": "renewed", "RNCP4": "current",
+                                      "RS5": "future"}
+    assert on.at["RNCP1", "successor"] == "RS2" and on.at["RNCP3", "successor"] == "RNCP4"
+    earlier = registration_status(windows, dt.date(2025, 1, 1)).set_index("rncp_code")
+    assert earlier.at["RS2", "status"] == "current"
+    ended = ended_between(windows, dt.date(2021, 1, 1), dt.date(2025, 12, 31))
+    # RNCP1 left a gap (21/07/2021 to 29/09/2022); RNCP3 was taken over the next day
+    assert list(ended["rncp_code"]) == ["RNCP1", "RS2"]
+
+
+def test_registrations_lists_the_ending_and_with_lapsed_the_lapsed(tourier, backend):
+    """``--ending-within N`` lists the registrations in force that end within N months and
+    says how many have lapsed; ``--lapsed`` lists those, « expirée le …, non renouvelée »."""
+    import_rncp(tourier, EXPORT, confirm={"CQP-TOURIER": "RS6117"})
+    tourier.dispose()
+    ending = CliRunner().invoke(app, ["registrations", "--db", backend, "--ending-within",
+                                      "36", "--today", "2026-01-01"])
+    assert ending.exit_code == 0, ending.output
+    text = " ".join(ending.stdout.split())
+    assert "fin d'enregistrement d'ici 36 mois (au 01/01/2026) : aucun" in text
+    assert "Expirés, non renouvelés : 1 (CQP-TOURIER RS6117 le 29/09/2025)" in text
+    lapsed = CliRunner().invoke(app, ["registrations", "--db", backend, "--lapsed",
+                                      "--today", "2026-01-01"])
+    assert lapsed.exit_code == 0, lapsed.output
+    text = " ".join(lapsed.stdout.replace("│", " ").split())
+    assert "RS6117" in text and "expirée le 29/09/2025, non renouvelée" in text
+    assert "RNCP19468" not in text  # renewed by RS6117, not lapsed
+    before = CliRunner().invoke(app, ["registrations", "--db", backend, "--lapsed",
+                                      "--today", "2025-01-01"])
+    assert "RS6117" not in before.stdout and ": aucun." in before.stdout

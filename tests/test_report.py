@@ -4,6 +4,7 @@ the secret in every table, a PDF with its pages, text never read as markup."""
 from __future__ import annotations
 
 import csv
+import html
 import io
 import re
 import subprocess
@@ -100,6 +101,40 @@ def test_the_report_opens_offline_and_requests_nothing(report_file, browser):
     assert "<link" not in markup and "@import" not in markup
 
 
+#: A chart whose plotting area BokehJS laid out smaller than this is squeezed, not drawn.
+MIN_FRAME = (300, 150)
+
+
+def _frames_of(page) -> list[dict]:
+    from dashboards.static import frames
+
+    return frames(page)
+
+
+def test_every_chart_draws_its_plotting_area_and_its_legend_covers_nothing(report_file,
+                                                                         browser):
+    """Each chart's plotting area as BokehJS lays it out (``frame.bbox``), in the report's
+    HTML: as many as the report has charts, none squeezed; each legend is text under its
+    chart, below the chart's box."""
+    page = browser.new_page(viewport={"width": 900, "height": 1200})
+    page.goto(report_file.as_uri())
+    laid = _frames_of(page)
+    charts = page.locator("figure.chart").count()
+    boxes = page.evaluate("""() => [...document.querySelectorAll('figure.chart')].map(f => {
+        const chart = f.querySelector('[role=img]').getBoundingClientRect();
+        const legend = f.querySelector('ul.legend');
+        return {bottom: chart.bottom, legend: legend ? legend.getBoundingClientRect().top
+                                                      : null};})""")
+    page.close()
+    assert len(laid) == charts >= 9, laid
+    squeezed = [f for f in laid if f["frame_width"] < MIN_FRAME[0]
+                or f["frame_height"] < MIN_FRAME[1]]
+    assert not squeezed, squeezed
+    legends = [b for b in boxes if b["legend"] is not None]
+    assert len(legends) >= 3  # counts, blocks by version, providers' funnel
+    assert all(b["legend"] >= b["bottom"] - 0.5 for b in legends), boxes
+
+
 def test_its_key_figures_are_the_cli_ones(report_file, demo_url):
     text = report_file.read_text(encoding="utf-8")
     year = int(re.search(r"Chiffres clés (\d{4})", text).group(1))
@@ -129,36 +164,197 @@ def test_no_published_count_of_1_to_4_appears_in_its_tables(report_file):
     assert checked > 100
 
 
-def test_the_pdf_has_its_pages_and_text(demo_url, tmp_path):
+def test_the_pdf_has_its_pages_and_text(demo_url, tmp_path, browser):
+    """A cover (title, branch, year, data cut, publisher and its logo), then the contents
+    with each section's page and the « faits marquants », the sections flowing one after the
+    other; in the PDF's text every interval stays on one line, region names too, no word
+    falls off its page, wide tables turn landscape."""
     output = tmp_path / "rapport.pdf"
+    logo = tmp_path / "logo.png"
+    logo.write_bytes(_png())
     result = runner.invoke(app, ["report", "--branch", "0016", "--db", demo_url, "--output",
-                                 str(output)])
+                                 str(output), "--publisher", "Observatoire des transports",
+                                 "--logo", str(logo)])
     assert result.exit_code == 0, result.output
     assert output.read_bytes().startswith(b"%PDF")
-    info = subprocess.run(["pdfinfo", str(output)], capture_output=True, text=True,
-                          check=True).stdout
+    info = subprocess.run(["pdfinfo", "-f", "1", "-l", "999", str(output)],
+                          capture_output=True, text=True, check=True).stdout
     pages = int(re.search(r"Pages:\s+(\d+)", info).group(1))
-    assert "A4" in info or "595.28 x 841.89" in info
-    assert pages >= 8
+    sizes = re.findall(r"Page\s+\d+ size:\s+([\d.]+) x ([\d.]+)", info)
+    assert len(sizes) == pages >= 8
+    portrait = [w < h for w, h in ((float(a), float(b)) for a, b in sizes)]
+    assert portrait[0] and not all(portrait)  # A4 portrait, a wide table on a landscape page
     text = subprocess.run(["pdftotext", "-layout", str(output), "-"], capture_output=True,
                           text=True, check=True).stdout
-    first = text.split("\f")[0]
-    for heading in ("Sommaire", "Chiffres clés", "Tendances", "VAE", "Validations partielles",
-                    "Reconnaissance nationale", "Devenir des titulaires",
-                    "Blocs de compétences", "Organismes", "Territoires", "Méthode"):
+    sheets = text.split("\f")
+    cover, contents_page = sheets[0], sheets[1]
+    for said in ("Rapport annuel des CQP", "branche 0016", "Année", "2024",
+                 "Données arrêtées au", "30/09/2025", "Observatoire des transports"):
+        assert said in cover, said
+    for heading in ("Sommaire", "Faits marquants", "Chiffres clés", "Tendances", "VAE",
+                    "Validations partielles", "Reconnaissance nationale", "Devenir des titulaires",
+                    "Blocs de compétences",
+                    "Organismes", "Territoires", "Méthode"):
         assert heading in text, heading
     # the table of contents gives each section's page, and the page says it is that one
-    contents = first.split("Sommaire", 1)[1].lstrip("\n").split("\n\n\n")[0]
+    contents = contents_page.split("Sommaire", 1)[1].lstrip("\n").split("\n\n\n")[0]
     entries = re.findall(r"^\s*(\S.*?\S)\s{3,}(\d+)\s*$", contents, flags=re.M)
-    assert len(entries) == 10, first
-    sheets = text.split("\f")
+    assert [t for t, _ in entries][:2] == ["Faits marquants", "Chiffres clés 2024"]
+    assert len(entries) == 11, contents_page
     for title, number in entries:
         assert title in sheets[int(number) - 1], (title, number)
-    assert f"page 1 / {pages}" in first
+    starts = [int(n) for _, n in entries]
+    assert len(set(starts)) < len(starts)  # sections flow: several begin on one page
+    assert f"page 1 / {pages}" in cover
+    for line in text.splitlines():  # an interval is never cut over two lines
+        assert line.count("[") == line.count("]"), line
+    for region in ("01 — Guadeloupe", "11 — Île-de-France", "84 — Auvergne-Rhône-Alpes"):
+        assert region in text, region
+    _every_word_on_its_page(output)
     year = int(re.search(r"Chiffres clés (\d{4})", text).group(1))
     spaced = " ".join(text.replace("\xa0", " ").replace("\u202f", " ").split())
+    _each_chart_label_read_once(output, demo_url, tmp_path, browser)
     for value in key_figures_from_cli(demo_url, year).values():
         assert value.replace("\xa0", " ").replace("\u202f", " ") in spaced, value
+
+
+def _png() -> bytes:
+    """A small PNG image (a logo)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+    raw = b"".join(b"\x00" + b"\x1f\x5f\x8b" * 40 for _ in range(20))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 40, 20, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+def _every_word_on_its_page(pdf: Path) -> None:
+    """Every word of the PDF lies inside its page (a table too wide is cut at the edge)."""
+    boxes = subprocess.run(["pdftotext", "-bbox", str(pdf), "-"], capture_output=True,
+                           text=True, check=True).stdout
+    checked = 0
+    for page in re.findall(r'<page width="([\d.]+)" height="([\d.]+)">(.*?)</page>', boxes,
+                           re.S):
+        width = float(page[0])
+        for x_min, x_max in re.findall(r'<word xMin="([\d.]+)" yMin="[\d.]+" '
+                                       r'xMax="([\d.]+)"', page[2]):
+            assert 0 <= float(x_min) and float(x_max) <= width + 0.5, (x_min, x_max, width)
+            checked += 1
+    assert checked > 1000
+
+
+def _each_chart_label_read_once(pdf: Path, demo_url: str, tmp_path: Path, browser) -> None:
+    """The PDF's text (pdftotext) holds each chart's title as often as the page shows it
+    (in the charts, laid out by BokehJS, and in the text around them): once per chart, never
+    twice, never mirrored."""
+    html_file = tmp_path / "same.html"
+    result = runner.invoke(app, ["report", "--branch", "0016", "--db", demo_url,
+                                 "--output", str(html_file)])
+    assert result.exit_code == 0, result.output
+    page = browser.new_page()  # the module's chromium: one Playwright per thread
+    try:
+        page.goto(html_file.as_uri())
+        laid = _frames_of(page)
+        around = page.inner_text("body")  # the charts' own text is not in it
+    finally:
+        page.close()
+
+    def flat(text: str) -> str:
+        return " ".join(text.replace("\xa0", " ").replace("\u202f", " ").split())
+
+    read = flat(subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True,
+                               check=True).stdout)
+    titles = [flat(f["title"]) for f in laid]
+    own = [t for t in set(titles) if t not in flat(around)]  # said by a chart only
+    assert len(own) >= 5, own
+    for title in own:
+        assert read.count(title) == titles.count(title), (title, read.count(title))
+    for title in titles:
+        assert title[::-1] not in read
+    for axis in ("Effectif", "Présentés au jury", "Année"):
+        assert axis[::-1] not in read, axis
+
+
+def test_the_cover_carries_the_logo_as_data_and_refuses_what_is_not_an_image(demo_url,
+                                                                              tmp_path):
+    logo = tmp_path / "logo.png"
+    logo.write_bytes(_png())
+    output = tmp_path / "rapport.html"
+    result = runner.invoke(app, ["report", "--branch", "0016", "--db", demo_url, "--output",
+                                 str(output), "--publisher", "<b>OPMQ</b>", "--logo",
+                                 str(logo)])
+    assert result.exit_code == 0, result.output
+    text = output.read_text(encoding="utf-8")
+    assert '<img src="data:image/png;base64,' in text and "&lt;b&gt;OPMQ&lt;/b&gt;" in text
+    fake = tmp_path / "logo.gif"
+    fake.write_bytes(b"GIF89a" + b"\0" * 20)
+    refused = runner.invoke(app, ["report", "--branch", "0016", "--db", demo_url,
+                                  "--output", str(tmp_path / "r.html"), "--logo", str(fake)])
+    assert refused.exit_code == 1 and "PNG, JPEG ou SVG" in refused.output
+    assert "Traceback" not in refused.output and not (tmp_path / "r.html").exists()
+
+
+def test_faits_marquants_are_sentences_made_from_the_figures(demo_url):
+    """The opening sentences, in French, each with its figure, the same at every run: the
+    significant changes (recognition, with the lapsed registration behind it), the lapsed
+    registrations, the least acquired blocks, the providers outside the funnel's limits, the
+    holders' insertion; the method in words, without code names nor options."""
+    import datetime as dt
+
+    from cqp_metrics import make_engine
+    from dashboards.report import report_for
+
+    engine = make_engine(demo_url, read_only=True)
+    try:
+        made = [report_for(engine, branch="0016", year=2024, today=dt.date(2026, 6, 1))
+                for _ in range(2)]
+    finally:
+        engine.dispose()
+    facts = [re.findall(r"<li>(.*?)</li>", _section(m.html, "faits-marquants")) for m in made]
+    assert facts[0] == facts[1] and len(facts[0]) >= 4
+    said = html.unescape(" ".join(facts[0]))
+    assert re.search(r"Taux de reconnaissance nationale : \d+,\d % \[[\d,]+ – [\d,]+ %\] en "
+                     r"2024, contre [\d,]+ % en 2023 \(-[\d,]+ pt, évolution significative\)",
+                     said.replace("\xa0", " ")), said
+    assert "RNCP34001 (CQP-TR-CR) le 29/02/2024" in said
+    assert "expiré sans être renouvelés" in said
+    assert "Blocs de compétences les moins acquis" in said
+    assert "des limites à 95 %" in said or "Aucun organisme" in said
+    assert re.search(r"Promotion 20\d\d : [\d,]+", said.replace("\xa0", " "))
+    method = html.unescape(re.sub(r"<[^>]+>", " ", _section(made[0].html, "methode")))
+    assert not re.search(r"\b[a-z]+_[a-z0-9_]+\b|--[a-z]", method), re.findall(
+        r"\b[a-z]+_[a-z0-9_]+\b|--[a-z]+", method)[:5]
+    assert "« significatif »" not in _section(made[0].html, "chiffres-cles").replace(
+        "dite « significatif »", "")
+
+
+def test_every_blank_cell_says_why(demo_url):
+    """The 24-month completion of the last year reads « recul insuffisant », with the data
+    cut under the table; an undefined rate « sans objet »."""
+    from cqp_metrics import make_engine
+    from dashboards.report import report_for
+
+    engine = make_engine(demo_url, read_only=True)
+    try:
+        made = report_for(engine, branch="0016", year=2024)
+    finally:
+        engine.dispose()
+    parser = Tables()
+    parser.feed(_section(made.html, "validation-partielle"))
+    header, *rows = parser.tables[0]
+    at = header.index("Complétion à 24 mois (Kaplan–Meier)")
+    last = [r for r in rows if r[0].startswith("2024")][0]
+    assert last[at] == "recul insuffisant"
+    assert "« recul insuffisant » : les candidats de cette année" in made.html
+    every = Tables()
+    every.feed(made.html.split('<section id="s-methode"')[0])
+    for table in every.tables:
+        for row in table[1:]:
+            assert all(cell != "" for cell in row), row
 
 
 def test_a_cqp_sheet_for_the_cpne(demo_url, tmp_path):
@@ -233,18 +429,20 @@ def test_the_holders_section_shows_each_promotion_as_the_cli(report_file, demo_u
     """« Devenir des titulaires »: the branch's promotions with their employment rates, raw
     and corrected for non-response, the same as ``indicators`` gives (published)."""
     parser = Tables()
-    parser.feed(report_file.read_text(encoding="utf-8"))
+    parser.feed(_section(report_file.read_text(encoding="utf-8"), "insertion"))
     raw, adjusted = label("employment_rate_6m"), label("employment_rate_6m_adjusted")
-    (table,) = [t for t in parser.tables if raw in t[0] and adjusted in t[0]]
-    header, *rows = table
+    # a wide table is split in two, each part keeps the promotion's year: join them by year
+    joined: dict[str, dict[str, str]] = {}
+    for header, *lines in parser.tables:
+        for line in lines:
+            joined.setdefault(line[0], {}).update(zip(header, line, strict=True))
+    assert joined and all(raw in cells and adjusted in cells for cells in joined.values())
     result = runner.invoke(app, ["indicators", "--db", demo_url, "--by", "year", "--where",
-                                 "branch_code=0016", "--to", str(max(int(r[0][:4])
-                                                                     for r in rows))])
+                                 "branch_code=0016", "--to", str(max(int(y[:4]) for y in joined))])
     assert result.exit_code == 0, result.output
     expected = {line["year"]: line for line in csv.DictReader(io.StringIO(result.stdout))}
     checked = 0
-    for row in rows:
-        cells = dict(zip(header, row, strict=True))
+    for cells in joined.values():
         line = expected[cells[label("year")][:4]]
         for name, column in (("employment_rate_6m", raw), ("employment_rate_6m_adjusted",
                                                              adjusted)):
@@ -255,3 +453,42 @@ def test_the_holders_section_shows_each_promotion_as_the_cli(report_file, demo_u
     assert checked >= 10
     assert 'aria-label="Taux d&#x27;emploi à 6 mois par promotion' in \
         report_file.read_text(encoding="utf-8")
+
+
+def _section(text: str, anchor: str) -> str:
+    return text.split(f'<h2 id="{anchor}">', 1)[1].split("</section>", 1)[0]
+
+
+def test_lapsed_registrations_come_first_in_recognition_and_the_sheet_names_its_own(demo_url):
+    """Every registration of branch 0016 has ended on 1 June 2026 but CQPI-LOG's (it ends
+    on 31 May 2026: the day before): the recognition section opens with the lapsed ones,
+    « expirée le …, non renouvelée »; a CQP's sheet names its registrations and dates; the
+    recognition key figure says its change comes from CQP-TR-CR's registration, ended on
+    29 February 2024 and not renewed."""
+    import datetime as dt
+
+    from cqp_metrics import make_engine
+    from dashboards.report import report_for
+
+    engine = make_engine(demo_url, read_only=True)
+    try:
+        branch = report_for(engine, branch="0016", year=2024, today=dt.date(2026, 6, 1))
+        sheet = report_for(engine, cqp="CQP-TR-AQ", year=2024, today=dt.date(2026, 6, 1))
+    finally:
+        engine.dispose()
+    parser = Tables()
+    parser.feed(_section(branch.html, "reconnaissance"))
+    first = parser.tables[0]
+    assert first[0] == ["CQP", "Intitulé", "Registre", "Code", "État"]
+    assert sorted((row[0], row[3], row[4]) for row in first[1:]) == [
+        ("CQP-TR-AQ", "RS5678", "expirée le 31/12/2025, non renouvelée"),
+        ("CQP-TR-CR", "RNCP34001", "expirée le 29/02/2024, non renouvelée"),
+        ("CQPI-LOG", "RNCP35120", "expirée le 31/05/2026, non renouvelée")]
+    note = re.search(r'data-kpi="recognition_rate".*?kpi-note">([^<]*)<', branch.html, re.S)
+    assert note and "RNCP34001 (CQP-TR-CR) le 29/02/2024" in note.group(1)
+    parser = Tables()
+    parser.feed(_section(sheet.html, "reconnaissance"))
+    own = parser.tables[1]
+    assert own == [["Registre", "Code", "Début", "Fin", "État"],
+                   ["RS", "RS5678", "01/01/2021", "31/12/2025",
+                    "expirée le 31/12/2025, non renouvelée"]]

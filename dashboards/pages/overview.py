@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import panel as pn
 
+from cqp_metrics.catalogue import ended_between, matching
 from cqp_metrics.period import until_of, year_complete
 from cqp_metrics.query import IndicatorQuery
+from cqp_metrics.registry import BY_NAME
 
-from ..components import LiveChart, kpi_card, kpi_html, no_data
+from ..components import LiveChart, kpi_card, kpi_html, lapse_note, no_data
 from ..figures import CountTrendFigure, RateTrendFigure
 from .base import Page
 
@@ -65,8 +69,35 @@ class OverviewPage(Page):
             wanted = same_months(last, table.data_until)
             same_period = (tables["same_period"] if requests.get("same_period") == wanted
                            else self.source.answer(wanted))
+        notes = {"recognition_rate": self._lapses(where, table, same_period)}
         for name, card in self._cards.items():
-            card.object = kpi_html(name, table, self.language, same_period)
+            card.object = kpi_html(name, table, self.language, same_period,
+                                   notes.get(name, ""))
+            card.height = 175 if notes.get(name) else 130
         for chart in (self._counts, *self._rates.values()):
             chart.show(table)
         return self._shown
+
+    def _lapses(self, where: dict, table, same_period) -> str:
+        """What the recognition rate's last change owes to registrations that ended without
+        renewal in the two compared periods: the change of the other CQPs beside it."""
+        if len(table.values) < 2 and same_period is None:
+            return ""
+        year = int(table.values["year"].iloc[-1])
+        until = same_period.query.until if same_period is not None else None
+        month, day = until or (12, 31)
+        codes = set(matching(self.source.certifications(), where)["cqp_code"])
+        windows = self.source.catalogue("registrations")
+        ended = ended_between(windows[windows["cqp_code"].isin(codes)],
+                              dt.date(year - 1, 1, 1), dt.date(year, month, day))
+        if ended.empty:
+            return ""
+        others = sorted(codes - set(ended["cqp_code"]))
+        without = None
+        if others:
+            rows = self.source.answer(self.source.request(
+                names=["recognition_rate"], by=("year",), where={**where, "cqp_code": others},
+                years=(year - 1, year), until=until)).published()
+            if len(rows) == 2:
+                without = BY_NAME["recognition_rate"].compare(rows.iloc[-1], rows.iloc[-2])
+        return lapse_note(ended, without, self.language)

@@ -10,7 +10,8 @@ import panel as pn
 from bokeh.models import ColumnDataSource, FactorRange, HoverTool, Range1d
 from bokeh.plotting import figure
 
-from cqp_metrics.catalogue import ending_within, matching
+from cqp_metrics.catalogue import ending_within, lapsed, matching
+from cqp_metrics.formatting import months_text, registration_state
 
 from ..components import (
     ACCENT,
@@ -32,6 +33,7 @@ COLUMNS = {"cqp_code": "CQP", "title": "Intitulé", "branch_codes": "Branches",
 
 
 ENDING = "Enregistrements qui prennent fin d'ici {months} mois"
+LAPSED = "Enregistrements expirés, non renouvelés"
 ADMINISTRATORS_ONLY = ("La liste nomme les CQP de toutes les branches : elle est réservée aux "
                        "administrateurs.")
 NOT_IMPORTED = "Catalogue national non importé (« cqp-metrics import-certifinfo »)."
@@ -67,6 +69,10 @@ def register_bars(counts: pd.Series, language: str = "fr") -> figure:
     return drawn.figure
 
 
+def _day(value) -> str:
+    return "" if value is None or pd.isna(value) else f"{value:%d/%m/%Y}"
+
+
 def _listed(frame: pd.DataFrame, caption: str, nothing: str, css: str,
             language: str) -> str:
     """A table of CQPs in words, or the status box saying ``nothing`` when it is empty."""
@@ -87,7 +93,7 @@ class RecognitionPage(Page):
                        for name in ("recognition_rate", "rncp_coverage")}
         self._registers = RegisterFigure(language)
         self._lists = {key: pn.pane.HTML(stylesheets=[TABLE_CSS], sizing_mode="stretch_width")
-                       for key in ("never", 12, 24)}
+                       for key in ("never", "lapsed", 12, 24)}
         self._certifinfo = pn.pane.HTML(stylesheets=[TABLE_CSS], sizing_mode="stretch_width")
         self._legend = secret_legend(None, language)
         soon = [pn.Column(f"### {say(ENDING, language).format(months=months)}",
@@ -95,6 +101,8 @@ class RecognitionPage(Page):
                 for months in (12, 24)]
         self._shown = pn.Column(
             pn.Row(*self._rates.values(), sizing_mode="stretch_width"),
+            pn.Column(f"### {say(LAPSED, language)}", self._lists["lapsed"],
+                      sizing_mode="stretch_width"),
             # the registration tables get the page's width: every column shows at 1440 px
             pn.Row(pn.pane.Bokeh(self._registers.figure, sizing_mode="stretch_width"),
                    pn.Column(f"### {say('CQP jamais enregistrés', language)}",
@@ -116,8 +124,20 @@ class RecognitionPage(Page):
         self._lists["never"].object = _listed(
             never.rename(columns=COLUMNS), say("CQP jamais enregistrés", language), "",
             "never-registered", language)
+        ended = lapsed(catalogue)
+        self._lists["lapsed"].object = _listed(pd.DataFrame({
+            "CQP": ended["cqp_code"], "Intitulé": ended["title"],
+            "Branches": ended["branch_codes"], "Registre": ended["lapsed_register"],
+            "Code": ended["lapsed_code"],
+            "État": [registration_state("lapsed", None, d, language=language)
+                     for d in ended["lapsed_on"]]}), say(LAPSED, language),
+            say("aucun enregistrement expiré sans renouvellement", language), "lapsed",
+            language)
         for months in (12, 24):
-            ending = ending_within(catalogue, months)[list(COLUMNS)].rename(columns=COLUMNS)
+            ending = ending_within(catalogue, months)[list(COLUMNS)]
+            ending = ending.assign(valid_until=ending["valid_until"].map(_day),
+                                   months_left=ending["months_left"].map(months_text))
+            ending = ending.rename(columns=COLUMNS)
             self._lists[months].object = _listed(
                 ending, say(ENDING, language).format(months=months),
                 say("aucun enregistrement ne prend fin", language), "ending", language)

@@ -3,6 +3,7 @@ version, training providers on a funnel plot."""
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import math
 from dataclasses import dataclass
@@ -24,7 +25,8 @@ from bokeh.palettes import Category10
 from bokeh.plotting import figure
 from bokeh.transform import factor_cmap
 
-from cqp_metrics.formatting import fr_int, fr_pct
+from cqp_metrics.catalogue import registration_status
+from cqp_metrics.formatting import fr_int, fr_pct, registration_state
 from cqp_metrics.period import fr_date
 from cqp_metrics.render import version_changes
 from cqp_metrics.stats import Z95, funnel_half_width, outside_funnel
@@ -314,28 +316,54 @@ class ReferentialPage(Page):
 
     def __init__(self, **params):
         super().__init__(**params)
-        codes = list(self.filters.labels["cqp"]) if self.filters is not None else []
+        self._box = None
+        codes = self._codes()
         self.param.sheet.objects = codes  # this session's CQPs, within its scope
         if codes:
             self.sheet = codes[0]
         if self.filters is not None:
             self.filters.param.watch(self._follow_filter, "cqp")
+            self.filters.param.watch(self._follow_branches, "branch")
+
+    def _codes(self) -> list[str]:
+        """The CQPs the selector offers: the session's, those of the chosen branches."""
+        if self.filters is None:
+            return []
+        codes = list(self.filters.labels["cqp"])
+        if self.filters.branch:
+            chosen = set(self.filters.branch)
+            owners = self.source.certifications().set_index("cqp_code")["branch_codes"]
+            codes = [c for c in codes if chosen & set(str(owners.get(c) or "").split("|"))]
+        return codes
 
     def _follow_filter(self, event) -> None:
         """Choosing CQPs in the sidebar brings the first of them to the page."""
         if event.new and self.sheet not in event.new:
             self.sheet = event.new[0]
 
+    def _follow_branches(self, _event) -> None:
+        """Choosing branches in the sidebar: the selector lists their CQPs only, and a CQP
+        of another branch gives its place to the first of theirs."""
+        codes = self._codes()
+        self.param.sheet.objects = codes
+        if self._box is not None:
+            labels = self.filters.labels["cqp"]
+            self._box.options = [labels[c] for c in codes]
+        if self.sheet not in codes:
+            self.sheet = codes[0] if codes else None
+
     def controls(self) -> list:
         """A searchable CQP selector: type a code or a word of the title."""
         labels = self.filters.labels["cqp"]
         codes = {text: code for code, text in labels.items()}
         box = pn.widgets.AutocompleteInput(
-            name=say("CQP examiné", self.language), options=list(labels.values()),
+            name=say("CQP examiné", self.language),
+            options=[labels[c] for c in self.param.sheet.objects],
             value=labels.get(self.sheet, ""), search_strategy="includes",
             case_sensitive=False, min_characters=1, restrict=True, width=520,
             placeholder=say("Tapez un code ou un mot de l'intitulé", self.language),
             description=say(SHEET_HELP, self.language), css_classes=["cqp-sheet"])
+        self._box = box
 
         def picked(event) -> None:
             if event.new in codes:
@@ -393,13 +421,15 @@ class ReferentialPage(Page):
         overall = tables["overall"].masked()
         rate = overall["full_rate"].iloc[0] if len(overall) else np.nan
         windows = self.source.catalogue("registrations")
-        windows = windows[windows["cqp_code"] == cqp]
+        windows = registration_status(windows[windows["cqp_code"] == cqp], dt.date.today())
         self._title.object = f"<h2>{html.escape(self.filters.labels['cqp'].get(cqp, cqp))}</h2>"
         self._view.show(sheet, name=f"fiche_{file_safe(cqp)}")
         self._registered.object = data_table_html(in_words(pd.DataFrame({
             "Registre": windows["register"], "Code": windows["rncp_code"],
             "Début": windows["valid_from"].map(lambda d: _day(d, "")),
             "Fin": windows["valid_until"].map(lambda d: _day(d, say("sans fin", language))),
+            "État": [registration_state(w.status, w.valid_from, w.valid_until, w.successor,
+                                        language) for w in windows.itertuples()],
         }), language), say("Enregistrements RNCP / RS", language), ["cqp-registrations"]) \
             if len(windows) else \
             f"<p><small>{say('Jamais enregistré au RNCP ni au RS.', language)}</small></p>"

@@ -78,6 +78,17 @@ class PathFigure:
         return True
 
 
+#: Why the path and the success rate differ: they do not count the same candidacies.
+PATH_AND_RATE = ("Le parcours suit les candidatures entrées en VAE dans la période (une "
+                 "cohorte : chaque étape est comptée quelle que soit sa date, jusqu'à la date "
+                 "d'arrêt des données ; les entrées récentes n'ont pas encore eu le temps "
+                 "d'aller au jury). Le taux de réussite rapporte les validations totales aux "
+                 "décisions de jury prononcées dans la période, quelle que soit l'année "
+                 "d'entrée. Les deux ne portent donc pas sur les mêmes candidats : « Certifiés "
+                 "» / « Présentés au jury » du parcours n'est pas le taux de réussite de la "
+                 "période.")
+
+
 class VaePage(Page):
     """Made once per session; a filter change redraws its charts in place."""
 
@@ -95,8 +106,10 @@ class VaePage(Page):
         self._durations = LiveChart(DurationTrendFigure("days_to_first_jury_median", language),
                                     ["days_to_first_jury_median"], language)
         self._legend = secret_legend(None, language)
+        reading = pn.pane.Markdown(f"<small>{say(PATH_AND_RATE, language)}</small>",
+                                   css_classes=["vae-path-note"], sizing_mode="stretch_width")
         self._shown = pn.Column(
-            pn.Row(self._path, self._by_year, sizing_mode="stretch_width"),
+            pn.Row(self._path, self._by_year, sizing_mode="stretch_width"), reading,
             pn.Row(self._by_status, self._by_age, sizing_mode="stretch_width"),
             pn.Row(self._durations, sizing_mode="stretch_width"),
             self._legend, sizing_mode="stretch_width")
