@@ -7,8 +7,9 @@
 - **change**: the Vue d'ensemble redrawn in place for a filter change (its key figures and
   four trends), over a set of filters whose results are cached;
 - **reference, in the same run**: the Vue d'ensemble's four trends made into a document's
-  Bokeh models by the Bokeh figures the page uses (:mod:`dashboards.figures`), and by the
-  HoloViews charts that drew them before (``count_trend_plot``, ``rate_trend_plot``).
+  Bokeh models by the Bokeh figures the page uses (:mod:`dashboards.charts`), and by
+  HoloViews charts of the same data, written here (HoloViews drew them before; it is only a
+  benchmark dependency now).
 
 Each is the median over ``--repeat`` rounds, after a first round that fills the caches.
 """
@@ -22,6 +23,9 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from dashboards.charts.count_trend import CountTrendFigure, count_trend_data
+from dashboards.charts.rate_trend import RateTrendFigure, rate_trend_data
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -48,9 +52,8 @@ def warm_page(url: str, repeat: int = 5) -> dict[str, float]:
     import panel as pn
     from bokeh.document import Document
 
-    from dashboards.components import count_trend_plot, frozen, rate_trend_plot
+    from dashboards.components import frozen
     from dashboards.data import MetricsSource
-    from dashboards.figures import CountTrendFigure, RateTrendFigure
     from dashboards.filters import Filters
     from dashboards.observatory import ObservatoryApp, extension
     from dashboards.pages.overview import COUNTED, SHOWN, TRENDS, OverviewPage
@@ -97,7 +100,8 @@ def warm_page(url: str, repeat: int = 5) -> dict[str, float]:
 
         def with_holoviews() -> list:
             return [pn.pane.HoloViews(plot) for plot in (
-                count_trend_plot(table, COUNTED), *(rate_trend_plot(table, n) for n in TRENDS))]
+                _holoviews_counts(hv, table, COUNTED),
+                *(_holoviews_rate(hv, table, n) for n in TRENDS))]
 
         hv.extension("bokeh", logo=False)
         figures["figures"] = _median(charts(with_figures), repeat)
@@ -109,6 +113,26 @@ def warm_page(url: str, repeat: int = 5) -> dict[str, float]:
             os.environ.pop("CQP_DB", None)
         else:
             os.environ["CQP_DB"] = before
+
+
+def _holoviews_counts(hv, table, names: list[str]):
+    """The reference: the counts chart as HoloViews made it (one curve and points per count,
+    from the same data function)."""
+    layers = []
+    for name, data in count_trend_data(table, names).items():
+        layers += [hv.Curve(data, "year", "effectif", label=name),
+                   hv.Scatter(data, "year", ["effectif", "texte"], label=name).opts(
+                       size=6, tools=["hover"])]
+    return hv.Overlay(layers).opts(height=300, responsive=True, legend_position="top")
+
+
+def _holoviews_rate(hv, table, name: str):
+    """The reference: a rate's trend as HoloViews made it (band, line, points)."""
+    data = rate_trend_data(table, name)
+    return (hv.Area(data, "year", ["bas", "haut"]).opts(alpha=0.25)
+            * hv.Curve(data, "year", "taux")
+            * hv.Scatter(data, "year", ["taux", "texte", "ic"]).opts(size=7, tools=["hover"])
+            ).opts(height=300, responsive=True, ylim=(0, 100))
 
 
 def describe(page: dict[str, float]) -> str:

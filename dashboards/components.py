@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 
-import holoviews as hv
 import pandas as pd
 import panel as pn
 import param
@@ -22,17 +21,11 @@ from cqp_metrics.registry import BY_NAME, label
 from cqp_metrics.render import analyst_csv, analyst_xlsx, french_frame
 
 from .auth import audit_download
+from .charts.base import category_text
+from .charts.duration_trend import DurationTrendFigure
+from .charts.rate_bars import RateBarsFigure
+from .charts.rate_trend import RateTrendFigure
 from .data import MetricsSource
-from .figures import (
-    ACCENT,
-    DurationTrendFigure,
-    RateBarsFigure,
-    RateTrendFigure,
-    category_text,
-    count_trend_data,
-    fr_axis,
-    rate_trend_data,
-)
 from .filters import Filters
 from .i18n import phrases, say
 
@@ -170,16 +163,6 @@ def incomplete_note_html(table: IndicatorTable, language: str = "fr") -> str:
         "</small>", language)
 
 
-def _shade_incomplete(plot, table: IndicatorTable):
-    """The chart with its incomplete years shaded (one layer of spans, maybe none). A new
-    overlay: give it its options after (an overlay's options do not pass into the one that
-    contains it)."""
-    years = table.incomplete_years()
-    spans = pd.DataFrame({"x0": [y - 0.5 for y in years], "x1": [y + 0.5 for y in years]},
-                         dtype=float)
-    return plot * hv.VSpans(spans, kdims=["x0", "x1"]).opts(color="#888888", alpha=0.15)
-
-
 @contextmanager
 def frozen() -> Iterator[None]:
     """The session's Bokeh document takes the changes made inside as one: it looks for its
@@ -199,7 +182,7 @@ def frozen() -> Iterator[None]:
 class LiveChart(pn.viewable.Viewer):
     """A chart made once for a session and redrawn in place.
 
-    ``figure`` (any figure of :mod:`~dashboards.figures` or of a page: an ``update(table)``
+    ``figure`` (any figure of :mod:`dashboards.charts`: an ``update(table)``
     that says whether it drew something) is a Bokeh figure whose data sources each table
     refreshes: a filter change patches the same figure, on the server and in the browser,
     instead of building a new one. When a table has nothing to draw, a status box
@@ -391,30 +374,6 @@ def lapse_note(ended: pd.DataFrame, without, language: str = "fr") -> str:
                    if without else ".")
 
 
-def rate_trend_plot(table: IndicatorTable, name: str, by: str = "year",
-                    language: str = "fr"):
-    """A share over the years with its 95 % interval as a band (not for a census, such as
-    the RNCP/RS coverage of the CQPs), incomplete years shaded; a hidden year is a gap in
-    the line. None when nothing can be drawn."""
-    data = rate_trend_data(table, name, by)
-    if data is None:
-        return None
-    curve = hv.Curve(data, by, "taux").opts(color=ACCENT, line_width=2)
-    tips = (label(by, language), by), (label(name, language), "texte")
-    if getattr(BY_NAME[name], "secret", True):
-        band = hv.Area(data, by, ["bas", "haut"]).opts(alpha=0.25, color=ACCENT, line_alpha=0)
-        points = hv.Scatter(data, by, ["taux", "bas", "haut", "texte", "ic"]).opts(
-            color=ACCENT, size=7, **hover(*tips, ("IC 95 %", "ic")))
-        layers = band * curve * points
-    else:  # a census of CQPs (RNCP/RS coverage), not a sample: no interval to draw
-        layers = curve * hv.Scatter(data, by, ["taux", "texte"]).opts(
-            color=ACCENT, size=7, **hover(*tips))
-    return _shade_incomplete(layers, table).opts(
-        title=label(name, language), ylabel="%", xlabel=label(by, language), height=300,
-        responsive=True, shared_axes=False, ylim=(0, 100), show_legend=False,
-        yformatter=fr_axis())
-
-
 def _drawn(chart: LiveChart, table: IndicatorTable) -> pn.viewable.Viewable:
     """``chart`` showing ``table`` once: its drawn column alone, without the status box it
     will not need; the « aucune donnée » or « secret » box when it has nothing to draw."""
@@ -424,7 +383,8 @@ def _drawn(chart: LiveChart, table: IndicatorTable) -> pn.viewable.Viewable:
 
 def rate_trend(table: IndicatorTable, name: str, language: str = "fr"
                ) -> pn.viewable.Viewable:
-    """A share by year (:class:`~dashboards.figures.RateTrendFigure`) with its definitions,
+    """A share by year (:class:`~dashboards.charts.rate_trend.RateTrendFigure`) with its
+    definitions,
     the incomplete and hidden years said under it."""
     return _drawn(LiveChart(RateTrendFigure(name, language), [name], language), table)
 
@@ -432,14 +392,15 @@ def rate_trend(table: IndicatorTable, name: str, language: str = "fr"
 def duration_trend(table: IndicatorTable, name: str, language: str = "fr"
                    ) -> pn.viewable.Viewable:
     """A median duration by year, in months
-    (:class:`~dashboards.figures.DurationTrendFigure`); a hidden year is a gap, incomplete
+    (:class:`~dashboards.charts.duration_trend.DurationTrendFigure`); a hidden year is a gap,
+    incomplete
     years shaded."""
     return _drawn(LiveChart(DurationTrendFigure(name, language), [name], language), table)
 
 
 def bars_chart(name: str, by: str, language: str = "fr", labels: dict | None = None,
                title: str | None = None) -> LiveChart:
-    """A share by category (:class:`~dashboards.figures.RateBarsFigure`) with its
+    """A share by category (:class:`~dashboards.charts.rate_bars.RateBarsFigure`) with its
     definitions, and the categories the secret hides said under it, made once."""
     return LiveChart(RateBarsFigure(name, by, language, title, labels), [name], language,
                      by=by, labels=labels)
@@ -449,25 +410,6 @@ def rate_bars(table: IndicatorTable, name: str, by: str, language: str = "fr",
               labels: dict | None = None, title: str | None = None) -> pn.viewable.Viewable:
     """:func:`bars_chart` showing ``table`` once."""
     return _drawn(bars_chart(name, by, language, labels, title), table)
-
-
-def count_trend_plot(table: IndicatorTable, names: list[str], language: str = "fr"):
-    """Counts by year, one line each, incomplete years shaded; None when nothing is shown."""
-    counts = count_trend_data(table, names)
-    if counts is None:
-        return None
-    year = label("year", language)
-    curves = []
-    for n, data in counts.items():  # every line, even a hidden one (a gap)
-        curves += [hv.Curve(data, hv.Dimension("year", label=year), "effectif",
-                            label=label(n, language)).opts(line_width=2),
-                   hv.Scatter(data, hv.Dimension("year", label=year), ["effectif", "texte"],
-                              label=label(n, language)).opts(
-                       size=6, **hover((year, "year"), (label(n, language), "texte")))]
-    return _shade_incomplete(hv.Overlay(curves), table).opts(
-        title=say("Volumes par année", language), height=300, responsive=True,
-        shared_axes=False, legend_position="top", xlabel=year,
-        ylabel=say("Effectif", language), yformatter=fr_axis())
 
 
 def html_table(frame: pd.DataFrame) -> str:

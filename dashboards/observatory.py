@@ -7,9 +7,10 @@ import json
 import logging
 from urllib.parse import urlencode
 
-import holoviews as hv
 import panel as pn
 import param
+from bokeh.events import DocumentReady
+from bokeh.models import CustomJS
 
 from cqp_metrics.config import InputError
 from cqp_metrics.db import DatabaseError
@@ -224,9 +225,8 @@ class ObservatoryApp(pn.viewable.Viewer):
 
 
 def extension() -> None:
-    """Load Panel's and HoloViews' extensions (once per process or notebook)."""
+    """Load Panel's extension (once per process or notebook)."""
     pn.extension("tabulator", raw_css=[CSS], loading_indicator=True, notifications=False)
-    hv.extension("bokeh", logo=False)
 
 
 #: Choices.js (Bokeh's MultiChoice) marks the chosen items ``aria-selected`` without a role
@@ -277,8 +277,6 @@ def declare_language(language: str) -> None:
     """Say the page's language to browsers and screen readers (Panel's page template writes
     ``<html lang="en">`` whatever the content), when the document is ready; mend what
     Choices.js says to screen readers (:data:`MEND_CHOICES`)."""
-    from bokeh.events import DocumentReady
-    from bokeh.models import CustomJS
 
     if pn.state.curdoc is not None and language in ("fr", "en"):
         # Also: the template's sidebar is a <ul> of <div>s, which is no list for a screen

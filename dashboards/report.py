@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import html
+import io
 import re
 import tempfile
 import unicodedata
@@ -23,6 +24,7 @@ import pandas as pd
 import sqlalchemy as sa
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
+from pypdf import PdfReader
 
 from cqp_metrics import catalogue, compute
 from cqp_metrics.api import SECRET, IndicatorTable
@@ -36,11 +38,14 @@ from cqp_metrics.query import IndicatorQuery, QueryError
 from cqp_metrics.registry import BY_NAME, label
 from cqp_metrics.render import french_frame, version_changes
 
-from .components import count_trend_plot, lapse_note, rate_trend_plot
-from .pages.referential import blocks_plot, funnel_plot, outside_table
-from .pages.territories import tile_map
-from .pages.vae import FUNNEL
-from .pages.vae import funnel_plot as path_plot
+from .charts import drawn
+from .charts.blocks import blocks_figure
+from .charts.count_trend import CountTrendFigure
+from .charts.providers import funnel_data, funnel_figure, outside_table
+from .charts.rate_trend import RateTrendFigure
+from .charts.regions import TileFigure
+from .charts.vae_path import FUNNEL, PathFigure
+from .components import lapse_note
 from .static import (
     ChromiumMissing,
     bokeh_figure,
@@ -558,9 +563,9 @@ def _lapses(table, year: int, until: tuple[int, int] | None, certifications: pd.
 
 def _trends(trends: IndicatorTable, charts: _Charts) -> Section:
     section = Section("tendances", "Tendances")
-    section.add(charts.add(count_trend_plot(trends, ["enrolments", "juries", "full"]),
+    section.add(charts.add(drawn(CountTrendFigure(["enrolments", "juries", "full"]), trends),
                            "Volumes par année : entrées, présentés au jury, validations totales"),
-                charts.add(rate_trend_plot(trends, "full_rate"),
+                charts.add(drawn(RateTrendFigure("full_rate"), trends),
                            "Taux de validation totale par année, avec son intervalle"))
     section.add(_figures(trends, ["enrolments", "juries", "full", "full_rate",
                                   "withdrawal_rate"]))
@@ -578,15 +583,14 @@ def _subset(table: IndicatorTable, names: list[str]) -> IndicatorTable:
 def _vae(table, year: int, charts: _Charts) -> Section:
     section = Section("vae", "VAE : de la candidature à la certification")
     names = [n for n, _ in FUNNEL]
-    funnel = path_plot(table(names, years=(year, year)),
-                         f"Parcours VAE des entrées de {year} (étapes atteintes à la date "
-                         "d'arrêt)")
+    funnel = drawn(PathFigure(title=f"Parcours VAE des entrées de {year} (étapes atteintes à "
+                                    "la date d'arrêt)"), table(names, years=(year, year)))
     if funnel is None:
         section.add(_nothing(f"la VAE en {year}"))
         return section
     section.add(charts.add(funnel, f"Parcours VAE des candidatures entrées en {year}"))
     by_year = table(["vae_success_rate", *names], ("year",), (None, year))
-    section.add(charts.add(rate_trend_plot(by_year, "vae_success_rate"),
+    section.add(charts.add(drawn(RateTrendFigure("vae_success_rate"), by_year),
                            "Taux de réussite VAE par année"))
     section.add(_figures(by_year))
     return section
@@ -595,7 +599,7 @@ def _vae(table, year: int, charts: _Charts) -> Section:
 def _partial(table, year: int, charts: _Charts) -> Section:
     section = Section("validation-partielle", "Validations partielles et leur complétion")
     by_year = table(list(PARTIAL), ("year",), (None, year))
-    section.add(charts.add(rate_trend_plot(by_year, "partial_completion_12m_km"),
+    section.add(charts.add(drawn(RateTrendFigure("partial_completion_12m_km"), by_year),
                            "Complétion à 12 mois des validations partielles, par année"))
     section.add(_figures(by_year))
     return section
@@ -622,7 +626,7 @@ def _recognition(table, year: int, certifications: pd.DataFrame, windows: pd.Dat
                      for w in own.itertuples()]}), "catalogue") if len(own) else
             "<p>Jamais enregistré au RNCP ni au RS.</p>")
     by_year = table(list(RECOGNITION), ("year",), (None, year))
-    section.add(charts.add(rate_trend_plot(by_year, "recognition_rate"),
+    section.add(charts.add(drawn(RateTrendFigure("recognition_rate"), by_year),
                            "Taux de reconnaissance nationale par année"))
     section.add(_figures(by_year))
     columns = {"cqp_code": "CQP", "title": "Intitulé", "recognition": "Registre",
@@ -657,7 +661,7 @@ def _insertion(table, year: int, charts: _Charts) -> Section:
                 "neutralisés (poursuite d'études, incapacité), selon la règle de France "
                 "compétences ; le taux corrigé pondère les répondants pour retrouver les "
                 "titulaires enquêtés par CQP, voie d'accès, sexe et tranche d'âge.</p>")
-    section.add(charts.add(rate_trend_plot(by_year, "employment_rate_6m"),
+    section.add(charts.add(drawn(RateTrendFigure("employment_rate_6m"), by_year),
                            "Taux d'emploi à 6 mois par promotion, avec son intervalle"))
     section.add(_figures(by_year))
     careful = [str(by_year.values.at[i, "year"]) for i in fragile(by_year, 6)]
@@ -675,7 +679,7 @@ def _blocks(table, year: int, charts: _Charts) -> Section:
     if shown.empty:
         section.add(_nothing("les blocs"))
         return section
-    section.add(charts.add(blocks_plot(shown), "Taux d'acquisition des blocs par version"))
+    section.add(charts.add(blocks_figure(shown), "Taux d'acquisition des blocs par version"))
     section.add(_figures(blocks))
     changes = version_changes(shown)
     if len(changes):
@@ -693,7 +697,7 @@ def _providers(table, year: int, charts: _Charts) -> Section:
     if visible.empty or pd.isna(rate):
         section.add(_nothing("les organismes (au moins 20 présentés au jury)"))
         return section
-    section.add(charts.add(funnel_plot(visible, rate),
+    section.add(charts.add(funnel_figure(funnel_data(visible, rate)),
                            "Taux de validation totale des organismes selon leur volume"))
     outside = outside_table(visible, rate)
     section.add("<p class=\"note\">Lignes tiretées : limites à 95 % autour du taux d'ensemble "
@@ -711,7 +715,8 @@ def _territories(table, year: int, charts: _Charts) -> Section:
     if regions.values.empty:
         section.add(_nothing("les régions"))
         return section
-    section.add(charts.add(tile_map(regions, "enrolments"), "Entrées en parcours par région"))
+    section.add(charts.add(drawn(TileFigure(), regions, "enrolments"),
+                           "Entrées en parcours par région"))
     section.add(_figures(regions))  # names beside codes
     return section
 
@@ -818,9 +823,7 @@ def _with_pages(text: str, pages: dict[str, int]) -> str:
 def _section_pages(pdf: bytes, sections: list[tuple[str, str]]) -> dict[str, int]:
     """The page each section starts on, read from the PDF's outline (chromium makes one
     bookmark per heading)."""
-    import io
 
-    from pypdf import PdfReader
 
     reader = PdfReader(io.BytesIO(pdf))
 

@@ -1,13 +1,13 @@
-"""Charts outside a Panel server: the dashboards' HoloViews charts rendered by Bokeh for a
-file that requests nothing (the report), or as PNG images printed by chromium (notebooks whose
-saved outputs must show in any viewer, trusted or not, online or not)."""
+"""Charts outside a Panel server: the dashboards' own Bokeh figures (:mod:`dashboards.charts`)
+at a fixed width for a file that requests nothing (the report), or as PNG images printed by
+chromium (notebooks whose saved outputs must show in any viewer, trusted or not, online or
+not)."""
 
 from __future__ import annotations
 
 import base64
 import html
 import tempfile
-import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-import holoviews as hv
-import holoviews.plotting.bokeh  # noqa: F401 - the Bokeh renderer, for the options and charts
+from bokeh.embed import components
+from bokeh.models import Legend, Plot
+from bokeh.plotting import figure
+from bokeh.resources import Resources
 
 from .chromium import CHROMIUM_ARGS, chromium_path
 
@@ -35,8 +37,6 @@ def bokeh_js() -> str:
     """Bokeh's own JavaScript (charts only: no widgets nor MathJax), inlined. Only its raw
     code is taken: Panel adds a file reference to Bokeh's resources, which a file opened
     from a USB stick would request."""
-    from bokeh.resources import Resources
-
     code = Resources(mode="inline", components=["bokeh"]).js_raw
     safe = [text.replace("</script", "<\\/script") for text in [*code, TEXT_ONCE]]
     return "\n".join(f"<script>{text}</script>" for text in safe)
@@ -68,26 +68,16 @@ TEXT_ONCE = """
 """
 
 
-#: HoloViews' renderer is not thread-safe (holoviz/holoviews#6162): a report built while
-#: another thread renders (a session's report, a notebook's export) once failed with
-#: « 'Document' object has no attribute '_theme' ». One chart at a time.
-_RENDERING = threading.Lock()
-
-
-def bokeh_figure(plot, width: int, svg: bool = False):
-    """A HoloViews chart as a fixed-width Bokeh figure without toolbar (SVG for print)."""
-    from bokeh.models import Plot
-
-    with _RENDERING:
-        figure = hv.render(plot.opts(responsive=False, width=width) if hasattr(plot, "opts")
-                           else plot, backend="bokeh")
-    figure.sizing_mode = "fixed"
-    figure.width = width
-    figure.toolbar_location = None
+def bokeh_figure(plot: figure, width: int, svg: bool = False) -> figure:
+    """A chart's figure (:mod:`dashboards.charts`, drawn once) at a fixed width without
+    toolbar, for a file (SVG for print)."""
+    plot.sizing_mode = "fixed"
+    plot.width = width
+    plot.toolbar_location = None
     if svg:
-        for model in figure.select({"type": Plot}):
+        for model in plot.select({"type": Plot}):
             model.output_backend = "svg"
-    return figure
+    return plot
 
 
 def in_worker(function: Callable[..., Result], *args) -> Result:
@@ -181,8 +171,6 @@ def frames(page) -> list[dict]:
 
 def chart_document(plot, width: int = 860) -> str:
     """One chart alone in a self-contained page, as :func:`png` photographs it."""
-    from bokeh.embed import components
-
     script, div = components(bokeh_figure(plot, width))
     return ('<!DOCTYPE html><html lang="fr"><head><meta charset="utf-8">'
             f"{bokeh_js()}</head><body style=\"margin:0;background:#fff\">"
@@ -304,8 +292,6 @@ def take_legends(figure) -> list[LegendEntry]:
     write them under the chart as text: BokehJS lays out a legend outside the plotting area
     of an SVG chart at an absurd size (the frame squeezed to 0 pixels), and a legend inside
     covers data."""
-    from bokeh.models import Legend
-
     entries: list[LegendEntry] = []
     for side in ("above", "below", "left", "right", "center"):
         panel = getattr(figure, side)

@@ -15,6 +15,8 @@ import threading
 
 from .data import MetricsSource
 from .engines import data_version
+from .filters import Filters
+from .pages import PAGES
 
 log = logging.getLogger("dashboards")
 
@@ -25,10 +27,7 @@ _STARTED: dict[tuple[int, str], threading.Thread] = {}
 
 def warm(url: str) -> int:
     """Compute the default view of every page into the shared cache; how many pages."""
-    import holoviews.plotting.bokeh  # noqa: F401 - the charts' options need their renderer
 
-    from .filters import Filters
-    from .pages import PAGES
 
     source = MetricsSource(url=url, scope=None)
     filters = Filters(source)

@@ -75,10 +75,11 @@ TOUR = [
     cell("par_annee = compute(engine, by=['year'], where=filtre, years=(DE, A), names=[\n"
          "    'enrolments', 'juries', 'full_rate', 'vae_success_rate', 'recognition_rate'],"
          "\n    changes=True)\nfrench_frame(par_annee)"),
-    cell("from dashboards.components import count_trend_plot, rate_trend_plot\n\n"
-         "Chart(count_trend_plot(par_annee, ['enrolments', 'juries']),\n"
+    cell("from dashboards.charts import drawn\nfrom dashboards.charts.count_trend import "
+         "CountTrendFigure\nfrom dashboards.charts.rate_trend import RateTrendFigure\n\n"
+         "Chart(drawn(CountTrendFigure(['enrolments', 'juries']), par_annee),\n"
          "      'Entrées en formation et présentés au jury par année')", "chart"),
-    cell("Chart(rate_trend_plot(par_annee, 'full_rate'),\n"
+    cell("Chart(drawn(RateTrendFigure('full_rate'), par_annee),\n"
          "      'Taux de validation totale par année, avec son intervalle à 95 %')", "chart"),
     new_markdown_cell(INTERVALS + "\n\nLa colonne « évolution » ci-dessus compare chaque "
                       "année à la précédente de cette façon."),
@@ -135,16 +136,16 @@ print(f"{fiche['cqp_code']} — {fiche['title']} (branches {fiche['branch_codes'
          "    'enrolments', 'juries', 'full_rate', 'partial_rate', "
          "'partial_completion_12m_km',\n    'vae_success_rate'], changes=True)\n"
          "french_frame(par_annee)"),
-    cell("from dashboards.components import rate_trend_plot\n\n"
-         "Chart(rate_trend_plot(par_annee, 'full_rate'),\n"
+    cell("from dashboards.charts import drawn\nfrom dashboards.charts.rate_trend import "
+         "RateTrendFigure\n\nChart(drawn(RateTrendFigure('full_rate'), par_annee),\n"
          "      f'{CQP} : taux de validation totale par année, intervalle à 95 %')", "chart"),
     new_markdown_cell("## Blocs de compétences par version du référentiel\n\n" + INTERVALS),
-    cell("from cqp_metrics.render import version_changes\nfrom dashboards.pages.referential "
-         "import blocks_plot\n\nblocs = compute(engine, by=['referential_version', "
+    cell("from cqp_metrics.render import version_changes\nfrom dashboards.charts.blocks "
+         "import blocks_figure\n\nblocs = compute(engine, by=['referential_version', "
          "'block_code'], where=filtre, years=(DE, A))\n"
          "visibles = blocs.masked().dropna(subset=['block_pass_rate'])\n"
          "french_frame(blocs)"),
-    cell("Chart(blocks_plot(visibles), f'{CQP} : taux d\\'acquisition de chaque bloc par "
+    cell("Chart(blocks_figure(visibles), f'{CQP} : taux d\\'acquisition de chaque bloc par "
          "version')", "chart"),
     cell("version_changes(visibles)"),
     new_markdown_cell(
@@ -152,15 +153,16 @@ print(f"{fiche['cqp_code']} — {fiche['title']} (branches {fiche['branch_codes'
         "nombre de présentés au jury ; les limites tiretées (95 %) et pointillées (99,8 %) "
         "entourent le taux d'ensemble. Un organisme hors des limites s'écarte plus que le "
         "hasard ne l'explique."),
-    cell("from dashboards.pages.referential import funnel_plot, outside_table\n\n"
+    cell("from dashboards.charts.providers import funnel_data, funnel_figure, "
+         "outside_table\n\n"
          "organismes = compute(engine, by=['provider_id'], where="
          "{**filtre, 'pathway': ['formation']},\n                     years=(DE, A), names="
          "['full_rate']).masked()\norganismes = organismes.dropna(subset=['full_rate', "
          "'provider_id'])\nensemble = compute(engine, where={**filtre, 'pathway': "
          "['formation']},\n                   years=(DE, A), names=['full_rate'])"
          ".masked()['full_rate'].iloc[0]\n"
-         "Chart(funnel_plot(organismes, ensemble), f'{CQP} : organismes, taux selon le "
-         "volume')", "chart"),
+         "Chart(funnel_figure(funnel_data(organismes, ensemble)),\n      f'{CQP} : "
+         "organismes, taux selon le volume')", "chart"),
     cell("outside_table(organismes, ensemble)", "outside"),
     new_markdown_cell("## Enregistrements RNCP / RS de ce CQP"),
     cell("from cqp_metrics.period import fr_date\n\n"

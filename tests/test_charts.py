@@ -5,16 +5,26 @@ from __future__ import annotations
 
 import math
 
-import holoviews as hv
-import holoviews.plotting.bokeh  # noqa: F401 - the renderer whose options the charts set
 import numpy as np
 import pandas as pd
 import pytest
+from bokeh.models import LabelSet
 
 from cqp_metrics import compute, make_engine
 from cqp_metrics.stats import Z95
-from dashboards.pages.referential import funnel_plot, outside_table
-from dashboards.pages.territories import tile_map
+from dashboards.charts import drawn
+from dashboards.charts.base import COUNT_COLOURS
+from dashboards.charts.blocks import blocks_figure
+from dashboards.charts.completion import CompletionFigure, completion_figure
+from dashboards.charts.count_trend import CountTrendFigure
+from dashboards.charts.duration_trend import DurationTrendFigure
+from dashboards.charts.providers import funnel_data, funnel_figure, outside_table
+from dashboards.charts.rate_bars import RateBarsFigure
+from dashboards.charts.rate_trend import RateTrendFigure
+from dashboards.charts.regions import TileFigure, tile_figure
+from dashboards.charts.registers import register_bars
+from dashboards.charts.step_bars import StepBarsFigure
+from dashboards.charts.vae_path import FUNNEL, funnel_steps
 
 from conftest import demo_database
 
@@ -43,15 +53,7 @@ def test_the_providers_outside_the_funnel_limits_are_named_and_listed():
     expected = sorted(p for p, score in zip(frame["provider_id"], z, strict=True)
                       if abs(score) > Z95)
     assert expected and len(expected) < len(frame)
-    plot = funnel_plot(frame, overall)
-    named = sorted(v for layer in plot if isinstance(layer, hv.Labels)
-                   for v in layer.dimension_values("organisme"))
-    assert named == expected
-    from bokeh.models import LabelSet
-
-    from dashboards.pages.referential import funnel_data, funnel_figure
-
-    figure = funnel_figure(funnel_data(frame, overall))  # the page's own, as Bokeh
+    figure = funnel_figure(funnel_data(frame, overall))
     labels = [m for m in figure.center + figure.renderers if isinstance(m, LabelSet)]
     assert sorted(v for m in labels for v in m.source.data["organisme"]) == expected
     listed = outside_table(frame, overall)
@@ -61,14 +63,12 @@ def test_the_providers_outside_the_funnel_limits_are_named_and_listed():
 
 
 def test_hover_texts_are_french(demo):
-    from dashboards.components import rate_trend_plot
-
     table = compute(demo, by=["year"], names=["full_rate"])
-    plot = rate_trend_plot(table, "full_rate")
-    points = [layer for layer in plot if isinstance(layer, hv.Scatter)][0]
-    texts = [t for t in points.dimension_values("texte") if t]
+    chart = RateTrendFigure("full_rate")
+    assert chart.update(table)
+    texts = [t for t in chart.source.data["texte"] if t]
     assert texts and all("," in t and t.endswith("%") for t in texts)
-    assert all(i.startswith("[") for i in points.dimension_values("ic") if i)
+    assert all(i.startswith("[") for i in chart.source.data["ic"] if i)
 
 
 def _luminance(hex_colour: str) -> float:
@@ -82,42 +82,15 @@ def _contrast(a: str, b: str) -> float:
     return (high + 0.05) / (low + 0.05)
 
 
-def test_every_tile_label_meets_wcag_aa_contrast(demo):
-    from holoviews.plotting.util import process_cmap
-
-    table = compute(demo, by=["region_code"], names=["enrolments"])
-    plot = tile_map(table, "enrolments")
-    tiles = [layer for layer in plot if isinstance(layer, hv.Rectangles)][0]
-    values = pd.Series(tiles.dimension_values("valeur"), dtype=float)
-    palette = process_cmap("Blues", 256)
-    low, high = values.min(), values.max()
-    fill = {abbr: ("#dddddd" if np.isnan(v) else
-                   palette[min(255, int((v - low) / (high - low) * 256))])
-            for abbr, v in zip(tiles.dimension_values("région"), values, strict=True)}
-    from cqp_metrics.codes import REGIONS
-    from dashboards.pages.territories import SHORT
-
-    region_of = {SHORT[code]: REGIONS[code] for code in SHORT}
-    checked = 0
-    for layer in plot:
-        if isinstance(layer, hv.Labels) and layer.vdims[0].name == "abbr":
-            colour = {"white": "#ffffff", "black": "#000000"}[
-                hv.Store.lookup_options("bokeh", layer, "style").kwargs["text_color"]]
-            for abbr in layer.dimension_values("abbr"):
-                assert _contrast(colour, fill[region_of[abbr]]) >= 4.5, abbr
-                checked += 1
-    assert checked == len(SHORT)
-
-
 def test_a_trend_with_no_year_says_so_instead_of_failing(demo):
     """A selection with rows for one indicator but none for another (VAE candidacies, no VAE
     jury yet): the empty trend is a message, not an error."""
-    from dashboards.components import rate_trend, rate_trend_plot
+    from dashboards.components import rate_trend
 
     table = compute(demo, names=["vae_success_rate"], by=["year"],
                     where={"pathway": ["vae"], "region_code": ["nowhere"]})
     assert table.values.empty
-    assert rate_trend_plot(table, "vae_success_rate") is None
+    assert drawn(RateTrendFigure("vae_success_rate"), table) is None
     message = rate_trend(table, "vae_success_rate")
     assert "Aucune donnée" in message.object
 
@@ -180,7 +153,6 @@ def test_the_live_trend_figures_draw_the_table_with_gaps_and_shaded_years(demo):
     years; counts are drawn from zero, one line per count."""
     import numpy as np
 
-    from dashboards.figures import CountTrendFigure, RateTrendFigure
 
     table = compute(demo, by=["year"], names=["full_rate", "juries", "full", "enrolments"],
                     where={"region_code": ["11"]})
@@ -226,7 +198,6 @@ def test_the_duration_trend_draws_months_from_the_medians_in_days(demo):
 
     from cqp_metrics.kinds import DAYS_PER_MONTH
     from dashboards.components import duration_trend
-    from dashboards.figures import DurationTrendFigure
 
     name = "days_to_first_jury_median"
     table = compute(demo, by=["year"], names=[name], where={"pathway": ["vae"]})
@@ -250,7 +221,6 @@ def test_the_duration_trend_draws_months_from_the_medians_in_days(demo):
 
 def test_the_count_lines_read_on_white():
     """Each line of the counts chart contrasts 4.5:1 or more with the white background."""
-    from dashboards.figures import COUNT_COLOURS
 
     assert all(_contrast(colour, "#ffffff") >= 4.5 for colour in COUNT_COLOURS)
 
@@ -260,14 +230,14 @@ def test_the_bars_draw_each_shown_share_with_its_interval(demo):
     bounds; the categories the secret hides get no bar and are named under the chart."""
 
     from dashboards.components import rate_bars
-    from dashboards.figures import RateBarsFigure
 
     name = "vae_success_rate"
     table = compute(demo, by=["region_code"], names=[name])
     raw = table.values.set_index("region_code")
     masked = table.masked().set_index("region_code")[name]
-    hidden = set(masked[masked.isna()].index)
-    assert hidden and len(hidden) < len(raw)  # the case needs both
+    hidden = set(masked[masked.isna()].index)  # no bar: under secret, or no jury at all
+    secret = set(table.values.loc[table.hidden[name].to_numpy(), "region_code"])
+    assert secret and secret <= hidden and len(hidden) < len(raw)  # the case needs both
     labels = {code: f"<b>{code}</b>" for code in raw.index}  # text, never markup
     bars = RateBarsFigure(name, "region_code", labels=labels)
     assert bars.update(table)
@@ -282,7 +252,8 @@ def test_the_bars_draw_each_shown_share_with_its_interval(demo):
         assert data["haut"][at] == pytest.approx(100 * raw.loc[code, f"{name}_high"])
     view = rate_bars(table, name, "region_code", labels=labels)
     note = next(o.object for o in view.objects if "hidden-categories" in str(o.object))
-    assert all(f"&lt;b&gt;{code}&lt;/b&gt;" in note for code in hidden)
+    named = {code for code in raw.index if f"&lt;b&gt;{code}&lt;/b&gt;" in note}
+    assert named == secret  # the secret's cells are named, as text; an empty one is not
     nothing = compute(demo, by=["region_code"], names=[name], where={"sex": ["nobody"]})
     assert not bars.update(nothing)
     assert "Aucune donnée" in rate_bars(nothing, name, "region_code").object
@@ -294,8 +265,6 @@ def test_the_vae_path_draws_each_step_with_its_count_first_step_on_top(demo):
     import sqlalchemy as sa
 
     from cqp_metrics import schema
-    from dashboards.figures import StepBarsFigure
-    from dashboards.pages.vae import FUNNEL, funnel_steps
 
     table = compute(demo, names=[n for n, _ in FUNNEL])
     with demo.connect() as connection:
@@ -318,7 +287,6 @@ def test_the_vae_path_draws_each_step_with_its_count_first_step_on_top(demo):
 def test_the_blocks_bars_draw_each_version_s_pass_rate(demo):
     """Référentiel: one bar per block and referential version, its height the block's pass
     rate acquired / results in %, one colour per version."""
-    from dashboards.pages.referential import blocks_figure
 
     table = compute(demo, by=["referential_version", "block_code"],
                     where={"cqp_code": ["CQP-HCR-CU"]})
@@ -340,7 +308,6 @@ def test_the_completion_figure_draws_the_kaplan_meier_steps(demo):
     """Validation partielle: the curve's every estimate is drawn, as steps (each value held
     until the next month), one line per cohort when asked."""
     from cqp_metrics.survival import completion_curve
-    from dashboards.pages.partial import CompletionFigure, completion_figure
 
     curve = completion_curve(demo)
     assert len(curve) > 3
@@ -368,7 +335,6 @@ def test_the_completion_figure_draws_the_kaplan_meier_steps(demo):
 
 
 def test_the_register_bars_count_the_cqps_of_each_register():
-    from dashboards.pages.recognition import register_bars
 
     counts = pd.Series([3, 1, 7], index=["RNCP", "RS", "branche seule"])
     plot = register_bars(counts)
@@ -382,7 +348,6 @@ def test_every_tile_label_of_the_page_map_meets_wcag_aa_contrast(demo):
     value, against the colour of the labels written on it; grey for a hidden value."""
     from bokeh.models import LabelSet
 
-    from dashboards.pages.territories import tile_figure
 
     for name in ("enrolments", "full_rate"):
         table = compute(demo, by=["region_code"], names=[name])
@@ -409,11 +374,9 @@ def test_every_tile_label_of_the_page_map_meets_wcag_aa_contrast(demo):
 
 
 def test_the_notebooks_pictures_draw_every_chart_with_its_plotting_area(demo, browser):
-    """The HoloViews charts the notebooks save as pictures, in the very page
+    """The charts the notebooks save as pictures (the pages' figures, drawn once), in the very page
     :func:`~dashboards.static.png` photographs: BokehJS lays out each plotting area at a
     readable size (a legend outside the frame once squeezed it)."""
-    from dashboards.components import count_trend_plot, rate_trend_plot
-    from dashboards.pages.referential import blocks_plot, funnel_plot
     from dashboards.static import chart_document, frames
 
     by_year = compute(demo, by=["year"])
@@ -423,10 +386,10 @@ def test_the_notebooks_pictures_draw_every_chart_with_its_plotting_area(demo, br
     providers = compute(demo, names=["full_rate"], by=["provider_id"]).masked().dropna(
         subset=["full_rate", "provider_id"])
     overall = compute(demo, names=["full_rate"]).masked()["full_rate"].iloc[0]
-    plots = [count_trend_plot(by_year, ["enrolments", "juries", "full"]),
-             rate_trend_plot(by_year, "full_rate"), blocks_plot(blocks),
-             funnel_plot(providers, overall),
-             tile_map(compute(demo, by=["region_code"]), "enrolments")]
+    plots = [drawn(CountTrendFigure(["enrolments", "juries", "full"]), by_year),
+             drawn(RateTrendFigure("full_rate"), by_year), blocks_figure(blocks),
+             funnel_figure(funnel_data(providers, overall)),
+             drawn(TileFigure(), compute(demo, by=["region_code"]), "enrolments")]
     for plot in plots:
         page = browser.new_page()
         page.set_content(chart_document(plot))

@@ -8,6 +8,8 @@ import logging
 import panel as pn
 import param
 
+from cqp_metrics.query import QueryError
+
 from ..auth import audit_view
 from ..components import IndicatorTableView
 from ..data import MetricsSource
@@ -125,7 +127,6 @@ class Page(pn.viewable.Viewer):
 def _for_people(error: Exception) -> str:
     """One French sentence for a failed page: a request's own message (an empty period, an
     unknown value) is said; anything else is in the server's log only."""
-    from cqp_metrics.query import QueryError
 
     if isinstance(error, QueryError):
         return f"Impossible d'afficher cette page : {error}."

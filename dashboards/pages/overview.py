@@ -11,8 +11,9 @@ from cqp_metrics.period import until_of, year_complete
 from cqp_metrics.query import IndicatorQuery
 from cqp_metrics.registry import BY_NAME
 
+from ..charts.count_trend import CountTrendFigure
+from ..charts.rate_trend import RateTrendFigure
 from ..components import LiveChart, kpi_card, kpi_html, lapse_note, no_data
-from ..figures import CountTrendFigure, RateTrendFigure
 from .base import Page
 
 KEY_FIGURES = ("enrolments", "juries", "full_rate", "vae_success_rate", "partial_rate",

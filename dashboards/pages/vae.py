@@ -2,81 +2,15 @@
 
 from __future__ import annotations
 
-import holoviews as hv
-import pandas as pd
 import panel as pn
 
-from cqp_metrics.formatting import fr_int
-
-from ..components import (
-    ACCENT,
-    LiveChart,
-    bars_chart,
-    fr_axis,
-    hover,
-    no_data,
-    secret_legend,
-    secret_legend_text,
-)
-from ..figures import DurationTrendFigure, RateTrendFigure, StepBarsFigure
+from ..charts.duration_trend import DurationTrendFigure
+from ..charts.rate_trend import RateTrendFigure
+from ..charts.vae_path import FUNNEL, PathFigure
+from ..components import LiveChart, bars_chart, no_data, secret_legend, secret_legend_text
 from ..filters import LABELS
 from ..i18n import say
 from .base import Page
-
-#: The VAE path of the candidacies entered in the period (a cohort): each step a subset of
-#: the one before, reached at any date up to the data cut.
-FUNNEL = (("vae_enrolments", "Entrées en VAE"), ("vae_admissible", "Recevables"),
-          ("vae_cohort_juried", "Présentés au jury"), ("vae_cohort_full", "Certifiés"))
-
-
-def funnel_steps(table, language: str = "fr") -> pd.DataFrame | None:
-    """The cohort's VAE path, last step first (a chart's bottom): each step's label with its
-    count, the count (NaN under secret) and its French text (« secret » under secret). None
-    when the cohort is empty."""
-    published = table.published().iloc[0]
-    counts = [published[n] for n, _ in FUNNEL]
-    numeric = pd.to_numeric(pd.Series(counts), errors="coerce")
-    if numeric.fillna(0).eq(0).all() and not any(isinstance(c, str) for c in counts):
-        return None  # nobody: « aucune donnée »; a cohort under secret is still drawn
-    # the count goes into the step's label (text labels on inverted bars break Bokeh)
-    return pd.DataFrame({"étape": [f"{say(step, language)} ({fr_int(count) or count})"
-                                   for (_, step), count in zip(FUNNEL, counts, strict=True)],
-                         "effectif": numeric,
-                         "texte": [fr_int(c) or str(c) for c in counts]})[::-1]
-
-
-def funnel_plot(table, title: str, language: str = "fr") -> hv.Bars | None:
-    """The cohort's VAE path as horizontal bars, first step on top (HoloViews: the report);
-    a step under secret reads « secret » and draws no bar. None when the cohort is empty."""
-    steps = funnel_steps(table, language)
-    if steps is None:
-        return None
-    return hv.Bars(steps, "étape", ["effectif", "texte"]).opts(
-        color=ACCENT, invert_axes=True, height=300, responsive=True,
-        **hover((say("Étape", language), "étape"), (say("Candidatures", language), "texte")),
-        title=title, xlabel="", ylabel=say("Candidatures", language), shared_axes=False,
-        xformatter=fr_axis())  # inverted axes: the counts are on x
-
-
-class PathFigure:
-    """The cohort's VAE path as horizontal bars, first step on top
-    (:class:`~dashboards.figures.StepBarsFigure`), drawn from a table of the funnel's
-    counts."""
-
-    def __init__(self, language: str = "fr") -> None:
-        self.language = language
-        self.bars = StepBarsFigure(say("Parcours VAE des entrées de la période", language),
-                                   say("Étape", language), say("Candidatures", language))
-        self.figure = self.bars.figure
-
-    def update(self, table) -> bool:
-        """Show the path of ``table``'s cohort; False when the cohort is empty."""
-        steps = funnel_steps(table, self.language)
-        if steps is None:
-            return False
-        self.bars.update(steps)
-        return True
-
 
 #: Why the path and the success rate differ: they do not count the same candidacies.
 PATH_AND_RATE = ("Le parcours suit les candidatures entrées en VAE dans la période (une "
