@@ -16,6 +16,24 @@ from .config import SecretRule
 THOUSANDS = "\u202f"
 
 
+#: What a change beyond noise reads; the word is said only then (DOMAIN.md).
+SIGNIFICANT = "significatif"
+#: What a change within noise reads.
+NOT_SIGNIFICANT = "dans la marge d'incertitude"
+#: The same words for ``?lang=en``.
+SIGNIFICANCE_EN = {SIGNIFICANT: "significant",
+                   NOT_SIGNIFICANT: "within the margin of uncertainty"}
+
+
+def change_said(change, language: str = "fr") -> str:
+    """A :class:`~cqp_metrics.kinds.Change` in words: its figure, then whether it is beyond
+    noise (« +3,2 % · significatif »), the figure alone when it was not tested."""
+    if change.significant is None:
+        return change.text
+    word = SIGNIFICANT if change.significant else NOT_SIGNIFICANT
+    return f"{change.text} · {SIGNIFICANCE_EN[word] if language == 'en' else word}"
+
+
 def fr_int(value: object) -> str:
     """``1234`` -> ``1 234``; text (``secret``) passes through; missing -> empty."""
     if isinstance(value, str):

@@ -33,11 +33,6 @@ from .stats import Z95, newcombe, poisson_change_significant, wilson
 
 Condition = Callable[[FactSource], sa.ColumnElement]
 
-#: What a change beyond noise reads; the word is said only then (DOMAIN.md).
-SIGNIFICANT = "significatif"
-#: What a change within noise reads.
-NOT_SIGNIFICANT = "dans la marge d'incertitude"
-
 #: Why a figure is missing (:meth:`Indicator.missing`); the renderers say it in words.
 NO_BASE, TOO_RECENT, NOT_COMPUTED = "no_base", "too_recent", "not_computed"
 
@@ -70,15 +65,11 @@ class Sql:
 
 @dataclass(frozen=True)
 class Change:
-    """A change from one period to another, for people: its text and its significance."""
+    """A change from one period to another: its figure (``+3,2 %``) and whether it is beyond
+    noise; the renderers say it in words (:func:`cqp_metrics.formatting.change_said`)."""
 
     text: str
     significant: bool | None = None  # None: not tested
-
-    def label(self) -> str:
-        if self.significant is None:
-            return self.text
-        return f"{self.text} · " + (SIGNIFICANT if self.significant else NOT_SIGNIFICANT)
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ from . import catalogue, schema
 from .api import compute
 from .audit import AuditLog
 from .config import InputError, branch_code
+from .formatting import change_said
 from .period import data_cut, fr_date, period_label, until_of, year_complete
 from .registry import BY_NAME, label
 
@@ -294,7 +295,7 @@ def drop_alerts(engine: sa.Engine, branches: tuple[str, ...]) -> list[Alert]:
                 continue
             when = f"{period_label(year, until)} / {period_label(year - 1, until)}"
             out.append(Alert(f"drop:{branch}:{name}:{year}:{until}",
-                             f"Branche {branch} — {label(name)} : {moved.label()} ({when})."))
+                             f"Branche {branch} — {label(name)} : {change_said(moved)} ({when})."))
     return out
 
 

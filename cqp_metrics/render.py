@@ -11,8 +11,8 @@ from rich.text import Text
 
 from .api import SECRET, IndicatorTable
 from .codes import REGIONS
-from .formatting import fr_pct
-from .kinds import DAYS_PER_MONTH, NOT_SIGNIFICANT, SIGNIFICANT
+from .formatting import NOT_SIGNIFICANT, SIGNIFICANT, fr_pct
+from .kinds import DAYS_PER_MONTH
 from .period import fr_date
 from .registry import BY_NAME, label, owner
 

@@ -15,18 +15,13 @@ import param
 
 from cqp_metrics.api import SECRET, IndicatorTable
 from cqp_metrics.explain import NO_FILTER, NO_FILTER_EN, explain, filters_text
-from cqp_metrics.formatting import export_notes
+from cqp_metrics.formatting import change_said, export_notes
 from cqp_metrics.period import fr_date, period_label
 from cqp_metrics.registry import BY_NAME, label
 from cqp_metrics.render import analyst_csv, analyst_xlsx, french_frame
 
-from .auth import audit_download
 from .charts.base import category_text
-from .charts.duration_trend import DurationTrendFigure
 from .charts.rate_bars import RateBarsFigure
-from .charts.rate_trend import RateTrendFigure
-from .data import MetricsSource
-from .filters import Filters
 from .i18n import phrases, say
 
 NO_DATA = "aucune donnée"
@@ -189,8 +184,7 @@ class LiveChart(pn.viewable.Viewer):
     (« secret », « aucune donnée ») takes the chart's place. Its definitions above it, its
     incomplete years (a chart ``by`` year), the categories the secret hides (``by``, read
     through ``labels``) and its data under it follow the table; ``nothing`` says what
-    « aucune donnée » is about, when not its first figure. A page made anew at each
-    change shows one once (:func:`rate_trend`).
+    « aucune donnée » is about, when not its first figure.
     """
 
     def __init__(self, figure, names: list[str], language: str = "fr", by: str | None = "year",
@@ -276,11 +270,6 @@ def empty_html(table: IndicatorTable, name: str, language: str = "fr",
     return no_data_html(label(name, language) if what is None else what, language)
 
 
-def empty(table: IndicatorTable, name: str, language: str = "fr") -> pn.pane.HTML:
-    """:func:`empty_html` as a pane."""
-    return pn.pane.HTML(empty_html(table, name, language), sizing_mode="stretch_width")
-
-
 def kpi_card(text: str = "") -> pn.pane.HTML:
     """The pane of a key figure (its HTML: :func:`kpi_html`)."""
     return pn.pane.HTML(text, width=250, height=130, margin=5)
@@ -295,7 +284,7 @@ def kpi_html(name: str, table: IndicatorTable, language: str = "fr",
     entry = BY_NAME[name]
     values, published = table.values, table.published()
     title = label(name, language)
-    period = None
+    period, moved = None, None
     if values.empty:
         body, change = NO_DATA, ""
     else:
@@ -315,11 +304,11 @@ def kpi_html(name: str, table: IndicatorTable, language: str = "fr",
                 moved = entry.compare(rows.iloc[-1], rows.iloc[-2])
                 until = same_period.query.until
                 compared = period_label(year - 1, until)
-                moved_text = moved and (f"{moved.label()} · {period_label(year, until)} / "
+                moved_text = moved and (f"{change_said(moved)} · {period_label(year, until)} / "
                                         f"{compared}")
         elif len(published) > 1:
             moved = entry.compare(last, published.iloc[-2])
-            moved_text = moved and f"{moved.label()} sur un an"
+            moved_text = moved and f"{change_said(moved)} sur un an"
             if "year" in values:
                 compared = str(int(values["year"].iloc[-2]))
         if moved is not None:
@@ -331,7 +320,7 @@ def kpi_html(name: str, table: IndicatorTable, language: str = "fr",
                 period_label(year, (cut.month, cut.day))
             title = f"{title} ({covered})"
             period = _kpi_period(covered, compared, table, language)
-    significant = ' data-significant="true"' if "· significatif" in change else ""
+    significant = ' data-significant="true"' if moved and moved.significant else ""
     title, change = phrases(title, language), phrases(change, language)
     said = f'<div class="kpi-note">{html.escape(note)}</div>' if note else ""
     return (f'<div class="kpi" data-kpi="{name}"{significant}>'
@@ -367,35 +356,11 @@ def lapse_note(ended: pd.DataFrame, without, language: str = "fr") -> str:
                        f"{pd.Timestamp(r.valid_until):%d/%m/%Y}" for r in ended.itertuples())
     if english:
         text = f"Registration ended without renewal: {listed}"
-        return text + (f"; without it: {phrases(without.label(), language)}." if without
+        return text + (f"; without it: {phrases(change_said(without), language)}." if without
                        else ".")
     text = f"Fin d'enregistrement sans renouvellement : {listed}"
-    return text + (f" ; hors ce{'s' if len(ended) > 1 else ''} CQP : {without.label()}."
+    return text + (f" ; hors ce{'s' if len(ended) > 1 else ''} CQP : {change_said(without)}."
                    if without else ".")
-
-
-def _drawn(chart: LiveChart, table: IndicatorTable) -> pn.viewable.Viewable:
-    """``chart`` showing ``table`` once: its drawn column alone, without the status box it
-    will not need; the « aucune donnée » or « secret » box when it has nothing to draw."""
-    return chart._drawn if chart.show(table) else empty(table, chart._names[0],
-                                                         chart._language)
-
-
-def rate_trend(table: IndicatorTable, name: str, language: str = "fr"
-               ) -> pn.viewable.Viewable:
-    """A share by year (:class:`~dashboards.charts.rate_trend.RateTrendFigure`) with its
-    definitions,
-    the incomplete and hidden years said under it."""
-    return _drawn(LiveChart(RateTrendFigure(name, language), [name], language), table)
-
-
-def duration_trend(table: IndicatorTable, name: str, language: str = "fr"
-                   ) -> pn.viewable.Viewable:
-    """A median duration by year, in months
-    (:class:`~dashboards.charts.duration_trend.DurationTrendFigure`); a hidden year is a gap,
-    incomplete
-    years shaded."""
-    return _drawn(LiveChart(DurationTrendFigure(name, language), [name], language), table)
 
 
 def bars_chart(name: str, by: str, language: str = "fr", labels: dict | None = None,
@@ -404,12 +369,6 @@ def bars_chart(name: str, by: str, language: str = "fr", labels: dict | None = N
     definitions, and the categories the secret hides said under it, made once."""
     return LiveChart(RateBarsFigure(name, by, language, title, labels), [name], language,
                      by=by, labels=labels)
-
-
-def rate_bars(table: IndicatorTable, name: str, by: str, language: str = "fr",
-              labels: dict | None = None, title: str | None = None) -> pn.viewable.Viewable:
-    """:func:`bars_chart` showing ``table`` once."""
-    return _drawn(bars_chart(name, by, language, labels, title), table)
 
 
 def html_table(frame: pd.DataFrame) -> str:
@@ -440,8 +399,15 @@ class IndicatorTableView(pn.viewable.Viewer):
     """A published table with its legend and CSV / Excel downloads of exactly what it shows;
     made once, :meth:`show` puts each new table in its panes."""
 
-    filters = param.ClassSelector(class_=Filters, doc="The filters the table was made with.")
-    source = param.ClassSelector(class_=MetricsSource, doc="Where the notes' source comes from.")
+    source_note = param.Callable(default=lambda: pd.DataFrame(), doc=(
+        "Returns the loads' provenance (``MetricsSource.catalogue('source')``), written in "
+        "an export's notes."))
+    description = param.Callable(default=lambda language="fr": "", doc=(
+        "Returns the filters in words, in a language (``Filters.description``), written in "
+        "an export's notes."))
+    on_download = param.Callable(default=None, allow_None=True, doc=(
+        "Called with (name, format, rows) before a download is served: the page audits it "
+        "with the signed-in user it holds."))
     language = param.Selector(default="fr", objects=["fr", "en"], doc="Language of labels.")
 
     def frame(self, table: IndicatorTable) -> pd.DataFrame:
@@ -449,12 +415,12 @@ class IndicatorTableView(pn.viewable.Viewer):
         return french_frame(table, self.language)
 
     def notes(self, table: IndicatorTable) -> list[tuple[str, str]]:
-        return export_notes(self.source.catalogue("source"),
-                            self.filters.description(self.language), table.rule,
+        return export_notes(self.source_note(), self.description(self.language), table.rule,
                             table.data_until, self.language)
 
     def _audit(self, table: IndicatorTable, name: str, format: str) -> None:
-        audit_download(name, self.filters.description(), format, len(table.values))
+        if self.on_download is not None:
+            self.on_download(name, format, len(table.values))
 
     def csv_bytes(self, table: IndicatorTable, name: str = "indicateurs") -> io.BytesIO:
         """The shown table as a CSV to compute with (:func:`cqp_metrics.render.analyst_csv`)."""

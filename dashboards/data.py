@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pandas as pd
 import panel as pn
 import param
+import sqlalchemy as sa
 
 from cqp_metrics import catalogue
 from cqp_metrics.access import NOBODY, Access
@@ -127,13 +128,9 @@ class MetricsSource(param.Parameterized):
     def _scope(self) -> tuple | None:
         return None if self.scope is None else tuple(sorted(self.scope))
 
-    def report(self, where: dict, years: tuple, title: str):
-        """The annual report for these filters (:mod:`dashboards.report`), the key figures
-        of the last year of ``years``, within this session's scope."""
-        from .report import build
-
-        return build(engine_for(self.url), where, years[1], self._scope(), title,
-                     since=years[0])
+    def engine(self) -> sa.Engine:
+        """The server's engine of this database (read only)."""
+        return engine_for(self.url)
 
     def request(self, names=None, by=(), where=None, years=(None, None),
                 until: tuple[int, int] | None = None) -> IndicatorQuery:

@@ -4,7 +4,7 @@ Indicator and dimension labels come from the registry (``label(name, language)``
 
 from __future__ import annotations
 
-from cqp_metrics.kinds import NOT_SIGNIFICANT, SIGNIFICANT
+from cqp_metrics.formatting import NOT_SIGNIFICANT, SIGNIFICANT
 from cqp_metrics.period import MONTHS_FR
 
 ENGLISH: dict[str, str] = {

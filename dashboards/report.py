@@ -30,9 +30,16 @@ from cqp_metrics import catalogue, compute
 from cqp_metrics.api import SECRET, IndicatorTable
 from cqp_metrics.config import SecretRule
 from cqp_metrics.explain import explain, filters_text
-from cqp_metrics.formatting import months_text, registration_state, source_note
+from cqp_metrics.formatting import (
+    NOT_SIGNIFICANT,
+    SIGNIFICANT,
+    change_said,
+    months_text,
+    registration_state,
+    source_note,
+)
 from cqp_metrics.insertion import fragile, promotion_names
-from cqp_metrics.kinds import NO_BASE, NOT_COMPUTED, NOT_SIGNIFICANT, SIGNIFICANT, TOO_RECENT
+from cqp_metrics.kinds import NO_BASE, NOT_COMPUTED, TOO_RECENT
 from cqp_metrics.period import data_cut, fr_date, period_label, until_of
 from cqp_metrics.query import IndicatorQuery, QueryError
 from cqp_metrics.registry import BY_NAME, label
@@ -520,7 +527,7 @@ def _key_figures(table, trends: IndicatorTable, year: int, cut: dt.date | None,
         if len(this) and len(before):
             moved = entry.compare(this.iloc[0], before.iloc[0])
             if moved is not None:
-                change = moved.label() + (
+                change = change_said(moved) + (
                     f" ({period_label(year, until)} / {period_label(year - 1, until)})"
                     if until else f" par rapport à {year - 1}")
         about = explain(name, codes=False)  # its title and definition

@@ -2,8 +2,9 @@
 
 A server process watches its database's data version (the last recorded load); when it
 changes (the server's start, a load, a correction, an RNCP import), a background thread
-computes what every page shows with no filter, for the whole scope, so that the first
-sessions after a load find their figures ready instead of paying for them. Sessions with a
+computes what every page asks with no filter, for the whole scope (the pages' requests, no
+widget), so that the first sessions after a load find their figures ready instead of paying
+for them. Sessions with a
 narrower scope (signed-in users of some branches) share the cache but not this warming.
 """
 
@@ -26,16 +27,16 @@ _STARTED: dict[tuple[int, str], threading.Thread] = {}
 
 
 def warm(url: str) -> int:
-    """Compute the default view of every page into the shared cache; how many pages."""
-
-
+    """Compute what every page asks with no filter into the shared cache, without making any
+    widget or figure (each page's :meth:`~dashboards.pages.base.Page.requests`); how many
+    pages."""
     source = MetricsSource(url=url, scope=None)
     filters = Filters(source)
     state = filters.state()
     done = 0
     for cls in PAGES:
         page = cls(filters=filters, source=source)
-        page.render(state["where"], state["years"])
+        page.answers(page.requests(state["where"], state["years"]))
         done += 1
     return done
 

@@ -25,6 +25,7 @@ from dashboards.charts.regions import TileFigure, tile_figure
 from dashboards.charts.registers import register_bars
 from dashboards.charts.step_bars import StepBarsFigure
 from dashboards.charts.vae_path import FUNNEL, funnel_steps
+from dashboards.components import LiveChart, bars_chart
 
 from conftest import demo_database
 
@@ -85,14 +86,13 @@ def _contrast(a: str, b: str) -> float:
 def test_a_trend_with_no_year_says_so_instead_of_failing(demo):
     """A selection with rows for one indicator but none for another (VAE candidacies, no VAE
     jury yet): the empty trend is a message, not an error."""
-    from dashboards.components import rate_trend
-
     table = compute(demo, names=["vae_success_rate"], by=["year"],
                     where={"pathway": ["vae"], "region_code": ["nowhere"]})
     assert table.values.empty
     assert drawn(RateTrendFigure("vae_success_rate"), table) is None
-    message = rate_trend(table, "vae_success_rate")
-    assert "Aucune donnée" in message.object
+    chart = LiveChart(RateTrendFigure("vae_success_rate"), ["vae_success_rate"])
+    assert not chart.show(table)
+    assert "Aucune donnée" in chart._status.object and chart._status.visible
 
 
 def test_the_overview_redraws_its_figures_in_place(tmp_path):
@@ -197,7 +197,6 @@ def test_the_duration_trend_draws_months_from_the_medians_in_days(demo):
     import panel as pn
 
     from cqp_metrics.kinds import DAYS_PER_MONTH
-    from dashboards.components import duration_trend
 
     name = "days_to_first_jury_median"
     table = compute(demo, by=["year"], names=[name], where={"pathway": ["vae"]})
@@ -213,10 +212,11 @@ def test_the_duration_trend_draws_months_from_the_medians_in_days(demo):
             assert months[year] == pytest.approx(days / DAYS_PER_MONTH)
     assert DAYS_PER_MONTH == pytest.approx(365.25 / 12)
     assert figure.figure.y_range.end >= max(v for v in months.values() if not np.isnan(v))
-    view = duration_trend(table, name)
-    assert any(isinstance(o, pn.pane.Bokeh) for o in view.objects)
+    chart = LiveChart(DurationTrendFigure(name), [name])
+    assert chart.show(table) and chart._drawn.visible
+    assert any(isinstance(o, pn.pane.Bokeh) for o in chart._drawn.objects)
     nothing = compute(demo, by=["year"], names=[name], where={"region_code": ["nowhere"]})
-    assert "Aucune donnée" in duration_trend(nothing, name).object
+    assert not chart.show(nothing) and "Aucune donnée" in chart._status.object
 
 
 def test_the_count_lines_read_on_white():
@@ -229,7 +229,6 @@ def test_the_bars_draw_each_shown_share_with_its_interval(demo):
     """A share by category: each bar is vae_full / vae_juries in %, its whiskers the interval's
     bounds; the categories the secret hides get no bar and are named under the chart."""
 
-    from dashboards.components import rate_bars
 
     name = "vae_success_rate"
     table = compute(demo, by=["region_code"], names=[name])
@@ -250,13 +249,15 @@ def test_the_bars_draw_each_shown_share_with_its_interval(demo):
             100 * raw.loc[code, "vae_full"] / raw.loc[code, "vae_juries"])
         assert data["bas"][at] == pytest.approx(100 * raw.loc[code, f"{name}_low"])
         assert data["haut"][at] == pytest.approx(100 * raw.loc[code, f"{name}_high"])
-    view = rate_bars(table, name, "region_code", labels=labels)
-    note = next(o.object for o in view.objects if "hidden-categories" in str(o.object))
+    chart = bars_chart(name, "region_code", labels=labels)
+    assert chart.show(table)
+    note = chart._notes.object
+    assert "hidden-categories" in note
     named = {code for code in raw.index if f"&lt;b&gt;{code}&lt;/b&gt;" in note}
     assert named == secret  # the secret's cells are named, as text; an empty one is not
     nothing = compute(demo, by=["region_code"], names=[name], where={"sex": ["nobody"]})
     assert not bars.update(nothing)
-    assert "Aucune donnée" in rate_bars(nothing, name, "region_code").object
+    assert not chart.show(nothing) and "Aucune donnée" in chart._status.object
 
 
 def test_the_vae_path_draws_each_step_with_its_count_first_step_on_top(demo):

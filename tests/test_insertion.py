@@ -157,7 +157,10 @@ def _calibrated(cells: pd.DataFrame, margins: list[str], respondents: str,
                           gtol=1e-15)
     if np.abs(found.fun).max(initial=0.0) > 1e-6 * max(1.0, kept.sum()):
         return None  # these margins cannot all be met
-    return weights(found.x)
+    w = weights(found.x)
+    if (w[n > 0] < 1e-4).any():
+        return None  # met only in the limit, some respondents weighing nothing: not met
+    return w
 
 
 def _calibrated_as_far_as_possible(cells: pd.DataFrame, margins: list[str]) -> np.ndarray:

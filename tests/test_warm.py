@@ -23,7 +23,12 @@ def url(tmp_path_factory):
 def test_a_warmed_cache_answers_the_default_view_without_the_database(url, monkeypatch):
     pn.state.clear_caches()
     cache.clear()
+    made = []
+    for cls in PAGES:  # warming asks the pages' requests and makes no widget nor figure
+        monkeypatch.setattr(cls, "_make", lambda self: made.append(self))
     assert warm.warm(url) == len(PAGES)
+    assert made == []
+    monkeypatch.undo()
     asked = []
     real = data.compute_query
     monkeypatch.setattr(data, "compute_query", lambda *a, **k: asked.append(a) or real(*a, **k))

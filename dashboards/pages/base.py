@@ -8,9 +8,10 @@ import logging
 import panel as pn
 import param
 
-from cqp_metrics.query import QueryError
+from cqp_metrics.api import IndicatorTable
+from cqp_metrics.query import IndicatorQuery, QueryError
 
-from ..auth import audit_view
+from ..auth import audit_download, audit_view
 from ..components import IndicatorTableView
 from ..data import MetricsSource
 from ..filters import Filters, checked_values
@@ -34,22 +35,39 @@ class Page(pn.viewable.Viewer):
         return self.title_fr if self.language == "fr" else self.title_en
 
     def table_view(self) -> IndicatorTableView:
-        return IndicatorTableView(filters=self.filters, source=self.source,
-                                  language=self.language)
+        return IndicatorTableView(
+            source_note=lambda: self.source.catalogue("source"),
+            description=self.filters.description, language=self.language,
+            on_download=lambda name, format, rows: audit_download(
+                name, self.filters.description(), format, rows))
+
+    def requests(self, where: dict, years: tuple) -> dict[str, IndicatorQuery]:
+        """What the page asks for these filters and its own parameters, by name: made
+        without any widget, so that the page, the cache's warming and the tests ask the same
+        requests (a page may ask a follow-up that depends on an answer in :meth:`draw`)."""
+        return {}
+
+    def answers(self, requests: dict[str, IndicatorQuery]) -> dict[str, IndicatorTable]:
+        """The tables of :meth:`requests`, computed side by side and shared between
+        sessions."""
+        return self.source.answers(requests) if requests else {}
 
     def render(self, where: dict, years: tuple) -> pn.viewable.Viewable:
         """The page for these filters: its panes made at its first render (a session pays
-        for the pages it opens, not for all of them), then filled by :meth:`draw`."""
+        for the pages it opens, not for all of them), then filled by :meth:`draw` with the
+        answers to :meth:`requests`."""
         if not self.__dict__.get("_is_made"):
             self._make()
             self._is_made = True
-        return self.draw(where, years)
+        return self.draw(self.answers(self.requests(where, years)), where, years)
 
     def _make(self) -> None:
         """A page made once: its panes and figures, which :meth:`draw` fills."""
 
-    def draw(self, where: dict, years: tuple) -> pn.viewable.Viewable:
-        """Fill the page's panes for these filters; the layout to show (or a message)."""
+    def draw(self, tables: dict[str, IndicatorTable], where: dict, years: tuple
+             ) -> pn.viewable.Viewable:
+        """Fill the page's panes with ``tables`` (the answers to :meth:`requests`); the
+        layout to show (or a message)."""
         raise NotImplementedError
 
     #: The page's own parameters a link carries (query name = parameter name).
@@ -99,16 +117,9 @@ class Page(pn.viewable.Viewer):
             return pn.pane.Alert(html.escape(_for_people(error)),
                                  alert_type="danger", css_classes=["page-error"])
 
-    #: Whether :meth:`render` updates one layout in place and returns it each time (a page
-    #: made once per session, :class:`~dashboards.components.LiveChart`), rather than a new
-    #: layout for each filter change.
-    live = False
-
     def __panel__(self) -> pn.viewable.Viewable:
-        if not self.live:
-            content = pn.panel(pn.bind(self._safe_render, *self.refs()),
-                               loading_indicator=True, sizing_mode="stretch_width")
-            return pn.Column(*self.controls(), content, sizing_mode="stretch_width")
+        """The page made once for the session: each filter change redraws it in place (its
+        figures' data sources, its panes' texts), or puts a message in its place."""
         content = pn.Column(self._safe_render(), sizing_mode="stretch_width")
 
         def update(*_values) -> None:

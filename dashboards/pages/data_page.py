@@ -16,6 +16,7 @@ from cqp_metrics.registry import label
 
 from ..auth import audit_download
 from ..i18n import say
+from ..report import ReportError, build
 from .base import Page
 
 log = logging.getLogger("dashboards")
@@ -27,7 +28,6 @@ class DataPage(Page):
     """Made once per session; a filter or a cut changes the table in place."""
 
     title_fr, title_en, slug = "Données", "Data", "data"
-    live = True
 
     by = param.ListSelector(default=["year"], objects=CUTS, doc="Dimensions of the table.")
     totals = param.Boolean(default=False, doc="Add total rows over the last dimension.")
@@ -55,12 +55,12 @@ class DataPage(Page):
     def report_bytes(self) -> io.BytesIO:
         """The annual report for the current filters, as one self-contained HTML file (a
         page that says why when it cannot be made)."""
-        from ..report import ReportError
-
         state = self.filters.state()
+        years, scope = state["years"], self.source.scope
         try:
-            made = self.source.report(state["where"], state["years"],
-                                      "Rapport des CQP — sélection du tableau de bord")
+            made = build(self.source.engine(), state["where"], years[1],
+                         None if scope is None else sorted(scope),
+                         "Rapport des CQP — sélection du tableau de bord", since=years[0])
             text = made.html
             audit_download("rapport", self.filters.description(), "html", len(made.sections))
         except (ReportError, QueryError) as error:
@@ -77,9 +77,16 @@ class DataPage(Page):
     def _make(self) -> None:
         self._view = self.table_view()
 
-    def draw(self, where: dict, years: tuple) -> pn.viewable.Viewable:
-        table = self.source.table(by=tuple(self.by), where=where, years=years,
-                                  totals=self.totals)
+    def requests(self, where: dict, years: tuple) -> dict:
+        return {"table": self.source.request(by=tuple(self.by), where=where, years=years)}
+
+    def answers(self, requests: dict) -> dict:
+        """With the total rows when they are asked for (a table of its own in the cache)."""
+        return {name: self.source.answer(query, self.totals)
+                for name, query in requests.items()}
+
+    def draw(self, tables: dict, where: dict, years: tuple) -> pn.viewable.Viewable:
+        table = tables["table"]
         self._view.show(table, name="indicateurs_cqp")
         return self._view.__panel__()
 

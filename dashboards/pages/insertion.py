@@ -54,7 +54,6 @@ class InsertionPage(Page):
     """Made once per session; a filter or horizon change redraws it in place."""
 
     title_fr, title_en, slug = "Devenir des titulaires", "Holders' outcomes", "insertion"
-    live = True
     horizon = param.Selector(default="6", objects=["6", "24"], doc="""
         Months after certification the survey looks at.""")
     url_parameters = ("horizon",)
@@ -90,15 +89,17 @@ class InsertionPage(Page):
         self._nothing = pn.pane.HTML(sizing_mode="stretch_width")
         self._layout = pn.Column(self._shown, self._nothing, sizing_mode="stretch_width")
 
-    def draw(self, where: dict, years: tuple) -> pn.viewable.Viewable:
-        language, h = self.language, int(self.horizon)
-        ask = self.source.request
-        tables = self.source.answers({
+    def requests(self, where: dict, years: tuple) -> dict:
+        h, ask = int(self.horizon), self.source.request
+        return {
             "promotions": ask(names=promotion_names(h), by=("year",), where=where,
                               years=years),
             "cqps": ask(names=cqp_names(h), by=("cqp_code",), where=where, years=years),
             "contracts": ask(names=[f"insertion_employed_{h}m"], by=("contract",),
-                             where=where, years=years)})
+                             where=where, years=years)}
+
+    def draw(self, tables: dict, where: dict, years: tuple) -> pn.viewable.Viewable:
+        language, h = self.language, int(self.horizon)
         promotions = tables["promotions"]
         surveyed = promotions.values.get(f"insertion_surveyed_{h}m", pd.Series(dtype=float))
         if promotions.values.empty or not surveyed.fillna(0).astype(float).gt(0).any():

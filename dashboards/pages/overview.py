@@ -31,7 +31,6 @@ class OverviewPage(Page):
     in place at each filter change (:class:`~dashboards.components.LiveChart`)."""
 
     title_fr, title_en, slug = "Vue d'ensemble", "Overview", "overview"
-    live = True
 
     def _make(self) -> None:
         language = self.language
@@ -46,31 +45,37 @@ class OverviewPage(Page):
                    sizing_mode="stretch_width"),
             sizing_mode="stretch_width")
 
-    def draw(self, where: dict, years: tuple) -> pn.viewable.Viewable:
-        def same_months(year: int, cut) -> IndicatorQuery:
-            """An incomplete ``year`` and the one before, each up to the data cut's day."""
-            return self.source.request(names=SHOWN, by=("year",), where=where,
-                                       years=(year - 1, year), until=until_of(cut))
+    def _same_months(self, where: dict, year: int, cut) -> IndicatorQuery:
+        """An incomplete ``year`` and the one before, each up to the data cut's day."""
+        return self.source.request(names=SHOWN, by=("year",), where=where,
+                                   years=(year - 1, year), until=until_of(cut))
 
-        requests = {"table": self.source.request(names=SHOWN, by=("year",), where=where,
-                                                 years=years)}
+    def requests(self, where: dict, years: tuple) -> dict[str, IndicatorQuery]:
+        asked = {"table": self.source.request(names=SHOWN, by=("year",), where=where,
+                                              years=years)}
         cut = self.source.data_cut()
         if cut is not None and not year_complete(cut.year, cut) and \
                 (years[0] or cut.year) <= cut.year <= (years[1] or cut.year):
             # The data cut's year, incomplete, is compared with the same months of the year
             # before: asked beside the table (used if that year has data here).
-            requests["same_period"] = same_months(cut.year, cut)
-        tables = self.source.answers(requests)
+            asked["same_period"] = self._same_months(where, cut.year, cut)
+        lapses = self._lapse_request(years, where)
+        if lapses is not None:  # the other CQPs, beside registrations that ended
+            asked["lapses"] = lapses
+        return asked
+
+    def draw(self, tables: dict, where: dict, years: tuple) -> pn.viewable.Viewable:
         table = tables["table"]
         if table.values.empty:
             return no_data(language=self.language)
         same_period = None
         last = int(table.values["year"].iloc[-1])
         if last in table.incomplete_years() and table.data_until is not None:
-            wanted = same_months(last, table.data_until)
-            same_period = (tables["same_period"] if requests.get("same_period") == wanted
+            wanted = self._same_months(where, last, table.data_until)
+            same_period = (tables["same_period"] if "same_period" in tables
+                           and tables["same_period"].query == wanted
                            else self.source.answer(wanted))
-        notes = {"recognition_rate": self._lapses(where, table, same_period)}
+        notes = {"recognition_rate": self._lapses(where, table, same_period, tables)}
         for name, card in self._cards.items():
             card.object = kpi_html(name, table, self.language, same_period,
                                    notes.get(name, ""))
@@ -79,26 +84,47 @@ class OverviewPage(Page):
             chart.show(table)
         return self._shown
 
-    def _lapses(self, where: dict, table, same_period) -> str:
+    def _ended(self, where: dict, year: int, until: tuple[int, int] | None):
+        """The registrations of the selected CQPs that ended without renewal between the
+        start of ``year - 1`` and ``year``'s day ``until``, and the request of the other
+        CQPs' recognition rate over those two periods (None when there is no other CQP)."""
+        month, day = until or (12, 31)
+        codes = set(matching(self.source.certifications(), where)["cqp_code"])
+        windows = self.source.catalogue("registrations")
+        ended = ended_between(windows[windows["cqp_code"].isin(codes)],
+                              dt.date(year - 1, 1, 1), dt.date(year, month, day))
+        others = sorted(codes - set(ended["cqp_code"]))
+        if ended.empty or not others:
+            return ended, None
+        return ended, self.source.request(
+            names=["recognition_rate"], by=("year",), where={**where, "cqp_code": others},
+            years=(year - 1, year), until=until)
+
+    def _lapse_request(self, years: tuple, where: dict) -> IndicatorQuery | None:
+        """The other CQPs' request :meth:`_lapses` will ask, for the last year these filters
+        show (asked with the page's requests)."""
+        cut = self.source.data_cut()
+        if cut is None:
+            return None
+        year = min(years[1] or cut.year, cut.year)
+        until = until_of(cut) if year == cut.year and not year_complete(year, cut) else None
+        return self._ended(where, year, until)[1]
+
+    def _lapses(self, where: dict, table, same_period, tables: dict) -> str:
         """What the recognition rate's last change owes to registrations that ended without
         renewal in the two compared periods: the change of the other CQPs beside it."""
         if len(table.values) < 2 and same_period is None:
             return ""
         year = int(table.values["year"].iloc[-1])
         until = same_period.query.until if same_period is not None else None
-        month, day = until or (12, 31)
-        codes = set(matching(self.source.certifications(), where)["cqp_code"])
-        windows = self.source.catalogue("registrations")
-        ended = ended_between(windows[windows["cqp_code"].isin(codes)],
-                              dt.date(year - 1, 1, 1), dt.date(year, month, day))
+        ended, request = self._ended(where, year, until)
         if ended.empty:
             return ""
-        others = sorted(codes - set(ended["cqp_code"]))
         without = None
-        if others:
-            rows = self.source.answer(self.source.request(
-                names=["recognition_rate"], by=("year",), where={**where, "cqp_code": others},
-                years=(year - 1, year), until=until)).published()
+        if request is not None:
+            answered = tables.get("lapses")
+            rows = (answered if answered is not None and answered.query == request
+                    else self.source.answer(request)).published()
             if len(rows) == 2:
                 without = BY_NAME["recognition_rate"].compare(rows.iloc[-1], rows.iloc[-2])
         return lapse_note(ended, without, self.language)

@@ -55,7 +55,6 @@ class PartialPage(Page):
     """Made once per session; a filter change redraws its charts in place."""
 
     title_fr, title_en, slug = "Validation partielle", "Partial validation", "partial"
-    live = True
 
     by_cohort = param.Boolean(default=False, doc="One completion curve per cohort year.")
     url_parameters = ("by_cohort",)
@@ -94,13 +93,15 @@ class PartialPage(Page):
     def refs(self) -> list:
         return [*super().refs(), self.param.by_cohort]
 
-    def draw(self, where: dict, years: tuple) -> pn.viewable.Viewable:
-        language = self.language
+    def requests(self, where: dict, years: tuple) -> dict:
         ask = self.source.request
-        tables = self.source.answers({
+        return {
             "by_year": ask(by=("year",), where=where, years=years, names=["partial_rate", *KM]),
             "overall": ask(where=where, years=years, names=list(KM)),
-            "blocks": ask(by=("block_code",), where=where, years=years)})
+            "blocks": ask(by=("block_code",), where=where, years=years)}
+
+    def draw(self, tables: dict, where: dict, years: tuple) -> pn.viewable.Viewable:
+        language = self.language
         by_year, blocks = tables["by_year"], tables["blocks"]
         if by_year.values.empty:
             return no_data(language=language)

@@ -53,7 +53,6 @@ class RecognitionPage(Page):
     """Made once per session; a filter change redraws its charts and lists in place."""
 
     title_fr, title_en, slug = "Reconnaissance", "Recognition", "recognition"
-    live = True
 
     def _make(self) -> None:
         language = self.language
@@ -78,10 +77,13 @@ class RecognitionPage(Page):
                    sizing_mode="stretch_width"),
             *soon, self._certifinfo, self._legend, sizing_mode="stretch_width")
 
-    def draw(self, where: dict, years: tuple) -> pn.viewable.Viewable:
+    def requests(self, where: dict, years: tuple) -> dict:
+        return {"by_year": self.source.request(by=("year",), where=where, years=years,
+                                               names=["recognition_rate", "rncp_coverage"])}
+
+    def draw(self, tables: dict, where: dict, years: tuple) -> pn.viewable.Viewable:
         language = self.language
-        by_year = self.source.table(by=("year",), where=where, years=years,
-                                    names=["recognition_rate", "rncp_coverage"])
+        by_year = tables["by_year"]
         catalogue = matching(self.source.certifications(), where)
         counts = catalogue["recognition"].value_counts().reindex(
             ["RNCP", "RS", "branche seule"], fill_value=0)

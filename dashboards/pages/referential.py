@@ -48,7 +48,6 @@ class ReferentialPage(Page):
     """Made once per session; a filter change, or another CQP, redraws its sheet in place."""
 
     title_fr, title_en, slug = "Référentiel", "Referential", "referential"
-    live = True
 
     sheet = param.Selector(default=None, objects=[], allow_None=True, doc="""
         The CQP under review (its code), chosen on the page; kept in the link.""")
@@ -142,17 +141,21 @@ class ReferentialPage(Page):
                 f"### {say('Blocs : évolution entre versions du référentiel', language)}"),
             self._comparison, self._legend, sizing_mode="stretch_width")
 
-    def draw(self, where: dict, years: tuple) -> pn.viewable.Viewable:
-        cqp, language = self.sheet, self.language
-        if cqp is None:
-            return no_data(language=language)
-        one = {**where, "cqp_code": [cqp]}
+    def requests(self, where: dict, years: tuple) -> dict:
+        if self.sheet is None:
+            return {}
+        one = {**where, "cqp_code": [self.sheet]}
         ask = self.source.request
-        tables = self.source.answers({
+        return {
             "sheet": ask(by=("year",), where=one, years=years, names=SHEET),
             "blocks": ask(by=("referential_version", "block_code"), where=one, years=years),
             "providers": ask(by=("provider_id",), where=one, years=years, names=["full_rate"]),
-            "overall": ask(where=one, years=years, names=["full_rate"])})
+            "overall": ask(where=one, years=years, names=["full_rate"])}
+
+    def draw(self, tables: dict, where: dict, years: tuple) -> pn.viewable.Viewable:
+        cqp, language = self.sheet, self.language
+        if cqp is None:
+            return no_data(language=language)
         sheet, blocks, providers = tables["sheet"], tables["blocks"], tables["providers"]
         if sheet.values.empty:
             return no_data(cqp, language)

@@ -21,7 +21,6 @@ class TerritoriesPage(Page):
     table in place."""
 
     title_fr, title_en, slug = "Territoires", "Territories", "territories"
-    live = True
 
     indicator = param.Selector(default="enrolments", objects=CHOICES, doc="What the map shows.")
     url_parameters = ("indicator",)
@@ -41,9 +40,12 @@ class TerritoriesPage(Page):
         self._view = self.table_view()
         self._shown = pn.Row(self._map, self._view, sizing_mode="stretch_width")
 
-    def draw(self, where: dict, years: tuple) -> pn.viewable.Viewable:
-        table = self.source.table(by=("region_code",), where=where, years=years,
-                                  names=CHOICES)
+    def requests(self, where: dict, years: tuple) -> dict:
+        return {"regions": self.source.request(by=("region_code",), where=where, years=years,
+                                               names=CHOICES)}
+
+    def draw(self, tables: dict, where: dict, years: tuple) -> pn.viewable.Viewable:
+        table = tables["regions"]
         if table.values.empty:
             return no_data(language=self.language)
         self._map.show(table, self.indicator, names=[self.indicator])

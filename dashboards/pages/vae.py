@@ -27,7 +27,6 @@ class VaePage(Page):
     """Made once per session; a filter change redraws its charts in place."""
 
     title_fr, title_en, slug = "VAE", "VAE", "vae"
-    live = True
 
     def _make(self) -> None:
         language = self.language
@@ -48,13 +47,12 @@ class VaePage(Page):
             pn.Row(self._durations, sizing_mode="stretch_width"),
             self._legend, sizing_mode="stretch_width")
 
-    def draw(self, where: dict, years: tuple) -> pn.viewable.Viewable:
-        vae = {**where, "pathway": ["vae"]}
+    def requests(self, where: dict, years: tuple) -> dict:
         if where.get("pathway") and "vae" not in where["pathway"]:
-            return no_data(say("la voie VAE n'est pas sélectionnée", self.language),
-                           self.language)
+            return {}
+        vae = {**where, "pathway": ["vae"]}
         ask = self.source.request
-        tables = self.source.answers({
+        return {
             "total": ask(names=[n for n, _ in FUNNEL], where=vae, years=years),
             "by_year": ask(names=["vae_success_rate"], by=("year",), where=vae, years=years),
             "by_status": ask(names=["vae_success_rate"], by=("status",), where=vae,
@@ -62,7 +60,12 @@ class VaePage(Page):
             "by_age": ask(names=["vae_success_rate"], by=("age_band",), where=vae,
                           years=years),
             "durations": ask(names=["days_to_first_jury_median"], by=("year",), where=vae,
-                             years=years)})
+                             years=years)}
+
+    def draw(self, tables: dict, where: dict, years: tuple) -> pn.viewable.Viewable:
+        if not tables:
+            return no_data(say("la voie VAE n'est pas sélectionnée", self.language),
+                           self.language)
         if not self._path.show(tables["total"]):  # nobody entered VAE
             return no_data(say("VAE", self.language), self.language)
         for key in ("by_year", "by_status", "by_age", "durations"):
