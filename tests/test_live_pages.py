@@ -70,8 +70,8 @@ def _seen(view) -> list:
     return seen
 
 
-@pytest.mark.parametrize("slug", ["overview", "vae", "partial", "recognition", "referential",
-                                  "territories", "data"])
+@pytest.mark.parametrize("slug", ["overview", "vae", "partial", "recognition", "insertion",
+                                  "referential", "territories", "data"])
 def test_a_page_redrawn_in_place_shows_what_a_new_page_shows(url, slug):
     document = Document()
     pn.state.curdoc = document
