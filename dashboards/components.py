@@ -20,7 +20,7 @@ from cqp_metrics.period import fr_date, period_label
 from cqp_metrics.registry import BY_NAME, label
 from cqp_metrics.render import analyst_csv, analyst_xlsx, french_frame
 
-from .charts.base import category_text
+from .charts.base import category_text, lean
 from .charts.rate_bars import RateBarsFigure
 from .i18n import phrases, say
 
@@ -194,7 +194,7 @@ class LiveChart(pn.viewable.Viewer):
         self.figure, self._names, self._language = figure, names, language
         self._by, self._labels, self._subject, self._nothing = by, labels, subject, nothing
         self._info = pn.pane.HTML(margin=(0, 5), css_classes=["info-pane"])
-        self._chart = pn.pane.Bokeh(figure.figure, sizing_mode="stretch_width")
+        self._chart = pn.pane.Bokeh(lean(figure.figure), sizing_mode="stretch_width")
         self._notes = pn.pane.HTML(margin=(0, 10), visible=False)
         self._data = details_pane()
         self._status = pn.pane.HTML(sizing_mode="stretch_width", visible=False)

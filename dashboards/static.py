@@ -20,6 +20,7 @@ from bokeh.models import Legend, Plot
 from bokeh.plotting import figure
 from bokeh.resources import Resources
 
+from .charts.base import lean
 from .chromium import CHROMIUM_ARGS, chromium_path
 
 Result = TypeVar("Result")
@@ -71,6 +72,7 @@ TEXT_ONCE = """
 def bokeh_figure(plot: figure, width: int, svg: bool = False) -> figure:
     """A chart's figure (:mod:`dashboards.charts`, drawn once) at a fixed width without
     toolbar, for a file (SVG for print)."""
+    lean(plot)
     plot.sizing_mode = "fixed"
     plot.width = width
     plot.toolbar_location = None

@@ -13,9 +13,9 @@ ROOT = Path(__file__).resolve().parent.parent / "dashboards"
 #: (a chart its base) and any lower layer, never a higher one.
 LAYERS = (
     ("engines", "i18n", "chromium", "check"),
-    ("data", "static"),
+    ("data",),
     ("filters", "charts"),
-    ("components", "auth"),
+    ("components", "auth", "static"),
     ("report",),
     ("pages",),
     ("warm",),  # computes the pages' requests

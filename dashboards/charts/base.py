@@ -9,6 +9,7 @@ from bokeh.models import (
     BasicTicker,
     ColumnDataSource,
     CustomJSTickFormatter,
+    GlyphRenderer,
     Range1d,
 )
 from bokeh.plotting import figure
@@ -24,7 +25,11 @@ ACCENT = "#1f5f8b"
 COUNT_COLOURS = (ACCENT, "#b35806", "#1b7837")
 
 
-TOOLS = "pan,wheel_zoom,box_zoom,reset,save"
+#: A chart's tools: « save » (a PNG of the chart), besides its hover texts. The trends hold a
+#: few points each, read at a glance; zooming and panning (five more models a chart, about a
+#: tenth of a session's page) are kept for the providers' funnel plot, where points crowd.
+TOOLS = "save"
+ZOOM_TOOLS = "pan,box_zoom,reset,save"
 
 
 def fr_axis() -> CustomJSTickFormatter:
@@ -72,16 +77,28 @@ def columns_of(frame: pd.DataFrame) -> dict[str, np.ndarray]:
     return {column: frame[column].to_numpy() for column in frame.columns}
 
 
-def new_figure(title: str, height: int = 300, french: str = "y", **options) -> figure:
-    """A chart's Bokeh figure as every page draws it: the page's width, the same tools
-    (pan, zooms, reset, save; no scroll zoom that would catch the page's scrolling), no
-    logo, French numbers on the axes named by ``french`` (``"x"``, ``"y"``, ``"xy"``; years
-    keep Bokeh's own format). ``options``: ranges, axis labels…"""
-    plot = figure(title=title, height=height, sizing_mode="stretch_width", tools=TOOLS,
-                  active_drag="pan", active_scroll=None, toolbar_location="right", **options)
+def new_figure(title: str, height: int = 300, french: str = "y", tools: str = TOOLS,
+               **options) -> figure:
+    """A chart's Bokeh figure as every page draws it: the page's width, its tools (no scroll
+    zoom that would catch the page's scrolling), no logo, French numbers on the axes named by
+    ``french`` (``"x"``, ``"y"``, ``"xy"``; years keep Bokeh's own format). ``options``:
+    ranges, axis labels…"""
+    drag = {"active_drag": "pan"} if "pan" in tools.split(",") else {}
+    plot = figure(title=title, height=height, sizing_mode="stretch_width", tools=tools,
+                  active_scroll=None, toolbar_location="right", **drag, **options)
     plot.toolbar.logo = None
     for name in french:
         getattr(plot, f"{name}axis").formatter = fr_axis()
+    return plot
+
+
+def lean(plot: figure) -> figure:
+    """``plot`` without the glyph copies Bokeh makes for every renderer (a selected and a
+    muted look: nothing here selects or mutes): BokehJS derives them when needed, and a
+    session's page holds about forty models fewer."""
+    for renderer in plot.select({"type": GlyphRenderer}):
+        renderer.nonselection_glyph = "auto"
+        renderer.muted_glyph = "auto"
     return plot
 
 

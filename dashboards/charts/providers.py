@@ -21,6 +21,7 @@ from cqp_metrics.stats import Z95, funnel_half_width, outside_funnel
 from ..i18n import say
 from .base import (
     ACCENT,
+    ZOOM_TOOLS,
     columns_of,
     new_figure,
 )
@@ -28,8 +29,8 @@ from .base import (
 
 @dataclass
 class FunnelData:
-    """What a providers' funnel plot draws, in % (one computation for the page's Bokeh figure
-    the report and the notebooks)."""
+    """What a providers' funnel plot draws, in % (one computation for the page, the report
+    and the notebooks)."""
 
     #: One row per provider: juries, organisme, taux, texte (the rate), volume (juries).
     points: pd.DataFrame
@@ -97,7 +98,8 @@ class ProvidersFigure:
         juries, rate = say("Présentés au jury", language), say("% validation totale", language)
         self.figure = plot = new_figure(
             say("Organismes : validation totale selon le volume", language), height=360,
-            french="xy", x_axis_label=juries, y_axis_label=rate, y_range=Range1d(0, 100))
+            french="xy", x_axis_label=juries, y_axis_label=rate, y_range=Range1d(0, 100),
+            tools=ZOOM_TOOLS)
         self.limits = []  # (upper, lower) sources at 95 % then 99.8 %
         for dash, name in (("dashed", "limites à 95 %"), ("dotted", "limites à 99,8 %")):
             pair = [ColumnDataSource({"x": [], "y": []}) for _ in range(2)]
