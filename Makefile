@@ -11,6 +11,9 @@ PYTEST_ARGS ?=
 # The release `make bench` measures this checkout against, in the same run: the last one
 # before the cell-key secret (complementary suppression).
 REFERENCE ?= 6974742
+# The release before the dashboards' layers (#34), with the report of #35: what a session
+# costs is measured against it (benchmarks/sessions.py).
+SESSIONS_REFERENCE ?= 19110dc
 
 .PHONY: install system-deps demo-db serve test lint docs notebooks screenshots bench bench-secret clean
 
@@ -77,7 +80,8 @@ screenshots: $(STAMP) system-deps
 # page, sessions' memory, each database served (browser round trip, 50 sessions for 60 s, two
 # servers on PostgreSQL), the growth plot; then loading 1,000,000 candidacies from files;
 # then the secret's information loss; then this checkout against $(REFERENCE) at 1,000,000
-# candidacies on DuckDB and PostgreSQL, in alternation. Takes a few hours.
+# candidacies on DuckDB and PostgreSQL, in alternation; then what a session costs (first
+# page, memory, 50 arrivals) against $(SESSIONS_REFERENCE). Takes a few hours.
 bench: $(STAMP) system-deps bench-secret
 	$(BIN)/python benchmarks/pages.py --candidacies 100000 1000000 10000000 \
 	  --also sqlite postgresql --load \
@@ -85,6 +89,8 @@ bench: $(STAMP) system-deps bench-secret
 	$(BIN)/python benchmarks/load_million.py --markdown docs/benchmarks.md
 	$(BIN)/python benchmarks/against.py --reference $(REFERENCE) --candidacies 1000000 \
 	  --backends duckdb postgresql --markdown docs/benchmarks.md
+	$(BIN)/python benchmarks/sessions.py --reference $(SESSIONS_REFERENCE) \
+	  --markdown docs/benchmarks.md
 
 # The secret's information loss beside tau-Argus (MOD, OPT), and the attacker across requests
 # on the demo data: written into docs/secret.md.

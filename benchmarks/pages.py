@@ -147,17 +147,13 @@ def raw_facts() -> Iterator[None]:
 
 def page_times(url: str, repeat: int, raw: bool = False) -> dict[str, dict[str, list[float]]]:
     """Per page: the seconds of each recompute (``total``) and of its queries (``sql``)."""
-    import holoviews as hv
-
     from dashboards.data import MetricsSource
     from dashboards.observatory import ObservatoryApp
-
-    hv.extension("bokeh")
 
     app = ObservatoryApp(source=MetricsSource(url=url, scope=None))
     clock = SqlClock()
     times: dict[str, dict[str, list[float]]] = {}
-    # a page made once per session (Page.live) updates the models of its session's document
+    # a page made once per session updates the models of its session's document
     documents = {page.slug: Document() for page in app.pages}
     shown: dict[str, object] = {}
     with clock.patched(), (raw_facts() if raw else contextlib.nullcontext()):
@@ -167,7 +163,7 @@ def page_times(url: str, repeat: int, raw: bool = False) -> dict[str, dict[str, 
                     pn.state.clear_caches()
                     cache.clear()  # cold: the page's own requests may still share margins
                     clock.seconds = 0.0
-                    document = documents[page.slug] if page.live else Document()
+                    document = documents[page.slug]
                     pn.state.curdoc = document
                     started = time.perf_counter()
                     view = page.render(where, years)
@@ -192,12 +188,9 @@ def sessions(url: str, count: int = 20) -> dict[str, float]:
     """The first page of a session on a cold cache (seconds), and the memory that 1 and
     ``count`` sessions hold, each with its page built, sharing the results (MiB of Python
     objects, traced: the process's resident size moves with what earlier steps freed)."""
-    import holoviews as hv
-
     from dashboards.data import MetricsSource
     from dashboards.observatory import ObservatoryApp
 
-    hv.extension("bokeh")
     pn.state.clear_caches()
     cache.clear()
     started = time.perf_counter()

@@ -19,7 +19,8 @@ import pandas as pd
 import sqlalchemy as sa
 
 from cqp_metrics import compute, schema
-from cqp_metrics.registry import COUNTS
+from cqp_metrics.dimensions import DIMENSIONS
+from cqp_metrics.registry import COUNTS, fact_of
 
 #: Counts of persons or decisions (the secret's); counts of CQPs are public facts.
 PERSONS = [name for name, entry in COUNTS.items() if entry.secret]
@@ -63,7 +64,14 @@ class Attacker:
         self.routes = 0
 
     def read(self, by: Iterable[str] = (), where: dict | None = None, years=None,
-             scope=..., until=None, names=None):
+             scope=..., until=None, names=PERSONS):
+        """A published table of the counts it compares (``names=None``: every indicator,
+        as a page or ``indicators`` asks: the counts must not depend on what else is
+        asked)."""
+        if names is PERSONS:  # a cut or filter that only some facts carry keeps their counts
+            used = [*by, *(where if where is not None else self.where)]
+            facts = [DIMENSIONS[d].facts for d in used if DIMENSIONS[d].facts]
+            names = [n for n in PERSONS if all(fact_of(n) in f for f in facts)]
         return compute(self.engine, names=names, by=list(by),
                        where=where if where is not None else self.where,
                        years=years if years is not None else self.years,
@@ -82,7 +90,7 @@ class Attacker:
 
     def a_row_and_its_filter(self, dim: str, limit: int = 6) -> None:
         """The row ``v`` of the table cut by ``dim``, and the filter ``dim = v`` alone."""
-        rows = published_counts(self.read([dim]))
+        rows = published_counts(self.read([dim], names=None))
         for row in rows[:limit]:
             value = row[dim]
             if value is None or (dim in self.where and value not in self.where[dim]):

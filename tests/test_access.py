@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import subprocess
-import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -15,17 +14,17 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 from openpyxl import load_workbook
+from typer.testing import CliRunner
 
 from cqp_metrics import access, api, schema
 from cqp_metrics.access import Access, ClaimRules, OidcSettings, locked_until
 from cqp_metrics.audit import AuditLog, server_writer
+from cqp_metrics.cli import app
 from cqp_metrics.config import InputError
 from cqp_metrics.db import ensure_schema, make_engine, writing
 from cqp_metrics.render import safe_cell, safe_frame, write_sheets
 from cqp_metrics.sessions import SessionStore
 from dashboards.auth import AuthSettings, check_sign_in
-
-from conftest import ROOT
 
 PASSWORD = "correct horse battery"
 
@@ -228,8 +227,10 @@ def test_the_users_commands(backend):
     url = backend
 
     def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "cqp_metrics", *args, "--db", url],
-                              input=stdin, capture_output=True, text=True, cwd=ROOT)
+        """The command in this process (Typer's runner: a dozen commands would otherwise
+        start a dozen interpreters); its status, output and errors as a process gives them."""
+        done = CliRunner().invoke(app, [*args, "--db", url], input=stdin)
+        return subprocess.CompletedProcess(args, done.exit_code, done.stdout, done.stderr)
 
     added = run("users", "add", "alice", "--branches", "16,3248", "--password-stdin",
                 stdin=PASSWORD + "\n")

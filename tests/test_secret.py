@@ -250,7 +250,7 @@ def test_the_same_people_read_the_same_through_every_request(demo_engine):
     """A row of a cut and the same filter alone, a year and its range, a branch, its CQPs
     and its scope, VAE columns and a VAE filter, certified and full, ``--until 12-31`` and
     the whole year: one value each, on every backend."""
-    attacker = every_route(demo_engine, rows=3)
+    attacker = every_route(demo_engine, rows=2)  # each kind of route, two rows of each cut
     assert attacker.routes > 40
     assert attacker.differences == []
     filtered = every_route(demo_engine, where={"region_code": ["11", "84"]},
@@ -313,5 +313,5 @@ def test_random_data_and_filters_read_one_value_per_set_of_people(engine, reques
                       source="test")
     where = {dim: data.draw(st.lists(st.sampled_from(FILTER_VALUES[dim]), min_size=1,
                                      max_size=2, unique=True)) for dim in request["where"]}
-    attacker = every_route(engine, where, (None, None), request["scope"], rows=2)
+    attacker = every_route(engine, where, (None, None), request["scope"], rows=1)
     assert attacker.differences == []  # (a scope may hold no data: no route then)

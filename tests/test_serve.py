@@ -35,7 +35,7 @@ from cqp_metrics.loading import load
 from cqp_metrics.registry import BY_NAME
 
 from conftest import ROOT
-from test_dashboards_browser import PAGES, Watched, _free_port, kpi_value
+from test_dashboards_browser import PAGES, Watched, _free_port, kpi_value, settled
 from test_keys import leaked_key
 
 pytestmark = pytest.mark.browser
@@ -243,7 +243,7 @@ class Signed(Watched):
                 if "active" in (button.get_attribute("class") or ""):
                     break
                 self.page.wait_for_timeout(250)
-            self.page.wait_for_timeout(2000)
+            settled(self.page)  # its panes have come (no fixed sleep)
             seen.append(self.text())
         return "\n".join(seen + self.frames)
 

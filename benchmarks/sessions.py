@@ -1,0 +1,173 @@
+"""Benchmark: what a session costs, this checkout against an earlier release, in one run (#34).
+
+    .venv/bin/python benchmarks/sessions.py --reference REV [--candidacies 100000]
+        [--rounds 2] [--markdown docs/benchmarks.md]
+
+The machine is shared and noisy: each figure is read beside the reference release's,
+measured in the same run, in alternation, each release by its own code and on its own demo
+database of the same size (:mod:`against`'s way):
+
+- **first page**: a session's page built on a warm cache, server side (the app, its filters
+  and the Vue d'ensemble, into a new Bokeh document; ``page_open.warm_page``, median of 5);
+- **memory**: what 1 and 20 sessions hold, each with its page built, the results shared
+  (``pages.sessions``: Python objects, traced);
+- **arrivals**: 50 Bokeh client sessions arriving within 3 s at one served process
+  (``panel serve``, cache warmed by a first session): the seconds from each one's arrival to
+  its page received. The clients run in this machine's other core.
+
+The session's cost does not grow with the data (docs/benchmarks.md: the same at 100,000 and
+10,000,000 candidacies): 100,000 by default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from against import MARK, reference_tree
+
+ROOT = Path(__file__).resolve().parent.parent
+BEGIN = "<!-- BEGIN sessions: written by benchmarks/sessions.py -->"
+END = "<!-- END sessions -->"
+ARRIVALS, WITHIN, SESSIONS = 50, 3.0, 20
+
+#: The code each tree runs for one step, with its own ``pages``, ``page_open`` and ``load``.
+STEP = f"""
+import json, pathlib, sys, tempfile, threading, time
+what, url, number = sys.argv[1], sys.argv[2], int(sys.argv[3])
+if what == "build":
+    import pages
+    answer = pages.build(url, number)
+elif what == "open":
+    import page_open
+    answer = page_open.warm_page(url, number)["build"]
+elif what == "memory":
+    import pages
+    answer = pages.sessions(url, number)
+else:
+    import load
+    with tempfile.TemporaryDirectory() as folder:
+        server = load.Server(url, pathlib.Path(folder) / "serve.log")
+        try:
+            load.Session(server.base).close()  # the first session: the cache is warm
+            time.sleep(2)
+            opened, kept = [None] * number, [None] * number
+            start = time.perf_counter() + 0.5
+            def arrive(i):
+                at = start + {WITHIN} * i / number
+                time.sleep(max(0.0, at - time.perf_counter()))
+                kept[i] = load.Session(server.base)
+                opened[i] = time.perf_counter() - at
+            threads = [threading.Thread(target=arrive, args=(i,)) for i in range(number)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            answer = {{"opened": opened, "errors": len(server.errors())}}
+            for session in kept:
+                session.close()
+        finally:
+            server.stop()
+print("{MARK}" + json.dumps(answer), flush=True)
+"""
+
+
+def step(tree: Path, what: str, url: str, number: int) -> object:
+    """Run one step in ``tree``'s own code; its answer."""
+    env = {**os.environ, "PYTHONPATH": f"{tree}{os.pathsep}{tree / 'benchmarks'}"}
+    env.pop("CQP_DB", None)
+    done = subprocess.run([sys.executable, "-c", STEP, what, url, str(number)],
+                          cwd=tree / "benchmarks", env=env, capture_output=True, text=True,
+                          check=False)
+    for line in reversed(done.stdout.splitlines()):
+        if line.startswith(MARK):
+            return json.loads(line[len(MARK):])
+    raise RuntimeError(f"{what} failed in {tree}:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:,.0f}".replace(",", " ")
+
+
+def _s(seconds: float) -> str:
+    return f"{seconds:.1f}".replace(".", ",")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--reference", required=True, help="the earlier release (a git rev)")
+    parser.add_argument("--candidacies", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--markdown", type=Path, default=None)
+    args = parser.parse_args()
+    revision = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", args.reference],
+                              check=True, capture_output=True, text=True).stdout.strip()
+    current = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                             check=True, capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--",
+                            "cqp_metrics", "dashboards"], capture_output=True, text=True,
+                           check=True).stdout.strip()
+    found: dict[tuple[str, str], list] = {}
+    with tempfile.TemporaryDirectory() as scratch, \
+            reference_tree(args.reference, Path(scratch)) as reference:
+        trees = {"reference": reference, "current": ROOT}
+        urls = {}
+        for side, tree in trees.items():
+            urls[side] = f"duckdb:///{Path(scratch) / f'{side}.duckdb'}"
+            print(f"building {side}…", flush=True)
+            step(tree, "build", urls[side], args.candidacies)
+        for round_ in range(args.rounds):
+            for side in (("reference", "current") if round_ % 2 == 0
+                         else ("current", "reference")):
+                for what, number in (("open", 5), ("memory", SESSIONS), ("arrive", ARRIVALS)):
+                    print(f"round {round_ + 1}: {side}, {what}…", flush=True)
+                    found.setdefault((side, what), []).append(
+                        step(trees[side], what, urls[side], number))
+    size = f"{args.candidacies:,}".replace(",", " ")
+    lines = [f"Run of {time.strftime('%Y-%m-%d %H:%M')}, {len(os.sched_getaffinity(0))} cores, "
+             f"DuckDB, {size} demo candidacies: this checkout ({current}"
+             f"{', with changes' if dirty else ''}) against {revision}, {args.rounds} rounds "
+             "in alternation.", "",
+             f"| a session | {revision} | this checkout | target |", "|---|---:|---:|---|"]
+    rows = {}
+    for side in ("reference", "current"):
+        opens = found[side, "open"]
+        memory = found[side, "memory"]
+        opened = [o for run in found[side, "arrive"] for o in run["opened"]]
+        rows[side] = {
+            "open": f"{_ms(statistics.median(opens))} ms",
+            "memory": " / ".join(f"+{m['many'] - m['one']:.0f} MiB" for m in memory),
+            "arrive": f"{_s(statistics.median(opened))} s / {_s(max(opened))} s",
+            "errors": str(sum(run["errors"] for run in found[side, "arrive"])),
+        }
+    for key, what, target in (
+            ("open", "first page built, warm cache, server side (median of the rounds)",
+             "≤ 300 ms"),
+            ("memory", f"{SESSIONS} sessions over one (each round)", "≤ 50 MB"),
+            ("arrive", f"{ARRIVALS} sessions arriving within {WITHIN:.0f} s: page received, "
+                       "median / slowest", "all ≤ 30 s"),
+            ("errors", "error lines in the server's log", "0")):
+        lines.append(f"| {what} | {rows['reference'][key]} | {rows['current'][key]} | "
+                     f"{target} |")
+    print("\n".join(lines))
+    if args.markdown:
+        text = args.markdown.read_text(encoding="utf-8")
+        block = f"{BEGIN}\n\n" + "\n".join(lines).strip() + f"\n\n{END}"
+        if BEGIN in text and END in text:
+            head, _, rest = text.partition(BEGIN)
+            _, _, tail = rest.partition(END)
+            text = head + block + tail
+        else:
+            text = text.rstrip("\n") + "\n\n" + block + "\n"
+        args.markdown.write_text(text, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
