@@ -52,7 +52,7 @@ from .charts.providers import funnel_data, funnel_figure, outside_table
 from .charts.rate_trend import RateTrendFigure
 from .charts.regions import TileFigure
 from .charts.vae_path import FUNNEL, PathFigure
-from .components import lapse_note
+from .components import KEY_FIGURES, lapse_note
 from .static import (
     ChromiumMissing,
     bokeh_figure,
@@ -63,9 +63,6 @@ from .static import (
     wait_for_charts,
 )
 
-#: The key figures of the year, as on the Vue d'ensemble page.
-KEY_FIGURES = ("enrolments", "juries", "full_rate", "vae_success_rate", "partial_rate",
-               "recognition_rate")
 PARTIAL = ("partial_candidacies", "partial_completed", "partial_completion_rate",
            "partial_completion_12m_km", "partial_completion_24m_km")
 RECOGNITION = ("certified", "certified_rncp", "recognition_rate", "cqps_active",

@@ -13,11 +13,9 @@ from cqp_metrics.registry import BY_NAME
 
 from ..charts.count_trend import CountTrendFigure
 from ..charts.rate_trend import RateTrendFigure
-from ..components import LiveChart, kpi_card, kpi_html, lapse_note, no_data
+from ..components import KEY_FIGURES, LiveChart, kpi_card, kpi_html, lapse_note, no_data
 from .base import Page
 
-KEY_FIGURES = ("enrolments", "juries", "full_rate", "vae_success_rate", "partial_rate",
-               "recognition_rate")
 #: The counts drawn by year, one line each.
 COUNTED = ["enrolments", "juries", "full"]
 #: The shares drawn by year, each with its interval.
