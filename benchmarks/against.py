@@ -33,6 +33,7 @@ import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
+from pages import ms, p95, write_section  # noqa: E402
 from postgres import PostgresServer  # noqa: E402
 
 BEGIN = "<!-- BEGIN against: written by benchmarks/against.py -->"
@@ -61,17 +62,29 @@ print("{MARK}" + json.dumps(answer), flush=True)
 NAMES = {"duckdb": "DuckDB", "postgresql": "PostgreSQL"}
 
 
-def step(tree: Path, what: str, url: str, number: int) -> object:
-    """Run one step in ``tree``'s own code; its answer."""
+def step(tree: Path, what: str, url: str, number: int, code: str = STEP) -> object:
+    """Run one step of ``code`` (which prints its answer after :data:`MARK`) in ``tree``'s
+    own code; its answer."""
     env = {**os.environ, "PYTHONPATH": f"{tree}{os.pathsep}{tree / 'benchmarks'}"}
     env.pop("CQP_DB", None)
-    done = subprocess.run([sys.executable, "-c", STEP, what, url, str(number)],
+    done = subprocess.run([sys.executable, "-c", code, what, url, str(number)],
                           cwd=tree / "benchmarks", env=env, capture_output=True, text=True,
                           check=False)
     for line in reversed(done.stdout.splitlines()):
         if line.startswith(MARK):
             return json.loads(line[len(MARK):])
     raise RuntimeError(f"{what} failed in {tree}:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
+
+
+def revisions(reference: str) -> tuple[str, str, bool]:
+    """The reference release's short hash, this checkout's, and whether this checkout's code
+    has changes not committed."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(ROOT), *args], check=True,
+                              capture_output=True, text=True).stdout.strip()
+
+    return (git("rev-parse", "--short", reference), git("rev-parse", "--short", "HEAD"),
+            bool(git("status", "--porcelain", "--", "cqp_metrics", "dashboards")))
 
 
 @contextlib.contextmanager
@@ -95,15 +108,6 @@ def _new_database(server: PostgresServer, name: str) -> str:
     return server.url(name)
 
 
-def p95(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-
-
-def ms(value: float) -> str:
-    return f"{value * 1000:,.0f}".replace(",", " ")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--reference", required=True, help="the earlier release (a git rev)")
@@ -117,13 +121,7 @@ def main() -> None:
                         help="browser clicks per round on DuckDB (0: none)")
     parser.add_argument("--markdown", type=Path, default=None)
     args = parser.parse_args()
-    revision = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", args.reference],
-                              check=True, capture_output=True, text=True).stdout.strip()
-    current = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-                             check=True, capture_output=True, text=True).stdout.strip()
-    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--",
-                            "cqp_metrics", "dashboards"], capture_output=True, text=True,
-                           check=True).stdout.strip()
+    revision, current, dirty = revisions(args.reference)
     size = f"{args.candidacies:,}".replace(",", " ")
     lines = [f"Run of {time.strftime('%Y-%m-%d %H:%M')}, {len(os.sched_getaffinity(0))} cores: "
              f"this checkout ({current}{', with changes' if dirty else ''}) against "
@@ -187,15 +185,7 @@ def main() -> None:
                   f"| clicks | {len(clicks['reference'])} | {len(clicks['current'])} |", ""]
     print("\n".join(lines))
     if args.markdown:
-        text = args.markdown.read_text(encoding="utf-8")
-        block = f"{BEGIN}\n\n" + "\n".join(lines).strip() + f"\n\n{END}"
-        if BEGIN in text and END in text:
-            head, _, rest = text.partition(BEGIN)
-            _, _, tail = rest.partition(END)
-            text = head + block + tail
-        else:
-            text = text.rstrip("\n") + "\n\n" + block + "\n"
-        args.markdown.write_text(text, encoding="utf-8")
+        write_section(args.markdown, "\n".join(lines), BEGIN, END)
 
 
 if __name__ == "__main__":

@@ -22,16 +22,14 @@ The session's cost does not grow with the data (docs/benchmarks.md: the same at 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from against import MARK, reference_tree
+from against import MARK, reference_tree, revisions, step
+from pages import ms, write_section
 
 ROOT = Path(__file__).resolve().parent.parent
 BEGIN = "<!-- BEGIN sessions: written by benchmarks/sessions.py -->"
@@ -79,23 +77,6 @@ print("{MARK}" + json.dumps(answer), flush=True)
 """
 
 
-def step(tree: Path, what: str, url: str, number: int) -> object:
-    """Run one step in ``tree``'s own code; its answer."""
-    env = {**os.environ, "PYTHONPATH": f"{tree}{os.pathsep}{tree / 'benchmarks'}"}
-    env.pop("CQP_DB", None)
-    done = subprocess.run([sys.executable, "-c", STEP, what, url, str(number)],
-                          cwd=tree / "benchmarks", env=env, capture_output=True, text=True,
-                          check=False)
-    for line in reversed(done.stdout.splitlines()):
-        if line.startswith(MARK):
-            return json.loads(line[len(MARK):])
-    raise RuntimeError(f"{what} failed in {tree}:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
-
-
-def _ms(seconds: float) -> str:
-    return f"{seconds * 1000:,.0f}".replace(",", " ")
-
-
 def _s(seconds: float) -> str:
     return f"{seconds:.1f}".replace(".", ",")
 
@@ -107,13 +88,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--markdown", type=Path, default=None)
     args = parser.parse_args()
-    revision = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", args.reference],
-                              check=True, capture_output=True, text=True).stdout.strip()
-    current = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-                             check=True, capture_output=True, text=True).stdout.strip()
-    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--",
-                            "cqp_metrics", "dashboards"], capture_output=True, text=True,
-                           check=True).stdout.strip()
+    revision, current, dirty = revisions(args.reference)
     found: dict[tuple[str, str], list] = {}
     with tempfile.TemporaryDirectory() as scratch, \
             reference_tree(args.reference, Path(scratch)) as reference:
@@ -122,14 +97,14 @@ def main() -> None:
         for side, tree in trees.items():
             urls[side] = f"duckdb:///{Path(scratch) / f'{side}.duckdb'}"
             print(f"building {side}…", flush=True)
-            step(tree, "build", urls[side], args.candidacies)
+            step(tree, "build", urls[side], args.candidacies, STEP)
         for round_ in range(args.rounds):
             for side in (("reference", "current") if round_ % 2 == 0
                          else ("current", "reference")):
                 for what, number in (("open", 5), ("memory", SESSIONS), ("arrive", ARRIVALS)):
                     print(f"round {round_ + 1}: {side}, {what}…", flush=True)
                     found.setdefault((side, what), []).append(
-                        step(trees[side], what, urls[side], number))
+                        step(trees[side], what, urls[side], number, STEP))
     size = f"{args.candidacies:,}".replace(",", " ")
     lines = [f"Run of {time.strftime('%Y-%m-%d %H:%M')}, {len(os.sched_getaffinity(0))} cores, "
              f"DuckDB, {size} demo candidacies: this checkout ({current}"
@@ -142,7 +117,7 @@ def main() -> None:
         memory = found[side, "memory"]
         opened = [o for run in found[side, "arrive"] for o in run["opened"]]
         rows[side] = {
-            "open": f"{_ms(statistics.median(opens))} ms",
+            "open": f"{ms(statistics.median(opens))} ms",
             "memory": " / ".join(f"+{m['many'] - m['one']:.0f} MiB" for m in memory),
             "arrive": f"{_s(statistics.median(opened))} s / {_s(max(opened))} s",
             "errors": str(sum(run["errors"] for run in found[side, "arrive"])),
@@ -158,15 +133,7 @@ def main() -> None:
                      f"{target} |")
     print("\n".join(lines))
     if args.markdown:
-        text = args.markdown.read_text(encoding="utf-8")
-        block = f"{BEGIN}\n\n" + "\n".join(lines).strip() + f"\n\n{END}"
-        if BEGIN in text and END in text:
-            head, _, rest = text.partition(BEGIN)
-            _, _, tail = rest.partition(END)
-            text = head + block + tail
-        else:
-            text = text.rstrip("\n") + "\n\n" + block + "\n"
-        args.markdown.write_text(text, encoding="utf-8")
+        write_section(args.markdown, "\n".join(lines), BEGIN, END)
 
 
 if __name__ == "__main__":
