@@ -526,9 +526,6 @@ class PayMedian(Median):
 
     unit = "euros"
 
-    def parts_said(self, language: str = "fr") -> tuple[str | None, str | None]:
-        return ("median" if language == "en" else "médiane"), self.base
-
     def hidden_when(self, rule: SecretRule, language: str = "fr") -> str:
         if language == "en":
             return (f"Median of the exact pays, « secret » when the published count of those "

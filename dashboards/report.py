@@ -827,8 +827,6 @@ def _with_pages(text: str, pages: dict[str, int]) -> str:
 def _section_pages(pdf: bytes, sections: list[tuple[str, str]]) -> dict[str, int]:
     """The page each section starts on, read from the PDF's outline (chromium makes one
     bookmark per heading)."""
-
-
     reader = PdfReader(io.BytesIO(pdf))
 
     def plain(text: str) -> str:  # ligatures (ﬁ, ﬀ) and spaces as typed

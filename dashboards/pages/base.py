@@ -52,6 +52,14 @@ class Page(pn.viewable.Viewer):
         sessions."""
         return self.source.answers(requests) if requests else {}
 
+    def answered(self, tables: dict[str, IndicatorTable], name: str,
+                 query: IndicatorQuery) -> IndicatorTable:
+        """``query``'s table: the one :meth:`requests` asked as ``name`` when it is the same
+        request, else asked now (a follow-up that depends on an answer)."""
+        table = tables.get(name)
+        return table if table is not None and table.query == query \
+            else self.source.answer(query)
+
     def render(self, where: dict, years: tuple) -> pn.viewable.Viewable:
         """The page for these filters: its panes made at its first render (a session pays
         for the pages it opens, not for all of them), then filled by :meth:`draw` with the
@@ -138,7 +146,6 @@ class Page(pn.viewable.Viewer):
 def _for_people(error: Exception) -> str:
     """One French sentence for a failed page: a request's own message (an empty period, an
     unknown value) is said; anything else is in the server's log only."""
-
     if isinstance(error, QueryError):
         return f"Impossible d'afficher cette page : {error}."
     return ("Impossible d'afficher cette page pour le moment : l'incident est consigné dans "

@@ -57,7 +57,7 @@ class OverviewPage(Page):
             # The data cut's year, incomplete, is compared with the same months of the year
             # before: asked beside the table (used if that year has data here).
             asked["same_period"] = self._same_months(where, cut.year, cut)
-        lapses = self._lapse_request(years, where)
+        lapses = self._lapse_request(where, years, cut)
         if lapses is not None:  # the other CQPs, beside registrations that ended
             asked["lapses"] = lapses
         return asked
@@ -69,10 +69,8 @@ class OverviewPage(Page):
         same_period = None
         last = int(table.values["year"].iloc[-1])
         if last in table.incomplete_years() and table.data_until is not None:
-            wanted = self._same_months(where, last, table.data_until)
-            same_period = (tables["same_period"] if "same_period" in tables
-                           and tables["same_period"].query == wanted
-                           else self.source.answer(wanted))
+            same_period = self.answered(tables, "same_period",
+                                        self._same_months(where, last, table.data_until))
         notes = {"recognition_rate": self._lapses(where, table, same_period, tables)}
         for name, card in self._cards.items():
             card.object = kpi_html(name, table, self.language, same_period,
@@ -98,10 +96,9 @@ class OverviewPage(Page):
             names=["recognition_rate"], by=("year",), where={**where, "cqp_code": others},
             years=(year - 1, year), until=until)
 
-    def _lapse_request(self, years: tuple, where: dict) -> IndicatorQuery | None:
+    def _lapse_request(self, where: dict, years: tuple, cut) -> IndicatorQuery | None:
         """The other CQPs' request :meth:`_lapses` will ask, for the last year these filters
-        show (asked with the page's requests)."""
-        cut = self.source.data_cut()
+        show up to the data ``cut`` (asked with the page's requests)."""
         if cut is None:
             return None
         year = min(years[1] or cut.year, cut.year)
@@ -120,9 +117,7 @@ class OverviewPage(Page):
             return ""
         without = None
         if request is not None:
-            answered = tables.get("lapses")
-            rows = (answered if answered is not None and answered.query == request
-                    else self.source.answer(request)).published()
+            rows = self.answered(tables, "lapses", request).published()
             if len(rows) == 2:
                 without = BY_NAME["recognition_rate"].compare(rows.iloc[-1], rows.iloc[-2])
         return lapse_note(ended, without, self.language)
