@@ -11,6 +11,7 @@ import panel as pn
 import param
 from bokeh.events import DocumentReady
 from bokeh.models import CustomJS
+from panel.models.location import Location as LocationModel
 
 from cqp_metrics.config import InputError
 from cqp_metrics.db import DatabaseError
@@ -196,7 +197,8 @@ class ObservatoryApp(pn.viewable.Viewer):
         return pn.pane.HTML(
             f'<div class="signed-in">Connecté : <strong>{html.escape(signed.login)}</strong>'
             f" · {html.escape(signed.describe())} · "
-            '<form method="post" action="/logout" class="sign-out" style="display: inline">'
+            '<form method="post" action="/logout" class="sign-out" style="display: inline"'
+            f' onsubmit="window.{SIGNING_OUT} = true">'
             '<button type="submit" style="background: none; border: 0; padding: 0; '
             'color: #1f5f8b; text-decoration: underline; cursor: pointer; font: inherit">'
             "Se déconnecter</button></form></div>",
@@ -273,6 +275,32 @@ if (window.innerWidth < 1000) {
 """
 
 
+#: Set by the sign-out form when it is sent: the page is leaving for « Vous êtes déconnecté ».
+SIGNING_OUT = "cqpSigningOut"
+#: The tag that says a page's session has ended (:func:`session_ended`).
+ENDED = "session-ended"
+
+
+def watch_session_end(document) -> None:
+    """Make the page reload (the server then answers with the sign-in page) when the server
+    says its session has ended, unless the page is already leaving through its own sign-out
+    form: a reload would cancel the form's answer (a race: any message of the page between
+    the end of the session and that answer made the server ask for the reload)."""
+    code = f"if (!window.{SIGNING_OUT}) {{ window.location.reload() }}"
+    for location in document.select({"type": LocationModel}):
+        location.js_on_change("tags", CustomJS(code=code))
+
+
+def session_ended(document) -> None:
+    """Tell an open page that its session has ended (see :func:`watch_session_end`); a page
+    that does not watch (the notebook app) reloads at once."""
+    for location in document.select({"type": LocationModel}):
+        if "change:tags" in location.js_property_callbacks:
+            location.tags = [*location.tags, ENDED]
+        else:
+            location.reload = not location.reload
+
+
 def declare_language(language: str) -> None:
     """Say the page's language to browsers and screen readers (Panel's page template writes
     ``<html lang="en">`` whatever the content), when the document is ready; mend what
@@ -307,6 +335,8 @@ def serve() -> None:
         declare_language(app.language)
         with frozen():  # the document looks for its models once, not after each root
             app.template().servable()
+        if pn.state.curdoc is not None:
+            watch_session_end(pn.state.curdoc)
     except Exception:  # never a traceback or a blank page in the browser
         log.exception("the app could not be built")
         pn.pane.Alert("**Le tableau de bord n'a pas pu s'ouvrir.** L'incident est consigné "

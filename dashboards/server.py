@@ -13,7 +13,6 @@ import panel as pn
 from bokeh.server.urls import per_app_patterns
 from panel.auth import AUTH_PROVIDERS
 from panel.io.server import WSHandler
-from panel.models.location import Location as LocationModel
 from tornado.web import OutputTransform
 
 from cqp_metrics.access import OidcSettings
@@ -23,6 +22,7 @@ from cqp_metrics.db import check_schema, make_engine, remove_stale_copies
 from . import auth
 from .login import LoginHandler, LogoutHandler, oidc_handler
 from .observatory import serve as serve_page
+from .observatory import session_ended
 
 ROOT = Path(__file__).resolve().parent.parent
 #: The notebook that is a dashboard, served beside the app when the checkout has it.
@@ -169,15 +169,8 @@ class CheckedWebSocket(WSHandler):
     async def _leave(self) -> None:
         session = getattr(self.connection, "session", None) if self.connection else None
         if session is not None and not session.destroyed:
-            await session.with_document_locked(_reload, session.document)
+            await session.with_document_locked(session_ended, session.document)
         self.close(4001, "session ended")
-
-
-def _reload(document) -> None:
-    """Make the page reload itself (Panel's location model): the server then answers with
-    the sign-in page."""
-    for location in document.select({"type": LocationModel}):
-        location.reload = not location.reload
 
 
 def app() -> None:

@@ -669,6 +669,38 @@ def test_five_failures_lock_a_login_under_30_concurrent_attempts(served, databas
     assert Client(served.base).sign_in("gina-locked", PASSWORD) == (302, "/login?error=locked")
 
 
+def test_a_message_of_the_page_while_it_signs_out_does_not_cancel_the_sign_out(
+        served, browser):
+    """The race CI met: the page sends a message after the server ended the session and
+    before the sign-out's answer arrives; the server asks open pages to reload, and that
+    reload must not replace « Vous êtes déconnecté » by the sign-in page."""
+    carol = Signed(browser, served.base, "carol")
+    try:
+        carol.open()
+        carol.page.wait_for_selector(".kpi", timeout=60_000)
+        answered = []
+
+        def late_answer(route):
+            response = route.fetch()  # the server has ended the session
+            time.sleep(2.5)  # meanwhile the page sends messages (below)
+            try:
+                route.fulfill(response=response)
+                answered.append(True)
+            except Exception:  # the page had gone elsewhere: the answer had no one to reach
+                answered.append(False)
+
+        carol.page.route("**/logout", late_answer)
+        carol.page.evaluate(  # any message of the page: here a model's tags, five a second
+            "() => { const root = window.Bokeh.documents[0].roots()[0];"
+            "        const touch = setInterval(() => { root.tags = [...root.tags, 't'] }, 200);"
+            "        setTimeout(() => clearInterval(touch), 6000) }")
+        carol.page.get_by_role("button", name="Se déconnecter").click()
+        carol.page.get_by_text("Vous êtes déconnecté").wait_for(timeout=30_000)
+        assert answered == [True] and "/logout" in carol.page.url
+    finally:
+        carol.close()
+
+
 def test_the_sidebar_signs_out_with_a_post_and_the_page_then_opens_nothing(served, browser):
     carol = Signed(browser, served.base, "carol")
     try:
