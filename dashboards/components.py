@@ -196,14 +196,26 @@ class LiveChart(pn.viewable.Viewer):
         super().__init__(**params)
         self.figure, self._names, self._language = figure, names, language
         self._by, self._labels, self._subject, self._nothing = by, labels, subject, nothing
-        self._info = pn.pane.HTML(margin=(0, 5), css_classes=["info-pane"])
+        # Three panes (a session's first page holds four charts): above the chart its
+        # definitions, or the status box in its place; under it, its notes and its data.
+        self._above = pn.pane.HTML(margin=(0, 5), css_classes=["info-pane"],
+                                   sizing_mode="stretch_width")
         self._chart = pn.pane.Bokeh(lean(figure.figure), sizing_mode="stretch_width")
-        self._notes = pn.pane.HTML(margin=(0, 10), visible=False)
-        self._data = details_pane()
-        self._status = pn.pane.HTML(sizing_mode="stretch_width", visible=False)
-        self._drawn = pn.Column(self._info, self._chart, self._notes, self._data,
-                                sizing_mode="stretch_width")
-        self._layout = pn.Column(self._drawn, self._status, sizing_mode="stretch_width")
+        self._below = details_pane()
+        # (a column hides the chart: the Bokeh pane's own visibility follows its figure's)
+        self._drawn = pn.Column(self._chart, self._below, sizing_mode="stretch_width")
+        self._layout = pn.Column(self._above, self._drawn, sizing_mode="stretch_width")
+
+    @property
+    def drawn(self) -> bool:
+        """Whether the last table drew the chart (else the status box says why not)."""
+        return self._drawn.visible
+
+    @property
+    def said(self) -> str:
+        """The HTML shown around the chart: its status box, or its definitions, notes and
+        data."""
+        return self._above.object + (self._below.object if self.drawn else "")
 
     def show(self, table: IndicatorTable, *args, names: list[str] | None = None) -> bool:
         """Draw ``table`` in place of the chart's last one (``args``: what else the figure's
@@ -213,16 +225,16 @@ class LiveChart(pn.viewable.Viewer):
             self._names = names
         language, names, by = self._language, self._names, self._by
         drawn = self.figure.update(table, *args)
-        self._drawn.visible, self._status.visible = drawn, not drawn
+        self._drawn.visible = drawn
         if not drawn:
-            self._status.object = empty_html(table, names[0], language, self._nothing)
+            self._above.object = empty_html(table, names[0], language, self._nothing)
             return False
-        self._info.object = info_html(names, table, self._subject, language=language)
+        self._above.object = info_html(names, table, self._subject, language=language)
         notes = [incomplete_note_html(table, language) if by == "year" else "",
                  hidden_note_html(table, names, by, self._labels, language) if by else ""]
-        self._notes.object = "<br>".join(n for n in notes if n)
-        self._notes.visible = any(notes)
-        self._data.object = chart_data_html(table, names, self._subject, language=language)
+        notes = "<br>".join(n for n in notes if n)
+        self._below.object = (f'<div class="chart-notes">{notes}</div>' if notes else "") + \
+            chart_data_html(table, names, self._subject, language=language)
         return True
 
     def __panel__(self) -> pn.viewable.Viewable:
@@ -273,9 +285,23 @@ def empty_html(table: IndicatorTable, name: str, language: str = "fr",
     return no_data_html(label(name, language) if what is None else what, language)
 
 
-def kpi_card(text: str = "") -> pn.pane.HTML:
-    """The pane of a key figure (its HTML: :func:`kpi_html`)."""
-    return pn.pane.HTML(text, width=250, height=130, margin=5)
+def kpi_cards() -> pn.pane.HTML:
+    """The pane of the key figures, side by side (their HTML: :func:`kpi_cards_html`)."""
+    return pn.pane.HTML(sizing_mode="stretch_width", margin=0, stylesheets=[KPI_CARDS_CSS])
+
+
+#: The key figures' boxes, wrapping on a narrow screen; the taller when one has a note.
+KPI_CARDS_CSS = """
+.kpi-cards {display: flex; flex-wrap: wrap;}
+.kpi-cards > .kpi {box-sizing: border-box; width: 250px; height: 130px; margin: 5px;}
+.kpi-cards.noted > .kpi {height: 175px;}
+"""
+
+
+def kpi_cards_html(cards: list[str]) -> str:
+    """The key figures (each :func:`kpi_html`) in one row of boxes."""
+    noted = " noted" if any('class="kpi-note"' in card for card in cards) else ""
+    return f'<div class="kpi-cards{noted}">{"".join(cards)}</div>'
 
 
 def kpi_html(name: str, table: IndicatorTable, language: str = "fr",

@@ -4,6 +4,7 @@ limits, French hover texts, labels readable on every tile of the map (WCAG AA)."
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -92,7 +93,7 @@ def test_a_trend_with_no_year_says_so_instead_of_failing(demo):
     assert drawn(RateTrendFigure("vae_success_rate"), table) is None
     chart = LiveChart(RateTrendFigure("vae_success_rate"), ["vae_success_rate"])
     assert not chart.show(table)
-    assert "Aucune donnée" in chart._status.object and chart._status.visible
+    assert "Aucune donnée" in chart.said and not chart.drawn
 
 
 def test_the_overview_redraws_its_figures_in_place(tmp_path):
@@ -125,7 +126,9 @@ def test_the_overview_redraws_its_figures_in_place(tmp_path):
             return [float(v) for v in data["effectif"]]
 
         def juries_card() -> str:
-            return page._cards["juries"].object
+            cards = page._cards.object
+            start = cards.index('data-kpi="juries"')
+            return cards[start:cards.index('data-kpi="', start + 1)]
 
         before_line, before_card = juries_line(), juries_card()
         filters.pathway = ["vae"]
@@ -138,10 +141,9 @@ def test_the_overview_redraws_its_figures_in_place(tmp_path):
         # a chart with nothing to draw gives its place to a status box, then comes back
         vae = page._rates["vae_success_rate"]
         filters.pathway = ["formation"]
-        assert not vae._drawn.visible and vae._status.visible
-        assert "Taux de réussite VAE" in vae._status.object
+        assert not vae.drawn and "Taux de réussite VAE" in vae.said
         filters.pathway = []
-        assert vae._drawn.visible and not vae._status.visible
+        assert vae.drawn and "Taux de réussite VAE" in vae.said
         assert not [m for m in document.models if "page-error" in getattr(m, "css_classes", [])]
     finally:
         pn.state.curdoc = None
@@ -213,10 +215,10 @@ def test_the_duration_trend_draws_months_from_the_medians_in_days(demo):
     assert DAYS_PER_MONTH == pytest.approx(365.25 / 12)
     assert figure.figure.y_range.end >= max(v for v in months.values() if not np.isnan(v))
     chart = LiveChart(DurationTrendFigure(name), [name])
-    assert chart.show(table) and chart._drawn.visible
+    assert chart.show(table) and chart.drawn
     assert any(isinstance(o, pn.pane.Bokeh) for o in chart._drawn.objects)
     nothing = compute(demo, by=["year"], names=[name], where={"region_code": ["nowhere"]})
-    assert not chart.show(nothing) and "Aucune donnée" in chart._status.object
+    assert not chart.show(nothing) and "Aucune donnée" in chart.said
 
 
 def test_the_count_lines_read_on_white():
@@ -251,13 +253,12 @@ def test_the_bars_draw_each_shown_share_with_its_interval(demo):
         assert data["haut"][at] == pytest.approx(100 * raw.loc[code, f"{name}_high"])
     chart = bars_chart(name, "region_code", labels=labels)
     assert chart.show(table)
-    note = chart._notes.object
-    assert "hidden-categories" in note
+    note = re.search(r'<small class="hidden-categories">.*?</small>', chart.said).group(0)
     named = {code for code in raw.index if f"&lt;b&gt;{code}&lt;/b&gt;" in note}
     assert named == secret  # the secret's cells are named, as text; an empty one is not
     nothing = compute(demo, by=["region_code"], names=[name], where={"sex": ["nobody"]})
     assert not bars.update(nothing)
-    assert not chart.show(nothing) and "Aucune donnée" in chart._status.object
+    assert not chart.show(nothing) and "Aucune donnée" in chart.said
 
 
 def test_the_vae_path_draws_each_step_with_its_count_first_step_on_top(demo):

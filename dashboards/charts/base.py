@@ -11,6 +11,7 @@ from bokeh.models import (
     CustomJSTickFormatter,
     GlyphRenderer,
     Range1d,
+    VStrip,
 )
 from bokeh.plotting import figure
 
@@ -121,8 +122,8 @@ class YearFigure:
         self.figure.xaxis.ticker = BasicTicker(min_interval=1)  # whole years only
         self.figure.xgrid.grid_line_color = None
         self.shaded = ColumnDataSource({"x0": [], "x1": []})
-        self.figure.vstrip(x0="x0", x1="x1", source=self.shaded, fill_color="#888888",
-                           fill_alpha=0.15, line_alpha=0)
+        self.figure.add_glyph(self.shaded, VStrip(x0="x0", x1="x1", fill_color="#888888",
+                                                  fill_alpha=0.15, line_alpha=0))
 
     def _frame(self, table: IndicatorTable, years: pd.Series, top: float) -> None:
         """The incomplete years shaded; the ranges around the years and up to ``top``."""

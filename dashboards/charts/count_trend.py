@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
-from bokeh.models import (
-    ColumnDataSource,
-    HoverTool,
-)
+from bokeh.models import ColumnDataSource, HoverTool, Legend, LegendItem, Line, Scatter
 
 from cqp_metrics.api import IndicatorTable
 from cqp_metrics.formatting import fr_int
@@ -39,21 +36,22 @@ class CountTrendFigure(YearFigure):
                          language)
         self.names = names
         self.sources: dict[str, ColumnDataSource] = {}
+        items = []
         for name, colour in zip(names, COUNT_COLOURS, strict=False):
             source = ColumnDataSource({"year": [], "effectif": [], "texte": []})
-            legend = label(name, language)
-            self.figure.line("year", "effectif", source=source, line_color=colour,
-                             line_width=2, legend_label=legend)
-            points = self.figure.scatter("year", "effectif", source=source, size=6,
-                                         color=colour, legend_label=legend)
+            words = label(name, language)
+            line = self.figure.add_glyph(source, Line(x="year", y="effectif",
+                                                      line_color=colour, line_width=2))
+            points = self.figure.add_glyph(source, Scatter(
+                x="year", y="effectif", size=6, fill_color=colour, line_color=colour))
             self.figure.add_tools(HoverTool(renderers=[points], tooltips=[
-                (label("year", language), "@year"), (legend, "@texte")]))
+                (label("year", language), "@year"), (words, "@texte")]))
+            items.append(LegendItem(label=words, renderers=[line, points]))
             self.sources[name] = source
         # above the lines, in one row: inside, it hid the first years' points
-        legend = self.figure.legend[0]
-        legend.update(orientation="horizontal", label_text_font_size="9pt", padding=2,
-                      margin=0, border_line_alpha=0)
-        self.figure.add_layout(legend, "above")
+        self.figure.add_layout(Legend(items=items, orientation="horizontal",
+                                      label_text_font_size="9pt", padding=2, margin=0,
+                                      border_line_alpha=0), "above")
 
     def update(self, table: IndicatorTable) -> bool:
         """Show ``table``'s counts by year; False when none can be shown."""

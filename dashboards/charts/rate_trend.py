@@ -4,10 +4,7 @@ gap in the line."""
 from __future__ import annotations
 
 import pandas as pd
-from bokeh.models import (
-    ColumnDataSource,
-    HoverTool,
-)
+from bokeh.models import ColumnDataSource, HoverTool, Line, Scatter, VArea
 
 from cqp_metrics.api import IndicatorTable
 from cqp_metrics.registry import BY_NAME, label
@@ -43,12 +40,13 @@ class RateTrendFigure(YearFigure):
                                                         "texte", "ic")})
         tips = [(label("year", language), "@year"), (label(name, language), "@texte")]
         if getattr(BY_NAME[name], "secret", True):
-            self.figure.varea("year", "bas", "haut", source=self.source, fill_color=ACCENT,
-                              fill_alpha=0.25)
+            self.figure.add_glyph(self.source, VArea(x="year", y1="bas", y2="haut",
+                                                     fill_color=ACCENT, fill_alpha=0.25))
             tips.append(("IC 95 %", "@ic"))
-        self.figure.line("year", "taux", source=self.source, line_color=ACCENT, line_width=2)
-        points = self.figure.scatter("year", "taux", source=self.source, size=7,
-                                     color=ACCENT)
+        self.figure.add_glyph(self.source, Line(x="year", y="taux", line_color=ACCENT,
+                                                line_width=2))
+        points = self.figure.add_glyph(self.source, Scatter(
+            x="year", y="taux", size=7, fill_color=ACCENT, line_color=ACCENT))
         self.figure.add_tools(HoverTool(renderers=[points], tooltips=tips))
 
     def update(self, table: IndicatorTable) -> bool:

@@ -13,7 +13,15 @@ from cqp_metrics.registry import BY_NAME
 
 from ..charts.count_trend import CountTrendFigure
 from ..charts.rate_trend import RateTrendFigure
-from ..components import KEY_FIGURES, LiveChart, kpi_card, kpi_html, lapse_note, no_data
+from ..components import (
+    KEY_FIGURES,
+    LiveChart,
+    kpi_cards,
+    kpi_cards_html,
+    kpi_html,
+    lapse_note,
+    no_data,
+)
 from .base import Page
 
 #: The counts drawn by year, one line each.
@@ -32,12 +40,12 @@ class OverviewPage(Page):
 
     def _make(self) -> None:
         language = self.language
-        self._cards = {name: kpi_card() for name in KEY_FIGURES}
+        self._cards = kpi_cards()
         self._counts = LiveChart(CountTrendFigure(COUNTED, language), COUNTED, language)
         self._rates = {name: LiveChart(RateTrendFigure(name, language), [name], language)
                        for name in TRENDS}
         self._shown = pn.Column(
-            pn.FlexBox(*self._cards.values()),
+            self._cards,
             pn.Row(self._counts, self._rates["full_rate"], sizing_mode="stretch_width"),
             pn.Row(self._rates["vae_success_rate"], self._rates["recognition_rate"],
                    sizing_mode="stretch_width"),
@@ -72,10 +80,9 @@ class OverviewPage(Page):
             same_period = self.answered(tables, "same_period",
                                         self._same_months(where, last, table.data_until))
         notes = {"recognition_rate": self._lapses(where, table, same_period, tables)}
-        for name, card in self._cards.items():
-            card.object = kpi_html(name, table, self.language, same_period,
-                                   notes.get(name, ""))
-            card.height = 175 if notes.get(name) else 130
+        self._cards.object = kpi_cards_html([
+            kpi_html(name, table, self.language, same_period, notes.get(name, ""))
+            for name in KEY_FIGURES])
         for chart in (self._counts, *self._rates.values()):
             chart.show(table)
         return self._shown
