@@ -222,7 +222,11 @@ class ObservatoryApp(pn.viewable.Viewer):
         """The served page. Bootstrap rather than Fast: Fast asks Google for a web font, and
         the page must request nothing outside its own origin (intranets, GDPR)."""
         return pn.template.BootstrapTemplate(
-            title=TITLE[self.language], sidebar=self.sidebar(), main=[self.main()],
+            # one root each (the template adds each item to the document apart, walking every
+            # model it holds each time)
+            title=TITLE[self.language], sidebar=[pn.Column(*self.sidebar(),
+                                                           sizing_mode="stretch_width")],
+            main=[self.main()],
             header_background="#1f5f8b", sidebar_width=330)
 
 
