@@ -11,6 +11,8 @@ from . import schema
 
 MONTHS_FR = ("janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "août", "sept.", "oct.",
              "nov.", "déc.")
+MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov",
+             "Dec")
 
 
 def latest_fact_date(connection: sa.Connection) -> dt.date | None:
@@ -61,14 +63,16 @@ def until_of(data_until: dt.date) -> tuple[int, int] | None:
     return (data_until.month, data_until.day)
 
 
-def period_label(year: int, until: tuple[int, int] | None) -> str:
-    """``janv.–sept. 2025`` (until the month's last day), ``1er janv.–15 sept. 2025``."""
+def period_label(year: int, until: tuple[int, int] | None, language: str = "fr") -> str:
+    """``janv.–sept. 2025`` (until the month's last day), ``1er janv.–15 sept. 2025``; in
+    English ``Jan–Sep 2025``, ``1 Jan–15 Sep 2025``."""
     if until is None or until == (12, 31):
         return str(year)
     month, day = until
+    months, first = (MONTHS_EN, "1 ") if language == "en" else (MONTHS_FR, "1er ")
     if day == calendar.monthrange(2023, month)[1]:
-        return f"janv.–{MONTHS_FR[month - 1]} {year}"
-    return f"1er janv.–{day} {MONTHS_FR[month - 1]} {year}"
+        return f"{months[0]}–{months[month - 1]} {year}"
+    return f"{first}{months[0]}–{day} {months[month - 1]} {year}"
 
 
 def fr_date(value: dt.date | None) -> str:

@@ -22,7 +22,7 @@ from cqp_metrics.render import analyst_csv, analyst_xlsx, french_frame
 
 from .charts.base import category_text, lean
 from .charts.rate_bars import RateBarsFigure
-from .i18n import phrases, say
+from .i18n import message, say
 
 NO_DATA = "aucune donnée"
 #: The key figures of a period, in order: the Vue d'ensemble's cards and the report's.
@@ -155,10 +155,8 @@ def incomplete_note_html(table: IndicatorTable, language: str = "fr") -> str:
     if not years:
         return ""
     listed = ", ".join(str(y) for y in years)
-    return phrases(
-        f'<small class="incomplete-year">▨ {listed} : année incomplète (données au '
-        f"{fr_date(table.data_until)}), à ne pas comparer telle quelle à une année entière."
-        "</small>", language)
+    said = message("incomplete_years", language, years=listed, date=fr_date(table.data_until))
+    return f'<small class="incomplete-year">{html.escape(said, quote=False)}</small>'
 
 
 @contextmanager
@@ -323,7 +321,8 @@ def kpi_html(name: str, table: IndicatorTable, language: str = "fr",
         change = ""
         low = f"{name}_low"
         if low in last and not isinstance(last[low], str) and pd.notna(last[low]):
-            change = f"IC 95 % [{entry.text(last[low])} – {entry.text(last[f'{name}_high'])}]"
+            change = message("interval", language, low=entry.text(last[low]),
+                             high=entry.text(last[f"{name}_high"]))
         moved = None
         compared = None
         if same_period is not None and len(same_period.values) >= 2:
@@ -332,12 +331,14 @@ def kpi_html(name: str, table: IndicatorTable, language: str = "fr",
             if int(rows["year"].iloc[-2]) == year - 1:
                 moved = entry.compare(rows.iloc[-1], rows.iloc[-2])
                 until = same_period.query.until
-                compared = period_label(year - 1, until)
-                moved_text = moved and (f"{change_said(moved)} · {period_label(year, until)} / "
-                                        f"{compared}")
+                compared = period_label(year - 1, until, language)
+                moved_text = moved and message(
+                    "same_period", language, change=change_said(moved, language),
+                    period=period_label(year, until, language), before=compared)
         elif len(published) > 1:
             moved = entry.compare(last, published.iloc[-2])
-            moved_text = moved and f"{change_said(moved)} sur un an"
+            moved_text = moved and message("year_on_year", language,
+                                           change=change_said(moved, language))
             if "year" in values:
                 compared = str(int(values["year"].iloc[-2]))
         if moved is not None:
@@ -346,11 +347,10 @@ def kpi_html(name: str, table: IndicatorTable, language: str = "fr",
             year = int(values["year"].iloc[-1])
             cut = table.data_until
             covered = str(year) if year not in table.incomplete_years() else \
-                period_label(year, (cut.month, cut.day))
+                period_label(year, (cut.month, cut.day), language)
             title = f"{title} ({covered})"
             period = _kpi_period(covered, compared, table, language)
     significant = ' data-significant="true"' if moved and moved.significant else ""
-    title, change = phrases(title, language), phrases(change, language)
     said = f'<div class="kpi-note">{html.escape(note)}</div>' if note else ""
     return (f'<div class="kpi" data-kpi="{name}"{significant}>'
             f'{info_html([name], table, language=language, period=period)}'
@@ -363,15 +363,10 @@ def _kpi_period(covered: str, compared: str | None, table: IndicatorTable,
                 language: str) -> str:
     """The period a key figure covers, and the one its change compares it with."""
     cut = table.data_until
-    if language == "en":
-        text = phrases(covered, language)
-        if cut is not None and covered != covered.split()[-1]:
-            text += f" (data as of {fr_date(cut)})"
-        return text + (f", compared with {phrases(compared, language)}." if compared else ".")
-    text = covered
-    if cut is not None and covered != covered.split()[-1]:
-        text += f" (données au {fr_date(cut)})"
-    return text + (f", comparé à {compared}." if compared else ".")
+    if cut is not None and covered != covered.split()[-1]:  # part of a year
+        covered = message("covered_until", language, period=covered, date=fr_date(cut))
+    return message("compared_with", language, period=covered, before=compared) if compared \
+        else f"{covered}."
 
 
 def lapse_note(ended: pd.DataFrame, without, language: str = "fr") -> str:
@@ -380,16 +375,14 @@ def lapse_note(ended: pd.DataFrame, without, language: str = "fr") -> str:
     show (``without``, a :class:`~cqp_metrics.kinds.Change`, or None)."""
     if ended.empty:
         return ""
-    english = language == "en"
-    listed = ", ".join(f"{r.rncp_code} ({r.cqp_code}) {'on' if english else 'le'} "
-                       f"{pd.Timestamp(r.valid_until):%d/%m/%Y}" for r in ended.itertuples())
-    if english:
-        text = f"Registration ended without renewal: {listed}"
-        return text + (f"; without it: {phrases(change_said(without), language)}." if without
-                       else ".")
-    text = f"Fin d'enregistrement sans renouvellement : {listed}"
-    return text + (f" ; hors ce{'s' if len(ended) > 1 else ''} CQP : {change_said(without)}."
-                   if without else ".")
+    listed = ", ".join(message("lapsed_one", language, rncp=r.rncp_code, cqp=r.cqp_code,
+                               date=f"{pd.Timestamp(r.valid_until):%d/%m/%Y}")
+                       for r in ended.itertuples())
+    if without is None:
+        return message("lapsed", language, listed=listed)
+    return message("lapsed_without", language, listed=listed,
+                   these="ces" if len(ended) > 1 else "ce",
+                   change=change_said(without, language))
 
 
 def bars_chart(name: str, by: str, language: str = "fr", labels: dict | None = None,

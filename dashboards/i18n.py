@@ -1,11 +1,9 @@
-"""The dashboards' own words in English, for ``?lang=en``. The French text is the key: the
-pages are written in French, and a word missing here stays French rather than breaking.
-Indicator and dimension labels come from the registry (``label(name, language)``)."""
+"""The dashboards' own words in English, for ``?lang=en``: words and labels (:func:`say`, a
+word missing here stays French rather than breaking) and composed messages, keyed by what
+they say, each a template per language (:func:`message`). Indicator and dimension labels
+come from the registry (``label(name, language)``)."""
 
 from __future__ import annotations
-
-from cqp_metrics.formatting import NOT_SIGNIFICANT, SIGNIFICANT
-from cqp_metrics.period import MONTHS_FR
 
 ENGLISH: dict[str, str] = {
     # sidebar
@@ -156,22 +154,33 @@ HELP_EN = {
     "provider": "Accredited training provider. None chosen: all.",
 }
 
-MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov",
-             "Dec")
-
-#: Fragments of composed texts (a key figure's change line, a period), longest first.
-PHRASES = sorted([
-    (SIGNIFICANT, "significant"), (NOT_SIGNIFICANT, "within the margin of uncertainty"),
-    ("sur un an", "year on year"), ("IC 95 %", "95% CI"), ("1er ", ""),
-    ("année incomplète (données au", "incomplete year (data as of"),
-    (", à ne pas comparer telle quelle à une année entière.",
-     ", not to be compared as is with a whole year."),
-    ("l'année", "year"), ("est incomplète : les chiffres clés la comparent à la même période de "
-                          "l'année précédente.",
-                          "is incomplete: the key figures compare it with the same period of "
-                          "the year before."),
-    *zip(MONTHS_FR, MONTHS_EN, strict=True),
-], key=lambda pair: -len(pair[0]))
+#: The composed messages, keyed by what they say: a template per language, whose fields
+#: the caller fills (with text already in that language).
+MESSAGES: dict[str, dict[str, str]] = {
+    "incomplete_cut": {
+        "fr": "l'année {year} est incomplète : les chiffres clés la comparent à la même "
+              "période de l'année précédente.",
+        "en": "year {year} is incomplete: the key figures compare it with the same period of "
+              "the year before."},
+    "incomplete_years": {
+        "fr": "▨ {years} : année incomplète (données au {date}), à ne pas comparer telle "
+              "quelle à une année entière.",
+        "en": "▨ {years}: incomplete year (data as of {date}), not to be compared as is with "
+              "a whole year."},
+    "interval": {"fr": "IC 95 % [{low} – {high}]", "en": "95% CI [{low} – {high}]"},
+    "year_on_year": {"fr": "{change} sur un an", "en": "{change} year on year"},
+    "same_period": {"fr": "{change} · {period} / {before}", "en": "{change} · {period} / {before}"},
+    "covered_until": {"fr": "{period} (données au {date})", "en": "{period} (data as of {date})"},
+    "compared_with": {"fr": "{period}, comparé à {before}.",
+                      "en": "{period}, compared with {before}."},
+    "lapsed": {"fr": "Fin d'enregistrement sans renouvellement : {listed}.",
+               "en": "Registration ended without renewal: {listed}."},
+    "lapsed_without": {"fr": "Fin d'enregistrement sans renouvellement : {listed} ; hors "
+                             "{these} CQP : {change}.",
+                       "en": "Registration ended without renewal: {listed}; without it: "
+                             "{change}."},
+    "lapsed_one": {"fr": "{rncp} ({cqp}) le {date}", "en": "{rncp} ({cqp}) on {date}"},
+}
 
 
 def say(text: str, language: str) -> str:
@@ -179,10 +188,8 @@ def say(text: str, language: str) -> str:
     return ENGLISH.get(text, text) if language == "en" else text
 
 
-def phrases(text: str, language: str) -> str:
-    """A composed French text with its known fragments put into English."""
-    if language != "en":
-        return text
-    for french, english in PHRASES:
-        text = text.replace(french, english)
-    return text
+def message(key: str, language: str, **fields: object) -> str:
+    """The message ``key`` in ``language`` (French unless English is asked), its ``fields``
+    filled."""
+    templates = MESSAGES[key]
+    return templates.get(language, templates["fr"]).format(**fields)

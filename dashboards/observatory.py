@@ -22,7 +22,7 @@ from .auth import session_source
 from .components import frozen
 from .data import MetricsSource
 from .filters import URL_PARAMETERS, Filters
-from .i18n import phrases, say
+from .i18n import message, say
 from .pages import PAGES
 
 CSS = """
@@ -180,8 +180,8 @@ class ObservatoryApp(pn.viewable.Viewer):
         text = f"<strong>{say('Données au', language)} {fr_date(cut)}</strong>" if cut else \
             f"<strong>{say('Données : aucune', language)}</strong>"
         if cut is not None and (cut.month, cut.day) != (12, 31):
-            text += phrases(f" · l'année {cut.year} est incomplète : les chiffres clés la "
-                            "comparent à la même période de l'année précédente.", language)
+            text += " · " + html.escape(message("incomplete_cut", language, year=cut.year),
+                                        quote=False)
         return pn.pane.HTML(f'<div class="data-cut">{text}</div>', margin=(0, 10),
                             sizing_mode="stretch_width")
 

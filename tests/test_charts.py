@@ -420,3 +420,29 @@ def test_a_key_figure_s_popover_states_the_period_it_covers(demo):
     assert f"{now} (données au {cut:%d/%m/%Y}), comparé à {then}." in popover, popover
     first = int(table.values["year"].iloc[0])
     assert f"{first}–" not in popover and "Années" not in popover
+    # in English, the same figure says all of it in English (messages, not French words
+    # replaced): the period in English months, the change and the interval
+    english = markup.unescape(kpi_html("enrolments", table, language="en", same_period=same))
+    now_en = period_label(cut.year, until_of(cut), "en")
+    then_en = period_label(cut.year - 1, until_of(cut), "en")
+    assert f"{now_en} (data as of {cut:%d/%m/%Y}), compared with {then_en}." in english
+    assert f"{now_en} / {then_en}" in english
+    french = ("janv.", "sept.", "1er ", "données au", "comparé", "sur un an", "IC 95",
+              "significatif", "incertitude")
+    assert not [word for word in french if word in english], english
+
+
+def test_every_message_says_the_same_fields_in_each_language():
+    """A message's English template fills the same fields as its French one."""
+    from string import Formatter
+
+    from cqp_metrics.period import period_label
+    from dashboards.i18n import MESSAGES
+
+    for key, templates in MESSAGES.items():
+        fields = {language: {f for _, f, _, _ in Formatter().parse(text) if f}
+                  for language, text in templates.items()}
+        assert set(templates) == {"fr", "en"}, key
+        assert fields["en"] <= fields["fr"], key  # French may say more (« ce / ces »)
+    assert period_label(2025, (9, 30), "en") == "Jan–Sep 2025"
+    assert period_label(2025, (9, 15), "en") == "1 Jan–15 Sep 2025"
