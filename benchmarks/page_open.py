@@ -52,11 +52,12 @@ def warm_page(url: str, repeat: int = 5) -> dict[str, float]:
     import panel as pn
     from bokeh.document import Document
 
+    from dashboards.asks import OVERVIEW as SHOWN
     from dashboards.components import frozen
     from dashboards.data import MetricsSource
     from dashboards.filters import Filters
     from dashboards.observatory import ObservatoryApp, extension
-    from dashboards.pages.overview import COUNTED, SHOWN, TRENDS, OverviewPage
+    from dashboards.pages.overview import COUNTED, TRENDS, OverviewPage
 
     extension()
     before = os.environ.get("CQP_DB")

@@ -26,8 +26,6 @@ from .i18n import message, say
 
 NO_DATA = "aucune donnée"
 #: The key figures of a period, in order: the Vue d'ensemble's cards and the report's.
-KEY_FIGURES = ("enrolments", "juries", "full_rate", "vae_success_rate", "partial_rate",
-               "recognition_rate")
 TABLE_CSS = """
 table.dataframe {border-collapse: collapse; font-size: 0.9em;}
 table.dataframe th {background: #eef3f7; position: sticky; top: 0; text-align: left;}

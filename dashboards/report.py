@@ -26,7 +26,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 from pypdf import PdfReader
 
-from cqp_metrics import catalogue, compute
+from cqp_metrics import catalogue
 from cqp_metrics.api import SECRET, IndicatorTable
 from cqp_metrics.config import SecretRule
 from cqp_metrics.explain import explain, filters_text
@@ -38,21 +38,23 @@ from cqp_metrics.formatting import (
     registration_state,
     source_note,
 )
-from cqp_metrics.insertion import fragile, promotion_names
+from cqp_metrics.insertion import fragile
 from cqp_metrics.kinds import NO_BASE, NOT_COMPUTED, TOO_RECENT
 from cqp_metrics.period import data_cut, fr_date, period_label, until_of
 from cqp_metrics.query import IndicatorQuery, QueryError
 from cqp_metrics.registry import BY_NAME, label
 from cqp_metrics.render import french_frame, version_changes
 
+from . import asks
+from .asks import KEY_FIGURES
 from .charts import drawn
 from .charts.blocks import blocks_figure
 from .charts.count_trend import CountTrendFigure
 from .charts.providers import funnel_data, funnel_figure, outside_table
 from .charts.rate_trend import RateTrendFigure
 from .charts.regions import TileFigure
-from .charts.vae_path import FUNNEL, PathFigure
-from .components import KEY_FIGURES, lapse_note
+from .charts.vae_path import PathFigure
+from .components import lapse_note
 from .static import (
     ChromiumMissing,
     bokeh_figure,
@@ -63,11 +65,6 @@ from .static import (
     wait_for_charts,
 )
 
-PARTIAL = ("partial_candidacies", "partial_completed", "partial_completion_rate",
-           "partial_completion_12m_km", "partial_completion_24m_km")
-RECOGNITION = ("certified", "certified_rncp", "recognition_rate", "cqps_active",
-               "cqps_registered", "rncp_coverage")
-TERRITORIES = ("enrolments", "juries", "full_rate", "vae_success_rate")
 #: Width of a chart on an A4 page (pixels at 96 dpi inside 15 mm margins).
 CHART_WIDTH = 690
 
@@ -124,14 +121,19 @@ def build(engine: sa.Engine, where: dict, year: int | None = None,
     picture = logo_uri(logo) if logo is not None else None
     today = today or dt.date.today()
 
-    def table(names, by=(), years=(None, None), until=None, only=None) -> IndicatorTable:
-        """One request of the report; its periods start at ``since`` unless told; ``only``:
-        some of its CQPs."""
-        first = since if years[0] is None else years[0]
-        chosen = where if only is None else {**where, "cqp_code": only}
-        return compute(engine, names, by, chosen, (first, years[1]), scope, rule, until=until)
+    ask, answer = asks.asking(engine, scope, rule)
 
-    trends = table(None, ("year",))
+    def table(view, *arguments):
+        """The answers to a view's requests (:mod:`dashboards.asks`, the pages' own) for the
+        report's filters: ``view(ask, where, *arguments)``, its period from ``since`` when
+        the first year is None."""
+        if arguments and isinstance(arguments[0], tuple) and arguments[0][0] is None:
+            arguments = ((since, arguments[0][1]), *arguments[1:])
+        made = view(ask, where, *arguments)
+        return answer(made) if isinstance(made, IndicatorQuery) else \
+            {name: answer(query) for name, query in made.items()}
+
+    trends = table(asks.by_year, (None, None))
     if trends.values.empty:
         raise ReportError("aucune donnée pour ce périmètre")
     years = {int(y) for y in trends.values["year"].dropna()}
@@ -139,7 +141,7 @@ def build(engine: sa.Engine, where: dict, year: int | None = None,
     if year not in years:
         raise ReportError(f"aucune donnée en {year} pour ce périmètre")
     if year != max(years):  # the trends end with the report's year
-        trends = table(None, ("year",), (None, year))
+        trends = table(asks.by_year, (None, year))
     with engine.connect() as connection:
         cut = data_cut(connection)
         source = source_note(connection)
@@ -386,7 +388,7 @@ def _highlights(table, trends: IndicatorTable, year: int, cut: dt.date | None,
     facts = []
     incomplete = year in trends.incomplete_years()
     until = until_of(cut) if incomplete and cut else None
-    rows = table(list(KEY_FIGURES), ("year",), (year - 1, year), until).published()
+    rows = table(asks.same_months, year, until).published()
     now, then = period_label(year, until), period_label(year - 1, until)
     if list(rows["year"].astype(int)) == [year - 1, year]:
         moved_any = False
@@ -431,7 +433,7 @@ def _highlights(table, trends: IndicatorTable, year: int, cut: dt.date | None,
 
 def _weakest_blocks(table, year: int) -> list[str]:
     """The two blocks least acquired, each in its latest referential version."""
-    blocks = table(["block_pass_rate"], ("referential_version", "block_code"), (None, year))
+    blocks = table(asks.blocks, (None, year))
     shown = blocks.masked().dropna(subset=["block_pass_rate"])
     if shown.empty:
         return []
@@ -446,9 +448,9 @@ def _weakest_blocks(table, year: int) -> list[str]:
 
 def _outside_providers(table, year: int) -> list[str]:
     """The providers whose full validation rate lies outside the funnel's 95 % limits."""
-    providers = table(["full_rate"], ("provider_id",), (year, year)).masked().dropna(
-        subset=["full_rate", "provider_id"])
-    overall = table(["full_rate"], (), (year, year)).masked()
+    asked = table(asks.providers, (year, year))
+    providers = asked["providers"].masked().dropna(subset=["full_rate", "provider_id"])
+    overall = asked["overall"].masked()
     rate = overall["full_rate"].iloc[0] if len(overall) else np.nan
     if providers.empty or pd.isna(rate):
         return []
@@ -473,7 +475,7 @@ def _outside_providers(table, year: int) -> list[str]:
 
 def _insertion_fact(table, year: int) -> list[str]:
     """The last surveyed promotion's employment and targeted-occupation rates at 6 months."""
-    by_year = table(promotion_names(6), ("year",), (None, year))
+    by_year = table(asks.insertion, (None, year), 6)["promotions"]
     values = by_year.values
     if values.empty or "insertion_surveyed_6m" not in values:
         return []
@@ -505,7 +507,7 @@ def _key_figures(table, trends: IndicatorTable, year: int, cut: dt.date | None,
     section = Section("chiffres-cles", f"Chiffres clés {year}")
     incomplete = year in trends.incomplete_years()
     until = until_of(cut) if incomplete and cut else None
-    compared = table(list(KEY_FIGURES), ("year",), (year - 1, year), until)
+    compared = table(asks.same_months, year, until)
     rows = compared.published()
     this = rows[rows["year"] == year]
     before = rows[rows["year"] == year - 1]
@@ -558,8 +560,7 @@ def _lapses(table, year: int, until: tuple[int, int] | None, certifications: pd.
     others = sorted(set(certifications["cqp_code"]) - set(ended["cqp_code"]))
     without = None
     if others:
-        rows = table(["recognition_rate"], ("year",), (year - 1, year), until,
-                     only=others).published()
+        rows = table(asks.lapses, others, year, until).published()
         if len(rows) == 2:
             without = BY_NAME["recognition_rate"].compare(rows.iloc[-1], rows.iloc[-2])
     return lapse_note(ended, without)
@@ -586,14 +587,14 @@ def _subset(table: IndicatorTable, names: list[str]) -> IndicatorTable:
 
 def _vae(table, year: int, charts: _Charts) -> Section:
     section = Section("vae", "VAE : de la candidature à la certification")
-    names = [n for n, _ in FUNNEL]
+    path = table(asks.vae, (year, year))
     funnel = drawn(PathFigure(title=f"Parcours VAE des entrées de {year} (étapes atteintes à "
-                                    "la date d'arrêt)"), table(names, years=(year, year)))
+                                    "la date d'arrêt)"), path["total"]) if path else None
     if funnel is None:
         section.add(_nothing(f"la VAE en {year}"))
         return section
     section.add(charts.add(funnel, f"Parcours VAE des candidatures entrées en {year}"))
-    by_year = table(["vae_success_rate", *names], ("year",), (None, year))
+    by_year = table(asks.vae, (None, year))["by_year"]
     section.add(charts.add(drawn(RateTrendFigure("vae_success_rate"), by_year),
                            "Taux de réussite VAE par année"))
     section.add(_figures(by_year))
@@ -602,7 +603,7 @@ def _vae(table, year: int, charts: _Charts) -> Section:
 
 def _partial(table, year: int, charts: _Charts) -> Section:
     section = Section("validation-partielle", "Validations partielles et leur complétion")
-    by_year = table(list(PARTIAL), ("year",), (None, year))
+    by_year = table(asks.partial, (None, year))["by_year"]
     section.add(charts.add(drawn(RateTrendFigure("partial_completion_12m_km"), by_year),
                            "Complétion à 12 mois des validations partielles, par année"))
     section.add(_figures(by_year))
@@ -629,7 +630,7 @@ def _recognition(table, year: int, certifications: pd.DataFrame, windows: pd.Dat
             "État": [registration_state(w.status, w.valid_from, w.valid_until, w.successor)
                      for w in own.itertuples()]}), "catalogue") if len(own) else
             "<p>Jamais enregistré au RNCP ni au RS.</p>")
-    by_year = table(list(RECOGNITION), ("year",), (None, year))
+    by_year = table(asks.recognition, (None, year))["by_year"]
     section.add(charts.add(drawn(RateTrendFigure("recognition_rate"), by_year),
                            "Taux de reconnaissance nationale par année"))
     section.add(_figures(by_year))
@@ -654,7 +655,7 @@ def _recognition(table, year: int, certifications: pd.DataFrame, windows: pd.Dat
 
 def _insertion(table, year: int, charts: _Charts) -> Section:
     section = Section("insertion", "Devenir des titulaires")
-    by_year = table(promotion_names(6), ("year",), (None, year))
+    by_year = table(asks.insertion, (None, year), 6)["promotions"]
     surveyed = by_year.values.get("insertion_surveyed_6m", pd.Series(dtype=float))
     if by_year.values.empty or not surveyed.fillna(0).astype(float).gt(0).any():
         section.add(_nothing("l'insertion des titulaires : aucune enquête chargée "
@@ -678,7 +679,7 @@ def _insertion(table, year: int, charts: _Charts) -> Section:
 
 def _blocks(table, year: int, charts: _Charts) -> Section:
     section = Section("blocs", "Blocs de compétences par version du référentiel")
-    blocks = table(None, ("referential_version", "block_code"), (None, year))
+    blocks = table(asks.blocks, (None, year))
     shown = blocks.masked().dropna(subset=["block_pass_rate"])
     if shown.empty:
         section.add(_nothing("les blocs"))
@@ -694,9 +695,10 @@ def _blocks(table, year: int, charts: _Charts) -> Section:
 
 def _providers(table, year: int, charts: _Charts) -> Section:
     section = Section("organismes", f"Organismes de formation en {year}")
-    providers = table(["full_rate"], ("provider_id",), (year, year))
+    asked = table(asks.providers, (year, year))
+    providers = asked["providers"]
     visible = providers.masked().dropna(subset=["full_rate", "provider_id"])
-    overall = table(["full_rate"], (), (year, year)).masked()
+    overall = asked["overall"].masked()
     rate = overall["full_rate"].iloc[0] if len(overall) else np.nan
     if visible.empty or pd.isna(rate):
         section.add(_nothing("les organismes (au moins 20 présentés au jury)"))
@@ -715,7 +717,7 @@ def _providers(table, year: int, charts: _Charts) -> Section:
 
 def _territories(table, year: int, charts: _Charts) -> Section:
     section = Section("territoires", f"Territoires en {year}")
-    regions = table(list(TERRITORIES), ("region_code",), (year, year))
+    regions = table(asks.territories, (year, year))["regions"]
     if regions.values.empty:
         section.add(_nothing("les régions"))
         return section

@@ -40,10 +40,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path.cwd().parent if Path.cwd().name == "notebooks" else Path.cwd()))
 from cqp_metrics import compute, make_engine
 from cqp_metrics.render import french_frame
+from dashboards import asks
 from dashboards.static import Chart
 
 # La base : $CQP_DB, sinon data/cqp.duckdb (``make serve`` ou ``cqp-metrics demo`` la crée).
-engine = make_engine(read_only=True, hold_file=False)"""
+engine = make_engine(read_only=True, hold_file=False)
+# Les requêtes des pages du tableau de bord (dashboards.asks) : les mêmes chiffres qu'elles.
+ask, answer = asks.asking(engine)"""
 
 INTERVALS = (
     "**Lire un écart.** Chaque taux porte son intervalle de confiance à 95 % (Wilson). Pour "
@@ -72,9 +75,9 @@ TOUR = [
                       "personnes donnent toujours le même chiffre, quel que soit le tableau ; "
                       "les cases masquées se lisent « secret » ; l'année en cours, "
                       "incomplète, est signalée."),
-    cell("par_annee = compute(engine, by=['year'], where=filtre, years=(DE, A), names=[\n"
-         "    'enrolments', 'juries', 'full_rate', 'vae_success_rate', 'recognition_rate'],"
-         "\n    changes=True)\nfrench_frame(par_annee)"),
+    cell("# la requête de la Vue d'ensemble : ses chiffres clés par année\n"
+         "par_annee = answer(asks.overview(ask, filtre, (DE, A)), changes=True)\n"
+         "french_frame(par_annee)"),
     cell("from dashboards.charts import drawn\nfrom dashboards.charts.count_trend import "
          "CountTrendFigure\nfrom dashboards.charts.rate_trend import RateTrendFigure\n\n"
          "Chart(drawn(CountTrendFigure(['enrolments', 'juries']), par_annee),\n"
@@ -129,20 +132,17 @@ if CQP not in set(catalogue['cqp_code']):
     raise ValueError(f"CQP inconnu : {CQP!r}. Codes présents : "
                      + ", ".join(sorted(catalogue['cqp_code'])))
 fiche = catalogue[catalogue['cqp_code'] == CQP].iloc[0]
-filtre = {'cqp_code': [CQP]}
 print(f"{fiche['cqp_code']} — {fiche['title']} (branches {fiche['branch_codes']})")"""),
     new_markdown_cell("## Volumes et taux par année"),
-    cell("par_annee = compute(engine, by=['year'], where=filtre, years=(DE, A), names=[\n"
-         "    'enrolments', 'juries', 'full_rate', 'partial_rate', "
-         "'partial_completion_12m_km',\n    'vae_success_rate'], changes=True)\n"
-         "french_frame(par_annee)"),
+    cell("# les requêtes de la page Fiche CQP pour ce CQP : par année, blocs, organismes\n"
+         "fiche_cqp = asks.sheet(ask, {}, (DE, A), CQP)\n"
+         "par_annee = answer(fiche_cqp['sheet'], changes=True)\nfrench_frame(par_annee)"),
     cell("from dashboards.charts import drawn\nfrom dashboards.charts.rate_trend import "
          "RateTrendFigure\n\nChart(drawn(RateTrendFigure('full_rate'), par_annee),\n"
          "      f'{CQP} : taux de validation totale par année, intervalle à 95 %')", "chart"),
     new_markdown_cell("## Blocs de compétences par version du référentiel\n\n" + INTERVALS),
     cell("from cqp_metrics.render import version_changes\nfrom dashboards.charts.blocks "
-         "import blocks_figure\n\nblocs = compute(engine, by=['referential_version', "
-         "'block_code'], where=filtre, years=(DE, A))\n"
+         "import blocks_figure\n\nblocs = answer(fiche_cqp['blocks'])\n"
          "visibles = blocs.masked().dropna(subset=['block_pass_rate'])\n"
          "french_frame(blocs)"),
     cell("Chart(blocks_figure(visibles), f'{CQP} : taux d\\'acquisition de chaque bloc par "
@@ -155,12 +155,9 @@ print(f"{fiche['cqp_code']} — {fiche['title']} (branches {fiche['branch_codes'
         "hasard ne l'explique."),
     cell("from dashboards.charts.providers import funnel_data, funnel_figure, "
          "outside_table\n\n"
-         "organismes = compute(engine, by=['provider_id'], where="
-         "{**filtre, 'pathway': ['formation']},\n                     years=(DE, A), names="
-         "['full_rate']).masked()\norganismes = organismes.dropna(subset=['full_rate', "
-         "'provider_id'])\nensemble = compute(engine, where={**filtre, 'pathway': "
-         "['formation']},\n                   years=(DE, A), names=['full_rate'])"
-         ".masked()['full_rate'].iloc[0]\n"
+         "organismes = answer(fiche_cqp['providers']).masked()\n"
+         "organismes = organismes.dropna(subset=['full_rate', 'provider_id'])\n"
+         "ensemble = answer(fiche_cqp['overall']).masked()['full_rate'].iloc[0]\n"
          "Chart(funnel_figure(funnel_data(organismes, ensemble)),\n      f'{CQP} : "
          "organismes, taux selon le volume')", "chart"),
     cell("outside_table(organismes, ensemble)", "outside"),

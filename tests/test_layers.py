@@ -15,6 +15,7 @@ LAYERS = (
     ("engines", "i18n", "chromium", "check"),
     ("data",),
     ("filters", "charts"),
+    ("asks",),  # what each view asks: the pages', the report's, the notebooks' requests
     ("components", "auth", "static"),
     ("report",),
     ("pages",),

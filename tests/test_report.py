@@ -492,3 +492,52 @@ def test_lapsed_registrations_come_first_in_recognition_and_the_sheet_names_its_
     assert own == [["Registre", "Code", "Début", "Fin", "État"],
                    ["RS", "RS5678", "01/01/2021", "31/12/2025",
                     "expirée le 31/12/2025, non renouvelée"]]
+
+
+def test_the_report_asks_the_pages_own_requests(demo_url, monkeypatch):
+    """Each section of a CQP's report is answered by the request its page makes for the same
+    filters and years (:mod:`dashboards.asks`): the same figures, one computation in a
+    process that shares results. Read from what the report computed."""
+    from cqp_metrics import catalogue
+    from dashboards import asks
+    from dashboards.data import MetricsSource
+    from dashboards.engines import engine_for
+    from dashboards.filters import Filters
+    from dashboards.pages.insertion import InsertionPage
+    from dashboards.pages.partial import PartialPage
+    from dashboards.pages.recognition import RecognitionPage
+    from dashboards.pages.referential import ReferentialPage
+    from dashboards.pages.territories import TerritoriesPage
+    from dashboards.pages.vae import VaePage
+    from dashboards.report import build
+
+    computed = []
+    compute_query = asks.compute_query
+    monkeypatch.setattr(asks, "compute_query", lambda engine, query, rule, **options: (
+        computed.append(query), compute_query(engine, query, rule, **options))[1])
+    engine = engine_for(demo_url)  # the sessions' engine (DuckDB: one configuration a file)
+    with engine.connect() as connection:
+        cqp = sorted(catalogue.certifications(connection)["cqp_code"])[0]
+    where = {"cqp_code": [cqp]}
+    report = build(engine, where, since=2019)
+    year = report.year
+    source = MetricsSource(url=demo_url, scope=None)
+    filters = Filters(source)
+    sheet = ReferentialPage(filters=filters, source=source)
+    sheet.sheet = cqp
+    insertion = InsertionPage(filters=filters, source=source)
+    insertion.horizon = "6"
+    wanted = [  # (page, its request, the years the report shows it for)
+        (VaePage(filters=filters, source=source), "total", (year, year)),
+        (VaePage(filters=filters, source=source), "by_year", (2019, year)),
+        (PartialPage(filters=filters, source=source), "by_year", (2019, year)),
+        (RecognitionPage(filters=filters, source=source), "by_year", (2019, year)),
+        (insertion, "promotions", (2019, year)),
+        (sheet, "blocks", (2019, year)),
+        (sheet, "providers", (year, year)),
+        (sheet, "overall", (year, year)),
+        (TerritoriesPage(filters=filters, source=source), "regions", (year, year))]
+    missing = [(type(page).__name__, name) for page, name, years in wanted
+               if page.requests(where, years)[name] not in computed]
+    assert not missing, missing
+    assert len(computed) == len(set(computed))  # each asked once

@@ -14,9 +14,10 @@ import param
 
 from cqp_metrics.codes import CONTRACT_LABELS
 from cqp_metrics.formatting import fr_int, fr_pct
-from cqp_metrics.insertion import cqp_names, fragile, promotion_names
+from cqp_metrics.insertion import fragile
 from cqp_metrics.registry import label
 
+from .. import asks
 from ..charts.holders import TITLES, RawAndAdjustedFigure
 from ..components import (
     TABLE_CSS,
@@ -90,13 +91,7 @@ class InsertionPage(Page):
         self._layout = pn.Column(self._shown, self._nothing, sizing_mode="stretch_width")
 
     def requests(self, where: dict, years: tuple) -> dict:
-        h, ask = int(self.horizon), self.source.request
-        return {
-            "promotions": ask(names=promotion_names(h), by=("year",), where=where,
-                              years=years),
-            "cqps": ask(names=cqp_names(h), by=("cqp_code",), where=where, years=years),
-            "contracts": ask(names=[f"insertion_employed_{h}m"], by=("contract",),
-                             where=where, years=years)}
+        return asks.insertion(self.source.request, where, years, int(self.horizon))
 
     def draw(self, tables: dict, where: dict, years: tuple) -> pn.viewable.Viewable:
         language, h = self.language, int(self.horizon)

@@ -11,10 +11,11 @@ from cqp_metrics.period import until_of, year_complete
 from cqp_metrics.query import IndicatorQuery
 from cqp_metrics.registry import BY_NAME
 
+from .. import asks
+from ..asks import KEY_FIGURES
 from ..charts.count_trend import CountTrendFigure
 from ..charts.rate_trend import RateTrendFigure
 from ..components import (
-    KEY_FIGURES,
     LiveChart,
     kpi_cards,
     kpi_cards_html,
@@ -28,8 +29,6 @@ from .base import Page
 COUNTED = ["enrolments", "juries", "full"]
 #: The shares drawn by year, each with its interval.
 TRENDS = ("full_rate", "vae_success_rate", "recognition_rate")
-#: What the page shows: its key figures and its trends (their terms come along).
-SHOWN = (*KEY_FIGURES, "full")
 
 
 class OverviewPage(Page):
@@ -51,20 +50,15 @@ class OverviewPage(Page):
                    sizing_mode="stretch_width"),
             sizing_mode="stretch_width")
 
-    def _same_months(self, where: dict, year: int, cut) -> IndicatorQuery:
-        """An incomplete ``year`` and the one before, each up to the data cut's day."""
-        return self.source.request(names=SHOWN, by=("year",), where=where,
-                                   years=(year - 1, year), until=until_of(cut))
-
     def requests(self, where: dict, years: tuple) -> dict[str, IndicatorQuery]:
-        asked = {"table": self.source.request(names=SHOWN, by=("year",), where=where,
-                                              years=years)}
+        ask = self.source.request
+        asked = {"table": asks.overview(ask, where, years)}
         cut = self.source.data_cut()
         if cut is not None and not year_complete(cut.year, cut) and \
                 (years[0] or cut.year) <= cut.year <= (years[1] or cut.year):
             # The data cut's year, incomplete, is compared with the same months of the year
             # before: asked beside the table (used if that year has data here).
-            asked["same_period"] = self._same_months(where, cut.year, cut)
+            asked["same_period"] = asks.same_months(ask, where, cut.year, until_of(cut))
         lapses = self._lapse_request(where, years, cut)
         if lapses is not None:  # the other CQPs, beside registrations that ended
             asked["lapses"] = lapses
@@ -77,8 +71,8 @@ class OverviewPage(Page):
         same_period = None
         last = int(table.values["year"].iloc[-1])
         if last in table.incomplete_years() and table.data_until is not None:
-            same_period = self.answered(tables, "same_period",
-                                        self._same_months(where, last, table.data_until))
+            same_period = self.answered(tables, "same_period", asks.same_months(
+                self.source.request, where, last, until_of(table.data_until)))
         notes = {"recognition_rate": self._lapses(where, table, same_period, tables)}
         self._cards.object = kpi_cards_html([
             kpi_html(name, table, self.language, same_period, notes.get(name, ""))
@@ -99,9 +93,7 @@ class OverviewPage(Page):
         others = sorted(codes - set(ended["cqp_code"]))
         if ended.empty or not others:
             return ended, None
-        return ended, self.source.request(
-            names=["recognition_rate"], by=("year",), where={**where, "cqp_code": others},
-            years=(year - 1, year), until=until)
+        return ended, asks.lapses(self.source.request, where, others, year, until)
 
     def _lapse_request(self, where: dict, years: tuple, cut) -> IndicatorQuery | None:
         """The other CQPs' request :meth:`_lapses` will ask, for the last year these filters

@@ -10,6 +10,7 @@ import param
 from cqp_metrics.formatting import fr_pct
 from cqp_metrics.registry import BY_NAME, label
 
+from .. import asks
 from ..charts.completion import CompletionFigure, month_text
 from ..charts.rate_trend import RateTrendFigure
 from ..components import (
@@ -25,8 +26,6 @@ from ..components import (
 )
 from ..i18n import say
 from .base import Page
-
-KM = ("partial_completion_12m_km", "partial_completion_24m_km")
 
 
 def curve_data_html(curve: pd.DataFrame, by_year: bool, language: str = "fr") -> str:
@@ -63,7 +62,7 @@ class PartialPage(Page):
         language = self.language
         self._rate = LiveChart(RateTrendFigure("partial_rate", language), ["partial_rate"],
                                language)
-        self._km = LiveChart(RateTrendFigure(KM[0], language), [KM[0]], language)
+        self._km = LiveChart(RateTrendFigure(asks.KM[0], language), [asks.KM[0]], language)
         self._summary = pn.pane.Markdown()
         self._about = pn.pane.HTML(margin=(0, 5), css_classes=["info-pane"])
         self._curve = CompletionFigure(language)
@@ -94,11 +93,7 @@ class PartialPage(Page):
         return [*super().refs(), self.param.by_cohort]
 
     def requests(self, where: dict, years: tuple) -> dict:
-        ask = self.source.request
-        return {
-            "by_year": ask(by=("year",), where=where, years=years, names=["partial_rate", *KM]),
-            "overall": ask(where=where, years=years, names=list(KM)),
-            "blocks": ask(by=("block_code",), where=where, years=years)}
+        return asks.partial(self.source.request, where, years)
 
     def draw(self, tables: dict, where: dict, years: tuple) -> pn.viewable.Viewable:
         language = self.language
@@ -114,8 +109,8 @@ class PartialPage(Page):
         self._km.show(by_year)
         self._summary.object = "  \n".join(
             f"{label(n, language)} : **{BY_NAME[n].text(overall[n].iloc[0]) or unknown}**"
-            for n in KM)
-        self._about.object = info_html(list(KM), by_year, language=language)
+            for n in asks.KM)
+        self._about.object = info_html(list(asks.KM), by_year, language=language)
         drawn = self._curve.update(curve, self.by_cohort)
         self._curve_pane.visible, self._no_curve.visible = drawn, not drawn
         self._curve_data.object = curve_data_html(curve, self.by_cohort, language)

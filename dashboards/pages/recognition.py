@@ -11,6 +11,7 @@ import panel as pn
 from cqp_metrics.catalogue import ending_within, lapsed, matching
 from cqp_metrics.formatting import months_text, registration_state
 
+from .. import asks
 from ..charts.rate_trend import RateTrendFigure
 from ..charts.registers import RegisterFigure
 from ..components import (
@@ -78,8 +79,7 @@ class RecognitionPage(Page):
             *soon, self._certifinfo, self._legend, sizing_mode="stretch_width")
 
     def requests(self, where: dict, years: tuple) -> dict:
-        return {"by_year": self.source.request(by=("year",), where=where, years=years,
-                                               names=["recognition_rate", "rncp_coverage"])}
+        return asks.recognition(self.source.request, where, years)
 
     def draw(self, tables: dict, where: dict, years: tuple) -> pn.viewable.Viewable:
         language = self.language

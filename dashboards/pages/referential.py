@@ -16,6 +16,7 @@ from cqp_metrics.formatting import registration_state
 from cqp_metrics.period import fr_date
 from cqp_metrics.render import version_changes
 
+from .. import asks
 from ..charts.blocks import BlocksFigure
 from ..charts.providers import ProvidersFigure, outside_table
 from ..components import (
@@ -31,10 +32,6 @@ from ..components import (
 )
 from ..i18n import say
 from .base import Page
-
-SHEET = ["enrolments", "juries", "full_rate", "partial_rate", "vae_success_rate",
-         "partial_completion_12m_km", "days_to_first_jury_median", "recognition_rate"]
-
 
 SHEET_HELP = "Le CQP dont la fiche est présentée (les filtres de gauche s'y appliquent aussi)."
 NONE_OUTSIDE = "Aucun organisme hors des limites à 95 %."
@@ -144,13 +141,7 @@ class ReferentialPage(Page):
     def requests(self, where: dict, years: tuple) -> dict:
         if self.sheet is None:
             return {}
-        one = {**where, "cqp_code": [self.sheet]}
-        ask = self.source.request
-        return {
-            "sheet": ask(by=("year",), where=one, years=years, names=SHEET),
-            "blocks": ask(by=("referential_version", "block_code"), where=one, years=years),
-            "providers": ask(by=("provider_id",), where=one, years=years, names=["full_rate"]),
-            "overall": ask(where=one, years=years, names=["full_rate"])}
+        return asks.sheet(self.source.request, where, years, self.sheet)
 
     def draw(self, tables: dict, where: dict, years: tuple) -> pn.viewable.Viewable:
         cqp, language = self.sheet, self.language

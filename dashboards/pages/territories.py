@@ -7,13 +7,11 @@ import param
 
 from cqp_metrics.registry import label
 
+from .. import asks
 from ..charts.regions import TileFigure
 from ..components import LiveChart, no_data
 from ..i18n import say
 from .base import Page
-
-CHOICES = ["enrolments", "juries", "full_rate", "vae_success_rate", "partial_rate",
-           "withdrawal_rate"]
 
 
 class TerritoriesPage(Page):
@@ -22,14 +20,15 @@ class TerritoriesPage(Page):
 
     title_fr, title_en, slug = "Territoires", "Territories", "territories"
 
-    indicator = param.Selector(default="enrolments", objects=CHOICES, doc="What the map shows.")
+    indicator = param.Selector(default="enrolments", objects=list(asks.TERRITORIES),
+                               doc="What the map shows.")
     url_parameters = ("indicator",)
 
     def controls(self) -> list:
         return [pn.widgets.Select.from_param(
             self.param.indicator, name=say("Indicateur", self.language),
             description=say("Ce que la carte montre par région.", self.language),
-            options={label(n, self.language): n for n in CHOICES}, width=300)]
+            options={label(n, self.language): n for n in asks.TERRITORIES}, width=300)]
 
     def refs(self) -> list:
         return [*super().refs(), self.param.indicator]
@@ -41,8 +40,7 @@ class TerritoriesPage(Page):
         self._shown = pn.Row(self._map, self._view, sizing_mode="stretch_width")
 
     def requests(self, where: dict, years: tuple) -> dict:
-        return {"regions": self.source.request(by=("region_code",), where=where, years=years,
-                                               names=CHOICES)}
+        return asks.territories(self.source.request, where, years)
 
     def draw(self, tables: dict, where: dict, years: tuple) -> pn.viewable.Viewable:
         table = tables["regions"]

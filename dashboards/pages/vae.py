@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import panel as pn
 
+from .. import asks
 from ..charts.duration_trend import DurationTrendFigure
 from ..charts.rate_trend import RateTrendFigure
 from ..charts.vae_path import FUNNEL, PathFigure
@@ -48,19 +49,7 @@ class VaePage(Page):
             self._legend, sizing_mode="stretch_width")
 
     def requests(self, where: dict, years: tuple) -> dict:
-        if where.get("pathway") and "vae" not in where["pathway"]:
-            return {}
-        vae = {**where, "pathway": ["vae"]}
-        ask = self.source.request
-        return {
-            "total": ask(names=[n for n, _ in FUNNEL], where=vae, years=years),
-            "by_year": ask(names=["vae_success_rate"], by=("year",), where=vae, years=years),
-            "by_status": ask(names=["vae_success_rate"], by=("status",), where=vae,
-                             years=years),
-            "by_age": ask(names=["vae_success_rate"], by=("age_band",), where=vae,
-                          years=years),
-            "durations": ask(names=["days_to_first_jury_median"], by=("year",), where=vae,
-                             years=years)}
+        return asks.vae(self.source.request, where, years)
 
     def draw(self, tables: dict, where: dict, years: tuple) -> pn.viewable.Viewable:
         if not tables:
