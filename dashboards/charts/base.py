@@ -7,9 +7,12 @@ import numpy as np
 import pandas as pd
 from bokeh.models import (
     BasicTicker,
+    CDSView,
     ColumnDataSource,
     CustomJSTickFormatter,
+    Glyph,
     GlyphRenderer,
+    Grid,
     Range1d,
     VStrip,
 )
@@ -103,6 +106,21 @@ def lean(plot: figure) -> figure:
     return plot
 
 
+def draw(plot: figure, source: ColumnDataSource, *glyphs: Glyph) -> list[GlyphRenderer]:
+    """``glyphs`` drawn on ``plot`` from one ``source``, through one view of it (a view and
+    its filter fewer for each glyph after the first), without the selected, unselected and
+    muted copies Bokeh's figure methods make (BokehJS derives them when needed)."""
+    view = CDSView()
+    return [plot.add_glyph(source, glyph, view=view) for glyph in glyphs]
+
+
+def without_grid(plot: figure, dimension: int) -> None:
+    """``plot`` without the grid lines across ``dimension`` (0: the vertical lines along x, 1:
+    the horizontal ones): not drawn rather than drawn invisible (a model fewer)."""
+    plot.center = [r for r in plot.center
+                   if not (isinstance(r, Grid) and r.dimension == dimension)]
+
+
 def set_range(axis: Range1d, start: float, end: float) -> None:
     """A range moved to the new data, and « reset » (the toolbar's) going back to it."""
     axis.update(start=float(start), end=float(end), reset_start=float(start),
@@ -120,10 +138,10 @@ class YearFigure:
             title, x_range=Range1d(0, 1), y_range=Range1d(*(y_range or (0, 1))),
             x_axis_label=label("year", language), y_axis_label=y_label)
         self.figure.xaxis.ticker = BasicTicker(min_interval=1)  # whole years only
-        self.figure.xgrid.grid_line_color = None
+        without_grid(self.figure, 0)
         self.shaded = ColumnDataSource({"x0": [], "x1": []})
-        self.figure.add_glyph(self.shaded, VStrip(x0="x0", x1="x1", fill_color="#888888",
-                                                  fill_alpha=0.15, line_alpha=0))
+        draw(self.figure, self.shaded, VStrip(x0="x0", x1="x1", fill_color="#888888",
+                                              fill_alpha=0.15, line_alpha=0))
 
     def _frame(self, table: IndicatorTable, years: pd.Series, top: float) -> None:
         """The incomplete years shaded; the ranges around the years and up to ``top``."""

@@ -21,6 +21,7 @@ from .base import (
     columns_of,
     new_figure,
     share_columns,
+    without_grid,
 )
 
 
@@ -44,7 +45,7 @@ class BlocksFigure:
         self.figure = plot = new_figure(
             say("Blocs : taux d'acquisition par version (IC 95 %)", language), height=380,
             x_range=FactorRange(), y_range=Range1d(0, 100), y_axis_label="%")
-        plot.xgrid.grid_line_color = None
+        without_grid(plot, 0)
         plot.xaxis.major_label_orientation = math.pi / 6
         self.source = ColumnDataSource({c: [] for c in (
             "version", "block_code", "taux", "bas", "haut", "texte", "ic", "bloc")})

@@ -14,6 +14,7 @@ from .base import (
     COUNT_COLOURS,
     YearFigure,
     columns_of,
+    draw,
 )
 
 
@@ -40,10 +41,10 @@ class CountTrendFigure(YearFigure):
         for name, colour in zip(names, COUNT_COLOURS, strict=False):
             source = ColumnDataSource({"year": [], "effectif": [], "texte": []})
             words = label(name, language)
-            line = self.figure.add_glyph(source, Line(x="year", y="effectif",
-                                                      line_color=colour, line_width=2))
-            points = self.figure.add_glyph(source, Scatter(
-                x="year", y="effectif", size=6, fill_color=colour, line_color=colour))
+            line, points = draw(
+                self.figure, source,
+                Line(x="year", y="effectif", line_color=colour, line_width=2),
+                Scatter(x="year", y="effectif", size=6, fill_color=colour, line_color=colour))
             self.figure.add_tools(HoverTool(renderers=[points], tooltips=[
                 (label("year", language), "@year"), (words, "@texte")]))
             items.append(LegendItem(label=words, renderers=[line, points]))

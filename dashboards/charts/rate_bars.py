@@ -23,6 +23,7 @@ from .base import (
     columns_of,
     new_figure,
     share_columns,
+    without_grid,
 )
 
 
@@ -57,7 +58,7 @@ class RateBarsFigure:
             title or f"{label(name, language)} {say('par', language)} "
                      f"{label(by, language).lower()}",
             x_range=FactorRange(), y_range=Range1d(0, 100), y_axis_label="%")
-        self.figure.xgrid.grid_line_color = None
+        without_grid(self.figure, 0)
         self.source = ColumnDataSource({c: [] for c in ("categorie", "taux", "bas", "haut",
                                                         "texte", "ic")})
         bars = self.figure.vbar(x="categorie", top="taux", width=0.7, source=self.source,

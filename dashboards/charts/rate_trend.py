@@ -13,6 +13,7 @@ from .base import (
     ACCENT,
     YearFigure,
     columns_of,
+    draw,
     share_columns,
     years_only,
 )
@@ -39,14 +40,14 @@ class RateTrendFigure(YearFigure):
         self.source = ColumnDataSource({c: [] for c in ("year", "taux", "bas", "haut",
                                                         "texte", "ic")})
         tips = [(label("year", language), "@year"), (label(name, language), "@texte")]
-        if getattr(BY_NAME[name], "secret", True):
-            self.figure.add_glyph(self.source, VArea(x="year", y1="bas", y2="haut",
-                                                     fill_color=ACCENT, fill_alpha=0.25))
+        band = []
+        if getattr(BY_NAME[name], "secret", True):  # a census has no interval
+            band = [VArea(x="year", y1="bas", y2="haut", fill_color=ACCENT, fill_alpha=0.25)]
             tips.append(("IC 95 %", "@ic"))
-        self.figure.add_glyph(self.source, Line(x="year", y="taux", line_color=ACCENT,
-                                                line_width=2))
-        points = self.figure.add_glyph(self.source, Scatter(
-            x="year", y="taux", size=7, fill_color=ACCENT, line_color=ACCENT))
+        *_, points = draw(self.figure, self.source, *band,
+                          Line(x="year", y="taux", line_color=ACCENT, line_width=2),
+                          Scatter(x="year", y="taux", size=7, fill_color=ACCENT,
+                                  line_color=ACCENT))
         self.figure.add_tools(HoverTool(renderers=[points], tooltips=tips))
 
     def update(self, table: IndicatorTable) -> bool:

@@ -15,6 +15,7 @@ from ..i18n import say
 from .base import (
     ACCENT,
     new_figure,
+    without_grid,
 )
 
 
@@ -25,7 +26,7 @@ class RegisterFigure:
         self.figure = plot = new_figure(
             say("CQP par registre aujourd'hui", language), height=280, x_range=FactorRange(),
             y_range=Range1d(0, 1), x_axis_label=say("Registre", language), y_axis_label="CQP")
-        plot.xgrid.grid_line_color = None
+        without_grid(plot, 0)
         self.source = ColumnDataSource({"registre": [], "cqp": []})
         bars = plot.vbar(x="registre", top="cqp", width=0.7, source=self.source,
                          fill_color=ACCENT, line_color=ACCENT)

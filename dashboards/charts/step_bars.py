@@ -15,6 +15,7 @@ from .base import (
     columns_of,
     new_figure,
     set_range,
+    without_grid,
 )
 
 
@@ -25,7 +26,7 @@ class StepBarsFigure:
     def __init__(self, title: str, step_label: str, count_label: str) -> None:
         self.figure = new_figure(title, french="x", y_range=FactorRange(),
                                  x_range=Range1d(0, 1), x_axis_label=count_label)
-        self.figure.ygrid.grid_line_color = None
+        without_grid(self.figure, 1)
         self.source = ColumnDataSource({"étape": [], "effectif": [], "texte": []})
         bars = self.figure.hbar(y="étape", right="effectif", height=0.8, source=self.source,
                                 fill_color=ACCENT, line_color=ACCENT)
