@@ -291,14 +291,20 @@ def watch_session_end(document) -> None:
     form: a reload would cancel the form's answer (a race: any message of the page between
     the end of the session and that answer made the server ask for the reload)."""
     code = f"if (!window.{SIGNING_OUT}) {{ window.location.reload() }}"
-    for location in document.select({"type": LocationModel}):
+    for location in _locations(document):
         location.js_on_change("tags", CustomJS(code=code))
+
+
+def _locations(document) -> list:
+    """The page's location models: roots of the document (Panel adds one), found without
+    walking every model of the page."""
+    return [root for root in document.roots if isinstance(root, LocationModel)]
 
 
 def session_ended(document) -> None:
     """Tell an open page that its session has ended (see :func:`watch_session_end`); a page
     that does not watch (the notebook app) reloads at once."""
-    for location in document.select({"type": LocationModel}):
+    for location in _locations(document):
         if "change:tags" in location.js_property_callbacks:
             location.tags = [*location.tags, ENDED]
         else:
