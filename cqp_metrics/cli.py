@@ -580,6 +580,8 @@ def notify_command(
         with _engine(db, read_only=True) as engine:
             database.check_schema(engine)
             notify.check_scope(engine, settings)
+            if dry_run is None:  # the server and its password, before building reports
+                notify.check(settings.smtp)
             audit = AuditLog(resolve_db_url(db))
             try:
                 try:

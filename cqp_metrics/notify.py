@@ -24,7 +24,8 @@ import re
 import smtplib
 import ssl
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
@@ -444,11 +445,30 @@ def write_eml(items: list[Outgoing], folder: Path, audit: AuditLog) -> list[Path
     return written
 
 
+def check(smtp: Smtp) -> None:
+    """Reach the SMTP server, secure the connection and log in, then leave: before the
+    reports are built (minutes), a server that cannot be reached, a refused password or a
+    missing one is said at once."""
+    with _connected(smtp):
+        pass
+
+
 def send(items: list[Outgoing], smtp: Smtp, audit: AuditLog) -> int:
     """Send each message by SMTP (STARTTLS, login when configured); each one sent is
     audited. A server that cannot be reached or refuses is one French message."""
     if not items:
         return 0
+    with _connected(smtp) as server:
+        for item in items:
+            server.send_message(item.message)
+            _audit(audit, item, SENT)
+    return len(items)
+
+
+@contextmanager
+def _connected(smtp: Smtp) -> Iterator[smtplib.SMTP]:
+    """A connection to the SMTP server, secured (STARTTLS) and logged in when configured;
+    whatever fails on it is one French message."""
     password = smtp.password()
     try:
         with smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout) as server:
@@ -456,9 +476,7 @@ def send(items: list[Outgoing], smtp: Smtp, audit: AuditLog) -> int:
                 server.starttls(context=ssl.create_default_context(cafile=smtp.ca_file))
             if smtp.user is not None:
                 server.login(smtp.user, password)
-            for item in items:
-                server.send_message(item.message)
-                _audit(audit, item, SENT)
+            yield server
     except smtplib.SMTPAuthenticationError:
         raise NotifyError(f"le serveur SMTP {smtp.host}:{smtp.port} refuse l'identifiant "
                           f"« {smtp.user} » ou son mot de passe") from None
@@ -476,4 +494,3 @@ def send(items: list[Outgoing], smtp: Smtp, audit: AuditLog) -> int:
     except OSError as error:
         raise NotifyError(f"serveur SMTP injoignable ({smtp.host}:{smtp.port}) : "
                           f"{error.strerror or error}") from None
-    return len(items)

@@ -251,6 +251,12 @@ def test_a_bad_configuration_is_one_french_message(smtp, db, tmp_path, monkeypat
 
 def test_an_unreachable_server_or_a_missing_password_is_one_message(db, tmp_path,
                                                                       monkeypatch):
+    import dashboards.report
+
+    built = []  # the reports built: none, the server is checked first
+    attachment = dashboards.report.attachment
+    monkeypatch.setattr(dashboards.report, "attachment",
+                        lambda *args, **kwargs: built.append(args) or attachment(*args, **kwargs))
     monkeypatch.setenv("CQP_TEST_SMTP_PASSWORD", PASSWORD)
     result = _notify(_config(tmp_path, _free_port()), db)  # nobody listens there
     assert result.exit_code == 1
@@ -260,6 +266,7 @@ def test_an_unreachable_server_or_a_missing_password_is_one_message(db, tmp_path
     missing = _notify(_config(tmp_path, _free_port()), db)
     assert missing.exit_code == 1 and "CQP_TEST_SMTP_PASSWORD" in missing.output
     assert "n'est pas définie" in missing.output
+    assert built == []
 
 
 def test_a_wrong_password_is_refused_and_nothing_is_audited(smtp, db, tmp_path, monkeypatch):
