@@ -52,7 +52,7 @@ def warm_page(url: str, repeat: int = 5) -> dict[str, float]:
     import panel as pn
     from bokeh.document import Document
 
-    from dashboards.asks import OVERVIEW as SHOWN
+    from dashboards import asks
     from dashboards.components import frozen
     from dashboards.data import MetricsSource
     from dashboards.filters import Filters
@@ -84,7 +84,7 @@ def warm_page(url: str, repeat: int = 5) -> dict[str, float]:
                 page.render(where, years)
 
         figures["change"] = _median(change, repeat) / len(CHANGES)
-        table = source.table(names=SHOWN, by=("year",), where={}, years=years)
+        table = source.answer(asks.overview(source.request, {}, years))
 
         def charts(make: Callable[[], list]) -> Callable[[], None]:
             def run() -> None:

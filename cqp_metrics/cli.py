@@ -580,12 +580,12 @@ def notify_command(
         with _engine(db, read_only=True) as engine:
             database.check_schema(engine)
             notify.check_scope(engine, settings)
-            if dry_run is None:  # the server and its password, before building reports
-                notify.check(settings.smtp)
+            reporter = attachment if dry_run is not None else \
+                notify.checked_first(settings.smtp, attachment)
             audit = AuditLog(resolve_db_url(db))
             try:
                 try:
-                    items = notify.plan(engine, settings, audit, attachment, day)
+                    items = notify.plan(engine, settings, audit, reporter, day)
                 except ReportError as error:
                     raise Failure(str(error)) from None
                 if dry_run is not None:

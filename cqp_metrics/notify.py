@@ -446,11 +446,24 @@ def write_eml(items: list[Outgoing], folder: Path, audit: AuditLog) -> list[Path
 
 
 def check(smtp: Smtp) -> None:
-    """Reach the SMTP server, secure the connection and log in, then leave: before the
-    reports are built (minutes), a server that cannot be reached, a refused password or a
-    missing one is said at once."""
+    """Reach the SMTP server, secure the connection and log in, then leave."""
     with _connected(smtp):
         pass
+
+
+def checked_first(smtp: Smtp, reporter: Reporter) -> Reporter:
+    """``reporter`` that first :func:`check`s the SMTP server, once, before the first report
+    it builds (minutes): a server that cannot be reached, a refused password or a missing
+    one is said at once; a day with nothing due asks nothing of the server."""
+    checked = []
+
+    def report(*args, **kwargs):
+        if not checked:
+            check(smtp)
+            checked.append(True)
+        return reporter(*args, **kwargs)
+
+    return report
 
 
 def send(items: list[Outgoing], smtp: Smtp, audit: AuditLog) -> int:

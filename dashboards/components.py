@@ -25,7 +25,6 @@ from .charts.rate_bars import RateBarsFigure
 from .i18n import message, say
 
 NO_DATA = "aucune donnée"
-#: The key figures of a period, in order: the Vue d'ensemble's cards and the report's.
 TABLE_CSS = """
 table.dataframe {border-collapse: collapse; font-size: 0.9em;}
 table.dataframe th {background: #eef3f7; position: sticky; top: 0; text-align: left;}
@@ -211,7 +210,7 @@ class LiveChart(pn.viewable.Viewer):
     def said(self) -> str:
         """The HTML shown around the chart: its status box, or its definitions, notes and
         data."""
-        return self._above.object + (self._below.object if self.drawn else "")
+        return (self._above.object or "") + ((self._below.object or "") if self.drawn else "")
 
     def show(self, table: IndicatorTable, *args, names: list[str] | None = None) -> bool:
         """Draw ``table`` in place of the chart's last one (``args``: what else the figure's
@@ -378,9 +377,8 @@ def lapse_note(ended: pd.DataFrame, without, language: str = "fr") -> str:
                        for r in ended.itertuples())
     if without is None:
         return message("lapsed", language, listed=listed)
-    return message("lapsed_without", language, listed=listed,
-                   these="ces" if len(ended) > 1 else "ce",
-                   change=change_said(without, language))
+    return message("lapsed_without" if len(ended) == 1 else "lapsed_without_several",
+                   language, listed=listed, change=change_said(without, language))
 
 
 def bars_chart(name: str, by: str, language: str = "fr", labels: dict | None = None,

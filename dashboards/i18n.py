@@ -175,10 +175,13 @@ MESSAGES: dict[str, dict[str, str]] = {
                       "en": "{period}, compared with {before}."},
     "lapsed": {"fr": "Fin d'enregistrement sans renouvellement : {listed}.",
                "en": "Registration ended without renewal: {listed}."},
-    "lapsed_without": {"fr": "Fin d'enregistrement sans renouvellement : {listed} ; hors "
-                             "{these} CQP : {change}.",
-                       "en": "Registration ended without renewal: {listed}; without it: "
+    "lapsed_without": {"fr": "Fin d'enregistrement sans renouvellement : {listed} ; hors ce "
+                             "CQP : {change}.",
+                       "en": "Registration ended without renewal: {listed}; the other CQPs: "
                              "{change}."},
+    "lapsed_without_several": {
+        "fr": "Fin d'enregistrement sans renouvellement : {listed} ; hors ces CQP : {change}.",
+        "en": "Registrations ended without renewal: {listed}; the other CQPs: {change}."},
     "lapsed_one": {"fr": "{rncp} ({cqp}) le {date}", "en": "{rncp} ({cqp}) on {date}"},
 }
 

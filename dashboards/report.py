@@ -16,6 +16,7 @@ import io
 import re
 import tempfile
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,6 +66,12 @@ from .static import (
     wait_for_charts,
 )
 
+#: The columns each section's table shows (its request, the page's, may hold more).
+PARTIAL = ("partial_candidacies", "partial_completed", "partial_completion_rate",
+           "partial_completion_12m_km", "partial_completion_24m_km")
+RECOGNITION = ("certified", "certified_rncp", "recognition_rate", "cqps_active",
+               "cqps_registered", "rncp_coverage")
+TERRITORIES = ("enrolments", "juries", "full_rate", "vae_success_rate")
 #: Width of a chart on an A4 page (pixels at 96 dpi inside 15 mm margins).
 CHART_WIDTH = 690
 
@@ -130,8 +137,7 @@ def build(engine: sa.Engine, where: dict, year: int | None = None,
         if arguments and isinstance(arguments[0], tuple) and arguments[0][0] is None:
             arguments = ((since, arguments[0][1]), *arguments[1:])
         made = view(ask, where, *arguments)
-        return answer(made) if isinstance(made, IndicatorQuery) else \
-            {name: answer(query) for name, query in made.items()}
+        return answer(made) if isinstance(made, IndicatorQuery) else _Answers(made, answer)
 
     trends = table(asks.by_year, (None, None))
     if trends.values.empty:
@@ -188,6 +194,23 @@ def build(engine: sa.Engine, where: dict, year: int | None = None,
 #: The images a cover may carry, by their first bytes, and the largest accepted.
 LOGO_TYPES = {b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg"}
 LOGO_BYTES = 2 * 1024 * 1024
+
+
+class _Answers(Mapping):
+    """A view's requests answered when read: a section computes only the tables it
+    shows."""
+
+    def __init__(self, requests: dict[str, IndicatorQuery], answer) -> None:
+        self._requests, self._answer = requests, answer
+
+    def __getitem__(self, name: str) -> IndicatorTable:
+        return self._answer(self._requests[name])
+
+    def __iter__(self):
+        return iter(self._requests)
+
+    def __len__(self) -> int:
+        return len(self._requests)
 
 
 def logo_uri(path: Path) -> str:
@@ -336,13 +359,15 @@ def _missing_notes(cut: dt.date | None) -> dict[str, str]:
     }
 
 
-def _figures(table: IndicatorTable, names: list[str] | None = None) -> str:
+def _figures(table: IndicatorTable, names: list[str] | None = None,
+             terms: bool = False) -> str:
     """A published table for people (:func:`french_frame`), each empty cell saying why it
-    is empty, and what « secret » and those words mean under it."""
-    shown = table if names is None else _subset(table, names)
+    is empty, and what « secret » and those words mean under it; ``names``: its columns
+    only (``terms``: with each rate's numerator and denominator, in the table's order)."""
+    shown = table if names is None else _subset(table, names, terms)
     frame = french_frame(shown).copy()
     used: set[str] = set()
-    published = shown.published()
+    published = table.published()  # the whole table: why a rate is empty reads its terms
     for name in [c for c in shown.values.columns if c in BY_NAME]:
         header = label(name)
         if header not in frame:
@@ -577,9 +602,15 @@ def _trends(trends: IndicatorTable, charts: _Charts) -> Section:
     return section
 
 
-def _subset(table: IndicatorTable, names: list[str]) -> IndicatorTable:
-    """A table restricted to some indicators' columns (the same cells, the same fates)."""
+def _subset(table: IndicatorTable, names: list[str], terms: bool = False) -> IndicatorTable:
+    """A table restricted to some indicators' columns (the same cells, the same fates);
+    ``terms``: with each rate's numerator and denominator, in the table's own order."""
     columns = [c for n in names for c in BY_NAME[n].columns()]
+    if terms:
+        wanted = set(columns) | {c for n in names for term in (
+            getattr(BY_NAME[n], "numerator", None), getattr(BY_NAME[n], "denominator", None))
+            if term in BY_NAME for c in BY_NAME[term].columns()}
+        columns = [c for c in table.values.columns if c in wanted and c in table.hidden]
     dims = list(table.query.by)
     keep = dims + (["year_complete"] if "year_complete" in table.values else []) + columns
     return IndicatorTable(table.query, table.values[keep], table.hidden[columns], table.rule)
@@ -606,7 +637,7 @@ def _partial(table, year: int, charts: _Charts) -> Section:
     by_year = table(asks.partial, (None, year))["by_year"]
     section.add(charts.add(drawn(RateTrendFigure("partial_completion_12m_km"), by_year),
                            "Complétion à 12 mois des validations partielles, par année"))
-    section.add(_figures(by_year))
+    section.add(_figures(by_year, list(PARTIAL), terms=True))
     return section
 
 
@@ -633,7 +664,7 @@ def _recognition(table, year: int, certifications: pd.DataFrame, windows: pd.Dat
     by_year = table(asks.recognition, (None, year))["by_year"]
     section.add(charts.add(drawn(RateTrendFigure("recognition_rate"), by_year),
                            "Taux de reconnaissance nationale par année"))
-    section.add(_figures(by_year))
+    section.add(_figures(by_year, list(RECOGNITION), terms=True))
     columns = {"cqp_code": "CQP", "title": "Intitulé", "recognition": "Registre",
                "rncp_code": "Code", "valid_until": "Fin", "months_left": "Mois restants"}
     for months in (12, 24):
@@ -723,7 +754,7 @@ def _territories(table, year: int, charts: _Charts) -> Section:
         return section
     section.add(charts.add(drawn(TileFigure(), regions, "enrolments"),
                            "Entrées en parcours par région"))
-    section.add(_figures(regions))  # names beside codes
+    section.add(_figures(regions, list(TERRITORIES), terms=True))  # names beside codes
     return section
 
 

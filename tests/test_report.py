@@ -541,3 +541,7 @@ def test_the_report_asks_the_pages_own_requests(demo_url, monkeypatch):
                if page.requests(where, years)[name] not in computed]
     assert not missing, missing
     assert len(computed) == len(set(computed))  # each asked once
+    # a section shows its own columns, not every indicator its page's request holds
+    regions = report.html.split('<section id="s-territoires"', 1)[1].split("</section>", 1)[0]
+    assert label("vae_success_rate") in regions and label("vae_juries") in regions
+    assert label("partial_rate") not in regions and label("withdrawals") not in regions

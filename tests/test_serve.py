@@ -690,10 +690,14 @@ def test_a_message_of_the_page_while_it_signs_out_does_not_cancel_the_sign_out(
                 answered.append(False)
 
         carol.page.route("**/logout", late_answer)
-        carol.page.evaluate(  # any message of the page: here a model's tags, five a second
-            "() => { const root = window.Bokeh.documents[0].roots()[0];"
+        # any message of the page, five a second: the tags of a root that is not the page's
+        # location model (whose tags are the server's way of saying the session ended)
+        assert carol.page.evaluate(
+            "() => { const roots = window.Bokeh.documents[0].roots();"
+            "        const root = roots.find(r => !('reload' in r.properties));"
             "        const touch = setInterval(() => { root.tags = [...root.tags, 't'] }, 200);"
-            "        setTimeout(() => clearInterval(touch), 6000) }")
+            "        setTimeout(() => clearInterval(touch), 6000);"
+            "        return roots.length > 1 && root !== undefined }")
         carol.page.get_by_role("button", name="Se déconnecter").click()
         carol.page.get_by_text("Vous êtes déconnecté").wait_for(timeout=30_000)
         assert answered == [True] and "/logout" in carol.page.url
