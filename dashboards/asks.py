@@ -10,6 +10,7 @@ figure reads the same in all three, and is computed once in a process that share
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterable
 
 import sqlalchemy as sa
@@ -140,15 +141,19 @@ def insertion(ask: Ask, where: dict, years: tuple, horizon: int) -> dict[str, In
 
 
 def asking(engine: sa.Engine, scope: Iterable[str] | None = None,
-           rule: SecretRule | bool = True) -> tuple[Ask, Answer]:
+           rule: SecretRule | bool = True, data_until: dt.date | None = None
+           ) -> tuple[Ask, Answer]:
     """``ask`` and ``answer`` for an engine (the report, a notebook), as a session's data
     source makes them: requests within ``scope`` carrying the data cut (read once), the
     same requests a page makes for the same filters; answered under ``rule``
     (:func:`~cqp_metrics.compute`'s ``secret``), each computed once however often asked;
-    ``answer(query, changes=True)``: with each share's change on the year before."""
+    ``answer(query, changes=True)``: with each share's change on the year before;
+    ``data_until``: the data cut when the caller has read it."""
     scope = None if scope is None else list(scope)
-    with engine.connect() as connection:
-        cut = data_cut(connection)
+    cut = data_until
+    if cut is None:
+        with engine.connect() as connection:
+            cut = data_cut(connection)
     answers: dict[tuple[IndicatorQuery, bool], IndicatorTable] = {}
 
     def ask(names=None, by=(), where=None, years=(None, None), until=None) -> IndicatorQuery:

@@ -293,10 +293,10 @@ KPI_CARDS_CSS = """
 """
 
 
-def kpi_cards_html(cards: list[str]) -> str:
-    """The key figures (each :func:`kpi_html`) in one row of boxes."""
-    noted = " noted" if any('class="kpi-note"' in card for card in cards) else ""
-    return f'<div class="kpi-cards{noted}">{"".join(cards)}</div>'
+def kpi_cards_html(cards: list[str], noted: bool = False) -> str:
+    """The key figures (each :func:`kpi_html`) in one row of boxes; ``noted``: one of them
+    has a note (every box the taller)."""
+    return f'<div class="kpi-cards{" noted" if noted else ""}">{"".join(cards)}</div>'
 
 
 def kpi_html(name: str, table: IndicatorTable, language: str = "fr",

@@ -128,7 +128,14 @@ def build(engine: sa.Engine, where: dict, year: int | None = None,
     picture = logo_uri(logo) if logo is not None else None
     today = today or dt.date.today()
 
-    ask, answer = asks.asking(engine, scope, rule)
+    with engine.connect() as connection:
+        cut = data_cut(connection)
+        source = source_note(connection)
+        certifications = catalogue.matching(catalogue.certifications(connection, scope, today),
+                                            where)
+        windows = catalogue.registrations(connection, scope)
+        windows = windows[windows["cqp_code"].isin(certifications["cqp_code"])]
+    ask, answer = asks.asking(engine, scope, rule, data_until=cut)
 
     def table(view, *arguments):
         """The answers to a view's requests (:mod:`dashboards.asks`, the pages' own) for the
@@ -148,13 +155,6 @@ def build(engine: sa.Engine, where: dict, year: int | None = None,
         raise ReportError(f"aucune donnée en {year} pour ce périmètre")
     if year != max(years):  # the trends end with the report's year
         trends = table(asks.by_year, (None, year))
-    with engine.connect() as connection:
-        cut = data_cut(connection)
-        source = source_note(connection)
-        certifications = catalogue.matching(catalogue.certifications(connection, scope, today),
-                                            where)
-        windows = catalogue.registrations(connection, scope)
-        windows = windows[windows["cqp_code"].isin(certifications["cqp_code"])]
     charts = _Charts()
     sections = [
         _highlights(table, trends, year, cut, certifications, windows, today),

@@ -76,7 +76,7 @@ class OverviewPage(Page):
         notes = {"recognition_rate": self._lapses(where, table, same_period, tables)}
         self._cards.object = kpi_cards_html([
             kpi_html(name, table, self.language, same_period, notes.get(name, ""))
-            for name in KEY_FIGURES])
+            for name in KEY_FIGURES], noted=any(notes.values()))
         for chart in (self._counts, *self._rates.values()):
             chart.show(table)
         return self._shown
