@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
@@ -161,7 +162,10 @@ def ended_between(windows: pd.DataFrame, start: dt.date, end: dt.date) -> pd.Dat
     frame = windows.copy()
     for column in ("valid_from", "valid_until"):
         frame[column] = frame[column].map(_day)
-    ended = frame[frame["valid_until"].map(lambda d: d is not None and start <= d <= end)]
+    # .loc and boolean arrays: no window (a CQP never registered) keeps the columns, where a
+    # frame indexed by an empty list selects no column at all
+    within = frame["valid_until"].map(lambda d: d is not None and start <= d <= end)
+    ended = frame.loc[within.to_numpy(dtype=bool)]
     keep = []
     for row in ended.itertuples():
         after = row.valid_until + dt.timedelta(days=1)
@@ -170,7 +174,7 @@ def ended_between(windows: pd.DataFrame, start: dt.date, end: dt.date) -> pd.Dat
                                                      or w.valid_from <= day)
                                 and (w.valid_until is None or w.valid_until >= day), axis=1)
         keep.append(not bool(taken_over.any()))
-    return ended[keep].sort_values("valid_until") if len(ended) else ended
+    return ended.loc[np.array(keep, dtype=bool)].sort_values("valid_until")
 
 
 def registrations(connection: sa.Connection, scope: Iterable[str] | None = None) -> pd.DataFrame:

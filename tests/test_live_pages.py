@@ -162,3 +162,29 @@ def test_lapsed_registrations_are_said_on_the_recognition_and_referential_pages(
     vae.render(state["where"], state["years"])
     notes = [o.object for o in vae._shown.objects if "vae-path-note" in o.css_classes]
     assert notes and "décisions de jury prononcées dans la période" in notes[0]
+
+
+def test_every_page_opens_on_a_cqp_never_registered(url):
+    """A CQP chosen alone in the sidebar that was never registered (the Vue d'ensemble
+    failed on it: no registration window to look for lapses in), and beside it a registered
+    one: every page draws, none raises (the error box a reader would get)."""
+    source = MetricsSource(url=url, scope=None)
+    registered = set(source.catalogue("registrations")["cqp_code"])
+    codes = sorted(source.certifications()["cqp_code"])
+    never = [c for c in codes if c not in registered]
+    assert never and registered  # both kinds in the demo
+    app = ObservatoryApp(source=source)
+    document = Document()
+    pn.state.curdoc = document
+    try:
+        for code in (never[0], sorted(registered)[0]):
+            app.filters.cqp = [code]
+            state = app.filters.state()
+            for page in app.pages:
+                try:
+                    page.render(state["where"], state["years"])
+                except Exception as error:  # noqa: BLE001 - the page and the CQP, said
+                    pytest.fail(f"{page.slug} with {code} alone: {error!r}")
+    finally:
+        pn.state.curdoc = None
+

@@ -187,6 +187,11 @@ def test_a_registration_past_its_end_without_successor_has_lapsed():
     ended = ended_between(windows, dt.date(2021, 1, 1), dt.date(2025, 12, 31))
     # RNCP1 left a gap (21/07/2021 to 29/09/2022); RNCP3 was taken over the next day
     assert list(ended["rncp_code"]) == ["RNCP1", "RS2"]
+    # CQPs never registered (a filter on them): nothing ended, and the columns are there
+    none = ended_between(windows.iloc[0:0], dt.date(2021, 1, 1), dt.date(2025, 12, 31))
+    assert none.empty and list(none.columns) == list(windows.columns)
+    before = ended_between(windows, dt.date(2010, 1, 1), dt.date(2011, 1, 1))
+    assert before.empty and list(before.columns) == list(windows.columns)
 
 
 def test_registrations_lists_the_ending_and_with_lapsed_the_lapsed(tourier, backend):
