@@ -11,6 +11,7 @@ import panel as pn
 import param
 from bokeh.events import DocumentReady
 from bokeh.models import CustomJS
+from bokeh.settings import settings
 from panel.models.location import Location as LocationModel
 
 from cqp_metrics.config import InputError
@@ -336,6 +337,9 @@ def _session_arg(name: str, default: str) -> str:
 def serve() -> None:
     """Build the served page of one session; any failure is one sentence, logged in full."""
     extension()
+    # Bokeh checks every session's document after building it (about a tenth of a session's
+    # time); the same checks run on every page in the tests (test_live_pages.py)
+    settings.perform_document_validation.set_value(False)
     try:
         language = _session_arg("lang", "fr")
         app = ObservatoryApp(language=language if language in ("fr", "en") else "fr")
@@ -343,10 +347,12 @@ def serve() -> None:
             warm.start(app.source.url)  # the default view, ready after each load
         app.sync_url()
         declare_language(app.language)
-        with frozen():  # the document looks for its models once, not after each root
+        # the document looks for its models once, not after each root nor after the
+        # location's callback
+        with frozen():
             app.template().servable()
-        if pn.state.curdoc is not None:
-            watch_session_end(pn.state.curdoc)
+            if pn.state.curdoc is not None:
+                watch_session_end(pn.state.curdoc)
     except Exception:  # never a traceback or a blank page in the browser
         log.exception("the app could not be built")
         pn.pane.Alert("**Le tableau de bord n'a pas pu s'ouvrir.** L'incident est consigné "

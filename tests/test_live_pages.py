@@ -188,3 +188,26 @@ def test_every_page_opens_on_a_cqp_never_registered(url):
     finally:
         pn.state.curdoc = None
 
+
+def test_every_page_passes_bokeh_s_checks(url):
+    """Bokeh's own checks of a document (an empty layout, a figure without renderers, a
+    source with columns of different lengths…) find nothing on any page: the served app
+    leaves them out of each session (``observatory.serve``), so they run here."""
+    from bokeh.core.validation.check import check_integrity
+
+    from dashboards.components import frozen
+
+    document = Document()
+    pn.state.curdoc = document
+    try:
+        app = ObservatoryApp(source=MetricsSource(url=url, scope=None))
+        with frozen():
+            app.template().server_doc(document)  # the sidebar and the Vue d'ensemble
+            for page in app.pages[1:]:
+                document.add_root(pn.panel(page).get_root(document))
+        kinds = {type(model).__name__ for model in document.models}
+        assert {"MultiChoice", "figure", "HBar", "ColorBar", "Whisker", "FileDownload"} <= kinds
+        issues = check_integrity(list(document.models))
+        assert issues.error == [] and issues.warning == []
+    finally:
+        pn.state.curdoc = None
