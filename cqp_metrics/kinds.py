@@ -181,6 +181,11 @@ def _number(value: object) -> bool:
     return not isinstance(value, str) and value is not None and not pd.isna(value)
 
 
+def _float(value: object) -> float:
+    """A cell as a float; NaN when it holds no number (hidden, undefined, missing)."""
+    return float(value) if _number(value) else np.nan
+
+
 def decimal(value: object) -> object:
     if not _number(value):
         return value
@@ -289,8 +294,10 @@ class Share(Indicator):
         cells = [this[self.name], before[self.name]]
         if not all(_number(v) for v in cells):
             return None
-        delta, low, high = (s.iloc[0] for s in self.change(pd.DataFrame([this]),
-                                                           pd.DataFrame([before])))
+        # the six numbers only, not frames of the two whole rows
+        columns = [self.name, f"{self.name}_low", f"{self.name}_high"]
+        delta, low, high = newcombe(*(_float(this.get(c)) for c in columns),
+                                    *(_float(before.get(c)) for c in columns))
         text = f"{delta * 100:+.1f} pt".replace(".", ",")
         if pd.isna(low) or pd.isna(high):
             return Change(text)

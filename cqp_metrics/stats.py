@@ -24,17 +24,22 @@ def wilson(successes: pd.Series, trials: pd.Series, z: float = Z95) -> tuple[pd.
             pd.Series(np.minimum(centre + half, 1.0), index=index))
 
 
-def newcombe(p1: pd.Series, low1: pd.Series, high1: pd.Series, p2: pd.Series,
-             low2: pd.Series, high2: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
+def newcombe(p1, low1, high1, p2, low2, high2) -> tuple:
     """``p1 - p2`` and Newcombe's hybrid score interval from the two intervals:
     ``(p1 - p2) ∓ √((p1 - l1)² + (u2 - p2)²)`` below, ``√((u1 - p1)² + (p2 - l2)²)`` above.
-    NaN wherever a rate or a bound is missing."""
-    p1, low1, high1, p2, low2, high2 = (pd.to_numeric(s, errors="coerce").astype(float)
-                                        for s in (p1, low1, high1, p2, low2, high2))
+    NaN wherever a rate or a bound is missing. Series in, Series out (indexed like ``p1``);
+    numbers in, numbers out."""
+    index = p1.index if isinstance(p1, pd.Series) else None
+    p1, low1, high1, p2, low2, high2 = (
+        np.asarray(pd.to_numeric(s, errors="coerce"), dtype=float)
+        for s in (p1, low1, high1, p2, low2, high2))
     delta = p1 - p2
     below = np.sqrt((p1 - low1) ** 2 + (high2 - p2) ** 2)
     above = np.sqrt((high1 - p1) ** 2 + (p2 - low2) ** 2)
-    return delta, delta - below, delta + above
+    bounds = (delta, delta - below, delta + above)
+    if index is None:
+        return tuple(float(b) for b in bounds)
+    return tuple(pd.Series(b, index=index) for b in bounds)
 
 
 def poisson_change_significant(now: int, before: int, z: float = Z95) -> bool | None:

@@ -13,6 +13,7 @@ import pytest
 from cqp_metrics import SecretRule, compute
 from cqp_metrics.loading import Dataset, LoadError, load, write_dataset
 from cqp_metrics.period import data_cut, period_label, until_of, year_complete
+from cqp_metrics.registry import BY_NAME
 from cqp_metrics.stats import wilson
 from cqp_metrics.survival import completion_curve
 
@@ -185,6 +186,14 @@ def test_changes_are_newcombe_intervals_of_two_wilson_intervals(engine):
     assert rows.loc[2023, "full_rate_change_high"] == pytest.approx(
         p1 - p2 + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2))
     assert pd.isna(rows.loc[2022, "full_rate_change"])  # no year before
+    # a key figure's change (two rows compared) says the same, significant when the
+    # interval excludes 0
+    said = BY_NAME["full_rate"].compare(rows.loc[2023], rows.loc[2022])
+    assert said.text == f"{(p1 - p2) * 100:+.1f} pt".replace(".", ",")
+    low, high = rows.loc[2023, "full_rate_change_low"], rows.loc[2023, "full_rate_change_high"]
+    assert said.significant == bool(low > 0 or high < 0)
+    assert BY_NAME["full_rate"].compare(rows.loc[2023].drop(["full_rate_low"]),
+                                        rows.loc[2022]).significant is None
     columns = list(table.values.columns)
     assert columns[columns.index("full_rate_high") + 1] == "full_rate_change"
     hidden = compute(engine, names=["full_rate"], by=["year"], changes=True,
