@@ -51,6 +51,7 @@ class OverviewPage(Page):
             sizing_mode="stretch_width")
 
     def requests(self, where: dict, years: tuple) -> dict[str, IndicatorQuery]:
+        self._ended_for = {}  # the lapses' registrations, looked up once per render
         ask = self.source.request
         asked = {"table": asks.overview(ask, where, years)}
         cut = self.source.data_cut()
@@ -85,6 +86,12 @@ class OverviewPage(Page):
         """The registrations of the selected CQPs that ended without renewal between the
         start of ``year - 1`` and ``year``'s day ``until``, and the request of the other
         CQPs' recognition rate over those two periods (None when there is no other CQP)."""
+        key = (tuple(sorted((k, tuple(v)) for k, v in where.items())), year, until)
+        if key not in self._ended_for:  # emptied by each render's requests()
+            self._ended_for[key] = self._look_for_ended(where, year, until)
+        return self._ended_for[key]
+
+    def _look_for_ended(self, where: dict, year: int, until: tuple[int, int] | None):
         month, day = until or (12, 31)
         codes = set(matching(self.source.certifications(), where)["cqp_code"])
         windows = self.source.catalogue("registrations")
