@@ -274,7 +274,8 @@ def _published_mask(values: pd.DataFrame, query: IndicatorQuery,
     a small published denominator, an estimate or a median on a small published cohort).
     A figure undefined on the published counts (its base is 0) is emptied in ``values``."""
     columns = [c for c in values.columns if c not in query.by]
-    mask = pd.DataFrame(False, index=values.index, columns=columns)
+    none = np.zeros(len(values), dtype=bool)
+    mask = dict.fromkeys(columns, none)  # then one frame (a column set at a time is slow)
     for name in query.needed():
         entry = BY_NAME[name]
         if entry.unit == "count":
@@ -284,10 +285,11 @@ def _published_mask(values: pd.DataFrame, query: IndicatorQuery,
         empty = entry.empty(values).to_numpy()
         if empty.any():
             values.loc[empty, entry.columns()] = np.nan
-        shown = entry.hidden(values, rule).to_numpy()
+        shown = entry.hidden(values, rule).to_numpy(dtype=bool)
         for column in entry.columns():
             mask[column] = shown
-    return mask
+    return pd.DataFrame({c: mask[c] for c in columns}, index=values.index, columns=columns,
+                        dtype=bool)
 
 
 def _with_changes(values: pd.DataFrame, mask: pd.DataFrame,
@@ -398,19 +400,21 @@ def _typed(frame: pd.DataFrame, query: IndicatorQuery) -> pd.DataFrame:
     """The database's columns as the computation reads them: counts as integers, the other
     kinds' sums and medians as floats, numeric cuts as nullable integers."""
     counts = set(query.counts()) | {rows_column(fact) for fact in facts_of(query)}
+    typed = {}  # then one frame: a column set at a time costs more than the conversions
     for column in frame.columns:
+        values = frame[column]
         if column in query.by:
-            continue
-        if column in counts or column.endswith(CELL_KEY):
-            frame[column] = frame[column].astype("int64")
+            if DIMENSIONS[column].numeric:
+                typed[column] = values.astype("Int64")
+            else:
+                typed[column] = values.astype(object).where(values.notna(), None)
+        elif column in counts or column.endswith(CELL_KEY):
+            typed[column] = values.to_numpy(dtype="int64")
+        elif values.dtype == object:  # Decimal (PostgreSQL's sums), None
+            typed[column] = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
         else:
-            frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
-    for dim in query.by:
-        if DIMENSIONS[dim].numeric:
-            frame[dim] = frame[dim].astype("Int64")
-        else:
-            frame[dim] = frame[dim].astype(object).where(frame[dim].notna(), None)
-    return frame
+            typed[column] = values.to_numpy(dtype=float)
+    return pd.DataFrame(typed, index=frame.index, columns=frame.columns)
 
 
 def _order(frame: pd.DataFrame, by: Iterable[str]) -> list:
