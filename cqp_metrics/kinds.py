@@ -27,7 +27,7 @@ from . import dialects
 from .config import SecretRule
 from .facts import FactSource
 from .formatting import fr_int, fr_pct
-from .raking import kish, rake
+from .raking import categories, kish, rake_codes
 from .secret import CELL_KEY, KEYS
 from .stats import Z95, newcombe, poisson_change_significant, wilson
 
@@ -587,14 +587,19 @@ class RakedRate(Share):
         """Per group of ``by``: the weighted rate and its interval, from the exact counts of
         each cell (``by`` and the margins)."""
         rows = []
-        groups = cells.groupby(list(by), dropna=False, sort=False) if by else [((), cells)]
-        for key, group in groups:
+        # the margins' categories, the counts: once for all the cells, then each group's
+        codes = [categories(cells[m]) for m in self.margins]
+        respondents, population, counted_all, numerator = (
+            cells[c].to_numpy(dtype=float) for c in (self.respondents, self.population,
+                                                    self.denominator, self.numerator))
+        groups = cells.groupby(list(by), dropna=False, sort=False).indices if by else \
+            {(): np.arange(len(cells))}
+        for key, at in groups.items():
             key = key if isinstance(key, tuple) else (key,)
-            weights = rake(group, list(self.margins), self.respondents, self.population)
-            counted = group[self.denominator].to_numpy(dtype=float)
+            weights = rake_codes([c[at] for c in codes], respondents[at], population[at])
+            counted = counted_all[at]
             total = float(np.sum(weights * counted))
-            share = float(np.sum(weights * group[self.numerator].to_numpy(dtype=float))) / total \
-                if total > 0 else np.nan
+            share = float(np.sum(weights * numerator[at])) / total if total > 0 else np.nan
             effective = kish(weights, counted)
             rows.append((*key, share, effective))
         frame = pd.DataFrame(rows, columns=[*by, "p", "n"])

@@ -33,24 +33,34 @@ def rake(cells: pd.DataFrame, margins: Sequence[str], respondents: str,
     whose few respondents leave combinations empty), the last margins are given up one by
     one (age band, then sex, then pathway) until they can. Cells without respondents get
     the weight 0."""
-    counts = cells[respondents].to_numpy(dtype=float)
+    return rake_codes([categories(cells[m]) for m in margins],
+                      cells[respondents].to_numpy(dtype=float),
+                      cells[population].to_numpy(dtype=float))
+
+
+def categories(values: pd.Series) -> np.ndarray:
+    """A margin's category of each cell, as a code (a missing value is a category)."""
+    return pd.factorize(values.astype(object).where(values.notna(), "\0missing"))[0]
+
+
+def rake_codes(codes: Sequence[np.ndarray], counts: np.ndarray,
+               targets: np.ndarray) -> np.ndarray:
+    """:func:`rake` on the margins' :func:`categories` of the cells (codes of a larger
+    table's cells may be given for some of them: a group raked alone)."""
     if not counts.sum():
-        return np.zeros(len(cells))
-    for kept in range(len(margins), 0, -1):
-        weights, reached = _fit(cells, list(margins[:kept]), counts,
-                                cells[population].to_numpy(dtype=float))
+        return np.zeros(len(counts))
+    for kept in range(len(codes), 0, -1):
+        weights, reached = _fit(list(codes[:kept]), counts, targets)
         if reached:
             return weights
     return weights
 
 
-def _fit(cells: pd.DataFrame, margins: list[str], counts: np.ndarray,
+def _fit(codes_of: list[np.ndarray], counts: np.ndarray,
          targets: np.ndarray) -> tuple[np.ndarray, bool]:
     """Iterative proportional fitting on these margins: the weights, and whether every
     reachable category's target was met."""
-    codes_of = [pd.factorize(cells[m].astype(object).where(cells[m].notna(), "\0missing"))[0]
-                for m in margins]
-    reached = np.ones(len(cells), dtype=bool)
+    reached = np.ones(len(counts), dtype=bool)
     for codes in codes_of:
         reached &= (np.bincount(codes, weights=counts) > 0)[codes]
     targets = np.where(reached, targets, 0.0)
