@@ -101,6 +101,13 @@ def reference_tree(revision: str, folder: Path) -> Iterator[Path]:
                        check=False, capture_output=True)
 
 
+def _spread(times: list[float] | None) -> list[str]:
+    """Median and p95 of ``times`` (ms), « — » for a page a release has not."""
+    if not times:
+        return ["—", "—"]
+    return [ms(statistics.median(times)), ms(p95(times))]
+
+
 def _new_database(server: PostgresServer, name: str) -> str:
     admin = sa.create_engine(server.url(), isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
@@ -168,6 +175,11 @@ def main() -> None:
         finally:
             if server is not None:
                 server.stop()
+    raw = Path(tempfile.gettempdir()) / "against-raw.json"
+    raw.write_text(json.dumps({"pages": [[*k, v] for k, v in pages.items()],
+                               "openings": [[*k, v] for k, v in openings.items()],
+                               "clicks": clicks}))
+    print(f"raw measures: {raw}", flush=True)
     for backend in args.backends:
         lines += [f"**{NAMES[backend]}**, each page redrawn after a filter change on a cold "
                   "cache, server side (ms; beside it, the page's opening in a new process, "
@@ -175,14 +187,16 @@ def main() -> None:
                   f"| page | {revision} median | p95 | this checkout median | p95 | "
                   f"opening {revision} | opening this checkout |",
                   "|---|---:|---:|---:|---:|---:|---:|"]
+        # a page of this checkout the reference has not (the insertion page): « — » there
         slugs = sorted({s for (b, _, s) in pages if b == backend})
         for slug in slugs:
-            ref, cur = pages[backend, "reference", slug], pages[backend, "current", slug]
-            lines.append(f"| {slug} | {ms(statistics.median(ref))} | {ms(p95(ref))} | "
-                         f"{ms(statistics.median(cur))} | {ms(p95(cur))} | "
-                         f"{ms(statistics.median(openings[backend, 'reference', slug]))} | "
-                         f"{ms(statistics.median(openings[backend, 'current', slug]))} |")
-        worst = {side: max(p95(pages[backend, side, s]) for s in slugs)
+            lines.append(" | ".join([
+                "", slug, *_spread(pages.get((backend, "reference", slug))),
+                *_spread(pages.get((backend, "current", slug))),
+                *_spread(openings.get((backend, "reference", slug)))[:1],
+                *_spread(openings.get((backend, "current", slug)))[:1], ""]).strip())
+        worst = {side: max(p95(pages[backend, side, s]) for s in slugs
+                           if (backend, side, s) in pages)
                  for side in ("reference", "current")}
         lines += ["", f"Slowest page's p95: {ms(worst['reference'])} ms ({revision}), "
                       f"{ms(worst['current'])} ms (this checkout).", ""]
