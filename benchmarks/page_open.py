@@ -53,10 +53,9 @@ def warm_page(url: str, repeat: int = 5) -> dict[str, float]:
     from bokeh.document import Document
 
     from dashboards import asks
-    from dashboards.components import frozen
     from dashboards.data import MetricsSource
     from dashboards.filters import Filters
-    from dashboards.observatory import ObservatoryApp, extension
+    from dashboards.observatory import ObservatoryApp, extension, session_build
     from dashboards.pages.overview import COUNTED, TRENDS, OverviewPage
 
     extension()
@@ -66,7 +65,7 @@ def warm_page(url: str, repeat: int = 5) -> dict[str, float]:
         def build() -> None:
             document = Document()
             pn.state.curdoc = document
-            with frozen():  # as ``observatory.serve`` builds it
+            with session_build():  # as ``observatory.serve`` builds it
                 ObservatoryApp(language="fr").template().server_doc(document)
 
         figures = {"build": _median(build, repeat)}

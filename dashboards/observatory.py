@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import logging
+from collections.abc import Iterator
 from urllib.parse import urlencode
 
 import panel as pn
 import param
+from bokeh.core.property.validation import validate
 from bokeh.events import DocumentReady
 from bokeh.models import CustomJS
 from bokeh.settings import settings
@@ -334,12 +337,24 @@ def _session_arg(name: str, default: str) -> str:
     return values[0].decode("utf-8", "replace")
 
 
+@contextlib.contextmanager
+def session_build() -> Iterator[None]:
+    """How a served session's page is built (:func:`serve`, and the benchmarks that measure
+    it): its document looks for its models once, at the end (:func:`frozen`); Bokeh's own
+    checks are left out — each value given to a model checked against its property, each
+    callback's signature, the whole document walked once more after the page is built. They
+    cost a session about a fifth of its time, and the same code runs them in the tests:
+    every page is built with them there (``tests/test_live_pages.py``, which also runs the
+    document's checks), so a change that breaks one fails the suite, not a session."""
+    settings.perform_document_validation.set_value(False)
+    settings.perform_error_diagnostics.set_value(False)
+    with frozen(), validate(False):
+        yield
+
+
 def serve() -> None:
     """Build the served page of one session; any failure is one sentence, logged in full."""
     extension()
-    # Bokeh checks every session's document after building it (about a tenth of a session's
-    # time); the same checks run on every page in the tests (test_live_pages.py)
-    settings.perform_document_validation.set_value(False)
     try:
         language = _session_arg("lang", "fr")
         app = ObservatoryApp(language=language if language in ("fr", "en") else "fr")
@@ -349,7 +364,7 @@ def serve() -> None:
         declare_language(app.language)
         # the document looks for its models once, not after each root nor after the
         # location's callback
-        with frozen():
+        with session_build():
             app.template().servable()
             if pn.state.curdoc is not None:
                 watch_session_end(pn.state.curdoc)
