@@ -11,7 +11,6 @@ from urllib.parse import urlencode
 
 import panel as pn
 import param
-from bokeh.core.property.validation import validate
 from bokeh.events import DocumentReady
 from bokeh.models import CustomJS
 from bokeh.settings import settings
@@ -340,15 +339,16 @@ def _session_arg(name: str, default: str) -> str:
 @contextlib.contextmanager
 def session_build() -> Iterator[None]:
     """How a served session's page is built (:func:`serve`, and the benchmarks that measure
-    it): its document looks for its models once, at the end (:func:`frozen`); Bokeh's own
-    checks are left out — each value given to a model checked against its property, each
-    callback's signature, the whole document walked once more after the page is built. They
-    cost a session about a fifth of its time, and the same code runs them in the tests:
-    every page is built with them there (``tests/test_live_pages.py``, which also runs the
-    document's checks), so a change that breaks one fails the suite, not a session."""
+    it): its document looks for its models once, at the end (:func:`frozen`); two of Bokeh's
+    checks are left out — each callback's signature, and the whole document walked once more
+    after the page is built. The tests build every page with them
+    (``tests/test_live_pages.py``, which also runs the document's checks), so a change that
+    breaks one fails the suite, not a session. (Not Bokeh's property validation: switched
+    off, it also skips the conversions some properties make, a figure's title given as text
+    becoming a ``Title``; tested there too.)"""
     settings.perform_document_validation.set_value(False)
     settings.perform_error_diagnostics.set_value(False)
-    with frozen(), validate(False):
+    with frozen():
         yield
 
 

@@ -211,3 +211,36 @@ def test_every_page_passes_bokeh_s_checks(url):
         assert issues.error == [] and issues.warning == []
     finally:
         pn.state.curdoc = None
+
+
+def test_a_served_session_s_page_is_the_page_the_tests_check(url):
+    """A served session builds its page without some of Bokeh's checks
+    (``observatory.session_build``): the same models come out as with every check on (a
+    setting that changed them — Bokeh's property validation skips the conversion of a
+    figure's title to a ``Title`` — would make the sessions' pages differ from the tested
+    ones), and they are settings only: the checks come back outside a session's build."""
+    import collections
+
+    from bokeh.models import Title
+    from bokeh.settings import settings
+
+    from dashboards.components import frozen
+    from dashboards.observatory import session_build
+
+    built = {}
+    for name, how in (("checked", frozen), ("served", session_build)):
+        document = Document()
+        pn.state.curdoc = document
+        try:
+            with how():
+                ObservatoryApp(source=MetricsSource(url=url, scope=None)).template() \
+                    .server_doc(document)
+        finally:
+            pn.state.curdoc = None
+        built[name] = collections.Counter(type(m).__name__ for m in document.models)
+    assert built["served"] == built["checked"]
+    assert built["served"][Title.__name__] >= 4  # each trend's title
+    with pytest.raises(ValueError):  # a property still refuses a wrong value
+        Title(text=3)
+    settings.perform_document_validation.unset_value()
+    settings.perform_error_diagnostics.unset_value()
