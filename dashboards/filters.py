@@ -185,8 +185,8 @@ class Filters(param.Parameterized):
                                       in names.items()}} if language == "en" and names else {}
             return pn.Column(pn.pane.Markdown(f"**{named(name)}**", margin=(0, 5)),
                              pn.widgets.CheckButtonGroup.from_param(
-                                 self.param[name], name="", button_type="primary",
-                                 button_style="outline", sizing_mode="stretch_width",
+                                 self.param[name], name="", color="primary",
+                                 variant="outline", sizing_mode="stretch_width",
                                  **translated))
 
         def year(name: str):

@@ -158,7 +158,7 @@ class ObservatoryApp(pn.viewable.Viewer):
         # it; Bokeh's tab headers answer the mouse only), the shown page below it.
         titles = {page.title: page.slug for page in self.pages}
         navigation = pn.widgets.RadioButtonGroup(
-            options=titles, value=self.page, button_type="primary", button_style="outline",
+            options=titles, value=self.page, color="primary", variant="outline",
             css_classes=["page-nav"], sizing_mode="stretch_width", margin=(5, 10),
             # on a narrow screen the buttons wrap to a second row rather than leave the page
             stylesheets=[":host .bk-btn-group {flex-wrap: wrap; row-gap: 4px;}"])

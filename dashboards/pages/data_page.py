@@ -42,12 +42,12 @@ class DataPage(Page):
             sizing_mode="stretch_width")
         totals = pn.widgets.Toggle.from_param(self.param.totals,
                                               name=say("Lignes de total", self.language),
-                                              button_type="primary", button_style="outline",
+                                              color="primary", variant="outline",
                                               width=150)
         report = pn.widgets.FileDownload(
             callback=self.report_bytes, filename=f"rapport_cqp_{dt.date.today()}.html",
             label=say("Rapport (HTML, pour ces filtres)", self.language), color="primary",
-            button_style="outline", css_classes=["download-report"])
+            variant="outline", css_classes=["download-report"])
         heading = say("**Découpage** (une ligne par combinaison des dimensions cochées)",
                       self.language)
         return [pn.pane.Markdown(heading, margin=(0, 10)), cuts, pn.Row(totals, report)]

@@ -63,7 +63,7 @@ class InsertionPage(Page):
         return [pn.widgets.RadioButtonGroup.from_param(
             self.param.horizon, name=say("Horizon", self.language),
             options={say("6 mois", self.language): "6", say("24 mois", self.language): "24"},
-            button_type="primary", button_style="outline")]
+            color="primary", variant="outline")]
 
     def refs(self) -> list:
         return [*super().refs(), self.param.horizon]

@@ -86,7 +86,7 @@ class PartialPage(Page):
     def controls(self) -> list:
         return [pn.widgets.Toggle.from_param(self.param.by_cohort, name=say(
                                                  "Une courbe par année de cohorte", self.language),
-                                             button_type="primary", button_style="outline",
+                                             color="primary", variant="outline",
                                              width=260)]
 
     def refs(self) -> list:

@@ -93,7 +93,7 @@ class ReferentialPage(Page):
         labels = self.filters.labels["cqp"]
         codes = {text: code for code, text in labels.items()}
         box = pn.widgets.AutocompleteInput(
-            name=say("CQP examiné", self.language),
+            label=say("CQP examiné", self.language),
             options=[labels[c] for c in self.param.sheet.objects],
             value=labels.get(self.sheet, ""), search_strategy="includes",
             case_sensitive=False, min_characters=1, restrict=True, width=520,
