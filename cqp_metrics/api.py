@@ -288,8 +288,7 @@ def _published_mask(values: pd.DataFrame, query: IndicatorQuery,
         shown = entry.hidden(values, rule).to_numpy(dtype=bool)
         for column in entry.columns():
             mask[column] = shown
-    return pd.DataFrame({c: mask[c] for c in columns}, index=values.index, columns=columns,
-                        dtype=bool)
+    return pd.DataFrame(mask, index=values.index, columns=columns, dtype=bool)
 
 
 def _with_changes(values: pd.DataFrame, mask: pd.DataFrame,

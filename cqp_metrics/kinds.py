@@ -284,8 +284,7 @@ class Share(Indicator):
     def change(self, this: pd.DataFrame, before: pd.DataFrame) -> tuple[pd.Series, ...]:
         """This share minus the earlier one, row by row (by position), with Newcombe's
         interval; indexed like ``this``."""
-        n = self.name
-        columns = [n, f"{n}_low", f"{n}_high"]
+        columns = self.columns()  # the share and its bounds
         now = [pd.Series(this[c].to_numpy(dtype=float), index=this.index) for c in columns]
         then = [pd.Series(before[c].to_numpy(dtype=float), index=this.index) for c in columns]
         return newcombe(*now, *then)
@@ -295,9 +294,8 @@ class Share(Indicator):
         if not all(_number(v) for v in cells):
             return None
         # the six numbers only, not frames of the two whole rows
-        columns = [self.name, f"{self.name}_low", f"{self.name}_high"]
-        delta, low, high = newcombe(*(_float(this.get(c)) for c in columns),
-                                    *(_float(before.get(c)) for c in columns))
+        delta, low, high = newcombe(*(_float(this.get(c)) for c in self.columns()),
+                                    *(_float(before.get(c)) for c in self.columns()))
         text = f"{delta * 100:+.1f} pt".replace(".", ",")
         if pd.isna(low) or pd.isna(high):
             return Change(text)

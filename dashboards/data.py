@@ -84,7 +84,8 @@ def in_served_session() -> bool:
     return bool(pn.state.curdoc and pn.state.curdoc.session_context)
 
 
-def _frozen(where: dict | None) -> tuple:
+def where_key(where: dict | None) -> tuple:
+    """A set of filters as a key (hashable, the same whatever the order; empty ones out)."""
     return tuple(sorted((k, tuple(v)) for k, v in (where or {}).items() if v))
 
 
@@ -173,7 +174,7 @@ class MetricsSource(param.Parameterized):
     def completion_curve(self, where=None, years=(None, None),
                          by_year: bool = False) -> pd.DataFrame:
         """The Kaplan–Meier completion curve of partial validations (cached)."""
-        return _completion_curve(self.url, data_version(self.url), _frozen(where),
+        return _completion_curve(self.url, data_version(self.url), where_key(where),
                                  tuple(years), self._scope(), by_year)
 
     def data_cut(self):

@@ -23,6 +23,7 @@ from ..components import (
     lapse_note,
     no_data,
 )
+from ..data import where_key
 from .base import Page
 
 #: The counts drawn by year, one line each.
@@ -86,7 +87,7 @@ class OverviewPage(Page):
         """The registrations of the selected CQPs that ended without renewal between the
         start of ``year - 1`` and ``year``'s day ``until``, and the request of the other
         CQPs' recognition rate over those two periods (None when there is no other CQP)."""
-        key = (tuple(sorted((k, tuple(v)) for k, v in where.items())), year, until)
+        key = (where_key(where), year, until)
         if key not in self._ended_for:  # emptied by each render's requests()
             self._ended_for[key] = self._look_for_ended(where, year, until)
         return self._ended_for[key]
