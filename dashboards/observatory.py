@@ -345,7 +345,8 @@ def session_build() -> Iterator[None]:
     (``tests/test_live_pages.py``, which also runs the document's checks), so a change that
     breaks one fails the suite, not a session. (Not Bokeh's property validation: switched
     off, it also skips the conversions some properties make, a figure's title given as text
-    becoming a ``Title``; tested there too.)"""
+    becoming a ``Title``; tested there too.) The two settings are the process's and stay
+    set: Bokeh checks a session's document after the app's code has returned."""
     settings.perform_document_validation.set_value(False)
     settings.perform_error_diagnostics.set_value(False)
     with frozen():

@@ -228,19 +228,21 @@ def test_a_served_session_s_page_is_the_page_the_tests_check(url):
     from dashboards.observatory import session_build
 
     built = {}
-    for name, how in (("checked", frozen), ("served", session_build)):
-        document = Document()
-        pn.state.curdoc = document
-        try:
-            with how():
-                ObservatoryApp(source=MetricsSource(url=url, scope=None)).template() \
-                    .server_doc(document)
-        finally:
-            pn.state.curdoc = None
-        built[name] = collections.Counter(type(m).__name__ for m in document.models)
-    assert built["served"] == built["checked"]
-    assert built["served"][Title.__name__] >= 4  # each trend's title
-    with pytest.raises(ValueError):  # a property still refuses a wrong value
-        Title(text=3)
-    settings.perform_document_validation.unset_value()
-    settings.perform_error_diagnostics.unset_value()
+    try:
+        for name, how in (("checked", frozen), ("served", session_build)):
+            document = Document()
+            pn.state.curdoc = document
+            try:
+                with how():
+                    ObservatoryApp(source=MetricsSource(url=url, scope=None)).template() \
+                        .server_doc(document)
+            finally:
+                pn.state.curdoc = None
+            built[name] = collections.Counter(type(m).__name__ for m in document.models)
+        assert built["served"] == built["checked"]
+        assert built["served"][Title.__name__] >= 4  # each trend's title
+        with pytest.raises(ValueError):  # a property still refuses a wrong value
+            Title(text=3)
+    finally:  # the process's settings, as the other tests expect them
+        settings.perform_document_validation.unset_value()
+        settings.perform_error_diagnostics.unset_value()
