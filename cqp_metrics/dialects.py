@@ -13,7 +13,10 @@ backend (the way ibis' compilers keep one translation table per backend):
 - PostgreSQL's JIT compiling is turned off on every connection: it costs more than it saves
   on the indicators' selects;
 - several sets of cuts in one scan: ``GROUP BY GROUPING SETS`` with ``GROUPING()`` on DuckDB
-  and PostgreSQL; SQLite has neither, and reads each set of cuts in its own select.
+  and PostgreSQL; SQLite has neither, and reads each set of cuts in its own select;
+- SQLAlchemy compiles a select once per shape and keeps it (its compiled cache) for SQLite and
+  PostgreSQL; duckdb_engine leaves that cache off (set so in 2022 to silence SQLAlchemy's
+  warning until tested, Mause/duckdb_engine#268): :class:`DuckDBDialect` turns it on.
 
 What a backend cannot do is declared in :data:`RULES` (``native_median``,
 ``grouping_sets``), and the query builder asks here rather than testing backend names
@@ -26,7 +29,9 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import duckdb_engine
 import sqlalchemy as sa
+from sqlalchemy.dialects import registry
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
@@ -58,6 +63,22 @@ RULES = {
 def rules_for(dialect_name: str) -> Rules:
     """The rules of a backend; an unknown one gets the portable fallbacks."""
     return RULES.get(dialect_name, Rules(dialect_name, native_median=False))
+
+
+# -- DuckDB with SQLAlchemy's compiled cache -------------------------------------------------
+
+
+class DuckDBDialect(duckdb_engine.Dialect):
+    """duckdb_engine's dialect with SQLAlchemy's compiled cache: a select is compiled once
+    per shape, its values bound at each execution, as on SQLite and PostgreSQL. It compiles
+    as PostgreSQL's does (the elements of this module declare ``inherit_cache``); the suite
+    runs the same requests on the three backends against the same expectations."""
+
+    supports_statement_cache = True  # read on the class itself, not inherited
+
+
+# ``duckdb://`` URLs made in this process use it (SQLAlchemy looks in its registry first).
+registry.register("duckdb", __name__, "DuckDBDialect")
 
 
 # -- days between two dates ------------------------------------------------------------------

@@ -7,6 +7,7 @@ import time
 
 import sqlalchemy as sa
 
+from cqp_metrics import compute
 from cqp_metrics.db import SharedReadOnlyFile, make_engine, writing
 
 
@@ -63,3 +64,18 @@ def test_postgresql_connections_compile_no_jit_and_keep_the_urls_options(postgre
             assert connection.exec_driver_sql("SHOW jit").scalar() == "off"
             assert connection.exec_driver_sql("SHOW work_mem").scalar() == expected
         engine.dispose()
+
+
+def test_a_request_s_selects_compile_once_per_shape(engine):
+    """Another value of the same filter runs the selects compiled for the first one, its
+    values bound (SQLAlchemy's compiled cache, turned on for DuckDB too): a filter change
+    pays for no compiling after the first time."""
+    compiled = []
+    sa.event.listen(engine, "after_cursor_execute",
+                    lambda _c, _cur, _s, _p, context, _m: compiled.append(context.compiled))
+    compute(engine, by=["year"], where={"region_code": ["11"]})
+    first = list(compiled)
+    compiled.clear()
+    compute(engine, by=["year"], where={"region_code": ["24", "32"]})
+    assert first and compiled  # (the first request also read what stays: the data's version)
+    assert all(any(c is f for f in first) for c in compiled)
