@@ -172,7 +172,10 @@ def test_the_live_trend_figures_draw_the_table_with_gaps_and_shaded_years(demo):
         else:
             assert value == pytest.approx(100 * raw.loc[year, "full"] / raw.loc[year, "juries"])
     incomplete = table.incomplete_years()
-    assert list(rates.shaded.data["x0"]) == [y - 0.5 for y in incomplete]
+    assert incomplete and rates.shaded.visible
+    shaded = rates.shaded
+    assert (shaded.left, shaded.right, shaded.bottom, shaded.top) == (
+        min(incomplete) - 0.5, max(incomplete) + 0.5, 0, 100)  # the years' whole height
     x_range = rates.figure.x_range
     assert x_range.start == min(raw.index) - 0.5 and x_range.end == max(raw.index) + 0.5
     assert (rates.figure.y_range.start, rates.figure.y_range.end) == (0, 100)
@@ -186,6 +189,10 @@ def test_the_live_trend_figures_draw_the_table_with_gaps_and_shaded_years(demo):
         assert line == pytest.approx(shown[name].astype(float).to_dict(), nan_ok=True)
     assert counts.figure.y_range.start == 0
     assert counts.figure.y_range.end >= shown[["enrolments", "juries"]].max().max()
+
+    complete = compute(demo, by=["year"], names=["full_rate", "juries", "full"],
+                       where={"region_code": ["11"]}, years=(None, min(incomplete) - 1))
+    assert rates.update(complete) and not rates.shaded.visible  # no year left shaded
 
     nothing = compute(demo, by=["year"], names=["full_rate", "juries", "full"],
                       where={"region_code": ["nowhere"]})
