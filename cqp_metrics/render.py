@@ -98,14 +98,17 @@ def change_text(delta: object, low: object, high: object) -> str:
 
 
 def french_frame(table: IndicatorTable, language: str = "fr",
-                 intervals: str = "cell") -> pd.DataFrame:
+                 intervals: str = "cell", names: tuple[str, ...] | None = None
+                 ) -> pd.DataFrame:
     """Labels and French formats, for people. ``intervals``: ``cell`` folds the 95 % interval
-    into the rate's cell, ``column`` gives it a column of its own."""
-    return table.kept(("french", language, intervals),
-                      lambda: _french_frame(table, language, intervals))
+    into the rate's cell, ``column`` gives it a column of its own. ``names``: only these
+    indicators (and the cuts), e.g. a chart's of a wider table."""
+    return table.kept(("french", language, intervals, names),
+                      lambda: _french_frame(table, language, intervals, names))
 
 
-def _french_frame(table: IndicatorTable, language: str, intervals: str) -> pd.DataFrame:
+def _french_frame(table: IndicatorTable, language: str, intervals: str,
+                  names: tuple[str, ...] | None) -> pd.DataFrame:
     frame = table.published()
     out: dict[str, object] = {}  # then one frame (a column set at a time is slow)
     for dim in table.query.by:
@@ -116,7 +119,7 @@ def _french_frame(table: IndicatorTable, language: str, intervals: str) -> pd.Da
             lambda v, dim=dim: dimension_text(dim, v, language))
     for column in table.values.columns:
         entry = BY_NAME.get(column)
-        if entry is None:
+        if entry is None or (names is not None and column not in names):
             continue
         values = frame[column].map(entry.text)
         if f"{column}_low" not in frame or not getattr(entry, "secret", True):
