@@ -151,6 +151,12 @@ class MetricsSource(param.Parameterized):
         """The table of a request (cached for every session)."""
         return _indicator_table(self.url, data_version(self.url), query, totals)
 
+    def has_answers(self, requests: dict[str, IndicatorQuery], totals: bool = False) -> bool:
+        """Whether the tables of these requests are all computed already (nothing is)."""
+        version = data_version(self.url)
+        return all(TABLES.peek(_table_key(self.url, version, query, totals)) is not None
+                   for query in requests.values())
+
     def answers(self, requests: dict[str, IndicatorQuery]) -> dict[str, IndicatorTable]:
         """The tables of a page's requests, computed side by side, each cached for every
         session.

@@ -246,3 +246,32 @@ def test_a_served_session_s_page_is_the_page_the_tests_check(url):
     finally:  # the process's settings, as the other tests expect them
         settings.perform_document_validation.unset_value()
         settings.perform_error_diagnostics.unset_value()
+
+
+@pytest.mark.parametrize("slug", ["overview", "data"])
+def test_the_spinner_shows_only_while_something_is_computed(url, slug):
+    """A filter change whose tables are not computed yet puts the page under Panel's loading
+    spinner until drawn; going back to filters already answered redraws without it (it
+    would only flash), and shows what those filters showed the first time."""
+    from cqp_metrics import cache
+
+    document = Document()
+    pn.state.curdoc = document
+    try:
+        app = ObservatoryApp(source=MetricsSource(url=url, scope=None))
+        page = next(p for p in app.pages if p.slug == slug)
+        cache.clear()
+        pn.state.clear_caches()
+        layout = page.__panel__()
+        content = layout.objects[-1]
+        loading = []
+        content.param.watch(lambda event: loading.append(event.new), "loading")
+        first = _seen(content)
+        page.filters.region = ["24"]  # not asked before: computed under the spinner
+        assert loading == [True, False]
+        loading.clear()
+        page.filters.region = []  # answered at the page's opening: no spinner
+        assert loading == []
+        assert _seen(content) == first
+    finally:
+        pn.state.curdoc = None

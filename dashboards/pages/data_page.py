@@ -85,6 +85,9 @@ class DataPage(Page):
         return {name: self.source.answer(query, self.totals)
                 for name, query in requests.items()}
 
+    def has_answers(self, requests: dict) -> bool:
+        return self.source.has_answers(requests, self.totals)
+
     def draw(self, tables: dict, where: dict, years: tuple) -> pn.viewable.Viewable:
         table = tables["table"]
         self._view.show(table, name="indicateurs_cqp")
