@@ -65,14 +65,17 @@ class Page(pn.viewable.Viewer):
         return table if table is not None and table.query == query \
             else self.source.answer(query)
 
-    def render(self, where: dict, years: tuple) -> pn.viewable.Viewable:
+    def render(self, where: dict, years: tuple,
+               asked: dict[str, IndicatorQuery] | None = None) -> pn.viewable.Viewable:
         """The page for these filters: its panes made at its first render (a session pays
         for the pages it opens, not for all of them), then filled by :meth:`draw` with the
-        answers to :meth:`requests`."""
+        answers to :meth:`requests` (``asked``: those requests, when made already)."""
         if not self.__dict__.get("_is_made"):
             self._make()
             self._is_made = True
-        return self.draw(self.answers(self.requests(where, years)), where, years)
+        if asked is None:
+            asked = self.requests(where, years)
+        return self.draw(self.answers(asked), where, years)
 
     def _make(self) -> None:
         """A page made once: its panes and figures, which :meth:`draw` fills."""
@@ -120,20 +123,21 @@ class Page(pn.viewable.Viewer):
         """What the page's content follows: the filters and the page's own parameters."""
         return self.filters.refs()
 
-    def _answered_already(self) -> bool:
-        """Whether the current filters' requests are all computed already (False when they
-        cannot be made: the render says why)."""
+    def _asked(self) -> dict[str, IndicatorQuery] | None:
+        """The current filters' requests (None when they cannot be made: the render says
+        why)."""
         state = self.filters.state()
         try:
-            return self.has_answers(self.requests(state["where"], state["years"]))
+            return self.requests(state["where"], state["years"])
         except Exception:
-            return False
+            return None
 
-    def _safe_render(self, *_values) -> pn.viewable.Viewable:
+    def _safe_render(self, asked: dict[str, IndicatorQuery] | None = None
+                     ) -> pn.viewable.Viewable:
         state = self.filters.state()
         audit_view(self.slug, self.filters.description())
         try:
-            return self.render(state["where"], state["years"])
+            return self.render(state["where"], state["years"], asked)
         except Exception as error:  # never a traceback, a path or a process id in the page
             log.exception("page %s failed", self.slug)
             return pn.pane.Alert(html.escape(_for_people(error)),
@@ -148,11 +152,12 @@ class Page(pn.viewable.Viewer):
             # The loading spinner only while something is computed: over a quick redraw it
             # would only flash, and costs the browser two more drawings of the page (a
             # click's round trip 440 → 340 ms, median, measured in chromium).
-            slow = not self._answered_already()
+            asked = self._asked()
+            slow = asked is None or not self.has_answers(asked)
             if slow:
                 content.loading = True
             try:
-                view = self._safe_render()
+                view = self._safe_render(asked)
                 if content.objects[0] is not view:  # a message, or the page back
                     content.objects = [view]
             finally:
