@@ -249,10 +249,11 @@ def test_a_served_session_s_page_is_the_page_the_tests_check(url):
 
 
 @pytest.mark.parametrize("slug", ["overview", "data"])
-def test_the_spinner_shows_only_while_something_is_computed(url, slug):
+def test_the_spinner_shows_only_over_a_redraw_that_computes_and_may_take_a_while(url, slug):
     """A filter change whose tables are not computed yet puts the page under Panel's loading
-    spinner until drawn; going back to filters already answered redraws without it (it
-    would only flash), and shows what those filters showed the first time."""
+    spinner until drawn, the first time; going back to filters already answered redraws
+    without it (it would only flash), and shows what those filters showed. Later changes
+    that compute show it when the page's last one took ``SPINNER_AFTER`` or more."""
     from cqp_metrics import cache
 
     document = Document()
@@ -267,11 +268,18 @@ def test_the_spinner_shows_only_while_something_is_computed(url, slug):
         loading = []
         content.param.watch(lambda event: loading.append(event.new), "loading")
         first = _seen(content)
-        page.filters.region = ["24"]  # not asked before: computed under the spinner
+        page.filters.region = ["24"]  # not asked before, and no computing redraw yet
         assert loading == [True, False]
         loading.clear()
         page.filters.region = []  # answered at the page's opening: no spinner
         assert loading == []
         assert _seen(content) == first
+        assert page._computed_in is not None  # the computing redraw was timed
+        page.SPINNER_AFTER = math.inf  # as if the last one had been quick
+        page.filters.region = ["11"]  # computes: no spinner
+        assert loading == []
+        page.SPINNER_AFTER = 0.0  # as if the last one had taken a while
+        page.filters.region = ["32"]
+        assert loading == [True, False]
     finally:
         pn.state.curdoc = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import logging
+import time
 
 import panel as pn
 import param
@@ -86,6 +87,12 @@ class Page(pn.viewable.Viewer):
         layout to show (or a message)."""
         raise NotImplementedError
 
+    #: A redraw that computes puts the page under the loading spinner when the page's last
+    #: such redraw took this long or more (seconds), or when there was none yet.
+    SPINNER_AFTER = 0.5
+    #: How long the page's last redraw that computed took (None: none yet).
+    _computed_in: float | None = None
+
     #: The page's own parameters a link carries (query name = parameter name).
     url_parameters: tuple[str, ...] = ()
 
@@ -149,18 +156,24 @@ class Page(pn.viewable.Viewer):
         content = pn.Column(self._safe_render(), sizing_mode="stretch_width")
 
         def update(*_values) -> None:
-            # The loading spinner only while something is computed: over a quick redraw it
-            # would only flash, and costs the browser two more drawings of the page (a
-            # click's round trip 440 → 340 ms, median, measured in chromium).
+            # The loading spinner only over a redraw that computes and is expected to take
+            # a while: over a quick one it would only flash, and costs the browser two more
+            # drawings of the page (a click's round trip 440 → 340 ms, median, measured in
+            # chromium). The template's busy indicator shows in any case.
             asked = self._asked()
-            slow = asked is None or not self.has_answers(asked)
+            computes = asked is None or not self.has_answers(asked)
+            slow = computes and (self._computed_in is None
+                                 or self._computed_in >= self.SPINNER_AFTER)
             if slow:
                 content.loading = True
+            started = time.perf_counter()
             try:
                 view = self._safe_render(asked)
                 if content.objects[0] is not view:  # a message, or the page back
                     content.objects = [view]
             finally:
+                if computes:
+                    self._computed_in = time.perf_counter() - started
                 if slow:
                     content.loading = False
 
