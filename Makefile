@@ -17,12 +17,10 @@ SESSIONS_REFERENCE ?= 19110dc
 
 .PHONY: install system-deps demo-db serve test lint docs notebooks screenshots bench bench-secret clean
 
-# --no-compile: pip would compile every installed module to bytecode (about half of the
-# install's time); Python compiles the modules a process imports, once, when first imported.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet --no-compile -e ".[dashboards,test]"
+	$(BIN)/pip install --quiet -e ".[dashboards,test]"
 	touch $(STAMP)
 
 install: $(STAMP)
