@@ -15,8 +15,9 @@ backend (the way ibis' compilers keep one translation table per backend):
 - several sets of cuts in one scan: ``GROUP BY GROUPING SETS`` with ``GROUPING()`` on DuckDB
   and PostgreSQL; SQLite has neither, and reads each set of cuts in its own select;
 - SQLAlchemy compiles a select once per shape and keeps it (its compiled cache) for SQLite and
-  PostgreSQL; duckdb_engine leaves that cache off (set so in 2022 to silence SQLAlchemy's
-  warning until tested, Mause/duckdb_engine#268): :class:`DuckDBDialect` turns it on.
+  PostgreSQL; duckdb_engine leaves that cache off (set so to silence SQLAlchemy's warning
+  until tested, Mause/duckdb_engine#268): :class:`DuckDBDialect` turns it on for
+  ``duckdb://`` URLs.
 
 What a backend cannot do is declared in :data:`RULES` (``native_median``,
 ``grouping_sets``), and the query builder asks here rather than testing backend names
@@ -70,8 +71,9 @@ def rules_for(dialect_name: str) -> Rules:
 
 class DuckDBDialect(duckdb_engine.Dialect):
     """duckdb_engine's dialect with SQLAlchemy's compiled cache: a select is compiled once
-    per shape, its values bound at each execution, as on SQLite and PostgreSQL. It compiles
-    as PostgreSQL's does (the elements of this module declare ``inherit_cache``); the suite
+    per shape and engine, its values bound at each execution, as on SQLite and PostgreSQL.
+    Its compiler is PostgreSQL's with this module's DuckDB rules; every value reaches the SQL
+    as a bound parameter and this module's elements declare ``inherit_cache``, and the suite
     runs the same requests on the three backends against the same expectations."""
 
     supports_statement_cache = True  # read on the class itself, not inherited

@@ -105,10 +105,7 @@ def chart_data_html(table: IndicatorTable, names: list[str], subject: str | None
                     language: str = "fr") -> str:
     """A chart's figures as a table, one click away: the text alternative of a chart, with
     « secret » where it leaves a gap."""
-    frame = french_frame(table, language, names=tuple(names))
-    wanted = {label(d, language) for d in table.query.by} | {
-        label(c, language) for n in names for c in (n, f"{n}_change")}
-    frame = frame[[c for c in frame.columns if c in wanted]]
+    frame = french_frame(table, language, names=tuple(names))  # the cuts, names, changes
     return data_details_html(frame, subject or label(names[0], language), language)
 
 

@@ -12,6 +12,8 @@ import pytest
 from bokeh.models import LabelSet
 
 from cqp_metrics import compute, make_engine
+from cqp_metrics.registry import label
+from cqp_metrics.render import french_frame
 from cqp_metrics.stats import Z95
 from dashboards.charts import drawn
 from dashboards.charts.base import COUNT_COLOURS
@@ -454,3 +456,14 @@ def test_every_message_says_the_same_fields_in_each_language():
         assert fields["en"] == fields["fr"], key
     assert period_label(2025, (9, 30), "en") == "Jan–Sep 2025"
     assert period_label(2025, (9, 15), "en") == "1 Jan–15 Sep 2025"
+
+
+def test_a_chart_s_data_table_is_its_columns_of_the_whole_table(demo):
+    """A chart's table under it (``french_frame(names=…)``, only its indicators formatted)
+    holds the cuts, its share and its change, as the whole table writes them."""
+    table = compute(demo, by=["year"], names=["full_rate", "juries", "full", "enrolments"],
+                    changes=True)
+    whole = french_frame(table)
+    part = french_frame(table, names=("full_rate",))
+    assert list(part.columns) == [label("year"), label("full_rate"), label("full_rate_change")]
+    pd.testing.assert_frame_equal(part, whole[part.columns])

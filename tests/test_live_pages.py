@@ -274,12 +274,37 @@ def test_the_spinner_shows_only_over_a_redraw_that_computes_and_may_take_a_while
         page.filters.region = []  # answered at the page's opening: no spinner
         assert loading == []
         assert _seen(content) == first
-        assert page._computed_in is not None  # the computing redraw was timed
+        timed = page._computed_in
+        assert timed is not None  # the computing redraw was timed
         page.SPINNER_AFTER = math.inf  # as if the last one had been quick
-        page.filters.region = ["11"]  # computes: no spinner
-        assert loading == []
+        page.filters.region = ["11"]  # computes (timed again): no spinner
+        assert loading == [] and page._computed_in != timed
         page.SPINNER_AFTER = 0.0  # as if the last one had taken a while
         page.filters.region = ["32"]
         assert loading == [True, False]
+    finally:
+        pn.state.curdoc = None
+
+
+
+def test_a_redraw_goes_on_when_the_cache_cannot_be_looked_at(url, monkeypatch):
+    """Whether the tables are computed already only decides the spinner: when that look
+    fails (the data's version unreadable for a moment), the page is redrawn all the same,
+    never left on the old filters with the exception in the server's loop."""
+    document = Document()
+    pn.state.curdoc = document
+    try:
+        app = ObservatoryApp(source=MetricsSource(url=url, scope=None))
+        page = next(p for p in app.pages if p.slug == "overview")
+        content = page.__panel__().objects[-1]
+        before = _seen(content)
+
+        def unreadable(*_args, **_kwargs):
+            raise OSError("/srv/secret/path: database is locked")
+
+        monkeypatch.setattr(MetricsSource, "has_answers", unreadable)
+        page.filters.region = ["24"]
+        assert not isinstance(content.objects[0], pn.pane.Alert)
+        assert _seen(content) != before  # region 24's figures
     finally:
         pn.state.curdoc = None

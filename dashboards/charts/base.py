@@ -100,7 +100,7 @@ def lean(plot: figure) -> figure:
     """``plot`` without the glyph copies Bokeh makes for every renderer (a selected and a
     muted look: nothing here selects or mutes): BokehJS derives them when needed, and a
     session's page holds about forty models fewer. (The plot's own renderers: ``select``
-    would walk every model of the figure, a tenth of a second a session.)"""
+    would walk every model of the figure.)"""
     for renderer in plot.renderers:
         if not isinstance(renderer, GlyphRenderer):
             continue

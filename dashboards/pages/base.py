@@ -55,7 +55,9 @@ class Page(pn.viewable.Viewer):
 
     def has_answers(self, requests: dict[str, IndicatorQuery]) -> bool:
         """Whether every table of :meth:`requests` is computed already (shared by the
-        sessions): the page then redraws in a few tens of milliseconds."""
+        sessions): the page then redraws without the database (what a page computes in
+        :meth:`draw` besides its tables, the completion curve of Validation partielle, is
+        not counted)."""
         return self.source.has_answers(requests)
 
     def answered(self, tables: dict[str, IndicatorTable], name: str,
@@ -139,6 +141,14 @@ class Page(pn.viewable.Viewer):
         except Exception:
             return None
 
+    def _has_answers(self, asked: dict[str, IndicatorQuery]) -> bool:
+        """:meth:`has_answers`, False when the database cannot say (the render then shows
+        the message)."""
+        try:
+            return self.has_answers(asked)
+        except Exception:
+            return False
+
     def _safe_render(self, asked: dict[str, IndicatorQuery] | None = None
                      ) -> pn.viewable.Viewable:
         state = self.filters.state()
@@ -157,11 +167,11 @@ class Page(pn.viewable.Viewer):
 
         def update(*_values) -> None:
             # The loading spinner only over a redraw that computes and is expected to take
-            # a while: over a quick one it would only flash, and costs the browser two more
-            # drawings of the page (a click's round trip 440 → 340 ms, median, measured in
-            # chromium). The template's busy indicator shows in any case.
+            # a while: over a quick one it would only flash, and makes the browser draw the
+            # page twice more (docs/benchmarks.md). The template's busy indicator shows in
+            # any case.
             asked = self._asked()
-            computes = asked is None or not self.has_answers(asked)
+            computes = asked is None or not self._has_answers(asked)
             slow = computes and (self._computed_in is None
                                  or self._computed_in >= self.SPINNER_AFTER)
             if slow:
@@ -172,7 +182,7 @@ class Page(pn.viewable.Viewer):
                 if content.objects[0] is not view:  # a message, or the page back
                     content.objects = [view]
             finally:
-                if computes:
+                if computes and asked is not None:  # (not a request refused at once)
                     self._computed_in = time.perf_counter() - started
                 if slow:
                     content.loading = False
