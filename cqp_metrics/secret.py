@@ -38,7 +38,6 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
-from scipy.optimize import minimize
 
 from . import schema
 from .config import SecretRule
@@ -94,6 +93,11 @@ def with_record_keys(frame: pd.DataFrame, unit: str, hmac_key: bytes) -> pd.Data
 
 def _max_entropy(support: np.ndarray, variance: float) -> np.ndarray:
     """The distribution of largest entropy over ``support`` with mean 0 and ``variance``."""
+    # scipy.optimize is imported here, once a ptable is built (when a database is made or
+    # its rule changed), not by every process that imports the package: a quarter of a
+    # second of each served process's and each command's start.
+    from scipy.optimize import minimize
+
     squares = support.astype(float) ** 2
 
     def negative_entropy(p: np.ndarray) -> float:
