@@ -151,11 +151,15 @@ class MetricsSource(param.Parameterized):
         """The table of a request (cached for every session)."""
         return _indicator_table(self.url, data_version(self.url), query, totals)
 
+    def _unanswered(self, requests: dict[str, IndicatorQuery], version: int,
+                    totals: bool = False) -> list[IndicatorQuery]:
+        """The requests (each once) whose tables are not computed yet (nothing is)."""
+        return [q for q in dict.fromkeys(requests.values())
+                if TABLES.peek(_table_key(self.url, version, q, totals)) is None]
+
     def has_answers(self, requests: dict[str, IndicatorQuery], totals: bool = False) -> bool:
         """Whether the tables of these requests are all computed already (nothing is)."""
-        version = data_version(self.url)
-        return all(TABLES.peek(_table_key(self.url, version, query, totals)) is not None
-                   for query in requests.values())
+        return not self._unanswered(requests, data_version(self.url), totals)
 
     def answers(self, requests: dict[str, IndicatorQuery]) -> dict[str, IndicatorTable]:
         """The tables of a page's requests, computed side by side, each cached for every
@@ -165,10 +169,8 @@ class MetricsSource(param.Parameterized):
         (:func:`cqp_metrics.api.prefetch`): the requests of one set of filters in one scan
         of each fact, the sets of filters side by side."""
         version = data_version(self.url)
-        missing = [q for q in dict.fromkeys(requests.values())
-                   if TABLES.peek(_table_key(self.url, version, q, False)) is None]
         scans: dict[IndicatorQuery, list[IndicatorQuery]] = {}
-        for query in missing:
+        for query in self._unanswered(requests, version):
             scans.setdefault(query.filters(), []).append(query)
         engine = engine_for(self.url)
         for future in [_POOL.submit(prefetch, engine, group, False, version)
