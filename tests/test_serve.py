@@ -238,11 +238,8 @@ class Signed(Watched):
         for title in PAGES:
             button = self.page.locator(".page-nav").get_by_role("button", name=title,
                                                                  exact=True)
-            button.click()
-            for _ in range(60):  # the server takes the click, then renders the page
-                if "active" in (button.get_attribute("class") or ""):
-                    break
-                self.page.wait_for_timeout(250)
+            button.click()  # the server takes the click, then renders the page
+            expect(button).to_have_class(re.compile(r"\bactive\b"), timeout=15_000)
             settled(self.page)  # its panes have come (no fixed sleep)
             seen.append(self.text())
         return "\n".join(seen + self.frames)
@@ -317,9 +314,10 @@ def test_each_user_sees_only_their_branches_side_by_side(served, database, brows
         assert database["titles"][database["only_b"][0]] in bob_text
         assert "CQP-TR-AQ" not in bob_text  # alice's own CQP, not a CQPI
 
-        root.open()
+        root.open()  # root's first page: what alice and bob saw apart, together
         root.page.wait_for_selector(".kpi", timeout=60_000)
-        root_text = root.every_page()
+        settled(root.page)
+        root_text = root.text() + "\n".join(root.frames)
         assert database["only_b"][0] in root_text and "CQP-TR-AQ" in root_text
         for signed in (alice, bob, root):
             assert signed.xss() is None and signed.dialogs == []
