@@ -12,6 +12,8 @@ from dataclasses import replace
 import pandas as pd
 import panel as pn
 import param
+from bokeh.core.has_props import HasProps
+from bokeh.core.property.wrappers import PropertyValueContainer
 
 from cqp_metrics.api import SECRET, IndicatorTable
 from cqp_metrics.explain import NO_FILTER, NO_FILTER_EN, explain, filters_text
@@ -167,6 +169,46 @@ def frozen() -> Iterator[None]:
         return
     with document.models.freeze():
         yield
+
+
+_READ_EVERY_PROPERTY = HasProps.query_properties_with_values
+
+
+def _set_values_only(self: HasProps, query, *, include_defaults: bool = True,
+                     include_undefined: bool = False) -> dict:
+    """Bokeh's ``query_properties_with_values`` without reading the properties it leaves
+    out: the same values, in the same order (``tests/test_live_pages.py`` compares both
+    serializations of every page)."""
+    if include_defaults or include_undefined:
+        return _READ_EVERY_PROPERTY(self, query, include_defaults=include_defaults,
+                                    include_undefined=include_undefined)
+    themed = self.themed_values() or {}
+    unstable = self._unstable_default_values
+    selected = self._property_values.keys() | unstable.keys() | themed.keys()
+    values = {}
+    for key in self.properties(_with_props=True):
+        if key not in selected:
+            continue
+        descriptor = self.lookup(key)
+        if not query(descriptor):
+            continue
+        value = descriptor.get_value(self)
+        if key in unstable and key not in themed and isinstance(value, PropertyValueContainer):
+            continue  # an unchanged default list or dict, as Bokeh leaves it out
+        values[key] = value
+    return values
+
+
+def serialize_set_values_only(on: bool = True) -> None:
+    """Whether this process's Bokeh serializes a model by reading the values set on it only.
+
+    To send a model (a session's page to the browser, each model a redraw adds), Bokeh
+    sends the values set on it, but reads each of its properties first, computing every
+    default only to leave it out: a check that no property is left without a value
+    (bokeh#12565), about 100 of the 120 ms a session's page takes to serialize here. Served
+    processes leave the check out (:func:`dashboards.observatory.session_build`); the tests
+    serialize every page both ways, the stock way with its check, and compare."""
+    HasProps.query_properties_with_values = _set_values_only if on else _READ_EVERY_PROPERTY
 
 
 class LiveChart(pn.viewable.Viewer):

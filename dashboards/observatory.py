@@ -22,7 +22,7 @@ from cqp_metrics.period import fr_date
 
 from . import warm
 from .auth import session_source
-from .components import frozen
+from .components import frozen, serialize_set_values_only
 from .data import MetricsSource
 from .filters import URL_PARAMETERS, Filters
 from .i18n import message, say
@@ -341,7 +341,8 @@ def session_build() -> Iterator[None]:
     """How a served session's page is built (:func:`serve`, and the benchmarks that measure
     it): its document looks for its models once, at the end (:func:`frozen`); two of Bokeh's
     checks are left out — each callback's signature, and the whole document walked once more
-    after the page is built. The tests build every page with them
+    after the page is built — and a model is serialized from its set values only
+    (:func:`components.serialize_set_values_only`). The tests build every page with them
     (``tests/test_live_pages.py``, which also runs the document's checks), so a change that
     breaks one fails the suite, not a session. (Not Bokeh's property validation: switched
     off, it also skips the conversions some properties make, a figure's title given as text
@@ -349,6 +350,7 @@ def session_build() -> Iterator[None]:
     set: Bokeh checks a session's document after the app's code has returned."""
     settings.perform_document_validation.set_value(False)
     settings.perform_error_diagnostics.set_value(False)
+    serialize_set_values_only()
     with frozen():
         yield
 

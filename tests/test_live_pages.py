@@ -195,7 +195,7 @@ def test_every_page_passes_bokeh_s_checks(url):
     leaves them out of each session (``observatory.serve``), so they run here."""
     from bokeh.core.validation.check import check_integrity
 
-    from dashboards.components import frozen
+    from dashboards.components import frozen, serialize_set_values_only
 
     document = Document()
     pn.state.curdoc = document
@@ -209,7 +209,19 @@ def test_every_page_passes_bokeh_s_checks(url):
         assert {"MultiChoice", "figure", "HBar", "ColorBar", "Whisker", "FileDownload"} <= kinds
         issues = check_integrity(list(document.models))
         assert issues.error == [] and issues.warning == []
+        # served sessions serialize a model from its set values only: the same document as
+        # Bokeh's own way, which also checks that no property is left without a value
+        app.filters.region = ["24"]  # and a redraw's models
+        serialize_set_values_only()
+        try:
+            served = document.to_json(deferred=False)
+        finally:
+            serialize_set_values_only(False)
+        stock = document.to_json(deferred=False)
+        assert served == stock
+        assert len(served["roots"]) > 8
     finally:
+        serialize_set_values_only(False)
         pn.state.curdoc = None
 
 
@@ -224,7 +236,7 @@ def test_a_served_session_s_page_is_the_page_the_tests_check(url):
     from bokeh.models import Title
     from bokeh.settings import settings
 
-    from dashboards.components import frozen
+    from dashboards.components import frozen, serialize_set_values_only
     from dashboards.observatory import session_build
 
     built = {}
@@ -246,6 +258,7 @@ def test_a_served_session_s_page_is_the_page_the_tests_check(url):
     finally:  # the process's settings, as the other tests expect them
         settings.perform_document_validation.unset_value()
         settings.perform_error_diagnostics.unset_value()
+        serialize_set_values_only(False)
 
 
 @pytest.mark.parametrize("slug", ["overview", "data"])
