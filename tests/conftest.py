@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -72,47 +73,53 @@ def backend(request, tmp_path) -> str:
         admin.dispose()
 
 
-#: The PostgreSQL database every test database of a session is copied from.
-TEMPLATE = "t_template_head"
+#: The PostgreSQL databases every test database of a session is copied from: ``_<flavor>``.
+TEMPLATE = "t_template"
 
 
 @pytest.fixture(scope="session")
 def templates(tmp_path_factory) -> dict[str, str]:
     """Per backend, a database at the head revision with the tests' HMAC key, made once per
-    session (and worker): the migrations run once, not for every test. Filled lazily."""
+    session (and worker): the migrations run once, not for every test; and the same with a
+    demo dataset written (:func:`demo_engine_of`). Filled lazily."""
     return {"folder": str(tmp_path_factory.mktemp("templates"))}
 
 
-def _template(kind: str, templates: dict[str, str], request) -> str:
-    """The template of ``kind`` (a file, or a PostgreSQL database's name), made once."""
-    if kind not in templates:
+def _template(kind: str, templates: dict[str, str], request, flavor: str = "head",
+              fill: Callable[[sa.Engine], None] | None = None) -> str:
+    """The template of ``kind`` and ``flavor`` (a file, or a PostgreSQL database's name),
+    made once: the head revision, the tests' HMAC key, then what ``fill`` writes."""
+    key = f"{kind}:{flavor}"
+    if key not in templates:
         if kind == "postgresql":
             server = request.getfixturevalue("postgres_server")
+            name = f"{TEMPLATE}_{flavor}"
             admin = sa.create_engine(server.url(), isolation_level="AUTOCOMMIT")
             with admin.connect() as connection:
-                connection.execute(sa.text(f"CREATE DATABASE {TEMPLATE}"))
+                connection.execute(sa.text(f"CREATE DATABASE {name}"))
             admin.dispose()
-            made = make_engine(server.url(TEMPLATE))
-            templates[kind] = TEMPLATE
+            made = make_engine(server.url(name))
+            templates[key] = name
         else:
-            templates[kind] = str(Path(templates["folder"]) / f"head.{kind}")
-            made = make_engine(f"{kind}:///{templates[kind]}")
+            templates[key] = str(Path(templates["folder"]) / f"{flavor}.{kind}")
+            made = make_engine(f"{kind}:///{templates[key]}")
         use_hmac_key(made)
+        if fill is not None:
+            fill(made)
         if kind == "duckdb":  # the file alone holds everything: a copy is a database
             with made.connect() as connection:
                 connection.exec_driver_sql("CHECKPOINT")
         made.dispose()
-    return templates[kind]
+    return templates[key]
 
 
-@pytest.fixture
-def engine(backend, templates, request):
-    """An engine on a fresh database of each backend, schema at the head revision, with the
-    tests' HMAC key (the same published figures at every run): a copy of the session's
-    template (:func:`templates`)."""
+def copy_of_template(backend: str, templates: dict[str, str], request, flavor: str = "head",
+                     fill: Callable[[sa.Engine], None] | None = None) -> sa.Engine:
+    """An engine on ``backend``'s fresh database, made a copy of a template
+    (:func:`_template`)."""
     url = sa.make_url(backend)
     kind = url.get_backend_name()
-    template = _template(kind, templates, request)
+    template = _template(kind, templates, request, flavor, fill)
     if kind == "postgresql":
         server = request.getfixturevalue("postgres_server")
         admin = sa.create_engine(server.url(), isolation_level="AUTOCOMMIT")
@@ -122,9 +129,32 @@ def engine(backend, templates, request):
         admin.dispose()
     else:
         shutil.copyfile(template, url.database)
-    engine = make_engine(backend)
+    return make_engine(backend)
+
+
+@pytest.fixture
+def engine(backend, templates, request):
+    """An engine on a fresh database of each backend, schema at the head revision, with the
+    tests' HMAC key (the same published figures at every run): a copy of the session's
+    template (:func:`templates`)."""
+    engine = copy_of_template(backend, templates, request)
     yield engine
     engine.dispose()
+
+
+def demo_engine_of(backend: str, templates: dict[str, str], request, candidacies: int,
+                   seed: int) -> sa.Engine:
+    """An engine on a fresh database of ``backend`` holding the demo dataset of
+    ``candidacies`` and ``seed`` (the product's generator): a copy of a template written
+    once per session and worker, not at each test."""
+    from cqp_metrics import demo
+    from cqp_metrics.loading import write_dataset
+
+    def fill(engine: sa.Engine) -> None:
+        with engine.begin() as connection:
+            write_dataset(connection, demo.generate(candidacies, seed=seed), source="démo")
+
+    return copy_of_template(backend, templates, request, f"demo_{candidacies}_{seed}", fill)
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from cqp_metrics.db import ensure_schema, make_engine
 from cqp_metrics.loading import LoadError, load, write_dataset
 from cqp_metrics.raking import kish, rake
 
-from conftest import SHARED, WORKED, demo_database, table_rows
+from conftest import SHARED, WORKED, demo_database, demo_engine_of, table_rows
 
 INSERTION = SHARED / "examples" / "worked-insertion"
 HEADER = ("candidacy_id,horizon_months,responded,surveyed_on,situation,in_target_job,contract,"
@@ -193,10 +193,10 @@ def test_raking_reaches_every_margin_like_a_calibration():
 
 
 @pytest.fixture
-def demo_engine(engine):
-    with engine.begin() as connection:
-        write_dataset(connection, demo.generate(3000, seed=19), source="démo")
-    return engine
+def demo_engine(backend, templates, request):
+    engine = demo_engine_of(backend, templates, request, 3000, seed=19)
+    yield engine
+    engine.dispose()
 
 
 def test_the_adjusted_rates_are_the_respondents_raked_to_the_surveyed(demo_engine):

@@ -27,7 +27,7 @@ from cqp_metrics.registry import RATES
 from cqp_metrics.secret import build_ptable, configure, database_rule
 
 from attacker import PERSONS, branches_and_cqps, every_route, subtractions
-from conftest import TEST_HMAC_KEY, WORKED, use_hmac_key
+from conftest import TEST_HMAC_KEY, WORKED, demo_engine_of, use_hmac_key
 from reference import random_dataset, wilson_interval
 from test_indicators_property import FILTER_VALUES, clear
 
@@ -166,12 +166,11 @@ def test_cell_keys_are_summed_in_the_database(engine):
 
 
 @pytest.fixture
-def demo_engine(engine):
+def demo_engine(backend, templates, request):
     """A small demo (the product's generator) on each backend, with a known HMAC key."""
-    use_hmac_key(engine)
-    with engine.begin() as connection:
-        write_dataset(connection, demo.generate(3000, seed=7), source="démo")
-    return engine
+    engine = demo_engine_of(backend, templates, request, 3000, seed=7)
+    yield engine
+    engine.dispose()
 
 
 def test_published_figures_follow_the_rule(demo_engine):
