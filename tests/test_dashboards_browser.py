@@ -188,12 +188,13 @@ def test_every_figure_explains_itself_from_the_keyboard(watched):
     least = {"overview": 10, "vae": 5}
     for title, slug in zip(PAGES, SLUGS, strict=True):
         page.locator(".page-nav").get_by_role("button", name=title, exact=True).click()
-        for _ in range(60):  # the page renders on the server, then in the browser
-            page.wait_for_timeout(500)
-            counts[slug] = page.locator("details.cqp-info").count()
-            if counts[slug] >= least.get(slug, 1) and (
-                    slug == "overview" or f"page={slug}" in page.url):
-                break
+        if slug != "overview":  # the server takes the click, then renders the page
+            page.wait_for_function(f"() => location.search.includes('page={slug}')",
+                                   timeout=30_000)
+        settled(page)
+        page.locator("details.cqp-info").nth(least.get(slug, 1) - 1).wait_for(
+            state="attached", timeout=30_000)
+        counts[slug] = page.locator("details.cqp-info").count()
     # overview: 6 cards + 4 charts; vae: funnel, 3 rates, duration; data: its table
     assert counts["overview"] >= 10 and counts["vae"] >= 5, counts
     assert all(counts[slug] >= 1 for slug in SLUGS), counts
@@ -208,10 +209,7 @@ def test_every_chart_has_its_data_one_key_away(watched):
         watched.open(f"?page={slug}")
         page = watched.page
         summaries = page.locator("details.chart-data > summary")
-        for _ in range(60):
-            page.wait_for_timeout(500)
-            if summaries.count() >= wanted:
-                break
+        summaries.nth(wanted - 1).wait_for(state="attached", timeout=30_000)
         assert summaries.count() >= wanted, (slug, summaries.count())
         first = summaries.first
         assert first.evaluate("e => e.tabIndex") == 0
@@ -255,10 +253,8 @@ def test_registration_tables_show_every_column(watched, width):
                            ("referential", ".cqp-registrations")):
         watched.open(f"?page={slug}")
         tables = page.locator(selector)
-        for _ in range(60):
-            page.wait_for_timeout(500)
-            if tables.count():
-                break
+        tables.first.wait_for(state="attached", timeout=30_000)
+        settled(page)
         assert tables.count(), slug
         widths = tables.evaluate_all("els => els.map(e => [e.scrollWidth, e.clientWidth])")
         assert all(scroll <= client + 1 for scroll, client in widths), (slug, widths)
