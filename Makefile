@@ -70,9 +70,10 @@ notebooks: $(STAMP) system-deps
 	$(BIN)/python notebooks/build_notebooks.py
 
 # Each test file on one worker (--dist loadfile): a file's module fixtures (a served app, a
-# demo database, a report) are made once, not once per worker (about 2 minutes less).
+# demo database, a report) are made once, not once per worker (about 2 minutes less); the
+# longest files first (tests/conftest.py's LONGEST_FIRST, kept by --no-loadscope-reorder).
 test: $(STAMP) system-deps lint
-	$(BIN)/pytest -n 2 --dist loadfile $(PYTEST_ARGS)
+	$(BIN)/pytest -n 2 --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 # Screenshots of every page for the README, taken by the browser tests.
 screenshots: $(STAMP) system-deps

@@ -19,16 +19,21 @@ SHARED = ROOT.parent / "shared"
 WORKED = SHARED / "examples" / "worked"
 REFERENCE = SHARED / "data" / "reference"
 BACKENDS = ("duckdb", "sqlite", "postgresql")
-#: The slowest files (about two minutes each on two workers), handed out first: ``make test``
-#: gives each file to one worker (``--dist loadfile``) in collection order, and two of these
-#: coming last left one worker alone with them at the end.
-SLOWEST_FIRST = ("test_serve.py", "test_dashboards_browser.py", "test_secret.py",
-                 "test_notify.py")
+#: The test files, longest first (seconds on two workers, a clean-clone run of 2026-12-06),
+#: the ones not listed (a few seconds each) after them: ``make test`` gives each file to one
+#: worker (``--dist loadfile``) in this order (``--no-loadscope-reorder``: xdist would hand
+#: out the files with the most tests first), so that the last files handed out are short and
+#: the two workers end together.
+LONGEST_FIRST = ("test_dashboards_browser.py", "test_secret.py", "test_serve.py",
+                 "test_notify.py", "test_report.py", "test_loading.py", "test_bounds.py",
+                 "test_loading_safety.py", "test_live_pages.py", "test_insertion.py",
+                 "test_notebooks.py", "test_derived.py", "test_indicators_property.py",
+                 "test_access.py", "test_worked_example.py", "test_cli.py", "test_demo.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The slowest files first (:data:`SLOWEST_FIRST`); each file's tests keep their order."""
-    rank = {name: n for n, name in enumerate(SLOWEST_FIRST)}
+    """The longest files first (:data:`LONGEST_FIRST`); each file's tests keep their order."""
+    rank = {name: n for n, name in enumerate(LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
 
 
