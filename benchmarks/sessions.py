@@ -66,6 +66,7 @@ else:
             self.session = ClientSession(
                 websocket_url=websocket_url_for_server_url(base + "/app"))
             self.session.connect()
+            self.session.check_connection_errors()  # a refused one says why
             connection = self.session._connection
             reply = connection._send_message_wait_for_reply(
                 connection._protocol.create("PULL-DOC-REQ"))

@@ -171,7 +171,10 @@ def frozen() -> Iterator[None]:
         yield
 
 
-_READ_EVERY_PROPERTY = HasProps.query_properties_with_values
+#: Bokeh's own, kept on the class once (a reloaded module must not take the replacement for it).
+_READ_EVERY_PROPERTY = HasProps.__dict__.get("_cqp_read_every_property",
+                                             HasProps.query_properties_with_values)
+HasProps._cqp_read_every_property = _READ_EVERY_PROPERTY
 
 
 def _set_values_only(self: HasProps, query, *, include_defaults: bool = True,

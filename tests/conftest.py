@@ -95,26 +95,30 @@ def _template(kind: str, templates: dict[str, str], request, flavor: str = "head
     """The template of ``kind`` and ``flavor`` (a file, or a PostgreSQL database's name),
     made once: the head revision, the tests' HMAC key, then what ``fill`` writes."""
     key = f"{kind}:{flavor}"
-    if key not in templates:
+    if key not in templates:  # recorded once made: a failed fill leaves no half template
         if kind == "postgresql":
             server = request.getfixturevalue("postgres_server")
             name = f"{TEMPLATE}_{flavor}"
             admin = sa.create_engine(server.url(), isolation_level="AUTOCOMMIT")
             with admin.connect() as connection:
+                connection.execute(sa.text(f"DROP DATABASE IF EXISTS {name}"))
                 connection.execute(sa.text(f"CREATE DATABASE {name}"))
             admin.dispose()
             made = make_engine(server.url(name))
-            templates[key] = name
         else:
-            templates[key] = str(Path(templates["folder"]) / f"{flavor}.{kind}")
-            made = make_engine(f"{kind}:///{templates[key]}")
-        use_hmac_key(made)
-        if fill is not None:
-            fill(made)
-        if kind == "duckdb":  # the file alone holds everything: a copy is a database
-            with made.connect() as connection:
-                connection.exec_driver_sql("CHECKPOINT")
-        made.dispose()
+            name = str(Path(templates["folder"]) / f"{flavor}.{kind}")
+            Path(name).unlink(missing_ok=True)
+            made = make_engine(f"{kind}:///{name}")
+        try:
+            use_hmac_key(made)
+            if fill is not None:
+                fill(made)
+            if kind == "duckdb":  # the file alone holds everything: a copy is a database
+                with made.connect() as connection:
+                    connection.exec_driver_sql("CHECKPOINT")
+        finally:
+            made.dispose()
+        templates[key] = name
     return templates[key]
 
 

@@ -187,10 +187,14 @@ def test_every_figure_explains_itself_from_the_keyboard(watched):
     counts = {}
     least = {"overview": 10, "vae": 5}
     for title, slug in zip(PAGES, SLUGS, strict=True):
+        # the page shown until the click: its first explanation, gone once the next is drawn
+        shown = page.locator("details.cqp-info").first.element_handle() \
+            if slug != "overview" else None
         page.locator(".page-nav").get_by_role("button", name=title, exact=True).click()
-        if slug != "overview":  # the server takes the click, then renders the page
+        if shown is not None:  # the server takes the click, then BokehJS draws the page
             page.wait_for_function(f"() => location.search.includes('page={slug}')",
                                    timeout=30_000)
+            page.wait_for_function("e => !e.isConnected", arg=shown, timeout=30_000)
         settled(page)
         page.locator("details.cqp-info").nth(least.get(slug, 1) - 1).wait_for(
             state="attached", timeout=30_000)
