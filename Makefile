@@ -110,3 +110,5 @@ bench-secret: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+	find cqp_metrics dashboards tests benchmarks notebooks -name __pycache__ -type d -prune \
+	  -exec rm -rf {} +
