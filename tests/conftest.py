@@ -156,14 +156,8 @@ def demo_engine_of(backend: str, templates: dict[str, str], request, candidacies
     """An engine on a fresh database of ``backend`` holding the demo dataset of
     ``candidacies`` and ``seed`` (the product's generator): a copy of a template written
     once per session and worker, not at each test."""
-    from cqp_metrics import demo
-    from cqp_metrics.loading import write_dataset
-
-    def fill(engine: sa.Engine) -> None:
-        with engine.begin() as connection:
-            write_dataset(connection, demo.generate(candidacies, seed=seed), source="démo")
-
-    return copy_of_template(backend, templates, request, f"demo_{candidacies}_{seed}", fill)
+    return copy_of_template(backend, templates, request, f"demo_{candidacies}_{seed}",
+                            lambda engine: write_demo(engine, candidacies, seed))
 
 
 @pytest.fixture
@@ -177,15 +171,20 @@ def worked(engine):
 
 def demo_database(path: Path, candidacies: int, seed: int) -> str:
     """A DuckDB file holding the demo dataset (with the tests' HMAC key); its URL."""
+    engine = make_engine(f"duckdb:///{path}")
+    use_hmac_key(engine)
+    write_demo(engine, candidacies, seed)
+    engine.dispose()
+    return f"duckdb:///{path}"
+
+
+def write_demo(engine: sa.Engine, candidacies: int, seed: int) -> None:
+    """The demo dataset of ``candidacies`` and ``seed`` (the product's generator), written."""
     from cqp_metrics import demo
     from cqp_metrics.loading import write_dataset
 
-    engine = make_engine(f"duckdb:///{path}")
-    use_hmac_key(engine)
     with engine.begin() as connection:
         write_dataset(connection, demo.generate(candidacies, seed=seed), source="démo")
-    engine.dispose()
-    return f"duckdb:///{path}"
 
 
 #: An HMAC key for the tests that need record keys known in advance.

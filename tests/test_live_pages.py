@@ -303,7 +303,6 @@ def test_the_spinner_shows_only_over_a_redraw_that_computes_and_may_take_a_while
         pn.state.curdoc = None
 
 
-
 def test_a_redraw_goes_on_when_the_cache_cannot_be_looked_at(url, monkeypatch):
     """Whether the tables are computed already only decides the spinner: when that look
     fails (the data's version unreadable for a moment), the page is redrawn all the same,
