@@ -39,7 +39,7 @@ import sqlalchemy as sa
 from bokeh.document import Document
 from page_open import describe, warm_page
 
-from cqp_metrics import cache, demo, derived, query, schema
+from cqp_metrics import cache, cubes, demo, derived, query, schema
 from cqp_metrics.db import ensure_schema, make_engine
 from cqp_metrics.facts import RAW_FACTS
 from cqp_metrics.loading import write_dataset
@@ -134,15 +134,18 @@ class SqlClock:
 
 @contextlib.contextmanager
 def raw_facts() -> Iterator[None]:
-    """The query builder reading the raw tables (the reference before the derived layer)."""
-    saved = dict(query.FACTS)
+    """The query builder reading the raw tables (the reference before the derived layer and
+    its cubes)."""
+    saved, cells = dict(query.FACTS), dict(cubes.CUBES)
     query.FACTS.clear()
     query.FACTS.update(RAW_FACTS)
+    cubes.CUBES.clear()
     try:
         yield
     finally:
         query.FACTS.clear()
         query.FACTS.update(saved)
+        cubes.CUBES.update(cells)
 
 
 def page_times(url: str, repeat: int, raw: bool = False) -> dict[str, dict[str, list[float]]]:

@@ -17,7 +17,7 @@ import datetime as dt
 
 import sqlalchemy as sa
 
-from . import schema
+from . import cubes, schema
 from .facts import RAW_FACTS, FactSource
 
 #: Each fact's table and the column of its own that dates it (None: the candidacy's entry).
@@ -91,14 +91,15 @@ def ensure_current(connection: sa.Connection) -> bool:
     migrations have run, so that no migration depends on a later definition. True when
     rebuilt."""
     existing = set(sa.inspect(connection).get_table_names())
+    tables = [*(table for table, _ in TABLES.values()), *cubes.CUBES.values()]
     current = all(
         table.name in existing and list(connection.execute(sa.text(
             f'SELECT * FROM "{table.name}" WHERE 1 = 0')).keys())
         == [c.name for c in table.columns]
-        for table, _ in TABLES.values())
+        for table in tables)
     if current:
         return False
-    for table, _ in TABLES.values():
+    for table in tables:
         table.drop(connection, checkfirst=True)
         table.create(connection)
     refresh(connection)
@@ -122,13 +123,16 @@ def new_version(connection: sa.Connection, what: str) -> None:
 
 
 def rebuild(connection: sa.Connection, names: tuple[str, ...] | None = None) -> list[str]:
-    """Rebuild the derived tables only (the migration that creates them); the facts done."""
+    """Rebuild the derived tables only, each fact's cube with it (:mod:`cqp_metrics.cubes`);
+    the facts done."""
     rebuilt = [name for name in TABLES if names is None or name in names]
     for name in rebuilt:
         table, _ = TABLES[name]
         connection.execute(table.delete())
         connection.execute(table.insert().from_select([c.name for c in table.columns],
                                                       stored_order(name)))
+        if name in cubes.CUBES:
+            cubes.rebuild(connection, name, source(name))
     return rebuilt
 
 

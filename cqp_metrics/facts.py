@@ -209,12 +209,11 @@ def activity_fact() -> FactSource:
                                                       year_of(activity.c.activity_date))})
 
 
-def last_activity_year(activity: FactSource) -> sa.ScalarSelect:
+def last_activity_year(activity: sa.FromClause, year: sa.ColumnElement) -> sa.ScalarSelect:
     """The last year with an entry or a jury decision in the whole database, read from
-    ``activity`` (the activity fact's rows, raw or derived)."""
+    ``activity`` (the activity fact's rows, raw or derived, or its cube) and its ``year``."""
     # never correlated: the request reads the same rows
-    return sa.select(sa.func.max(year_of(activity.date))).select_from(
-        activity.from_).correlate(None).scalar_subquery()
+    return sa.select(sa.func.max(year)).select_from(activity).correlate(None).scalar_subquery()
 
 
 #: Each fact over the raw tables: what the derived layer (:mod:`cqp_metrics.derived`) is

@@ -100,6 +100,15 @@ class Indicator:
             context: SqlContext) -> Sql | None:
         return None
 
+    #: Whether its database columns come from a cube's cells (:meth:`cube_sql`) rather than
+    #: from the fact's rows (medians, estimates: not sums).
+    from_cells = False
+
+    def cube_sql(self, cube: FactSource) -> Sql | None:
+        """Its database columns over a cube's cells (:mod:`cqp_metrics.cubes`), when
+        :attr:`from_cells`."""
+        return None
+
     def columns(self) -> list[str]:
         return [self.name, *(self.name + s for s, _, _ in self.suffixes)]
 
@@ -235,6 +244,26 @@ class Count(Indicator):
             part.aggregates[column] = lambda rows: sa.func.coalesce(
                 sa.func.sum(rows.c[column]), 0) % KEYS
             part.fill[column] = 0
+        return part
+
+    #: A count's database columns come from a cube's cells (:mod:`cqp_metrics.cubes`): its
+    #: value and cell key are sums over rows (the key modulo 256), or it counts the distinct
+    #: values of a column each cell holds one of.
+    from_cells = True
+
+    def cube_sql(self, cube: FactSource) -> Sql:
+        """Its database columns over a cube's cells: the sums of the count and cell key each
+        cell holds for its rows; a distinct count as over rows (its column and condition
+        are among the cube's)."""
+        if self.distinct:
+            return self.sql(cube, [], None)
+        name, key = self.name, self.name + CELL_KEY
+        names = [name, *([key] if self.secret else [])]
+        part = Sql({n: cube.from_.c[n] for n in names}, {}, dict.fromkeys(names, 0))
+        part.aggregates[name] = lambda rows: sa.func.coalesce(sa.func.sum(rows.c[name]), 0)
+        if self.secret:
+            part.aggregates[key] = lambda rows: sa.func.coalesce(sa.func.sum(rows.c[key]),
+                                                                 0) % KEYS
         return part
 
     def compare(self, this, before) -> Change | None:

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from . import schema
+from . import cubes, schema
 from .derived import FACTS
 from .dialects import rules_for
 from .dimensions import DIMENSIONS, canonical
@@ -141,25 +141,40 @@ class IndicatorQuery:
 
 
 def fact_rows(name: str, query: IndicatorQuery,
-              columns: Callable[[FactSource, list[sa.ColumnElement]], dict]) -> sa.Subquery:
+              columns: Callable[[FactSource, list[sa.ColumnElement]], dict],
+              cube: bool = False) -> sa.Subquery:
     """The rows of one fact under the query's filters (years, ``until``, scope, ``where``):
-    a column ``k_<dim>`` per cut, then ``columns(fact, cut expressions)``."""
-    fact = FACTS[name]()
-    cand = fact.candidacy
+    a column ``k_<dim>`` per cut, then ``columns(fact, cut expressions)``. With ``cube``, the
+    cells of the fact's cube (:mod:`cqp_metrics.cubes`) under the same filters: ``fact`` is
+    then the cube, each dimension one of its columns."""
     link = None
     if "branch_code" in query.by:
         link = schema.certification_branch.alias("cb")
+    if cube:
+        table = cubes.CUBES[name]
+        fact = FactSource(table, table, table.c.year, {c.name: c for c in table.columns})
+
+        def dimension(d: str) -> sa.ColumnElement:
+            return link.c.branch_code if d == "branch_code" else table.c[d]
+        year = table.c.year
+    else:
+        fact = FACTS[name]()
+
+        def dimension(d: str) -> sa.ColumnElement:
+            return DIMENSIONS[d].expression(fact, link)
+        year = year_of(fact.date)
+    cand = fact.candidacy
     lo, hi = query.years
     if name == "activity":
         last_day = query.until or (12, 31)
         if "year" in query.by and last_day == (12, 31):  # stored with each row
             fact.columns["registered_at_end"] = fact.columns["registered_year_end"]
         else:
-            end_year = year_of(fact.date) if "year" in query.by else \
-                sa.literal(hi) if hi is not None else last_activity_year(fact)
+            end_year = year if "year" in query.by else \
+                sa.literal(hi) if hi is not None else last_activity_year(fact.from_, year)
             fact.columns["registered_at_end"] = registered_on_last_day(
                 cand.c.cqp_code, end_year, last_day)
-    dims = {d: DIMENSIONS[d].expression(fact, link) for d in query.by}
+    dims = {d: dimension(d) for d in query.by}
     row_columns = columns(fact, list(dims.values()))
     rows = sa.select(*(e.label(f"k_{d}") for d, e in dims.items()),
                      *(e.label(n) for n, e in row_columns.items()))
@@ -170,9 +185,9 @@ def fact_rows(name: str, query: IndicatorQuery,
         rows = rows.join(link, link.c.cqp_code == cand.c.cqp_code)
     conditions = []
     if lo is not None:
-        conditions.append(year_of(fact.date) >= lo)
+        conditions.append(year >= lo)
     if hi is not None:
-        conditions.append(year_of(fact.date) <= hi)
+        conditions.append(year <= hi)
     if query.until is not None:
         conditions.append(on_or_before(fact.date, *query.until))
     branches = query.allowed_branches()
@@ -184,7 +199,7 @@ def fact_rows(name: str, query: IndicatorQuery,
     for dim, values in query.where:
         if dim == "branch_code":
             continue
-        expression = DIMENSIONS[dim].expression(fact, link)
+        expression = dimension(dim)
         present = [v for v in values if v is not None]
         condition = expression.in_(present) if present else sa.false()
         if len(present) < len(values):
@@ -208,23 +223,27 @@ def facts_of(query: IndicatorQuery) -> list[str]:
 
 def _fact_select(name: str, indicators: Sequence[Indicator], query: IndicatorQuery,
                  context: SqlContext, presence_column: bool = False,
-                 sets: Sequence[tuple[str, ...]] | None = None,
+                 sets: Sequence[tuple[str, ...]] | None = None, cube: bool = False,
                  ) -> tuple[sa.Select, dict[str, object]]:
     """The fact's rows under the filters, grouped by the cuts, with each indicator's
     aggregates (and the count of its rows with ``presence_column``); and the value of each
     column for a group without rows. With ``sets``, grouped by each of these sets of
     ``query.by`` at once (``GROUPING SETS``), each row saying its set in
-    :data:`GROUPING_COLUMN`."""
+    :data:`GROUPING_COLUMN`. With ``cube``, the cells of the fact's cube instead of its
+    rows (additive indicators only)."""
     parts: list[Sql] = []
 
     def columns(fact: FactSource, partition: list[sa.ColumnElement]) -> dict:
         out: dict[str, sa.ColumnElement] = {}
         for indicator in indicators:
-            parts.append(indicator.sql(fact, partition, context))
+            parts.append(indicator.cube_sql(fact) if cube else
+                         indicator.sql(fact, partition, context))
             out.update(parts[-1].rows)
+        if cube and presence_column:
+            out[cubes.ROWS] = fact.from_.c[cubes.ROWS]
         return out
 
-    rows = fact_rows(name, query, columns)
+    rows = fact_rows(name, query, columns, cube)
     cuts = [rows.c[f"k_{d}"] for d in query.by]
     keys = [cut.label(d) for cut, d in zip(cuts, query.by, strict=True)]
     if sets is not None:
@@ -235,7 +254,8 @@ def _fact_select(name: str, indicators: Sequence[Indicator], query: IndicatorQue
             aggregates.append(aggregate(rows).label(column))
         fill.update(part.fill)
     if presence_column:
-        aggregates.append(sa.func.count().label(rows_column(name)))
+        present = sa.func.sum(rows.c[cubes.ROWS]) if cube else sa.func.count()
+        aggregates.append(present.label(rows_column(name)))
         fill[rows_column(name)] = 0
     select = sa.select(*keys, *aggregates).select_from(rows)
     if sets is not None:
@@ -326,15 +346,32 @@ def _by_fact(query: IndicatorQuery) -> dict[str, list[Indicator]]:
     return by_fact
 
 
+def _reads_of(query: IndicatorQuery) -> list[tuple[str, str, list[Indicator], bool]]:
+    """What a select reads, each in its CTE: (its name, the fact, the indicators, whether
+    from the fact's cube). A fact's counts that are sums come from its cube where the cube
+    serves the request (:func:`cqp_metrics.cubes.serves`), its other indicators from its
+    rows; the first read of a fact carries its presence column."""
+    reads = []
+    for fact, indicators in _by_fact(query).items():
+        summed = [i for i in indicators if i.from_cells] if cubes.serves(fact, query) else []
+        rest = [i for i in indicators if i not in summed]
+        if summed:
+            reads.append((f"f_{fact}", fact, summed, True))
+        if rest:
+            reads.append((f"f_{fact}_rows" if summed else f"f_{fact}", fact, rest, False))
+    return reads
+
+
 def _joined(query: IndicatorQuery, dialect: str, presence: bool,
             sets: list[tuple[str, ...]] | None) -> sa.Select:
     """Each fact's grouped rows in its CTE, joined on the union of their keys."""
     context = SqlContext(rules_for(dialect), query.data_until)
     ctes, fills = {}, {}
-    for fact, indicators in _by_fact(query).items():
-        select, fill = _fact_select(fact, indicators, query, context, presence, sets)
-        ctes[fact] = select.cte(f"f_{fact}")
-        fills.update({column: (fact, value) for column, value in fill.items()})
+    for cte, fact, indicators, cube in _reads_of(query):
+        select, fill = _fact_select(fact, indicators, query, context,
+                                    presence and cte == f"f_{fact}", sets, cube)
+        ctes[cte] = select.cte(cte)
+        fills.update({column: (cte, value) for column, value in fill.items()})
     columns = list(fills)
     if not query.by:
         first, *rest = ctes.values()

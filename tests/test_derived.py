@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import command
 from typer.testing import CliRunner
 
-from cqp_metrics import db, demo, derived, dialects, schema
+from cqp_metrics import cubes, db, demo, derived, dialects, schema
 from cqp_metrics.cli import app
 from cqp_metrics.loading import write_dataset
 
@@ -47,7 +47,8 @@ def _with(statement: str) -> bool:
 
 
 def assert_exact(engine: sa.Engine) -> dict[str, int]:
-    """Every derived table equals its fact computed from the raw tables; its row counts."""
+    """Every derived table equals its fact computed from the raw tables, and each cube its
+    fact's cells (test_cubes checks what the cells hold); its row counts."""
     sizes = {}
     with engine.connect() as connection:
         for name, (table, _) in derived.TABLES.items():
@@ -55,6 +56,10 @@ def assert_exact(engine: sa.Engine) -> dict[str, int]:
             expected = _rows(connection, derived.select_raw(name))
             assert stored == expected, name
             sizes[name] = len(stored)
+        for name, cube in cubes.CUBES.items():
+            cells = _rows(connection, cubes.select_cells(name, derived.source(name)))
+            assert _rows(connection, sa.select(cube)) == cells, cube.name
+            assert bool(cells) == bool(sizes[name]), cube.name
     return sizes
 
 

@@ -1,0 +1,121 @@
+"""Aggregates kept at load: each fact's counts summed by every dimension (its cube).
+
+A count (:class:`cqp_metrics.kinds.Count`) and its cell key are sums over the fact's rows
+(the key modulo 256): summed over a group of cells, a cell holding them for its rows gives
+the same published figure as the rows themselves, so a request reads a fact's cube (some
+100,000 cells for 1,000,000 candidacies) instead of its rows. A cube has a cell per
+combination of the year and every dimension that cuts the fact, except the training
+provider (twice as many cells) and the branch (a CQP's branches are joined when asked,
+as for the rows). A count of distinct CQPs reads the cells as it reads rows: each cell is
+one CQP's. Medians and Kaplan–Meier estimates are not sums: they still read the rows
+(:func:`cqp_metrics.query.build_select` reads both in one select).
+
+Each cube is rebuilt with its fact (:func:`cqp_metrics.derived.rebuild`), in the same
+transaction; a new indicator of an existing kind adds its columns to the cube's table, which
+:func:`cqp_metrics.derived.ensure_current` then makes again.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from . import schema
+from .dimensions import DIMENSIONS
+from .facts import FactSource
+from .kinds import Count, SqlContext
+from .registry import REGISTRY
+from .secret import CELL_KEY
+
+#: The column of a cube counting its cell's rows (a cell exists only where there are rows).
+ROWS = "n_rows"
+#: Dimensions no cube carries: the branch (joined through the CQP when asked) and the
+#: training provider (a request cut or filtered by it reads the rows).
+LEFT_OUT = ("branch_code", "provider_id")
+_TYPES = {"year": sa.Integer(), "age_band": sa.String(8)}
+
+
+def dimensions_of(fact: str) -> tuple[str, ...]:
+    """The dimensions a fact's cube is grouped by."""
+    return tuple(d for d, dim in DIMENSIONS.items()
+                 if d not in LEFT_OUT and (dim.facts is None or fact in dim.facts))
+
+
+#: A fact's own columns its cube keeps as they are, one value per cell (they depend only
+#: on the cell's dimensions): what its distinct counts' conditions read.
+KEPT = {"activity": ("registered_year_end",)}
+
+
+def counts_of(fact: str) -> list[Count]:
+    """The fact's indicators a cube answers (:attr:`cqp_metrics.kinds.Indicator.from_cells`)."""
+    return [e for e in REGISTRY if e.fact == fact and e.from_cells]
+
+
+def _summed(fact: str) -> list[Count]:
+    """The counts whose values a cube's cells hold (the others count distinct values)."""
+    return [c for c in counts_of(fact) if not c.distinct]
+
+
+def _table(fact: str, facts: sa.Table) -> sa.Table:
+    columns = [sa.Column(d, _TYPES.get(d) or facts.c[d].type)
+               for d in (*dimensions_of(fact), *KEPT.get(fact, ()))]
+    columns.append(sa.Column(ROWS, sa.Integer, nullable=False))
+    for count in counts_of(fact):
+        if count.distinct:
+            assert count.distinct in (c.name for c in columns), count.name
+            continue
+        columns.append(sa.Column(count.name, sa.Integer, nullable=False))
+        if count.secret:
+            columns.append(sa.Column(count.name + CELL_KEY, sa.SmallInteger, nullable=False,
+                                     doc="the cell's key: its rows' record keys, mod 256"))
+    return sa.Table(f"cube_{fact}", schema.metadata, *columns,
+                    info={"derived": True, "cube": fact})
+
+
+_FACT_TABLES = {"candidacy": schema.fact_candidacy, "jury": schema.fact_jury,
+                "first_partial": schema.fact_first_partial,
+                "first_jury": schema.fact_first_jury, "block_result": schema.fact_block_result,
+                "activity": schema.fact_activity, "holder": schema.fact_holder,
+                "insertion": schema.fact_insertion}
+#: Each fact with counts that are sums, and its cube's table; a request reads a cube only
+#: through this mapping (the benchmarks' reference empties it to read the rows).
+CUBES: dict[str, sa.Table] = {fact: _table(fact, table) for fact, table in _FACT_TABLES.items()
+                              if counts_of(fact)}
+
+
+def serves(fact: str, query) -> bool:
+    """Whether the cube of ``fact`` can answer ``query``'s counts on it: it has one, and the
+    request's cuts and filters are among its dimensions (or the branch), with no ``until``
+    (a day within the year: the cells are whole years)."""
+    if fact not in CUBES or query.until is not None:
+        return False
+    held = {*dimensions_of(fact), "branch_code"}
+    return all(d in held for d in (*query.by, *(d for d, _ in query.where)))
+
+
+def select_cells(fact: str, source: FactSource) -> sa.Select:
+    """The cells of the cube of ``fact`` from its rows (``source``), in its table's columns:
+    each summed count as its kind computes it, grouped by every dimension of the cube and
+    the columns it keeps."""
+    dims = {d: DIMENSIONS[d].expression(source, None) for d in dimensions_of(fact)}
+    dims.update({c: source[c] for c in KEPT.get(fact, ())})
+    parts = [count.sql(source, [], SqlContext(None)) for count in _summed(fact)]
+    rows = sa.select(*(e.label(f"k_{d}") for d, e in dims.items()),
+                     *(e.label(n) for part in parts for n, e in part.rows.items()))
+    rows = rows.select_from(source.from_).subquery("r")
+    cuts = [rows.c[f"k_{d}"] for d in dims]
+    aggregates = {ROWS: sa.func.count()}
+    for part in parts:
+        aggregates.update({n: aggregate(rows) for n, aggregate in part.aggregates.items()})
+    values = {**{d: cut for d, cut in zip(dims, cuts, strict=True)}, **aggregates}
+    table = CUBES[fact]
+    return (sa.select(*(values[c.name].label(c.name) for c in table.columns))
+            .group_by(*cuts).order_by(rows.c.k_cqp_code))
+
+
+def rebuild(connection: sa.Connection, fact: str, source: FactSource) -> None:
+    """Make the cube of ``fact`` again from its rows, in the caller's transaction (ordered
+    by CQP, as the facts are: DuckDB skips the row groups a CQP filter excludes)."""
+    table = CUBES[fact]
+    connection.execute(table.delete())
+    connection.execute(table.insert().from_select([c.name for c in table.columns],
+                                                  select_cells(fact, source)))
