@@ -9,9 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from test_derived import statements
+from alembic import command
+from test_derived import assert_exact, statements
 
-from cqp_metrics import api, cache, cubes, schema
+from cqp_metrics import api, cache, cubes, db, demo, schema
+from cqp_metrics.loading import write_dataset
 from cqp_metrics.query import IndicatorQuery, build_select
 
 from conftest import demo_engine_of
@@ -112,3 +114,21 @@ def test_counts_read_cells_and_medians_read_rows_in_one_select():
     with rows_only():
         text = str(build_select(query, "postgresql").compile(dialect=dialect))
     assert "cube_" not in text
+
+
+def test_a_database_of_the_previous_release_gets_its_cubes_when_opened(engine):
+    """At 0011 (the release before the cubes) with its data: opened by a command, it is
+    upgraded and its cubes made from the facts there."""
+    with engine.begin() as connection:
+        write_dataset(connection, demo.generate(300, seed=5), source="test")
+    with engine.begin() as connection:
+        command.downgrade(db._alembic_config(connection), "0011")
+    with engine.connect() as connection:
+        assert not any(sa.inspect(connection).has_table(t.name) for t in cubes.CUBES.values())
+        assert sa.inspect(connection).has_table("fact_candidacy")
+    db.ensure_schema(engine)
+    assert db.current_revision(engine) == db.head_revision()
+    assert_exact(engine)
+    with engine.connect() as connection:
+        assert connection.execute(sa.select(sa.func.sum(
+            cubes.CUBES["candidacy"].c.n_rows))).scalar_one() == 300
