@@ -230,7 +230,7 @@ def _fact_select(name: str, indicators: Sequence[Indicator], query: IndicatorQue
     column for a group without rows. With ``sets``, grouped by each of these sets of
     ``query.by`` at once (``GROUPING SETS``), each row saying its set in
     :data:`GROUPING_COLUMN`. With ``cube``, the cells of the fact's cube instead of its
-    rows (additive indicators only)."""
+    rows (for indicators :attr:`~cqp_metrics.kinds.Indicator.from_cells` only)."""
     parts: list[Sql] = []
 
     def columns(fact: FactSource, partition: list[sa.ColumnElement]) -> dict:
@@ -348,9 +348,9 @@ def _by_fact(query: IndicatorQuery) -> dict[str, list[Indicator]]:
 
 def _reads_of(query: IndicatorQuery) -> list[tuple[str, str, list[Indicator], bool]]:
     """What a select reads, each in its CTE: (its name, the fact, the indicators, whether
-    from the fact's cube). A fact's counts that are sums come from its cube where the cube
-    serves the request (:func:`cqp_metrics.cubes.serves`), its other indicators from its
-    rows; the first read of a fact carries its presence column."""
+    from the fact's cube). A fact's counts come from its cube where the cube serves the
+    request (:func:`cqp_metrics.cubes.serves`), its medians and estimates from its rows;
+    the first read of a fact carries its presence column."""
     reads = []
     for fact, indicators in _by_fact(query).items():
         summed = [i for i in indicators if i.from_cells] if cubes.serves(fact, query) else []
