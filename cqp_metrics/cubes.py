@@ -11,13 +11,19 @@ one CQP's. Medians and Kaplan–Meier estimates are not sums: they still read th
 (:func:`cqp_metrics.query.build_select` reads both in one select).
 
 Each cube is rebuilt with its fact (:func:`cqp_metrics.derived.rebuild`), in the same
-transaction; a new indicator of an existing kind adds its columns to the cube's table, which
-:func:`cqp_metrics.derived.ensure_current` then makes again.
+transaction, and records what it was built by (:func:`fingerprint`, in ``cube_definition``):
+a release that counts differently (a new count, another condition, another dimension or
+age band) finds the cubes stale, refuses to read them (``check_schema``: « lancez
+cqp-metrics db upgrade ») and makes them again at the next upgrade or load
+(:func:`cqp_metrics.derived.ensure_current`), so the same people never read two figures.
 """
 
 from __future__ import annotations
 
+import hashlib
+
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from . import schema
 from .dimensions import DIMENSIONS
@@ -46,8 +52,8 @@ KEPT = {"activity": ("registered_year_end",)}
 
 
 def counts_of(fact: str) -> list[Count]:
-    """The fact's indicators a cube answers (:attr:`cqp_metrics.kinds.Indicator.from_cells`)."""
-    return [e for e in REGISTRY if e.fact == fact and e.from_cells]
+    """The fact's indicators a cube answers (:attr:`cqp_metrics.kinds.Indicator.in_cube`)."""
+    return [e for e in REGISTRY if e.fact == fact and e.in_cube]
 
 
 def _summed(fact: str) -> list[Count]:
@@ -112,10 +118,27 @@ def select_cells(fact: str, source: FactSource) -> sa.Select:
             .group_by(*cuts).order_by(rows.c.k_cqp_code))
 
 
+_FINGERPRINTS: dict[str, str] = {}
+
+
+def fingerprint(fact: str, source: FactSource) -> str:
+    """What the cube of ``fact`` is built by, in this release: a digest of the SQL of
+    :func:`select_cells` and its values (computed once per process)."""
+    if fact not in _FINGERPRINTS:
+        compiled = select_cells(fact, source).compile(dialect=postgresql.dialect())
+        text = f"{compiled}\n{sorted(compiled.params.items())!r}"
+        _FINGERPRINTS[fact] = hashlib.sha256(text.encode()).hexdigest()
+    return _FINGERPRINTS[fact]
+
+
 def rebuild(connection: sa.Connection, fact: str, source: FactSource) -> None:
     """Make the cube of ``fact`` again from its rows, in the caller's transaction (ordered
-    by CQP, as the facts are: DuckDB skips the row groups a CQP filter excludes)."""
-    table = CUBES[fact]
+    by CQP, as the facts are: DuckDB skips the row groups a CQP filter excludes), and record
+    what it was built by."""
+    table, built = CUBES[fact], schema.cube_definition
     connection.execute(table.delete())
     connection.execute(table.insert().from_select([c.name for c in table.columns],
                                                   select_cells(fact, source)))
+    connection.execute(built.delete().where(built.c.cube == table.name))
+    connection.execute(built.insert().values(cube=table.name,
+                                             fingerprint=fingerprint(fact, source)))

@@ -314,9 +314,15 @@ def head_revision() -> str:
 
 
 def ensure_schema(engine: sa.Engine) -> None:
-    """Create or upgrade the schema when it is not at the head revision."""
-    if current_revision(engine) != head_revision():
+    """Create or upgrade the schema when it is not at the head revision, or its cubes not
+    at this release's definition (:func:`cqp_metrics.derived.cubes_current`)."""
+    if current_revision(engine) != head_revision() or not _cubes_current(engine):
         upgrade(engine)
+
+
+def _cubes_current(engine: sa.Engine) -> bool:
+    with engine.connect() as connection:
+        return derived.cubes_current(connection)
 
 
 def check_schema(engine: sa.Engine) -> None:
@@ -331,3 +337,6 @@ def check_schema(engine: sa.Engine) -> None:
     if revision != head_revision():
         raise DatabaseError(f"Le schéma de la base ({revision}) n'est pas à jour : lancez "
                             "« cqp-metrics db upgrade ».")
+    if not _cubes_current(engine):
+        raise DatabaseError("Les agrégats de la base (cubes) ont été faits par une autre "
+                            "version du logiciel : lancez « cqp-metrics db upgrade ».")

@@ -96,7 +96,7 @@ def ensure_current(connection: sa.Connection) -> bool:
         table.name in existing and list(connection.execute(sa.text(
             f'SELECT * FROM "{table.name}" WHERE 1 = 0')).keys())
         == [c.name for c in table.columns]
-        for table in tables)
+        for table in tables) and cubes_current(connection)
     if current:
         return False
     for table in tables:
@@ -104,6 +104,15 @@ def ensure_current(connection: sa.Connection) -> bool:
         table.create(connection)
     refresh(connection)
     return True
+
+
+def cubes_current(connection: sa.Connection) -> bool:
+    """Whether every cube was built by this release's definition (:func:`cqp_metrics.cubes.
+    fingerprint`): else a request would read counts another definition made."""
+    built = schema.cube_definition
+    stored = dict(connection.execute(sa.select(built.c.cube, built.c.fingerprint)).all())
+    return all(stored.get(table.name) == cubes.fingerprint(fact, source(fact))
+               for fact, table in cubes.CUBES.items())
 
 
 def refresh(connection: sa.Connection, names: tuple[str, ...] | None = None) -> None:

@@ -102,11 +102,11 @@ class Indicator:
 
     #: Whether its database columns come from a cube's cells (:meth:`cube_sql`) rather than
     #: from the fact's rows (medians, estimates: not sums).
-    from_cells = False
+    in_cube = False
 
     def cube_sql(self, cube: FactSource) -> Sql | None:
         """Its database columns over a cube's cells (:mod:`cqp_metrics.cubes`), when
-        :attr:`from_cells`."""
+        :attr:`in_cube`."""
         return None
 
     def columns(self) -> list[str]:
@@ -249,7 +249,7 @@ class Count(Indicator):
     #: A count's database columns come from a cube's cells (:mod:`cqp_metrics.cubes`): its
     #: value and cell key are sums over rows (the key modulo 256), or it counts the distinct
     #: values of a column each cell holds one of.
-    from_cells = True
+    in_cube = True
 
     def cube_sql(self, cube: FactSource) -> Sql:
         """Its database columns over a cube's cells: the sums of the count and cell key each

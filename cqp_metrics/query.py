@@ -230,7 +230,7 @@ def _fact_select(name: str, indicators: Sequence[Indicator], query: IndicatorQue
     column for a group without rows. With ``sets``, grouped by each of these sets of
     ``query.by`` at once (``GROUPING SETS``), each row saying its set in
     :data:`GROUPING_COLUMN`. With ``cube``, the cells of the fact's cube instead of its
-    rows (for indicators :attr:`~cqp_metrics.kinds.Indicator.from_cells` only)."""
+    rows (for indicators :attr:`~cqp_metrics.kinds.Indicator.in_cube` only)."""
     parts: list[Sql] = []
 
     def columns(fact: FactSource, partition: list[sa.ColumnElement]) -> dict:
@@ -353,7 +353,7 @@ def _reads_of(query: IndicatorQuery) -> list[tuple[str, str, list[Indicator], bo
     the first read of a fact carries its presence column."""
     reads = []
     for fact, indicators in _by_fact(query).items():
-        summed = [i for i in indicators if i.from_cells] if cubes.serves(fact, query) else []
+        summed = [i for i in indicators if i.in_cube] if cubes.serves(fact, query) else []
         rest = [i for i in indicators if i not in summed]
         if summed:
             reads.append((f"f_{fact}", fact, summed, True))

@@ -327,6 +327,14 @@ fact_refresh = sa.Table(
     sa.Column("facts", sa.Text, nullable=False, doc="the facts rebuilt, joined by ,"),
 )
 
+cube_definition = sa.Table(
+    "cube_definition",
+    metadata,
+    sa.Column("cube", sa.String(64), primary_key=True, doc="cube_candidacy, cube_jury…"),
+    sa.Column("fingerprint", sa.String(64), nullable=False,
+              doc="SHA-256 of the SQL that built it (cqp_metrics.cubes.fingerprint)"),
+)
+
 #: Tables in the order they are written (parents before children).
 WRITE_ORDER = (branch, certification, certification_branch, registration, block, candidacy,
                jury, block_result, insertion_response)

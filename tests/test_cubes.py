@@ -4,6 +4,7 @@ table from them as from the rows, on the three backends."""
 from __future__ import annotations
 
 import contextlib
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -12,18 +13,27 @@ import sqlalchemy as sa
 from alembic import command
 from test_derived import assert_exact, statements
 
-from cqp_metrics import api, cache, cubes, db, demo, schema
-from cqp_metrics.dimensions import DIMENSIONS
+from cqp_metrics import api, cache, cubes, db, demo, derived, dialects, schema
 from cqp_metrics.loading import write_dataset
+from cqp_metrics.period import data_cut
 from cqp_metrics.query import IndicatorQuery, build_select
-from cqp_metrics.registry import REGISTRY
 
 from conftest import demo_engine_of
 
 
 @pytest.fixture
 def demo_engine(backend, templates, request):
-    engine = demo_engine_of(backend, templates, request, 3000, seed=7)  # test_secret's
+    """test_secret's demo (a CQPI in two branches), with missing values where the demo has
+    none: some candidacies without a region, others without a birth year (no age band)."""
+    engine = demo_engine_of(backend, templates, request, 3000, seed=7)
+    cand = schema.candidacy
+    with engine.begin() as connection:
+        ids = connection.execute(sa.select(cand.c.candidacy_id).order_by(
+            cand.c.candidacy_id)).scalars().all()
+        for column, chosen in (("region_code", ids[::41]), ("birth_year", ids[7::37])):
+            connection.execute(cand.update().where(cand.c.candidacy_id.in_(chosen))
+                               .values({column: None}))
+        derived.refresh(connection)
     yield engine
     engine.dispose()
 
@@ -72,8 +82,8 @@ def test_the_candidacy_cube_holds_its_rows_counts_and_keys(demo_engine):
 
 
 #: Each path of the query builder once: no cut; the branch joined, and filtered; a filter
-#: with a missing value; a scope; a fact's own dimension; page-like grouped selects with
-#: their margins; and what the cubes do not hold (a day within the year, the provider).
+#: with a missing value; a scope; a fact's own dimension; two cuts; and what the cubes do
+#: not hold (a day within the year, the provider).
 REQUESTS = [
     {},
     {"by": ["branch_code", "year"], "where": {"funding": "cpf"}},
@@ -82,37 +92,80 @@ REQUESTS = [
     {"by": ["year"], "scope": ["0016"], "where": {"pathway": "vae"}},
     {"by": ["block_code"]},
     {"by": ["contract"], "where": {"sex": "F"}},
-    {"by": ["year", "pathway"], "totals": True},
+    {"by": ["year", "pathway"]},
     {"by": ["year"], "until": (9, 30)},
     {"by": ["provider_id"]},
 ]
 
 
-def _counts_for(request_: dict) -> list[str]:
-    """Every count a cube holds that the request's dimensions cut (the rates are derived
-    from them in Python, the same way whichever select read them)."""
-    dims = [DIMENSIONS[d] for d in (*request_.get("by", ()), *request_.get("where", {}))]
-    return [e.name for e in REGISTRY if e.from_cells
-            and all(d.facts is None or e.fact in d.facts for d in dims)]
+def _both_ways(engine: sa.Engine, read) -> tuple:
+    """``read(connection)`` from the cubes, then from the rows only; and whether each way
+    read a cube."""
+    answers, cubes_read = [], []
+    for context in (contextlib.nullcontext, rows_only):
+        cache.clear()
+        with context(), statements(engine, lambda s: "cube_" in s) as read_cubes, \
+                engine.connect() as connection:
+            answers.append(read(connection))
+        cubes_read.append(bool(read_cubes))
+    cache.clear()
+    return (*answers, *cubes_read)
 
 
-def test_every_kind_of_request_reads_the_same_from_the_cubes_as_from_the_rows(demo_engine):
-    """Published values and secret alike, with the grouped selects of a page and alone;
-    the requests cut or filtered by what the cubes do not hold read the rows."""
+def test_the_database_s_columns_are_the_same_from_cubes_and_rows(demo_engine):
+    """Every indicator's database columns, exact (counts and cell keys before the secret;
+    medians and Kaplan–Meier's sums read from the rows in the same select), group by
+    group, with the presence columns that cut narrower requests out of it."""
     for request_ in REQUESTS:
-        request_ = {"names": _counts_for(request_), **request_}
-        cache.clear()
-        with statements(demo_engine, lambda s: "cube_" in s) as read_cubes:
-            from_cells = api.indicators(demo_engine, **request_)
-        with rows_only(), statements(demo_engine, lambda s: "cube_" in s) as none:
-            cache.clear()
-            from_rows = api.indicators(demo_engine, **request_)
-        cache.clear()
-        pd.testing.assert_frame_equal(from_cells, from_rows, obj=str(request_))
-        assert not none
+        query = IndicatorQuery.make(None, request_.get("by", ()), request_.get("where"),
+                                    request_.get("years"), request_.get("scope"),
+                                    request_.get("until"))
+
+        def read(connection, query=query):
+            dialects.prepare(connection)
+            asked = replace(query, data_until=data_cut(connection))
+            frame = api._values(connection, asked, presence=True)
+            return frame.sort_values(list(query.by)).reset_index(drop=True) if query.by \
+                else frame
+
+        cells, rows, read_cells, read_rows = _both_ways(demo_engine, read)
+        assert len(cells) and not read_rows, request_
+        # the same columns (a fact's cube and rows each in its CTE: not in the same order,
+        # which nothing reads: the tables are cut out and published by name)
+        assert sorted(cells.columns) == sorted(rows.columns), request_
+        pd.testing.assert_frame_equal(cells, rows[cells.columns], obj=str(request_))
         # a day within the year and the training provider are not in the cubes
-        cells = "until" not in request_ and "provider_id" not in request_.get("by", [])
-        assert bool(read_cubes) == cells, request_
+        assert read_cells == ("until" not in request_ and "provider_id" not in query.by)
+
+
+@pytest.mark.parametrize("request_", [
+    {"by": ["year", "pathway"], "totals": True},
+    {"by": ["branch_code", "year"], "where": {"region_code": ["11", None]}, "changes": True},
+], ids=str)
+def test_published_tables_are_the_same_from_cubes_and_rows(demo_engine, request_):
+    """The tables people read (the secret, rates, intervals, changes, totals' margins read
+    with the grouped selects of a page)."""
+    cells, rows, read_cells, _ = _both_ways(
+        demo_engine, lambda connection: api.indicators(demo_engine, **request_))
+    pd.testing.assert_frame_equal(cells, rows)
+    assert read_cells
+
+
+def test_cubes_of_another_definition_are_refused_then_made_again(demo_engine):
+    """A release that counts differently (here: the recorded definition changed, and a
+    cell changed with it) does not read the cubes (one message) and makes them again when
+    a command writes to the database."""
+    built = schema.cube_definition
+    with demo_engine.begin() as connection:
+        connection.execute(built.update().where(built.c.cube == "cube_jury")
+                           .values(fingerprint="an earlier definition"))
+        table = cubes.CUBES["jury"]
+        connection.execute(table.update().values({"full": table.c["full"] + 1}))
+    with pytest.raises(db.DatabaseError, match="cqp-metrics db upgrade"):
+        db.check_schema(demo_engine)
+    db.ensure_schema(demo_engine)
+    db.check_schema(demo_engine)
+    assert_exact(demo_engine)
 
 
 def test_counts_read_cells_and_medians_read_rows_in_one_select():
@@ -128,9 +181,10 @@ def test_counts_read_cells_and_medians_read_rows_in_one_select():
     assert "cube_" not in text
 
 
-def test_a_database_of_the_previous_release_gets_its_cubes_when_opened(engine):
-    """At 0011 (the release before the cubes) with its data: opened by a command, it is
-    upgraded and its cubes made from the facts there."""
+def test_a_database_of_the_previous_release_gets_its_cubes_when_written_to(engine):
+    """At 0011 (the release before the cubes) with its data: a command that writes to it
+    (here its first step, :func:`db.ensure_schema`) upgrades it and makes its cubes from
+    the facts there."""
     with engine.begin() as connection:
         write_dataset(connection, demo.generate(300, seed=5), source="test")
     with engine.begin() as connection:
