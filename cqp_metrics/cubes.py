@@ -119,6 +119,7 @@ def select_cells(fact: str, source: FactSource) -> sa.Select:
 
 
 _FINGERPRINTS: dict[str, str] = {}
+_INSERTS: dict[str, sa.Insert] = {}
 
 
 def fingerprint(fact: str, source: FactSource) -> str:
@@ -132,13 +133,15 @@ def fingerprint(fact: str, source: FactSource) -> str:
 
 
 def rebuild(connection: sa.Connection, fact: str, source: FactSource) -> None:
-    """Make the cube of ``fact`` again from its rows, in the caller's transaction (ordered
-    by CQP, as the facts are: DuckDB skips the row groups a CQP filter excludes), and record
-    what it was built by."""
+    """Make the cube of ``fact`` again from its rows (``source``: the derived fact, the same
+    at every call), in the caller's transaction (ordered by CQP, as the facts are: DuckDB
+    skips the row groups a CQP filter excludes), and record what it was built by."""
     table, built = CUBES[fact], schema.cube_definition
+    if fact not in _INSERTS:  # made once per process (a load rebuilds every cube)
+        _INSERTS[fact] = table.insert().from_select([c.name for c in table.columns],
+                                                    select_cells(fact, source))
     connection.execute(table.delete())
-    connection.execute(table.insert().from_select([c.name for c in table.columns],
-                                                  select_cells(fact, source)))
+    connection.execute(_INSERTS[fact])
     connection.execute(built.delete().where(built.c.cube == table.name))
     connection.execute(built.insert().values(cube=table.name,
                                              fingerprint=fingerprint(fact, source)))

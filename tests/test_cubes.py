@@ -18,14 +18,13 @@ from cqp_metrics.loading import write_dataset
 from cqp_metrics.period import data_cut
 from cqp_metrics.query import IndicatorQuery, build_select
 
-from conftest import demo_engine_of
+from conftest import copy_of_template, write_demo
 
 
-@pytest.fixture
-def demo_engine(backend, templates, request):
+def _with_missing_values(engine: sa.Engine) -> None:
     """test_secret's demo (a CQPI in two branches), with missing values where the demo has
     none: some candidacies without a region, others without a birth year (no age band)."""
-    engine = demo_engine_of(backend, templates, request, 3000, seed=7)
+    write_demo(engine, 3000, 7)
     cand = schema.candidacy
     with engine.begin() as connection:
         ids = connection.execute(sa.select(cand.c.candidacy_id).order_by(
@@ -34,6 +33,12 @@ def demo_engine(backend, templates, request):
             connection.execute(cand.update().where(cand.c.candidacy_id.in_(chosen))
                                .values({column: None}))
         derived.refresh(connection)
+
+
+@pytest.fixture
+def demo_engine(backend, templates, request):
+    """A copy of :func:`_with_missing_values`'s database (made once per session and worker)."""
+    engine = copy_of_template(backend, templates, request, "demo_cubes", _with_missing_values)
     yield engine
     engine.dispose()
 
