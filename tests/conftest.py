@@ -27,8 +27,9 @@ BACKENDS = ("duckdb", "sqlite", "postgresql")
 LONGEST_FIRST = ("test_dashboards_browser.py", "test_secret.py", "test_serve.py",
                  "test_notify.py", "test_report.py", "test_loading.py", "test_bounds.py",
                  "test_loading_safety.py", "test_live_pages.py", "test_insertion.py",
-                 "test_notebooks.py", "test_derived.py", "test_indicators_property.py",
-                 "test_access.py", "test_worked_example.py", "test_cli.py", "test_demo.py")
+                 "test_cubes.py", "test_notebooks.py", "test_derived.py",
+                 "test_indicators_property.py", "test_access.py", "test_worked_example.py",
+                 "test_cli.py", "test_demo.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -143,13 +143,11 @@ def test_the_database_s_columns_are_the_same_from_cubes_and_rows(demo_engine):
         assert read_cells == ("until" not in request_ and "provider_id" not in query.by)
 
 
-@pytest.mark.parametrize("request_", [
-    {"by": ["year", "pathway"], "totals": True},
-    {"by": ["branch_code", "year"], "where": {"region_code": ["11", None]}, "changes": True},
-], ids=str)
-def test_published_tables_are_the_same_from_cubes_and_rows(demo_engine, request_):
+def test_published_tables_are_the_same_from_cubes_and_rows(demo_engine):
     """The tables people read (the secret, rates, intervals, changes, totals' margins read
     with the grouped selects of a page)."""
+    request_ = {"by": ["branch_code", "year"], "where": {"region_code": ["11", None]},
+                "totals": True, "changes": True}
     cells, rows, read_cells, _ = _both_ways(
         demo_engine, lambda connection: api.indicators(demo_engine, **request_))
     pd.testing.assert_frame_equal(cells, rows)
