@@ -21,6 +21,7 @@ cqp-metrics db upgrade ») and makes them again at the next upgrade or load
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Iterable
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
@@ -132,16 +133,23 @@ def fingerprint(fact: str, source: FactSource) -> str:
     return _FINGERPRINTS[fact]
 
 
-def rebuild(connection: sa.Connection, fact: str, source: FactSource) -> None:
-    """Make the cube of ``fact`` again from its rows (``source``: the derived fact, the same
-    at every call), in the caller's transaction (ordered by CQP, as the facts are: DuckDB
-    skips the row groups a CQP filter excludes), and record what it was built by."""
-    table, built = CUBES[fact], schema.cube_definition
-    if fact not in _INSERTS:  # made once per process (a load rebuilds every cube)
-        _INSERTS[fact] = table.insert().from_select([c.name for c in table.columns],
-                                                    select_cells(fact, source))
-    connection.execute(table.delete())
-    connection.execute(_INSERTS[fact])
-    connection.execute(built.delete().where(built.c.cube == table.name))
-    connection.execute(built.insert().values(cube=table.name,
-                                             fingerprint=fingerprint(fact, source)))
+def rebuild(connection: sa.Connection, facts: Iterable[str],
+            source: Callable[[str], FactSource]) -> None:
+    """Make the cubes of ``facts`` again from their rows (``source(fact)``: the derived
+    fact), in the caller's transaction (ordered by CQP, as the facts are: DuckDB skips the
+    row groups a CQP filter excludes), and record what they were built by. The statements
+    are made once per process (a load rebuilds every cube)."""
+    facts = [f for f in facts if f in CUBES]
+    for fact in facts:
+        table = CUBES[fact]
+        if fact not in _INSERTS:
+            _INSERTS[fact] = table.insert().from_select([c.name for c in table.columns],
+                                                        select_cells(fact, source(fact)))
+        connection.execute(table.delete())
+        connection.execute(_INSERTS[fact])
+    if facts:
+        built = schema.cube_definition
+        names = [CUBES[f].name for f in facts]
+        connection.execute(built.delete().where(built.c.cube.in_(names)))
+        connection.execute(built.insert(), [
+            {"cube": CUBES[f].name, "fingerprint": fingerprint(f, source(f))} for f in facts])

@@ -137,12 +137,16 @@ def rebuild(connection: sa.Connection, names: tuple[str, ...] | None = None) -> 
     rebuilt = [name for name in TABLES if names is None or name in names]
     for name in rebuilt:
         table, _ = TABLES[name]
+        if name not in _INSERTS:  # made once per process: a load rebuilds every fact
+            _INSERTS[name] = table.insert().from_select([c.name for c in table.columns],
+                                                        stored_order(name))
         connection.execute(table.delete())
-        connection.execute(table.insert().from_select([c.name for c in table.columns],
-                                                      stored_order(name)))
-        if name in cubes.CUBES:
-            cubes.rebuild(connection, name, source(name))
+        connection.execute(_INSERTS[name])
+    cubes.rebuild(connection, rebuilt, source)
     return rebuilt
+
+
+_INSERTS: dict[str, sa.Insert] = {}
 
 
 def stored_order(name: str) -> sa.Select:
