@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
@@ -32,6 +33,9 @@ from .facts import FactSource
 from .kinds import Count, SqlContext
 from .registry import REGISTRY
 from .secret import CELL_KEY
+
+if TYPE_CHECKING:  # the query builder imports this module
+    from .query import IndicatorQuery
 
 #: The column of a cube counting its cell's rows (a cell exists only where there are rows).
 ROWS = "n_rows"
@@ -68,7 +72,8 @@ def _table(fact: str, facts: sa.Table) -> sa.Table:
     columns.append(sa.Column(ROWS, sa.Integer, nullable=False))
     for count in counts_of(fact):
         if count.distinct:
-            assert count.distinct in (c.name for c in columns), count.name
+            if count.distinct not in (c.name for c in columns):
+                raise ValueError(f"{count.name}: a cube's cells do not hold {count.distinct}")
             continue
         columns.append(sa.Column(count.name, sa.Integer, nullable=False))
         if count.secret:
@@ -78,18 +83,19 @@ def _table(fact: str, facts: sa.Table) -> sa.Table:
                     info={"derived": True, "cube": fact})
 
 
+#: Each fact's table (``derived.TABLES``'s, which imports this module).
 _FACT_TABLES = {"candidacy": schema.fact_candidacy, "jury": schema.fact_jury,
                 "first_partial": schema.fact_first_partial,
                 "first_jury": schema.fact_first_jury, "block_result": schema.fact_block_result,
                 "activity": schema.fact_activity, "holder": schema.fact_holder,
                 "insertion": schema.fact_insertion}
-#: Each fact with counts that are sums, and its cube's table; a request reads a cube only
-#: through this mapping (the benchmarks' reference empties it to read the rows).
+#: Each fact with counts, and its cube's table; a request reads a cube only through this
+#: mapping (the benchmarks' reference and the tests empty it to read the rows).
 CUBES: dict[str, sa.Table] = {fact: _table(fact, table) for fact, table in _FACT_TABLES.items()
                               if counts_of(fact)}
 
 
-def serves(fact: str, query) -> bool:
+def serves(fact: str, query: IndicatorQuery) -> bool:
     """Whether the cube of ``fact`` can answer ``query``'s counts on it: it has one, and the
     request's cuts and filters are among its dimensions (or the branch), with no ``until``
     (a day within the year: the cells are whole years)."""
