@@ -235,14 +235,12 @@ class Count(Indicator):
             key = fact["record_key"]
         else:
             flag = sa.case((self.condition(fact), 1), else_=0)
-            part = Sql({name: flag}, {name: lambda rows: sa.func.coalesce(
-                sa.func.sum(rows.c[name]), 0)}, {name: 0})
+            part = Sql({name: flag}, {name: _total(name)}, {name: 0})
             key = sa.case((self.condition(fact), fact["record_key"]), else_=0)
         if self.secret:  # its cell key: the sum of its units' record keys, modulo 256
             column = name + CELL_KEY
             part.rows[column] = key
-            part.aggregates[column] = lambda rows: sa.func.coalesce(
-                sa.func.sum(rows.c[column]), 0) % KEYS
+            part.aggregates[column] = _cell_key(column)
             part.fill[column] = 0
         return part
 
@@ -257,14 +255,11 @@ class Count(Indicator):
         are among the cube's)."""
         if self.distinct:
             return self.sql(cube, [], None)
-        name, key = self.name, self.name + CELL_KEY
-        names = [name, *([key] if self.secret else [])]
-        part = Sql({n: cube.from_.c[n] for n in names}, {}, dict.fromkeys(names, 0))
-        part.aggregates[name] = lambda rows: sa.func.coalesce(sa.func.sum(rows.c[name]), 0)
+        aggregates = {self.name: _total(self.name)}
         if self.secret:
-            part.aggregates[key] = lambda rows: sa.func.coalesce(sa.func.sum(rows.c[key]),
-                                                                 0) % KEYS
-        return part
+            aggregates[self.name + CELL_KEY] = _cell_key(self.name + CELL_KEY)
+        return Sql({n: cube.from_.c[n] for n in aggregates}, aggregates,
+                   dict.fromkeys(aggregates, 0))
 
     def compare(self, this, before) -> Change | None:
         now, then = this[self.name], before[self.name]
@@ -285,6 +280,16 @@ class Count(Indicator):
         return (f"Effectif exact à {d} personnes près (méthode des clés de cellule : les "
                 f"mêmes personnes donnent toujours le même chiffre) ; « secret » s'il vaut "
                 f"de 1 à {limit - 1} (sous le seuil de {limit}) ; un 0 reste 0.")
+
+
+def _total(column: str) -> Callable[[sa.Subquery], sa.ColumnElement]:
+    """A column's sum over the rows (or cells) of each group, 0 where there are none."""
+    return lambda rows: sa.func.coalesce(sa.func.sum(rows.c[column]), 0)
+
+
+def _cell_key(column: str) -> Callable[[sa.Subquery], sa.ColumnElement]:
+    """A cell key: the group's record keys (or cells' keys) summed, modulo 256."""
+    return lambda rows: _total(column)(rows) % KEYS
 
 
 # -- shares with an interval -----------------------------------------------------------------
