@@ -20,6 +20,7 @@ cqp-metrics db upgrade ») and makes them again at the next upgrade or load
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
@@ -83,16 +84,12 @@ def _table(fact: str, facts: sa.Table) -> sa.Table:
                     info={"derived": True, "cube": fact})
 
 
-#: Each fact's table (``derived.TABLES``'s, which imports this module).
-_FACT_TABLES = {"candidacy": schema.fact_candidacy, "jury": schema.fact_jury,
-                "first_partial": schema.fact_first_partial,
-                "first_jury": schema.fact_first_jury, "block_result": schema.fact_block_result,
-                "activity": schema.fact_activity, "holder": schema.fact_holder,
-                "insertion": schema.fact_insertion}
-#: Each fact with counts, and its cube's table; a request reads a cube only through this
-#: mapping (the benchmarks' reference and the tests empty it to read the rows).
-CUBES: dict[str, sa.Table] = {fact: _table(fact, table) for fact, table in _FACT_TABLES.items()
-                              if counts_of(fact)}
+#: Each fact with counts, and its cube's table (its rows' in ``fact_<fact>``); a request
+#: reads a cube only through this mapping (the benchmarks' reference and the tests empty it
+#: to read the rows).
+CUBES: dict[str, sa.Table] = {
+    fact: _table(fact, schema.metadata.tables[f"fact_{fact}"])
+    for fact in dict.fromkeys(e.fact for e in REGISTRY if e.fact) if counts_of(fact)}
 
 
 def serves(fact: str, query: IndicatorQuery) -> bool:
@@ -125,37 +122,36 @@ def select_cells(fact: str, source: FactSource) -> sa.Select:
             .group_by(*cuts).order_by(rows.c.k_cqp_code))
 
 
-_FINGERPRINTS: dict[str, str] = {}
-_INSERTS: dict[str, sa.Insert] = {}
-
-
-def fingerprint(fact: str, source: FactSource) -> str:
+@functools.cache
+def fingerprint(fact: str, source: Callable[[str], FactSource]) -> str:
     """What the cube of ``fact`` is built by, in this release: a digest of the SQL of
-    :func:`select_cells` and its values (computed once per process)."""
-    if fact not in _FINGERPRINTS:
-        compiled = select_cells(fact, source).compile(dialect=postgresql.dialect())
-        text = f"{compiled}\n{sorted(compiled.params.items())!r}"
-        _FINGERPRINTS[fact] = hashlib.sha256(text.encode()).hexdigest()
-    return _FINGERPRINTS[fact]
+    :func:`select_cells` over ``source(fact)`` and its values (once per process)."""
+    compiled = select_cells(fact, source(fact)).compile(dialect=postgresql.dialect())
+    text = f"{compiled}\n{sorted(compiled.params.items())!r}"
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@functools.cache
+def _insert(fact: str, source: Callable[[str], FactSource]) -> sa.Insert:
+    """The statement that fills the cube of ``fact`` (made once per process: a load
+    rebuilds every cube)."""
+    table = CUBES[fact]
+    return table.insert().from_select([c.name for c in table.columns],
+                                      select_cells(fact, source(fact)))
 
 
 def rebuild(connection: sa.Connection, facts: Iterable[str],
             source: Callable[[str], FactSource]) -> None:
     """Make the cubes of ``facts`` again from their rows (``source(fact)``: the derived
     fact), in the caller's transaction (ordered by CQP, as the facts are: DuckDB skips the
-    row groups a CQP filter excludes), and record what they were built by. The statements
-    are made once per process (a load rebuilds every cube)."""
+    row groups a CQP filter excludes), and record what they were built by."""
     facts = [f for f in facts if f in CUBES]
     for fact in facts:
-        table = CUBES[fact]
-        if fact not in _INSERTS:
-            _INSERTS[fact] = table.insert().from_select([c.name for c in table.columns],
-                                                        select_cells(fact, source(fact)))
-        connection.execute(table.delete())
-        connection.execute(_INSERTS[fact])
+        connection.execute(CUBES[fact].delete())
+        connection.execute(_insert(fact, source))
     if facts:
         built = schema.cube_definition
         names = [CUBES[f].name for f in facts]
         connection.execute(built.delete().where(built.c.cube.in_(names)))
         connection.execute(built.insert(), [
-            {"cube": CUBES[f].name, "fingerprint": fingerprint(f, source(f))} for f in facts])
+            {"cube": CUBES[f].name, "fingerprint": fingerprint(f, source)} for f in facts])

@@ -14,6 +14,7 @@ request reads them.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
 import sqlalchemy as sa
 
@@ -111,7 +112,7 @@ def cubes_current(connection: sa.Connection) -> bool:
     fingerprint`): else a request would read counts another definition made."""
     built = schema.cube_definition
     stored = dict(connection.execute(sa.select(built.c.cube, built.c.fingerprint)).all())
-    return all(stored.get(table.name) == cubes.fingerprint(fact, source(fact))
+    return all(stored.get(table.name) == cubes.fingerprint(fact, source)
                for fact, table in cubes.CUBES.items())
 
 
@@ -136,17 +137,18 @@ def rebuild(connection: sa.Connection, names: tuple[str, ...] | None = None) -> 
     the facts done."""
     rebuilt = [name for name in TABLES if names is None or name in names]
     for name in rebuilt:
-        table, _ = TABLES[name]
-        if name not in _INSERTS:  # made once per process: a load rebuilds every fact
-            _INSERTS[name] = table.insert().from_select([c.name for c in table.columns],
-                                                        stored_order(name))
-        connection.execute(table.delete())
-        connection.execute(_INSERTS[name])
+        connection.execute(TABLES[name][0].delete())
+        connection.execute(_insert(name))
     cubes.rebuild(connection, rebuilt, source)
     return rebuilt
 
 
-_INSERTS: dict[str, sa.Insert] = {}
+@functools.cache
+def _insert(name: str) -> sa.Insert:
+    """The statement that fills fact ``name``'s table (made once per process: a load
+    rebuilds every fact)."""
+    table, _ = TABLES[name]
+    return table.insert().from_select([c.name for c in table.columns], stored_order(name))
 
 
 def stored_order(name: str) -> sa.Select:
