@@ -27,7 +27,7 @@ from . import dialects
 from .config import SecretRule
 from .facts import FactSource
 from .formatting import fr_int, fr_pct
-from .raking import categories, kish, rake_codes
+from .raking import categories, rake_groups
 from .secret import CELL_KEY, KEYS
 from .stats import Z95, newcombe, poisson_change_significant, wilson
 
@@ -618,23 +618,22 @@ class RakedRate(Share):
     def from_cells(self, cells: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
         """Per group of ``by``: the weighted rate and its interval, from the exact counts of
         each cell (``by`` and the margins)."""
-        rows = []
-        # the margins' categories, the counts: once for all the cells, then each group's
+        # every group raked at once, each on its own margins (:func:`rake_groups`)
         codes = [categories(cells[m]) for m in self.margins]
-        respondents, population, counted_all, numerator = (
+        respondents, population, counted, numerator = (
             cells[c].to_numpy(dtype=float) for c in (self.respondents, self.population,
                                                     self.denominator, self.numerator))
-        groups = cells.groupby(list(by), dropna=False, sort=False).indices if by else \
-            {(): np.arange(len(cells))}
-        for key, at in groups.items():
-            key = key if isinstance(key, tuple) else (key,)
-            weights = rake_codes([c[at] for c in codes], respondents[at], population[at])
-            counted = counted_all[at]
-            total = float(np.sum(weights * counted))
-            share = float(np.sum(weights * numerator[at])) / total if total > 0 else np.nan
-            effective = kish(weights, counted)
-            rows.append((*key, share, effective))
-        frame = pd.DataFrame(rows, columns=[*by, "p", "n"])
+        grouped = cells.groupby(list(by), dropna=False, sort=False) if by else None
+        groups = grouped.ngroup().to_numpy() if by else np.zeros(len(cells), dtype=np.intp)
+        weights = rake_groups(groups, codes, respondents, population)
+        keys = grouped.size().index.to_frame(index=False) if by else pd.DataFrame(index=[0])
+        size = len(keys)
+        total, shared, squares = (np.bincount(groups, weights=w, minlength=size) for w in (
+            weights * counted, weights * numerator, weights ** 2 * counted))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share = np.where(total > 0, shared / total, np.nan)
+            effective = np.where(squares > 0, total * total / squares, 0.0)
+        frame = keys.assign(p=share, n=effective)
         n = frame["n"].where(frame["n"] > 0)
         p, low, high = wilson(frame["p"] * n, n)
         out = frame[list(by)].copy()

@@ -47,40 +47,65 @@ def rake_codes(codes: Sequence[np.ndarray], counts: np.ndarray,
                targets: np.ndarray) -> np.ndarray:
     """:func:`rake` on the margins' :func:`categories` of the cells (codes of a larger
     table's cells may be given for some of them: a group raked alone)."""
-    if not counts.sum():
-        return np.zeros(len(counts))
+    return rake_groups(np.zeros(len(counts), dtype=np.intp), codes, counts, targets)
+
+
+def rake_groups(groups: np.ndarray, codes: Sequence[np.ndarray], counts: np.ndarray,
+                targets: np.ndarray) -> np.ndarray:
+    """:func:`rake_codes` of each group of cells alone (``groups``: a group's number for
+    each cell), all groups in the same iterations: a margin's category within a group is
+    one category of the whole, so the groups do not touch one another (the same weights as
+    raking each group alone, within the tolerance), and a request cut by a hundred
+    promotions rakes in one loop instead of a hundred. A group whose margins cannot all be
+    reached gives up its last margins, as :func:`rake` says, without the others."""
+    groups = pd.factorize(groups)[0]
+    weights = np.zeros(len(counts))
+    todo = np.bincount(groups, weights=counts)[groups] > 0
     for kept in range(len(codes), 0, -1):
-        weights, reached = _fit(list(codes[:kept]), counts, targets)
-        if reached:
-            return weights
+        at = np.flatnonzero(todo)
+        if not len(at):
+            break
+        within = pd.factorize(groups[at])[0]
+        fitted, reached = _fit([_within(within, c[at]) for c in codes[:kept]], within,
+                               counts[at], targets[at])
+        weights[at] = fitted
+        todo[at] = ~reached[within]
     return weights
 
 
-def _fit(codes_of: list[np.ndarray], counts: np.ndarray,
-         targets: np.ndarray) -> tuple[np.ndarray, bool]:
+def _within(groups: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """A margin's category in its group, as one code over every group."""
+    return pd.factorize(groups * (int(codes.max(initial=0)) + 1) + codes)[0]
+
+
+def _fit(codes_of: list[np.ndarray], groups: np.ndarray, counts: np.ndarray,
+         targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Iterative proportional fitting on these margins: the weights, and whether every
-    reachable category's target was met."""
+    reachable category's target was met, per group."""
     reached = np.ones(len(counts), dtype=bool)
     for codes in codes_of:
         reached &= (np.bincount(codes, weights=counts) > 0)[codes]
     targets = np.where(reached, targets, 0.0)
-    groups = []
+    margins = []
     for codes in codes_of:
         wanted = np.bincount(codes, weights=targets)
         has = np.bincount(codes, weights=counts) > 0
-        groups.append((codes, wanted, has))
+        group_of = np.zeros(len(wanted), dtype=np.intp)
+        group_of[codes] = groups
+        margins.append((codes, wanted, has, group_of[has]))
+    count = int(groups.max(initial=-1)) + 1
     weights = np.where(counts > 0, 1.0, 0.0)
     for _ in range(ITERATIONS):
-        worst = 0.0
-        for codes, wanted, has in groups:
+        worst = np.zeros(count)
+        for codes, wanted, has, group_of in margins:
             current = np.bincount(codes, weights=weights * counts, minlength=len(wanted))
             factor = np.ones_like(wanted)
             factor[has] = wanted[has] / current[has]
-            worst = max(worst, float(np.abs(factor[has] - 1).max(initial=0.0)))
+            np.maximum.at(worst, group_of, np.abs(factor[has] - 1))
             weights = weights * factor[codes]
-        if worst < TOLERANCE:
-            return weights, True
-    return weights, False
+        if (worst < TOLERANCE).all():
+            break
+    return weights, worst < TOLERANCE
 
 
 def kish(weights: np.ndarray, counts: np.ndarray) -> float:
