@@ -122,19 +122,23 @@ def registration_status(windows: pd.DataFrame, today: dt.date) -> pd.DataFrame:
     frame = windows.copy()
     for column in ("valid_from", "valid_until"):
         frame[column] = frame[column].map(_day)
+    rows = list(zip(frame["cqp_code"], frame["valid_from"], frame["valid_until"],
+                    frame["rncp_code"], strict=True))
+    of_cqp: dict[str, list[int]] = {}
+    for at, row in enumerate(rows):
+        of_cqp.setdefault(row[0], []).append(at)
     status, successor = [], []
-    for row in frame.itertuples():
-        later = frame[(frame["cqp_code"] == row.cqp_code) & (frame.index != row.Index)
-                      & frame["valid_until"].map(lambda d, end=row.valid_until: end is not None
-                                                 and (d is None or d > end))]
-        follower = None
-        if len(later):
-            follower = later.sort_values("valid_until", na_position="last",
-                                         key=lambda s: s.map(lambda d: d or dt.date.max)
-                                         ).iloc[-1]["rncp_code"]
-        if row.valid_from is not None and row.valid_from > today:
+    for at, (cqp, begins, ends, _code) in enumerate(rows):
+        follower, latest = None, None
+        for other in of_cqp[cqp]:  # the same CQP's windows that end after this one
+            until = rows[other][2]
+            if other == at or ends is None or not (until is None or until > ends):
+                continue
+            if latest is None or (until or dt.date.max) >= latest:  # the last of ties
+                follower, latest = rows[other][3], until or dt.date.max
+        if begins is not None and begins > today:
             status.append(FUTURE)
-        elif row.valid_until is None or row.valid_until >= today:
+        elif ends is None or ends >= today:
             status.append(CURRENT)
         else:
             status.append(RENEWED if follower is not None else LAPSED)

@@ -40,7 +40,7 @@ def rake(cells: pd.DataFrame, margins: Sequence[str], respondents: str,
 
 def categories(values: pd.Series) -> np.ndarray:
     """A margin's category of each cell, as a code (a missing value is a category)."""
-    return pd.factorize(values.astype(object).where(values.notna(), "\0missing"))[0]
+    return pd.factorize(values, use_na_sentinel=False)[0]
 
 
 def rake_codes(codes: Sequence[np.ndarray], counts: np.ndarray,
