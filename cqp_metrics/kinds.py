@@ -16,7 +16,7 @@ the kind rather than testing which kind they hold:
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -122,8 +122,9 @@ class Indicator:
                 return base + (fr if language == "fr" else en)
         return base
 
-    def derive(self, frame: pd.DataFrame) -> None:
-        """Add the published columns computed from the database's columns (in place)."""
+    def derive(self, frame: MutableMapping[str, pd.Series]) -> None:
+        """Add the published columns computed from the database's columns (in place, in
+        the table's columns by name)."""
 
     def hidden(self, values: pd.DataFrame, rule: SecretRule) -> pd.Series:
         """Where its columns read « secret », given the published counts in ``values``
@@ -358,7 +359,7 @@ class Rate(Share):
                 f"inférieur à {rule.min_denominator}, vide s'il est nul ; intervalle de "
                 "confiance à 95 % (Wilson).")
 
-    def derive(self, frame: pd.DataFrame) -> None:
+    def derive(self, frame: MutableMapping[str, pd.Series]) -> None:
         """The rate and its interval; published counts may put the numerator above the
         denominator: the rate is clipped to 1."""
         denominator = frame[self.denominator]
@@ -455,7 +456,7 @@ class KaplanMeier(Share):
         fill = {f"{n}__logs": 0.0, f"{n}__var": 0.0, f"{n}__zero": 0, f"{n}__reach": None}
         return Sql(rows, aggregates, fill)
 
-    def derive(self, frame: pd.DataFrame) -> None:
+    def derive(self, frame: MutableMapping[str, pd.Series]) -> None:
         n = self.name
         survival, low, high = km_estimate(frame[f"{n}__logs"], frame[f"{n}__var"],
                                           frame[f"{n}__zero"], frame[f"{n}__reach"],
@@ -524,7 +525,7 @@ class Median(Indicator):
         parts = dialects.median(context.rules, self.name, self.value(fact), partition)
         return Sql(parts.rows, {self.name: parts.aggregate}, {self.name: None})
 
-    def derive(self, frame: pd.DataFrame) -> None:
+    def derive(self, frame: MutableMapping[str, pd.Series]) -> None:
         frame[self.name] = frame[self.name].astype(float)
 
     def hidden(self, values, rule) -> pd.Series:
