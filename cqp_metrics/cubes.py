@@ -31,15 +31,13 @@ from sqlalchemy.dialects import postgresql
 from . import schema
 from .dimensions import DIMENSIONS
 from .facts import FactSource
-from .kinds import Count, SqlContext
+from .kinds import ROWS, Count, SqlContext
 from .registry import REGISTRY
 from .secret import CELL_KEY
 
 if TYPE_CHECKING:  # the query builder imports this module
     from .query import IndicatorQuery
 
-#: The column of a cube counting its cell's rows (a cell exists only where there are rows).
-ROWS = "n_rows"
 #: Dimensions no cube carries: the branch (joined through the CQP when asked) and the
 #: training provider (a request cut or filtered by it reads the rows).
 LEFT_OUT = ("branch_code", "provider_id")

@@ -16,7 +16,7 @@ the kind rather than testing which kind they hold:
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, MutableMapping, Sequence
+from collections.abc import Callable, Hashable, MutableMapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -46,6 +46,11 @@ class SqlContext:
 
     rules: dialects.Rules
     data_until: dt.date | None = None
+
+
+#: The column of a cube's cell, or of a step's row (:meth:`Indicator.step`), counting the
+#: fact's rows it stands for.
+ROWS = "n_rows"
 
 
 @dataclass
@@ -108,6 +113,18 @@ class Indicator:
         """Its database columns over a cube's cells (:mod:`cqp_metrics.cubes`), when
         :attr:`in_cube`."""
         return None
+
+    def step_key(self) -> Hashable | None:
+        """None when its aggregates read the fact's rows; else what names the step
+        (:meth:`step`) they read the rows through: indicators of the same step are read
+        together, in a CTE of their own."""
+        return None
+
+    def step(self, rows: sa.Subquery, cuts: Sequence[str], name: str) -> sa.Subquery:
+        """What its aggregates read, made from the fact's rows under the filters (a column
+        ``k_<cut>`` per cut, then its :attr:`Sql.rows`), with a column :data:`ROWS` counting
+        the rows each of its rows stands for."""
+        return rows
 
     def columns(self) -> list[str]:
         return [self.name, *(self.name + s for s, _, _ in self.suffixes)]
@@ -385,7 +402,8 @@ class KaplanMeier(Share):
     Each row of the fact is a member of the cohort with a time: days to its event, else to the
     data cut (censored). The database computes, per group, Σ ln(1 − dᵢ/nᵢ) and Greenwood's
     Σ dᵢ/(nᵢ(nᵢ − dᵢ)) over the event days tᵢ ≤ horizon, whether S fell to 0 by then, and the
-    largest time (windows over the rows of the group: nᵢ counts the times ≥ tᵢ).
+    largest time. The rows are first counted per group and time (:meth:`step`): a window
+    over those counts gives nᵢ, the members whose time is tᵢ or more.
     """
 
     cohort: str = ""
@@ -421,21 +439,12 @@ class KaplanMeier(Share):
             cut = sa.literal(context.data_until, sa.Date)
         start, event = fact[self.start], fact[self.event]
         time = dialects.days_between(start, sa.func.coalesce(event, cut))
-        happened = sa.case((event.is_not(None), 1), else_=0)
-        by_day = [*partition, time]
-        rows = {
-            "km__t": time,
-            # members whose time is tᵢ or more: a censoring on an event's day is at risk then
-            "km__n": sa.func.count().over(partition_by=list(partition) or None, order_by=time,
-                                          range_=(0, None)),
-            "km__d": sa.func.sum(happened).over(partition_by=by_day),
-            "km__first": sa.func.row_number().over(partition_by=by_day),
-        }
+        rows = {"km__t": time, "km__e": sa.case((event.is_not(None), 1), else_=0)}
         h = self.horizon
 
         def step(rows: sa.Subquery) -> sa.ColumnElement:
             c = rows.c
-            return sa.and_(c.km__first == 1, c.km__t <= h, c.km__d > 0, c.km__d < c.km__n)
+            return sa.and_(c.km__t <= h, c.km__d > 0, c.km__d < c.km__n)
 
         def ratio(rows: sa.Subquery) -> sa.ColumnElement:
             return sa.cast(rows.c.km__d, sa.Double) / rows.c.km__n
@@ -455,6 +464,25 @@ class KaplanMeier(Share):
         }
         fill = {f"{n}__logs": 0.0, f"{n}__var": 0.0, f"{n}__zero": 0, f"{n}__reach": None}
         return Sql(rows, aggregates, fill)
+
+    def step_key(self) -> Hashable:
+        return ("kaplan-meier", self.start, self.event)
+
+    def step(self, rows: sa.Subquery, cuts: Sequence[str], name: str) -> sa.Subquery:
+        """One row per group and time: its members (:data:`ROWS`), its events (``km__d``)
+        and the group's members at risk then (``km__n``: those whose time is this one or
+        more; a censoring on an event's day is at risk then). A window over a few thousand
+        counts instead of the rows (five times faster at 150,000 rows in DuckDB)."""
+        keys = [rows.c[f"k_{d}"] for d in cuts]
+        per_time = sa.select(*keys, rows.c.km__t, sa.func.count().label(ROWS),
+                             sa.cast(sa.func.sum(rows.c.km__e), sa.BigInteger).label("km__d"),
+                             ).group_by(*keys, rows.c.km__t).subquery(f"t_{name}")
+        c = per_time.c
+        at_risk = sa.func.sum(c[ROWS]).over(
+            partition_by=[c[f"k_{d}"] for d in cuts] or None, order_by=c.km__t.desc(),
+            rows=(None, 0))
+        return sa.select(*(c[f"k_{d}"] for d in cuts), c.km__t, c.km__d, c[ROWS],
+                         sa.cast(at_risk, sa.BigInteger).label("km__n")).subquery(name)
 
     def derive(self, frame: MutableMapping[str, pd.Series]) -> None:
         n = self.name

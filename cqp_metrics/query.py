@@ -30,7 +30,7 @@ from .facts import (
     registered_on_last_day,
     year_of,
 )
-from .kinds import Indicator, Sql, SqlContext
+from .kinds import ROWS, Indicator, Sql, SqlContext
 from .registry import BY_NAME, REGISTRY, fact_of
 
 
@@ -230,7 +230,9 @@ def _fact_select(name: str, indicators: Sequence[Indicator], query: IndicatorQue
     column for a group without rows. With ``sets``, grouped by each of these sets of
     ``query.by`` at once (``GROUPING SETS``), each row saying its set in
     :data:`GROUPING_COLUMN`. With ``cube``, the cells of the fact's cube instead of its
-    rows (for indicators :attr:`~cqp_metrics.kinds.Indicator.in_cube` only)."""
+    rows (for indicators :attr:`~cqp_metrics.kinds.Indicator.in_cube` only). Indicators
+    that read the rows through a step of theirs (:meth:`~cqp_metrics.kinds.Indicator.
+    step`, the same for all) aggregate what it makes."""
     parts: list[Sql] = []
 
     def columns(fact: FactSource, partition: list[sa.ColumnElement]) -> dict:
@@ -240,10 +242,13 @@ def _fact_select(name: str, indicators: Sequence[Indicator], query: IndicatorQue
                          indicator.sql(fact, partition, context))
             out.update(parts[-1].rows)
         if cube and presence_column:
-            out[cubes.ROWS] = fact.from_.c[cubes.ROWS]
+            out[ROWS] = fact.from_.c[ROWS]
         return out
 
     rows = fact_rows(name, query, columns, cube)
+    stepped = indicators[0].step_key() is not None
+    if stepped:
+        rows = indicators[0].step(rows, query.by, f"s_{name}")
     cuts = [rows.c[f"k_{d}"] for d in query.by]
     keys = [cut.label(d) for cut, d in zip(cuts, query.by, strict=True)]
     if sets is not None:
@@ -254,7 +259,7 @@ def _fact_select(name: str, indicators: Sequence[Indicator], query: IndicatorQue
             aggregates.append(aggregate(rows).label(column))
         fill.update(part.fill)
     if presence_column:
-        present = sa.func.sum(rows.c[cubes.ROWS]) if cube else sa.func.count()
+        present = sa.func.sum(rows.c[ROWS]) if cube or stepped else sa.func.count()
         aggregates.append(present.label(rows_column(name)))
         fill[rows_column(name)] = 0
     select = sa.select(*keys, *aggregates).select_from(rows)
@@ -330,8 +335,8 @@ def windowed(names: tuple[str, ...], dialect: str) -> bool:
     depend on the cuts, and cannot be grouped by other sets of cuts in the same scan."""
     context = SqlContext(rules_for(dialect), None)
     query = IndicatorQuery(names)
-    for fact, indicators in _by_fact(query).items():
-        select, _ = _fact_select(fact, indicators, query, context)
+    for _, fact, indicators, cube in _reads_of(query):
+        select, _ = _fact_select(fact, indicators, query, context, cube=cube)
         if any(isinstance(e, sa.sql.elements.Over) for e in sa.sql.visitors.iterate(select)):
             return True
     return False
@@ -349,16 +354,22 @@ def _by_fact(query: IndicatorQuery) -> dict[str, list[Indicator]]:
 def _reads_of(query: IndicatorQuery) -> list[tuple[str, str, list[Indicator], bool]]:
     """What a select reads, each in its CTE: (its name, the fact, the indicators, whether
     from the fact's cube). A fact's counts come from its cube where the cube serves the
-    request (:func:`cqp_metrics.cubes.serves`), its medians and estimates from its rows;
-    the first read of a fact carries its presence column."""
+    request (:func:`cqp_metrics.cubes.serves`), its medians from its rows, the indicators
+    of a step (:meth:`~cqp_metrics.kinds.Indicator.step`: Kaplan–Meier's) from its rows
+    through that step; the first read of a fact carries its presence column."""
     reads = []
     for fact, indicators in _by_fact(query).items():
         summed = [i for i in indicators if i.in_cube] if cubes.serves(fact, query) else []
-        rest = [i for i in indicators if i not in summed]
-        if summed:
-            reads.append((f"f_{fact}", fact, summed, True))
-        if rest:
-            reads.append((f"f_{fact}_rows" if summed else f"f_{fact}", fact, rest, False))
+        steps: dict[object, list[Indicator]] = {}
+        for indicator in indicators:
+            if indicator not in summed:
+                steps.setdefault(indicator.step_key(), []).append(indicator)
+        parts = [*([(summed, True)] if summed else []),
+                 *((group, False) for group in steps.values())]
+        for at, (group, cube) in enumerate(parts):
+            name = f"f_{fact}" if at == 0 else \
+                f"f_{fact}_rows" if group[0].step_key() is None else f"f_{fact}_{at}"
+            reads.append((name, fact, group, cube))
     return reads
 
 
