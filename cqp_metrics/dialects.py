@@ -6,8 +6,8 @@ backend (the way ibis' compilers keep one translation table per backend):
 
 - days between two dates: DuckDB ``date_diff('day', start, end)``, PostgreSQL
   ``end - start``, SQLite the difference of ``julianday`` (dates are ISO text there);
-- median: DuckDB ``median(x)``, PostgreSQL ``percentile_cont(0.5) WITHIN GROUP (ORDER BY x)``,
-  SQLite has none: a portable fallback ranks the rows with window functions;
+- median: DuckDB ``median(x)``, PostgreSQL ``percentile_cont(0.5) WITHIN GROUP (ORDER BY x)``;
+  SQLite has none: the kind reads it off the ranks of the distinct values (a window);
 - natural logarithm: ``ln`` everywhere, but SQLite has it only when built with its math
   functions; :func:`prepare` registers one otherwise;
 - PostgreSQL's JIT compiling is turned off on every connection: it costs more than it saves
@@ -27,7 +27,6 @@ itself.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import duckdb_engine
@@ -138,38 +137,11 @@ def _median_postgresql(element, compiler, **kw):
             f"{compiler.process(element.clauses, **kw)})")
 
 
-@dataclass
-class Median:
-    """How to get a median of ``value`` per group: the row-level columns it needs (windows
-    over the group, for a backend without a median) and the aggregate over those rows."""
-
-    rows: dict[str, sa.ColumnElement]
-    aggregate: Callable[[sa.Subquery], sa.ColumnElement]
-
-
-def median(rules: Rules, label: str, value: sa.ColumnElement,
-           partition: Sequence[sa.ColumnElement]) -> Median:
-    """The median of ``value`` (NULLs ignored) within each group of ``partition``.
-
-    Without a native median, each row gets its rank among the group's non-NULL values and the
-    group's count of them; the median is the mean of the middle one or two ranks
-    (``2·rank ∈ {n, n+1, n+2}``).
-    """
-    if rules.native_median:
-        return Median({label: value}, lambda rows: _median(rows.c[label]))
-    over = {"partition_by": list(partition) or None}
-    rank = sa.func.row_number().over(order_by=value.asc().nulls_last(), **over)
-    size = sa.func.count(value).over(**over)
-    columns = {label: value, f"{label}__rank": rank, f"{label}__size": size}
-
-    def aggregate(rows: sa.Subquery) -> sa.ColumnElement:
-        twice = 2 * rows.c[f"{label}__rank"]
-        n = rows.c[f"{label}__size"]
-        middle = sa.and_(rows.c[label].is_not(None),
-                         sa.or_(twice == n, twice == n + 1, twice == n + 2))
-        return sa.func.avg(sa.case((middle, sa.cast(rows.c[label], sa.Double))))
-
-    return Median(columns, aggregate)
+def median(value: sa.ColumnElement) -> sa.ColumnElement:
+    """The backend's own median of ``value`` per group (NULLs ignored), where
+    :attr:`Rules.native_median` says it has one; elsewhere the kind reads the median off the
+    ranks of the group's distinct values (:meth:`cqp_metrics.kinds.Median.step`)."""
+    return _median(value)
 
 
 # -- natural logarithm -----------------------------------------------------------------------

@@ -114,10 +114,10 @@ class Indicator:
         :attr:`in_cube`."""
         return None
 
-    def step_key(self) -> Hashable | None:
-        """None when its aggregates read the fact's rows; else what names the step
-        (:meth:`step`) they read the rows through: indicators of the same step are read
-        together, in a CTE of their own."""
+    def step_key(self, rules: dialects.Rules) -> Hashable | None:
+        """None when its aggregates read the fact's rows (on this backend); else what names
+        the step (:meth:`step`) they read the rows through: indicators of the same step are
+        read together, in a CTE of their own."""
         return None
 
     def step(self, rows: sa.Subquery, cuts: Sequence[str], name: str) -> sa.Subquery:
@@ -465,7 +465,7 @@ class KaplanMeier(Share):
         fill = {f"{n}__logs": 0.0, f"{n}__var": 0.0, f"{n}__zero": 0, f"{n}__reach": None}
         return Sql(rows, aggregates, fill)
 
-    def step_key(self) -> Hashable:
+    def step_key(self, rules: dialects.Rules) -> Hashable:
         return ("kaplan-meier", self.start, self.event)
 
     def step(self, rows: sa.Subquery, cuts: Sequence[str], name: str) -> sa.Subquery:
@@ -550,8 +550,47 @@ class Median(Indicator):
                 f"elle porte est inférieur à {rule.min_denominator}.")
 
     def sql(self, fact, partition, context) -> Sql:
-        parts = dialects.median(context.rules, self.name, self.value(fact), partition)
-        return Sql(parts.rows, {self.name: parts.aggregate}, {self.name: None})
+        if context.rules.native_median:
+            return Sql({self.name: self.value(fact)},
+                       {self.name: lambda rows: dialects.median(rows.c[self.name])},
+                       {self.name: None})
+        value = f"{self.name}__v"
+
+        def middle(rows: sa.Subquery, *conditions) -> sa.ColumnElement:
+            return sa.func.max(sa.case((sa.and_(rows.c[value].is_not(None), *conditions),
+                                        sa.cast(rows.c[value], sa.Double))))
+
+        def aggregate(rows: sa.Subquery) -> sa.ColumnElement:
+            # the values at ranks ⌈n/2⌉ and ⌊n/2⌋ + 1: a value's ranks run from
+            # cum - count + 1 to cum
+            cum, n = rows.c.md__cum, rows.c.md__n
+            before = cum - rows.c[ROWS]
+            return (middle(rows, 2 * cum >= n, 2 * before < n)
+                    + middle(rows, 2 * cum > n, 2 * before <= n)) / 2.0
+
+        return Sql({value: self.value(fact)}, {self.name: aggregate}, {self.name: None})
+
+    def step_key(self, rules: dialects.Rules) -> Hashable | None:
+        return None if rules.native_median else ("median", self.name)
+
+    def step(self, rows: sa.Subquery, cuts: Sequence[str], name: str) -> sa.Subquery:
+        """Where the backend has no fast median: one row per group and value, with its count
+        (:data:`ROWS`), the group's count of values up to it (``md__cum``) and in all
+        (``md__n``), missing values left out; the median is then read off the ranks (a
+        window over the distinct values, a few thousand, rather than over the rows)."""
+        keys = [rows.c[f"k_{d}"] for d in cuts]
+        value = rows.c[f"{self.name}__v"]
+        per_value = sa.select(*keys, value, sa.func.count().label(ROWS)).group_by(
+            *keys, value).subquery(f"v_{name}")
+        c = per_value.c
+        counted = sa.case((c[value.name].is_(None), 0), else_=c[ROWS])
+        partition = [c[f"k_{d}"] for d in cuts] or None
+        cum = sa.func.sum(counted).over(partition_by=partition, order_by=c[value.name],
+                                        rows=(None, 0))
+        n = sa.func.sum(counted).over(partition_by=partition)
+        return sa.select(*(c[f"k_{d}"] for d in cuts), c[value.name], c[ROWS],
+                         sa.cast(cum, sa.BigInteger).label("md__cum"),
+                         sa.cast(n, sa.BigInteger).label("md__n")).subquery(name)
 
     def derive(self, frame: MutableMapping[str, pd.Series]) -> None:
         frame[self.name] = frame[self.name].astype(float)

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from . import cubes, schema
 from .derived import FACTS
-from .dialects import rules_for
+from .dialects import Rules, rules_for
 from .dimensions import DIMENSIONS, canonical
 from .facts import (
     FactSource,
@@ -246,7 +246,7 @@ def _fact_select(name: str, indicators: Sequence[Indicator], query: IndicatorQue
         return out
 
     rows = fact_rows(name, query, columns, cube)
-    stepped = indicators[0].step_key() is not None
+    stepped = indicators[0].step_key(context.rules) is not None
     if stepped:
         rows = indicators[0].step(rows, query.by, f"s_{name}")
     cuts = [rows.c[f"k_{d}"] for d in query.by]
@@ -335,7 +335,7 @@ def windowed(names: tuple[str, ...], dialect: str) -> bool:
     depend on the cuts, and cannot be grouped by other sets of cuts in the same scan."""
     context = SqlContext(rules_for(dialect), None)
     query = IndicatorQuery(names)
-    for _, fact, indicators, cube in _reads_of(query):
+    for _, fact, indicators, cube in _reads_of(query, context.rules):
         select, _ = _fact_select(fact, indicators, query, context, cube=cube)
         if any(isinstance(e, sa.sql.elements.Over) for e in sa.sql.visitors.iterate(select)):
             return True
@@ -351,7 +351,8 @@ def _by_fact(query: IndicatorQuery) -> dict[str, list[Indicator]]:
     return by_fact
 
 
-def _reads_of(query: IndicatorQuery) -> list[tuple[str, str, list[Indicator], bool]]:
+def _reads_of(query: IndicatorQuery, rules: Rules,
+              ) -> list[tuple[str, str, list[Indicator], bool]]:
     """What a select reads, each in its CTE: (its name, the fact, the indicators, whether
     from the fact's cube). A fact's counts come from its cube where the cube serves the
     request (:func:`cqp_metrics.cubes.serves`), its medians from its rows, the indicators
@@ -363,12 +364,12 @@ def _reads_of(query: IndicatorQuery) -> list[tuple[str, str, list[Indicator], bo
         steps: dict[object, list[Indicator]] = {}
         for indicator in indicators:
             if indicator not in summed:
-                steps.setdefault(indicator.step_key(), []).append(indicator)
+                steps.setdefault(indicator.step_key(rules), []).append(indicator)
         parts = [*([(summed, True)] if summed else []),
                  *((group, False) for group in steps.values())]
         for at, (group, cube) in enumerate(parts):
             name = f"f_{fact}" if at == 0 else \
-                f"f_{fact}_rows" if group[0].step_key() is None else f"f_{fact}_{at}"
+                f"f_{fact}_rows" if group[0].step_key(rules) is None else f"f_{fact}_{at}"
             reads.append((name, fact, group, cube))
     return reads
 
@@ -378,7 +379,7 @@ def _joined(query: IndicatorQuery, dialect: str, presence: bool,
     """Each fact's grouped rows in its CTE, joined on the union of their keys."""
     context = SqlContext(rules_for(dialect), query.data_until)
     ctes, fills = {}, {}
-    for cte, fact, indicators, cube in _reads_of(query):
+    for cte, fact, indicators, cube in _reads_of(query, context.rules):
         select, fill = _fact_select(fact, indicators, query, context,
                                     presence and cte == f"f_{fact}", sets, cube)
         ctes[cte] = select.cte(cte)
