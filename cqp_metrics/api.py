@@ -134,7 +134,7 @@ def compute_query(engine: sa.Engine | sa.Connection, query: IndicatorQuery,
     with _connection(engine) as connection:
         dialects.prepare(connection)
         if query.data_until is None:
-            query = replace(query, data_until=data_cut(connection))
+            query = query.at_data_cut(data_cut(connection))
         # what the process's shared results are keyed by (None: a caller's transaction)
         data = None if isinstance(engine, sa.Connection) else (
             str(engine.url), derived.version(connection) if version is None else version)
@@ -226,8 +226,7 @@ def prefetch(engine: sa.Engine, queries: Iterable[IndicatorQuery], totals: bool 
         with engine.connect() as connection:
             version = derived.version(connection) if version is None else version
             cut = data_cut(connection)
-        queries = [q if q.data_until is not None else replace(q, data_until=cut)
-                   for q in queries]
+        queries = [q if q.data_until is not None else q.at_data_cut(cut) for q in queries]
     data = (str(engine.url), version)
     reads = [w for q in queries for w in _reads(q, totals) if VALUES.peek((*data, w)) is None]
     if reads:

@@ -10,6 +10,10 @@ as for the rows). A count of distinct CQPs reads the cells as it reads rows: eac
 one CQP's. Medians and Kaplan–Meier estimates are not sums: they still read the rows
 (:func:`cqp_metrics.query.build_select` reads both in one select).
 
+Each cell also says whether its rows are dated on or before the data cut's day of their
+year (:data:`SPLIT`): the same months of every year (``--until`` that day, the Vue
+d'ensemble's comparison of an incomplete year) are read from the cells too.
+
 Each cube is rebuilt with its fact (:func:`cqp_metrics.derived.rebuild`), in the same
 transaction, and records what it was built by (:func:`fingerprint`, in ``cube_definition``):
 a release that counts differently (a new count, another condition, another dimension or
@@ -20,6 +24,7 @@ cqp-metrics db upgrade ») and makes them again at the next upgrade or load
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import hashlib
 from collections.abc import Callable, Iterable
@@ -30,8 +35,9 @@ from sqlalchemy.dialects import postgresql
 
 from . import schema
 from .dimensions import DIMENSIONS
-from .facts import FactSource
+from .facts import FactSource, on_or_before
 from .kinds import ROWS, Count, SqlContext
+from .period import data_cut, until_of
 from .registry import REGISTRY
 from .secret import CELL_KEY
 
@@ -42,6 +48,15 @@ if TYPE_CHECKING:  # the query builder imports this module
 #: training provider (a request cut or filtered by it reads the rows).
 LEFT_OUT = ("branch_code", "provider_id")
 _TYPES = {"year": sa.Integer(), "age_band": sa.String(8)}
+#: The column of a cube saying whether its cell's rows are dated on or before the day of
+#: their year that the cube was split at (:func:`split_day`: the data cut's).
+SPLIT = "by_cut"
+
+
+def split_day(cut: dt.date | None) -> tuple[int, int]:
+    """(month, day): where a database whose data cut is ``cut`` splits each year of its
+    cubes (the data cut's day; the year's end for a database without data)."""
+    return until_of(cut) if cut is not None else (12, 31)
 
 
 def dimensions_of(fact: str) -> tuple[str, ...]:
@@ -68,6 +83,7 @@ def _summed(fact: str) -> list[Count]:
 def _table(fact: str, facts: sa.Table) -> sa.Table:
     columns = [sa.Column(d, _TYPES.get(d) or facts.c[d].type)
                for d in (*dimensions_of(fact), *KEPT.get(fact, ()))]
+    columns.append(sa.Column(SPLIT, sa.Boolean))
     columns.append(sa.Column(ROWS, sa.Integer, nullable=False))
     for count in counts_of(fact):
         if count.distinct:
@@ -93,19 +109,22 @@ CUBES: dict[str, sa.Table] = {
 def serves(fact: str, query: IndicatorQuery) -> bool:
     """Whether the cube of ``fact`` can answer ``query``'s counts on it: it has one, and the
     request's cuts and filters are among its dimensions (or the branch), with no ``until``
-    (a day within the year: the cells are whole years)."""
-    if fact not in CUBES or query.until is not None:
+    or with the day the cubes are split at (:attr:`~cqp_metrics.query.IndicatorQuery.
+    cells_split`, known when the request carries the database's data cut)."""
+    if fact not in CUBES or query.until not in (None, query.cells_split):
         return False
     held = {*dimensions_of(fact), "branch_code"}
     return all(d in held for d in (*query.by, *(d for d, _ in query.where)))
 
 
-def select_cells(fact: str, source: FactSource) -> sa.Select:
+def select_cells(fact: str, source: FactSource, split: tuple[int, int]) -> sa.Select:
     """The cells of the cube of ``fact`` from its rows (``source``), in its table's columns:
-    each summed count as its kind computes it, grouped by every dimension of the cube and
-    the columns it keeps."""
+    each summed count as its kind computes it, grouped by every dimension of the cube, the
+    columns it keeps and whether the rows are dated on or before ``split`` (month, day) in
+    their year."""
     dims = {d: DIMENSIONS[d].expression(source, None) for d in dimensions_of(fact)}
     dims.update({c: source[c] for c in KEPT.get(fact, ())})
+    dims[SPLIT] = on_or_before(source.date, *split)
     parts = [count.sql(source, [], SqlContext(None)) for count in _summed(fact)]
     rows = sa.select(*(e.label(f"k_{d}") for d, e in dims.items()),
                      *(e.label(n) for part in parts for n, e in part.rows.items()))
@@ -121,35 +140,42 @@ def select_cells(fact: str, source: FactSource) -> sa.Select:
 
 
 @functools.cache
-def fingerprint(fact: str, source: Callable[[str], FactSource]) -> str:
-    """What the cube of ``fact`` is built by, in this release: a digest of the SQL of
-    :func:`select_cells` over ``source(fact)`` and its values (once per process)."""
-    compiled = select_cells(fact, source(fact)).compile(dialect=postgresql.dialect())
+def fingerprint(fact: str, source: Callable[[str], FactSource],
+                split: tuple[int, int]) -> str:
+    """What the cube of ``fact`` is built by, in this release and split at ``split``: a
+    digest of the SQL of :func:`select_cells` over ``source(fact)`` and its values (once
+    per process). A cube split at another day than the data cut's is as stale as one
+    another release built."""
+    compiled = select_cells(fact, source(fact), split).compile(dialect=postgresql.dialect())
     text = f"{compiled}\n{sorted(compiled.params.items())!r}"
     return hashlib.sha256(text.encode()).hexdigest()
 
 
 @functools.cache
-def _insert(fact: str, source: Callable[[str], FactSource]) -> sa.Insert:
-    """The statement that fills the cube of ``fact`` (made once per process: a load
+def _insert(fact: str, source: Callable[[str], FactSource],
+            split: tuple[int, int]) -> sa.Insert:
+    """The statement that fills the cube of ``fact`` (made once per process and day: a load
     rebuilds every cube)."""
     table = CUBES[fact]
     return table.insert().from_select([c.name for c in table.columns],
-                                      select_cells(fact, source(fact)))
+                                      select_cells(fact, source(fact), split))
 
 
 def rebuild(connection: sa.Connection, facts: Iterable[str],
             source: Callable[[str], FactSource]) -> None:
     """Make the cubes of ``facts`` again from their rows (``source(fact)``: the derived
     fact), in the caller's transaction (ordered by CQP, as the facts are: DuckDB skips the
-    row groups a CQP filter excludes), and record what they were built by."""
+    row groups a CQP filter excludes), split at the data cut's day, and record what they
+    were built by."""
     facts = [f for f in facts if f in CUBES]
+    split = split_day(data_cut(connection))
     for fact in facts:
         connection.execute(CUBES[fact].delete())
-        connection.execute(_insert(fact, source))
+        connection.execute(_insert(fact, source, split))
     if facts:
         built = schema.cube_definition
         names = [CUBES[f].name for f in facts]
         connection.execute(built.delete().where(built.c.cube.in_(names)))
         connection.execute(built.insert(), [
-            {"cube": CUBES[f].name, "fingerprint": fingerprint(f, source)} for f in facts])
+            {"cube": CUBES[f].name, "fingerprint": fingerprint(f, source, split)}
+            for f in facts])

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 
 from . import cubes, schema
 from .facts import RAW_FACTS, FactSource
+from .period import data_cut
 
 #: Each fact's table and the column of its own that dates it (None: the candidacy's entry).
 TABLES: dict[str, tuple[sa.Table, str | None]] = {
@@ -112,7 +113,8 @@ def cubes_current(connection: sa.Connection) -> bool:
     fingerprint`): else a request would read counts another definition made."""
     built = schema.cube_definition
     stored = dict(connection.execute(sa.select(built.c.cube, built.c.fingerprint)).all())
-    return all(stored.get(table.name) == cubes.fingerprint(fact, source)
+    split = cubes.split_day(data_cut(connection))
+    return all(stored.get(table.name) == cubes.fingerprint(fact, source, split)
                for fact, table in cubes.CUBES.items())
 
 

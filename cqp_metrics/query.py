@@ -63,6 +63,10 @@ class IndicatorQuery:
     until: tuple[int, int] | None = None
     #: The data cut: censoring day of durations, and which years are complete.
     data_until: dt.date | None = None
+    #: (month, day): where the database's cubes split each year (:func:`cqp_metrics.cubes.
+    #: split_day`), known with the database's data cut (:meth:`at_data_cut`): a request
+    #: ``until`` that day reads the cubes; None: it reads the rows.
+    cells_split: tuple[int, int] | None = None
 
     @classmethod
     def make(cls, names: Iterable[str] | None = None, by: Iterable[str] = (),
@@ -104,6 +108,11 @@ class IndicatorQuery:
             until = parse_until(f"{until[0]}-{until[1]}")
         return cls(names, by, tuple(filters), (lo, hi),
                    None if scope is None else frozenset(scope), until, data_until)
+
+    def at_data_cut(self, cut: dt.date | None) -> IndicatorQuery:
+        """The request with the database's data cut ``cut`` (as read from it), and so the
+        day its cubes are split at."""
+        return replace(self, data_until=cut, cells_split=cubes.split_day(cut))
 
     def filters(self) -> IndicatorQuery:
         """The request without its indicators and cuts: what its rows are (filters, period,
@@ -188,8 +197,9 @@ def fact_rows(name: str, query: IndicatorQuery,
         conditions.append(year >= lo)
     if hi is not None:
         conditions.append(year <= hi)
-    if query.until is not None:
-        conditions.append(on_or_before(fact.date, *query.until))
+    if query.until is not None:  # a cube serves only the day it is split at
+        conditions.append(table.c[cubes.SPLIT] if cube else
+                          on_or_before(fact.date, *query.until))
     branches = query.allowed_branches()
     if branches is not None:
         if link is not None:

@@ -148,7 +148,7 @@ def asking(engine: sa.Engine, scope: Iterable[str] | None = None,
     same requests a page makes for the same filters; answered under ``rule``
     (:func:`~cqp_metrics.compute`'s ``secret``), each computed once however often asked;
     ``answer(query, changes=True)``: with each share's change on the year before;
-    ``data_until``: the data cut when the caller has read it."""
+    ``data_until``: the database's data cut when the caller has read it."""
     scope = None if scope is None else list(scope)
     cut = data_until
     if cut is None:
@@ -158,7 +158,7 @@ def asking(engine: sa.Engine, scope: Iterable[str] | None = None,
 
     def ask(names=None, by=(), where=None, years=(None, None), until=None) -> IndicatorQuery:
         return IndicatorQuery.make(names, by, {k: v for k, v in (where or {}).items() if v},
-                                   years, scope, until, cut)
+                                   years, scope, until).at_data_cut(cut)
 
     def answer(query: IndicatorQuery, changes: bool = False) -> IndicatorTable:
         if (query, changes) not in answers:

@@ -139,7 +139,7 @@ class MetricsSource(param.Parameterized):
         made (normalised and checked) once, then the key of the shared cache. It carries
         the data cut, read once per version of the data rather than by each computation."""
         return IndicatorQuery.make(names, by, {k: v for k, v in (where or {}).items() if v},
-                                   years, self._scope(), until, self.data_cut())
+                                   years, self._scope(), until).at_data_cut(self.data_cut())
 
     def table(self, names=None, by=(), where=None, years=(None, None),
               totals: bool = False, until: tuple[int, int] | None = None) -> IndicatorTable:

@@ -62,14 +62,21 @@ def _age_band(entered_on: pd.Series, birth_year: pd.Series) -> pd.Series:
 
 def test_the_candidacy_cube_holds_its_rows_counts_and_keys(demo_engine):
     """Each cell: its candidacies, their record keys summed modulo 256, its VAE entries,
-    computed here from the rows with pandas."""
+    whether they entered on or before the data cut's day of their year, computed here from
+    the rows with pandas."""
     with demo_engine.connect() as connection:
         rows = pd.read_sql(sa.select(schema.fact_candidacy), connection)
         cells = pd.read_sql(sa.select(cubes.CUBES["candidacy"]), connection)
-    rows["year"] = pd.to_datetime(rows["entered_on"]).dt.year
+        cut = data_cut(connection)
+    entered = pd.to_datetime(rows["entered_on"])
+    rows["year"] = entered.dt.year
     rows["age_band"] = _age_band(rows["entered_on"], rows["birth_year"])
     rows["vae"] = (rows["pathway"] == "vae").astype(int)
-    dims = list(cubes.dimensions_of("candidacy"))
+    rows["by_cut"] = (entered.dt.month < cut.month) | (
+        (entered.dt.month == cut.month) & (entered.dt.day <= cut.day))
+    assert 0 < rows["by_cut"].mean() < 1  # (the demo's cut is within a year)
+    cells["by_cut"] = cells["by_cut"].astype(bool)
+    dims = [*cubes.dimensions_of("candidacy"), "by_cut"]
     assert "provider_id" not in dims and {"year", "cqp_code", "age_band"} <= set(dims)
     expected = rows.assign(key=rows["record_key"].astype(int)).groupby(
         dims, dropna=False).agg(n=("key", "size"), key=("key", "sum"), vae=("vae", "sum"))
@@ -87,8 +94,9 @@ def test_the_candidacy_cube_holds_its_rows_counts_and_keys(demo_engine):
 
 
 #: Each path of the query builder once: no cut; the branch joined, and filtered; a filter
-#: with a missing value; a scope; a fact's own dimension; two cuts; and what the cubes do
-#: not hold (a day within the year, the provider).
+#: with a missing value; a scope; a fact's own dimension; two cuts; the same months of
+#: every year up to the data cut's day (``"cut"``, the cubes' split); and what the cubes do
+#: not hold (another day within the year, the provider).
 REQUESTS = [
     {},
     {"by": ["branch_code", "year"], "where": {"funding": "cpf"}},
@@ -98,7 +106,9 @@ REQUESTS = [
     {"by": ["block_code"]},
     {"by": ["contract"], "where": {"sex": "F"}},
     {"by": ["year", "pathway"]},
-    {"by": ["year"], "until": (9, 30)},
+    {"by": ["year"], "until": "cut"},
+    {"by": ["year", "cqp_code"], "until": "cut", "where": {"branch_code": ["0016"]}},
+    {"by": ["year"], "until": (6, 15)},
     {"by": ["provider_id"]},
 ]
 
@@ -121,14 +131,18 @@ def test_the_database_s_columns_are_the_same_from_cubes_and_rows(demo_engine):
     """Every indicator's database columns, exact (counts and cell keys before the secret;
     medians and Kaplan–Meier's sums read from the rows in the same select), group by
     group, with the presence columns that cut narrower requests out of it."""
+    with demo_engine.connect() as connection:
+        cut = data_cut(connection)
+    split = cubes.split_day(cut)
+    assert split not in ((12, 31), (6, 15))
     for request_ in REQUESTS:
+        until = split if request_.get("until") == "cut" else request_.get("until")
         query = IndicatorQuery.make(None, request_.get("by", ()), request_.get("where"),
-                                    request_.get("years"), request_.get("scope"),
-                                    request_.get("until"))
+                                    request_.get("years"), request_.get("scope"), until)
 
         def read(connection, query=query):
             dialects.prepare(connection)
-            asked = replace(query, data_until=data_cut(connection))
+            asked = query.at_data_cut(data_cut(connection))
             frame = api._values(connection, asked, presence=True)
             return frame.sort_values(list(query.by)).reset_index(drop=True) if query.by \
                 else frame
@@ -139,8 +153,11 @@ def test_the_database_s_columns_are_the_same_from_cubes_and_rows(demo_engine):
         # which nothing reads: the tables are cut out and published by name)
         assert sorted(cells.columns) == sorted(rows.columns), request_
         pd.testing.assert_frame_equal(cells, rows[cells.columns], obj=str(request_))
-        # a day within the year and the training provider are not in the cubes
-        assert read_cells == ("until" not in request_ and "provider_id" not in query.by)
+        # another day within the year and the training provider are not in the cubes
+        assert read_cells == (until in (None, split) and "provider_id" not in query.by)
+        # a request without the database's data cut does not know the cubes' split
+        if until == split:
+            assert not cubes.serves("candidacy", replace(query, data_until=cut))
 
 
 def test_published_tables_are_the_same_from_cubes_and_rows(demo_engine):
@@ -169,6 +186,33 @@ def test_cubes_of_another_definition_are_refused_then_made_again(demo_engine):
     db.ensure_schema(demo_engine)
     db.check_schema(demo_engine)
     assert_exact(demo_engine)
+
+
+def test_cubes_split_at_another_day_than_the_data_cut_are_refused_then_made_again(
+        demo_engine):
+    """The cells say which rows are dated up to the data cut's day: a data cut recorded
+    without the cubes made again (as no command of this release does) leaves them split
+    at the wrong day: refused (one message), then made again at the next write."""
+    with demo_engine.begin() as connection:
+        cut = data_cut(connection)
+        connection.execute(schema.load_log.insert().values(
+            loaded_at=pd.Timestamp.now().to_pydatetime(), source="ailleurs", rows=0,
+            data_until=cut.replace(month=3, day=31)))
+    with pytest.raises(db.DatabaseError, match="cqp-metrics db upgrade"):
+        db.check_schema(demo_engine)
+    db.ensure_schema(demo_engine)
+    db.check_schema(demo_engine)
+    assert_exact(demo_engine)
+    with demo_engine.connect() as connection:
+        table = cubes.CUBES["candidacy"]
+        before = connection.execute(sa.select(sa.func.sum(table.c.n_rows)).where(
+            table.c.by_cut)).scalar_one()
+        fact = schema.fact_candidacy
+        month = sa.extract("month", fact.c.entered_on)
+        expected = connection.execute(sa.select(sa.func.count()).where(
+            sa.or_(month < 3, sa.and_(month == 3, sa.extract("day", fact.c.entered_on)
+                                      <= 31)))).scalar_one()
+    assert before == expected
 
 
 def test_counts_read_cells_and_medians_read_rows_in_one_select():
