@@ -21,14 +21,14 @@ from .query import (
     GROUPING_COLUMN,
     IndicatorQuery,
     QueryError,
-    build_grouped_select,
-    build_select,
     facts_of,
     grouped_cuts,
+    grouped_statement,
     grouping_mask,
     narrowed,
     rows_column,
     scan_of,
+    statement,
     windowed,
 )
 from .registry import BY_NAME, COUNTS
@@ -377,7 +377,7 @@ def _values(connection: sa.Connection, query: IndicatorQuery,
             presence: bool = False) -> pd.DataFrame:
     """What the database computes: the cuts, the counts (integers) and the other kinds'
     sums and medians (floats); with ``presence``, each fact's rows per group too."""
-    result = connection.execute(build_select(query, connection.dialect.name, presence))
+    result = connection.execute(*statement(query, connection.dialect.name, presence))
     return _typed(pd.DataFrame(result.all(), columns=list(result.keys())), query)
 
 
@@ -386,7 +386,7 @@ def _grouped_values(connection: sa.Connection,
     """What :func:`_values` (with presence) returns for each request of ``group``, read in
     one select grouped by each one's cuts (:func:`cqp_metrics.query.build_grouped_select`)."""
     dialect = connection.dialect.name
-    result = connection.execute(build_grouped_select(group, dialect))
+    result = connection.execute(*grouped_statement(group, dialect))
     frame = pd.DataFrame(result.all(), columns=list(result.keys()))
     cuts = grouped_cuts(group)
     sets = frame[GROUPING_COLUMN].to_numpy()

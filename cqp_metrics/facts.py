@@ -34,9 +34,12 @@ class FactSource:
 
 
 def cqps_of(branches) -> sa.Select:
-    """The CQPs owned by at least one of ``branches`` (a CQPI by each of its branches)."""
+    """The CQPs owned by at least one of ``branches`` (a CQPI by each of its branches; or a
+    parameter that will hold them)."""
     member = schema.certification_branch
-    return sa.select(member.c.cqp_code).where(member.c.branch_code.in_(sorted(branches)))
+    if not isinstance(branches, sa.BindParameter):
+        branches = sorted(branches)
+    return sa.select(member.c.cqp_code).where(member.c.branch_code.in_(branches))
 
 
 def year_of(date: sa.ColumnElement) -> sa.ColumnElement:

@@ -151,11 +151,20 @@ class IndicatorQuery:
 
 def fact_rows(name: str, query: IndicatorQuery,
               columns: Callable[[FactSource, list[sa.ColumnElement]], dict],
-              cube: bool = False) -> sa.Subquery:
+              cube: bool = False, bound: bool = False) -> sa.Subquery:
     """The rows of one fact under the query's filters (years, ``until``, scope, ``where``):
     a column ``k_<dim>`` per cut, then ``columns(fact, cut expressions)``. With ``cube``, the
     cells of the fact's cube (:mod:`cqp_metrics.cubes`) under the same filters: ``fact`` is
-    then the cube, each dimension one of its columns."""
+    then the cube, each dimension one of its columns. With ``bound``, the filters' values
+    are parameters to give at execution (:func:`filter_values`): the select then serves
+    every request of its shape."""
+
+    def value(key: str, given: object, expanding: bool = False) -> sa.BindParameter:
+        if bound:
+            return sa.bindparam(key, required=True, expanding=expanding,
+                                type_=None if expanding else sa.Integer)
+        return sa.bindparam(key, given, expanding=expanding, unique=True)
+
     link = None
     if "branch_code" in query.by:
         link = schema.certification_branch.alias("cb")
@@ -180,7 +189,8 @@ def fact_rows(name: str, query: IndicatorQuery,
             fact.columns["registered_at_end"] = fact.columns["registered_year_end"]
         else:
             end_year = year if "year" in query.by else \
-                sa.literal(hi) if hi is not None else last_activity_year(fact.from_, year)
+                value("year_to", hi) if hi is not None else \
+                last_activity_year(fact.from_, year)
             fact.columns["registered_at_end"] = registered_on_last_day(
                 cand.c.cqp_code, end_year, last_day)
     dims = {d: dimension(d) for d in query.by}
@@ -194,30 +204,86 @@ def fact_rows(name: str, query: IndicatorQuery,
         rows = rows.join(link, link.c.cqp_code == cand.c.cqp_code)
     conditions = []
     if lo is not None:
-        conditions.append(year >= lo)
+        conditions.append(year >= value("year_from", lo))
     if hi is not None:
-        conditions.append(year <= hi)
+        conditions.append(year <= value("year_to", hi))
     if query.until is not None:  # a cube serves only the day it is split at
         conditions.append(table.c[cubes.SPLIT] if cube else
                           on_or_before(fact.date, *query.until))
     branches = query.allowed_branches()
     if branches is not None:
+        allowed = value("branches", sorted(branches), expanding=True)
         if link is not None:
-            conditions.append(link.c.branch_code.in_(sorted(branches)))
+            conditions.append(link.c.branch_code.in_(allowed))
         else:
-            conditions.append(cand.c.cqp_code.in_(cqps_of(branches)))
+            conditions.append(cand.c.cqp_code.in_(cqps_of(allowed)))
     for dim, values in query.where:
         if dim == "branch_code":
             continue
         expression = dimension(dim)
         present = [v for v in values if v is not None]
-        condition = expression.in_(present) if present else sa.false()
+        condition = expression.in_(value(f"where_{dim}", present, expanding=True)) \
+            if present else sa.false()
         if len(present) < len(values):
             condition = sa.or_(condition, expression.is_(None))
         conditions.append(condition)
     if conditions:
         rows = rows.where(*conditions)
     return rows.subquery(f"r_{name}")
+
+
+def filter_values(query: IndicatorQuery) -> dict[str, object]:
+    """The values of a request's filters, as its select's parameters (:func:`fact_rows`
+    with ``bound``)."""
+    lo, hi = query.years
+    values: dict[str, object] = {}
+    if lo is not None:
+        values["year_from"] = lo
+    if hi is not None:
+        values["year_to"] = hi
+    branches = query.allowed_branches()
+    if branches is not None:
+        values["branches"] = sorted(branches)
+    for dim, given in query.where:
+        present = [v for v in given if v is not None]
+        if dim != "branch_code" and present:
+            values[f"where_{dim}"] = present
+    return values
+
+
+def shape_of(query: IndicatorQuery) -> IndicatorQuery:
+    """The request with its filters' values left out: what its select's form depends on
+    (which filters, whether one keeps missing values), the key of :func:`_shaped`."""
+    lo, hi = query.years
+    where = tuple((dim, ((0,) if any(v is not None for v in given) else ())
+                   + ((None,) if None in given else ())) for dim, given in query.where)
+    return replace(query, where=where, years=(None if lo is None else 0,
+                                              None if hi is None else 0),
+                   scope=None if query.scope is None else frozenset())
+
+
+def _shaped(shape: IndicatorQuery, dialect: str, presence: bool,
+            sets: tuple[tuple[str, ...], ...] | None) -> sa.Select:
+    """The select of every request of this shape, its filters' values parameters (built
+    once per shape: a select of every indicator takes 20–30 ms to build, and as long again
+    for SQLAlchemy to find its compiled form the first time), for the tables the facts and
+    cubes are read from now (the benchmarks' reference and the tests swap them)."""
+    readers = (tuple((k, id(v)) for k, v in FACTS.items()),
+               tuple((k, id(v)) for k, v in cubes.CUBES.items()))
+    return _shaped_by(shape, dialect, presence, sets, readers)
+
+
+@functools.lru_cache(maxsize=512)
+def _shaped_by(shape: IndicatorQuery, dialect: str, presence: bool,
+               sets: tuple[tuple[str, ...], ...] | None, readers: tuple) -> sa.Select:
+    return _joined(shape, dialect, presence, None if sets is None else list(sets), True)
+
+
+def statement(query: IndicatorQuery, dialect: str = "duckdb",
+              presence: bool = False) -> tuple[sa.Select, dict[str, object]]:
+    """:func:`build_select`'s select, shared by the requests of its shape, and this
+    request's parameters to execute it with."""
+    return _shaped(shape_of(query), dialect, presence, None), filter_values(query)
 
 
 def rows_column(fact: str) -> str:
@@ -234,7 +300,7 @@ def facts_of(query: IndicatorQuery) -> list[str]:
 def _fact_select(name: str, indicators: Sequence[Indicator], query: IndicatorQuery,
                  context: SqlContext, presence_column: bool = False,
                  sets: Sequence[tuple[str, ...]] | None = None, cube: bool = False,
-                 ) -> tuple[sa.Select, dict[str, object]]:
+                 bound: bool = False) -> tuple[sa.Select, dict[str, object]]:
     """The fact's rows under the filters, grouped by the cuts, with each indicator's
     aggregates (and the count of its rows with ``presence_column``); and the value of each
     column for a group without rows. With ``sets``, grouped by each of these sets of
@@ -255,7 +321,7 @@ def _fact_select(name: str, indicators: Sequence[Indicator], query: IndicatorQue
             out[ROWS] = fact.from_.c[ROWS]
         return out
 
-    rows = fact_rows(name, query, columns, cube)
+    rows = fact_rows(name, query, columns, cube, bound)
     stepped = indicators[0].step_key(context.rules) is not None
     if stepped:
         rows = indicators[0].step(rows, query.by, f"s_{name}")
@@ -287,7 +353,8 @@ def build_select(query: IndicatorQuery, dialect: str = "duckdb",
     indicator involved (counts, and what the other kinds derive theirs from); with
     ``presence``, also each fact's count of rows (:func:`rows_column`), so that the select of
     fewer indicators can be cut out of it (:func:`narrowed`)."""
-    return _joined(query, dialect, presence, None)
+    select, values = statement(query, dialect, presence)
+    return select.params(values)
 
 
 #: The column of a grouped select (:func:`build_grouped_select`) saying which set of cuts a
@@ -308,6 +375,13 @@ def grouped_cuts(queries: Sequence[IndicatorQuery]) -> tuple[str, ...]:
 
 
 def build_grouped_select(queries: Sequence[IndicatorQuery], dialect: str) -> sa.Select:
+    """:func:`grouped_statement`'s select with its parameters' values."""
+    select, values = grouped_statement(queries, dialect)
+    return select.params(values)
+
+
+def grouped_statement(queries: Sequence[IndicatorQuery], dialect: str,
+                      ) -> tuple[sa.Select, dict[str, object]]:
     """One SELECT for requests that differ only by their cuts and indicators, with presence
     (:func:`build_select`): each fact's rows are read once and grouped by every set of cuts
     at once (``GROUPING SETS``). A row carries every cut of :func:`grouped_cuts` (NULL
@@ -322,8 +396,8 @@ def build_grouped_select(queries: Sequence[IndicatorQuery], dialect: str) -> sa.
     names = {n for q in queries for n in q.names}
     union = replace(queries[0], by=grouped_cuts(queries),
                     names=tuple(e.name for e in REGISTRY if e.name in names))
-    sets = list(dict.fromkeys(tuple(d for d in union.by if d in q.by) for q in queries))
-    return _joined(union, dialect, True, sets)
+    sets = tuple(dict.fromkeys(tuple(d for d in union.by if d in q.by) for q in queries))
+    return _shaped(shape_of(union), dialect, True, sets), filter_values(union)
 
 
 def scan_of(query: IndicatorQuery) -> tuple:
@@ -385,13 +459,13 @@ def _reads_of(query: IndicatorQuery, rules: Rules,
 
 
 def _joined(query: IndicatorQuery, dialect: str, presence: bool,
-            sets: list[tuple[str, ...]] | None) -> sa.Select:
+            sets: list[tuple[str, ...]] | None, bound: bool = False) -> sa.Select:
     """Each fact's grouped rows in its CTE, joined on the union of their keys."""
     context = SqlContext(rules_for(dialect), query.data_until)
     ctes, fills = {}, {}
     for cte, fact, indicators, cube in _reads_of(query, context.rules):
         select, fill = _fact_select(fact, indicators, query, context,
-                                    presence and cte == f"f_{fact}", sets, cube)
+                                    presence and cte == f"f_{fact}", sets, cube, bound)
         ctes[cte] = select.cte(cte)
         fills.update({column: (cte, value) for column, value in fill.items()})
     columns = list(fills)

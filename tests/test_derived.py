@@ -189,6 +189,38 @@ def _sorted(frame: pd.DataFrame, by: tuple[str, ...]) -> pd.DataFrame:
     return frame.sort_values(list(by), na_position="last").reset_index(drop=True)
 
 
+def test_requests_of_one_shape_share_a_select_and_read_their_own_values(engine):
+    """Requests that differ only by their filters' values (regions, years, a scope) run one
+    select built once, each with its values: each reads its own rows (counted here with
+    pandas)."""
+    from cqp_metrics.api import _values
+    from cqp_metrics.query import IndicatorQuery, statement
+
+    with engine.begin() as connection:
+        write_dataset(connection, demo.generate(800, seed=21), source="test")
+    with engine.connect() as connection:
+        rows = pd.read_sql(sa.select(schema.fact_candidacy), connection)
+        owned = pd.read_sql(sa.select(schema.certification_branch), connection)
+    rows["year"] = pd.to_datetime(rows["entered_on"]).dt.year
+    asked = [(["11"], (2020, 2023), None), (["32", "84"], (2019, 2024), None),
+             (["11", "32"], (2021, 2021), ["0016"])]
+    selects = set()
+    with engine.connect() as connection:
+        dialects.prepare(connection)
+        for regions, (lo, hi), scope in asked:
+            query = IndicatorQuery.make(["enrolments"], ["year"], {"region_code": regions},
+                                        (lo, hi), scope)
+            selects.add(id(statement(query, connection.dialect.name, True)[0]))
+            got = _values(connection, query, True).set_index("year")["enrolments"]
+            kept = rows[rows["region_code"].isin(regions) & rows["year"].between(lo, hi)]
+            if scope is not None:
+                kept = kept[kept["cqp_code"].isin(owned.loc[owned["branch_code"].isin(scope),
+                                                             "cqp_code"])]
+            expected = kept.groupby("year").size()
+            assert got.to_dict() == expected.to_dict(), (regions, lo, hi, scope)
+    assert len(selects) == 2  # the scope adds a filter: another shape
+
+
 def test_a_grouped_select_gives_each_request_what_its_own_select_gives(engine):
     """Requests of one set of filters read in one select grouped by their cuts
     (``GROUPING SETS``): each one's rows and columns are those of its own select, NULL cuts
