@@ -6,8 +6,8 @@ backend (the way ibis' compilers keep one translation table per backend):
 
 - days between two dates: DuckDB ``date_diff('day', start, end)``, PostgreSQL
   ``end - start``, SQLite the difference of ``julianday`` (dates are ISO text there);
-- median: DuckDB ``median(x)``; elsewhere (PostgreSQL's ``percentile_cont`` is slower, SQLite
-  has none) the kind reads it off the ranks of the distinct values (a window);
+- median: DuckDB ``median(x)``, PostgreSQL ``percentile_cont(0.5) WITHIN GROUP (ORDER BY x)``;
+  SQLite has none: the kind reads it off the ranks of the distinct values (a window);
 - natural logarithm: ``ln`` everywhere, but SQLite has it only when built with its math
   functions; :func:`prepare` registers one otherwise;
 - PostgreSQL's JIT compiling is turned off on every connection: it costs more than it saves
@@ -41,8 +41,8 @@ class Rules:
     """What one backend can compute natively."""
 
     name: str
-    #: A ``median`` aggregate (exact: the mean of the two middle values for an even count)
-    #: faster than reading the median off the ranks of the distinct values
+    #: A ``median`` aggregate (exact: the mean of the two middle values for an even count);
+    #: else the median is read off the ranks of the distinct values
     #: (:meth:`cqp_metrics.kinds.Median.step`).
     native_median: bool
     #: ``GROUP BY GROUPING SETS`` with ``GROUPING()``: several sets of cuts in one scan.
@@ -55,11 +55,11 @@ RULES = {
     "duckdb": Rules("duckdb", native_median=True, grouping_sets=True),
     # PostgreSQL compiles a query to machine code (JIT) once its estimated cost is high, as
     # every indicator's scan of a million rows is: 0.3-0.6 s of compiling per select, for
-    # selects of 1-2 s (measured at 1,000,000 candidacies, docs/benchmarks.md)
-    # PostgreSQL's percentile_cont sorts each group's rows: reading the median off the
-    # counts per value is 2.2 times faster by year, 1.3 by year and CQP (the survey's pay,
-    # 700,000 rows, by hand)
-    "postgresql": Rules("postgresql", native_median=False, grouping_sets=True,
+    # selects of 1-2 s (measured at 1,000,000 candidacies, docs/benchmarks.md). Its
+    # percentile_cont sorts each group's rows but reads every median of a fact in one scan;
+    # read off the counts per value, each median scans the rows again, and a scan of the
+    # survey's 700,000 rows costs it 270 ms (the Données page 1.7 s instead of 0.9, by hand)
+    "postgresql": Rules("postgresql", native_median=True, grouping_sets=True,
                         connect_args=(("options", "-c jit=off"),)),
     "sqlite": Rules("sqlite", native_median=False),
 }
@@ -134,6 +134,12 @@ def _median_default(element, compiler, **kw):
 @compiles(_median, "duckdb")
 def _median_duckdb(element, compiler, **kw):
     return f"median({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(_median, "postgresql")
+def _median_postgresql(element, compiler, **kw):
+    return (f"percentile_cont(0.5) WITHIN GROUP (ORDER BY "
+            f"{compiler.process(element.clauses, **kw)})")
 
 
 def median(value: sa.ColumnElement) -> sa.ColumnElement:

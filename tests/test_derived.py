@@ -226,7 +226,7 @@ def test_a_grouped_select_gives_each_request_what_its_own_select_gives(engine):
     (``GROUPING SETS``): each one's rows and columns are those of its own select, NULL cuts
     included (where the backend groups; SQLite reads each alone)."""
     from cqp_metrics.api import _grouped_values, _values
-    from cqp_metrics.query import IndicatorQuery, QueryError, build_grouped_select, windowed
+    from cqp_metrics.query import IndicatorQuery, QueryError, build_grouped_select
 
     with engine.begin() as connection:
         write_dataset(connection, demo.generate(500, seed=12), source="test")
@@ -246,12 +246,6 @@ def test_a_grouped_select_gives_each_request_what_its_own_select_gives(engine):
             return
         nulls = False
         for group in groups:
-            if any(windowed(q.names, connection.dialect.name) for q in group):
-                # a median read off the ranks of its values (PostgreSQL) is a window over
-                # the cuts: such requests are read alone
-                with pytest.raises(QueryError):
-                    build_grouped_select(group, connection.dialect.name)
-                continue
             together = _grouped_values(connection, group)
             for query in group:
                 expected = _values(connection, query, True)
