@@ -449,11 +449,11 @@ def _reads_of(query: IndicatorQuery, rules: Rules,
         for indicator in indicators:
             if indicator not in summed:
                 steps.setdefault(indicator.step_key(rules), []).append(indicator)
-        parts = [*([(summed, True)] if summed else []),
-                 *((group, False) for group in steps.values())]
-        for at, (group, cube) in enumerate(parts):
-            name = f"f_{fact}" if at == 0 else \
-                f"f_{fact}_rows" if group[0].step_key(rules) is None else f"f_{fact}_{at}"
+        parts = [*([(summed, True, None)] if summed else []),
+                 *((group, False, key) for key, group in steps.items())]
+        for at, (group, cube, key) in enumerate(parts):
+            name = f"f_{fact}" if at == 0 else f"f_{fact}_rows" if key is None else \
+                f"f_{fact}_{at}"
             reads.append((name, fact, group, cube))
     return reads
 
