@@ -81,12 +81,17 @@ class IndicatorTable:
         return self.kept(("published", secret_label), lambda: self._published(secret_label))
 
     def _published(self, secret_label: str) -> pd.DataFrame:
-        frame = self.values.copy()
-        for column in self.hidden.columns:
-            mask = self.hidden[column]
-            if mask.any():
-                frame[column] = frame[column].astype(object).where(~mask, secret_label)
-        return frame
+        values, hidden = self.values, self.hidden
+        columns = {}  # then one frame (a column set at a time costs more than the masks)
+        for column in values.columns:
+            mask = hidden[column].to_numpy() if column in hidden else None
+            if mask is not None and mask.any():
+                shown = values[column].to_numpy(dtype=object, copy=True)
+                shown[mask] = secret_label
+                columns[column] = shown
+            else:
+                columns[column] = values[column]
+        return pd.DataFrame(columns, index=values.index, columns=values.columns)
 
     def masked(self) -> pd.DataFrame:
         """Numbers with hidden cells as NaN: for charts, which must not draw them."""
@@ -151,11 +156,16 @@ def compute_query(engine: sa.Engine | sa.Connection, query: IndicatorQuery,
             values = pd.concat([values.astype({total_dim: object}), margin[values.columns]],
                                ignore_index=True)
         values = values.loc[_order(values, query.by)].reset_index(drop=True)
-    counts = [n for n in query.counts() if COUNTS[n].secret]
+    # the table's columns by name (arrays; Series for the cuts), a frame made once at the
+    # end: pandas' operations on a frame of a few rows cost more than the arithmetic
+    columns = {c: values[c] if c in query.by else values[c].to_numpy() for c in values}
     if rule.enabled:
-        values = publish(values, counts, ptable)
-    values = _derived(values, query)
-    mask = _published_mask(values, query, rule)
+        columns = publish(columns, [n for n in query.counts() if COUNTS[n].secret], ptable)
+    columns = _derived(columns, query)
+    mask = _published_mask(columns, query, rule)
+    values = pd.DataFrame(columns, index=values.index, columns=list(columns))
+    mask = pd.DataFrame(mask, index=values.index,
+                        columns=[c for c in columns if c not in query.by], dtype=bool)
     if changes:
         values, mask = _with_changes(values, mask, query)
     return IndicatorTable(query, _with_year_complete(values, query), mask, rule, total_dim)
@@ -266,28 +276,31 @@ def _read(connection: sa.Connection, reads: Iterable[IndicatorQuery],
     return out
 
 
-def _published_mask(values: pd.DataFrame, query: IndicatorQuery,
-                    rule: SecretRule) -> pd.DataFrame:
+def _published_mask(columns: dict[str, np.ndarray], query: IndicatorQuery,
+                    rule: SecretRule) -> dict[str, np.ndarray]:
     """True where a published cell reads « secret »: a published count of persons from 1 to
     ``min_count`` - 1, every other kind by its own rule on the published counts (a rate on
     a small published denominator, an estimate or a median on a small published cohort).
-    A figure undefined on the published counts (its base is 0) is emptied in ``values``."""
-    columns = [c for c in values.columns if c not in query.by]
-    none = np.zeros(len(values), dtype=bool)
-    mask = dict.fromkeys(columns, none)  # then one frame (a column set at a time is slow)
+    A figure undefined on the published counts (its base is 0) is emptied in ``columns``."""
+    rows = len(next(iter(columns.values()))) if columns else 0
+    none = np.zeros(rows, dtype=bool)
+    mask = {c: none for c in columns if c not in query.by}
     for name in query.needed():
         entry = BY_NAME[name]
         if entry.unit == "count":
             if rule.enabled and entry.secret:
-                mask[name] = small(values[name].to_numpy(), rule)
+                mask[name] = small(columns[name], rule)
             continue
-        empty = entry.empty(values).to_numpy()
+        empty = entry.empty(columns)
         if empty.any():
-            values.loc[empty, entry.columns()] = np.nan
-        shown = entry.hidden(values, rule).to_numpy(dtype=bool)
+            for column in entry.columns():
+                emptied = np.array(columns[column], dtype=float)
+                emptied[empty] = np.nan
+                columns[column] = emptied
+        shown = np.asarray(entry.hidden(columns, rule), dtype=bool)
         for column in entry.columns():
             mask[column] = shown
-    return pd.DataFrame(mask, index=values.index, columns=columns, dtype=bool)
+    return mask
 
 
 def _with_changes(values: pd.DataFrame, mask: pd.DataFrame,
@@ -430,10 +443,10 @@ def _sort_key(value: object) -> tuple:
     return (False, 0, f"{float(value):020.3f}", "")
 
 
-def _derived(values: pd.DataFrame, query: IndicatorQuery) -> pd.DataFrame:
-    """Every kind's published columns from the database's (rates and intervals, estimates)."""
-    columns = {c: values[c] for c in values.columns}  # a frame made once, at the end: a
-    for name in query.needed():  # column inserted at a time costs more than the arithmetic
+def _derived(columns: dict[str, np.ndarray],
+             query: IndicatorQuery) -> dict[str, np.ndarray]:
+    """Every kind's published columns from the database's (rates and intervals, estimates),
+    the table's own columns in their order."""
+    for name in query.needed():
         BY_NAME[name].derive(columns)
-    wanted = [*query.by, *query.columns()]
-    return pd.DataFrame({c: columns[c] for c in wanted}, index=values.index, columns=wanted)
+    return {c: columns[c] for c in (*query.by, *query.columns())}

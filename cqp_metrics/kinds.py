@@ -16,7 +16,7 @@ the kind rather than testing which kind they hold:
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Hashable, MutableMapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,6 +32,9 @@ from .secret import CELL_KEY, KEYS
 from .stats import Z95, newcombe, poisson_change_significant, wilson
 
 Condition = Callable[[FactSource], sa.ColumnElement]
+ArrayLike = np.ndarray | pd.Series
+#: A table's columns: a frame, or its columns by name (arrays, or Series for the cuts).
+Columns = pd.DataFrame | Mapping[str, ArrayLike]
 
 #: Why a figure is missing (:meth:`Indicator.missing`); the renderers say it in words.
 NO_BASE, TOO_RECENT, NOT_COMPUTED = "no_base", "too_recent", "not_computed"
@@ -139,18 +142,18 @@ class Indicator:
                 return base + (fr if language == "fr" else en)
         return base
 
-    def derive(self, frame: MutableMapping[str, pd.Series]) -> None:
+    def derive(self, frame: MutableMapping[str, np.ndarray]) -> None:
         """Add the published columns computed from the database's columns (in place, in
-        the table's columns by name)."""
+        the table's columns by name: arrays, one value per row)."""
 
-    def hidden(self, values: pd.DataFrame, rule: SecretRule) -> pd.Series:
+    def hidden(self, values: Columns, rule: SecretRule) -> np.ndarray:
         """Where its columns read « secret », given the published counts in ``values``
         (a count's own rule is :func:`cqp_metrics.secret.small`)."""
-        return pd.Series(False, index=values.index)
+        return np.zeros(_rows(values), dtype=bool)
 
-    def empty(self, values: pd.DataFrame) -> pd.Series:
+    def empty(self, values: Columns) -> np.ndarray:
         """Where it is undefined (« sans objet ») on the published counts: its base is 0."""
-        return pd.Series(False, index=values.index)
+        return np.zeros(_rows(values), dtype=bool)
 
     def text(self, value: object) -> str:
         """A value for people (``secret`` passes through; missing is empty)."""
@@ -202,6 +205,30 @@ class Indicator:
     def hidden_when(self, rule: SecretRule, language: str = "fr") -> str:
         """When the secret hides it (the rule being on)."""
         return ""
+
+
+def _rows(values: Columns) -> int:
+    """How many rows a table holds (a frame, or its columns by name)."""
+    if isinstance(values, pd.DataFrame):
+        return len(values)
+    return len(next(iter(values.values()))) if values else 0
+
+
+def _small_base(base: ArrayLike, rule: SecretRule) -> np.ndarray:
+    """Where a published base (a rate's denominator, a cohort) is from 1 to
+    ``min_denominator`` - 1: its figure reads « secret »."""
+    if not rule.enabled:
+        return np.zeros(len(base), dtype=bool)
+    base = np.asarray(base, dtype=float)
+    return (base >= 1) & (base < rule.min_denominator)
+
+
+def _zero(base: ArrayLike) -> np.ndarray:
+    """Where a published base is 0 (« sans objet »); a table as shown may hold text there."""
+    array = np.asarray(base)
+    if array.dtype.kind in "iufb":
+        return array == 0
+    return pd.Series(array).eq(0).to_numpy(dtype=bool)
 
 
 def _number(value: object) -> bool:
@@ -376,22 +403,22 @@ class Rate(Share):
                 f"inférieur à {rule.min_denominator}, vide s'il est nul ; intervalle de "
                 "confiance à 95 % (Wilson).")
 
-    def derive(self, frame: MutableMapping[str, pd.Series]) -> None:
+    def derive(self, frame: MutableMapping[str, np.ndarray]) -> None:
         """The rate and its interval; published counts may put the numerator above the
         denominator: the rate is clipped to 1."""
-        denominator = frame[self.denominator]
-        numerator = frame[self.numerator].clip(upper=denominator)
+        denominator = np.asarray(frame[self.denominator], dtype=float)
+        numerator = np.minimum(np.asarray(frame[self.numerator], dtype=float), denominator)
         p, low, high = wilson(numerator, denominator)
         frame[self.name], frame[f"{self.name}_low"], frame[f"{self.name}_high"] = p, low, high
 
-    def hidden(self, values, rule) -> pd.Series:
+    def hidden(self, values, rule) -> np.ndarray:
         """« secret » on a published denominator from 1 to ``min_denominator`` - 1."""
-        if not rule.enabled or not self.secret:
-            return pd.Series(False, index=values.index)
-        return values[self.denominator].between(1, rule.min_denominator - 1)
+        if not self.secret:
+            return super().hidden(values, rule)
+        return _small_base(values[self.denominator], rule)
 
-    def empty(self, values) -> pd.Series:
-        return values[self.denominator].eq(0)
+    def empty(self, values) -> np.ndarray:
+        return _zero(values[self.denominator])
 
 
 @dataclass(frozen=True)
@@ -484,41 +511,44 @@ class KaplanMeier(Share):
         return sa.select(*(c[f"k_{d}"] for d in cuts), c.km__t, c.km__d, c[ROWS],
                          sa.cast(at_risk, sa.BigInteger).label("km__n")).subquery(name)
 
-    def derive(self, frame: MutableMapping[str, pd.Series]) -> None:
+    def derive(self, frame: MutableMapping[str, np.ndarray]) -> None:
         n = self.name
         survival, low, high = km_estimate(frame[f"{n}__logs"], frame[f"{n}__var"],
                                           frame[f"{n}__zero"], frame[f"{n}__reach"],
                                           self.horizon)
         frame[n], frame[f"{n}_low"], frame[f"{n}_high"] = 1 - survival, 1 - high, 1 - low
 
-    def hidden(self, values, rule) -> pd.Series:
+    def hidden(self, values, rule) -> np.ndarray:
         """« secret » on a published cohort from 1 to ``min_denominator`` - 1."""
-        if not rule.enabled or not self.secret:
-            return pd.Series(False, index=values.index)
-        return values[self.cohort].between(1, rule.min_denominator - 1)
+        if not self.secret:
+            return super().hidden(values, rule)
+        return _small_base(values[self.cohort], rule)
 
-    def empty(self, values) -> pd.Series:
-        return values[self.cohort].eq(0)
+    def empty(self, values) -> np.ndarray:
+        return _zero(values[self.cohort])
 
     def _why_missing(self) -> str:
         return TOO_RECENT  # a cohort whose follow-up has not reached the horizon
 
 
-def km_estimate(logs: pd.Series, var: pd.Series, zero: pd.Series, reach: pd.Series,
-                horizon: int, z: float = Z95) -> tuple[pd.Series, pd.Series, pd.Series]:
+def km_estimate(logs: ArrayLike, var: ArrayLike, zero: ArrayLike, reach: ArrayLike,
+                horizon: int, z: float = Z95) -> tuple:
     """S(horizon) and its log-log bounds from the database's sums; NaN where undefined (the
-    largest time is below the horizon and censored), bounds NaN where S is 0 or 1."""
-    logs, var = logs.astype(float), var.astype(float)
-    zero = zero.fillna(0).astype(bool)
-    reach = reach.astype(float)
+    largest time is below the horizon and censored), bounds NaN where S is 0 or 1. Arrays
+    in, arrays out; Series in, Series out (indexed like ``logs``)."""
+    index = logs.index if isinstance(logs, pd.Series) else None
+    logs, var, reach = (np.asarray(v, dtype=float) for v in (logs, var, reach))
+    zero = np.nan_to_num(np.asarray(zero, dtype=float)).astype(bool)
     defined = (reach >= horizon) | zero
-    survival = np.exp(logs).where(~zero, 0.0).where(defined)
-    inner = (survival > 0) & (survival < 1)
     with np.errstate(divide="ignore", invalid="ignore"):
+        survival = np.where(defined, np.where(zero, 0.0, np.exp(logs)), np.nan)
+        inner = (survival > 0) & (survival < 1)
         spread = np.exp(z * np.sqrt(var) / logs)  # < 1: ln S < 0
-        low = (survival ** (1 / spread)).where(inner)
-        high = (survival ** spread).where(inner)
-    return survival, low, high
+        low = np.where(inner, survival ** (1 / spread), np.nan)
+        high = np.where(inner, survival ** spread, np.nan)
+    if index is None:
+        return survival, low, high
+    return tuple(pd.Series(v, index=index) for v in (survival, low, high))
 
 
 # -- medians ---------------------------------------------------------------------------------
@@ -592,16 +622,16 @@ class Median(Indicator):
                          sa.cast(cum, sa.BigInteger).label("md__cum"),
                          sa.cast(n, sa.BigInteger).label("md__n")).subquery(name)
 
-    def derive(self, frame: MutableMapping[str, pd.Series]) -> None:
-        frame[self.name] = frame[self.name].astype(float)
+    def derive(self, frame: MutableMapping[str, np.ndarray]) -> None:
+        frame[self.name] = np.asarray(frame[self.name], dtype=float)
 
-    def hidden(self, values, rule) -> pd.Series:
-        if not rule.enabled or not self.secret:
-            return pd.Series(False, index=values.index)
-        return values[self.base].between(1, rule.min_denominator - 1)
+    def hidden(self, values, rule) -> np.ndarray:
+        if not self.secret:
+            return super().hidden(values, rule)
+        return _small_base(values[self.base], rule)
 
-    def empty(self, values) -> pd.Series:
-        return values[self.base].eq(0)
+    def empty(self, values) -> np.ndarray:
+        return _zero(values[self.base])
 
     def text(self, value: object) -> str:
         if not _number(value):
@@ -709,14 +739,14 @@ class RakedRate(Share):
             frame["p"].where(n.notna()), low, high
         return out
 
-    def hidden(self, values, rule) -> pd.Series:
+    def hidden(self, values, rule) -> np.ndarray:
         """« secret » on a published denominator from 1 to ``min_denominator`` - 1."""
-        if not rule.enabled or not self.secret:
-            return pd.Series(False, index=values.index)
-        return values[self.denominator].between(1, rule.min_denominator - 1)
+        if not self.secret:
+            return super().hidden(values, rule)
+        return _small_base(values[self.denominator], rule)
 
-    def empty(self, values) -> pd.Series:
-        return values[self.denominator].eq(0)
+    def empty(self, values) -> np.ndarray:
+        return _zero(values[self.denominator])
 
     def hidden_when(self, rule: SecretRule, language: str = "fr") -> str:
         if language == "en":

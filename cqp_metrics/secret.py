@@ -33,7 +33,7 @@ import datetime as dt
 import hmac
 import itertools
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -234,10 +234,11 @@ def database_rule(connection: sa.Connection) -> tuple[SecretRule, np.ndarray]:
     return rule, table
 
 
-def publish(values: pd.DataFrame, counts: Iterable[str], ptable: np.ndarray) -> pd.DataFrame:
-    """``values`` (the database's answer) with each of ``counts`` replaced by its published
-    value, from its cell-key column (then dropped)."""
-    out = values.copy()
+def publish(columns: Mapping[str, np.ndarray], counts: Iterable[str],
+            ptable: np.ndarray) -> dict[str, np.ndarray]:
+    """A table's columns (the database's answer, by name) with each of ``counts`` replaced
+    by its published value, from its cell-key column (the cell keys left out)."""
+    out = {c: v for c, v in columns.items() if not c.endswith(CELL_KEY)}
     for name in counts:
-        out[name] = perturb(out[name].to_numpy(), out[name + CELL_KEY].to_numpy(), ptable)
-    return out.drop(columns=[c for c in out.columns if c.endswith(CELL_KEY)])
+        out[name] = perturb(columns[name], columns[name + CELL_KEY], ptable)
+    return out

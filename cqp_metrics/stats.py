@@ -9,19 +9,21 @@ import pandas as pd
 Z95 = 1.959963984540054
 
 
-def wilson(successes: pd.Series, trials: pd.Series, z: float = Z95) -> tuple[pd.Series, ...]:
+def wilson(successes, trials, z: float = Z95) -> tuple:
     """Rate, lower and upper bounds of the Wilson score interval; NaN where ``trials`` is 0.
-    (On the arrays: a table's rows are few, and pandas' own operations cost more than the
+    Arrays in, arrays out; Series in, Series out (indexed like ``successes``). (On the
+    arrays: a table's rows are few, and pandas' own operations cost more than the
     arithmetic.)"""
-    k = successes.to_numpy(dtype=float)
-    n = trials.to_numpy(dtype=float)
+    k = np.asarray(successes, dtype=float)
+    n = np.asarray(trials, dtype=float)
     n = np.where(n > 0, n, np.nan)
     p = k / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z / (1 + z * z / n) * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    index = successes.index
-    return (pd.Series(p, index=index), pd.Series(np.maximum(centre - half, 0.0), index=index),
-            pd.Series(np.minimum(centre + half, 1.0), index=index))
+    bounds = (p, np.maximum(centre - half, 0.0), np.minimum(centre + half, 1.0))
+    if isinstance(successes, pd.Series):
+        return tuple(pd.Series(b, index=successes.index) for b in bounds)
+    return bounds
 
 
 def newcombe(p1, low1, high1, p2, low2, high2) -> tuple:
@@ -49,8 +51,8 @@ def poisson_change_significant(now: int, before: int, z: float = Z95) -> bool | 
     total = now + before
     if total <= 0:
         return None
-    _, low, high = wilson(pd.Series([now]), pd.Series([total]), z)
-    return bool(low.iloc[0] > 0.5 or high.iloc[0] < 0.5)
+    _, low, high = wilson(np.array([now]), np.array([total]), z)
+    return bool(low[0] > 0.5 or high[0] < 0.5)
 
 
 def funnel_half_width(overall: float, trials, z: float = Z95):
