@@ -30,6 +30,7 @@ database sums the keys, Python looks up the aggregated cells.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hmac
 import itertools
 import secrets
@@ -150,13 +151,22 @@ def build_ptable(max_deviation: int = 2, variance: float = 1.0, keys: int = KEYS
     table = np.zeros((max_deviation + 1, keys), dtype=np.int16)
     for n in range(1, max_deviation + 1):
         support = np.arange(-n, max_deviation + 1)
-        # a two-point law at the ends has the largest variance a support allows
-        wanted = min(variance, n * max_deviation)
-        slots = _on_grain(_max_entropy(support, wanted), support, wanted, keys)
-        table[n] = np.repeat(support, slots)
+        table[n] = np.repeat(support, _slots(n, max_deviation, variance, keys))
         if shuffle is not None:
             table[n] = shuffle.permutation(table[n])
     return table
+
+
+@functools.lru_cache(maxsize=64)
+def _slots(n: int, max_deviation: int, variance: float, keys: int) -> tuple[int, ...]:
+    """How many keys of row ``n`` get each perturbation from -n to ``max_deviation`` (solved
+    once per process for a rule: a database made or set to a rule already solved draws only
+    its own order of the keys)."""
+    support = np.arange(-n, max_deviation + 1)
+    # a two-point law at the ends has the largest variance a support allows
+    wanted = min(variance, n * max_deviation)
+    return tuple(int(c) for c in _on_grain(_max_entropy(support, wanted), support, wanted,
+                                           keys))
 
 
 def perturb(counts: np.ndarray, cell_keys: np.ndarray, ptable: np.ndarray) -> np.ndarray:
