@@ -95,7 +95,15 @@ def make_engine(db: str | None = None, *, read_only: bool = False,
         SharedReadOnlyFile.of(file).serve(engine)
     if url.get_backend_name() == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_foreign_keys)
+    if url.get_backend_name() == "duckdb":
+        sa.event.listen(engine, "connect", _duckdb_quiet)
     return engine
+
+
+def _duckdb_quiet(connection, _record) -> None:
+    """DuckDB draws its own progress bar on the terminal for a query over 2 s (a large
+    ``db upgrade``); our commands say what they do in their own words."""
+    connection.execute("SET enable_progress_bar = false")
 
 
 def _identity(file: Path) -> tuple[int, ...] | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 
@@ -79,3 +81,33 @@ def test_a_request_s_selects_compile_once_per_shape(engine):
     compute(engine, by=["year"], where={"region_code": ["24", "32"]})
     assert first and compiled  # (the first request also read what stays: the data's version)
     assert all(any(c is f for f in first) for c in compiled)
+
+
+
+def test_duckdb_draws_no_progress_bar_of_its_own(tmp_path):
+    """A long query (a large ``db upgrade``) prints nothing of DuckDB's on the terminal,
+    for the writer and for the dashboards' shared read-only file alike. (Asked in a process
+    of its own: under pytest's capture DuckDB leaves its bar off by itself.)"""
+    url = f"duckdb:///{tmp_path / 'cqp.duckdb'}"
+    _write(url, 1)
+    script = f"""
+import sqlalchemy as sa
+from cqp_metrics.db import make_engine
+for engine in (make_engine({url!r}), make_engine({url!r}, read_only=True, hold_file=False)):
+    with engine.connect() as connection:
+        print(connection.execute(sa.text(
+            "SELECT current_setting('enable_progress_bar')")).scalar_one())
+    engine.dispose()
+"""
+    plain = """
+import duckdb
+print(duckdb.connect().execute("SELECT current_setting('enable_progress_bar')").fetchone()[0])
+"""
+    assert _run(plain) == ["True"]  # DuckDB's own default, in such a process
+    assert _run(script) == ["False", "False"]
+
+
+def _run(script: str) -> list[str]:
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          check=True)
+    return done.stdout.split()
