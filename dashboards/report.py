@@ -833,28 +833,28 @@ def _print(report: Report) -> bytes:
               '<span class="totalPages"></span></div>')
     # A report requests nothing; anything but the file itself is refused.
     with tempfile.TemporaryDirectory() as folder, offline_page() as page:
-        pages: dict[str, int] = {}
+        path = Path(folder) / "rapport.html"
+        path.write_text(report.html, encoding="utf-8")
+        page.goto(path.as_uri())
+        wait_for_charts(page)
         pdf = b""
-        for _ in range(2):
-            path = Path(folder) / "rapport.html"
-            path.write_text(_with_pages(report.html, pages), encoding="utf-8")
-            page.goto(path.as_uri())
-            wait_for_charts(page)
+        for _ in range(2):  # the second printing with each section's page in the contents
             pdf = page.pdf(format="A4", prefer_css_page_size=True, print_background=True,
                            display_header_footer=True,
                            header_template="<span></span>", footer_template=footer,
                            margin={"top": "15mm", "bottom": "18mm", "left": "12mm",
                                    "right": "12mm"}, outline=True, tagged=True)
-            pages = _section_pages(pdf, report.sections)
+            page.evaluate(FILL_CONTENTS, _section_pages(pdf, report.sections))
     return pdf
 
 
-def _with_pages(text: str, pages: dict[str, int]) -> str:
-    """The HTML with each table-of-contents entry's page filled in."""
-    for anchor, number in pages.items():
-        text = text.replace(f'<span class="toc-page" data-for="{anchor}"></span>',
-                            f'<span class="toc-page" data-for="{anchor}">{number}</span>')
-    return text
+#: Writes each section's page (``{anchor: page}``) into the table of contents, as text.
+FILL_CONTENTS = """(pages) => {
+  for (const span of document.querySelectorAll(".toc-page")) {
+    const page = pages[span.dataset.for];
+    if (page !== undefined) { span.textContent = String(page); }
+  }
+}"""
 
 
 def _section_pages(pdf: bytes, sections: list[tuple[str, str]]) -> dict[str, int]:
