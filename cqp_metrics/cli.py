@@ -574,6 +574,7 @@ def notify_command(
         settings = notify.read_config(config)
         try:
             from dashboards.report import ReportError, attachment
+            from dashboards.static import printing_together
         except ImportError:
             raise Failure("les rapports demandent les tableaux de bord : pip install "
                           "'cqp-metrics[dashboards]'") from None
@@ -585,7 +586,8 @@ def notify_command(
             audit = AuditLog(resolve_db_url(db))
             try:
                 try:
-                    items = notify.plan(engine, settings, audit, reporter, day)
+                    with printing_together():  # one chromium for every report
+                        items = notify.plan(engine, settings, audit, reporter, day)
                 except ReportError as error:
                     raise Failure(str(error)) from None
                 if dry_run is not None:

@@ -8,9 +8,11 @@ from __future__ import annotations
 import base64
 import html
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -82,30 +84,100 @@ def bokeh_figure(plot: figure, width: int, svg: bool = False) -> figure:
     return plot
 
 
+class Printer:
+    """One chromium shared by the files printed inside :func:`printing_together`: a thread of
+    its own (Playwright's synchronous API keeps to the thread that started it), the browser
+    launched at the first file and closed at the end."""
+
+    def __init__(self) -> None:
+        self.worker = ThreadPoolExecutor(max_workers=1)
+        self.playwright = self.browser = None
+
+    def run(self, function: Callable[..., Result], *args) -> Result:
+        return self.worker.submit(self._in_thread, function, *args).result()
+
+    def _in_thread(self, function: Callable[..., Result], *args) -> Result:
+        _thread.printer = self
+        return function(*args)
+
+    def launched(self):
+        """The batch's browser (from its thread)."""
+        if self.browser is None:
+            from playwright.sync_api import sync_playwright
+
+            self.playwright = sync_playwright().start()
+            self.browser = self.playwright.chromium.launch(executable_path=chromium_path(),
+                                                           args=CHROMIUM_ARGS)
+        return self.browser
+
+    def close(self) -> None:
+        def stop() -> None:
+            if self.browser is not None:
+                self.browser.close()
+                self.playwright.stop()
+        try:
+            self.worker.submit(stop).result()
+        finally:
+            self.worker.shutdown()
+
+
+#: The batch a caller prints in (:func:`printing_together`); the printer's thread's own.
+_batch: ContextVar[Printer | None] = ContextVar("printer", default=None)
+_thread = threading.local()
+
+
+@contextmanager
+def printing_together() -> Iterator[None]:
+    """The PDFs and images made inside share one chromium (``cqp-metrics notify``'s reports:
+    its start, about a second, paid once instead of once a file)."""
+    printer = Printer()
+    token = _batch.set(printer)
+    try:
+        yield
+    finally:
+        _batch.reset(token)
+        printer.close()
+
+
 def in_worker(function: Callable[..., Result], *args) -> Result:
     """Run chromium's work from a thread of its own: Playwright's synchronous API refuses a
     thread that runs an event loop (a Panel server's, a notebook's)."""
     if not Path(chromium_path()).exists():
         raise ChromiumMissing()
+    printer = _batch.get()
+    if printer is not None:
+        return printer.run(function, *args)
     with ThreadPoolExecutor(max_workers=1) as worker:
         return worker.submit(function, *args).result()
 
 
 @contextmanager
 def offline_page() -> Iterator:
-    """A chromium page that may open local files and nothing else."""
+    """A chromium page that may open local files and nothing else (in a batch's browser
+    inside :func:`printing_together`, else in a browser of its own)."""
+    printer = getattr(_thread, "printer", None)
+    if printer is not None:
+        context = printer.launched().new_context()
+        try:
+            yield _offline(context.new_page())
+        finally:
+            context.close()
+        return
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium_path(),
                                              args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page()
-            page.route("**/*", lambda route: route.continue_()
-                       if route.request.url.startswith("file:") else route.abort())
-            yield page
+            yield _offline(browser.new_page())
         finally:
             browser.close()
+
+
+def _offline(page):
+    page.route("**/*", lambda route: route.continue_()
+               if route.request.url.startswith("file:") else route.abort())
+    return page
 
 
 def pdf_of(page_html: str, footer: str) -> bytes:

@@ -17,13 +17,14 @@ import pytest
 import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+from playwright.sync_api import BrowserType
 from typer.testing import CliRunner
 
 from cqp_metrics import derived, schema
 from cqp_metrics.cli import app
 from cqp_metrics.db import make_engine
 
-from conftest import demo_database
+from conftest import ROOT, demo_database
 
 runner = CliRunner()
 TODAY = "2026-06-01"
@@ -319,13 +320,16 @@ def test_starttls_with_the_server_s_own_authority(tls_smtp, db, tmp_path, monkey
 def test_the_sample_configuration_writes_its_messages(db, tmp_path, monkeypatch):
     """docs/notify.example.toml, as shipped: --dry-run writes its messages (no server
     needed, no password read)."""
-    from conftest import ROOT
-
     monkeypatch.delenv("CQP_SMTP_PASSWORD", raising=False)
+    launched = []
+    launch = BrowserType.launch
+    monkeypatch.setattr(BrowserType, "launch",
+                        lambda self, **options: launched.append(1) or launch(self, **options))
     out = tmp_path / "eml"
     result = runner.invoke(app, ["notify", "--config", str(ROOT / "docs" / "notify.example.toml"),
                                  "--dry-run", str(out), "--db", db, "--today", TODAY])
     assert result.exit_code == 0, result.output
+    assert launched == [1]  # one chromium prints the three reports
     names = sorted(p.name for p in out.glob("*.eml"))
     assert names == ["01_cpne-transport_example.org_rapport.eml",
                      "02_cpne-transport_example.org_fiche_CQP-TR-AQ.eml",
@@ -336,3 +340,13 @@ def test_the_sample_configuration_writes_its_messages(db, tmp_path, monkeypatch)
                                       policy=email.policy.default)
     (part,) = list(report.iter_attachments())
     assert part.get_content_type() == "application/pdf"
+    for name, said in ((names[0], "Faits marquants"), (names[1], "CQP-TR-AQ"),
+                       (names[3], "Faits marquants")):  # each printed whole, one chromium
+        message = email.message_from_bytes((out / name).read_bytes(),
+                                           policy=email.policy.default)
+        (part,) = list(message.iter_attachments())
+        pdf = tmp_path / "attached.pdf"
+        pdf.write_bytes(part.get_content())
+        text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True,
+                              check=True).stdout
+        assert said in text, name
