@@ -391,7 +391,7 @@ def _values(connection: sa.Connection, query: IndicatorQuery,
     """What the database computes: the cuts, the counts (integers) and the other kinds'
     sums and medians (floats); with ``presence``, each fact's rows per group too."""
     result = connection.execute(*statement(query, connection.dialect.name, presence))
-    return _typed(pd.DataFrame(result.all(), columns=list(result.keys())), query)
+    return _typed(dialects.fetched(result), query)
 
 
 def _grouped_values(connection: sa.Connection,
@@ -399,8 +399,7 @@ def _grouped_values(connection: sa.Connection,
     """What :func:`_values` (with presence) returns for each request of ``group``, read in
     one select grouped by each one's cuts (:func:`cqp_metrics.query.build_grouped_select`)."""
     dialect = connection.dialect.name
-    result = connection.execute(*grouped_statement(group, dialect))
-    frame = pd.DataFrame(result.all(), columns=list(result.keys()))
+    frame = dialects.fetched(connection.execute(*grouped_statement(group, dialect)))
     cuts = grouped_cuts(group)
     sets = frame[GROUPING_COLUMN].to_numpy()
     return {w: _typed(narrowed(frame[sets == grouping_mask(cuts, w.by)], w, dialect, True), w)

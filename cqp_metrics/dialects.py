@@ -19,6 +19,9 @@ backend (the way ibis' compilers keep one translation table per backend):
   until tested, Mause/duckdb_engine#268): :class:`DuckDBDialect` turns it on for
   ``duckdb://`` URLs.
 
+- reading a result: DuckDB hands its columns over as arrays (``fetchnumpy``); the others'
+  rows are made into columns (:func:`fetched`).
+
 What a backend cannot do is declared in :data:`RULES` (``native_median``,
 ``grouping_sets``), and the query builder asks here rather than testing backend names
 itself.
@@ -30,6 +33,8 @@ import math
 from dataclasses import dataclass
 
 import duckdb_engine
+import numpy as np
+import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.dialects import registry
 from sqlalchemy.ext.compiler import compiles
@@ -85,6 +90,30 @@ class DuckDBDialect(duckdb_engine.Dialect):
 
 # ``duckdb://`` URLs made in this process use it (SQLAlchemy looks in its registry first).
 registry.register("duckdb", __name__, "DuckDBDialect")
+
+
+# -- reading a result ------------------------------------------------------------------------
+
+
+def fetched(result: sa.CursorResult) -> pd.DataFrame:
+    """A select's result as a frame: its columns as arrays straight from DuckDB, made from
+    the rows elsewhere. (Building a frame from rows costs more than the select itself on a
+    wide result of a few thousand rows: 80 ms for 3,000 rows of 150 columns, by hand.) A
+    column with missing values is a float column with NaN (numbers) or an object column with
+    None (text), as a frame made from the rows has them."""
+    columns = list(result.keys())
+    if result.dialect.name != "duckdb":
+        return pd.DataFrame(result.all(), columns=columns)
+    arrays = result.cursor.fetchnumpy()
+    out = {}
+    for name in columns:
+        array = arrays[name]
+        if isinstance(array, np.ma.MaskedArray):
+            missing = np.ma.getmaskarray(array)
+            array = array.data.astype(float if array.dtype.kind in "iufb" else object)
+            array[missing] = np.nan if array.dtype.kind == "f" else None
+        out[name] = array
+    return pd.DataFrame(out, columns=columns)
 
 
 # -- days between two dates ------------------------------------------------------------------
