@@ -98,9 +98,9 @@ registry.register("duckdb", __name__, "DuckDBDialect")
 def fetched(result: sa.CursorResult) -> pd.DataFrame:
     """A select's result as a frame: its columns as arrays straight from DuckDB, made from
     the rows elsewhere. (Building a frame from rows costs more than the select itself on a
-    wide result of a few thousand rows: 80 ms for 3,000 rows of 150 columns, by hand.) A
-    column with missing values is a float column with NaN (numbers) or an object column with
-    None (text), as a frame made from the rows has them."""
+    wide result of a few thousand rows: 80 ms for 3,000 rows of 150 columns, by hand.) The
+    same frame as one made from the rows: a column of numbers with missing values is a float
+    column with NaN, a column of texts holds them missing."""
     columns = list(result.keys())
     if result.dialect.name != "duckdb":
         return pd.DataFrame(result.all(), columns=columns)

@@ -7,10 +7,13 @@ import sys
 import threading
 import time
 
+import numpy as np
+import pandas as pd
 import sqlalchemy as sa
 
 from cqp_metrics import compute
 from cqp_metrics.db import SharedReadOnlyFile, make_engine, writing
+from cqp_metrics.dialects import fetched
 
 
 def _value(engine: sa.Engine) -> int:
@@ -111,3 +114,20 @@ def _run(script: str) -> list[str]:
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           check=True)
     return done.stdout.split()
+
+
+def test_duckdb_s_arrays_read_as_the_rows_would(tmp_path):
+    """:func:`cqp_metrics.dialects.fetched` takes DuckDB's columns as arrays: the same frame
+    as one made from the rows (missing numbers NaN, missing texts missing)."""
+    engine = make_engine(f"duckdb:///{tmp_path / 'cqp.duckdb'}")
+    select = sa.text("SELECT * FROM (VALUES (1, 2.5::DOUBLE, 'a', 7), (NULL, NULL, NULL, 8), "
+                     "(3, 0.5::DOUBLE, 'c', 9)) AS t(i, f, s, n)")
+    with engine.connect() as connection:
+        rows = connection.execute(select)
+        expected = pd.DataFrame(rows.all(), columns=list(rows.keys()))
+        got = fetched(connection.execute(select))
+    # the same columns and values (DuckDB's own widths: INTEGER is int32 here)
+    pd.testing.assert_frame_equal(got, expected, check_dtype=False)
+    assert [got[c].dtype.kind for c in ("i", "f", "n")] == ["f", "f", "i"]
+    assert np.isnan(got["i"][1]) and np.isnan(got["f"][1]) and got["s"].isna()[1]
+    engine.dispose()
