@@ -20,7 +20,12 @@ import pandas as pd
 #: When the weighted margins are this close to their targets (relative), raking stops.
 TOLERANCE = 1e-10
 ITERATIONS = 500
-
+#: Every this many iterations, a group whose pace over the last ones would leave it
+#: :data:`PACE_SLACK` times the tolerance away or more at :data:`ITERATIONS` stops being
+#: waited for (it is not reached: a margin it cannot reach stalls it at once, where a
+#: group that can converges at a steady pace).
+PACE_WINDOW = 25
+PACE_SLACK = 1e4
 
 def rake(cells: pd.DataFrame, margins: Sequence[str], respondents: str,
          population: str) -> np.ndarray:
@@ -95,7 +100,9 @@ def _fit(codes_of: list[np.ndarray], groups: np.ndarray, counts: np.ndarray,
         margins.append((codes, wanted, has, group_of[has]))
     count = int(groups.max(initial=-1)) + 1
     weights = np.where(counts > 0, 1.0, 0.0)
-    for _ in range(ITERATIONS):
+    hopeless = np.zeros(count, dtype=bool)
+    worst = before = np.zeros(count)
+    for iteration in range(1, ITERATIONS + 1):
         worst = np.zeros(count)
         for codes, wanted, has, group_of in margins:
             current = np.bincount(codes, weights=weights * counts, minlength=len(wanted))
@@ -103,10 +110,20 @@ def _fit(codes_of: list[np.ndarray], groups: np.ndarray, counts: np.ndarray,
             factor[has] = wanted[has] / current[has]
             np.maximum.at(worst, group_of, np.abs(factor[has] - 1))
             weights = weights * factor[codes]
-        if (worst < TOLERANCE).all():
+        done = worst < TOLERANCE
+        if (done | hopeless).all():
             break
+        if iteration % PACE_WINDOW == 0:
+            # IPF closes in at a steady pace: a group whose last iterations' pace would
+            # leave it far from the tolerance at the last iteration is given up now, not
+            # then (a margin it cannot reach: it stalls at once)
+            if iteration > PACE_WINDOW:
+                with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                    pace = (worst / before) ** (1 / PACE_WINDOW)
+                    ahead = worst * pace ** (ITERATIONS - iteration)
+                hopeless |= ~done & ~(ahead < TOLERANCE * PACE_SLACK)
+            before = worst
     return weights, worst < TOLERANCE
-
 
 def kish(weights: np.ndarray, counts: np.ndarray) -> float:
     """Kish's effective size of ``counts`` units weighted ``weights`` each: (Σw)² / Σw²."""

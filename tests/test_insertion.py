@@ -16,7 +16,7 @@ from scipy.optimize import least_squares
 from test_derived import assert_exact
 from typer.testing import CliRunner
 
-from cqp_metrics import compute, demo, derived, schema
+from cqp_metrics import compute, demo, derived, raking, schema
 from cqp_metrics.audit import AuditLog
 from cqp_metrics.cli import app
 from cqp_metrics.db import ensure_schema, make_engine
@@ -223,6 +223,24 @@ def test_promotions_raked_together_each_reach_their_own_calibration():
     cut = cells[cells["group"] == 1]
     assert not np.allclose((weights[cut.index] * cut["respondents"]).groupby(
         cut["sex"]).sum(), cut.groupby("sex")["surveyed"].sum())  # sex given up there
+
+
+def test_groups_given_up_at_their_pace_weigh_as_after_every_iteration(monkeypatch):
+    """A group raked at a pace that cannot reach the tolerance is given up before the last
+    iteration (:data:`cqp_metrics.raking.PACE_WINDOW`): on random tables with groups that
+    cannot reach every margin, the weights are those of raking every iteration."""
+    rng = np.random.default_rng(5)
+    tables = []
+    for _ in range(60):
+        cells = int(rng.integers(20, 300))
+        groups = rng.integers(0, int(rng.integers(1, 30)), cells)
+        codes = [rng.integers(0, k, cells) for k in (int(rng.integers(1, 8)), 2, 2, 3)]
+        counts = rng.poisson(rng.uniform(0.3, 4), cells).astype(float)
+        tables.append((groups, codes, counts, counts + rng.poisson(2, cells)))
+    paced = [rake_groups(*table) for table in tables]
+    monkeypatch.setattr(raking, "PACE_WINDOW", raking.ITERATIONS + 1)  # never given up
+    for table, weights in zip(tables, paced, strict=True):
+        assert np.allclose(weights, rake_groups(*table), rtol=1e-6, atol=1e-12)
 
 
 @pytest.fixture
