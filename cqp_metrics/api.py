@@ -100,8 +100,10 @@ class IndicatorTable:
     def _masked(self) -> pd.DataFrame:
         values, hidden = self.values, self.hidden
         # one frame from its columns (setting a column at a time costs more than the masks)
-        return pd.DataFrame({c: values[c].astype(float).where(~hidden[c]) if c in hidden
-                             else values[c] for c in values.columns}, index=values.index)
+        return pd.DataFrame({c: np.where(hidden[c].to_numpy(), np.nan,
+                                         values[c].to_numpy(dtype=float, na_value=np.nan))
+                             if c in hidden else values[c] for c in values.columns},
+                            index=values.index)
 
 
 def compute(engine: sa.Engine | sa.Connection, names: Iterable[str] | None = None,
