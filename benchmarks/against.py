@@ -61,6 +61,12 @@ else:
 print("{MARK}" + json.dumps(answer), flush=True)
 """
 NAMES = {"duckdb": "DuckDB", "postgresql": "PostgreSQL"}
+#: What each tree's steps import, tried before any database is built (a reference that
+#: needs a benchmark dependency would otherwise fail after the builds' quarter of an hour).
+PREFLIGHT = f"""
+import pages, load
+print("{MARK}null", flush=True)
+"""
 
 
 def step(tree: Path, what: str, url: str, number: int, code: str = STEP) -> object:
@@ -138,6 +144,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch, \
             reference_tree(args.reference, Path(scratch)) as reference:
         trees = {"reference": reference, "current": ROOT}
+        for side, tree in trees.items():
+            try:
+                step(tree, "imports", "", 0, code=PREFLIGHT)
+            except RuntimeError as failed:
+                raise SystemExit(f"{side} ({tree}) cannot run its benchmark code; the "
+                                 "reference draws with HoloViews: pip install -e "
+                                 f"'.[bench]' (make bench does)\n{failed}") from None
         server = None
         if "postgresql" in args.backends:
             server = PostgresServer()
