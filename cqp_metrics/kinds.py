@@ -146,14 +146,24 @@ class Indicator:
         """Add the published columns computed from the database's columns (in place, in
         the table's columns by name: arrays, one value per row)."""
 
+    def published_base(self) -> str | None:
+        """The published count its secret and its « sans objet » read (a rate's
+        denominator, an estimate's cohort); None when it has none (a count's own rule is
+        :func:`cqp_metrics.secret.small`)."""
+        return None
+
     def hidden(self, values: Columns, rule: SecretRule) -> np.ndarray:
-        """Where its columns read « secret », given the published counts in ``values``
-        (a count's own rule is :func:`cqp_metrics.secret.small`)."""
-        return np.zeros(_rows(values), dtype=bool)
+        """Where its columns read « secret », given the published counts in ``values``:
+        where its :meth:`published_base` is from 1 to ``min_denominator`` - 1."""
+        base = self.published_base()
+        if base is None or not getattr(self, "secret", False):
+            return np.zeros(_rows(values), dtype=bool)
+        return _small_base(values[base], rule)
 
     def empty(self, values: Columns) -> np.ndarray:
         """Where it is undefined (« sans objet ») on the published counts: its base is 0."""
-        return np.zeros(_rows(values), dtype=bool)
+        base = self.published_base()
+        return np.zeros(_rows(values), dtype=bool) if base is None else _zero(values[base])
 
     def text(self, value: object) -> str:
         """A value for people (``secret`` passes through; missing is empty)."""
@@ -411,14 +421,8 @@ class Rate(Share):
         p, low, high = wilson(numerator, denominator)
         frame[self.name], frame[f"{self.name}_low"], frame[f"{self.name}_high"] = p, low, high
 
-    def hidden(self, values, rule) -> np.ndarray:
-        """« secret » on a published denominator from 1 to ``min_denominator`` - 1."""
-        if not self.secret:
-            return super().hidden(values, rule)
-        return _small_base(values[self.denominator], rule)
-
-    def empty(self, values) -> np.ndarray:
-        return _zero(values[self.denominator])
+    def published_base(self) -> str:
+        return self.denominator
 
 
 @dataclass(frozen=True)
@@ -518,14 +522,8 @@ class KaplanMeier(Share):
                                           self.horizon)
         frame[n], frame[f"{n}_low"], frame[f"{n}_high"] = 1 - survival, 1 - high, 1 - low
 
-    def hidden(self, values, rule) -> np.ndarray:
-        """« secret » on a published cohort from 1 to ``min_denominator`` - 1."""
-        if not self.secret:
-            return super().hidden(values, rule)
-        return _small_base(values[self.cohort], rule)
-
-    def empty(self, values) -> np.ndarray:
-        return _zero(values[self.cohort])
+    def published_base(self) -> str:
+        return self.cohort
 
     def _why_missing(self) -> str:
         return TOO_RECENT  # a cohort whose follow-up has not reached the horizon
@@ -625,13 +623,8 @@ class Median(Indicator):
     def derive(self, frame: MutableMapping[str, np.ndarray]) -> None:
         frame[self.name] = np.asarray(frame[self.name], dtype=float)
 
-    def hidden(self, values, rule) -> np.ndarray:
-        if not self.secret:
-            return super().hidden(values, rule)
-        return _small_base(values[self.base], rule)
-
-    def empty(self, values) -> np.ndarray:
-        return _zero(values[self.base])
+    def published_base(self) -> str:
+        return self.base
 
     def text(self, value: object) -> str:
         if not _number(value):
@@ -739,14 +732,8 @@ class RakedRate(Share):
             frame["p"].where(n.notna()), low, high
         return out
 
-    def hidden(self, values, rule) -> np.ndarray:
-        """« secret » on a published denominator from 1 to ``min_denominator`` - 1."""
-        if not self.secret:
-            return super().hidden(values, rule)
-        return _small_base(values[self.denominator], rule)
-
-    def empty(self, values) -> np.ndarray:
-        return _zero(values[self.denominator])
+    def published_base(self) -> str:
+        return self.denominator
 
     def hidden_when(self, rule: SecretRule, language: str = "fr") -> str:
         if language == "en":
