@@ -15,7 +15,7 @@ from . import derived, dialects
 from .cache import RULES, VALUES
 from .config import SecretRule
 from .dimensions import DIMENSIONS, canonical
-from .kinds import RakedRate
+from .kinds import RakedRate, rows_of
 from .period import data_cut, year_complete
 from .query import (
     GROUPING_COLUMN,
@@ -284,8 +284,7 @@ def _published_mask(columns: dict[str, np.ndarray], query: IndicatorQuery,
     ``min_count`` - 1, every other kind by its own rule on the published counts (a rate on
     a small published denominator, an estimate or a median on a small published cohort).
     A figure undefined on the published counts (its base is 0) is emptied in ``columns``."""
-    rows = len(next(iter(columns.values()))) if columns else 0
-    none = np.zeros(rows, dtype=bool)
+    none = np.zeros(rows_of(columns), dtype=bool)
     mask = {c: none for c in columns if c not in query.by}
     for name in query.needed():
         entry = BY_NAME[name]

@@ -157,13 +157,13 @@ class Indicator:
         where its :meth:`published_base` is from 1 to ``min_denominator`` - 1."""
         base = self.published_base()
         if base is None or not getattr(self, "secret", False):
-            return np.zeros(_rows(values), dtype=bool)
+            return np.zeros(rows_of(values), dtype=bool)
         return _small_base(values[base], rule)
 
     def empty(self, values: Columns) -> np.ndarray:
         """Where it is undefined (« sans objet ») on the published counts: its base is 0."""
         base = self.published_base()
-        return np.zeros(_rows(values), dtype=bool) if base is None else _zero(values[base])
+        return np.zeros(rows_of(values), dtype=bool) if base is None else _zero(values[base])
 
     def text(self, value: object) -> str:
         """A value for people (``secret`` passes through; missing is empty)."""
@@ -217,7 +217,7 @@ class Indicator:
         return ""
 
 
-def _rows(values: Columns) -> int:
+def rows_of(values: Columns) -> int:
     """How many rows a table holds (a frame, or its columns by name)."""
     if isinstance(values, pd.DataFrame):
         return len(values)

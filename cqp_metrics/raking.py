@@ -27,6 +27,7 @@ ITERATIONS = 500
 PACE_WINDOW = 25
 PACE_SLACK = 1e4
 
+
 def rake(cells: pd.DataFrame, margins: Sequence[str], respondents: str,
          population: str) -> np.ndarray:
     """The weight of a respondent of each cell (a row of ``cells``: one combination of the
@@ -124,6 +125,7 @@ def _fit(codes_of: list[np.ndarray], groups: np.ndarray, counts: np.ndarray,
                 hopeless |= ~done & ~(ahead < TOLERANCE * PACE_SLACK)
             before = worst
     return weights, worst < TOLERANCE
+
 
 def kish(weights: np.ndarray, counts: np.ndarray) -> float:
     """Kish's effective size of ``counts`` units weighted ``weights`` each: (Σw)² / Σw²."""
