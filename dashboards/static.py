@@ -121,7 +121,8 @@ class Printer:
             self.worker.shutdown()
 
 
-#: The batch a caller prints in (:func:`printing_together`); the printer's thread's own.
+#: The batch a caller prints in (:func:`printing_together`); the printer's thread's own
+#: (every chromium page is opened from a printer's thread).
 _batch: ContextVar[Printer | None] = ContextVar("printer", default=None)
 _thread = threading.local()
 
@@ -145,39 +146,24 @@ def in_worker(function: Callable[..., Result], *args) -> Result:
     if not Path(chromium_path()).exists():
         raise ChromiumMissing()
     printer = _batch.get()
-    if printer is not None:
-        return printer.run(function, *args)
-    with ThreadPoolExecutor(max_workers=1) as worker:
-        return worker.submit(function, *args).result()
+    if printer is None:  # a batch of one file
+        with printing_together():
+            return in_worker(function, *args)
+    return printer.run(function, *args)
 
 
 @contextmanager
 def offline_page() -> Iterator:
-    """A chromium page that may open local files and nothing else (in a batch's browser
-    inside :func:`printing_together`, else in a browser of its own)."""
-    printer = getattr(_thread, "printer", None)
-    if printer is not None:
-        context = printer.launched().new_context()
-        try:
-            yield _offline(context.new_page())
-        finally:
-            context.close()
-        return
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path(),
-                                             args=CHROMIUM_ARGS)
-        try:
-            yield _offline(browser.new_page())
-        finally:
-            browser.close()
-
-
-def _offline(page):
-    page.route("**/*", lambda route: route.continue_()
-               if route.request.url.startswith("file:") else route.abort())
-    return page
+    """A chromium page that may open local files and nothing else, in a fresh context of
+    the batch's browser (from the batch's thread: :func:`in_worker`)."""
+    context = _thread.printer.launched().new_context()
+    try:
+        page = context.new_page()
+        page.route("**/*", lambda route: route.continue_()
+                   if route.request.url.startswith("file:") else route.abort())
+        yield page
+    finally:
+        context.close()
 
 
 def pdf_of(page_html: str, footer: str) -> bytes:
