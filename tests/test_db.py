@@ -86,7 +86,6 @@ def test_a_request_s_selects_compile_once_per_shape(engine):
     assert all(any(c is f for f in first) for c in compiled)
 
 
-
 def test_duckdb_draws_no_progress_bar_of_its_own(tmp_path):
     """A long query (a large ``db upgrade``) prints nothing of DuckDB's on the terminal,
     for the writer and for the dashboards' shared read-only file alike. (Asked in a process
