@@ -161,13 +161,21 @@ def demo_engine_of(backend: str, templates: dict[str, str], request, candidacies
                             lambda engine: write_demo(engine, candidacies, seed))
 
 
-@pytest.fixture
-def worked(engine):
-    """The worked example of DOMAIN.md, loaded."""
+def load_worked(engine: sa.Engine) -> None:
+    """The worked example of DOMAIN.md, loaded by the product's loader."""
     from cqp_metrics.loading import load
 
     load(WORKED, engine)
-    return engine
+
+
+@pytest.fixture
+def worked(backend, templates, request):
+    """An engine on a fresh database of each backend holding the worked example of
+    DOMAIN.md, loaded: a copy of a template loaded once per session and worker (the tests
+    of loading itself load it at each test)."""
+    engine = copy_of_template(backend, templates, request, "worked", load_worked)
+    yield engine
+    engine.dispose()
 
 
 def demo_database(path: Path, candidacies: int, seed: int) -> str:

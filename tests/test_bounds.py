@@ -45,14 +45,13 @@ def test_a_csv_of_a_million_columns_is_refused_before_it_is_parsed(engine, folde
                         "ce n'est pas un fichier d'échange"]
 
 
-def test_a_csv_too_large_or_too_long_is_refused(engine, folder, monkeypatch):
-    load(WORKED, engine)
+def test_a_csv_too_large_or_too_long_is_refused(worked, folder, monkeypatch):
     monkeypatch.setattr(reader, "MAX_ROWS", 3)
-    messages = refused(engine, folder, first=False)  # juries.csv: 7 lines
+    messages = refused(worked, folder, first=False)  # juries.csv: 7 lines
     assert any(m.startswith("juries.csv : ") and "(au plus 3)" in m for m in messages), messages
     monkeypatch.setattr(reader, "MAX_ROWS", 20_000_000)
     monkeypatch.setattr(reader, "MAX_FILE_BYTES", 100)
-    messages = refused(engine, folder, first=False)
+    messages = refused(worked, folder, first=False)
     assert any("candidacies.csv : fichier trop volumineux" in m for m in messages), messages
 
 

@@ -23,7 +23,7 @@ from cqp_metrics.db import ensure_schema, make_engine
 from cqp_metrics.loading import LoadError, load, write_dataset
 from cqp_metrics.raking import categories, kish, rake, rake_groups
 
-from conftest import SHARED, WORKED, demo_database, demo_engine_of, table_rows
+from conftest import SHARED, demo_database, demo_engine_of, table_rows
 
 INSERTION = SHARED / "examples" / "worked-insertion"
 HEADER = ("candidacy_id,horizon_months,responded,surveyed_on,situation,in_target_job,contract,"
@@ -69,17 +69,16 @@ def test_the_survey_loads_alone_and_changes_nothing_else(worked, tmp_path):
     assert assert_exact(worked)["insertion"] == 4
 
 
-def test_an_insertion_sheet_in_a_workbook(engine, tmp_path):
+def test_an_insertion_sheet_in_a_workbook(worked, tmp_path):
     """The same survey as the ``insertion`` sheet of a workbook, with French yes/no."""
-    load(WORKED, engine)
     book = Workbook()
     sheet = book.active
     sheet.title = "insertion"
     for line in (INSERTION / "insertion.csv").read_text(encoding="utf-8").splitlines():
         sheet.append([cell or None for cell in line.split(",")])
     book.save(tmp_path / "enquete.xlsx")
-    load(tmp_path / "enquete.xlsx", engine)
-    with engine.connect() as connection:
+    load(tmp_path / "enquete.xlsx", worked)
+    with worked.connect() as connection:
         rows = connection.execute(sa.select(schema.insertion_response)).all()
     assert len(rows) == 4
     assert {r.candidacy_id: r.responded for r in rows} == {"K1": True, "K5": True,

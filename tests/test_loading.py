@@ -237,13 +237,12 @@ def test_reloading_is_idempotent_and_a_corrected_row_replaces_the_old(engine, fo
     assert len(rows["jury"]) == len(first["jury"])
 
 
-def test_juries_can_be_loaded_alone_against_the_database(engine, folder):
-    load(WORKED, engine)
+def test_juries_can_be_loaded_alone_against_the_database(worked, folder):
     for name in ("branches", "certifications", "blocks", "candidacies", "block_results"):
         (folder / f"{name}.csv").unlink()
     edit(folder, "juries", "K5,2023-12-01,full", "K5,2023-12-01,partial")
-    load(folder, engine)
-    assert ("K5", "2023-12-01", "partial") in {row[:3] for row in table_rows(engine)["jury"]}
+    load(folder, worked)
+    assert ("K5", "2023-12-01", "partial") in {row[:3] for row in table_rows(worked)["jury"]}
 
 
 def test_awkward_text_and_blanks_are_stored_as_read(engine, folder):

@@ -47,38 +47,35 @@ def only(folder: Path, name: str, columns: list[str]) -> None:
     frame[columns].to_csv(folder / f"{name}.csv", index=False)
 
 
-def test_a_table_without_its_optional_columns_changes_nothing_else(engine, folder):
-    load(WORKED, engine)
-    before = table_rows(engine)
+def test_a_table_without_its_optional_columns_changes_nothing_else(worked, folder):
+    before = table_rows(worked)
     only(folder, "candidacies", ["candidacy_id", "candidate_id", "cqp_code", "pathway",
                                  "entered_on"])
-    report = load(folder, engine)
-    assert table_rows(engine) == before
+    report = load(folder, worked)
+    assert table_rows(worked) == before
     assert report.read == {"candidacies.csv": 6}
     assert "sex" in report.kept["candidacies.csv"]
     assert any("valeurs de la base conservées" in line and "region_code" in line
                for line in report.lines())
 
 
-def test_certifications_without_rncp_columns_keep_registrations_and_levels(engine, folder):
-    load(WORKED, engine)
-    before = table_rows(engine)
+def test_certifications_without_rncp_columns_keep_registrations_and_levels(worked, folder):
+    before = table_rows(worked)
     assert before["registration"]
     only(folder, "certifications", ["cqp_code", "title", "branch_codes"])
-    load(folder, engine)
-    assert table_rows(engine) == before
+    load(folder, worked)
+    assert table_rows(worked) == before
 
 
-def test_an_empty_cell_in_a_present_column_clears_the_value(engine, folder):
-    load(WORKED, engine)
+def test_an_empty_cell_in_a_present_column_clears_the_value(worked, folder):
     only(folder, "candidacies", ["candidacy_id", "candidate_id", "cqp_code", "pathway",
                                  "entered_on", "sex"])
     frame = pd.read_csv(folder / "candidacies.csv", dtype=str, keep_default_na=False)
     frame.loc[frame["candidacy_id"] == "K1", "sex"] = ""
     frame.to_csv(folder / "candidacies.csv", index=False)
-    before = {row[0]: row for row in table_rows(engine)["candidacy"]}
-    load(folder, engine)
-    after = {row[0]: row for row in table_rows(engine)["candidacy"]}
+    before = {row[0]: row for row in table_rows(worked)["candidacy"]}
+    load(folder, worked)
+    after = {row[0]: row for row in table_rows(worked)["candidacy"]}
     assert after["K1"][7] == "None" and before["K1"][7] != "None"
     assert after["K2"] == before["K2"]
 
