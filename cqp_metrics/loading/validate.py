@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -117,11 +118,14 @@ THIS_YEAR = dt.date.today().year
 
 
 def _parse_date(text: pd.Series) -> tuple[pd.Series, pd.Series, str]:
-    iso = pd.to_datetime(text.where(text.str.match(_ISO)), format="%Y-%m-%d", errors="coerce")
-    french = pd.to_datetime(text.where(text.str.match(_FRENCH)), format="%d/%m/%Y",
-                            errors="coerce")
-    value = iso.fillna(french)
-    bad = value.isna() | (value.dt.year < 1900) | (value.dt.year > THIS_YEAR + 10)
+    iso = text.str.match(_ISO).to_numpy(dtype=bool)
+    value = pd.to_datetime(text.where(iso), format="%Y-%m-%d", errors="coerce")
+    french = ~iso & text.str.match(_FRENCH).to_numpy(dtype=bool)
+    if french.any():  # (most files write one way)
+        value = value.fillna(pd.to_datetime(text.where(french), format="%d/%m/%Y",
+                                            errors="coerce"))
+    year = value.dt.year
+    bad = value.isna() | (year < 1900) | (year > THIS_YEAR + 10)
     return value.astype("datetime64[s]"), bad, "date invalide (attendu AAAA-MM-JJ ou JJ/MM/AAAA)"
 
 
@@ -226,7 +230,7 @@ class _Checker:
         self.raw, self.problems = raw, problems
         self.lines = raw.frame[LINE]
 
-    def flag(self, mask: pd.Series, column: str | None,
+    def flag(self, mask: pd.Series | np.ndarray, column: str | None,
              values: pd.Series | Callable[[], pd.Series] | None, message: str) -> None:
         """One problem per row of ``mask``; ``values`` (or what it returns, computed only when
         a row is flagged) gives the value shown."""
@@ -234,7 +238,9 @@ class _Checker:
             return
         if callable(values):
             values = values()
-        for index in mask[mask].index:
+        # a column's mask as an array (the rows of the file, in order), else by row label
+        rows = self.lines.index[mask] if isinstance(mask, np.ndarray) else mask[mask].index
+        for index in rows:
             value = None if values is None else _text(values.loc[index])
             self.problems.append(
                 Problem(self.raw.file, int(self.lines.loc[index]), column, value, message))
@@ -264,38 +270,44 @@ def _parse_file(raw: RawTable, spec: FileSpec, problems: list[Problem]) -> pd.Da
         problems.append(Problem(raw.file, None, None, None, "fichier sans aucune ligne de données"))
         return None
     check = _Checker(raw, problems)
-    parsed = pd.DataFrame(index=frame.index)
-    parsed[LINE] = frame[LINE]
+    columns: dict[str, object] = {LINE: frame[LINE]}
+    nothing = np.zeros(len(frame), dtype=bool)
     for spec_field in spec.fields:
-        if spec_field.name not in frame.columns:
-            parsed[spec_field.name] = None
+        name = spec_field.name
+        if name not in frame.columns:
+            columns[name] = None
             continue
-        text = frame[spec_field.name].astype(str).str.strip()
-        empty = text.eq("")
+        # the masks as arrays: a file's few rows cost a few pandas operations per column
+        text = frame[name].astype(str).str.strip()
+        empty = text.eq("").to_numpy(dtype=bool)
         if spec_field.required:
-            check.flag(empty, spec_field.name, None, "valeur obligatoire manquante")
-        nothing = pd.Series(False, index=text.index)
-        control = nothing if raw.plain else text.str.contains(CONTROL, regex=True)
-        check.flag(control, spec_field.name, lambda text=text: text.map(visible),
-                   "caractère de contrôle interdit (octet nul, saut de page…)")
-        # invisible characters: any in an identifier or a code, those that reorder text in a
-        # title
-        hidden = nothing if raw.plain else ~control & text.str.contains(
-            BIDI if spec_field.kind == "text" else FORMAT, regex=True)
-        check.flag(hidden, spec_field.name, lambda text=text: text.map(visible),
-                   "caractère de mise en forme de direction interdit (il réordonne le texte "
-                   "affiché)" if spec_field.kind == "text" else "caractère invisible interdit "
-                   "(espace de largeur nulle, marque de direction…)")
-        control = control | hidden
-        limit = _length(spec.name, spec_field.name) if spec_field.kind in ("text", "id") \
-            else None
-        long = ~control & (text.str.len() > limit) if limit else pd.Series(False, text.index)
-        check.flag(long, spec_field.name, lambda text=text: text.str.slice(0, 40) + "…",
+            check.flag(empty, name, None, "valeur obligatoire manquante")
+        control = nothing
+        if not raw.plain:
+            control = text.str.contains(CONTROL, regex=True).to_numpy(dtype=bool)
+            check.flag(control, name, lambda text=text: text.map(visible),
+                       "caractère de contrôle interdit (octet nul, saut de page…)")
+            # invisible characters: any in an identifier or a code, those that reorder text
+            # in a title
+            hidden = ~control & text.str.contains(
+                BIDI if spec_field.kind == "text" else FORMAT, regex=True).to_numpy(dtype=bool)
+            check.flag(hidden, name, lambda text=text: text.map(visible),
+                       "caractère de mise en forme de direction interdit (il réordonne le "
+                       "texte affiché)" if spec_field.kind == "text" else "caractère invisible "
+                       "interdit (espace de largeur nulle, marque de direction…)")
+            control = control | hidden
+        limit = _length(spec.name, name) if spec_field.kind in ("text", "id") else None
+        long = ~control & (text.str.len() > limit).to_numpy(dtype=bool) if limit else nothing
+        check.flag(long, name, lambda text=text: text.str.slice(0, 40) + "…",
                    f"valeur trop longue (au plus {limit} caractères)")
-        parser = PARSERS.get(spec_field.kind) or _parse_code(spec_field.name)
-        value, bad, message = parser(text.where(~empty & ~control & ~long, ""))
-        check.flag(bad & ~empty & ~control & ~long, spec_field.name, text, message)
-        parsed[spec_field.name] = value.where(~empty & ~bad & ~control & ~long, None)
+        skipped = empty | control | long
+        parser = PARSERS.get(spec_field.kind) or _parse_code(name)
+        value, bad, message = parser(text.where(~skipped, "") if skipped.any() else text)
+        bad = np.asarray(bad, dtype=bool)
+        check.flag(bad & ~skipped, name, text, message)
+        refused = skipped | bad
+        columns[name] = value.where(~refused, None) if refused.any() else value
+    parsed = pd.DataFrame(columns, index=frame.index)
     keyed = parsed[list(spec.key)].notna().all(axis=1)
     duplicated = parsed.duplicated(list(spec.key), keep="first") & keyed
     if duplicated.any():
