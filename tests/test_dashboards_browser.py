@@ -123,6 +123,17 @@ def settled(page, timeout: float = 60_000) -> None:
     page.evaluate("() => new Promise(r => requestAnimationFrame(() => r()))")
 
 
+def switch_to(page, title: str, slug: str) -> None:
+    """Open the page ``title`` from the navigation, as a reader does, and wait until it is
+    drawn: the server takes the click, then writes the link; BokehJS removes the page shown
+    until then (its first explanation, gone) and draws this one."""
+    shown = page.locator("details.cqp-info").first.element_handle()
+    page.locator(".page-nav").get_by_role("button", name=title, exact=True).click()
+    page.wait_for_function(f"() => location.search.includes('page={slug}')", timeout=30_000)
+    page.wait_for_function("e => !e.isConnected", arg=shown, timeout=30_000)
+    settled(page)
+
+
 def kpi_value(page, name: str) -> str:
     return page.locator(f'[data-kpi="{name}"] .kpi-value').inner_text().strip()
 
@@ -187,15 +198,8 @@ def test_every_figure_explains_itself_from_the_keyboard(watched):
     counts = {}
     least = {"overview": 10, "vae": 5}
     for title, slug in zip(PAGES, SLUGS, strict=True):
-        # the page shown until the click: its first explanation, gone once the next is drawn
-        shown = page.locator("details.cqp-info").first.element_handle() \
-            if slug != "overview" else None
-        page.locator(".page-nav").get_by_role("button", name=title, exact=True).click()
-        if shown is not None:  # the server takes the click, then BokehJS draws the page
-            page.wait_for_function(f"() => location.search.includes('page={slug}')",
-                                   timeout=30_000)
-            page.wait_for_function("e => !e.isConnected", arg=shown, timeout=30_000)
-        settled(page)
+        if slug != "overview":
+            switch_to(page, title, slug)
         page.locator("details.cqp-info").nth(least.get(slug, 1) - 1).wait_for(
             state="attached", timeout=30_000)
         counts[slug] = page.locator("details.cqp-info").count()
@@ -209,9 +213,12 @@ def test_every_chart_has_its_data_one_key_away(watched):
     """Under each chart, a « Données du graphique » disclosure (Tab, Enter) holds its figures
     as a table, « secret » where the chart leaves a gap."""
     least = {"overview": 4, "vae": 5, "partial": 4, "referential": 2, "insertion": 2}
+    watched.open()
+    page = watched.page
+    settled(page)
     for slug, wanted in least.items():
-        watched.open(f"?page={slug}")
-        page = watched.page
+        if slug != "overview":
+            switch_to(page, PAGES[SLUGS.index(slug)], slug)
         summaries = page.locator("details.chart-data > summary")
         summaries.nth(wanted - 1).wait_for(state="attached", timeout=30_000)
         assert summaries.count() >= wanted, (slug, summaries.count())
@@ -308,14 +315,17 @@ def test_pages_are_chosen_with_the_keyboard_alone(watched):
 
 
 def test_no_page_has_a_critical_or_serious_accessibility_violation(watched):
-    """axe-core (axe-playwright-python) on every page as it opens."""
+    """axe-core (axe-playwright-python) on every page as it opens: the first from its link,
+    the others from the navigation."""
     from axe_playwright_python.sync_playwright import Axe
 
     axe = Axe()
     found = {}
-    for slug in SLUGS:
-        watched.open(f"?page={slug}")
-        settled(watched.page)
+    watched.open()
+    settled(watched.page)
+    for title, slug in zip(PAGES, SLUGS, strict=True):
+        if slug != "overview":
+            switch_to(watched.page, title, slug)
         violations = axe.run(watched.page).response["violations"]
         found[slug] = [(v["id"], v["impact"], [n["html"][:120] for n in v["nodes"][:2]])
                        for v in violations if v["impact"] in ("critical", "serious")]
