@@ -171,8 +171,8 @@ def load_worked(engine: sa.Engine) -> None:
 @pytest.fixture
 def worked(backend, templates, request):
     """An engine on a fresh database of each backend holding the worked example of
-    DOMAIN.md, loaded: a copy of a template loaded once per session and worker (the tests
-    of loading itself load it at each test)."""
+    DOMAIN.md, loaded: a copy of a template loaded once per session and worker (a test of
+    the loading of the worked example itself calls ``load``)."""
     engine = copy_of_template(backend, templates, request, "worked", load_worked)
     yield engine
     engine.dispose()

@@ -239,7 +239,12 @@ class _Checker:
         if callable(values):
             values = values()
         # a column's mask as an array (the rows of the file, in order), else by row label
-        rows = self.lines.index[mask] if isinstance(mask, np.ndarray) else mask[mask].index
+        if isinstance(mask, np.ndarray):
+            if len(mask) != len(self.lines):
+                raise ValueError(f"a mask of {len(mask)} rows for a file of {len(self.lines)}")
+            rows = self.lines.index[mask]
+        else:
+            rows = mask[mask].index
         for index in rows:
             value = None if values is None else _text(values.loc[index])
             self.problems.append(
