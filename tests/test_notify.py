@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email
+import email.message
 import email.policy
 import shutil
 import socket
@@ -206,6 +207,17 @@ def test_dry_run_writes_the_messages_and_sends_nothing(smtp, db, tmp_path, monke
     assert len(inbox.messages) == 4
 
 
+def _pdf_text(message: email.message.EmailMessage, folder: Path) -> str:
+    """The text of ``message``'s one attachment, a PDF (pdftotext)."""
+    (part,) = list(message.iter_attachments())
+    data = part.get_content()
+    assert part.get_content_type() == "application/pdf" and data.startswith(b"%PDF")
+    pdf = folder / "attached.pdf"
+    pdf.write_bytes(data)
+    return subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True,
+                          check=True).stdout
+
+
 def test_the_annual_report_as_pdf(smtp, db, tmp_path, monkeypatch):
     inbox, port = smtp
     monkeypatch.setenv("CQP_TEST_SMTP_PASSWORD", PASSWORD)
@@ -215,13 +227,7 @@ def test_the_annual_report_as_pdf(smtp, db, tmp_path, monkeypatch):
                       .replace(', {what = "CQP-TR-AQ", every = "month"}', ""))
     assert _notify(config, db).exit_code == 0
     (message,) = inbox.messages
-    (part,) = list(message[1].iter_attachments())
-    data = part.get_content()
-    assert part.get_content_type() == "application/pdf" and data.startswith(b"%PDF")
-    pdf = tmp_path / "r.pdf"
-    pdf.write_bytes(data)
-    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True,
-                          check=True).stdout
+    text = _pdf_text(message[1], tmp_path)
     assert "branche 0016" in text and "Faits marquants" in text
 
 
@@ -336,17 +342,8 @@ def test_the_sample_configuration_writes_its_messages(db, tmp_path, monkeypatch)
                      "03_cpne-transport_example.org_alertes.eml",
                      "04_observatoire-metallurgie_example.org_rapport.eml",
                      "05_observatoire-metallurgie_example.org_alertes.eml"]
-    report = email.message_from_bytes((out / names[0]).read_bytes(),
-                                      policy=email.policy.default)
-    (part,) = list(report.iter_attachments())
-    assert part.get_content_type() == "application/pdf"
     for name, said in ((names[0], "Faits marquants"), (names[1], "CQP-TR-AQ"),
                        (names[3], "Faits marquants")):  # each printed whole, one chromium
         message = email.message_from_bytes((out / name).read_bytes(),
                                            policy=email.policy.default)
-        (part,) = list(message.iter_attachments())
-        pdf = tmp_path / "attached.pdf"
-        pdf.write_bytes(part.get_content())
-        text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True,
-                              check=True).stdout
-        assert said in text, name
+        assert said in _pdf_text(message, tmp_path), name
