@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from openpyxl import load_workbook
-from playwright.sync_api import expect
+from playwright.sync_api import Browser, BrowserContext, expect
 
 from cqp_metrics import compute
 from cqp_metrics.db import make_engine
@@ -86,9 +86,12 @@ def server(demo_url, tmp_path_factory):
 class Watched:
     """A page with its console errors and every URL it requested."""
 
-    def __init__(self, browser, base: str, app: str = "/app"):
+    def __init__(self, browser: Browser | BrowserContext, base: str, app: str = "/app"):
+        """``browser``: a chromium (this page in a context of its own, its cookies apart) or
+        the ``reader`` fixture's context (a tab of it)."""
+        self.own = isinstance(browser, Browser)
         self.context = browser.new_context(viewport={"width": 1500, "height": 1300},
-                                           accept_downloads=True)
+                                           accept_downloads=True) if self.own else browser
         self.page = self.context.new_page()
         self.base, self.app = base, app
         self.errors: list[str] = []
@@ -105,12 +108,12 @@ class Watched:
         return [u for u in self.requests if not u.startswith((self.base, "blob:", "data:"))]
 
     def close(self) -> None:
-        self.context.close()
+        (self.context if self.own else self.page).close()
 
 
 @pytest.fixture
-def watched(browser, server):
-    page = Watched(browser, server.base)
+def watched(reader, server):
+    page = Watched(reader, server.base)
     yield page
     page.close()
 
@@ -649,10 +652,10 @@ def test_an_incomplete_year_is_marked_and_compared_on_the_same_period(watched, d
     assert watched.errors == []
 
 
-def test_a_missing_database_reads_as_a_message(browser, tmp_path):
+def test_a_missing_database_reads_as_a_message(reader, tmp_path):
     served = Server(f"duckdb:///{tmp_path / 'absent.duckdb'}", tmp_path / "log")
     try:
-        page = Watched(browser, served.base)
+        page = Watched(reader, served.base)
         page.open()
         message = page.page.get_by_text("Base introuvable")
         message.wait_for(timeout=30_000)
@@ -664,10 +667,10 @@ def test_a_missing_database_reads_as_a_message(browser, tmp_path):
         served.stop()
 
 
-def test_the_dashboard_notebook_is_served_too(browser, demo_url, tmp_path):
+def test_the_dashboard_notebook_is_served_too(reader, demo_url, tmp_path):
     served = Server(demo_url, tmp_path / "log", target="notebooks/02_tableau_de_bord.ipynb")
     try:
-        page = Watched(browser, served.base, served.app)
+        page = Watched(reader, served.base, served.app)
         page.open()
         page.page.wait_for_selector(".kpi", timeout=60_000)
         wait_for_kpi(page.page, "juries", expected_last_year(demo_url, "juries"))
@@ -677,8 +680,8 @@ def test_the_dashboard_notebook_is_served_too(browser, demo_url, tmp_path):
         served.stop()
 
 
-def test_an_undecodable_url_parameter_still_opens_the_page(browser, server):
-    page = Watched(browser, server.base)
+def test_an_undecodable_url_parameter_still_opens_the_page(reader, server):
+    page = Watched(reader, server.base)
     page.open("?lang=%ff&page=overview")
     page.page.wait_for_selector(".kpi", timeout=60_000)
     assert page.page.get_by_text("Traceback").count() == 0
@@ -687,7 +690,7 @@ def test_an_undecodable_url_parameter_still_opens_the_page(browser, server):
 
 
 @pytest.mark.parametrize("scope", ["", "0016;3248"])
-def test_a_malformed_scope_shows_nothing(browser, demo_url, tmp_path, scope):
+def test_a_malformed_scope_shows_nothing(reader, demo_url, tmp_path, scope):
     checked = subprocess.run([sys.executable, "-m", "dashboards.check"], cwd=ROOT,
                              env={**os.environ, "CQP_DB": demo_url, "CQP_SCOPE": scope},
                              capture_output=True, text=True)
@@ -695,7 +698,7 @@ def test_a_malformed_scope_shows_nothing(browser, demo_url, tmp_path, scope):
         checked.stderr
     served = Server(demo_url, tmp_path / "log", env={"CQP_SCOPE": scope})
     try:
-        page = Watched(browser, served.base)
+        page = Watched(reader, served.base)
         page.open()
         page.page.get_by_text("Configuration du serveur invalide").wait_for(timeout=30_000)
         assert page.page.locator(".kpi").count() == 0
@@ -705,7 +708,7 @@ def test_a_malformed_scope_shows_nothing(browser, demo_url, tmp_path, scope):
         served.stop()
 
 
-def test_the_pages_stay_up_during_a_load_and_switch_when_it_commits(browser, demo_url,
+def test_the_pages_stay_up_during_a_load_and_switch_when_it_commits(reader, demo_url,
                                                                      tmp_path):
     """A load holds the DuckDB write lock (here until the page has opened): new sessions
     still open on the last complete data, then show the new data once the load has
@@ -745,7 +748,7 @@ with writing({url!r}) as engine:
         while not (tmp_path / "written").exists() and time.time() < deadline:
             time.sleep(0.2)
         assert writer.poll() is None, "the writer should still hold its lock"
-        page = Watched(browser, served.base)
+        page = Watched(reader, served.base)
         page.open()
         wait_for_kpi(page.page, "juries", before)
         assert page.page.get_by_text("Base inaccessible").count() == 0
@@ -755,7 +758,7 @@ with writing({url!r}) as engine:
         assert writer.wait(timeout=60) == 0
         after = expected_last_year(url, "juries")
         assert after != before
-        page = Watched(browser, served.base)
+        page = Watched(reader, served.base)
         page.open()
         wait_for_kpi(page.page, "juries", after)
         page.close()
