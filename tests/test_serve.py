@@ -208,9 +208,11 @@ class Client:
 
 
 class Signed(Watched):
-    """A browser context signed in through the sign-in form, with every websocket frame."""
+    """A browser context signed in through the sign-in form, with every websocket frame: it
+    asks for the page of ``query``, signs in and is led back to that page (one page load)."""
 
-    def __init__(self, browser, base: str, login: str, password: str = PASSWORD):
+    def __init__(self, browser, base: str, login: str, query: str = "",
+                 password: str = PASSWORD):
         super().__init__(browser, base, app="/")
         self.frames: list[str] = []
         self.dialogs: list[str] = []
@@ -218,12 +220,12 @@ class Signed(Watched):
             "framereceived", lambda payload: self.frames.append(
                 payload if isinstance(payload, str) else payload.decode("utf-8", "replace"))))
         self.page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
-        self.page.goto(base + "/")
+        self.page.goto(f"{base}/{query}")
         assert "/login" in self.page.url
         self.page.get_by_label("Identifiant").fill(login)
         self.page.get_by_label("Mot de passe").fill(password)
         self.page.get_by_role("button", name="Se connecter").click()
-        self.page.wait_for_load_state()
+        self.page.wait_for_selector(".page-nav button, .database-error", timeout=60_000)
 
     def open(self, query: str = "") -> None:
         self.page.goto(f"{self.base}/{query}")
@@ -283,13 +285,12 @@ def test_wrong_unknown_hostile_and_locked_logins_are_refused(served, database):
 
 
 def test_each_user_sees_only_their_branches_side_by_side(served, database, browser):
-    alice = Signed(browser, served.base, "alice")
+    forged = "?" + urllib.parse.urlencode({
+        "branch": json.dumps(["3248"]), "cqp": json.dumps(database["only_b"][:1])})
+    alice = Signed(browser, served.base, "alice", forged)
     bob = Signed(browser, served.base, "bob")
-    root = Signed(browser, served.base, "root")
+    root = Signed(browser, served.base, "root")  # its first page, beside alice's and bob's
     try:
-        forged = "?" + urllib.parse.urlencode({
-            "branch": json.dumps(["3248"]), "cqp": json.dumps(database["only_b"][:1])})
-        alice.open(forged)
         alice.page.wait_for_selector(".kpi", timeout=60_000)
         note = alice.page.locator(".ignored-link").inner_text()
         assert database["only_b"][0] in note
@@ -308,13 +309,12 @@ def test_each_user_sees_only_their_branches_side_by_side(served, database, brows
         shown = kpi_value(alice.page, "enrolments").replace("\u202f", "").replace(" ", "")
         assert shown == rows[-1]["enrolments"]
 
-        bob.open()
         bob.page.wait_for_selector(".kpi", timeout=60_000)
         bob_text = bob.every_page()
         assert database["titles"][database["only_b"][0]] in bob_text
         assert "CQP-TR-AQ" not in bob_text  # alice's own CQP, not a CQPI
 
-        root.open()  # root's first page: what alice and bob saw apart, together
+        # root's first page: what alice and bob saw apart, together
         root.page.wait_for_selector(".kpi", timeout=60_000)
         settled(root.page)
         root_text = root.text() + "\n".join(root.frames)
@@ -330,7 +330,6 @@ def test_each_user_sees_only_their_branches_side_by_side(served, database, brows
 def test_hostile_titles_and_codes_run_no_script_for_anyone(served, browser):
     root = Signed(browser, served.base, "root")
     try:
-        root.open()
         root.page.wait_for_selector(".kpi", timeout=60_000)
         text = root.every_page()
         assert XSS + "Agent de quai" in text  # shown as text
@@ -342,9 +341,8 @@ def test_hostile_titles_and_codes_run_no_script_for_anyone(served, browser):
 
 def test_downloads_are_scoped_secret_formula_safe_and_audited(served, database, browser,
                                                               tmp_path):
-    alice = Signed(browser, served.base, "alice")
+    alice = Signed(browser, served.base, "alice", "?page=data&by=%5B%22provider_id%22%5D")
     try:
-        alice.open("?page=data&by=%5B%22provider_id%22%5D")
         alice.page.wait_for_selector(".download-csv", timeout=60_000)
         expect(alice.page.locator(".pn-loading")).to_have_count(0, timeout=60_000)
         paths = {}
@@ -385,13 +383,15 @@ def test_downloads_are_scoped_secret_formula_safe_and_audited(served, database, 
 
 
 def test_a_link_changes_nothing_for_later_visitors(served, browser):
-    first = Signed(browser, served.base, "alice")
+    queries = ("?year_from=1900&year_to=2100", "?year_to=1066",
+               "?provider=" + urllib.parse.quote(json.dumps(
+                   ['<img src=x onerror="window.__xss=9">'])),
+               "?region=%5B%22'%20OR%201%3D1%20--%22%5D&page=nope")
+    first = Signed(browser, served.base, "alice", queries[0])  # signed in on the first link
     try:
-        for query in ("?year_from=1900&year_to=2100", "?year_to=1066",
-                      "?provider=" + urllib.parse.quote(json.dumps(
-                          ['<img src=x onerror="window.__xss=9">'])),
-                      "?region=%5B%22'%20OR%201%3D1%20--%22%5D&page=nope"):
-            first.open(query)
+        for n, query in enumerate(queries):
+            if n:
+                first.open(query)
             first.page.wait_for_selector(".ignored-link", timeout=60_000)
             assert first.page.locator(".page-error").count() == 0
         assert first.xss() is None
@@ -399,7 +399,6 @@ def test_a_link_changes_nothing_for_later_visitors(served, browser):
         first.close()
     later = Signed(browser, served.base, "bob")
     try:
-        later.open()
         later.page.wait_for_selector(".kpi", timeout=60_000)
         text = later.text()
         assert "1066" not in text and "1900" not in text and "2100" not in text
@@ -553,7 +552,6 @@ def test_an_open_page_of_a_removed_user_computes_nothing_and_signs_in_again(
     gina = Signed(browser, served.base, "carol")
     try:
         for signed in (dave, gina):
-            signed.open()
             signed.page.wait_for_selector(".kpi", timeout=60_000)
         _users(database["url"], "remove", "dave")
         client = Client(served.base)  # carol signs out elsewhere: her open page ends too
@@ -674,7 +672,6 @@ def test_a_message_of_the_page_while_it_signs_out_does_not_cancel_the_sign_out(
     reload must not replace « Vous êtes déconnecté » by the sign-in page."""
     carol = Signed(browser, served.base, "carol")
     try:
-        carol.open()
         carol.page.wait_for_selector(".kpi", timeout=60_000)
         answered = []
 
@@ -706,7 +703,6 @@ def test_a_message_of_the_page_while_it_signs_out_does_not_cancel_the_sign_out(
 def test_the_sidebar_signs_out_with_a_post_and_the_page_then_opens_nothing(served, browser):
     carol = Signed(browser, served.base, "carol")
     try:
-        carol.open()
         carol.page.wait_for_selector(".kpi", timeout=60_000)
         cookie = "; ".join(f"{c['name']}={c['value']}" for c in carol.context.cookies())
         with carol.page.expect_request(lambda r: r.url.endswith("/logout")) as sent:
