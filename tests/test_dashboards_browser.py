@@ -24,6 +24,7 @@ from cqp_metrics.formatting import fr_int, fr_pct
 from cqp_metrics.insertion import fragile
 from cqp_metrics.period import data_cut, period_label
 from cqp_metrics.registry import label
+from dashboards.pages import PAGES as PAGE_KINDS
 
 from conftest import ROOT, demo_database
 
@@ -128,14 +129,12 @@ def settled(page, timeout: float = 60_000) -> None:
 
 def switch_to(page, title: str, slug: str) -> None:
     """Open the page ``title`` from the navigation, as a reader does, and wait until it is
-    drawn: the server takes the click, then writes the link; BokehJS removes the page shown
-    until then (its first explanation, gone) and draws this one."""
-    assert page.locator(".page-error").count() == 0  # (a page in error holds no explanation)
-    shown = page.locator("details.cqp-info").first.element_handle(timeout=10_000)
+    drawn: the server takes the click; BokehJS removes the page shown until then and draws
+    this one (each page's layout carries ``page-<slug>``)."""
+    assert page.locator(".page-error").count() == 0
     page.locator(".page-nav").get_by_role("button", name=title, exact=True).click()
-    page.wait_for_function(f"() => location.search.includes('page={slug}')", timeout=30_000)
-    page.wait_for_function("e => !e.isConnected", arg=shown, timeout=30_000)
-    shown.dispose()
+    page.locator(f".cqp-page.page-{slug}").wait_for(state="attached", timeout=30_000)
+    expect(page.locator(".cqp-page")).to_have_count(1, timeout=30_000)  # the other, gone
     settled(page)
     page.locator("details.cqp-info").first.wait_for(state="attached", timeout=30_000)
 
@@ -501,10 +500,11 @@ def test_english_pages_say_their_sidebar_banner_and_key_figures_in_english(watch
     # a filter still works in English: the button's value is the code
     sidebar.get_by_role("button", name="Women", exact=True).click()
     page.wait_for_function("() => location.search.includes('sex')", timeout=15_000)
-    # the pages' own controls and buttons
+    # the pages' own controls and buttons, each page opened from the English navigation
+    english = {kind.slug: kind.title_en for kind in PAGE_KINDS}
     for slug, names in (("data", ("Total rows", "Download CSV", "Download Excel")),
                         ("partial", ("One curve per cohort year",))):
-        watched.open(f"?lang=en&page={slug}")
+        switch_to(page, english[slug], slug)
         for name in names:
             page.get_by_role("button", name=name).first.wait_for(timeout=30_000)
     page.get_by_text("Chart data").first.wait_for(timeout=30_000)
@@ -512,9 +512,10 @@ def test_english_pages_say_their_sidebar_banner_and_key_figures_in_english(watch
     french = ("Définition", "Numérateur", "Faits datés", "Données du graphique", "Filtres",
               "Enregistrements", "limites à", "Non tracé", "pour cette sélection", "Intitulé",
               "Mois restants", "Tapez un code", "Complétées", "Bloc de compétences")
-    for slug in ("overview", "partial", "recognition", "referential", "territories"):
-        watched.open(f"?lang=en&page={slug}")
-        settled(page)
+    for n, slug in enumerate(("partial", "overview", "recognition", "referential",
+                              "territories")):
+        if n:  # (the partial page is shown already)
+            switch_to(page, english[slug], slug)
         text = page.evaluate("""() => { const out = [];
             const walk = (n) => { if (n.nodeType === 3) out.push(n.textContent);
               if (n.shadowRoot) walk(n.shadowRoot); for (const c of n.childNodes) walk(c); };

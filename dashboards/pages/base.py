@@ -188,7 +188,9 @@ class Page(pn.viewable.Viewer):
                     content.loading = False
 
         pn.bind(update, *self.refs(), watch=True)
-        return pn.Column(*self.controls(), content, sizing_mode="stretch_width")
+        # (classes naming the page: a stylesheet's, or a test's, way to the page shown)
+        return pn.Column(*self.controls(), content, sizing_mode="stretch_width",
+                         css_classes=["cqp-page", f"page-{self.slug}"])
 
 
 def _for_people(error: Exception) -> str:
