@@ -95,7 +95,7 @@ def add_user(connection: sa.Connection, login: str, password: str | None,
     """Create a user; an existing login is refused."""
     login = check_login(login)
     branches = check_branches(branches, admin)
-    if _exists(connection, login):
+    if exists(connection, login):
         raise InputError(f"l'utilisateur « {login} » existe déjà (cqp-metrics users passwd "
                          "pour changer son mot de passe)")
     connection.execute(schema.app_user.insert().values(
@@ -175,13 +175,14 @@ def locked_until(failures: list[dt.datetime], now: dt.datetime) -> dt.datetime |
     return None
 
 
-def _exists(connection: sa.Connection, login: str) -> bool:
+def exists(connection: sa.Connection, login: str) -> bool:
+    """Whether ``login`` is a user (one query: what each action of a served page checks)."""
     return connection.execute(sa.select(schema.app_user.c.login).where(
         schema.app_user.c.login == login)).first() is not None
 
 
 def _require(connection: sa.Connection, login: str) -> None:
-    if not _exists(connection, login):
+    if not exists(connection, login):
         raise InputError(f"utilisateur inconnu : « {login} » (cqp-metrics users list)")
 
 

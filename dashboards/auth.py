@@ -87,7 +87,7 @@ def session_of(handler: RequestHandler) -> tuple[str, Session] | None:
             return None
         if settings.mode == "password":
             with settings.engine.connect() as connection:
-                if access.access_of(connection, session.login) is NOBODY:
+                if not access.exists(connection, session.login):
                     return None
     except Exception:  # the store or the database unreachable: nobody gets in meanwhile
         log.exception("session check failed")
