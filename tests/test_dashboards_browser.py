@@ -101,8 +101,15 @@ class Watched:
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
         self.page.on("request", lambda r: self.requests.append(r.url))
 
+    def url(self, query: str = "") -> str:
+        return f"{self.base}{self.app}{query}"
+
     def open(self, query: str = "") -> None:
-        self.page.goto(f"{self.base}{self.app}{query}")
+        self.page.goto(self.url(query))
+        self.wait_shown()
+
+    def wait_shown(self) -> None:
+        """Until the page's navigation, or the message of a database that cannot be read."""
         self.page.wait_for_selector(".page-nav button, .database-error", timeout=60_000)
 
     def outside(self) -> list[str]:

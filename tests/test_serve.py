@@ -220,16 +220,12 @@ class Signed(Watched):
             "framereceived", lambda payload: self.frames.append(
                 payload if isinstance(payload, str) else payload.decode("utf-8", "replace"))))
         self.page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
-        self.page.goto(f"{base}/{query}")
+        self.page.goto(self.url(query))
         assert "/login" in self.page.url
         self.page.get_by_label("Identifiant").fill(login)
         self.page.get_by_label("Mot de passe").fill(password)
         self.page.get_by_role("button", name="Se connecter").click()
-        self.page.wait_for_selector(".page-nav button, .database-error", timeout=60_000)
-
-    def open(self, query: str = "") -> None:
-        self.page.goto(f"{self.base}/{query}")
-        self.page.wait_for_selector(".page-nav button, .database-error", timeout=60_000)
+        self.wait_shown()
 
     def text(self) -> str:
         return self.page.evaluate(ALL_TEXT)
