@@ -36,10 +36,10 @@ def folder(tmp_path) -> Path:
     return target
 
 
-def test_a_csv_of_a_million_columns_is_refused_before_it_is_parsed(engine, folder):
+def test_a_csv_of_a_million_columns_is_refused_before_it_is_parsed(worked, folder):
     (folder / "juries.csv").write_text(",".join(f"c{i}" for i in range(1_000_000)) + "\n1\n")
     started = time.monotonic()
-    messages = refused(engine, folder)
+    messages = refused(worked, folder)
     assert time.monotonic() - started < 20
     assert messages == ["juries.csv, ligne 1 : 1000000 colonnes dans l'en-tête (au plus 100) : "
                         "ce n'est pas un fichier d'échange"]
@@ -47,27 +47,27 @@ def test_a_csv_of_a_million_columns_is_refused_before_it_is_parsed(engine, folde
 
 def test_a_csv_too_large_or_too_long_is_refused(worked, folder, monkeypatch):
     monkeypatch.setattr(reader, "MAX_ROWS", 3)
-    messages = refused(worked, folder, first=False)  # juries.csv: 7 lines
+    messages = refused(worked, folder)  # juries.csv: 7 lines
     assert any(m.startswith("juries.csv : ") and "(au plus 3)" in m for m in messages), messages
     monkeypatch.setattr(reader, "MAX_ROWS", 20_000_000)
     monkeypatch.setattr(reader, "MAX_FILE_BYTES", 100)
-    messages = refused(worked, folder, first=False)
+    messages = refused(worked, folder)
     assert any("candidacies.csv : fichier trop volumineux" in m for m in messages), messages
 
 
-def test_a_utf16_file_is_one_message_naming_utf16(engine, folder):
+def test_a_utf16_file_is_one_message_naming_utf16(worked, folder):
     text = (folder / "juries.csv").read_text(encoding="utf-8")
     (folder / "juries.csv").write_bytes(text.encode("utf-16"))
-    assert refused(engine, folder) == [
+    assert refused(worked, folder) == [
         "juries.csv : fichier en UTF-16 (« Texte Unicode » d'Excel) : enregistrez-le en « CSV "
         "UTF-8 (délimité par des virgules) » ou « CSV (séparateur : point-virgule) »"]
 
 
-def test_a_header_by_semicolons_and_rows_by_commas_is_one_message(engine, folder):
+def test_a_header_by_semicolons_and_rows_by_commas_is_one_message(worked, folder):
     lines = (folder / "juries.csv").read_text(encoding="utf-8").splitlines()
     (folder / "juries.csv").write_text("\n".join([lines[0].replace(",", ";"), *lines[1:]]),
                                        encoding="utf-8")
-    assert refused(engine, folder) == [
+    assert refused(worked, folder) == [
         "juries.csv, ligne 2 : l'en-tête est séparé par « ; » et les lignes par « , » : "
         "enregistrez le fichier avec un seul séparateur"]
 
@@ -87,27 +87,27 @@ def _workbook(folder: Path, target: Path, formula: bool = False, wide: bool = Fa
     return target
 
 
-def test_an_xlsx_formula_without_a_cached_value_is_named(engine, folder, tmp_path):
+def test_an_xlsx_formula_without_a_cached_value_is_named(worked, folder, tmp_path):
     path = _workbook(folder, tmp_path / "données.xlsx", formula=True)
-    assert refused(engine, path) == [
+    assert refused(worked, path) == [
         "données.xlsx[juries], ligne 3, colonne jury_date : formule sans valeur calculée "
         "(classeur écrit par un programme, jamais ouvert dans Excel) : ouvrez-le et "
         "enregistrez-le dans Excel, ou collez les valeurs"]
 
 
-def test_a_workbook_too_wide_too_large_or_not_a_zip_is_refused(engine, folder, tmp_path,
+def test_a_workbook_too_wide_too_large_or_not_a_zip_is_refused(worked, folder, tmp_path,
                                                                monkeypatch):
     wide = _workbook(folder, tmp_path / "large.xlsx", wide=True)
-    assert refused(engine, wide) == [
+    assert refused(worked, wide) == [
         "large.xlsx[juries], ligne 1 : plus de 100 colonnes dans l'en-tête : ce n'est pas un "
         "fichier d'échange"]
     renamed = tmp_path / "renommé.xlsx"
     renamed.write_text((folder / "juries.csv").read_text(encoding="utf-8"), encoding="utf-8")
-    assert refused(engine, renamed) == [
+    assert refused(worked, renamed) == [
         "renommé.xlsx : ce n'est pas un classeur Excel .xlsx (un ancien .xls, un CSV renommé ?) "
         ": enregistrez-le au format « Classeur Excel (.xlsx) »"]
     monkeypatch.setattr(reader, "MAX_WORKBOOK_BYTES", 1000)
-    messages = refused(engine, _workbook(folder, tmp_path / "ok.xlsx"), first=False)
+    messages = refused(worked, _workbook(folder, tmp_path / "ok.xlsx"))
     assert len(messages) == 1 and "trop volumineux une fois décompressé" in messages[0]
 
 

@@ -31,11 +31,9 @@ def edit(folder: Path, name: str, old: str, new: str) -> None:
     path.write_text(text.replace(old, new, 1), encoding="utf-8")
 
 
-def refused(engine, folder, first: bool = True) -> list[str]:
-    """Load ``folder`` over the worked example (loaded ``first``); assert it fails and changes
-    nothing; its messages."""
-    if first:
-        load(WORKED, engine)
+def refused(engine, folder) -> list[str]:
+    """Load ``folder`` over the worked example (``engine`` holds it: the ``worked``
+    fixture); assert it fails and changes nothing; its messages."""
     before = table_rows(engine)
     with pytest.raises(LoadError) as caught:
         load(folder, engine)
@@ -84,34 +82,34 @@ BAD_INPUTS = [
 
 @pytest.mark.parametrize("name,old,new,pieces", BAD_INPUTS,
                          ids=[f"{b[0]}-{b[3][-1]}" for b in BAD_INPUTS])
-def test_bad_input_is_reported_and_changes_nothing(engine, folder, name, old, new, pieces):
+def test_bad_input_is_reported_and_changes_nothing(worked, folder, name, old, new, pieces):
     edit(folder, name, old, new)
-    messages = refused(engine, folder)
+    messages = refused(worked, folder)
     assert any(all(piece in message for piece in pieces) for message in messages), messages
 
 
-def test_every_problem_is_reported_at_once(engine, folder):
+def test_every_problem_is_reported_at_once(worked, folder):
     edit(folder, "candidacies", "2023-01-15", "15 janvier")
     edit(folder, "juries", "K5,2023-12-01", "K9,2023-12-01")
     edit(folder, "blocks", "CQP-C,C1", "CQP-X,C1")
-    messages = refused(engine, folder)
+    messages = refused(worked, folder)
     assert any("candidacies.csv" in m and "« 15 janvier »" in m for m in messages)
     assert any("juries.csv" in m and "« K9 »" in m for m in messages)
     assert any("blocks.csv" in m and "« CQP-X »" in m for m in messages)
 
 
-def test_a_candidacy_does_not_change_cqp(engine, folder):
+def test_a_candidacy_does_not_change_cqp(worked, folder):
     edit(folder, "candidacies", "K2,P2,CQP-A", "K2,P2,CQP-C")
-    messages = refused(engine, folder)
+    messages = refused(worked, folder)
     assert any("ligne 3" in m and "ne change pas de CQP" in m for m in messages), messages
 
 
-def test_unreadable_and_empty_files(engine, folder):
+def test_unreadable_and_empty_files(worked, folder):
     # 0x81 is neither UTF-8 (a lone continuation byte) nor Windows-1252 (undefined there).
     (folder / "juries.csv").write_bytes(b"candidacy_id,jury_date,decision\nK1,2023-03-10,"
                                         b"full\nK2,2023-03-\x81,full\n")
     (folder / "blocks.csv").write_text("")
-    messages = refused(engine, folder)
+    messages = refused(worked, folder)
     assert any("juries.csv" in m and "ligne 3" in m and "UTF-8" in m and "0x81" in m
                for m in messages), messages
     assert any("blocks.csv" in m and "vide" in m for m in messages), messages

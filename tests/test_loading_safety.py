@@ -82,9 +82,9 @@ def test_an_empty_cell_in_a_present_column_clears_the_value(worked, folder):
 
 @pytest.mark.parametrize("name, hint", [("Juries.csv", "juries.csv"),
                                         ("jurys.csv", "juries.csv"), ("notes.txt", None)])
-def test_unknown_files_are_refused_with_the_expected_names(engine, folder, name, hint):
+def test_unknown_files_are_refused_with_the_expected_names(worked, folder, name, hint):
     (folder / "juries.csv").rename(folder / name)
-    messages = refused(engine, folder)
+    messages = refused(worked, folder)
     message = next(m for m in messages if m.startswith(name))
     assert "attendu : branches.csv" in message
     if hint:
@@ -107,12 +107,12 @@ def workbook(tmp_path: Path, edit=None) -> Path:
     return path
 
 
-def test_workbook_sheets_merged_cells_and_headers_are_checked(engine, tmp_path):
+def test_workbook_sheets_merged_cells_and_headers_are_checked(worked, tmp_path):
     def spoil(book):
         book["candidacies"].merge_cells("J2:J3")
         book["juries"].title = "jurys"
         book["blocks"]["B1"] = "cqp_code"
-    messages = refused(engine, workbook(tmp_path, spoil))
+    messages = refused(worked, workbook(tmp_path, spoil))
     assert any("cqp.xlsx[jurys]" in m and "« juries »" in m for m in messages), messages
     assert any("cqp.xlsx[candidacies]" in m and "« J2:J3 »" in m and "fusionnées" in m
                for m in messages), messages
@@ -139,8 +139,8 @@ PLAUSIBILITY = [
 
 @pytest.mark.parametrize("name, old, new, pieces", PLAUSIBILITY,
                          ids=[p[3][-1] + p[2][-6:] for p in PLAUSIBILITY])
-def test_implausible_facts_are_refused(engine, folder, name, old, new, pieces):
-    messages = spoil(engine, folder, name, old, new)
+def test_implausible_facts_are_refused(worked, folder, name, old, new, pieces):
+    messages = spoil(worked, folder, name, old, new)
     assert any(all(p in m for p in pieces) for m in messages), messages
 
 
@@ -167,9 +167,9 @@ LENGTHS = [
 @pytest.mark.parametrize("name, old, new, pieces", LENGTHS,
                          ids=["cqp", "version", "nul", "zero-width", "bom", "soft-hyphen",
                               "override", "isolate"])
-def test_lengths_and_characters_are_refused_alike_on_every_engine(engine, folder, name, old,
+def test_lengths_and_characters_are_refused_alike_on_every_engine(worked, folder, name, old,
                                                                    new, pieces):
-    messages = spoil(engine, folder, name, old, new)
+    messages = spoil(worked, folder, name, old, new)
     assert any(all(p in m for p in pieces) and f"{name}.csv, ligne" in m
                for m in messages), messages
 
@@ -321,19 +321,19 @@ ALONE = [
 
 @pytest.mark.parametrize("name, old, new, pieces", ALONE,
                          ids=[f"{a[0]}-{a[3][-1]}" for a in ALONE])
-def test_a_file_loaded_alone_is_checked_against_the_database(engine, folder, name, old, new,
+def test_a_file_loaded_alone_is_checked_against_the_database(worked, folder, name, old, new,
                                                               pieces):
     for file in folder.glob("*.csv"):
         if file.stem != name:
             file.unlink()
     path = folder / f"{name}.csv"
     text = path.read_text(encoding="utf-8")
-    messages = spoil(engine, folder, name, old, new)
+    messages = spoil(worked, folder, name, old, new)
     assert any(all(p in m for p in pieces) for m in messages), messages
     path.write_text(text, encoding="utf-8")
-    before = table_rows(engine)
-    load(folder, engine)  # the same file unspoilt is accepted and changes nothing
-    assert table_rows(engine) == before
+    before = table_rows(worked)
+    load(folder, worked)  # the same file unspoilt is accepted and changes nothing
+    assert table_rows(worked) == before
 
 
 def test_the_invisible_characters_refused_are_unicode_s_format_characters():
