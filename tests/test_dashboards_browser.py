@@ -302,10 +302,11 @@ def test_tab_leaves_a_searchable_filter_for_the_next_control(watched):
         "  if (e.shadowRoot) walk(e.shadowRoot); }); walk(document); return found; }",
         timeout=30_000)
     for name, following in (("CQP", "SELECT"), ("Organisme", "BUTTON")):
-        page.locator(f"input.choices__input--cloned[aria-label='{name}']").focus()
-        page.wait_for_timeout(300)
-        page.keyboard.press("Tab")
-        page.wait_for_timeout(300)
+        box = page.locator(f"input.choices__input--cloned[aria-label='{name}']")
+        box.focus()
+        page.wait_for_function(f"() => ({FOCUSED})().startsWith('INPUT.choices__input')")
+        page.keyboard.press("Tab")  # then the focus leaves the search box, to the next
+        page.wait_for_function(f"() => !({FOCUSED})().startsWith('INPUT.choices__input')")
         focused = page.evaluate(FOCUSED)
         assert focused.startswith(following), (name, focused)
     assert watched.errors == []
@@ -439,7 +440,8 @@ def test_the_cpne_page_chooses_its_cqp_and_keeps_it_in_the_link(watched):
     box = page.locator(".cqp-sheet input")
     box.fill("")
     box.press_sequentially("tr-aq", delay=50)  # a piece of the code, any case
-    page.wait_for_timeout(500)
+    page.locator(".cqp-sheet .bk-menu").get_by_text("CQP-TR-AQ").first.wait_for(
+        timeout=10_000)  # the menu offers it
     box.press("Enter")
     page.locator("h2", has_text="CQP-TR-AQ").wait_for(timeout=30_000)
     page.wait_for_function("() => location.search.includes('sheet=CQP-TR-AQ')",
