@@ -265,6 +265,37 @@ def test_a_served_session_s_page_is_the_page_the_tests_check(url):
         serialize_set_values_only(False)
 
 
+def test_a_page_s_first_redraw_walks_its_document_once(url, monkeypatch):
+    """Bokeh walks a document's every model each time a property holding models changes; a
+    page's first redraw (each pane's first update sets its stylesheets) walks it once, when
+    it ends, not once per pane; later redraws, never. The document then knows every model
+    its roots reach, and the key figures show the new filters."""
+    from bokeh.document.models import DocumentModelManager
+
+    walks = []
+    walk = DocumentModelManager.recompute
+    monkeypatch.setattr(DocumentModelManager, "recompute",
+                        lambda self: (walks.append(1), walk(self))[1])
+    document = Document()
+    pn.state.curdoc = document
+    try:
+        app = ObservatoryApp(source=MetricsSource(url=url, scope=None))
+        app.template().server_doc(document)
+        cards = app.pages[0]._cards
+        counted = []
+        for pathway in (["vae"], ["formation"], ["vae", "formation"]):
+            shown = cards.object
+            walks.clear()
+            app.filters.pathway = pathway
+            counted.append(len(walks))
+            assert cards.object != shown, pathway
+        assert counted == [1, 0, 0]
+        reached = {model.id for root in document.roots for model in root.references()}
+        assert reached == {model.id for model in document.models}
+    finally:
+        pn.state.curdoc = None
+
+
 @pytest.mark.parametrize("slug", ["overview", "data"])
 def test_the_spinner_shows_only_over_a_redraw_that_computes_and_may_take_a_while(url, slug):
     """A filter change whose tables are not computed yet puts the page under Panel's loading
