@@ -10,6 +10,7 @@ import math
 import panel as pn
 import pytest
 from bokeh.document import Document
+from bokeh.document.models import DocumentModelManager
 from bokeh.models import ColumnDataSource, Plot
 
 from dashboards.data import MetricsSource
@@ -270,8 +271,6 @@ def test_a_page_s_first_redraw_walks_its_document_once(url, monkeypatch):
     page's first redraw (each pane's first update sets its stylesheets) walks it once, when
     it ends, not once per pane; later redraws, never. The document then knows every model
     its roots reach, and the key figures show the new filters."""
-    from bokeh.document.models import DocumentModelManager
-
     walks = []
     walk = DocumentModelManager.recompute
     monkeypatch.setattr(DocumentModelManager, "recompute",
@@ -292,6 +291,32 @@ def test_a_page_s_first_redraw_walks_its_document_once(url, monkeypatch):
         assert counted == [1, 0, 0]
         reached = {model.id for root in document.roots for model in root.references()}
         assert reached == {model.id for model in document.models}
+    finally:
+        pn.state.curdoc = None
+
+
+def test_a_first_redraw_that_fails_leaves_the_document_unfrozen(url):
+    """A first redraw that raises past the page's own message (here an interruption) does
+    not leave its document frozen: models added later are still known to it."""
+    from bokeh.models import Div
+
+    class Interrupted(BaseException):
+        pass
+
+    def interrupted(*_args, **_kwargs):
+        raise Interrupted
+
+    document = Document()
+    pn.state.curdoc = document
+    try:
+        app = ObservatoryApp(source=MetricsSource(url=url, scope=None))
+        app.template().server_doc(document)
+        app.pages[0].render = interrupted
+        with pytest.raises(Interrupted):
+            app.filters.pathway = ["vae"]
+        added = Div(text="après")
+        document.add_root(added)
+        assert document.get_model_by_id(added.id) is added
     finally:
         pn.state.curdoc = None
 

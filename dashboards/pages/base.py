@@ -6,6 +6,7 @@ import contextlib
 import html
 import logging
 import time
+from collections.abc import Iterator
 
 import panel as pn
 import param
@@ -21,20 +22,22 @@ from ..filters import Filters, checked_values
 log = logging.getLogger("dashboards")
 
 
-def _walked_once(document, first: bool) -> contextlib.AbstractContextManager:
-    """A page's first redraw, with its document's models walked once, at the end.
-
-    Bokeh walks a document's every model each time a property that holds models changes.
-    Each pane's first update after its page is made sets its stylesheets (Panel adds the
-    theme's own, which the template had left to the page), so the first redraw of a page
-    walked its 230 models once per pane: 8 walks, about 200 of that redraw's 380 ms at
-    6,000 candidacies (by hand). Frozen for that redraw (Bokeh's ``freeze``, as Panel's
-    own updates of models do), the document is walked once when it ends. Later redraws
-    change no stylesheet and are left alone: a frozen document is walked at the end
-    whatever changed (25-50 ms)."""
+@contextlib.contextmanager
+def _walked_once(document, first: bool) -> Iterator[None]:
+    """A page's first redraw with its document frozen: each pane's first update sets its
+    stylesheets, and Bokeh walks the document's models at each such change; frozen, once
+    at the end (docs/benchmarks.md). Later redraws change no stylesheet: left unfrozen (a
+    frozen document is walked at its end whatever changed). Unfrozen even when the redraw
+    fails (Bokeh's ``freeze`` alone would stay frozen)."""
     if document is None or not first:
-        return contextlib.nullcontext()
-    return document.models.freeze()
+        yield
+        return
+    frozen = document.models.freeze()
+    frozen.__enter__()
+    try:
+        yield
+    finally:
+        frozen.__exit__(None, None, None)
 
 
 class Page(pn.viewable.Viewer):
