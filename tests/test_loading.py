@@ -35,6 +35,7 @@ def refused(engine, folder) -> list[str]:
     """Load ``folder`` over the worked example (``engine`` holds it: the ``worked``
     fixture); assert it fails and changes nothing; its messages."""
     before = table_rows(engine)
+    assert before["candidacy"], "refused() loads over the worked example: use `worked`"
     with pytest.raises(LoadError) as caught:
         load(folder, engine)
     assert table_rows(engine) == before
