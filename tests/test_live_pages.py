@@ -11,7 +11,7 @@ import panel as pn
 import pytest
 from bokeh.document import Document
 from bokeh.document.models import DocumentModelManager
-from bokeh.models import ColumnDataSource, Plot
+from bokeh.models import ColumnDataSource, Div, Plot
 
 from dashboards.data import MetricsSource
 from dashboards.observatory import ObservatoryApp
@@ -298,8 +298,6 @@ def test_a_page_s_first_redraw_walks_its_document_once(url, monkeypatch):
 def test_a_first_redraw_that_fails_leaves_the_document_unfrozen(url):
     """A first redraw that raises past the page's own message (here an interruption) does
     not leave its document frozen: models added later are still known to it."""
-    from bokeh.models import Div
-
     class Interrupted(BaseException):
         pass
 
