@@ -160,15 +160,21 @@ def frozen() -> Iterator[None]:
     """The session's Bokeh document takes the changes made inside as one: it looks for its
     new models once at the end rather than after each new root (building a page).
 
-    Not for a page's redraw: at the end, the document walks every model it holds (all the
-    session's pages, about 15–60 ms per page), while a redraw that only replaces texts and
-    data sources makes it look for nothing at all."""
+    Not for a page's later redraws: at the end, the document walks every model it holds
+    (all the session's pages, about 15–60 ms per page), while a redraw that only replaces
+    texts and data sources makes it look for nothing at all. Unfrozen even when what is
+    inside raises (Bokeh's ``freeze`` alone would leave the document frozen, and the
+    message put in the page's place unknown to it)."""
     document = pn.state.curdoc
     if document is None:
         yield
         return
-    with document.models.freeze():
+    freeze = document.models.freeze()
+    freeze.__enter__()
+    try:
         yield
+    finally:
+        freeze.__exit__(None, None, None)
 
 
 #: Bokeh's own, kept on the class once (a reloaded module must not take the replacement for it).

@@ -13,6 +13,7 @@ from bokeh.document import Document
 from bokeh.document.models import DocumentModelManager
 from bokeh.models import ColumnDataSource, Div, Plot
 
+from dashboards.components import frozen
 from dashboards.data import MetricsSource
 from dashboards.observatory import ObservatoryApp
 
@@ -315,6 +316,23 @@ def test_a_first_redraw_that_fails_leaves_the_document_unfrozen(url):
         added = Div(text="après")
         document.add_root(added)
         assert document.get_model_by_id(added.id) is added
+    finally:
+        pn.state.curdoc = None
+
+
+def test_a_build_that_fails_while_frozen_leaves_the_document_unfrozen():
+    """A session's page built inside :func:`~dashboards.components.frozen` that raises (the
+    served app then shows a message instead) leaves its document unfrozen: the message's
+    models are known to it."""
+    document = Document()
+    pn.state.curdoc = document
+    try:
+        with pytest.raises(RuntimeError), frozen():
+            document.add_root(Div(text="à moitié"))
+            raise RuntimeError("the build failed")
+        message = Div(text="message")
+        document.add_root(message)
+        assert document.get_model_by_id(message.id) is message
     finally:
         pn.state.curdoc = None
 

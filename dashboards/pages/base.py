@@ -6,7 +6,6 @@ import contextlib
 import html
 import logging
 import time
-from collections.abc import Iterator
 
 import panel as pn
 import param
@@ -15,29 +14,11 @@ from cqp_metrics.api import IndicatorTable
 from cqp_metrics.query import IndicatorQuery, QueryError
 
 from ..auth import audit_download, audit_view
-from ..components import IndicatorTableView
+from ..components import IndicatorTableView, frozen
 from ..data import MetricsSource
 from ..filters import Filters, checked_values
 
 log = logging.getLogger("dashboards")
-
-
-@contextlib.contextmanager
-def _walked_once(document, first: bool) -> Iterator[None]:
-    """A page's first redraw with its document frozen: each pane's first update sets its
-    stylesheets, and Bokeh walks the document's models at each such change; frozen, once
-    at the end (docs/benchmarks.md). Later redraws change no stylesheet: left unfrozen (a
-    frozen document is walked at its end whatever changed). Unfrozen even when the redraw
-    fails (Bokeh's ``freeze`` alone would stay frozen)."""
-    if document is None or not first:
-        yield
-        return
-    frozen = document.models.freeze()
-    frozen.__enter__()
-    try:
-        yield
-    finally:
-        frozen.__exit__(None, None, None)
 
 
 class Page(pn.viewable.Viewer):
@@ -184,7 +165,11 @@ class Page(pn.viewable.Viewer):
         """The page made once for the session: each filter change redraws it in place (its
         figures' data sources, its panes' texts), or puts a message in its place."""
         content = pn.Column(self._safe_render(), sizing_mode="stretch_width")
-        first = True  # the page's first redraw (:func:`_walked_once`)
+        # The page's first redraw is frozen (:func:`~dashboards.components.frozen`): each
+        # pane's first update sets its stylesheets, and Bokeh walks the document's models
+        # at each such change; frozen, once at the end (docs/benchmarks.md). Later redraws
+        # change no stylesheet and are left unfrozen.
+        first = True
 
         def update(*_values) -> None:
             nonlocal first
@@ -196,7 +181,7 @@ class Page(pn.viewable.Viewer):
             computes = asked is None or not self._has_answers(asked)
             slow = computes and (self._computed_in is None
                                  or self._computed_in >= self.SPINNER_AFTER)
-            with _walked_once(pn.state.curdoc, first):
+            with frozen() if first else contextlib.nullcontext():
                 first = False
                 if slow:
                     content.loading = True
