@@ -75,37 +75,53 @@ def certifications(connection: sa.Connection, scope: Iterable[str] | None = None
     visible = _visible_cqps(scope)
     if visible is not None:
         query = query.where(cert.c.cqp_code.in_(visible))
-    frame = pd.DataFrame(connection.execute(query).all(), columns=["cqp_code", "title", "level"])
-    owners = pd.DataFrame(connection.execute(sa.select(link.c.cqp_code, link.c.branch_code)).all(),
-                          columns=["cqp_code", "branch_code"])
-    windows = registrations(connection, scope)
-    for column in ("valid_from", "valid_until"):
-        windows[column] = pd.to_datetime(windows[column]).dt.date
-    frame["branch_codes"] = frame["cqp_code"].map(
-        owners.groupby("cqp_code")["branch_code"].agg(lambda codes: "|".join(sorted(codes))))
-    frame["cqpi"] = frame["branch_codes"].fillna("").str.contains("|", regex=False)
-    current = windows[windows.apply(lambda w: (w.valid_from is None or pd.isna(w.valid_from)
-                                               or w.valid_from <= today)
-                                    and (w.valid_until is None or pd.isna(w.valid_until)
-                                         or w.valid_until >= today), axis=1)] \
-        if len(windows) else windows
-    current = current.sort_values("valid_until", na_position="first").drop_duplicates(
-        "cqp_code", keep="last").set_index("cqp_code")
-    register = frame["cqp_code"].map(current["register"]).astype(object)
-    frame["recognition"] = register.where(register.notna(), "branche seule")
-    frame["rncp_code"] = frame["cqp_code"].map(current["rncp_code"])
-    frame["valid_until"] = frame["cqp_code"].map(current["valid_until"])
-    frame["months_left"] = frame["valid_until"].map(
-        lambda d: None if d is None or pd.isna(d) else
-        (d.year - today.year) * 12 + d.month - today.month)
+    rows = connection.execute(query).all()
+    owners: dict[str, list[str]] = {}
+    for cqp, branch in connection.execute(sa.select(link.c.cqp_code, link.c.branch_code)):
+        owners.setdefault(cqp, []).append(branch)
+    windows = registration_status(registrations(connection, scope), today)
+    # a few dozen CQPs: plain Python, the frame made once (pandas per row costs more)
+    current: dict[str, tuple] = {}  # the window in force that ends last (an open end first)
+    lapsed: dict[str, tuple] = {}
+    for window in windows.itertuples(index=False):
+        if window.status == CURRENT:
+            held = current.get(window.cqp_code)
+            if held is None or _ends_after(window.valid_until, held.valid_until):
+                current[window.cqp_code] = window
+        elif window.status == LAPSED:
+            lapsed[window.cqp_code] = window
+    columns: dict[str, list] = {name: [] for name in (
+        "cqp_code", "title", "level", "branch_codes", "cqpi", "recognition", "rncp_code",
+        "valid_until", "months_left", "ever_registered", "lapsed_code", "lapsed_register",
+        "lapsed_on")}
     ever = set(windows["cqp_code"])
-    frame["ever_registered"] = frame["cqp_code"].isin(ever)
-    lapsed = registration_status(windows, today)
-    lapsed = lapsed[lapsed["status"] == LAPSED].set_index("cqp_code")
-    frame["lapsed_code"] = frame["cqp_code"].map(lapsed["rncp_code"])
-    frame["lapsed_register"] = frame["cqp_code"].map(lapsed["register"])
-    frame["lapsed_on"] = frame["cqp_code"].map(lapsed["valid_until"])
-    return frame
+    for cqp, title, level in rows:
+        codes = "|".join(sorted(owners[cqp])) if cqp in owners else np.nan
+        window, ended = current.get(cqp), lapsed.get(cqp)
+        until = window.valid_until if window is not None else None
+        columns["cqp_code"].append(cqp)
+        columns["title"].append(title)
+        columns["level"].append(level)
+        columns["branch_codes"].append(codes)
+        columns["cqpi"].append(cqp in owners and "|" in codes)
+        columns["recognition"].append(window.register if window is not None
+                                      else "branche seule")
+        columns["rncp_code"].append(window.rncp_code if window is not None else np.nan)
+        columns["valid_until"].append(until if until is not None else np.nan)
+        columns["months_left"].append(None if until is None else
+                                      (until.year - today.year) * 12 + until.month - today.month)
+        columns["ever_registered"].append(cqp in ever)
+        columns["lapsed_code"].append(ended.rncp_code if ended is not None else np.nan)
+        columns["lapsed_register"].append(ended.register if ended is not None else np.nan)
+        columns["lapsed_on"].append(ended.valid_until if ended is not None else np.nan)
+    frame = pd.DataFrame(columns)
+    return frame.astype({"recognition": object})
+
+
+def _ends_after(ends: dt.date | None, other: dt.date | None) -> bool:
+    """Whether a window ending on ``ends`` is kept over one ending on ``other`` (an open end
+    ranks first, then dates in order; the later of ties)."""
+    return other is None or (ends is not None and ends >= other)
 
 
 #: A registration's state on a day: in force, not yet begun, ended but followed by another
