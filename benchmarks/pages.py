@@ -152,13 +152,18 @@ def page_times(url: str, repeat: int, raw: bool = False) -> dict[str, dict[str, 
     """Per page: the seconds of each recompute (``total``) and of its queries (``sql``)."""
     from dashboards.data import MetricsSource
     from dashboards.observatory import ObservatoryApp
+    from dashboards.pages.base import show_view
 
     app = ObservatoryApp(source=MetricsSource(url=url, scope=None))
     clock = SqlClock()
     times: dict[str, dict[str, list[float]]] = {}
-    # a page made once per session updates the models of its session's document
+    # a page made once per session updates the models of its session's document, where its
+    # views are shown as served (``show_view``: a layout shown once stays, a message replaces
+    # the one before)
     documents = {page.slug: Document() for page in app.pages}
-    shown: dict[str, object] = {}
+    contents = {page.slug: pn.Column() for page in app.pages}
+    for page in app.pages:
+        documents[page.slug].add_root(contents[page.slug].get_root(documents[page.slug]))
     with clock.patched(), (raw_facts() if raw else contextlib.nullcontext()):
         for _ in range(repeat):
             for _label, where, years in CHANGES:
@@ -170,10 +175,8 @@ def page_times(url: str, repeat: int, raw: bool = False) -> dict[str, dict[str, 
                     pn.state.curdoc = document
                     started = time.perf_counter()
                     view = page.render(where, years)
-                    if not raw and view is not shown.get(page.slug):
-                        # the Bokeh models a session is sent, in its document as served
-                        document.add_root(view.get_root(document))
-                    shown[page.slug] = view
+                    if not raw:  # the Bokeh models a session is sent, as served
+                        show_view(contents[page.slug], view)
                     total = time.perf_counter() - started
                     entry = times.setdefault(page.slug, {"total": [], "sql": []})
                     entry["total"].append(total)

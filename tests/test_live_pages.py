@@ -296,6 +296,44 @@ def test_a_page_s_first_redraw_walks_its_document_once(url, monkeypatch):
         pn.state.curdoc = None
 
 
+def test_a_page_back_from_a_message_keeps_its_models(url):
+    """A filter that leaves a page nothing to show puts a message in its place; a filter
+    that gives it data back shows the page on the models it had (none made again: a few
+    hundred a page), the message gone from the document, and the figures of those
+    filters: what a page made anew shows."""
+    document = Document()
+    pn.state.curdoc = document
+    try:
+        app = ObservatoryApp(source=MetricsSource(url=url, scope=None))
+        page = next(p for p in app.pages if p.slug == "vae")
+        shown = page.__panel__()
+        root = shown.get_root(document)
+        document.add_root(root)
+        content = shown.objects[-1]
+        (layout,) = content.objects
+        figures = {p.object.id for p in layout.select(pn.pane.Bokeh)}
+        models = {m.id for m in document.models}
+        assert figures and figures <= models
+        page.filters.pathway = ["formation"]  # no VAE: the page says so
+        (message,) = [v for v in content.objects if v.visible]
+        assert message is not layout and not layout.visible
+        assert "VAE" in message.object
+        page.filters.pathway = []
+        assert [v for v in content.objects if v.visible] == [layout]
+        assert message not in content.objects
+        assert layout._models[root.ref["id"]][0].id in models  # the layout's own model
+        made = {m.id for m in document.models} - models
+        assert not made & {m.id for p in layout.select(pn.pane.Bokeh)
+                           for m in p.object.references()}
+        assert len(made) < 10  # (Bokeh's own, e.g. the message's stylesheets)
+        state = page.filters.state()
+        fresh = next(p for p in ObservatoryApp(source=MetricsSource(url=url, scope=None))
+                     .pages if p.slug == "vae").render(state["where"], state["years"])
+        assert _seen(content) == _seen(fresh)
+    finally:
+        pn.state.curdoc = None
+
+
 def test_a_first_redraw_that_fails_leaves_the_document_unfrozen(url):
     """A first redraw that raises past the page's own message (here an interruption) does
     not leave its document frozen: models added later are still known to it."""
@@ -392,7 +430,8 @@ def test_a_redraw_goes_on_when_the_cache_cannot_be_looked_at(url, monkeypatch):
 
         monkeypatch.setattr(MetricsSource, "has_answers", unreadable)
         page.filters.region = ["24"]
-        assert not isinstance(content.objects[0], pn.pane.Alert)
+        (shown,) = [v for v in content.objects if v.visible]
+        assert not isinstance(shown, pn.pane.Alert)
         assert _seen(content) != before  # region 24's figures
     finally:
         pn.state.curdoc = None

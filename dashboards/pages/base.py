@@ -187,9 +187,7 @@ class Page(pn.viewable.Viewer):
                     content.loading = True
                 started = time.perf_counter()
                 try:
-                    view = self._safe_render(asked)
-                    if content.objects[0] is not view:  # a message, or the page back
-                        content.objects = [view]
+                    show_view(content, self._safe_render(asked))
                 finally:
                     if computes and asked is not None:  # (not a request refused at once)
                         self._computed_in = time.perf_counter() - started
@@ -200,6 +198,21 @@ class Page(pn.viewable.Viewer):
         # (classes naming the page: a stylesheet's, or a test's, way to the page shown)
         return pn.Column(*self.controls(), content, sizing_mode="stretch_width",
                          css_classes=["cqp-page", f"page-{self.slug}"])
+
+
+def show_view(content: pn.Column, view: pn.viewable.Viewable) -> None:
+    """Show ``view``, alone, in a page's ``content``. A page's layout (made once, filled at
+    each redraw) stays in the document once shown, hidden while a message is shown in its
+    place: when it comes back only its visibility changes, where putting it back would
+    make its Bokeh models again (a few hundred; docs/benchmarks.md). A message (a single
+    pane, made by each render that shows one) replaces the one before."""
+    objects = [v for v in content.objects if v is view or isinstance(v, pn.layout.Panel)]
+    if not any(v is view for v in objects):
+        objects.append(view)
+    for shown in objects:
+        shown.visible = shown is view
+    if [id(v) for v in objects] != [id(v) for v in content.objects]:
+        content.objects = objects
 
 
 def _for_people(error: Exception) -> str:
