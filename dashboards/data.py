@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import pandas as pd
 import panel as pn
@@ -178,6 +179,11 @@ class MetricsSource(param.Parameterized):
             future.result()
         futures = {name: _POOL.submit(self.answer, query) for name, query in requests.items()}
         return {name: future.result() for name, future in futures.items()}
+
+    def beside(self, compute: Callable[[], object]) -> Future:
+        """``compute`` started in the threads that answer the requests (a page's
+        computation besides its tables, read at the same time as them)."""
+        return _POOL.submit(compute)
 
     def completion_curve(self, where=None, years=(None, None),
                          by_year: bool = False) -> pd.DataFrame:

@@ -6,6 +6,7 @@ import contextlib
 import html
 import logging
 import time
+from collections.abc import Callable
 
 import panel as pn
 import param
@@ -49,6 +50,13 @@ class Page(pn.viewable.Viewer):
         requests (a page may ask a follow-up that depends on an answer in :meth:`draw`)."""
         return {}
 
+    def beside(self, where: dict, years: tuple) -> dict[str, Callable[[], object]]:
+        """What the page computes besides its tables for these filters, by name (the
+        completion curve of Validation partielle: no indicator request): started with the
+        tables' computation, each result given to :meth:`draw` with the tables under its
+        name."""
+        return {}
+
     def answers(self, requests: dict[str, IndicatorQuery]) -> dict[str, IndicatorTable]:
         """The tables of :meth:`requests`, computed side by side and shared between
         sessions."""
@@ -79,7 +87,11 @@ class Page(pn.viewable.Viewer):
             self._is_made = True
         if asked is None:
             asked = self.requests(where, years)
-        return self.draw(self.answers(asked), where, years)
+        started = {name: self.source.beside(compute)
+                   for name, compute in self.beside(where, years).items()}
+        tables = self.answers(asked)
+        return self.draw({**tables, **{name: f.result() for name, f in started.items()}},
+                         where, years)
 
     def _make(self) -> None:
         """A page made once: its panes and figures, which :meth:`draw` fills."""

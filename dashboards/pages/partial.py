@@ -95,6 +95,11 @@ class PartialPage(Page):
     def requests(self, where: dict, years: tuple) -> dict:
         return asks.partial(self.source.request, where, years)
 
+    def beside(self, where: dict, years: tuple) -> dict:
+        by_year = self.by_cohort
+        return {"curve": lambda: self.source.completion_curve(where=where, years=years,
+                                                             by_year=by_year)}
+
     def draw(self, tables: dict, where: dict, years: tuple) -> pn.viewable.Viewable:
         language = self.language
         by_year, blocks = tables["by_year"], tables["blocks"]
@@ -102,7 +107,7 @@ class PartialPage(Page):
             return no_data(language=language)
         overall = tables["overall"].published()
         unknown = say("non estimable", language)
-        curve = self.source.completion_curve(where=where, years=years, by_year=self.by_cohort)
+        curve = tables["curve"]
         shown = blocks.masked().dropna(subset=["block_pass_rate"]).sort_values(
             "block_pass_rate").head(12)
         self._rate.show(by_year)
