@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -38,7 +39,7 @@ from .secret import CELL_KEY, SECRET, database_rule, publish, small
 TOTAL = "Total"
 
 __all__ = ["SECRET", "TOTAL", "IndicatorTable", "compute", "compute_query", "indicators",
-           "prefetch"]
+           "prefetch", "prefetch_scans"]
 
 
 @dataclass
@@ -226,25 +227,38 @@ def prefetch(engine: sa.Engine, queries: Iterable[IndicatorQuery], totals: bool 
     requests of one set of filters together. A page calls it with its requests before
     computing them side by side; with the data's ``version`` and requests that carry their
     data cut, nothing already shared opens the database."""
+    for read in prefetch_scans(engine, queries, totals, version):
+        read()
+
+
+def prefetch_scans(engine: sa.Engine, queries: Iterable[IndicatorQuery], totals: bool = False,
+                   version: int | None = None) -> list[Callable[[], None]]:
+    """What :func:`prefetch` reads, one function per scan, each reading on a connection of
+    its own: a caller with threads runs them side by side (a grouped select and a select
+    of medians of the same filters, read one after the other by :func:`prefetch`)."""
     queries = list(queries)
     if not queries:
-        return
+        return []
     if not dialects.rules_for(engine.dialect.name).grouping_sets:
         # SQLite reads each set of cuts alone: read ahead in one thread, they would only
         # wait for one another, where the computations read them side by side (measured:
         # the Référentiel page 0.85 s with, 0.5 s without, 100,000 candidacies)
-        return
+        return []
     if version is None or any(q.data_until is None for q in queries):
         with engine.connect() as connection:
             version = derived.version(connection) if version is None else version
             cut = data_cut(connection)
         queries = [q if q.data_until is not None else q.at_data_cut(cut) for q in queries]
     data = (str(engine.url), version)
-    reads = [w for q in queries for w in _reads(q, totals) if VALUES.peek((*data, w)) is None]
-    if reads:
+    _shared, scans = _scans([w for q in queries for w in _reads(q, totals)],
+                            engine.dialect.name, data)
+
+    def read(group: list[IndicatorQuery]) -> None:
         with engine.connect() as connection:
             dialects.prepare(connection)
-            _read(connection, reads, data)
+            _read_scan(connection, group, data)
+
+    return [partial(read, group) for group in scans]
 
 
 def _read(connection: sa.Connection, reads: Iterable[IndicatorQuery],
@@ -253,28 +267,42 @@ def _read(connection: sa.Connection, reads: Iterable[IndicatorQuery],
     from the database, one select per scan (:func:`cqp_metrics.query.scan_of`) where the
     backend groups by several sets of cuts at once, each alone otherwise; shared with the
     process when ``data`` says whose they are."""
-    dialect = connection.dialect.name
+    out, scans = _scans(reads, connection.dialect.name, data)
+    for group in scans:
+        out.update(_read_scan(connection, group, data))
+    return out
+
+
+def _scans(reads: Iterable[IndicatorQuery], dialect: str, data: tuple | None
+           ) -> tuple[dict[IndicatorQuery, pd.DataFrame], list[list[IndicatorQuery]]]:
+    """Of these selects, the values shared already, and the others by the scan that reads
+    them (a select alone where the backend cannot group or a kind reads windows)."""
     grouped = dialects.rules_for(dialect).grouping_sets
-    out: dict[IndicatorQuery, pd.DataFrame] = {}
+    shared: dict[IndicatorQuery, pd.DataFrame] = {}
     scans: dict[tuple, list[IndicatorQuery]] = {}
     for w in dict.fromkeys(reads):
         frame = None if data is None else VALUES.peek((*data, w), used=True)
         if frame is not None:
-            out[w] = frame
+            shared[w] = frame
         elif grouped and not windowed(w.names, dialect):
             scans.setdefault(scan_of(w), []).append(w)
         else:
             scans[("alone", w)] = [w]
-    for group in scans.values():
-        if len(group) == 1:
-            w = group[0]
-            out[w] = (_values(connection, w, True) if data is None else
-                      VALUES.get((*data, w), lambda w=w: _values(connection, w, True)))
-            continue
-        for w, frame in _grouped_values(connection, group).items():
-            out[w] = frame
-            if data is not None:
-                VALUES.put((*data, w), frame.copy())
+    return shared, list(scans.values())
+
+
+def _read_scan(connection: sa.Connection, group: list[IndicatorQuery],
+               data: tuple | None) -> dict[IndicatorQuery, pd.DataFrame]:
+    """The values of the selects of one scan (:func:`_scans`), shared when ``data`` says
+    whose they are."""
+    if len(group) == 1:
+        w = group[0]
+        return {w: _values(connection, w, True) if data is None else
+                VALUES.get((*data, w), lambda: _values(connection, w, True))}
+    out = _grouped_values(connection, group)
+    if data is not None:
+        for w, frame in out.items():
+            VALUES.put((*data, w), frame.copy())
     return out
 
 

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from cqp_metrics import catalogue
 from cqp_metrics.access import NOBODY, Access
-from cqp_metrics.api import IndicatorTable, compute_query, prefetch
+from cqp_metrics.api import IndicatorTable, compute_query, prefetch_scans
 from cqp_metrics.cache import TABLES
 from cqp_metrics.config import SecretRule, resolve_db_url, scope_from_env
 from cqp_metrics.db import DatabaseError, check_schema, error_reason
@@ -162,22 +162,25 @@ class MetricsSource(param.Parameterized):
         """Whether the tables of these requests are all computed already (nothing is)."""
         return not self._unanswered(requests, data_version(self.url), totals)
 
-    def answers(self, requests: dict[str, IndicatorQuery]) -> dict[str, IndicatorTable]:
-        """The tables of a page's requests, computed side by side, each cached for every
-        session.
+    def answers(self, requests: dict[str, IndicatorQuery],
+                totals: bool = False) -> dict[str, IndicatorTable]:
+        """The tables of a page's requests (``totals``: each with its total rows), computed
+        side by side, each cached for every session.
 
-        What the requests not cached yet will read is read first, together
-        (:func:`cqp_metrics.api.prefetch`): the requests of one set of filters in one scan
-        of each fact, the sets of filters side by side."""
+        What the requests not cached yet will read is read first
+        (:func:`cqp_metrics.api.prefetch_scans`): the requests of one set of filters in one
+        scan of each fact, the scans side by side."""
         version = data_version(self.url)
         scans: dict[IndicatorQuery, list[IndicatorQuery]] = {}
-        for query in self._unanswered(requests, version):
+        for query in self._unanswered(requests, version, totals):
             scans.setdefault(query.filters(), []).append(query)
         engine = engine_for(self.url)
-        for future in [_POOL.submit(prefetch, engine, group, False, version)
-                       for group in scans.values()]:
+        reads = [read for group in scans.values()
+                 for read in prefetch_scans(engine, group, totals, version)]
+        for future in [_POOL.submit(read) for read in reads]:
             future.result()
-        futures = {name: _POOL.submit(self.answer, query) for name, query in requests.items()}
+        futures = {name: _POOL.submit(self.answer, query, totals)
+                   for name, query in requests.items()}
         return {name: future.result() for name, future in futures.items()}
 
     def beside(self, compute: Callable[[], object]) -> Future:

@@ -260,13 +260,17 @@ def test_a_grouped_select_gives_each_request_what_its_own_select_gives(engine):
                 connection.dialect.name)
 
 
-def test_a_page_s_requests_are_read_together_before_they_are_computed(engine):
+@pytest.mark.parametrize("side_by_side", [False, True])
+def test_a_page_s_requests_are_read_together_before_they_are_computed(engine, side_by_side):
     """``prefetch`` reads what a page's requests will read (one select per
     set of filters and facts where the backend groups cuts; nothing where it cannot); their
     computations then read nothing more, and publish what each publishes alone inside a
-    transaction."""
+    transaction. The same with its scans (``prefetch_scans``) read in threads side by
+    side, as the dashboards do."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from cqp_metrics import cache
-    from cqp_metrics.api import compute_query, prefetch
+    from cqp_metrics.api import compute_query, prefetch, prefetch_scans
     from cqp_metrics.config import SecretRule
     from cqp_metrics.query import IndicatorQuery
 
@@ -278,7 +282,13 @@ def test_a_page_s_requests_are_read_together_before_they_are_computed(engine):
     requests.append(IndicatorQuery.make(["juries"], ("branch_code",), where))
     cache.clear()
     with statements(engine, _with) as selects:
-        prefetch(engine, requests)
+        if side_by_side:
+            with ThreadPoolExecutor(2) as threads:
+                for future in [threads.submit(read) for read in prefetch_scans(engine,
+                                                                               requests)]:
+                    future.result()
+        else:
+            prefetch(engine, requests)
         read = len(selects)
         tables = [compute_query(engine, query, SecretRule()) for query in requests]
     grouped = dialects.rules_for(engine.dialect.name).grouping_sets

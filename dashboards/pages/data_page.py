@@ -82,8 +82,7 @@ class DataPage(Page):
 
     def answers(self, requests: dict) -> dict:
         """With the total rows when they are asked for (a table of its own in the cache)."""
-        return {name: self.source.answer(query, self.totals)
-                for name, query in requests.items()}
+        return self.source.answers(requests, self.totals)
 
     def has_answers(self, requests: dict) -> bool:
         return self.source.has_answers(requests, self.totals)
