@@ -27,6 +27,7 @@ from .query import (
     grouped_statement,
     grouping_mask,
     narrowed,
+    reads_rows,
     rows_column,
     scan_of,
     statement,
@@ -276,7 +277,11 @@ def _read(connection: sa.Connection, reads: Iterable[IndicatorQuery],
 def _scans(reads: Iterable[IndicatorQuery], dialect: str, data: tuple | None
            ) -> tuple[dict[IndicatorQuery, pd.DataFrame], list[list[IndicatorQuery]]]:
     """Of these selects, the values shared already, and the others by the scan that reads
-    them (a select alone where the backend cannot group or a kind reads windows)."""
+    them (a select alone where the backend cannot group or a kind reads windows). Those
+    the cubes serve alone are read apart from those that read rows (a median, an
+    estimate): a select grouped by several sets of cuts computes each of its columns for
+    every set (Insertion's raking cells had its pay medians by CQP computed for each of
+    them: 144 ms of DuckDB's CPU at 1,000,000 candidacies, 47 ms in two scans, by hand)."""
     grouped = dialects.rules_for(dialect).grouping_sets
     shared: dict[IndicatorQuery, pd.DataFrame] = {}
     scans: dict[tuple, list[IndicatorQuery]] = {}
@@ -285,7 +290,7 @@ def _scans(reads: Iterable[IndicatorQuery], dialect: str, data: tuple | None
         if frame is not None:
             shared[w] = frame
         elif grouped and not windowed(w.names, dialect):
-            scans.setdefault(scan_of(w), []).append(w)
+            scans.setdefault((scan_of(w), reads_rows(w)), []).append(w)
         else:
             scans[("alone", w)] = [w]
     return shared, list(scans.values())

@@ -412,6 +412,13 @@ def scan_of(query: IndicatorQuery) -> tuple:
             "activity" in facts and "year" in query.by)
 
 
+def reads_rows(query: IndicatorQuery) -> bool:
+    """Whether an indicator of the request reads its fact's rows rather than its cube's
+    cells (:func:`_reads_of`): a median, an estimate, or a fact the cube does not serve."""
+    return any(not (indicator.in_cube and cubes.serves(fact, query))
+               for fact, indicators in _by_fact(query).items() for indicator in indicators)
+
+
 @functools.lru_cache(maxsize=1024)
 def windowed(names: tuple[str, ...], dialect: str) -> bool:
     """Whether a row-level column of these indicators is a window over the cuts

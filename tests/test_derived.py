@@ -302,6 +302,41 @@ def test_a_page_s_requests_are_read_together_before_they_are_computed(engine, si
             pd.testing.assert_frame_equal(table.published(), alone.published())
 
 
+def test_the_counts_the_cubes_serve_are_read_apart_from_medians(engine):
+    """Of one set of filters, the requests whose counts the cubes serve are read in one
+    scan, those with a median in another, side by side (a select grouped by several sets of
+    cuts computes each of its columns for every set: the medians would be computed for
+    the counts' cuts too); each table is then what it is computed alone."""
+    from cqp_metrics import cache
+    from cqp_metrics.api import compute_query, prefetch_scans
+    from cqp_metrics.config import SecretRule
+    from cqp_metrics.query import IndicatorQuery
+
+    with engine.begin() as connection:
+        write_dataset(connection, demo.generate(400, seed=17), source="test")
+    where = {"pathway": ["vae"]}
+    counted = [IndicatorQuery.make(["first_juries"], by, where) for by in (("year",), ("sex",))]
+    medians = [IndicatorQuery.make(["days_to_first_jury_median"], by, where)
+               for by in (("year",), ("sex",))]
+    cache.clear()
+    with statements(engine, _with) as selects:
+        scans = prefetch_scans(engine, [*counted, *medians])
+        for read in scans:
+            read()
+        tables = [compute_query(engine, query, SecretRule()) for query in [*counted, *medians]]
+        read_after = len(selects) - len(scans)
+    if not dialects.rules_for(engine.dialect.name).grouping_sets:
+        assert scans == []
+        return
+    assert len(scans) == 2 and read_after == 0
+    on_rows = ["fact_first_jury" in select for select in selects]
+    assert sorted(on_rows) == [False, True]  # the counts from the cube only
+    with engine.connect() as connection:
+        for query, table in zip([*counted, *medians], tables, strict=True):
+            alone = compute_query(connection, query, SecretRule())
+            pd.testing.assert_frame_equal(table.published(), alone.published())
+
+
 def test_a_shared_result_is_computed_once_for_callers_asking_together():
     """Callers asking for a result while another computes it wait for that one, and a
     failed computation leaves the next caller to compute it again."""
