@@ -110,24 +110,26 @@ def french_frame(table: IndicatorTable, language: str = "fr",
 def _french_frame(table: IndicatorTable, language: str, intervals: str,
                   names: tuple[str, ...] | None) -> pd.DataFrame:
     frame = table.published()
-    out: dict[str, object] = {}  # then one frame (a column set at a time is slow)
+    # each column's values as a list, formatted cell by cell, then one frame (pandas'
+    # per-column operations cost more than the formatting of a few rows)
+    cells = {column: frame[column].tolist() for column in frame.columns}
+    out: dict[str, list] = {}
     for dim in table.query.by:
         if dim == "year":
-            out[label(dim, language)] = frame[dim].map(lambda v: year_text(v, table, language))
+            out[label(dim, language)] = [year_text(v, table, language) for v in cells[dim]]
             continue
-        out[label(dim, language)] = frame[dim].map(
-            lambda v, dim=dim: dimension_text(dim, v, language))
+        out[label(dim, language)] = [dimension_text(dim, v, language) for v in cells[dim]]
     for column in table.values.columns:
         entry = BY_NAME.get(column)
         if entry is None or (names is not None and column not in names):
             continue
-        values = frame[column].map(entry.text)
-        if f"{column}_low" not in frame or not getattr(entry, "secret", True):
+        values = [entry.text(v) for v in cells[column]]
+        if f"{column}_low" not in cells or not getattr(entry, "secret", True):
             # a census (the RNCP/RS coverage of the CQPs) has no sampling interval
             out[label(column, language)] = values
         else:
             bounds = [_interval(lo, hi) for lo, hi in zip(
-                frame[f"{column}_low"], frame[f"{column}_high"], strict=True)]
+                cells[f"{column}_low"], cells[f"{column}_high"], strict=True)]
             if intervals == "cell":
                 out[label(column, language)] = [
                     f"{r} {b}".strip() if b else r for r, b in zip(values, bounds, strict=True)]
@@ -135,11 +137,11 @@ def _french_frame(table: IndicatorTable, language: str, intervals: str,
                 out[label(column, language)] = values
                 out[("IC 95 % " if language == "fr" else "95% CI ") + label(column, language)] \
                     = bounds
-        if f"{column}_change" in frame:
+        if f"{column}_change" in cells:
             out[label(f"{column}_change", language)] = [
                 change_text(d, lo, hi) for d, lo, hi in zip(
-                    frame[f"{column}_change"], frame[f"{column}_change_low"],
-                    frame[f"{column}_change_high"], strict=True)]
+                    cells[f"{column}_change"], cells[f"{column}_change_low"],
+                    cells[f"{column}_change_high"], strict=True)]
     return pd.DataFrame(out, index=frame.index)
 
 
