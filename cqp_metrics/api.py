@@ -83,13 +83,13 @@ class IndicatorTable:
         return self.kept(("published", secret_label), lambda: self._published(secret_label))
 
     def _published(self, secret_label: str) -> pd.DataFrame:
-        values, hidden = self.values, self.hidden
+        values, mask = self.values, self._mask()
         columns = {}  # then one frame (a column set at a time costs more than the masks)
         for column in values.columns:
-            mask = hidden[column].to_numpy() if column in hidden else None
-            if mask is not None and mask.any():
+            hidden = mask.get(column)
+            if hidden is not None and hidden.any():
                 shown = values[column].to_numpy(dtype=object, copy=True)
-                shown[mask] = secret_label
+                shown[hidden] = secret_label
                 columns[column] = shown
             else:
                 columns[column] = values[column]
@@ -100,12 +100,19 @@ class IndicatorTable:
         return self.kept(("masked",), self._masked)
 
     def _masked(self) -> pd.DataFrame:
-        values, hidden = self.values, self.hidden
-        # one frame from its columns (setting a column at a time costs more than the masks)
-        return pd.DataFrame({c: np.where(hidden[c].to_numpy(), np.nan,
-                                         values[c].to_numpy(dtype=float, na_value=np.nan))
-                             if c in hidden else values[c] for c in values.columns},
-                            index=values.index)
+        values, mask = self.values, self._mask()
+        numbers = [c for c in values.columns if c in mask]
+        # the numbers as one array, hidden cells emptied, then one frame
+        shown = values[numbers].to_numpy(dtype=float, na_value=np.nan)
+        shown[self.hidden[numbers].to_numpy(dtype=bool)] = np.nan
+        at = {c: i for i, c in enumerate(numbers)}
+        return pd.DataFrame({c: shown[:, at[c]] if c in at else values[c]
+                             for c in values.columns}, index=values.index)
+
+    def _mask(self) -> dict[str, np.ndarray]:
+        """Each hidden column's mask, as arrays (read once per table)."""
+        return self.kept(("mask",), lambda: {c: a for c, a in zip(
+            self.hidden.columns, self.hidden.to_numpy(dtype=bool).T, strict=True)})
 
 
 def compute(engine: sa.Engine | sa.Connection, names: Iterable[str] | None = None,
