@@ -114,8 +114,9 @@ def certifications(connection: sa.Connection, scope: Iterable[str] | None = None
         columns["lapsed_code"].append(ended.rncp_code if ended is not None else np.nan)
         columns["lapsed_register"].append(ended.register if ended is not None else np.nan)
         columns["lapsed_on"].append(ended.valid_until if ended is not None else np.nan)
-    frame = pd.DataFrame(columns)
-    return frame.astype({"recognition": object})
+    # (the recognition as Python objects, as the frame always gave it)
+    columns["recognition"] = pd.Series(columns["recognition"], dtype=object)
+    return pd.DataFrame(columns)
 
 
 def _ends_after(ends: dt.date | None, other: dt.date | None) -> bool:
