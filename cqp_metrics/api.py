@@ -103,7 +103,7 @@ class IndicatorTable:
         values, mask = self.values, self._mask()
         numbers = [c for c in values.columns if c in mask]
         # the numbers as one array, hidden cells emptied, then one frame
-        shown = values[numbers].to_numpy(dtype=float, na_value=np.nan)
+        shown = values[numbers].to_numpy(dtype=float, na_value=np.nan, copy=True)
         shown[self.hidden[numbers].to_numpy(dtype=bool)] = np.nan
         at = {c: i for i, c in enumerate(numbers)}
         return pd.DataFrame({c: shown[:, at[c]] if c in at else values[c]

@@ -314,3 +314,29 @@ def test_random_data_and_filters_read_one_value_per_set_of_people(engine, reques
                                      max_size=2, unique=True)) for dim in request["where"]}
     attacker = every_route(engine, where, (None, None), request["scope"], rows=1)
     assert attacker.differences == []  # (a scope may hold no data: no route then)
+
+
+@pytest.mark.parametrize("columns", [
+    {"block_pass_rate": [0.5, 0.75, 0.25], "block_pass_rate_low": [0.4, 0.6, 0.1]},
+    {"block_results": [30, 3, 40], "block_pass_rate": [0.5, 0.75, 0.25]},
+])
+def test_a_table_s_numbers_are_masked_and_published_without_touching_its_values(columns):
+    """What charts draw (``masked``: hidden cells NaN) and what people read (``published``:
+    hidden cells « secret »), from a table's values and mask alone, whatever the columns'
+    types (all floats, a float frame read straight as one array; or mixed), and the
+    table's own values left as they were."""
+    from cqp_metrics.api import IndicatorTable
+
+    values = pd.DataFrame({"block_code": ["B1", "B2", "B3"], **columns})
+    hidden = pd.DataFrame({c: [False, True, False] for c in columns})
+    before = values.copy()
+    table = IndicatorTable(IndicatorQuery(("block_pass_rate",), ("block_code",)), values,
+                           hidden, SecretRule())
+    masked, published = table.masked(), table.published()
+    for column, numbers in columns.items():
+        assert masked[column].tolist()[0::2] == numbers[0::2]
+        assert math.isnan(masked[column].iloc[1])
+        assert published[column].tolist() == [numbers[0], "secret", numbers[2]]
+    assert masked["block_code"].tolist() == published["block_code"].tolist() == ["B1", "B2",
+                                                                                 "B3"]
+    pd.testing.assert_frame_equal(table.values, before)
