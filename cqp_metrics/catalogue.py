@@ -183,19 +183,19 @@ def ended_between(windows: pd.DataFrame, start: dt.date, end: dt.date) -> pd.Dat
     frame = windows.copy()
     for column in ("valid_from", "valid_until"):
         frame[column] = frame[column].map(_day)
-    # .loc and boolean arrays: no window (a CQP never registered) keeps the columns, where a
-    # frame indexed by an empty list selects no column at all
-    within = frame["valid_until"].map(lambda d: d is not None and start <= d <= end)
-    ended = frame.loc[within.to_numpy(dtype=bool)]
-    keep = []
-    for row in ended.itertuples():
-        after = row.valid_until + dt.timedelta(days=1)
-        same = frame[frame["cqp_code"] == row.cqp_code]
-        taken_over = same.apply(lambda w, day=after: (w.valid_from is None
-                                                     or w.valid_from <= day)
-                                and (w.valid_until is None or w.valid_until >= day), axis=1)
-        keep.append(not bool(taken_over.any()))
-    return ended.loc[np.array(keep, dtype=bool)].sort_values("valid_until")
+    rows = list(zip(frame["cqp_code"], frame["valid_from"], frame["valid_until"],
+                    strict=True))
+    keep = []  # a few windows: plain Python (pandas row by row costs more)
+    for cqp, _begins, ends in rows:
+        if ends is None or not start <= ends <= end:
+            keep.append(False)
+            continue
+        after = ends + dt.timedelta(days=1)
+        keep.append(not any(other == cqp and (begins is None or begins <= after)
+                            and (until is None or until >= after)
+                            for other, begins, until in rows))
+    # .loc and a boolean array: no window (a CQP never registered) keeps the columns
+    return frame.loc[np.array(keep, dtype=bool)].sort_values("valid_until")
 
 
 def registrations(connection: sa.Connection, scope: Iterable[str] | None = None) -> pd.DataFrame:
