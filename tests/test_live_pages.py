@@ -330,6 +330,9 @@ def test_a_page_back_from_a_message_keeps_its_models(url):
         fresh = next(p for p in ObservatoryApp(source=MetricsSource(url=url, scope=None))
                      .pages if p.slug == "vae").render(state["where"], state["years"])
         assert _seen(content) == _seen(fresh)
+        for pathway in (["formation"], ["vae"], ["formation"], []):  # nothing piles up
+            page.filters.pathway = pathway
+            assert len(content.objects) <= 2 and content.objects[0] is layout
     finally:
         pn.state.curdoc = None
 

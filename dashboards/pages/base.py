@@ -217,10 +217,10 @@ def show_view(content: pn.Column, view: pn.viewable.Viewable) -> None:
     each redraw) stays in the document once shown, hidden while a message is shown in its
     place: when it comes back only its visibility changes, where putting it back would
     make its Bokeh models again (a few hundred; docs/benchmarks.md). A message (a single
-    pane, made by each render that shows one) replaces the one before."""
-    objects = [v for v in content.objects if v is view or isinstance(v, pn.layout.Panel)]
-    if not any(v is view for v in objects):
-        objects.append(view)
+    pane, made by each render that shows one) replaces the one before; one layout at most
+    is kept hidden (a page has one)."""
+    hidden = [v for v in content.objects if v is not view and isinstance(v, pn.layout.Panel)]
+    objects = [*hidden[-1:], view]
     for shown in objects:
         shown.visible = shown is view
     if [id(v) for v in objects] != [id(v) for v in content.objects]:
