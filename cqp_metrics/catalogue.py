@@ -114,9 +114,17 @@ def certifications(connection: sa.Connection, scope: Iterable[str] | None = None
         columns["lapsed_code"].append(ended.rncp_code if ended is not None else np.nan)
         columns["lapsed_register"].append(ended.register if ended is not None else np.nan)
         columns["lapsed_on"].append(ended.valid_until if ended is not None else np.nan)
+    if not rows:  # no CQP in scope: the columns' types all the same (a flag is a bool)
+        return pd.DataFrame({c: pd.Series(dtype=_EMPTY_TYPES.get(c, object)) for c in columns})
     # (the recognition as Python objects, as the frame always gave it)
     columns["recognition"] = pd.Series(columns["recognition"], dtype=object)
     return pd.DataFrame(columns)
+
+
+#: The types of an empty :func:`certifications` frame's columns that are not objects.
+_EMPTY_TYPES = {"branch_codes": "str", "cqpi": bool, "ever_registered": bool,
+                **dict.fromkeys(("rncp_code", "valid_until", "months_left", "lapsed_code",
+                                 "lapsed_register", "lapsed_on"), float)}
 
 
 def _ends_after(ends: dt.date | None, other: dt.date | None) -> bool:

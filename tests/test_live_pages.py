@@ -192,6 +192,22 @@ def test_every_page_opens_on_a_cqp_never_registered(url):
         pn.state.curdoc = None
 
 
+def test_every_page_opens_for_a_scope_without_any_cqp(url):
+    """A user whose branches have no CQP yet (a new branch): every page opens on what it
+    says of no data, none on an error (the catalogue's flags stay booleans when it is
+    empty, as its pages filter with them)."""
+    document = Document()
+    pn.state.curdoc = document
+    try:
+        source = MetricsSource(url=url, scope=["9999"])
+        assert source.certifications().empty
+        assert source.certifications()[["cqpi", "ever_registered"]].dtypes.eq(bool).all()
+        for page in ObservatoryApp(source=source).pages:
+            page.render({}, (None, None))
+    finally:
+        pn.state.curdoc = None
+
+
 def test_every_page_passes_bokeh_s_checks(url):
     """Bokeh's own checks of a document (an empty layout, a figure without renderers, a
     source with columns of different lengths…) find nothing on any page: the served app
