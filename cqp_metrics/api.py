@@ -104,13 +104,15 @@ class IndicatorTable:
         numbers = [c for c in values.columns if c in mask]
         # the numbers as one array, hidden cells emptied, then one frame
         shown = values[numbers].to_numpy(dtype=float, na_value=np.nan, copy=True)
-        shown[self.hidden[numbers].to_numpy(dtype=bool)] = np.nan
+        for at, column in enumerate(numbers):
+            shown[mask[column], at] = np.nan
         at = {c: i for i, c in enumerate(numbers)}
         return pd.DataFrame({c: shown[:, at[c]] if c in at else values[c]
                              for c in values.columns}, index=values.index)
 
     def _mask(self) -> dict[str, np.ndarray]:
-        """Each hidden column's mask, as arrays (read once per table)."""
+        """Each column's hidden cells, as arrays read once per table (shared: read
+        them, never change them)."""
         return self.kept(("mask",), lambda: {c: a for c, a in zip(
             self.hidden.columns, self.hidden.to_numpy(dtype=bool).T, strict=True)})
 
@@ -272,9 +274,9 @@ def prefetch_scans(engine: sa.Engine, queries: Iterable[IndicatorQuery], totals:
 def _read(connection: sa.Connection, reads: Iterable[IndicatorQuery],
           data: tuple | None) -> dict[IndicatorQuery, pd.DataFrame]:
     """The values of these selects (with presence): those shared already, and the others
-    from the database, one select per scan (:func:`cqp_metrics.query.scan_of`) where the
-    backend groups by several sets of cuts at once, each alone otherwise; shared with the
-    process when ``data`` says whose they are."""
+    from the database, one select per scan (:func:`_scans`) where the backend groups by
+    several sets of cuts at once, each alone otherwise; shared with the process when
+    ``data`` says whose they are."""
     out, scans = _scans(reads, connection.dialect.name, data)
     for group in scans:
         out.update(_read_scan(connection, group, data))

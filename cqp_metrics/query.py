@@ -415,8 +415,14 @@ def scan_of(query: IndicatorQuery) -> tuple:
 def reads_rows(query: IndicatorQuery) -> bool:
     """Whether an indicator of the request reads its fact's rows rather than its cube's
     cells (:func:`_reads_of`): a median, an estimate, or a fact the cube does not serve."""
-    return any(not (indicator.in_cube and cubes.serves(fact, query))
-               for fact, indicators in _by_fact(query).items() for indicator in indicators)
+    return any(len(_summed(fact, indicators, query)) < len(indicators)
+               for fact, indicators in _by_fact(query).items())
+
+
+def _summed(fact: str, indicators: list[Indicator], query: IndicatorQuery) -> list[Indicator]:
+    """The indicators of ``fact`` that the request reads off its cube's cells (the others
+    read its rows)."""
+    return [i for i in indicators if i.in_cube] if cubes.serves(fact, query) else []
 
 
 @functools.lru_cache(maxsize=1024)
@@ -451,7 +457,7 @@ def _reads_of(query: IndicatorQuery, rules: Rules,
     through that step; the first read of a fact carries its presence column."""
     reads = []
     for fact, indicators in _by_fact(query).items():
-        summed = [i for i in indicators if i.in_cube] if cubes.serves(fact, query) else []
+        summed = _summed(fact, indicators, query)
         steps: dict[object, list[Indicator]] = {}
         for indicator in indicators:
             if indicator not in summed:

@@ -304,9 +304,10 @@ def test_a_page_s_requests_are_read_together_before_they_are_computed(engine, si
 
 def test_the_counts_the_cubes_serve_are_read_apart_from_medians(engine):
     """Of one set of filters, the requests whose counts the cubes serve are read in one
-    scan, those with a median in another, side by side (a select grouped by several sets of
-    cuts computes each of its columns for every set: the medians would be computed for
-    the counts' cuts too); each table is then what it is computed alone."""
+    scan, those with a median in another, each a select on a connection of its own (a
+    select grouped by several sets of cuts computes each of its columns for every set: the
+    medians would be computed for the counts' cuts too); each table is then what it is
+    computed alone."""
     from cqp_metrics import cache
     from cqp_metrics.api import compute_query, prefetch_scans
     from cqp_metrics.config import SecretRule

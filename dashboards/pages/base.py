@@ -54,7 +54,7 @@ class Page(pn.viewable.Viewer):
         """What the page computes besides its tables for these filters, by name (the
         completion curve of Validation partielle: no indicator request): started with the
         tables' computation, each result given to :meth:`draw` with the tables under its
-        name."""
+        name (a name of its own: not one of :meth:`requests`)."""
         return {}
 
     def answers(self, requests: dict[str, IndicatorQuery]) -> dict[str, IndicatorTable]:
@@ -64,9 +64,8 @@ class Page(pn.viewable.Viewer):
 
     def has_answers(self, requests: dict[str, IndicatorQuery]) -> bool:
         """Whether every table of :meth:`requests` is computed already (shared by the
-        sessions): the page then redraws without the database (what a page computes in
-        :meth:`draw` besides its tables, the completion curve of Validation partielle, is
-        not counted)."""
+        sessions): the page then redraws without the database (what a page computes
+        besides its tables, :meth:`beside`, is not counted)."""
         return self.source.has_answers(requests)
 
     def answered(self, tables: dict[str, IndicatorTable], name: str,
@@ -96,10 +95,11 @@ class Page(pn.viewable.Viewer):
     def _make(self) -> None:
         """A page made once: its panes and figures, which :meth:`draw` fills."""
 
-    def draw(self, tables: dict[str, IndicatorTable], where: dict, years: tuple
+    def draw(self, tables: dict[str, object], where: dict, years: tuple
              ) -> pn.viewable.Viewable:
-        """Fill the page's panes with ``tables`` (the answers to :meth:`requests`); the
-        layout to show (or a message)."""
+        """Fill the page's panes with ``tables`` (the answers to :meth:`requests`, and
+        what :meth:`beside` computed, by name); the layout to show (or a message: a single
+        pane, which :func:`show_view` shows in the layout's place)."""
         raise NotImplementedError
 
     #: A redraw that computes puts the page under the loading spinner when the page's last
