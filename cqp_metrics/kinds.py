@@ -27,7 +27,7 @@ from . import dialects
 from .config import SecretRule
 from .facts import FactSource
 from .formatting import fr_int, fr_pct
-from .raking import categories, rake_groups
+from .raking import categories, groups_of, rake_groups
 from .secret import CELL_KEY, KEYS
 from .stats import Z95, newcombe, poisson_change_significant, wilson
 
@@ -714,23 +714,20 @@ class RakedRate(Share):
         respondents, population, counted, numerator = (
             cells[c].to_numpy(dtype=float) for c in (self.respondents, self.population,
                                                     self.denominator, self.numerator))
-        grouped = cells.groupby(list(by), dropna=False, sort=False) if by else None
-        groups = grouped.ngroup().to_numpy() if by else np.zeros(len(cells), dtype=np.intp)
+        groups, first = groups_of([cells[d] for d in by], len(cells))
         weights = rake_groups(groups, codes, respondents, population)
-        keys = grouped.size().index.to_frame(index=False) if by else pd.DataFrame(index=[0])
-        size = len(keys)
+        size = len(first)
         total, shared, squares = (np.bincount(groups, weights=w, minlength=size) for w in (
             weights * counted, weights * numerator, weights ** 2 * counted))
         with np.errstate(divide="ignore", invalid="ignore"):
             share = np.where(total > 0, shared / total, np.nan)
-            effective = np.where(squares > 0, total * total / squares, 0.0)
-        frame = keys.assign(p=share, n=effective)
-        n = frame["n"].where(frame["n"] > 0)
-        p, low, high = wilson(frame["p"] * n, n)
-        out = frame[list(by)].copy()
-        out[self.name], out[f"{self.name}_low"], out[f"{self.name}_high"] = \
-            frame["p"].where(n.notna()), low, high
-        return out
+            effective = np.where(squares > 0, total * total / squares, np.nan)
+        _, low, high = wilson(share * effective, effective)
+        # (arrays: a table's groups are few, and pandas' operations cost more than these)
+        keys = cells[list(by)].iloc[first].reset_index(drop=True) if by else \
+            pd.DataFrame(index=[0])
+        return keys.assign(**{self.name: np.where(np.isnan(effective), np.nan, share),
+                              f"{self.name}_low": low, f"{self.name}_high": high})
 
     def published_base(self) -> str:
         return self.denominator

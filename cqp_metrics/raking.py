@@ -49,6 +49,24 @@ def categories(values: pd.Series) -> np.ndarray:
     return pd.factorize(values, use_na_sentinel=False)[0]
 
 
+def groups_of(keys: Sequence[pd.Series], size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each cell's group by the values of ``keys`` (a missing value is a value), groups
+    numbered in the order they first appear, and each group's first cell (no key: one
+    group of ``size`` cells)."""
+    if not keys:
+        return np.zeros(size, dtype=np.intp), np.zeros(1, dtype=np.intp)
+    combined = np.zeros(size, dtype=np.int64)
+    for key in keys:  # numbered again after each key: the numbers stay below ``size``
+        codes = categories(key)
+        combined = np.unique(combined * (int(codes.max(initial=-1)) + 1) + codes,
+                             return_inverse=True)[1].ravel()
+    _, first, inverse = np.unique(combined, return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")
+    rank = np.empty(len(order), dtype=np.intp)
+    rank[order] = np.arange(len(order))
+    return rank[inverse.ravel()], first[order]
+
+
 def rake_codes(codes: Sequence[np.ndarray], counts: np.ndarray,
                targets: np.ndarray) -> np.ndarray:
     """:func:`rake` on the margins' :func:`categories` of the cells (codes of a larger

@@ -21,7 +21,7 @@ from cqp_metrics.audit import AuditLog
 from cqp_metrics.cli import app
 from cqp_metrics.db import ensure_schema, make_engine
 from cqp_metrics.loading import LoadError, load, write_dataset
-from cqp_metrics.raking import categories, kish, rake, rake_groups
+from cqp_metrics.raking import categories, groups_of, kish, rake, rake_groups
 
 from conftest import SHARED, demo_database, demo_engine_of, table_rows
 
@@ -222,6 +222,28 @@ def test_promotions_raked_together_each_reach_their_own_calibration():
     cut = cells[cells["group"] == 1]
     assert not np.allclose((weights[cut.index] * cut["respondents"]).groupby(
         cut["sex"]).sum(), cut.groupby("sex")["surveyed"].sum())  # sex given up there
+
+
+def test_cells_fall_in_the_groups_pandas_makes_of_them():
+    """``groups_of`` numbers the cells' groups as pandas' ``groupby(sort=False,
+    dropna=False)`` does (in the order they first appear, a missing value a group of its
+    own), on random keys of texts, numbers and missing values, and gives each group's first
+    cell; no key: one group."""
+    rng = np.random.default_rng(11)
+    for _ in range(40):
+        size = int(rng.integers(0, 60))
+        keys = pd.DataFrame({
+            "cqp_code": pd.array(rng.choice(["A", "B", "C", None], size), dtype=object),
+            "year": pd.array(rng.choice([2020, 2021, 2022, None], size), dtype="Int64"),
+            "sex": pd.Series(rng.choice(["F", "M"], size), dtype="str")})
+        for by in (["cqp_code"], ["year", "sex"], ["cqp_code", "year", "sex"]):
+            groups, first = groups_of([keys[d] for d in by], size)
+            expected = keys.groupby(by, sort=False, dropna=False).ngroup().to_numpy()
+            assert groups.tolist() == expected.tolist()
+            assert first.tolist() == [int(np.flatnonzero(expected == g)[0])
+                                      for g in range(len(first))]
+    groups, first = groups_of([], 4)
+    assert groups.tolist() == [0, 0, 0, 0] and first.tolist() == [0]
 
 
 def test_groups_given_up_at_their_pace_weigh_as_after_every_iteration(monkeypatch):
