@@ -434,7 +434,7 @@ def _values(connection: sa.Connection, query: IndicatorQuery,
     """What the database computes: the cuts, the counts (integers) and the other kinds'
     sums and medians (floats); with ``presence``, each fact's rows per group too."""
     result = connection.execute(*statement(query, connection.dialect.name, presence))
-    return _typed(dialects.fetched(result), query)
+    return _typed(dialects.fetched_columns(result), query)
 
 
 def _grouped_values(connection: sa.Connection,
@@ -449,25 +449,32 @@ def _grouped_values(connection: sa.Connection,
             for w in group}
 
 
-def _typed(frame: pd.DataFrame, query: IndicatorQuery) -> pd.DataFrame:
-    """The database's columns as the computation reads them: counts as integers, the other
-    kinds' sums and medians as floats, numeric cuts as nullable integers."""
+def _typed(frame: pd.DataFrame | dict[str, np.ndarray | pd.Series],
+           query: IndicatorQuery) -> pd.DataFrame:
+    """The database's columns (a frame, or its columns by name: :func:`dialects.
+    fetched_columns`) as the computation reads them: counts as integers, the other kinds'
+    sums and medians as floats, numeric cuts as nullable integers, other cuts as objects
+    (None where missing)."""
     counts = set(query.counts()) | {rows_column(fact) for fact in facts_of(query)}
+    columns = list(frame)
+    index = frame.index if isinstance(frame, pd.DataFrame) else None
     typed = {}  # then one frame: a column set at a time costs more than the conversions
-    for column in frame.columns:
+    for column in columns:
         values = frame[column]
         if column in query.by:
             if DIMENSIONS[column].numeric:
-                typed[column] = values.astype("Int64")
+                typed[column] = pd.array(values, dtype="Int64")
             else:
-                typed[column] = values.astype(object).where(values.notna(), None)
+                texts = np.array(values, dtype=object)
+                texts[pd.isna(texts)] = None
+                typed[column] = pd.Series(texts, index=index, dtype=object)
         elif column in counts or column.endswith(CELL_KEY):
-            typed[column] = values.to_numpy(dtype="int64")
-        elif values.dtype == object:  # Decimal (PostgreSQL's sums), None
-            typed[column] = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+            typed[column] = np.asarray(values).astype("int64")
+        elif np.asarray(values).dtype == object:  # Decimal (PostgreSQL's sums), None
+            typed[column] = np.asarray(pd.to_numeric(values, errors="coerce"), dtype=float)
         else:
-            typed[column] = values.to_numpy(dtype=float)
-    return pd.DataFrame(typed, index=frame.index, columns=frame.columns)
+            typed[column] = np.asarray(values, dtype=float)
+    return pd.DataFrame(typed, index=index, columns=columns)
 
 
 def _order(frame: pd.DataFrame, by: Iterable[str]) -> list:

@@ -101,9 +101,17 @@ def fetched(result: sa.CursorResult) -> pd.DataFrame:
     wide result of a few thousand rows: 80 ms for 3,000 rows of 150 columns, by hand.) The
     same frame as one made from the rows: a column of numbers with missing values is a float
     column with NaN, a column of texts holds them missing."""
+    return pd.DataFrame(fetched_columns(result), columns=list(result.keys()))
+
+
+def fetched_columns(result: sa.CursorResult) -> dict[str, np.ndarray | pd.Series]:
+    """:func:`fetched`'s columns by name, before they are made a frame (arrays from DuckDB,
+    the columns of a frame of the rows elsewhere): for a reader that converts each column
+    anyway."""
     columns = list(result.keys())
     if result.dialect.name != "duckdb":
-        return pd.DataFrame(result.all(), columns=columns)
+        frame = pd.DataFrame(result.all(), columns=columns)
+        return {column: frame[column] for column in columns}
     arrays = result.cursor.fetchnumpy()
     out = {}
     for name in columns:
@@ -113,7 +121,7 @@ def fetched(result: sa.CursorResult) -> pd.DataFrame:
             array = array.data.astype(float if array.dtype.kind in "iufb" else object)
             array[missing] = np.nan if array.dtype.kind == "f" else None
         out[name] = array
-    return pd.DataFrame(out, columns=columns)
+    return out
 
 
 # -- days between two dates ------------------------------------------------------------------
