@@ -27,9 +27,11 @@ from .query import (
     grouped_statement,
     grouping_mask,
     narrowed,
+    present_rows,
     reads_rows,
     rows_column,
     scan_of,
+    select_columns,
     statement,
     windowed,
 )
@@ -442,11 +444,16 @@ def _grouped_values(connection: sa.Connection,
     """What :func:`_values` (with presence) returns for each request of ``group``, read in
     one select grouped by each one's cuts (:func:`cqp_metrics.query.build_grouped_select`)."""
     dialect = connection.dialect.name
-    frame = dialects.fetched(connection.execute(*grouped_statement(group, dialect)))
+    wide = dialects.fetched_columns(connection.execute(*grouped_statement(group, dialect)))
+    size = len(wide[GROUPING_COLUMN])
     cuts = grouped_cuts(group)
-    sets = frame[GROUPING_COLUMN].to_numpy()
-    return {w: _typed(narrowed(frame[sets == grouping_mask(cuts, w.by)], w, dialect, True), w)
-            for w in group}
+    sets = np.asarray(wide[GROUPING_COLUMN])
+    out = {}
+    for w in group:  # each one's rows and columns (:func:`narrowed`), on the arrays
+        rows = np.flatnonzero((sets == grouping_mask(cuts, w.by)) & present_rows(wide, w, size))
+        out[w] = _typed({c: np.asarray(wide[c])[rows]
+                         for c in select_columns(w.names, w.by, dialect, True)}, w)
+    return out
 
 
 def _typed(frame: pd.DataFrame | dict[str, np.ndarray | pd.Series],

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -523,8 +523,16 @@ def narrowed(wide: pd.DataFrame, query: IndicatorQuery, dialect: str,
     its columns, and the groups where one of its facts has rows."""
     columns = list(select_columns(query.names, query.by, dialect, presence))
     if query.by:
-        present = np.zeros(len(wide), dtype=bool)
-        for fact in facts_of(query):
-            present |= wide[rows_column(fact)].to_numpy() > 0
-        wide = wide[present]
+        wide = wide[present_rows(wide, query, len(wide))]
     return wide[columns].reset_index(drop=True)
+
+
+def present_rows(wide: Mapping[str, object], query: IndicatorQuery, size: int) -> np.ndarray:
+    """Of ``size`` rows of a wider select (with presence: a frame, or its columns by name),
+    those where one of ``query``'s facts has rows (every row when it has no cut)."""
+    if not query.by:
+        return np.ones(size, dtype=bool)
+    present = np.zeros(size, dtype=bool)
+    for fact in facts_of(query):
+        present |= np.asarray(wide[rows_column(fact)]) > 0
+    return present
