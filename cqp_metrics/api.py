@@ -106,9 +106,9 @@ class IndicatorTable:
         numbers = [c for c in values.columns if c in mask]
         # the numbers as one array, hidden cells emptied, then one frame
         shown = values[numbers].to_numpy(dtype=float, na_value=np.nan, copy=True)
-        for at, column in enumerate(numbers):
-            shown[mask[column], at] = np.nan
         at = {c: i for i, c in enumerate(numbers)}
+        for column, i in at.items():
+            shown[mask[column], i] = np.nan
         return pd.DataFrame({c: shown[:, at[c]] if c in at else values[c]
                              for c in values.columns}, index=values.index)
 
