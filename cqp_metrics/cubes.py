@@ -117,14 +117,31 @@ def serves(fact: str, query: IndicatorQuery) -> bool:
     return all(d in held for d in (*query.by, *(d for d, _ in query.where)))
 
 
+#: The names of the bound parameters holding the (month, day) each year of a cube is split
+#: at: a cube's statement is the same whatever the data cut (made and compiled once per
+#: process), executed with their values (:func:`split_parameters`).
+SPLIT_PARAMETERS = ("split_month", "split_day_of_month")
+
+
+def split_parameters(split: tuple[int, int]) -> dict[str, int]:
+    """The values of :data:`SPLIT_PARAMETERS` for ``split`` (month, day)."""
+    return dict(zip(SPLIT_PARAMETERS, split, strict=True))
+
+
 def select_cells(fact: str, source: FactSource, split: tuple[int, int]) -> sa.Select:
     """The cells of the cube of ``fact`` from its rows (``source``), in its table's columns:
     each summed count as its kind computes it, grouped by every dimension of the cube, the
     columns it keeps and whether the rows are dated on or before ``split`` (month, day) in
     their year."""
+    return _cells(fact, source).params(split_parameters(split))
+
+
+def _cells(fact: str, source: FactSource) -> sa.Select:
+    """:func:`select_cells` with the split day left as parameters (:data:`SPLIT_PARAMETERS`)."""
     dims = {d: DIMENSIONS[d].expression(source, None) for d in dimensions_of(fact)}
     dims.update({c: source[c] for c in KEPT.get(fact, ())})
-    dims[SPLIT] = on_or_before(source.date, *split)
+    month, day = (sa.bindparam(name, type_=sa.Integer()) for name in SPLIT_PARAMETERS)
+    dims[SPLIT] = on_or_before(source.date, month, day)
     parts = [count.sql(source, [], SqlContext(None)) for count in _summed(fact)]
     rows = sa.select(*(e.label(f"k_{d}") for d, e in dims.items()),
                      *(e.label(n) for part in parts for n, e in part.rows.items()))
@@ -140,25 +157,34 @@ def select_cells(fact: str, source: FactSource, split: tuple[int, int]) -> sa.Se
 
 
 @functools.cache
+def _definition(fact: str, source: Callable[[str], FactSource],
+                ) -> tuple[str, tuple[tuple[str, object], ...]]:
+    """The SQL of :func:`select_cells` over ``source(fact)`` (PostgreSQL's, whatever the
+    backend: the definition, not a dialect's text) and its parameters' values, the split
+    day's left empty (once per process)."""
+    compiled = _cells(fact, source(fact)).compile(dialect=postgresql.dialect())
+    return str(compiled), tuple(compiled.params.items())
+
+
+@functools.cache
 def fingerprint(fact: str, source: Callable[[str], FactSource],
                 split: tuple[int, int]) -> str:
     """What the cube of ``fact`` is built by, in this release and split at ``split``: a
-    digest of the SQL of :func:`select_cells` over ``source(fact)`` and its values (once
-    per process). A cube split at another day than the data cut's is as stale as one
-    another release built."""
-    compiled = select_cells(fact, source(fact), split).compile(dialect=postgresql.dialect())
-    text = f"{compiled}\n{sorted(compiled.params.items())!r}"
+    digest of the SQL of :func:`select_cells` over ``source(fact)`` and its values. A cube
+    split at another day than the data cut's is as stale as one another release built."""
+    sql, values = _definition(fact, source)
+    values = {**dict(values), **split_parameters(split)}
+    text = f"{sql}\n{sorted(values.items())!r}"
     return hashlib.sha256(text.encode()).hexdigest()
 
 
 @functools.cache
-def _insert(fact: str, source: Callable[[str], FactSource],
-            split: tuple[int, int]) -> sa.Insert:
-    """The statement that fills the cube of ``fact`` (made once per process and day: a load
-    rebuilds every cube)."""
+def _insert(fact: str, source: Callable[[str], FactSource]) -> sa.Insert:
+    """The statement that fills the cube of ``fact``, executed with the split day's
+    parameters (made once per process: a load rebuilds every cube)."""
     table = CUBES[fact]
     return table.insert().from_select([c.name for c in table.columns],
-                                      select_cells(fact, source(fact), split))
+                                      _cells(fact, source(fact)))
 
 
 def rebuild(connection: sa.Connection, facts: Iterable[str],
@@ -171,7 +197,7 @@ def rebuild(connection: sa.Connection, facts: Iterable[str],
     split = split_day(data_cut(connection))
     for fact in facts:
         connection.execute(CUBES[fact].delete())
-        connection.execute(_insert(fact, source, split))
+        connection.execute(_insert(fact, source), split_parameters(split))
     if facts:
         built = schema.cube_definition
         names = [CUBES[f].name for f in facts]

@@ -47,7 +47,8 @@ def year_of(date: sa.ColumnElement) -> sa.ColumnElement:
     return sa.cast(sa.extract("year", date), sa.Integer)
 
 
-def on_or_before(date: sa.ColumnElement, month: int, day: int) -> sa.ColumnElement:
+def on_or_before(date: sa.ColumnElement, month: int | sa.ColumnElement,
+                 day: int | sa.ColumnElement) -> sa.ColumnElement:
     """True when ``date`` falls on or before ``month``-``day`` of its own year."""
     m = sa.extract("month", date)
     return sa.or_(m < month, sa.and_(m == month, sa.extract("day", date) <= day))

@@ -60,6 +60,32 @@ def _age_band(entered_on: pd.Series, birth_year: pd.Series) -> pd.Series:
                                "45+"), index=entered_on.index).where(birth_year.notna(), None)
 
 
+def test_a_cube_is_split_at_any_day_by_one_statement(demo_engine):
+    """A load fills a cube by one statement whatever the data cut (the split day is its
+    parameter): each day splits the rows as their dates say, and is in the fingerprint."""
+    source, table = derived.source("jury"), cubes.CUBES["jury"]
+    with demo_engine.connect() as connection:
+        dates = pd.to_datetime(pd.Series(connection.execute(
+            sa.select(source.date).select_from(source.from_)).scalars().all()))
+        with statements(demo_engine, lambda sql: "INSERT INTO cube_jury" in sql) as ran:
+            for month, day in ((3, 31), (6, 15), (12, 31)):
+                expected = ((dates.dt.month < month)
+                            | ((dates.dt.month == month) & (dates.dt.day <= day))).sum()
+                cells = connection.execute(cubes.select_cells("jury", source, (month, day)))
+                assert sum(c[cubes.ROWS] for c in cells.mappings() if c[cubes.SPLIT]) \
+                    == expected > 0, (month, day)
+                connection.execute(table.delete())  # as a load fills it, then undone
+                connection.execute(cubes._insert("jury", derived.source),
+                                   cubes.split_parameters((month, day)))
+                stored = connection.execute(sa.select(sa.func.sum(table.c[cubes.ROWS])).where(
+                    table.c[cubes.SPLIT])).scalar()
+                connection.rollback()
+                assert stored == expected, (month, day)
+    assert len(ran) == 3 and len(set(ran)) == 1  # one SQL text for the three days
+    assert len({cubes.fingerprint("jury", derived.source, split)
+                for split in ((3, 31), (6, 15), (12, 31))}) == 3
+
+
 def test_the_candidacy_cube_holds_its_rows_counts_and_keys(demo_engine):
     """Each cell: its candidacies, their record keys summed modulo 256, its VAE entries,
     whether they entered on or before the data cut's day of their year, computed here from
