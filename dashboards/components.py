@@ -122,8 +122,40 @@ def data_details_html(frame: pd.DataFrame, subject: str, language: str = "fr") -
             f'style="max-height: 360px; overflow: auto;">{body}</div></details>')
 
 
+class _KeepsItsStyles:
+    """A text pane redrawn in place whose redraw sends its text, not its stylesheets again.
+
+    In a template, Panel gives a pane the template's short list of stylesheets (the design's
+    base sheets are the template's own), but the first change of the pane's text computes
+    the list as for a pane standing alone, longer, and sends it: at a session's first
+    filter change every pane of the page was restyled, one message each, about a second of
+    the browser's work during which the next click waited (docs/benchmarks.md). A change of
+    the ``stylesheets`` parameter itself is still sent (Panel's other path)."""
+
+    def _update(self, ref: str, model) -> None:
+        self._text_only = True
+        try:
+            super()._update(ref, model)
+        finally:
+            self._text_only = False
+
+    def _get_properties(self, doc) -> dict:
+        properties = super()._get_properties(doc)
+        if self.__dict__.get("_text_only"):
+            properties.pop("stylesheets", None)
+        return properties
+
+
+class LiveHTML(_KeepsItsStyles, pn.pane.HTML):
+    """An HTML pane made once and redrawn in place (:class:`_KeepsItsStyles`)."""
+
+
+class LiveMarkdown(_KeepsItsStyles, pn.pane.Markdown):
+    """A Markdown pane made once and redrawn in place (:class:`_KeepsItsStyles`)."""
+
+
 def details_pane(text: str = "") -> pn.pane.HTML:
-    return pn.pane.HTML(text, stylesheets=[TABLE_CSS], sizing_mode="stretch_width",
+    return LiveHTML(text, stylesheets=[TABLE_CSS], sizing_mode="stretch_width",
                         margin=(0, 10))
 
 
@@ -142,7 +174,7 @@ def secret_legend(table: IndicatorTable | None, language: str = "fr") -> pn.pane
     """:func:`secret_legend_text` for ``table``'s rule as a pane (empty without a table: a
     page made once fills it)."""
     text = "" if table is None else secret_legend_text(table.rule, language)
-    return pn.pane.Markdown(text, css_classes=["secret-legend"])
+    return LiveMarkdown(text, css_classes=["secret-legend"])
 
 
 def incomplete_note_html(table: IndicatorTable, language: str = "fr") -> str:
@@ -241,7 +273,7 @@ class LiveChart(pn.viewable.Viewer):
         self._by, self._labels, self._subject, self._nothing = by, labels, subject, nothing
         # Three panes (a session's first page holds four charts): above the chart its
         # definitions, or the status box in its place; under it, its notes and its data.
-        self._above = pn.pane.HTML(margin=(0, 5), css_classes=["info-pane"],
+        self._above = LiveHTML(margin=(0, 5), css_classes=["info-pane"],
                                    sizing_mode="stretch_width")
         self._chart = pn.pane.Bokeh(lean(figure.figure), sizing_mode="stretch_width")
         self._below = details_pane()
@@ -330,7 +362,7 @@ def empty_html(table: IndicatorTable, name: str, language: str = "fr",
 
 def kpi_cards() -> pn.pane.HTML:
     """The pane of the key figures, side by side (their HTML: :func:`kpi_cards_html`)."""
-    return pn.pane.HTML(sizing_mode="stretch_width", margin=0, stylesheets=[KPI_CARDS_CSS])
+    return LiveHTML(sizing_mode="stretch_width", margin=0, stylesheets=[KPI_CARDS_CSS])
 
 
 #: The key figures' boxes, wrapping on a narrow screen; the taller when one has a note.
@@ -514,9 +546,9 @@ class IndicatorTableView(pn.viewable.Viewer):
             callback=lambda: self.xlsx_bytes(self._table, self._name),
             label=say("Télécharger Excel", language), color="primary",
             css_classes=["download-xlsx"])
-        self._about = pn.pane.HTML(margin=(0, 5), css_classes=["info-pane"])
-        self._shown = pn.pane.HTML(stylesheets=[TABLE_CSS], sizing_mode="stretch_width")
-        self._note = pn.pane.HTML(margin=(0, 10), visible=False)
+        self._about = LiveHTML(margin=(0, 5), css_classes=["info-pane"])
+        self._shown = LiveHTML(stylesheets=[TABLE_CSS], sizing_mode="stretch_width")
+        self._note = LiveHTML(margin=(0, 10), visible=False)
         self._legend = secret_legend(None, language)
         self._filled = pn.Column(pn.Row(self._csv, self._xlsx, self._about), self._shown,
                                  self._note, self._legend, sizing_mode="stretch_width")

@@ -285,7 +285,7 @@ def test_a_served_session_s_page_is_the_page_the_tests_check(url):
 
 def test_a_page_s_first_redraw_walks_its_document_once(url, monkeypatch):
     """Bokeh walks a document's every model each time a property holding models changes; a
-    page's first redraw (each pane's first update sets its stylesheets) walks it once, when
+    page's first redraw (frozen: a first update may still bring models) walks it once, when
     it ends, not once per pane; later redraws, never. The document then knows every model
     its roots reach, and the key figures show the new filters."""
     walks = []
@@ -308,6 +308,39 @@ def test_a_page_s_first_redraw_walks_its_document_once(url, monkeypatch):
         assert counted == [1, 0, 0]
         reached = {model.id for root in document.roots for model in root.references()}
         assert reached == {model.id for model in document.models}
+    finally:
+        pn.state.curdoc = None
+
+
+@pytest.mark.parametrize("slug", ["overview", "vae", "partial", "recognition", "insertion",
+                                  "referential", "territories", "data"])
+def test_a_redraw_sends_the_page_s_texts_not_its_stylesheets_again(url, slug):
+    """A served page (its template, as a session builds it) redrawn for new filters changes
+    its panes' texts and its charts' data, never a pane's stylesheets: Panel's first update
+    of a pane in a template sent a longer list than the template had given it, and every
+    pane of the page was restyled in the browser at a session's first filter change."""
+    from bokeh.document.events import ModelChangedEvent
+
+    from dashboards.observatory import session_build
+
+    document = Document()
+    pn.state.curdoc = document
+    try:
+        with session_build():
+            app = ObservatoryApp(source=MetricsSource(url=url, scope=None))
+            app.page = slug
+            app.template().server_doc(document)
+        styles = {m.id: list(m.stylesheets) for m in document.models
+                  if hasattr(m, "stylesheets")}
+        events = []
+        document.on_change(events.append)
+        for sex in (["F"], ["M"]):
+            app.filters.sex = sex
+        changed = [(e.model, e.attr) for e in events if isinstance(e, ModelChangedEvent)]
+        assert [(type(m).__name__, a) for m, a in changed if a == "stylesheets"] == []
+        assert {a for _, a in changed} & {"text", "object"}, changed  # the page redrew
+        kept = {m.id: list(m.stylesheets) for m in document.models if m.id in styles}
+        assert kept == {i: styles[i] for i in kept}  # each pane keeps its own sheets
     finally:
         pn.state.curdoc = None
 

@@ -22,6 +22,7 @@ from ..charts.holders import TITLES, RawAndAdjustedFigure
 from ..components import (
     TABLE_CSS,
     LiveChart,
+    LiveHTML,
     data_table_html,
     no_data_html,
     secret_legend,
@@ -76,9 +77,9 @@ class InsertionPage(Page):
                         for kind in ("employment", "target_job")}
         self._promotions = self.table_view()
         self._cqps = self.table_view()
-        self._contracts = pn.pane.HTML(stylesheets=[TABLE_CSS], sizing_mode="stretch_width")
-        self._careful = pn.pane.HTML(sizing_mode="stretch_width", css_classes=["careful"])
-        self._note = pn.pane.HTML(sizing_mode="stretch_width")
+        self._contracts = LiveHTML(stylesheets=[TABLE_CSS], sizing_mode="stretch_width")
+        self._careful = LiveHTML(sizing_mode="stretch_width", css_classes=["careful"])
+        self._note = LiveHTML(sizing_mode="stretch_width")
         self._legend = secret_legend(None, language)
         self._shown = pn.Column(
             self._note, self._careful,
@@ -87,7 +88,7 @@ class InsertionPage(Page):
             f"### {say('Par CQP', language)}", self._cqps,
             f"### {say('Contrats des titulaires en emploi', language)}", self._contracts,
             self._legend, sizing_mode="stretch_width")
-        self._nothing = pn.pane.HTML(sizing_mode="stretch_width")
+        self._nothing = LiveHTML(sizing_mode="stretch_width")
         self._layout = pn.Column(self._shown, self._nothing, sizing_mode="stretch_width")
 
     def requests(self, where: dict, years: tuple) -> dict:

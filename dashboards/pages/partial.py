@@ -15,6 +15,8 @@ from ..charts.completion import CompletionFigure, month_text
 from ..charts.rate_trend import RateTrendFigure
 from ..components import (
     LiveChart,
+    LiveHTML,
+    LiveMarkdown,
     bars_chart,
     data_details_html,
     details_pane,
@@ -63,8 +65,8 @@ class PartialPage(Page):
         self._rate = LiveChart(RateTrendFigure("partial_rate", language), ["partial_rate"],
                                language)
         self._km = LiveChart(RateTrendFigure(asks.KM[0], language), [asks.KM[0]], language)
-        self._summary = pn.pane.Markdown()
-        self._about = pn.pane.HTML(margin=(0, 5), css_classes=["info-pane"])
+        self._summary = LiveMarkdown()
+        self._about = LiveHTML(margin=(0, 5), css_classes=["info-pane"])
         self._curve = CompletionFigure(language)
         self._curve_pane = pn.pane.Bokeh(self._curve.figure, sizing_mode="stretch_width")
         self._no_curve = no_data(say("courbe de complétion", language), language)

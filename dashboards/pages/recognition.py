@@ -17,6 +17,7 @@ from ..charts.registers import RegisterFigure
 from ..components import (
     TABLE_CSS,
     LiveChart,
+    LiveHTML,
     data_table_html,
     in_words,
     no_data_html,
@@ -60,9 +61,9 @@ class RecognitionPage(Page):
         self._rates = {name: LiveChart(RateTrendFigure(name, language), [name], language)
                        for name in ("recognition_rate", "rncp_coverage")}
         self._registers = RegisterFigure(language)
-        self._lists = {key: pn.pane.HTML(stylesheets=[TABLE_CSS], sizing_mode="stretch_width")
+        self._lists = {key: LiveHTML(stylesheets=[TABLE_CSS], sizing_mode="stretch_width")
                        for key in ("never", "lapsed", 12, 24)}
-        self._certifinfo = pn.pane.HTML(stylesheets=[TABLE_CSS], sizing_mode="stretch_width")
+        self._certifinfo = LiveHTML(stylesheets=[TABLE_CSS], sizing_mode="stretch_width")
         self._legend = secret_legend(None, language)
         soon = [pn.Column(f"### {say(ENDING, language).format(months=months)}",
                           self._lists[months], sizing_mode="stretch_width")

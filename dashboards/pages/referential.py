@@ -22,6 +22,7 @@ from ..charts.providers import ProvidersFigure, outside_table
 from ..components import (
     TABLE_CSS,
     LiveChart,
+    LiveHTML,
     data_table_html,
     file_safe,
     in_words,
@@ -117,16 +118,16 @@ class ReferentialPage(Page):
 
     def _make(self) -> None:
         language = self.language
-        self._title = pn.pane.HTML(sizing_mode="stretch_width")
+        self._title = LiveHTML(sizing_mode="stretch_width")
         self._view = self.table_view()
         registrations = say("Enregistrements RNCP / RS", language)
-        self._registered = pn.pane.HTML(stylesheets=[TABLE_CSS], sizing_mode="stretch_width")
+        self._registered = LiveHTML(stylesheets=[TABLE_CSS], sizing_mode="stretch_width")
         self._blocks = LiveChart(BlocksFigure(language), ["block_pass_rate"], language, by=None)
         self._providers = LiveChart(ProvidersFigure(language), ["full_rate"], language, by=None,
                                     subject=say("organismes", language),
                                     nothing=say("organismes de plus de 20 présentés", language))
-        self._outside = pn.pane.HTML(stylesheets=[TABLE_CSS], sizing_mode="stretch_width")
-        self._comparison = pn.pane.HTML(stylesheets=[TABLE_CSS], sizing_mode="stretch_width")
+        self._outside = LiveHTML(stylesheets=[TABLE_CSS], sizing_mode="stretch_width")
+        self._comparison = LiveHTML(stylesheets=[TABLE_CSS], sizing_mode="stretch_width")
         self._legend = secret_legend(None, language)
         self._shown = pn.Column(
             self._title, self._view, pn.pane.Markdown(f"### {registrations}"),
