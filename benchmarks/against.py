@@ -65,6 +65,7 @@ NAMES = {"duckdb": "DuckDB", "postgresql": "PostgreSQL"}
 #: needs a benchmark dependency would otherwise fail after the builds' quarter of an hour).
 PREFLIGHT = f"""
 import pages, load
+import holoviews  # the reference's pages draw with it (the bench extra)
 print("{MARK}null", flush=True)
 """
 

@@ -156,7 +156,7 @@ class LiveMarkdown(_KeepsItsStyles, pn.pane.Markdown):
 
 def details_pane(text: str = "") -> pn.pane.HTML:
     return LiveHTML(text, stylesheets=[TABLE_CSS], sizing_mode="stretch_width",
-                        margin=(0, 10))
+                    margin=(0, 10))
 
 
 def secret_legend_text(rule, language: str = "fr") -> str:
@@ -274,7 +274,7 @@ class LiveChart(pn.viewable.Viewer):
         # Three panes (a session's first page holds four charts): above the chart its
         # definitions, or the status box in its place; under it, its notes and its data.
         self._above = LiveHTML(margin=(0, 5), css_classes=["info-pane"],
-                                   sizing_mode="stretch_width")
+                               sizing_mode="stretch_width")
         self._chart = pn.pane.Bokeh(lean(figure.figure), sizing_mode="stretch_width")
         self._below = details_pane()
         # (a column hides the chart: the Bokeh pane's own visibility follows its figure's)
