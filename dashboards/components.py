@@ -7,6 +7,7 @@ import html
 import io
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import replace
 
 import pandas as pd
@@ -122,26 +123,33 @@ def data_details_html(frame: pd.DataFrame, subject: str, language: str = "fr") -
             f'style="max-height: 360px; overflow: auto;">{body}</div></details>')
 
 
-class _KeepsItsStyles:
-    """A text pane redrawn in place whose redraw sends its text, not its stylesheets again.
+#: The pane whose text update is being made, in this thread (:class:`_KeepsItsStyles`).
+_UPDATING: ContextVar[object | None] = ContextVar("updating_text_of", default=None)
 
-    In a template, Panel gives a pane the template's short list of stylesheets (the design's
-    base sheets are the template's own), but the first change of the pane's text computes
-    the list as for a pane standing alone, longer, and sends it: at a session's first
-    filter change every pane of the page was restyled, one message each, about a second of
-    the browser's work during which the next click waited (docs/benchmarks.md). A change of
-    the ``stylesheets`` parameter itself is still sent (Panel's other path)."""
+
+class _KeepsItsStyles:
+    """A text pane redrawn in place whose redraw sends its text, not its stylesheets again:
+    its stylesheets are those its model was made with (to change them, make a new pane).
+
+    Why (Panel 1.9.4): a template applies its design to the panes it holds as embedded
+    (``Design.apply(..., isolated=False)``: the design's base sheets are loaded once, by the
+    template), but the first update of a pane's text recomputes its properties as for a
+    pane standing alone (``Design.params``, isolated) and sends the longer list: at a
+    session's first filter change every text pane of the page was restyled, one message
+    each, about a second of the browser's work during which the next click waited
+    (docs/benchmarks.md). To remove when Panel keeps a pane's list on update
+    (``tests/test_live_pages.py`` checks every page)."""
 
     def _update(self, ref: str, model) -> None:
-        self._text_only = True
+        token = _UPDATING.set(self)
         try:
             super()._update(ref, model)
         finally:
-            self._text_only = False
+            _UPDATING.reset(token)
 
     def _get_properties(self, doc) -> dict:
         properties = super()._get_properties(doc)
-        if self.__dict__.get("_text_only"):
+        if _UPDATING.get() is self:  # this pane's text update, in this thread
             properties.pop("stylesheets", None)
         return properties
 

@@ -177,10 +177,11 @@ class Page(pn.viewable.Viewer):
         """The page made once for the session: each filter change redraws it in place (its
         figures' data sources, its panes' texts), or puts a message in its place."""
         content = pn.Column(self._safe_render(), sizing_mode="stretch_width")
-        # The page's first redraw is frozen (:func:`~dashboards.components.frozen`): each
-        # pane's first update sets its stylesheets, and Bokeh walks the document's models
+        # The page's first redraw is frozen (:func:`~dashboards.components.frozen`): a first
+        # update may still bring models (a text pane's stylesheets did, before
+        # :class:`~dashboards.components.LiveHTML`), and Bokeh walks the document's models
         # at each such change; frozen, once at the end (docs/benchmarks.md). Later redraws
-        # change no stylesheet and are left unfrozen.
+        # bring none and are left unfrozen.
         first = True
 
         def update(*_values) -> None:
