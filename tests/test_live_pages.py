@@ -16,9 +16,12 @@ from bokeh.models import ColumnDataSource, Div, Plot
 from dashboards.components import frozen
 from dashboards.data import MetricsSource
 from dashboards.observatory import ObservatoryApp
+from dashboards.pages import PAGES
 
 from conftest import demo_database
 
+#: Every page of the app, by its slug.
+SLUGS = [page.slug for page in PAGES]
 #: The filter changes a session makes before the compared one (the last).
 CHANGES = ({}, {"region_code": ["24"]}, {"pathway": ["formation"]},
            {"region_code": ["11"], "sex": ["F"]}, {"sex": ["F"]})
@@ -73,8 +76,7 @@ def _seen(view) -> list:
     return seen
 
 
-@pytest.mark.parametrize("slug", ["overview", "vae", "partial", "recognition", "insertion",
-                                  "referential", "territories", "data"])
+@pytest.mark.parametrize("slug", SLUGS)
 def test_a_page_redrawn_in_place_shows_what_a_new_page_shows(url, slug):
     document = Document()
     pn.state.curdoc = document
@@ -312,8 +314,7 @@ def test_a_page_s_first_redraw_walks_its_document_once(url, monkeypatch):
         pn.state.curdoc = None
 
 
-@pytest.mark.parametrize("slug", ["overview", "vae", "partial", "recognition", "insertion",
-                                  "referential", "territories", "data"])
+@pytest.mark.parametrize("slug", SLUGS)
 def test_a_redraw_sends_the_page_s_texts_not_its_stylesheets_again(url, slug):
     """A served page (its template, as a session builds it) redrawn for new filters changes
     its panes' texts and its charts' data, never a pane's stylesheets: Panel's first update
