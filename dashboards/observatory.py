@@ -281,6 +281,21 @@ if (window.innerWidth < 1000) {
 }
 """
 
+#: BokehJS (3.9) reads each visual's CSS variables (``--bk-*``: a theme's way to restyle a
+#: chart's lines, fills and texts) with ``getComputedStyle`` whenever it paints
+#: (bokeh/bokeh#15286, open): after any change of the page, the first read makes the browser
+#: recompute the styles of the whole page, then the chart changes its own sheet and the next
+#: read does it again. A page switch spent about a quarter of its main-thread time there (by
+#: hand, docs/benchmarks.md). No stylesheet of this page defines such a variable
+#: (``tests/test_dashboards_browser.py`` reads every sheet of a served page), so each read
+#: gave "": the charts skip the reads. Left as Bokeh's if a later BokehJS no longer has the
+#: method.
+SKIP_CSS_VISUALS = """
+try {
+  const visuals = Bokeh.require('core/visuals/visual').VisualProperties.prototype;
+  if (typeof visuals._get_css_value === 'function') visuals._get_css_value = () => '';
+} catch (error) { /* another BokehJS: its own reads */ }
+"""
 
 #: Set by the sign-out form when it is sent: the page is leaving for « Vous êtes déconnecté ».
 SIGNING_OUT = "cqpSigningOut"
@@ -317,7 +332,8 @@ def session_ended(document) -> None:
 def declare_language(language: str) -> None:
     """Say the page's language to browsers and screen readers (Panel's page template writes
     ``<html lang="en">`` whatever the content), when the document is ready; mend what
-    Choices.js says to screen readers (:data:`MEND_CHOICES`)."""
+    Choices.js says to screen readers (:data:`MEND_CHOICES`); the charts' reads of CSS
+    variables the page does not define left out (:data:`SKIP_CSS_VISUALS`)."""
 
     if pn.state.curdoc is not None and language in ("fr", "en"):
         # Also: the template's sidebar is a <ul> of <div>s, which is no list for a screen
@@ -327,7 +343,7 @@ def declare_language(language: str) -> None:
                  "document.querySelectorAll('ul.nav').forEach(list => {"
                  "  if ([...list.children].some(child => child.tagName !== 'LI'))"
                  "    list.setAttribute('role', 'presentation');"
-                 "});" + MEND_CHOICES + FOLD_SIDEBAR))
+                 "});" + MEND_CHOICES + FOLD_SIDEBAR + SKIP_CSS_VISUALS))
 
 
 def _session_arg(name: str, default: str) -> str:

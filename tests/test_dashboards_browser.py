@@ -169,10 +169,56 @@ def expected_last_year(demo_url: str, name: str, **where) -> str:
     return value if isinstance(value, str) else fr_int(value)
 
 
+#: Every CSS custom property named ``--bk-…`` that a sheet of the page (the document's and
+#: every shadow root's, linked, inline or adopted) or an element's own style defines.
+BOKEH_VARIABLES = """() => {
+  const found = [];
+  const rules = list => { for (const rule of list) {
+    if (rule.style) for (const name of rule.style) if (name.startsWith('--bk-')) found.push(name);
+    if (rule.cssRules) rules(rule.cssRules);
+  } };
+  const walk = root => {
+    for (const sheet of [...root.styleSheets, ...(root.adoptedStyleSheets || [])]) {
+      rules(sheet.cssRules);
+    }
+    root.querySelectorAll('*').forEach(el => {
+      for (const name of el.style || []) if (name.startsWith('--bk-')) found.push(name);
+      if (el.shadowRoot) walk(el.shadowRoot);
+    });
+  };
+  walk(document);
+  return found;
+}"""
+
+#: How many canvases of the page are drawn (a width and a height), shadow roots included.
+PAINTED = """() => {
+  let drawn = 0;
+  const walk = root => root.querySelectorAll('*').forEach(el => {
+    if (el.tagName === 'CANVAS' && el.width > 0 && el.height > 0) drawn++;
+    if (el.shadowRoot) walk(el.shadowRoot);
+  });
+  walk(document);
+  return drawn;
+}"""
+
+
 def test_every_page_renders_with_no_console_error_and_no_outside_request(watched):
-    """(With $CQP_SCREENSHOTS, ``make screenshots``: each page's picture for the README.)"""
+    """Each page drawn, its charts painted. No sheet of a page defines a ``--bk-`` variable
+    (BokehJS' theming of a chart), so the charts skip reading them
+    (``observatory.SKIP_CSS_VISUALS``): no such read once the page is open. (With
+    $CQP_SCREENSHOTS, ``make screenshots``: each page's picture for the README.)"""
     watched.open()
     page = watched.page
+    settled(page)
+    page.evaluate("""() => {
+      window.__bkReads = 0;
+      const read = CSSStyleDeclaration.prototype.getPropertyValue;
+      CSSStyleDeclaration.prototype.getPropertyValue = function (name) {
+        if (name.startsWith('--bk-')) window.__bkReads++;
+        return read.call(this, name);
+      };
+    }""")
+    canvases = {}
     for title, slug in zip(PAGES, SLUGS, strict=True):
         page.locator(".page-nav").get_by_role("button", name=title, exact=True).click()
         if slug != "overview":  # the server answers the click, then writes the link
@@ -180,11 +226,20 @@ def test_every_page_renders_with_no_console_error_and_no_outside_request(watched
                                    timeout=30_000)
         settled(page)
         assert page.locator(".page-error").count() == 0, slug
+        assert page.evaluate(BOKEH_VARIABLES) == [], slug
+        canvases[slug] = page.evaluate(PAINTED)
         if SHOTS:
             SHOTS.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(SHOTS / f"{slug}.png"))
+    assert canvases["vae"] >= 3 and canvases["partial"] >= 2, canvases
+    assert page.evaluate("() => window.__bkReads") == 0
     assert watched.errors == []
     assert watched.outside() == []
+    page.evaluate("""() => { const sheet = new CSSStyleSheet();
+      sheet.replaceSync('.bk-Canvas { --bk-axis-line-color: red; }');
+      const host = [...document.querySelectorAll('*')].find(el => el.shadowRoot);
+      host.shadowRoot.adoptedStyleSheets = [...host.shadowRoot.adoptedStyleSheets, sheet]; }""")
+    assert page.evaluate(BOKEH_VARIABLES) == ["--bk-axis-line-color"]  # the look finds one
 
 
 def test_every_figure_explains_itself_from_the_keyboard(watched):
