@@ -235,7 +235,7 @@ class ObservatoryApp(pn.viewable.Viewer):
 
 def extension() -> None:
     """Load Panel's extension (once per process or notebook)."""
-    pn.extension("tabulator", raw_css=[CSS], loading_indicator=True, notifications=False)
+    pn.extension(raw_css=[CSS], loading_indicator=True, notifications=False)
 
 
 #: Choices.js (Bokeh's MultiChoice) marks the chosen items ``aria-selected`` without a role
