@@ -72,6 +72,8 @@ NAMES = {"duckdb": "DuckDB", "postgresql": "PostgreSQL"}
 PREFLIGHT = f"""
 import pages, load
 import holoviews  # the reference's pages draw with it (the bench extra)
+# what this checkout's clicks.round_trip reads of the tree it times
+import cqp_metrics.formatting, dashboards.chromium, dashboards.filters, playwright.sync_api
 print("{MARK}null", flush=True)
 """
 

@@ -285,10 +285,12 @@ if (window.innerWidth < 1000) {
 #: chart's lines, fills and texts) with ``getComputedStyle`` whenever it paints
 #: (bokeh/bokeh#15286, open): after any change of the page, the first read makes the browser
 #: recompute the styles of the whole page, then the chart changes its own sheet and the next
-#: read does it again. A page switch spent about a quarter of its main-thread time there (by
-#: hand, docs/benchmarks.md). No stylesheet of this page defines such a variable
+#: read does it again: about a fifth of a page switch's main-thread profile, of which 5–8 %
+#: is saved (the style work moves to the page's next read of its layout; by hand,
+#: docs/benchmarks.md). No stylesheet of this page defines such a variable
 #: (``tests/test_dashboards_browser.py`` reads every sheet of a served page), so each read
-#: gave "": the charts skip the reads. Left as Bokeh's if a later BokehJS no longer has the
+#: gave "": the charts skip the reads from the document's ready event on (the opening page's
+#: first paint still makes them). Left as Bokeh's if a later BokehJS no longer has the
 #: method.
 SKIP_CSS_VISUALS = """
 try {

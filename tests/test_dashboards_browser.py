@@ -170,12 +170,15 @@ def expected_last_year(demo_url: str, name: str, **where) -> str:
 
 
 #: Every CSS custom property named ``--bk-…`` that a sheet of the page (the document's and
-#: every shadow root's, linked, inline or adopted) or an element's own style defines.
+#: every shadow root's, linked, inline, adopted or imported) or an element's own style
+#: defines, or that an ``@property`` rule registers.
 BOKEH_VARIABLES = """() => {
   const found = [];
   const rules = list => { for (const rule of list) {
     if (rule.style) for (const name of rule.style) if (name.startsWith('--bk-')) found.push(name);
+    if (rule.name && rule.name.startsWith('--bk-')) found.push(rule.name);  // @property
     if (rule.cssRules) rules(rule.cssRules);
+    if (rule.styleSheet) rules(rule.styleSheet.cssRules);  // @import
   } };
   const walk = root => {
     for (const sheet of [...root.styleSheets, ...(root.adoptedStyleSheets || [])]) {

@@ -562,7 +562,7 @@ def test_an_open_page_of_a_removed_user_computes_nothing_and_signs_in_again(
             # what the server sent after the click: the reload, no figure, no table
             computed = [f for f in signed.frames if "PATCH-DOC" not in f and f.strip()
                         and '"reload"' not in f]
-            assert not [f for f in signed.frames if "Tabulator" in f or "kpi" in f], computed
+            assert not [f for f in signed.frames if "dataframe" in f or "kpi" in f], computed
     finally:
         dave.close()
         gina.close()
